@@ -1,0 +1,90 @@
+package cipher
+
+import (
+	gocipher "crypto/cipher"
+	"encoding/binary"
+	"errors"
+)
+
+// NonceLen is the length of the per-record nonce of every supported AEAD.
+const NonceLen = 12
+
+// ErrSequenceExhausted is returned when a key has protected as many records
+// as its sequence number can count; the connection must rekey or close.
+var ErrSequenceExhausted = errors.New("cipher: record sequence number exhausted")
+
+// ErrOpen is returned when a record fails authentication.
+var ErrOpen = errors.New("cipher: message authentication failed")
+
+// State is one direction's record protection: an AEAD, its static IV and the
+// sequence number of the next record. The nonce of each record is the IV
+// XOR the sequence number (RFC 8446 §5.3); it is never random.
+type State struct {
+	aead  gocipher.AEAD
+	iv    [NonceLen]byte
+	nonce [NonceLen]byte
+	seq   uint64
+}
+
+// NewState returns a protection state for key and iv with sequence 0.
+func NewState(s *Suite, key, iv []byte) (*State, error) {
+	aead, err := s.NewAEAD(key)
+	if err != nil {
+		return nil, err
+	}
+	if len(iv) != NonceLen {
+		return nil, errors.New("cipher: bad IV length")
+	}
+	st := &State{aead: aead}
+	copy(st.iv[:], iv)
+	return st, nil
+}
+
+// NewTrafficState derives keys from a TLS 1.3 traffic secret.
+func NewTrafficState(s *Suite, secret []byte) (*State, error) {
+	key, iv := TrafficKeys(s, secret)
+	return NewState(s, key, iv)
+}
+
+// Seq returns the sequence number of the next record.
+func (st *State) Seq() uint64 { return st.seq }
+
+// Overhead returns the AEAD tag length.
+func (st *State) Overhead() int { return st.aead.Overhead() }
+
+func (st *State) nextNonce() ([]byte, error) {
+	if st.seq == ^uint64(0) {
+		return nil, ErrSequenceExhausted
+	}
+	st.nonce = st.iv
+	var s [8]byte
+	binary.BigEndian.PutUint64(s[:], st.seq)
+	for i := range s {
+		st.nonce[NonceLen-8+i] ^= s[i]
+	}
+	st.seq++
+	return st.nonce[:], nil
+}
+
+// Seal encrypts plaintext with additional data ad, appending to dst.
+func (st *State) Seal(dst, ad, plaintext []byte) ([]byte, error) {
+	nonce, err := st.nextNonce()
+	if err != nil {
+		return dst, err
+	}
+	return st.aead.Seal(dst, nonce, plaintext, ad), nil
+}
+
+// Open decrypts ciphertext with additional data ad, appending to dst
+// (dst may be ciphertext[:0] to decrypt in place).
+func (st *State) Open(dst, ad, ciphertext []byte) ([]byte, error) {
+	nonce, err := st.nextNonce()
+	if err != nil {
+		return nil, err
+	}
+	out, err := st.aead.Open(dst, nonce, ciphertext, ad)
+	if err != nil {
+		return nil, ErrOpen
+	}
+	return out, nil
+}

@@ -1,0 +1,126 @@
+package cipher
+
+import (
+	"crypto"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"encoding/binary"
+)
+
+// ExpandLabel is HKDF-Expand-Label from RFC 8446 §7.1.
+func ExpandLabel(h crypto.Hash, secret []byte, label string, context []byte, length int) []byte {
+	info := make([]byte, 0, 2+1+6+len(label)+1+len(context))
+	info = binary.BigEndian.AppendUint16(info, uint16(length))
+	info = append(info, byte(6+len(label)))
+	info = append(info, "tls13 "...)
+	info = append(info, label...)
+	info = append(info, byte(len(context)))
+	info = append(info, context...)
+	out, err := hkdf.Expand(h.New, secret, string(info), length)
+	if err != nil {
+		// Only reachable with a length over 255*HashLen, a programming error.
+		panic("cipher: " + err.Error())
+	}
+	return out
+}
+
+// Extract is HKDF-Extract. A nil secret means a string of HashLen zeros.
+func Extract(h crypto.Hash, secret, salt []byte) []byte {
+	if secret == nil {
+		secret = make([]byte, h.Size())
+	}
+	out, err := hkdf.Extract(h.New, secret, salt)
+	if err != nil {
+		panic("cipher: " + err.Error())
+	}
+	return out
+}
+
+// DeriveSecret is Derive-Secret from RFC 8446 §7.1, taking the transcript
+// hash (not the messages).
+func DeriveSecret(h crypto.Hash, secret []byte, label string, transcriptHash []byte) []byte {
+	return ExpandLabel(h, secret, label, transcriptHash, h.Size())
+}
+
+// emptyHash returns Hash("") for h.
+func emptyHash(h crypto.Hash) []byte {
+	return h.New().Sum(nil)
+}
+
+// Schedule is the TLS 1.3 key schedule as it advances from the early secret
+// to the handshake secret to the master secret.
+type Schedule struct {
+	hash   crypto.Hash
+	secret []byte
+}
+
+// NewSchedule starts a key schedule from the early secret; psk may be nil.
+func NewSchedule(h crypto.Hash, psk []byte) *Schedule {
+	return &Schedule{hash: h, secret: Extract(h, psk, nil)}
+}
+
+// Hash returns the schedule's hash function.
+func (s *Schedule) Hash() crypto.Hash { return s.hash }
+
+// Secret returns the current stage's secret.
+func (s *Schedule) Secret() []byte { return s.secret }
+
+// advance moves to the next stage, mixing in ikm (nil for zeros).
+func (s *Schedule) advance(ikm []byte) {
+	derived := DeriveSecret(s.hash, s.secret, "derived", emptyHash(s.hash))
+	s.secret = Extract(s.hash, ikm, derived)
+}
+
+// ToHandshake moves from the early secret to the handshake secret using the
+// (EC)DHE shared secret.
+func (s *Schedule) ToHandshake(sharedSecret []byte) { s.advance(sharedSecret) }
+
+// ToMaster moves from the handshake secret to the master secret.
+func (s *Schedule) ToMaster() { s.advance(nil) }
+
+// Derive returns Derive-Secret(current, label, transcriptHash).
+func (s *Schedule) Derive(label string, transcriptHash []byte) []byte {
+	return DeriveSecret(s.hash, s.secret, label, transcriptHash)
+}
+
+// Labels of the TLS 1.3 secrets (RFC 8446 §7.1).
+const (
+	LabelExternalBinder    = "ext binder"
+	LabelResumptionBinder  = "res binder"
+	LabelClientEarly       = "c e traffic"
+	LabelClientHandshake   = "c hs traffic"
+	LabelServerHandshake   = "s hs traffic"
+	LabelClientApplication = "c ap traffic"
+	LabelServerApplication = "s ap traffic"
+	LabelExporterMaster    = "exp master"
+	LabelResumptionMaster  = "res master"
+)
+
+// FinishedMAC computes verify_data for a Finished message from the traffic
+// secret of its sender and the transcript hash up to (not including) it.
+func FinishedMAC(h crypto.Hash, trafficSecret, transcriptHash []byte) []byte {
+	key := ExpandLabel(h, trafficSecret, "finished", nil, h.Size())
+	mac := hmac.New(h.New, key)
+	mac.Write(transcriptHash)
+	return mac.Sum(nil)
+}
+
+// NextTrafficSecret derives application_traffic_secret_N+1 (RFC 8446 §7.2).
+func NextTrafficSecret(h crypto.Hash, secret []byte) []byte {
+	return ExpandLabel(h, secret, "traffic upd", nil, h.Size())
+}
+
+// TrafficKeys derives the record key and IV from a TLS 1.3 traffic secret.
+func TrafficKeys(s *Suite, secret []byte) (key, iv []byte) {
+	key = ExpandLabel(s.Hash, secret, "key", nil, s.KeyLen)
+	iv = ExpandLabel(s.Hash, secret, "iv", nil, NonceLen)
+	return key, iv
+}
+
+// ExportKeyingMaterial is the TLS 1.3 exporter (RFC 8446 §7.5).
+func ExportKeyingMaterial(h crypto.Hash, exporterMaster []byte, label string, context []byte, length int) []byte {
+	secret := DeriveSecret(h, exporterMaster, label, emptyHash(h))
+	ch := h.New()
+	ch.Write(context)
+	return ExpandLabel(h, secret, "exporter", ch.Sum(nil), length)
+}

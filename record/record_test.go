@@ -1,0 +1,151 @@
+package record
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/tlsm/tlsm/cipher"
+)
+
+func testStates(t testing.TB) (w, r *cipher.State) {
+	s := cipher.SuiteByID(cipher.TLS_AES_128_GCM_SHA256)
+	secret := bytes.Repeat([]byte{7}, 32)
+	w, err := cipher.NewTrafficState(s, secret)
+	require.NoError(t, err)
+	r, err = cipher.NewTrafficState(s, secret)
+	require.NoError(t, err)
+	return w, r
+}
+
+func TestStreamByteAtATime(t *testing.T) {
+	var wire []byte
+	wire = AppendPlain(wire, TypeHandshake, VersionTLS12, []byte("hello"))
+	wire = AppendPlain(wire, TypeAlert, VersionTLS12, []byte{1, 0})
+	wire = AppendPlain(wire, TypeApplicationData, VersionTLS12, bytes.Repeat([]byte{9}, 300))
+	var r StreamReader
+	var got []Record
+	for i := range wire {
+		r.Write(wire[i : i+1])
+		for {
+			rec, ok, err := r.Next()
+			require.NoError(t, err)
+			if !ok {
+				break
+			}
+			rec.Payload = append([]byte(nil), rec.Payload...)
+			got = append(got, rec)
+		}
+	}
+	require.Len(t, got, 3)
+	require.Equal(t, "hello", string(got[0].Payload))
+	require.Equal(t, TypeAlert, got[1].Type)
+	require.Len(t, got[2].Payload, 300)
+	require.Equal(t, 0, r.Buffered())
+}
+
+func TestStreamLimits(t *testing.T) {
+	var r StreamReader
+	r.Write(AppendHeader(nil, TypeApplicationData, VersionTLS12, MaxCiphertext13+1))
+	_, _, err := r.Next()
+	require.ErrorIs(t, err, AlertRecordOverflow)
+
+	var r2 StreamReader
+	r2.Write([]byte{99, 3, 3, 0, 1, 0})
+	_, _, err = r2.Next()
+	require.ErrorIs(t, err, AlertUnexpectedMessage)
+}
+
+func TestSealOpen13(t *testing.T) {
+	w, r := testStates(t)
+	for _, pad := range []int{0, 1, 100} {
+		wire, err := Seal13(nil, w, TypeHandshake, []byte("message"), pad)
+		require.NoError(t, err)
+		var sr StreamReader
+		sr.Write(wire)
+		rec, ok, err := sr.Next()
+		require.True(t, ok)
+		require.NoError(t, err)
+		typ, pt, err := Open13(r, rec)
+		require.NoError(t, err)
+		require.Equal(t, TypeHandshake, typ)
+		require.Equal(t, "message", string(pt))
+	}
+}
+
+func TestOpen13Errors(t *testing.T) {
+	w, r := testStates(t)
+	wire, err := Seal13(nil, w, TypeApplicationData, []byte("x"), 0)
+	require.NoError(t, err)
+	wire[len(wire)-1] ^= 0x80
+	var sr StreamReader
+	sr.Write(wire)
+	rec, _, _ := sr.Next()
+	_, _, err = Open13(r, rec)
+	require.ErrorIs(t, err, AlertBadRecordMAC)
+
+	// All-zero inner plaintext: no content type.
+	w, r = testStates(t)
+	body, err := w.Seal(nil, AppendHeader(nil, TypeApplicationData, VersionTLS12, 4+16), []byte{0, 0, 0, 0})
+	require.NoError(t, err)
+	wire = append(AppendHeader(nil, TypeApplicationData, VersionTLS12, len(body)), body...)
+	sr.Reset()
+	sr.Write(wire)
+	rec, _, _ = sr.Next()
+	_, _, err = Open13(r, rec)
+	require.ErrorIs(t, err, AlertUnexpectedMessage)
+
+	// Inner plaintext over 2^14+1.
+	w, r = testStates(t)
+	big := make([]byte, MaxPlaintext+2)
+	big[len(big)-1] = byte(TypeApplicationData)
+	body, err = w.Seal(nil, AppendHeader(nil, TypeApplicationData, VersionTLS12, len(big)+16), big)
+	require.NoError(t, err)
+	wire = append(AppendHeader(nil, TypeApplicationData, VersionTLS12, len(body)), body...)
+	sr.Reset()
+	sr.Write(wire)
+	rec, _, _ = sr.Next()
+	_, _, err = Open13(r, rec)
+	require.ErrorIs(t, err, AlertRecordOverflow)
+}
+
+func TestRecordPathAllocs(t *testing.T) {
+	w, r := testStates(t)
+	payload := make([]byte, MaxPlaintext)
+	buf := make([]byte, 0, MaxCiphertext13+HeaderLen)
+	var sr StreamReader
+	sr.Write(make([]byte, 2*(MaxCiphertext13+HeaderLen)))
+	sr.Reset()
+	allocs := testing.AllocsPerRun(100, func() {
+		wire, err := Seal13(buf[:0], w, TypeApplicationData, payload, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sr.Write(wire)
+		rec, ok, err := sr.Next()
+		if !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		if _, _, err := Open13(r, rec); err != nil {
+			t.Fatal(err)
+		}
+	})
+	require.Zero(t, allocs)
+}
+
+func BenchmarkSealOpen16K(b *testing.B) {
+	w, r := testStates(b)
+	payload := make([]byte, MaxPlaintext)
+	buf := make([]byte, 0, MaxCiphertext13+HeaderLen)
+	var sr StreamReader
+	b.SetBytes(MaxPlaintext)
+	b.ReportAllocs()
+	for b.Loop() {
+		wire, _ := Seal13(buf[:0], w, TypeApplicationData, payload, 0)
+		sr.Write(wire)
+		rec, _, _ := sr.Next()
+		if _, _, err := Open13(r, rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
