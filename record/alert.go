@@ -108,6 +108,8 @@ type AlertError struct {
 	Description Alert
 	// Received is true for an alert the peer sent, false for one we sent.
 	Received bool
+	// Err is what made us send the alert, if known.
+	Err error
 }
 
 // Error describes the alert and its direction.
@@ -116,8 +118,15 @@ func (e *AlertError) Error() string {
 	if e.Received {
 		dir = "received"
 	}
-	return "tls: " + dir + " " + e.Level.String() + " alert " + e.Description.String()
+	msg := "tls: " + dir + " " + e.Level.String() + " alert " + e.Description.String()
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
 }
+
+// Unwrap returns the cause of a sent alert.
+func (e *AlertError) Unwrap() error { return e.Err }
 
 // Is reports whether target is the same alert description.
 func (e *AlertError) Is(target error) bool {

@@ -121,6 +121,7 @@ func TestRecordPathAllocs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		sr.Compact()
 		sr.Write(wire)
 		rec, ok, err := sr.Next()
 		if !ok || err != nil {
@@ -142,6 +143,7 @@ func BenchmarkSealOpen16K(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		wire, _ := Seal13(buf[:0], w, TypeApplicationData, payload, 0)
+		sr.Compact()
 		sr.Write(wire)
 		rec, _, _ := sr.Next()
 		if _, _, err := Open13(r, rec); err != nil {

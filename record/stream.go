@@ -13,14 +13,15 @@ type StreamReader struct {
 	MaxFragment int
 }
 
-// Write appends stream bytes. Consumed bytes are dropped first, so the slices
-// returned by earlier calls to Next are invalidated.
+// Write appends stream bytes. Records returned earlier by Next stay valid
+// (though the buffer may move) until Compact.
 func (r *StreamReader) Write(p []byte) {
-	r.compact()
 	r.buf = append(r.buf, p...)
 }
 
-func (r *StreamReader) compact() {
+// Compact drops consumed bytes, invalidating every record returned so far.
+// Call it when those records are no longer referenced.
+func (r *StreamReader) Compact() {
 	if r.start == 0 {
 		return
 	}

@@ -1,0 +1,190 @@
+package flights
+
+import "golang.org/x/crypto/cryptobyte"
+
+// CertificateRequest asks the client for a certificate, in its TLS 1.3 form
+// (RFC 8446 §4.3.2).
+type CertificateRequest struct {
+	Context                 []byte
+	SignatureAlgorithms     []uint16
+	SignatureAlgorithmsCert []uint16
+	// CertificateAuthorities holds DER-encoded distinguished names.
+	CertificateAuthorities [][]byte
+}
+
+// Append appends the complete CertificateRequest message to b.
+func (m *CertificateRequest) Append(b []byte) []byte {
+	return appendMessage(b, TypeCertificateRequest, func(b *cryptobyte.Builder) {
+		addBytes8(b, m.Context)
+		b.AddUint16LengthPrefixed(m.addExtensions)
+	})
+}
+
+func (m *CertificateRequest) addExtensions(b *cryptobyte.Builder) {
+	addListExtension(b, ExtSignatureAlgorithms, m.SignatureAlgorithms)
+	addListExtension(b, ExtSignatureAlgorithmsCert, m.SignatureAlgorithmsCert)
+	if len(m.CertificateAuthorities) == 0 {
+		return
+	}
+	addExtension(b, ExtCertificateAuthorities, func(b *cryptobyte.Builder) {
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+			for _, dn := range m.CertificateAuthorities {
+				addBytes16(b, dn)
+			}
+		})
+	})
+}
+
+// Unmarshal parses a CertificateRequest body (without the 4-byte header).
+// Slices in m may alias body. A request without signature_algorithms is
+// rejected with missing_extension. It returns nil or a record.Alert.
+func (m *CertificateRequest) Unmarshal(body []byte) error {
+	*m = CertificateRequest{}
+	s := cryptobyte.String(body)
+	if !s.ReadUint8LengthPrefixed((*cryptobyte.String)(&m.Context)) {
+		return errDecode
+	}
+	if err := readExtensionBlock(&s, nil, m.parseExtension); err != nil {
+		return err
+	}
+	if len(m.SignatureAlgorithms) == 0 {
+		return errMissing
+	}
+	return nil
+}
+
+func (m *CertificateRequest) parseExtension(typ uint16, d *cryptobyte.String, _ bool) error {
+	switch typ {
+	case ExtSignatureAlgorithms:
+		return okOr(readList16(d, &m.SignatureAlgorithms))
+	case ExtSignatureAlgorithmsCert:
+		return okOr(readList16(d, &m.SignatureAlgorithmsCert))
+	case ExtCertificateAuthorities:
+		return okOr(m.parseAuthorities(d))
+	default:
+		skip(d)
+	}
+	return nil
+}
+
+func (m *CertificateRequest) parseAuthorities(d *cryptobyte.String) bool {
+	var list cryptobyte.String
+	if !d.ReadUint16LengthPrefixed(&list) || list.Empty() {
+		return false
+	}
+	for !list.Empty() {
+		var dn []byte
+		if !readBytes16(&list, &dn) {
+			return false
+		}
+		m.CertificateAuthorities = append(m.CertificateAuthorities, dn)
+	}
+	return true
+}
+
+// CertificateEntry is one certificate of a chain with its per-entry
+// extensions.
+type CertificateEntry struct {
+	// Data is the DER-encoded certificate.
+	Data []byte
+	// OCSPStaple is an OCSP response from a status_request extension.
+	OCSPStaple []byte
+	// SCTs are serialized signed certificate timestamps.
+	SCTs [][]byte
+}
+
+// Certificate carries a certificate chain, in its TLS 1.3 form (RFC 8446
+// §4.4.2).
+type Certificate struct {
+	Context []byte
+	Entries []CertificateEntry
+}
+
+// Append appends the complete Certificate message to b.
+func (m *Certificate) Append(b []byte) []byte {
+	return appendMessage(b, TypeCertificate, func(b *cryptobyte.Builder) {
+		addBytes8(b, m.Context)
+		b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
+			for i := range m.Entries {
+				m.Entries[i].add(b)
+			}
+		})
+	})
+}
+
+func (e *CertificateEntry) add(b *cryptobyte.Builder) {
+	addBytes24(b, e.Data)
+	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+		if len(e.OCSPStaple) > 0 {
+			addExtension(b, ExtStatusRequest, func(b *cryptobyte.Builder) {
+				b.AddUint8(1) // ocsp
+				addBytes24(b, e.OCSPStaple)
+			})
+		}
+		if len(e.SCTs) > 0 {
+			addExtension(b, ExtSCT, func(b *cryptobyte.Builder) {
+				b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+					for _, sct := range e.SCTs {
+						addBytes16(b, sct)
+					}
+				})
+			})
+		}
+	})
+}
+
+// Unmarshal parses a Certificate body (without the 4-byte header). Slices
+// in m may alias body. It returns nil or a record.Alert.
+func (m *Certificate) Unmarshal(body []byte) error {
+	*m = Certificate{}
+	s := cryptobyte.String(body)
+	var list cryptobyte.String
+	if !s.ReadUint8LengthPrefixed((*cryptobyte.String)(&m.Context)) ||
+		!s.ReadUint24LengthPrefixed(&list) || !s.Empty() {
+		return errDecode
+	}
+	for !list.Empty() {
+		var e CertificateEntry
+		if err := e.parse(&list); err != nil {
+			return err
+		}
+		m.Entries = append(m.Entries, e)
+	}
+	return nil
+}
+
+func (e *CertificateEntry) parse(s *cryptobyte.String) error {
+	var exts cryptobyte.String
+	if !readBytes24(s, &e.Data) || !s.ReadUint16LengthPrefixed(&exts) {
+		return errDecode
+	}
+	return walkExtensions(exts, nil, e.parseExtension)
+}
+
+func (e *CertificateEntry) parseExtension(typ uint16, d *cryptobyte.String, _ bool) error {
+	switch typ {
+	case ExtStatusRequest:
+		var statusType uint8
+		return okOr(d.ReadUint8(&statusType) && statusType == 1 && readBytes24(d, &e.OCSPStaple))
+	case ExtSCT:
+		return okOr(e.parseSCTs(d))
+	default:
+		skip(d)
+	}
+	return nil
+}
+
+func (e *CertificateEntry) parseSCTs(d *cryptobyte.String) bool {
+	var list cryptobyte.String
+	if !d.ReadUint16LengthPrefixed(&list) || list.Empty() {
+		return false
+	}
+	for !list.Empty() {
+		var sct []byte
+		if !readBytes16(&list, &sct) {
+			return false
+		}
+		e.SCTs = append(e.SCTs, sct)
+	}
+	return true
+}

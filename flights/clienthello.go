@@ -1,0 +1,330 @@
+package flights
+
+import "golang.org/x/crypto/cryptobyte"
+
+// ClientHello is the client's first flight message (RFC 8446 §4.1.2). The
+// fields cover the extensions this library understands; an extension is
+// omitted from the encoding when its field is zero, empty or false.
+type ClientHello struct {
+	Version                 uint16
+	Random                  []byte // exactly 32 bytes
+	SessionID               []byte // 0 to 32 bytes
+	CipherSuites            []uint16
+	CompressionMethods      []byte
+	ServerName              string
+	SupportedGroups         []uint16
+	SignatureAlgorithms     []uint16
+	SignatureAlgorithmsCert []uint16
+	SupportedVersions       []uint16
+	KeyShares               []KeyShare
+	ALPN                    []string
+	PSKModes                []uint8
+	Cookie                  []byte
+	EarlyData               bool
+	// SecureRenegotiationSupported sends renegotiation_info; its content is
+	// SecureRenegotiation, which is empty on an initial handshake.
+	SecureRenegotiationSupported bool
+	SecureRenegotiation          []byte
+	ExtendedMasterSecret         bool
+	// TicketSupported sends session_ticket; its content is SessionTicket.
+	TicketSupported bool
+	SessionTicket   []byte
+	// PSKIdentities and PSKBinders make up the pre_shared_key extension,
+	// which is always encoded last. It is sent when PSKIdentities is not
+	// empty.
+	PSKIdentities  []PSKIdentity
+	PSKBinders     [][]byte
+	ECPointFormats []uint8
+	StatusRequest  bool
+	// Extensions lists the extension types in wire order. Unmarshal fills
+	// it, including types it does not interpret; Append ignores it.
+	Extensions []uint16
+}
+
+// Append appends the complete ClientHello message to b.
+func (m *ClientHello) Append(b []byte) []byte {
+	return appendMessage(b, TypeClientHello, m.marshalBody)
+}
+
+// BindersLen returns how many bytes at the end of the encoded message the
+// PSK binders list occupies, its 2-byte length prefix included, or 0 when
+// no PSK is offered. The value depends on the lengths of PSKBinders, so
+// callers fill them with placeholders of the final size before hashing the
+// truncated message.
+func (m *ClientHello) BindersLen() int {
+	if len(m.PSKIdentities) == 0 {
+		return 0
+	}
+	b := cryptobyte.NewBuilder(nil)
+	m.addBinders(b)
+	return len(b.BytesOrPanic())
+}
+
+func (m *ClientHello) marshalBody(b *cryptobyte.Builder) {
+	addHelloHead(b, m.Version, m.Random, m.SessionID)
+	addList16(b, m.CipherSuites)
+	addBytes8(b, m.CompressionMethods)
+	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+		m.addLegacyExtensions(b)
+		m.addModernExtensions(b)
+		m.addPSK(b)
+	})
+}
+
+// addLegacyExtensions writes the extensions that predate TLS 1.3.
+func (m *ClientHello) addLegacyExtensions(b *cryptobyte.Builder) {
+	if m.ServerName != "" {
+		addExtension(b, ExtServerName, func(b *cryptobyte.Builder) {
+			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+				b.AddUint8(0) // host_name
+				addBytes16(b, []byte(m.ServerName))
+			})
+		})
+	}
+	if m.StatusRequest {
+		addExtension(b, ExtStatusRequest, func(b *cryptobyte.Builder) {
+			b.AddUint8(1)      // ocsp
+			addBytes16(b, nil) // no responder ids
+			addBytes16(b, nil) // no request extensions
+		})
+	}
+	addListExtension(b, ExtSupportedGroups, m.SupportedGroups)
+	if len(m.ECPointFormats) > 0 {
+		addExtension(b, ExtECPointFormats, func(b *cryptobyte.Builder) { addBytes8(b, m.ECPointFormats) })
+	}
+	addListExtension(b, ExtSignatureAlgorithms, m.SignatureAlgorithms)
+	if len(m.ALPN) > 0 {
+		addExtension(b, ExtALPN, func(b *cryptobyte.Builder) { addALPN(b, m.ALPN...) })
+	}
+	if m.ExtendedMasterSecret {
+		addEmptyExtension(b, ExtExtendedMasterSecret)
+	}
+	if m.TicketSupported || len(m.SessionTicket) > 0 {
+		addExtension(b, ExtSessionTicket, func(b *cryptobyte.Builder) { b.AddBytes(m.SessionTicket) })
+	}
+	if m.SecureRenegotiationSupported || len(m.SecureRenegotiation) > 0 {
+		addExtension(b, ExtRenegotiationInfo, func(b *cryptobyte.Builder) { addBytes8(b, m.SecureRenegotiation) })
+	}
+}
+
+// addModernExtensions writes the TLS 1.3 extensions other than
+// pre_shared_key.
+func (m *ClientHello) addModernExtensions(b *cryptobyte.Builder) {
+	if m.EarlyData {
+		addEmptyExtension(b, ExtEarlyData)
+	}
+	if len(m.SupportedVersions) > 0 {
+		addExtension(b, ExtSupportedVersions, func(b *cryptobyte.Builder) {
+			b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { addUint16s(b, m.SupportedVersions) })
+		})
+	}
+	if len(m.Cookie) > 0 {
+		addExtension(b, ExtCookie, func(b *cryptobyte.Builder) { addBytes16(b, m.Cookie) })
+	}
+	if len(m.PSKModes) > 0 {
+		addExtension(b, ExtPSKModes, func(b *cryptobyte.Builder) { addBytes8(b, m.PSKModes) })
+	}
+	addListExtension(b, ExtSignatureAlgorithmsCert, m.SignatureAlgorithmsCert)
+	if len(m.KeyShares) > 0 {
+		addExtension(b, ExtKeyShare, func(b *cryptobyte.Builder) {
+			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+				for _, ks := range m.KeyShares {
+					b.AddUint16(ks.Group)
+					addBytes16(b, ks.Data)
+				}
+			})
+		})
+	}
+}
+
+// addPSK writes the pre_shared_key extension, which must come last.
+func (m *ClientHello) addPSK(b *cryptobyte.Builder) {
+	if len(m.PSKIdentities) == 0 {
+		return
+	}
+	addExtension(b, ExtPreSharedKey, func(b *cryptobyte.Builder) {
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+			for _, id := range m.PSKIdentities {
+				addBytes16(b, id.Identity)
+				b.AddUint32(id.ObfuscatedTicketAge)
+			}
+		})
+		m.addBinders(b)
+	})
+}
+
+// addBinders writes the 16-bit prefixed list of PSK binders.
+func (m *ClientHello) addBinders(b *cryptobyte.Builder) {
+	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+		for _, binder := range m.PSKBinders {
+			addBytes8(b, binder)
+		}
+	})
+}
+
+// Unmarshal parses a ClientHello body (without the 4-byte header). Slices
+// in m may alias body. It returns nil or a record.Alert.
+func (m *ClientHello) Unmarshal(body []byte) error {
+	*m = ClientHello{}
+	s := cryptobyte.String(body)
+	if !readHelloHead(&s, &m.Version, &m.Random, &m.SessionID) ||
+		!readList16(&s, &m.CipherSuites) ||
+		!readBytes8(&s, &m.CompressionMethods) {
+		return errDecode
+	}
+	if s.Empty() {
+		return nil // a hello without extensions is legal before TLS 1.3
+	}
+	return readExtensionBlock(&s, &m.Extensions, m.parseExtension)
+}
+
+func (m *ClientHello) parseExtension(typ uint16, d *cryptobyte.String, last bool) error {
+	switch typ {
+	case ExtPreSharedKey:
+		return m.parsePSK(d, last)
+	case ExtServerName:
+		return m.parseServerName(d)
+	case ExtStatusRequest:
+		return okOr(m.parseStatusRequest(d))
+	case ExtSupportedGroups:
+		return okOr(readList16(d, &m.SupportedGroups))
+	case ExtECPointFormats:
+		return okOr(readBytes8(d, &m.ECPointFormats))
+	case ExtSignatureAlgorithms:
+		return okOr(readList16(d, &m.SignatureAlgorithms))
+	case ExtSignatureAlgorithmsCert:
+		return okOr(readList16(d, &m.SignatureAlgorithmsCert))
+	case ExtALPN:
+		return okOr(readALPN(d, &m.ALPN))
+	}
+	return m.parseModernExtension(typ, d)
+}
+
+// parseModernExtension handles the flag extensions and those TLS 1.3 added.
+func (m *ClientHello) parseModernExtension(typ uint16, d *cryptobyte.String) error {
+	switch typ {
+	case ExtExtendedMasterSecret:
+		m.ExtendedMasterSecret = true
+	case ExtEarlyData:
+		m.EarlyData = true
+	case ExtSessionTicket:
+		m.TicketSupported = true
+		m.SessionTicket = *d
+		skip(d)
+	case ExtRenegotiationInfo:
+		m.SecureRenegotiationSupported = true
+		return okOr(d.ReadUint8LengthPrefixed((*cryptobyte.String)(&m.SecureRenegotiation)))
+	case ExtSupportedVersions:
+		var v cryptobyte.String
+		return okOr(d.ReadUint8LengthPrefixed(&v) && readUint16s(v, &m.SupportedVersions))
+	case ExtCookie:
+		return okOr(readBytes16(d, &m.Cookie))
+	case ExtPSKModes:
+		return okOr(readBytes8(d, &m.PSKModes))
+	case ExtKeyShare:
+		return okOr(m.parseKeyShares(d))
+	default:
+		skip(d)
+	}
+	return nil
+}
+
+// parseServerName reads a ServerNameList and keeps its host_name entry.
+func (m *ClientHello) parseServerName(d *cryptobyte.String) error {
+	var list cryptobyte.String
+	if !d.ReadUint16LengthPrefixed(&list) || list.Empty() {
+		return errDecode
+	}
+	for !list.Empty() {
+		var nameType uint8
+		var name []byte
+		if !list.ReadUint8(&nameType) || !readBytes16(&list, &name) {
+			return errDecode
+		}
+		if nameType != 0 {
+			continue
+		}
+		if m.ServerName != "" {
+			return errIllegal // two host names
+		}
+		m.ServerName = string(name)
+	}
+	return nil
+}
+
+// parseStatusRequest reads a CertificateStatusRequest. Only the ocsp type
+// sets StatusRequest; other types are ignored.
+func (m *ClientHello) parseStatusRequest(d *cryptobyte.String) bool {
+	var statusType uint8
+	if !d.ReadUint8(&statusType) {
+		return false
+	}
+	if statusType != 1 {
+		skip(d)
+		return true
+	}
+	var ids, exts cryptobyte.String
+	m.StatusRequest = true
+	return d.ReadUint16LengthPrefixed(&ids) && d.ReadUint16LengthPrefixed(&exts)
+}
+
+// parseKeyShares reads the client_shares list, which may be empty.
+func (m *ClientHello) parseKeyShares(d *cryptobyte.String) bool {
+	var list cryptobyte.String
+	if !d.ReadUint16LengthPrefixed(&list) {
+		return false
+	}
+	for !list.Empty() {
+		var ks KeyShare
+		if !list.ReadUint16(&ks.Group) || !readBytes16(&list, &ks.Data) {
+			return false
+		}
+		m.KeyShares = append(m.KeyShares, ks)
+	}
+	return true
+}
+
+// parsePSK reads the pre_shared_key extension, which must be the last one
+// and must carry one binder per identity.
+func (m *ClientHello) parsePSK(d *cryptobyte.String, last bool) error {
+	if !last {
+		return errIllegal
+	}
+	if !m.parseIdentities(d) || !m.parseBinders(d) {
+		return errDecode
+	}
+	if len(m.PSKIdentities) != len(m.PSKBinders) {
+		return errIllegal
+	}
+	return nil
+}
+
+func (m *ClientHello) parseIdentities(d *cryptobyte.String) bool {
+	var list cryptobyte.String
+	if !d.ReadUint16LengthPrefixed(&list) || list.Empty() {
+		return false
+	}
+	for !list.Empty() {
+		var id PSKIdentity
+		if !readBytes16(&list, &id.Identity) || !list.ReadUint32(&id.ObfuscatedTicketAge) {
+			return false
+		}
+		m.PSKIdentities = append(m.PSKIdentities, id)
+	}
+	return true
+}
+
+func (m *ClientHello) parseBinders(d *cryptobyte.String) bool {
+	var list cryptobyte.String
+	if !d.ReadUint16LengthPrefixed(&list) || list.Empty() {
+		return false
+	}
+	for !list.Empty() {
+		var binder []byte
+		if !list.ReadUint8LengthPrefixed((*cryptobyte.String)(&binder)) || len(binder) < 32 {
+			return false
+		}
+		m.PSKBinders = append(m.PSKBinders, binder)
+	}
+	return true
+}

@@ -1,0 +1,13 @@
+// Package flights encodes and decodes TLS handshake messages, reassembles
+// them from record payloads and keeps the running transcript hash.
+//
+// Every message type has an Append method that appends the complete message
+// (type, 24-bit length and body) to a buffer and an Unmarshal method that
+// parses a message body. Decoders report failures as a record.Alert naming
+// the alert the peer should receive. Slices in a decoded message may alias
+// the buffer passed to Unmarshal; copy them if that buffer is reused.
+//
+// Append methods panic when a field does not fit its wire encoding (for
+// example a Random that is not 32 bytes or a vector longer than its length
+// prefix allows); such values are programming errors, never peer input.
+package flights

@@ -1,0 +1,60 @@
+package flights
+
+import "golang.org/x/crypto/cryptobyte"
+
+// EncryptedExtensions carries the server's extensions that need no
+// cleartext (RFC 8446 §4.3.1).
+type EncryptedExtensions struct {
+	ALPN string
+	// ServerNameAck is an empty server_name extension acknowledging SNI.
+	ServerNameAck   bool
+	SupportedGroups []uint16
+	EarlyData       bool
+	// Extensions lists the extension types in wire order. Unmarshal fills
+	// it, including types it does not interpret; Append ignores it.
+	Extensions []uint16
+}
+
+// Append appends the complete EncryptedExtensions message to b.
+func (m *EncryptedExtensions) Append(b []byte) []byte {
+	return appendMessage(b, TypeEncryptedExtensions, func(b *cryptobyte.Builder) {
+		b.AddUint16LengthPrefixed(m.addExtensions)
+	})
+}
+
+func (m *EncryptedExtensions) addExtensions(b *cryptobyte.Builder) {
+	if m.ServerNameAck {
+		addEmptyExtension(b, ExtServerName)
+	}
+	addListExtension(b, ExtSupportedGroups, m.SupportedGroups)
+	if m.ALPN != "" {
+		addExtension(b, ExtALPN, func(b *cryptobyte.Builder) { addALPN(b, m.ALPN) })
+	}
+	if m.EarlyData {
+		addEmptyExtension(b, ExtEarlyData)
+	}
+}
+
+// Unmarshal parses an EncryptedExtensions body (without the 4-byte
+// header). It returns nil or a record.Alert.
+func (m *EncryptedExtensions) Unmarshal(body []byte) error {
+	*m = EncryptedExtensions{}
+	s := cryptobyte.String(body)
+	return readExtensionBlock(&s, &m.Extensions, m.parseExtension)
+}
+
+func (m *EncryptedExtensions) parseExtension(typ uint16, d *cryptobyte.String, _ bool) error {
+	switch typ {
+	case ExtServerName:
+		m.ServerNameAck = true // the body must be empty
+	case ExtSupportedGroups:
+		return okOr(readList16(d, &m.SupportedGroups))
+	case ExtALPN:
+		return okOr(readSingleALPN(d, &m.ALPN))
+	case ExtEarlyData:
+		m.EarlyData = true
+	default:
+		skip(d)
+	}
+	return nil
+}

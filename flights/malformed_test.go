@@ -1,0 +1,158 @@
+package flights
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/tlsm/tlsm/record"
+	"golang.org/x/crypto/cryptobyte"
+)
+
+// ext encodes one extension with the given body.
+func ext(typ uint16, body ...byte) []byte {
+	b := cryptobyte.NewBuilder(nil)
+	addExtension(b, typ, func(b *cryptobyte.Builder) { b.AddBytes(body) })
+	return b.BytesOrPanic()
+}
+
+// helloHead is version 0x0303, a 32-byte random and an empty session id.
+func helloHead(random []byte) []byte {
+	return append(append([]byte{0x03, 0x03}, random...), 0x00)
+}
+
+// chBody builds a ClientHello body with one cipher suite, null compression
+// and the given encoded extensions.
+func chBody(exts ...[]byte) []byte {
+	b := cryptobyte.NewBuilder(helloHead(fill(1, 32)))
+	addList16(b, []uint16{0x1301})
+	addBytes8(b, []byte{0})
+	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+		for _, e := range exts {
+			b.AddBytes(e)
+		}
+	})
+	return b.BytesOrPanic()
+}
+
+// shBody builds a ServerHello body with the given random and extensions.
+func shBody(random []byte, exts ...[]byte) []byte {
+	b := cryptobyte.NewBuilder(helloHead(random))
+	b.AddUint16(0x1301)
+	b.AddUint8(0)
+	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+		for _, e := range exts {
+			b.AddBytes(e)
+		}
+	})
+	return b.BytesOrPanic()
+}
+
+// pskExt builds a pre_shared_key extension with one identity and the
+// given binders.
+func pskExt(binders ...[]byte) []byte {
+	b := cryptobyte.NewBuilder(nil)
+	addExtension(b, ExtPreSharedKey, func(b *cryptobyte.Builder) {
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+			addBytes16(b, []byte("id"))
+			b.AddUint32(0)
+		})
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+			for _, x := range binders {
+				addBytes8(b, x)
+			}
+		})
+	})
+	return b.BytesOrPanic()
+}
+
+func cat(parts ...[]byte) []byte {
+	var out []byte
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+func TestMalformed(t *testing.T) {
+	hrr := HelloRetryRequestRandom[:]
+	rnd := fill(2, 32)
+	cases := []struct {
+		name string
+		typ  MsgType
+		body []byte
+		want record.Alert
+	}{
+		{"ch empty", TypeClientHello, nil, record.AlertDecodeError},
+		{"ch short random", TypeClientHello, cat([]byte{3, 3}, fill(1, 10)), record.AlertDecodeError},
+		{"ch session id 33", TypeClientHello, cat([]byte{3, 3}, fill(1, 32), []byte{33}, fill(0, 33), []byte{0, 2, 0x13, 0x01, 1, 0}), record.AlertDecodeError},
+		{"ch no cipher suites", TypeClientHello, cat(helloHead(rnd), []byte{0, 0, 1, 0}), record.AlertDecodeError},
+		{"ch odd cipher suites", TypeClientHello, cat(helloHead(rnd), []byte{0, 3, 0x13, 0x01, 0x13, 1, 0}), record.AlertDecodeError},
+		{"ch no compression", TypeClientHello, cat(helloHead(rnd), []byte{0, 2, 0x13, 0x01, 0}), record.AlertDecodeError},
+		{"ch trailing byte", TypeClientHello, cat(chBody(), []byte{0}), record.AlertDecodeError},
+		{"ch extension overruns block", TypeClientHello, cat(helloHead(rnd), []byte{0, 2, 0x13, 0x01, 1, 0, 0, 4, 0, 10, 0, 9}), record.AlertDecodeError},
+		{"ch duplicate extension", TypeClientHello, chBody(ext(ExtExtendedMasterSecret), ext(ExtExtendedMasterSecret)), record.AlertIllegalParameter},
+		{"ch duplicate unknown extension", TypeClientHello, chBody(ext(0x1234), ext(0x1234, 1)), record.AlertIllegalParameter},
+		{"ch psk not last", TypeClientHello, chBody(pskExt(fill(5, 32)), ext(ExtExtendedMasterSecret)), record.AlertIllegalParameter},
+		{"ch psk binder count", TypeClientHello, chBody(pskExt(fill(5, 32), fill(6, 32))), record.AlertIllegalParameter},
+		{"ch psk short binder", TypeClientHello, chBody(pskExt(fill(5, 31))), record.AlertDecodeError},
+		{"ch psk no binders", TypeClientHello, chBody(pskExt()), record.AlertDecodeError},
+		{"ch empty supported_versions", TypeClientHello, chBody(ext(ExtSupportedVersions, 0)), record.AlertDecodeError},
+		{"ch supported_versions trailing", TypeClientHello, chBody(ext(ExtSupportedVersions, 2, 3, 4, 0)), record.AlertDecodeError},
+		{"ch key share empty key", TypeClientHello, chBody(ext(ExtKeyShare, 0, 4, 0, 0x1d, 0, 0)), record.AlertDecodeError},
+		{"ch extended_master_secret body", TypeClientHello, chBody(ext(ExtExtendedMasterSecret, 0)), record.AlertDecodeError},
+		{"ch empty server_name list", TypeClientHello, chBody(ext(ExtServerName, 0, 0)), record.AlertDecodeError},
+		{"ch two host names", TypeClientHello, chBody(ext(ExtServerName, 0, 8, 0, 0, 1, 'a', 0, 0, 1, 'b')), record.AlertIllegalParameter},
+		{"ch empty alpn name", TypeClientHello, chBody(ext(ExtALPN, 0, 1, 0)), record.AlertDecodeError},
+		{"ch empty signature_algorithms", TypeClientHello, chBody(ext(ExtSignatureAlgorithms, 0, 0)), record.AlertDecodeError},
+		{"ch empty cookie", TypeClientHello, chBody(ext(ExtCookie, 0, 0)), record.AlertDecodeError},
+		{"sh short random", TypeServerHello, cat([]byte{3, 3}, fill(1, 31)), record.AlertDecodeError},
+		{"sh no compression method", TypeServerHello, cat(helloHead(rnd), []byte{0x13, 0x01}), record.AlertDecodeError},
+		{"sh supported_versions as list", TypeServerHello, shBody(rnd, ext(ExtSupportedVersions, 2, 3, 4)), record.AlertDecodeError},
+		{"sh key share group only", TypeServerHello, shBody(rnd, ext(ExtKeyShare, 0, 0x1d)), record.AlertDecodeError},
+		{"sh two alpn names", TypeServerHello, shBody(rnd, ext(ExtALPN, 0, 6, 2, 'h', '2', 2, 'h', '3')), record.AlertDecodeError},
+		{"sh duplicate extension", TypeServerHello, shBody(rnd, ext(ExtSupportedVersions, 3, 4), ext(ExtSupportedVersions, 3, 4)), record.AlertIllegalParameter},
+		{"hrr key share entry", TypeServerHello, shBody(hrr, ext(ExtKeyShare, 0, 0x1d, 0, 1, 9)), record.AlertDecodeError},
+		{"hrr empty key share", TypeServerHello, shBody(hrr, ext(ExtKeyShare)), record.AlertDecodeError},
+		{"hrr empty cookie", TypeServerHello, shBody(hrr, ext(ExtCookie, 0, 0)), record.AlertDecodeError},
+		{"ee no block", TypeEncryptedExtensions, nil, record.AlertDecodeError},
+		{"ee server_name with body", TypeEncryptedExtensions, cat([]byte{0, 5}, ext(ExtServerName, 0)), record.AlertDecodeError},
+		{"ee trailing byte", TypeEncryptedExtensions, []byte{0, 0, 0}, record.AlertDecodeError},
+		{"cr without signature_algorithms", TypeCertificateRequest, []byte{0, 0, 0}, record.AlertMissingExtension},
+		{"cr empty authorities", TypeCertificateRequest, cat([]byte{0, 0, 14}, sigalgs(), ext(ExtCertificateAuthorities, 0, 0)), record.AlertDecodeError},
+		{"cert trailing byte", TypeCertificate, []byte{0, 0, 0, 0, 0}, record.AlertDecodeError},
+		{"cert empty entry data", TypeCertificate, []byte{0, 0, 0, 5, 0, 0, 0, 0, 0}, record.AlertDecodeError},
+		{"cert entry truncated", TypeCertificate, []byte{0, 0, 0, 5, 0, 0, 2, 0x30, 0x00}, record.AlertDecodeError},
+		{"cert entry duplicate extension", TypeCertificate, cat([]byte{0, 0, 0, 14, 0, 0, 1, 0x30, 0, 8}, ext(ExtSCT+100), ext(ExtSCT+100)), record.AlertIllegalParameter},
+		{"cert ocsp wrong status type", TypeCertificate, cat([]byte{0, 0, 0, 15, 0, 0, 1, 0x30, 0, 9}, ext(ExtStatusRequest, 2, 0, 0, 1, 7)), record.AlertDecodeError},
+		{"cv truncated signature", TypeCertificateVerify, []byte{8, 4, 0, 4, 1, 2, 3}, record.AlertDecodeError},
+		{"finished empty", TypeFinished, nil, record.AlertDecodeError},
+		{"nst empty ticket", TypeNewSessionTicket, cat(fill(0, 8), []byte{0, 0, 0, 0, 0}), record.AlertDecodeError},
+		{"nst early_data short", TypeNewSessionTicket, cat(fill(0, 8), []byte{0, 0, 1, 7, 0, 6}, ext(ExtEarlyData, 0, 0)), record.AlertDecodeError},
+		{"key update empty", TypeKeyUpdate, nil, record.AlertDecodeError},
+		{"key update two bytes", TypeKeyUpdate, []byte{1, 0}, record.AlertDecodeError},
+		{"end_of_early_data with body", TypeEndOfEarlyData, []byte{0}, record.AlertDecodeError},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := newMessage(tc.typ).Unmarshal(tc.body)
+			require.Error(t, err)
+			require.Equal(t, tc.want, err)
+		})
+	}
+}
+
+// TestMalformedBaseline checks that the helpers above build valid messages,
+// so that each malformed case fails for the reason it names.
+func TestMalformedBaseline(t *testing.T) {
+	hrr := HelloRetryRequestRandom[:]
+	require.NoError(t, new(ClientHello).Unmarshal(chBody(pskExt(fill(5, 32)))))
+	require.NoError(t, new(ClientHello).Unmarshal(chBody(ext(ExtServerName, 0, 4, 0, 0, 1, 'a'))))
+	require.NoError(t, new(ServerHello).Unmarshal(shBody(hrr, ext(ExtKeyShare, 0, 0x1d))))
+	require.NoError(t, new(ServerHello).Unmarshal(shBody(fill(2, 32), ext(ExtKeyShare, 0, 0x1d, 0, 1, 9))))
+	require.NoError(t, new(CertificateRequest).Unmarshal(cat([]byte{0, 0, 8}, sigalgs())))
+	require.NoError(t, new(Certificate).Unmarshal([]byte{0, 0, 0, 6, 0, 0, 1, 0x30, 0, 0}))
+	require.NoError(t, new(NewSessionTicket).Unmarshal(cat(fill(0, 8), []byte{0, 0, 1, 7, 0, 8}, ext(ExtEarlyData, 0, 0, 0, 1))))
+	require.NoError(t, new(KeyUpdate).Unmarshal([]byte{7}))
+}
+
+func sigalgs() []byte { return ext(ExtSignatureAlgorithms, 0x00, 0x02, 0x04, 0x03) }

@@ -1,0 +1,52 @@
+package flights
+
+import (
+	"crypto"
+	"crypto/sha256"
+	"crypto/sha512"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestTranscriptBuffersUntilSetHash(t *testing.T) {
+	a, b := sampleClientHello().Append(nil), sampleServerHello().Append(nil)
+	var tr Transcript
+	require.Zero(t, tr.Hash())
+	tr.Write(a)
+	tr.SetHash(crypto.SHA256)
+	tr.SetHash(crypto.SHA256) // repeating the same choice is harmless
+	require.Equal(t, crypto.SHA256, tr.Hash())
+	tr.Write(b)
+
+	want := sha256.Sum256(cat(a, b))
+	require.Equal(t, want[:], tr.Sum(nil))
+	require.Equal(t, want[:], tr.Sum(nil), "Sum leaves the state alone")
+	require.Equal(t, cat([]byte("x"), want[:]), tr.Sum([]byte("x")))
+	require.Panics(t, func() { tr.SetHash(crypto.SHA384) })
+
+	tr.Reset()
+	require.Zero(t, tr.Hash())
+	require.Panics(t, func() { tr.Sum(nil) })
+}
+
+func TestTranscriptHelloRetry(t *testing.T) {
+	ch1 := sampleClientHello().Append(nil)
+	hrr := sampleHelloRetryRequest().Append(nil)
+	ch2 := sampleClientHello().Append(nil)
+
+	var tr Transcript
+	tr.Write(ch1)
+	tr.SetHash(crypto.SHA384)
+	tr.HelloRetry()
+	tr.Write(hrr)
+	tr.Write(ch2)
+
+	inner := sha512.Sum384(ch1)
+	synthetic := cat([]byte{byte(TypeMessageHash), 0, 0, 48}, inner[:])
+	want := sha512.Sum384(cat(synthetic, hrr, ch2))
+	require.Equal(t, want[:], tr.Sum(nil))
+
+	var fresh Transcript
+	require.Panics(t, fresh.HelloRetry)
+}

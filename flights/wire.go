@@ -1,0 +1,241 @@
+package flights
+
+import (
+	"errors"
+
+	"github.com/tlsm/tlsm/record"
+	"golang.org/x/crypto/cryptobyte"
+)
+
+// Errors reported by the decoders.
+var (
+	errDecode  error = record.AlertDecodeError
+	errIllegal error = record.AlertIllegalParameter
+	errMissing error = record.AlertMissingExtension
+)
+
+// Errors that make Append panic.
+var (
+	errRandomLen    = errors.New("flights: random must be 32 bytes")
+	errSessionIDLen = errors.New("flights: session id longer than 32 bytes")
+)
+
+// okOr maps a parser's success flag to nil or decode_error.
+func okOr(ok bool) error {
+	if ok {
+		return nil
+	}
+	return errDecode
+}
+
+// appendMessage appends a handshake header for typ followed by the body
+// that fill writes.
+func appendMessage(b []byte, typ MsgType, fill cryptobyte.BuilderContinuation) []byte {
+	bld := cryptobyte.NewBuilder(b)
+	bld.AddUint8(uint8(typ))
+	bld.AddUint24LengthPrefixed(fill)
+	return bld.BytesOrPanic()
+}
+
+// addExtension writes one extension with the body that fill writes.
+func addExtension(b *cryptobyte.Builder, typ uint16, fill cryptobyte.BuilderContinuation) {
+	b.AddUint16(typ)
+	b.AddUint16LengthPrefixed(fill)
+}
+
+// addEmptyExtension writes an extension with an empty body.
+func addEmptyExtension(b *cryptobyte.Builder, typ uint16) {
+	addExtension(b, typ, func(*cryptobyte.Builder) {})
+}
+
+// addUint16s writes the values without a length prefix.
+func addUint16s(b *cryptobyte.Builder, list []uint16) {
+	for _, v := range list {
+		b.AddUint16(v)
+	}
+}
+
+// addList16 writes the values behind a 16-bit length prefix.
+func addList16(b *cryptobyte.Builder, list []uint16) {
+	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { addUint16s(b, list) })
+}
+
+// addListExtension writes an extension holding a 16-bit prefixed list of
+// uint16 values, or nothing when the list is empty.
+func addListExtension(b *cryptobyte.Builder, typ uint16, list []uint16) {
+	if len(list) == 0 {
+		return
+	}
+	addExtension(b, typ, func(b *cryptobyte.Builder) { addList16(b, list) })
+}
+
+// addBytes8 writes v behind an 8-bit length prefix.
+func addBytes8(b *cryptobyte.Builder, v []byte) {
+	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(v) })
+}
+
+// addBytes16 writes v behind a 16-bit length prefix.
+func addBytes16(b *cryptobyte.Builder, v []byte) {
+	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(v) })
+}
+
+// addBytes24 writes v behind a 24-bit length prefix.
+func addBytes24(b *cryptobyte.Builder, v []byte) {
+	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(v) })
+}
+
+// addALPN writes a ProtocolNameList holding names.
+func addALPN(b *cryptobyte.Builder, names ...string) {
+	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+		for _, n := range names {
+			addBytes8(b, []byte(n))
+		}
+	})
+}
+
+// addHelloHead writes the version, random and session id shared by
+// ClientHello and ServerHello.
+func addHelloHead(b *cryptobyte.Builder, version uint16, random, sessionID []byte) {
+	if len(random) != 32 {
+		b.SetError(errRandomLen)
+	}
+	if len(sessionID) > 32 {
+		b.SetError(errSessionIDLen)
+	}
+	b.AddUint16(version)
+	b.AddBytes(random)
+	addBytes8(b, sessionID)
+}
+
+// readHelloHead reads the version, random and session id shared by
+// ClientHello and ServerHello.
+func readHelloHead(s *cryptobyte.String, version *uint16, random, sessionID *[]byte) bool {
+	return s.ReadUint16(version) &&
+		s.ReadBytes(random, 32) &&
+		s.ReadUint8LengthPrefixed((*cryptobyte.String)(sessionID)) &&
+		len(*sessionID) <= 32
+}
+
+// readUint16s parses all of v as a non-empty list of uint16 values.
+func readUint16s(v cryptobyte.String, out *[]uint16) bool {
+	if v.Empty() {
+		return false
+	}
+	list := make([]uint16, 0, len(v)/2)
+	for !v.Empty() {
+		var x uint16
+		if !v.ReadUint16(&x) {
+			return false
+		}
+		list = append(list, x)
+	}
+	*out = list
+	return true
+}
+
+// readList16 reads a non-empty, 16-bit prefixed list of uint16 values.
+func readList16(s *cryptobyte.String, out *[]uint16) bool {
+	var v cryptobyte.String
+	return s.ReadUint16LengthPrefixed(&v) && readUint16s(v, out)
+}
+
+// readBytes8 reads an 8-bit prefixed vector that must not be empty.
+func readBytes8(s *cryptobyte.String, out *[]byte) bool {
+	return s.ReadUint8LengthPrefixed((*cryptobyte.String)(out)) && len(*out) > 0
+}
+
+// readBytes16 reads a 16-bit prefixed vector that must not be empty.
+func readBytes16(s *cryptobyte.String, out *[]byte) bool {
+	return s.ReadUint16LengthPrefixed((*cryptobyte.String)(out)) && len(*out) > 0
+}
+
+// readBytes24 reads a 24-bit prefixed vector that must not be empty.
+func readBytes24(s *cryptobyte.String, out *[]byte) bool {
+	return s.ReadUint24LengthPrefixed((*cryptobyte.String)(out)) && len(*out) > 0
+}
+
+// readALPN reads a non-empty ProtocolNameList of non-empty names.
+func readALPN(s *cryptobyte.String, out *[]string) bool {
+	var list cryptobyte.String
+	if !s.ReadUint16LengthPrefixed(&list) || list.Empty() {
+		return false
+	}
+	for !list.Empty() {
+		var name []byte
+		if !readBytes8(&list, &name) {
+			return false
+		}
+		*out = append(*out, string(name))
+	}
+	return true
+}
+
+// readSingleALPN reads a ProtocolNameList that holds exactly one name, as a
+// server sends it.
+func readSingleALPN(s *cryptobyte.String, out *string) bool {
+	var names []string
+	if !readALPN(s, &names) || len(names) != 1 {
+		return false
+	}
+	*out = names[0]
+	return true
+}
+
+// extSet records which extension types have been seen.
+type extSet [1 << 16 / 64]uint64
+
+// add marks typ as seen and reports whether it was new.
+func (s *extSet) add(typ uint16) bool {
+	word, bit := typ/64, uint64(1)<<(typ%64)
+	if s[word]&bit != 0 {
+		return false
+	}
+	s[word] |= bit
+	return true
+}
+
+// extParser handles one extension body. last reports whether it is the
+// final extension of the block. The parser must consume all of data it
+// understands; unknown types must leave data empty by skipping it.
+type extParser func(typ uint16, data *cryptobyte.String, last bool) error
+
+// walkExtensions parses an extensions block, rejecting duplicates and
+// trailing bytes, and records the types in order into rec when non-nil.
+func walkExtensions(exts cryptobyte.String, rec *[]uint16, parse extParser) error {
+	var seen extSet
+	for !exts.Empty() {
+		var typ uint16
+		var data cryptobyte.String
+		if !exts.ReadUint16(&typ) || !exts.ReadUint16LengthPrefixed(&data) {
+			return errDecode
+		}
+		if !seen.add(typ) {
+			return errIllegal
+		}
+		if rec != nil {
+			*rec = append(*rec, typ)
+		}
+		if err := parse(typ, &data, exts.Empty()); err != nil {
+			return err
+		}
+		if !data.Empty() {
+			return errDecode
+		}
+	}
+	return nil
+}
+
+// readExtensionBlock reads a 16-bit prefixed extensions block that must end
+// the message and walks it.
+func readExtensionBlock(s *cryptobyte.String, rec *[]uint16, parse extParser) error {
+	var exts cryptobyte.String
+	if !s.ReadUint16LengthPrefixed(&exts) || !s.Empty() {
+		return errDecode
+	}
+	return walkExtensions(exts, rec, parse)
+}
+
+// skip discards an extension body that the parser does not interpret.
+func skip(data *cryptobyte.String) {
+	*data = nil
+}

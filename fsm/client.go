@@ -1,0 +1,315 @@
+package fsm
+
+import (
+	"bytes"
+	"crypto/x509"
+	"io"
+	"net"
+	"slices"
+
+	"github.com/tlsm/tlsm/cipher"
+	"github.com/tlsm/tlsm/flights"
+	"github.com/tlsm/tlsm/record"
+)
+
+// downgradeTLS12 and downgradeTLS11 end a ServerHello random when a TLS 1.3
+// server negotiates an older version (RFC 8446 §4.1.3).
+var (
+	downgradeTLS12 = []byte("DOWNGRD\x01")
+	downgradeTLS11 = []byte("DOWNGRD\x00")
+)
+
+// clientStart builds and sends the first ClientHello.
+func (c *Conn) clientStart(message) (State, error) {
+	lo, hi := c.cfg.versionRange()
+	if hi < VersionTLS13 || lo > VersionTLS13 {
+		return 0, ErrUnsupportedVersion
+	}
+	c.hs = &handshake{group: c.cfg.curves()[0]}
+	rand := c.cfg.rand()
+	if _, err := io.ReadFull(rand, c.random[:]); err != nil {
+		return 0, err
+	}
+	c.hs.sessionID = make([]byte, 32)
+	if _, err := io.ReadFull(rand, c.hs.sessionID); err != nil {
+		return 0, err
+	}
+	key, err := generateKeyShare(c.hs.group, rand)
+	if err != nil {
+		return 0, err
+	}
+	c.hs.key = key
+	hello := &flights.ClientHello{
+		Version:             VersionTLS12,
+		Random:              c.random[:],
+		SessionID:           c.hs.sessionID,
+		CipherSuites:        c.cfg.suites(),
+		CompressionMethods:  []byte{0},
+		SupportedGroups:     curveIDs(c.cfg.curves()),
+		SignatureAlgorithms: signatureSchemes,
+		SupportedVersions:   []uint16{VersionTLS13},
+		KeyShares:           []flights.KeyShare{{Group: uint16(c.hs.group), Data: key.PublicKey().Bytes()}},
+		ALPN:                c.cfg.NextProtos,
+		PSKModes:            []uint8{1},
+	}
+	if net.ParseIP(c.cfg.ServerName) == nil {
+		hello.ServerName = c.cfg.ServerName
+	}
+	c.hs.hello = hello
+	c.sendMessage(hello.Append(nil))
+	return StateClientWaitServerHello, nil
+}
+
+func curveIDs(curves []CurveID) []uint16 {
+	out := make([]uint16, len(curves))
+	for i, id := range curves {
+		out[i] = uint16(id)
+	}
+	return out
+}
+
+// checkServerHelloCommon applies the checks a ServerHello and a
+// HelloRetryRequest share.
+func (c *Conn) checkServerHelloCommon(sh *flights.ServerHello) error {
+	if sh.SupportedVersion != VersionTLS13 {
+		tail := sh.Random[24:]
+		if bytes.Equal(tail, downgradeTLS12) || bytes.Equal(tail, downgradeTLS11) {
+			return alertf(record.AlertIllegalParameter, "downgrade sentinel in ServerHello random")
+		}
+		if sh.SupportedVersion == 0 {
+			return alertf(record.AlertProtocolVersion, "server chose version %#04x; only TLS 1.3 is enabled", sh.Version)
+		}
+		return alertf(record.AlertIllegalParameter, "server chose version %#04x, which was not offered", sh.SupportedVersion)
+	}
+	if sh.Version != VersionTLS12 {
+		return alertf(record.AlertIllegalParameter, "legacy_version %#04x", sh.Version)
+	}
+	if !bytes.Equal(sh.SessionID, c.hs.sessionID) {
+		return alertf(record.AlertIllegalParameter, "session id not echoed")
+	}
+	if sh.CompressionMethod != 0 {
+		return alertf(record.AlertIllegalParameter, "compression method %d", sh.CompressionMethod)
+	}
+	if !slices.Contains(c.hs.hello.CipherSuites, sh.CipherSuite) || cipher.SuiteByID(sh.CipherSuite) == nil {
+		return alertf(record.AlertIllegalParameter, "cipher suite %#04x was not offered", sh.CipherSuite)
+	}
+	if c.hs.retried && sh.CipherSuite != c.hs.hrrSuite {
+		return alertf(record.AlertIllegalParameter, "cipher suite changed after HelloRetryRequest")
+	}
+	return nil
+}
+
+// clientHelloRetryRequest answers a HelloRetryRequest with a second
+// ClientHello carrying a share for the group the server asked for.
+func (c *Conn) clientHelloRetryRequest(m message) (State, error) {
+	var hrr flights.ServerHello
+	if err := hrr.Unmarshal(m.body); err != nil {
+		return 0, err
+	}
+	if err := c.checkServerHelloCommon(&hrr); err != nil {
+		return 0, err
+	}
+	group := CurveID(hrr.SelectedGroup)
+	if group == 0 && hrr.Cookie == nil {
+		return 0, alertf(record.AlertIllegalParameter, "HelloRetryRequest changes nothing")
+	}
+	c.suite = cipher.SuiteByID(hrr.CipherSuite)
+	c.hs.retried, c.hs.hrrSuite = true, hrr.CipherSuite
+	c.transcript.SetHash(c.suite.Hash)
+	c.transcript.HelloRetry()
+	c.transcript.Write(m.raw)
+	hello := *c.hs.hello
+	if group != 0 {
+		if group == c.hs.group || !slices.Contains(hello.SupportedGroups, uint16(group)) {
+			return 0, alertf(record.AlertIllegalParameter, "HelloRetryRequest for group %d", group)
+		}
+		key, err := generateKeyShare(group, c.cfg.rand())
+		if err != nil {
+			return 0, err
+		}
+		c.hs.key, c.hs.group = key, group
+		hello.KeyShares = []flights.KeyShare{{Group: uint16(group), Data: key.PublicKey().Bytes()}}
+	}
+	hello.Cookie = hrr.Cookie
+	hello.EarlyData = false
+	c.hs.hello = &hello
+	c.sendMessage(hello.Append(nil))
+	return StateClientWaitServerHelloRetried, nil
+}
+
+// clientServerHello checks the ServerHello, runs the key exchange and
+// switches to the handshake keys.
+func (c *Conn) clientServerHello(m message) (State, error) {
+	var sh flights.ServerHello
+	if err := sh.Unmarshal(m.body); err != nil {
+		return 0, err
+	}
+	if err := c.checkServerHelloCommon(&sh); err != nil {
+		return 0, err
+	}
+	if CurveID(sh.KeyShare.Group) != c.hs.group {
+		return 0, alertf(record.AlertIllegalParameter, "key share for group %d was not offered", sh.KeyShare.Group)
+	}
+	if sh.HasSelectedPSK {
+		return 0, alertf(record.AlertIllegalParameter, "server selected a PSK that was not offered")
+	}
+	shared, err := sharedSecret(c.hs.key, sh.KeyShare.Data)
+	if err != nil {
+		return 0, err
+	}
+	c.version = VersionTLS13
+	c.suite = cipher.SuiteByID(sh.CipherSuite)
+	c.transcript.SetHash(c.suite.Hash)
+	c.transcript.Write(m.raw)
+	c.deriveHandshakeSecrets(shared)
+	if err := c.setReadKeys(c.hs.serverHS); err != nil {
+		return 0, err
+	}
+	if err := c.setWriteKeys(c.hs.clientHS); err != nil {
+		return 0, err
+	}
+	return StateClientWaitEncryptedExtensions, nil
+}
+
+// extensions a server may send in EncryptedExtensions that we know of.
+var encryptedExtensionsAllowed = []uint16{
+	flights.ExtServerName, flights.ExtSupportedGroups, flights.ExtALPN, flights.ExtEarlyData,
+}
+
+// extensions we know that may not appear in EncryptedExtensions.
+var knownExtensions = []uint16{
+	flights.ExtStatusRequest, flights.ExtECPointFormats, flights.ExtSignatureAlgorithms,
+	flights.ExtSCT, flights.ExtExtendedMasterSecret, flights.ExtSessionTicket,
+	flights.ExtPreSharedKey, flights.ExtSupportedVersions, flights.ExtCookie, flights.ExtPSKModes,
+	flights.ExtCertificateAuthorities, flights.ExtSignatureAlgorithmsCert, flights.ExtKeyShare,
+	flights.ExtRenegotiationInfo,
+}
+
+func (c *Conn) clientEncryptedExtensions(m message) (State, error) {
+	var ee flights.EncryptedExtensions
+	if err := ee.Unmarshal(m.body); err != nil {
+		return 0, err
+	}
+	for _, ext := range ee.Extensions {
+		if slices.Contains(knownExtensions, ext) {
+			return 0, alertf(record.AlertIllegalParameter, "extension %d in EncryptedExtensions", ext)
+		}
+	}
+	if ee.ALPN != "" {
+		if len(c.cfg.NextProtos) == 0 {
+			return 0, alertf(record.AlertUnsupportedExtension, "ALPN was not offered")
+		}
+		if !slices.Contains(c.cfg.NextProtos, ee.ALPN) {
+			return 0, alertf(record.AlertIllegalParameter, "ALPN %q was not offered", ee.ALPN)
+		}
+	}
+	if ee.EarlyData {
+		return 0, alertf(record.AlertUnsupportedExtension, "early data was not offered")
+	}
+	c.alpn = ee.ALPN
+	c.transcript.Write(m.raw)
+	return StateClientWaitCertOrCertRequest, nil
+}
+
+func (c *Conn) clientCertificateRequest(m message) (State, error) {
+	var cr flights.CertificateRequest
+	if err := cr.Unmarshal(m.body); err != nil {
+		return 0, err
+	}
+	if len(cr.Context) != 0 {
+		return 0, alertf(record.AlertIllegalParameter, "certificate_request_context in the handshake")
+	}
+	if len(cr.SignatureAlgorithms) == 0 {
+		return 0, alertf(record.AlertMissingExtension, "CertificateRequest without signature_algorithms")
+	}
+	c.hs.certReq = &cr
+	c.transcript.Write(m.raw)
+	return StateClientWaitCertificate, nil
+}
+
+func (c *Conn) clientCertificate(m message) (State, error) {
+	var cert flights.Certificate
+	if err := cert.Unmarshal(m.body); err != nil {
+		return 0, err
+	}
+	if len(cert.Context) != 0 {
+		return 0, alertf(record.AlertIllegalParameter, "certificate_request_context from the server")
+	}
+	if len(cert.Entries) == 0 {
+		return 0, alertf(record.AlertDecodeError, "empty server Certificate")
+	}
+	certs, err := parseCertificates(cert.Entries)
+	if err != nil {
+		return 0, err
+	}
+	var chains [][]*x509.Certificate
+	if !c.cfg.InsecureSkipVerify {
+		if chains, err = c.verifyChain(certs, c.cfg.RootCAs, c.cfg.ServerName, x509.ExtKeyUsageServerAuth); err != nil {
+			return 0, err
+		}
+	}
+	if err := c.runVerifyCallback(cert.Entries, chains); err != nil {
+		return 0, err
+	}
+	c.peerCerts, c.chains = certs, chains
+	c.hs.peerKey = certs[0].PublicKey
+	c.transcript.Write(m.raw)
+	return StateClientWaitCertificateVerify, nil
+}
+
+func (c *Conn) clientCertificateVerify(m message) (State, error) {
+	if err := c.checkCertificateVerify(m, serverSignatureContext, c.hs.hello.SignatureAlgorithms); err != nil {
+		return 0, err
+	}
+	return StateClientWaitFinished, nil
+}
+
+// clientFinished checks the server Finished, sends our certificate if asked
+// and our Finished, and switches to the application keys.
+func (c *Conn) clientFinished(m message) (State, error) {
+	hs := c.hs
+	if err := c.checkFinished(m, hs.serverHS); err != nil {
+		return 0, err
+	}
+	c.deriveApplicationSecrets()
+	if err := c.setReadKeys(c.serverAP); err != nil {
+		return 0, err
+	}
+	if hs.certReq != nil {
+		hs.cert, hs.scheme = c.clientCertificateFor(hs.certReq)
+		if err := c.sendCertificate(clientSignatureContext); err != nil {
+			return 0, err
+		}
+	}
+	c.sendFinished(hs.clientHS)
+	if err := c.setWriteKeys(c.clientAP); err != nil {
+		return 0, err
+	}
+	c.completeHandshake()
+	return StateClientConnected, nil
+}
+
+// clientCertificateFor picks the first configured certificate whose key can
+// sign with a scheme the server accepts; none means an empty Certificate.
+func (c *Conn) clientCertificateFor(cr *flights.CertificateRequest) (*Certificate, uint16) {
+	for i := range c.cfg.Certificates {
+		cert := &c.cfg.Certificates[i]
+		if cert.PrivateKey == nil {
+			continue
+		}
+		if s, ok := chooseScheme(cert.PrivateKey.Public(), cr.SignatureAlgorithms); ok {
+			return cert, s
+		}
+	}
+	return nil, 0
+}
+
+// clientNewSessionTicket accepts a ticket; resumption is not implemented
+// yet, so it is checked and dropped.
+func (c *Conn) clientNewSessionTicket(m message) (State, error) {
+	var nst flights.NewSessionTicket
+	if err := nst.Unmarshal(m.body); err != nil {
+		return 0, err
+	}
+	return StateClientConnected, nil
+}

@@ -1,0 +1,165 @@
+package fsm
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"io"
+
+	"github.com/tlsm/tlsm/cipher"
+	"github.com/tlsm/tlsm/record"
+)
+
+// Protocol versions.
+const (
+	VersionTLS12 = record.VersionTLS12
+	VersionTLS13 = record.VersionTLS13
+)
+
+// VersionName returns "TLS1.3", "TLS1.2" and so on.
+func VersionName(v uint16) string {
+	switch v {
+	case VersionTLS13:
+		return "TLS1.3"
+	case VersionTLS12:
+		return "TLS1.2"
+	case record.VersionTLS11:
+		return "TLS1.1"
+	case record.VersionTLS10:
+		return "TLS1.0"
+	}
+	return "unknown"
+}
+
+// CurveID names a key exchange group.
+type CurveID uint16
+
+// Supported key exchange groups.
+const (
+	CurveP256 CurveID = 23
+	CurveP384 CurveID = 24
+	X25519    CurveID = 29
+)
+
+// Cipher suites, re-exported from package cipher.
+const (
+	TLS_AES_128_GCM_SHA256       = cipher.TLS_AES_128_GCM_SHA256
+	TLS_AES_256_GCM_SHA384       = cipher.TLS_AES_256_GCM_SHA384
+	TLS_CHACHA20_POLY1305_SHA256 = cipher.TLS_CHACHA20_POLY1305_SHA256
+)
+
+// CipherSuiteName returns the IANA name of a cipher suite.
+func CipherSuiteName(id uint16) string { return cipher.SuiteName(id) }
+
+// Certificate is a certificate chain and the private key of its leaf.
+type Certificate struct {
+	// Certificate is the DER chain, leaf first.
+	Certificate [][]byte
+	// PrivateKey signs with the leaf's key: *ecdsa.PrivateKey,
+	// *rsa.PrivateKey, ed25519.PrivateKey, or any crypto.Signer for them.
+	PrivateKey crypto.Signer
+	// Leaf is the parsed leaf; parsed on use when nil.
+	Leaf *x509.Certificate
+}
+
+func (c *Certificate) leaf() (*x509.Certificate, error) {
+	if c.Leaf != nil {
+		return c.Leaf, nil
+	}
+	if len(c.Certificate) == 0 {
+		return nil, errNoCertificate
+	}
+	return x509.ParseCertificate(c.Certificate[0])
+}
+
+// ClientAuthType is the server's policy for client certificates.
+type ClientAuthType int
+
+// Client certificate policies, as in crypto/tls.
+const (
+	NoClientCert ClientAuthType = iota
+	RequestClientCert
+	RequireAnyClientCert
+	VerifyClientCertIfGiven
+	RequireAndVerifyClientCert
+)
+
+// ClientHelloInfo is what GetCertificate learns of a ClientHello.
+type ClientHelloInfo struct {
+	ServerName        string
+	SignatureSchemes  []uint16
+	SupportedProtos   []string
+	SupportedVersions []uint16
+}
+
+// Config configures a Conn. Its fields mirror crypto/tls.Config. A Config
+// may be shared by many connections and must not be changed while in use.
+type Config struct {
+	// Rand is the source of every random value; nil means crypto/rand.
+	Rand io.Reader
+	// Certificates are offered by a server, and by a client when asked.
+	Certificates []Certificate
+	// GetCertificate, if set, chooses the server certificate.
+	GetCertificate func(*ClientHelloInfo) (*Certificate, error)
+	// RootCAs verify server certificates; nil means the system roots.
+	RootCAs *x509.CertPool
+	// ClientCAs verify client certificates.
+	ClientCAs *x509.CertPool
+	// ClientAuth is the server's client certificate policy.
+	ClientAuth ClientAuthType
+	// ServerName is sent in SNI and verified against the certificate.
+	ServerName string
+	// InsecureSkipVerify turns off verification of the server certificate.
+	InsecureSkipVerify bool
+	// VerifyPeerCertificate, if set, is called after normal verification
+	// (or instead of it with InsecureSkipVerify); an error aborts the
+	// handshake with a bad_certificate alert.
+	VerifyPeerCertificate func(rawCerts [][]byte, verifiedChains [][]*x509.Certificate) error
+	// NextProtos lists ALPN protocols in preference order.
+	NextProtos []string
+	// CipherSuites lists TLS 1.3 suites in preference order; nil means all.
+	CipherSuites []uint16
+	// CurvePreferences lists key exchange groups in preference order; nil
+	// means X25519, P-256, P-384. A client sends a key share for the first.
+	CurvePreferences []CurveID
+	// MinVersion and MaxVersion bound the protocol version; zero means
+	// TLS 1.2 and TLS 1.3. Only TLS 1.3 is implemented so far.
+	MinVersion uint16
+	MaxVersion uint16
+	// KeyLogWriter receives secrets in NSS key log format, for debugging.
+	KeyLogWriter io.Writer
+}
+
+func (c *Config) rand() io.Reader {
+	if c.Rand != nil {
+		return c.Rand
+	}
+	return rand.Reader
+}
+
+func (c *Config) suites() []uint16 {
+	if len(c.CipherSuites) > 0 {
+		return c.CipherSuites
+	}
+	return cipher.TLS13Suites()
+}
+
+var defaultCurves = []CurveID{X25519, CurveP256, CurveP384}
+
+func (c *Config) curves() []CurveID {
+	if len(c.CurvePreferences) > 0 {
+		return c.CurvePreferences
+	}
+	return defaultCurves
+}
+
+func (c *Config) versionRange() (lo, hi uint16) {
+	lo, hi = c.MinVersion, c.MaxVersion
+	if lo == 0 {
+		lo = VersionTLS12
+	}
+	if hi == 0 {
+		hi = VersionTLS13
+	}
+	return lo, hi
+}

@@ -1,0 +1,259 @@
+package fsm
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tlsm/tlsm/cipher"
+	"github.com/tlsm/tlsm/flights"
+	"github.com/tlsm/tlsm/record"
+)
+
+// MaxHandshakeMessage is the largest handshake message accepted (bytes of
+// body). Certificate chains are the largest messages in practice.
+const MaxHandshakeMessage = 1 << 16
+
+// Conn is a sans-I/O TLS connection. Feed it with Start, HandleData and API
+// calls; drain its output with NextEvent. A Conn is not safe for concurrent
+// use.
+type Conn struct {
+	cfg       *Config
+	transport *Transport
+	isClient  bool
+	state     State
+	started   bool
+	now       time.Time
+
+	in         record.StreamReader
+	hsIn       *flights.Reader
+	transcript flights.Transcript
+	readKeys   *cipher.State
+	writeKeys  *cipher.State
+
+	// out holds every byte produced since the queue was last drained;
+	// outMark is where the bytes not yet in a transmit event begin.
+	out     []byte
+	outMark int
+	// hsOut holds handshake messages waiting to be framed into records.
+	hsOut  []byte
+	events eventQueue
+
+	hs         *handshake
+	suite      *cipher.Suite
+	version    uint16
+	alpn       string
+	serverName string
+	random     [32]byte // the client random, for the key log
+	exporter   []byte
+	clientAP   []byte
+	serverAP   []byte
+	peerCerts  []*x509.Certificate
+	chains     [][]*x509.Certificate
+	handshakes int
+
+	sentClose bool
+	recvClose bool
+	err       error
+}
+
+// NewClient returns a client Conn over a byte stream.
+func NewClient(cfg *Config) *Conn { return newConn(cfg, true) }
+
+// NewServer returns a server Conn over a byte stream.
+func NewServer(cfg *Config) *Conn { return newConn(cfg, false) }
+
+func newConn(cfg *Config, isClient bool) *Conn {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	c := &Conn{cfg: cfg, transport: Stream, isClient: isClient}
+	c.state = StateServerStart
+	if isClient {
+		c.state = StateClientStart
+	}
+	c.hsIn = flights.NewReader(MaxHandshakeMessage)
+	c.in.MaxFragment = record.MaxCiphertext13
+	return c
+}
+
+// State returns the current state.
+func (c *Conn) State() State { return c.state }
+
+// IsClient reports whether c is the client side.
+func (c *Conn) IsClient() bool { return c.isClient }
+
+// Err returns the error that closed the connection, or nil.
+func (c *Conn) Err() error { return c.err }
+
+// HandshakeComplete reports whether a handshake has completed.
+func (c *Conn) HandshakeComplete() bool { return c.handshakes > 0 }
+
+// NextEvent returns the next output event, or an Event of kind EventNone
+// when there is none.
+func (c *Conn) NextEvent() Event { return c.events.pop() }
+
+// begin starts an input or API call: when the caller has drained every
+// event, the buffers behind earlier events are reused.
+func (c *Conn) begin(now time.Time) {
+	if !now.IsZero() {
+		c.now = now
+	}
+	if c.events.empty() {
+		c.events.reset()
+		c.out = c.out[:0]
+		c.outMark = 0
+		c.in.Compact()
+	}
+}
+
+// end finishes a call: pending handshake bytes are framed and everything
+// produced becomes one transmit event.
+func (c *Conn) end() {
+	if err := c.flushHandshake(); err != nil {
+		c.fail(err)
+	}
+	if len(c.out) > c.outMark {
+		c.events.push(Event{Kind: EventTransmit, Data: c.out[c.outMark:len(c.out):len(c.out)]})
+		c.outMark = len(c.out)
+	}
+}
+
+// Start begins the handshake. A client sends its ClientHello; a server
+// waits for one (a server need not call Start). now is the current time,
+// used to check certificate validity.
+func (c *Conn) Start(now time.Time) error {
+	c.begin(now)
+	if c.started {
+		return ErrAlreadyStarted
+	}
+	c.started = true
+	if c.isClient {
+		if err := c.dispatch(InStart, message{}); err != nil {
+			c.fail(err)
+		}
+	}
+	c.end()
+	return c.err
+}
+
+// HandleData consumes bytes received from the peer, which may be cut at any
+// point. It returns the error that closed the connection, if any.
+func (c *Conn) HandleData(now time.Time, data []byte) error {
+	c.begin(now)
+	if c.state == StateClosed || c.recvClose {
+		return c.err
+	}
+	c.started = true
+	c.in.Write(data)
+	if err := c.readRecords(); err != nil {
+		c.fail(err)
+	}
+	c.end()
+	return c.err
+}
+
+// Write protects p as application data. It fails before the handshake
+// completes and after Close.
+func (c *Conn) Write(p []byte) (int, error) {
+	c.begin(time.Time{})
+	switch {
+	case c.err != nil:
+		return 0, c.err
+	case c.sentClose:
+		return 0, ErrClosed
+	case !c.connected():
+		return 0, ErrHandshakeIncomplete
+	}
+	if err := c.writeRecords(record.TypeApplicationData, p); err != nil {
+		c.fail(err)
+		c.end()
+		return 0, c.err
+	}
+	c.end()
+	return len(p), nil
+}
+
+// Close sends close_notify. Data from the peer is still delivered until the
+// peer closes too. Closing before the handshake completes abandons it.
+func (c *Conn) Close() error {
+	c.begin(time.Time{})
+	if c.sentClose || c.state == StateClosed {
+		return nil
+	}
+	c.sentClose = true
+	if err := c.flushHandshake(); err == nil {
+		c.sendAlert(record.LevelWarning, record.AlertCloseNotify)
+	}
+	if !c.connected() {
+		c.closeWith(ErrClosed)
+	}
+	c.end()
+	return nil
+}
+
+func (c *Conn) connected() bool {
+	return c.state == StateClientConnected || c.state == StateServerConnected
+}
+
+func (c *Conn) closeWith(err error) {
+	c.state = StateClosed
+	c.err = err
+	c.hs = nil
+	c.events.push(Event{Kind: EventClosed, Err: err})
+}
+
+// fail closes the connection after a fatal error, sending the alert the
+// error calls for unless it was the peer's alert.
+func (c *Conn) fail(err error) {
+	if c.state == StateClosed {
+		return
+	}
+	var ae *AlertError
+	if errors.As(err, &ae) && ae.Received {
+		c.closeWith(err)
+		return
+	}
+	desc := record.AlertInternalError
+	errors.As(err, &desc)
+	c.hsOut = c.hsOut[:0]
+	c.sendAlert(record.LevelFatal, desc)
+	c.closeWith(&AlertError{Level: record.LevelFatal, Description: desc, Err: err})
+}
+
+// protocolError is a failure with the alert it calls for and a reason.
+type protocolError struct {
+	alert Alert
+	msg   string
+}
+
+func (e *protocolError) Error() string { return e.msg }
+func (e *protocolError) Unwrap() error { return e.alert }
+
+// alertf returns an error that fails the connection with alert a.
+func alertf(a Alert, format string, args ...any) error {
+	return &protocolError{alert: a, msg: fmt.Sprintf(format, args...)}
+}
+
+// dispatch runs the transition for input in from the current state.
+func (c *Conn) dispatch(in Input, m message) error {
+	t := Lookup(c.state, in)
+	if t == nil {
+		return alertf(record.AlertUnexpectedMessage, "%s in state %s", in, c.state)
+	}
+	next, err := t.handle(c, m)
+	if err != nil {
+		return err
+	}
+	if c.state == StateClosed {
+		return nil
+	}
+	for _, to := range t.To {
+		if to == next {
+			c.state = next
+			return nil
+		}
+	}
+	return alertf(record.AlertInternalError, "undeclared transition %s -%s-> %s", c.state, in, next)
+}

@@ -1,0 +1,142 @@
+package fsm_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/tlsm/tlsm/fsm"
+	"github.com/tlsm/tlsm/internal/memconn"
+	"github.com/tlsm/tlsm/internal/testcert"
+)
+
+func configs(t testing.TB, kind testcert.Kind) (client, server *fsm.Config) {
+	cert := testcert.MustNew(kind)
+	server = &fsm.Config{Certificates: []fsm.Certificate{{Certificate: cert.CertDER, PrivateKey: cert.Key}}}
+	client = &fsm.Config{RootCAs: cert.CAPool, ServerName: "localhost"}
+	return client, server
+}
+
+func TestHandshakeAndData(t *testing.T) {
+	cc, sc := configs(t, testcert.ECDSAP256)
+	p := memconn.New(cc, sc)
+	require.NoError(t, p.Handshake())
+	require.NoError(t, p.Write(p.Client, []byte("ping")))
+	require.NoError(t, p.Write(p.Server, []byte("pong")))
+	require.Equal(t, "ping", string(p.Server.Received))
+	require.Equal(t, "pong", string(p.Client.Received))
+	require.Equal(t, fsm.StateClientConnected, p.Client.Conn.State())
+	require.Equal(t, fsm.StateServerConnected, p.Server.Conn.State())
+}
+
+func TestHandshakeMatrix(t *testing.T) {
+	kinds := []testcert.Kind{testcert.ECDSAP256, testcert.ECDSAP384, testcert.RSA2048, testcert.Ed25519}
+	suites := []uint16{fsm.TLS_AES_128_GCM_SHA256, fsm.TLS_AES_256_GCM_SHA384, fsm.TLS_CHACHA20_POLY1305_SHA256}
+	groups := []fsm.CurveID{fsm.X25519, fsm.CurveP256, fsm.CurveP384}
+	for _, kind := range kinds {
+		for _, suite := range suites {
+			for _, group := range groups {
+				t.Run(kind.String()+"/"+fsm.CipherSuiteName(suite)+"/"+groupName(group), func(t *testing.T) {
+					cc, sc := configs(t, kind)
+					cc.CipherSuites = []uint16{suite}
+					cc.CurvePreferences = []fsm.CurveID{group}
+					p := memconn.New(cc, sc)
+					require.NoError(t, p.Handshake())
+					cs := p.Client.Conn.ConnectionState()
+					require.Equal(t, suite, cs.CipherSuite)
+					require.Equal(t, fsm.VersionTLS13, cs.Version)
+					require.NoError(t, p.Write(p.Client, []byte("x")))
+					require.Equal(t, "x", string(p.Server.Received))
+				})
+			}
+		}
+	}
+}
+
+func groupName(g fsm.CurveID) string {
+	switch g {
+	case fsm.X25519:
+		return "X25519"
+	case fsm.CurveP256:
+		return "P256"
+	}
+	return "P384"
+}
+
+func TestHelloRetryRequest(t *testing.T) {
+	cc, sc := configs(t, testcert.ECDSAP256)
+	cc.CurvePreferences = []fsm.CurveID{fsm.X25519, fsm.CurveP256}
+	sc.CurvePreferences = []fsm.CurveID{fsm.CurveP256}
+	p := memconn.New(cc, sc)
+	var sent []string
+	p.Trace = func(s *memconn.Side, ev fsm.Event) {
+		if ev.Kind == fsm.EventMessageSent {
+			sent = append(sent, s.Name+":"+ev.Message.String())
+		}
+	}
+	require.NoError(t, p.Handshake())
+	require.Equal(t, "client:client_hello", sent[0])
+	require.Equal(t, "server:server_hello", sent[1])
+	require.Equal(t, "client:client_hello", sent[2])
+	require.NoError(t, p.Write(p.Server, []byte("after retry")))
+	require.Equal(t, "after retry", string(p.Client.Received))
+}
+
+func TestClientCertificate(t *testing.T) {
+	for _, auth := range []fsm.ClientAuthType{fsm.RequestClientCert, fsm.RequireAndVerifyClientCert} {
+		cc, sc := configs(t, testcert.ECDSAP256)
+		ccert := testcert.MustNew(testcert.Ed25519)
+		cc.Certificates = []fsm.Certificate{{Certificate: ccert.CertDER, PrivateKey: ccert.Key}}
+		sc.ClientAuth = auth
+		sc.ClientCAs = ccert.CAPool
+		p := memconn.New(cc, sc)
+		require.NoError(t, p.Handshake())
+		peer := p.Server.Conn.ConnectionState().PeerCertificates
+		require.Len(t, peer, 2)
+		require.Equal(t, ccert.Leaf.Raw, peer[0].Raw)
+	}
+	// Required but not sent.
+	cc, sc := configs(t, testcert.ECDSAP256)
+	sc.ClientAuth = fsm.RequireAnyClientCert
+	p := memconn.New(cc, sc)
+	require.Error(t, p.Handshake())
+	require.ErrorIs(t, p.Server.CloseErr, fsm.Alert(116))
+	require.Equal(t, []fsm.Alert{116}, p.Client.Alerts)
+}
+
+func TestByteAtATime(t *testing.T) {
+	cc, sc := configs(t, testcert.RSA2048)
+	p := memconn.New(cc, sc)
+	p.Chunk = func(int) int { return 1 }
+	require.NoError(t, p.Handshake())
+	msg := make([]byte, 40000)
+	for i := range msg {
+		msg[i] = byte(i)
+	}
+	require.NoError(t, p.Write(p.Client, msg))
+	require.Equal(t, msg, p.Server.Received)
+}
+
+func TestCloseNotify(t *testing.T) {
+	cc, sc := configs(t, testcert.ECDSAP256)
+	p := memconn.New(cc, sc)
+	require.NoError(t, p.Handshake())
+	require.NoError(t, p.Client.Conn.Close())
+	p.Pump()
+	require.True(t, p.Server.Closed)
+	require.NoError(t, p.Server.CloseErr)
+	// Half-closed: the server may still write.
+	require.NoError(t, p.Write(p.Server, []byte("bye")))
+	require.Equal(t, "bye", string(p.Client.Received))
+	_, err := p.Client.Conn.Write([]byte("late"))
+	require.ErrorIs(t, err, fsm.ErrClosed)
+}
+
+func TestUntrustedServer(t *testing.T) {
+	cc, sc := configs(t, testcert.ECDSAP256)
+	cc.RootCAs = testcert.MustNew(testcert.Ed25519).CAPool
+	p := memconn.New(cc, sc)
+	require.Error(t, p.Handshake())
+	require.ErrorIs(t, p.Client.CloseErr, fsm.Alert(48)) // unknown_ca
+	require.Equal(t, []fsm.Alert{48}, p.Server.Alerts)
+	require.Equal(t, fsm.StateClosed, p.Server.Conn.State())
+}

@@ -1,0 +1,28 @@
+package fsm
+
+import (
+	"errors"
+
+	"github.com/tlsm/tlsm/record"
+)
+
+// Alert, AlertLevel and AlertError are the record layer's alert types.
+type (
+	Alert      = record.Alert
+	AlertLevel = record.AlertLevel
+	AlertError = record.AlertError
+)
+
+// Errors returned by Conn methods.
+var (
+	// ErrHandshakeIncomplete: the call needs a completed handshake.
+	ErrHandshakeIncomplete = errors.New("tls: handshake not complete")
+	// ErrClosed: the connection is closed for writing.
+	ErrClosed = errors.New("tls: connection closed")
+	// ErrAlreadyStarted: Start was called twice.
+	ErrAlreadyStarted = errors.New("tls: handshake already started")
+	// ErrUnsupportedVersion: the configuration allows no version tlsm implements.
+	ErrUnsupportedVersion = errors.New("tls: no supported protocol version enabled")
+
+	errNoCertificate = errors.New("tls: no certificate")
+)

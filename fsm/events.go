@@ -1,0 +1,87 @@
+package fsm
+
+import (
+	"strconv"
+
+	"github.com/tlsm/tlsm/flights"
+)
+
+// EventKind says what an Event reports.
+type EventKind uint8
+
+// Event kinds.
+const (
+	// EventNone: the queue is empty.
+	EventNone EventKind = iota
+	// EventTransmit: send Data to the peer, in order.
+	EventTransmit
+	// EventData: Data is application data from the peer.
+	EventData
+	// EventMessageSent: a handshake message of type Message was queued.
+	EventMessageSent
+	// EventMessageReceived: a handshake message of type Message was accepted.
+	EventMessageReceived
+	// EventHandshakeDone: a handshake completed; Version, Suite, Resumed and
+	// Handshake (the count on this connection) describe it.
+	EventHandshakeDone
+	// EventAlertSent: we sent Alert at Level.
+	EventAlertSent
+	// EventAlertReceived: the peer sent Alert at Level.
+	EventAlertReceived
+	// EventClosed: no more data will be delivered. Err is nil after the
+	// peer's close_notify, else the fatal error.
+	EventClosed
+)
+
+var eventNames = [...]string{"none", "transmit", "data", "message_sent", "message_received",
+	"handshake", "alert_sent", "alert_received", "closed"}
+
+// String returns a short lower-case name for the kind.
+func (k EventKind) String() string {
+	if int(k) < len(eventNames) {
+		return eventNames[k]
+	}
+	return "event(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Event is one output of a Conn. Only the fields of its Kind are set. Data
+// aliases the Conn's buffers: it is valid until the next call to a Conn
+// method other than NextEvent.
+type Event struct {
+	Kind      EventKind
+	Data      []byte
+	Message   flights.MsgType
+	Level     AlertLevel
+	Alert     Alert
+	Version   uint16
+	Suite     uint16
+	Resumed   bool
+	Handshake int
+	Err       error
+}
+
+// eventQueue is a FIFO of events reused across calls; it allocates only when
+// it grows.
+type eventQueue struct {
+	q    []Event
+	head int
+}
+
+func (e *eventQueue) push(ev Event) { e.q = append(e.q, ev) }
+
+func (e *eventQueue) pop() Event {
+	if e.head == len(e.q) {
+		return Event{}
+	}
+	ev := e.q[e.head]
+	e.q[e.head] = Event{}
+	e.head++
+	return ev
+}
+
+func (e *eventQueue) empty() bool { return e.head == len(e.q) }
+
+func (e *eventQueue) reset() {
+	e.q = e.q[:0]
+	e.head = 0
+}

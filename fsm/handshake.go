@@ -1,0 +1,142 @@
+package fsm
+
+import (
+	"crypto"
+	"crypto/ecdh"
+	"crypto/hmac"
+
+	"github.com/tlsm/tlsm/cipher"
+	"github.com/tlsm/tlsm/flights"
+	"github.com/tlsm/tlsm/record"
+)
+
+// handshake is the state that lives only while a handshake runs.
+type handshake struct {
+	hello     *flights.ClientHello // client: sent; server: received
+	key       *ecdh.PrivateKey     // our ephemeral key share
+	group     CurveID
+	retried   bool   // a HelloRetryRequest was sent or received
+	hrrSuite  uint16 // suite of the HelloRetryRequest
+	sched     *cipher.Schedule
+	clientHS  []byte // client handshake traffic secret
+	serverHS  []byte // server handshake traffic secret
+	certReq   *flights.CertificateRequest
+	cert      *Certificate // ours, to send
+	scheme    uint16       // our CertificateVerify scheme
+	peerKey   crypto.PublicKey
+	sessionID []byte
+}
+
+// schedule derives the handshake traffic secrets once the shared secret and
+// the transcript through ServerHello are known.
+func (c *Conn) deriveHandshakeSecrets(shared []byte) {
+	hs := c.hs
+	hs.sched = cipher.NewSchedule(c.suite.Hash, nil)
+	hs.sched.ToHandshake(shared)
+	th := c.transcript.Sum(nil)
+	hs.clientHS = hs.sched.Derive(cipher.LabelClientHandshake, th)
+	hs.serverHS = hs.sched.Derive(cipher.LabelServerHandshake, th)
+	c.keyLog("CLIENT_HANDSHAKE_TRAFFIC_SECRET", hs.clientHS)
+	c.keyLog("SERVER_HANDSHAKE_TRAFFIC_SECRET", hs.serverHS)
+}
+
+// deriveApplicationSecrets runs after the server Finished is in the
+// transcript.
+func (c *Conn) deriveApplicationSecrets() {
+	hs := c.hs
+	hs.sched.ToMaster()
+	th := c.transcript.Sum(nil)
+	c.clientAP = hs.sched.Derive(cipher.LabelClientApplication, th)
+	c.serverAP = hs.sched.Derive(cipher.LabelServerApplication, th)
+	c.exporter = hs.sched.Derive(cipher.LabelExporterMaster, th)
+	c.keyLog("CLIENT_TRAFFIC_SECRET_0", c.clientAP)
+	c.keyLog("SERVER_TRAFFIC_SECRET_0", c.serverAP)
+	c.keyLog("EXPORTER_SECRET", c.exporter)
+}
+
+// finishedMAC is the verify_data of a Finished sent with trafficSecret.
+func (c *Conn) finishedMAC(trafficSecret []byte) []byte {
+	return cipher.FinishedMAC(c.suite.Hash, trafficSecret, c.transcript.Sum(nil))
+}
+
+// checkFinished verifies a peer's Finished and adds it to the transcript.
+func (c *Conn) checkFinished(m message, trafficSecret []byte) error {
+	var fin flights.Finished
+	if err := fin.Unmarshal(m.body); err != nil {
+		return err
+	}
+	if !hmac.Equal(fin.VerifyData, c.finishedMAC(trafficSecret)) {
+		return alertf(record.AlertDecryptError, "wrong Finished verify_data")
+	}
+	c.transcript.Write(m.raw)
+	return nil
+}
+
+// sendFinished queues our Finished.
+func (c *Conn) sendFinished(trafficSecret []byte) {
+	fin := flights.Finished{VerifyData: c.finishedMAC(trafficSecret)}
+	c.sendMessage(fin.Append(nil))
+}
+
+// sendCertificate queues our Certificate and, when it is not empty, our
+// CertificateVerify.
+func (c *Conn) sendCertificate(context string) error {
+	hs := c.hs
+	msg := flights.Certificate{}
+	if hs.cert != nil {
+		for _, der := range hs.cert.Certificate {
+			msg.Entries = append(msg.Entries, flights.CertificateEntry{Data: der})
+		}
+	}
+	c.sendMessage(msg.Append(nil))
+	if hs.cert == nil {
+		return nil
+	}
+	sig, err := sign(c.cfg.rand(), hs.cert.PrivateKey, hs.scheme, signedMessage(context, c.transcript.Sum(nil)))
+	if err != nil {
+		return alertf(record.AlertInternalError, "signing: %v", err)
+	}
+	cv := flights.CertificateVerify{Algorithm: hs.scheme, Signature: sig}
+	c.sendMessage(cv.Append(nil))
+	return nil
+}
+
+// checkCertificateVerify verifies the peer's signature over the transcript.
+func (c *Conn) checkCertificateVerify(m message, context string, offered []uint16) error {
+	var cv flights.CertificateVerify
+	if err := cv.Unmarshal(m.body); err != nil {
+		return err
+	}
+	if !containsScheme(offered, cv.Algorithm) {
+		return alertf(record.AlertIllegalParameter, "signature scheme %#04x was not offered", cv.Algorithm)
+	}
+	if err := verify(c.hs.peerKey, cv.Algorithm, signedMessage(context, c.transcript.Sum(nil)), cv.Signature); err != nil {
+		return err
+	}
+	c.transcript.Write(m.raw)
+	return nil
+}
+
+func containsScheme(list []uint16, s uint16) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// completeHandshake records the outcome and reports it.
+func (c *Conn) completeHandshake() {
+	c.handshakes++
+	c.hs = nil
+	c.events.push(Event{Kind: EventHandshakeDone, Version: c.version, Suite: c.suite.ID, Handshake: c.handshakes})
+}
+
+// deliver hands application data to the caller.
+func (c *Conn) deliver(m message) (State, error) {
+	if len(m.body) > 0 {
+		c.events.push(Event{Kind: EventData, Data: m.body})
+	}
+	return c.state, nil
+}

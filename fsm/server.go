@@ -1,0 +1,299 @@
+package fsm
+
+import (
+	"bytes"
+	"crypto/x509"
+	"io"
+	"slices"
+
+	"github.com/tlsm/tlsm/cipher"
+	"github.com/tlsm/tlsm/flights"
+	"github.com/tlsm/tlsm/record"
+)
+
+// signatureSchemes13 are the schemes a server accepts in a client's
+// CertificateVerify.
+var signatureSchemes13 = signatureSchemes[:7]
+
+// serverClientHello answers a first ClientHello with either a
+// HelloRetryRequest or the server's whole first flight.
+func (c *Conn) serverClientHello(m message) (State, error) {
+	ch := new(flights.ClientHello)
+	// The hello outlives the input buffer when a retry is needed.
+	if err := ch.Unmarshal(bytes.Clone(m.body)); err != nil {
+		return 0, err
+	}
+	c.hs = &handshake{hello: ch}
+	if err := c.checkClientHello(ch); err != nil {
+		return 0, err
+	}
+	suite, err := c.chooseSuite(ch)
+	if err != nil {
+		return 0, err
+	}
+	c.suite = suite
+	c.transcript.SetHash(suite.Hash)
+	c.transcript.Write(m.raw)
+	if err := c.chooseServerParams(ch); err != nil {
+		return 0, err
+	}
+	share, ok := c.chooseKeyShare(ch)
+	if ok {
+		return c.serverFlight(share)
+	}
+	return c.sendHelloRetryRequest(ch)
+}
+
+// checkClientHello applies the checks that do not depend on our choices.
+func (c *Conn) checkClientHello(ch *flights.ClientHello) error {
+	lo, hi := c.cfg.versionRange()
+	if !slices.Contains(ch.SupportedVersions, VersionTLS13) || hi < VersionTLS13 || lo > VersionTLS13 {
+		return alertf(record.AlertProtocolVersion, "client does not offer TLS 1.3 (legacy_version %#04x)", ch.Version)
+	}
+	if len(ch.CompressionMethods) != 1 || ch.CompressionMethods[0] != 0 {
+		return alertf(record.AlertIllegalParameter, "compression methods other than null")
+	}
+	if len(ch.SignatureAlgorithms) == 0 {
+		return alertf(record.AlertMissingExtension, "no signature_algorithms")
+	}
+	if len(ch.SupportedGroups) == 0 || ch.KeyShares == nil {
+		return alertf(record.AlertMissingExtension, "no supported_groups or key_share")
+	}
+	seen := make(map[uint16]bool, len(ch.KeyShares))
+	for _, ks := range ch.KeyShares {
+		if seen[ks.Group] || !slices.Contains(ch.SupportedGroups, ks.Group) {
+			return alertf(record.AlertIllegalParameter, "key share for group %d duplicated or not in supported_groups", ks.Group)
+		}
+		seen[ks.Group] = true
+	}
+	return nil
+}
+
+// chooseSuite takes the client's most preferred suite that we enable.
+func (c *Conn) chooseSuite(ch *flights.ClientHello) (*cipher.Suite, error) {
+	ours := c.cfg.suites()
+	for _, id := range ch.CipherSuites {
+		if s := cipher.SuiteByID(id); s != nil && s.TLS13 && slices.Contains(ours, id) {
+			return s, nil
+		}
+	}
+	return nil, alertf(record.AlertHandshakeFailure, "no cipher suite in common")
+}
+
+// chooseServerParams picks the group, ALPN protocol and certificate.
+func (c *Conn) chooseServerParams(ch *flights.ClientHello) error {
+	c.random = [32]byte(ch.Random)
+	c.serverName = ch.ServerName
+	for _, id := range c.cfg.curves() {
+		if slices.Contains(ch.SupportedGroups, uint16(id)) && curveOf(id) != nil {
+			c.hs.group = id
+			break
+		}
+	}
+	if c.hs.group == 0 {
+		return alertf(record.AlertHandshakeFailure, "no key exchange group in common")
+	}
+	if err := c.chooseALPN(ch.ALPN); err != nil {
+		return err
+	}
+	return c.chooseCertificate(ch)
+}
+
+func (c *Conn) chooseALPN(offered []string) error {
+	if len(offered) == 0 || len(c.cfg.NextProtos) == 0 {
+		return nil
+	}
+	for _, p := range c.cfg.NextProtos {
+		if slices.Contains(offered, p) {
+			c.alpn = p
+			return nil
+		}
+	}
+	return alertf(record.AlertNoApplicationProtocol, "no ALPN protocol in common")
+}
+
+func (c *Conn) chooseCertificate(ch *flights.ClientHello) error {
+	if c.cfg.GetCertificate != nil {
+		cert, err := c.cfg.GetCertificate(&ClientHelloInfo{
+			ServerName: ch.ServerName, SignatureSchemes: ch.SignatureAlgorithms,
+			SupportedProtos: ch.ALPN, SupportedVersions: ch.SupportedVersions,
+		})
+		if err != nil || cert == nil || cert.PrivateKey == nil {
+			return alertf(record.AlertHandshakeFailure, "no certificate: %v", err)
+		}
+		if s, ok := chooseScheme(cert.PrivateKey.Public(), ch.SignatureAlgorithms); ok {
+			c.hs.cert, c.hs.scheme = cert, s
+			return nil
+		}
+		return alertf(record.AlertHandshakeFailure, "certificate key fits no offered signature scheme")
+	}
+	for i := range c.cfg.Certificates {
+		cert := &c.cfg.Certificates[i]
+		if cert.PrivateKey == nil {
+			continue
+		}
+		if s, ok := chooseScheme(cert.PrivateKey.Public(), ch.SignatureAlgorithms); ok {
+			c.hs.cert, c.hs.scheme = cert, s
+			return nil
+		}
+	}
+	return alertf(record.AlertHandshakeFailure, "no certificate fits the offered signature schemes")
+}
+
+// chooseKeyShare returns the client's share for the chosen group, if sent.
+// The group is upgraded to the first of ours the client sent a share for,
+// which avoids a retry.
+func (c *Conn) chooseKeyShare(ch *flights.ClientHello) ([]byte, bool) {
+	for _, id := range c.cfg.curves() {
+		for _, ks := range ch.KeyShares {
+			if ks.Group == uint16(id) && curveOf(id) != nil {
+				c.hs.group = id
+				return ks.Data, true
+			}
+		}
+	}
+	return nil, false
+}
+
+func (c *Conn) sendHelloRetryRequest(ch *flights.ClientHello) (State, error) {
+	c.hs.retried, c.hs.hrrSuite = true, c.suite.ID
+	c.transcript.HelloRetry()
+	hrr := flights.ServerHello{
+		Version:          VersionTLS12,
+		Random:           flights.HelloRetryRequestRandom[:],
+		SessionID:        ch.SessionID,
+		CipherSuite:      c.suite.ID,
+		SupportedVersion: VersionTLS13,
+		SelectedGroup:    uint16(c.hs.group),
+	}
+	c.sendMessage(hrr.Append(nil))
+	return StateServerWaitClientHelloRetried, nil
+}
+
+// serverClientHelloRetried handles the ClientHello that answers our
+// HelloRetryRequest.
+func (c *Conn) serverClientHelloRetried(m message) (State, error) {
+	ch := new(flights.ClientHello)
+	if err := ch.Unmarshal(m.body); err != nil {
+		return 0, err
+	}
+	if err := c.checkClientHello(ch); err != nil {
+		return 0, err
+	}
+	if len(ch.KeyShares) != 1 || CurveID(ch.KeyShares[0].Group) != c.hs.group {
+		return 0, alertf(record.AlertIllegalParameter, "second ClientHello lacks the requested key share")
+	}
+	if !bytes.Equal(ch.Random, c.hs.hello.Random) || !bytes.Equal(ch.SessionID, c.hs.hello.SessionID) {
+		return 0, alertf(record.AlertIllegalParameter, "second ClientHello changed random or session id")
+	}
+	if suite, err := c.chooseSuite(ch); err != nil || suite.ID != c.hs.hrrSuite {
+		return 0, alertf(record.AlertIllegalParameter, "second ClientHello changed the cipher suite")
+	}
+	c.hs.hello = ch
+	c.transcript.Write(m.raw)
+	return c.serverFlight(ch.KeyShares[0].Data)
+}
+
+// serverFlight sends ServerHello through Finished and switches to the
+// application write keys.
+func (c *Conn) serverFlight(clientShare []byte) (State, error) {
+	hs := c.hs
+	rand := c.cfg.rand()
+	key, err := generateKeyShare(hs.group, rand)
+	if err != nil {
+		return 0, err
+	}
+	shared, err := sharedSecret(key, clientShare)
+	if err != nil {
+		return 0, err
+	}
+	random := make([]byte, 32)
+	if _, err := io.ReadFull(rand, random); err != nil {
+		return 0, err
+	}
+	sh := flights.ServerHello{
+		Version: VersionTLS12, Random: random, SessionID: hs.hello.SessionID,
+		CipherSuite: c.suite.ID, SupportedVersion: VersionTLS13,
+		KeyShare: flights.KeyShare{Group: uint16(hs.group), Data: key.PublicKey().Bytes()},
+	}
+	c.version = VersionTLS13
+	c.sendMessage(sh.Append(nil))
+	c.deriveHandshakeSecrets(shared)
+	if err := c.setWriteKeys(hs.serverHS); err != nil {
+		return 0, err
+	}
+	if err := c.setReadKeys(hs.clientHS); err != nil {
+		return 0, err
+	}
+	ee := flights.EncryptedExtensions{ALPN: c.alpn}
+	c.sendMessage(ee.Append(nil))
+	next := StateServerWaitFinished
+	if c.cfg.ClientAuth != NoClientCert {
+		hs.certReq = &flights.CertificateRequest{SignatureAlgorithms: signatureSchemes13}
+		c.sendMessage(hs.certReq.Append(nil))
+		next = StateServerWaitCertificate
+	}
+	if err := c.sendCertificate(serverSignatureContext); err != nil {
+		return 0, err
+	}
+	c.sendFinished(hs.serverHS)
+	c.deriveApplicationSecrets()
+	if err := c.setWriteKeys(c.serverAP); err != nil {
+		return 0, err
+	}
+	return next, nil
+}
+
+// serverCertificate handles the client's Certificate.
+func (c *Conn) serverCertificate(m message) (State, error) {
+	var cert flights.Certificate
+	if err := cert.Unmarshal(m.body); err != nil {
+		return 0, err
+	}
+	if len(cert.Context) != 0 {
+		return 0, alertf(record.AlertIllegalParameter, "unexpected certificate_request_context")
+	}
+	auth := c.cfg.ClientAuth
+	if len(cert.Entries) == 0 {
+		if auth == RequireAnyClientCert || auth == RequireAndVerifyClientCert {
+			return 0, alertf(record.AlertCertificateRequired, "client sent no certificate")
+		}
+		c.transcript.Write(m.raw)
+		return StateServerWaitFinished, nil
+	}
+	certs, err := parseCertificates(cert.Entries)
+	if err != nil {
+		return 0, err
+	}
+	var chains [][]*x509.Certificate
+	if auth == VerifyClientCertIfGiven || auth == RequireAndVerifyClientCert {
+		if chains, err = c.verifyChain(certs, c.cfg.ClientCAs, "", x509.ExtKeyUsageClientAuth); err != nil {
+			return 0, err
+		}
+	}
+	if err := c.runVerifyCallback(cert.Entries, chains); err != nil {
+		return 0, err
+	}
+	c.peerCerts, c.chains = certs, chains
+	c.hs.peerKey = certs[0].PublicKey
+	c.transcript.Write(m.raw)
+	return StateServerWaitCertificateVerify, nil
+}
+
+func (c *Conn) serverCertificateVerify(m message) (State, error) {
+	if err := c.checkCertificateVerify(m, clientSignatureContext, signatureSchemes13); err != nil {
+		return 0, err
+	}
+	return StateServerWaitFinished, nil
+}
+
+func (c *Conn) serverFinished(m message) (State, error) {
+	if err := c.checkFinished(m, c.hs.clientHS); err != nil {
+		return 0, err
+	}
+	if err := c.setReadKeys(c.clientAP); err != nil {
+		return 0, err
+	}
+	c.completeHandshake()
+	return StateServerConnected, nil
+}

@@ -1,0 +1,141 @@
+package fsm
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"errors"
+	"io"
+	"slices"
+
+	"github.com/tlsm/tlsm/record"
+)
+
+// Signature schemes (RFC 8446 §4.2.3).
+const (
+	PKCS1WithSHA256        uint16 = 0x0401
+	PKCS1WithSHA384        uint16 = 0x0501
+	PKCS1WithSHA512        uint16 = 0x0601
+	ECDSAWithP256AndSHA256 uint16 = 0x0403
+	ECDSAWithP384AndSHA384 uint16 = 0x0503
+	ECDSAWithP521AndSHA512 uint16 = 0x0603
+	PSSWithSHA256          uint16 = 0x0804
+	PSSWithSHA384          uint16 = 0x0805
+	PSSWithSHA512          uint16 = 0x0806
+	Ed25519                uint16 = 0x0807
+)
+
+// signatureSchemes is what we offer in signature_algorithms: the TLS 1.3
+// handshake schemes, then PKCS#1 v1.5 for certificate signatures only.
+var signatureSchemes = []uint16{
+	ECDSAWithP256AndSHA256, Ed25519, PSSWithSHA256, ECDSAWithP384AndSHA384,
+	PSSWithSHA384, PSSWithSHA512, ECDSAWithP521AndSHA512,
+	PKCS1WithSHA256, PKCS1WithSHA384, PKCS1WithSHA512,
+}
+
+// hashOf returns the hash a scheme signs with (0 for Ed25519).
+func hashOf(scheme uint16) crypto.Hash {
+	switch scheme {
+	case ECDSAWithP256AndSHA256, PSSWithSHA256, PKCS1WithSHA256:
+		return crypto.SHA256
+	case ECDSAWithP384AndSHA384, PSSWithSHA384, PKCS1WithSHA384:
+		return crypto.SHA384
+	case ECDSAWithP521AndSHA512, PSSWithSHA512, PKCS1WithSHA512:
+		return crypto.SHA512
+	}
+	return 0
+}
+
+// schemesFor13 lists the TLS 1.3 CertificateVerify schemes a key can make.
+func schemesFor13(pub crypto.PublicKey) []uint16 {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return []uint16{ECDSAWithP256AndSHA256}
+		case elliptic.P384():
+			return []uint16{ECDSAWithP384AndSHA384}
+		case elliptic.P521():
+			return []uint16{ECDSAWithP521AndSHA512}
+		}
+	case *rsa.PublicKey:
+		return []uint16{PSSWithSHA256, PSSWithSHA384, PSSWithSHA512}
+	case ed25519.PublicKey:
+		return []uint16{Ed25519}
+	}
+	return nil
+}
+
+// chooseScheme picks the first scheme of ours for the key that the peer
+// accepts.
+func chooseScheme(pub crypto.PublicKey, peer []uint16) (uint16, bool) {
+	for _, s := range schemesFor13(pub) {
+		if slices.Contains(peer, s) {
+			return s, true
+		}
+	}
+	return 0, false
+}
+
+// Contexts of TLS 1.3 CertificateVerify signatures.
+const (
+	serverSignatureContext = "TLS 1.3, server CertificateVerify\x00"
+	clientSignatureContext = "TLS 1.3, client CertificateVerify\x00"
+)
+
+// signedMessage is the TLS 1.3 CertificateVerify input (RFC 8446 §4.4.3).
+func signedMessage(context string, transcriptHash []byte) []byte {
+	const pad = 64
+	out := make([]byte, 0, pad+len(context)+len(transcriptHash))
+	for i := 0; i < pad; i++ {
+		out = append(out, 0x20)
+	}
+	out = append(out, context...)
+	return append(out, transcriptHash...)
+}
+
+func digest(h crypto.Hash, msg []byte) []byte {
+	if h == 0 {
+		return msg
+	}
+	d := h.New()
+	d.Write(msg)
+	return d.Sum(nil)
+}
+
+// sign signs msg with key under scheme.
+func sign(rand io.Reader, key crypto.Signer, scheme uint16, msg []byte) ([]byte, error) {
+	h := hashOf(scheme)
+	var opts crypto.SignerOpts = h
+	switch scheme {
+	case PSSWithSHA256, PSSWithSHA384, PSSWithSHA512:
+		opts = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: h}
+	}
+	return key.Sign(rand, digest(h, msg), opts)
+}
+
+var errBadSignature = errors.New("tls: invalid signature")
+
+// verify checks sig over msg with pub under scheme.
+func verify(pub crypto.PublicKey, scheme uint16, msg, sig []byte) error {
+	if !slices.Contains(schemesFor13(pub), scheme) {
+		return alertf(record.AlertIllegalParameter, "signature scheme %#04x does not fit the certificate key", scheme)
+	}
+	h := hashOf(scheme)
+	d := digest(h, msg)
+	ok := false
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		ok = ecdsa.VerifyASN1(k, d, sig)
+	case ed25519.PublicKey:
+		ok = ed25519.Verify(k, d, sig)
+	case *rsa.PublicKey:
+		ok = rsa.VerifyPSS(k, h, d, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
+	}
+	if !ok {
+		return &protocolError{alert: record.AlertDecryptError, msg: errBadSignature.Error()}
+	}
+	return nil
+}

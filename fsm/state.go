@@ -1,0 +1,208 @@
+package fsm
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+
+	"github.com/tlsm/tlsm/flights"
+)
+
+// State is a state of the handshake state machine.
+type State uint8
+
+// States. Client and server states are distinct so that the table says
+// which role may receive what.
+const (
+	StateClientStart State = iota
+	StateClientWaitServerHello
+	StateClientWaitServerHelloRetried
+	StateClientWaitEncryptedExtensions
+	StateClientWaitCertOrCertRequest
+	StateClientWaitCertificate
+	StateClientWaitCertificateVerify
+	StateClientWaitFinished
+	StateClientConnected
+	StateServerStart
+	StateServerWaitClientHelloRetried
+	StateServerWaitCertificate
+	StateServerWaitCertificateVerify
+	StateServerWaitFinished
+	StateServerConnected
+	StateClosed
+	numStates
+)
+
+var stateNames = [numStates]string{
+	"ClientStart", "ClientWaitServerHello", "ClientWaitServerHelloRetried",
+	"ClientWaitEncryptedExtensions", "ClientWaitCertOrCertRequest",
+	"ClientWaitCertificate", "ClientWaitCertificateVerify", "ClientWaitFinished",
+	"ClientConnected", "ServerStart", "ServerWaitClientHelloRetried",
+	"ServerWaitCertificate", "ServerWaitCertificateVerify", "ServerWaitFinished",
+	"ServerConnected", "Closed",
+}
+
+// String returns the state's name.
+func (s State) String() string {
+	if s < numStates {
+		return stateNames[s]
+	}
+	return "State(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Input is what drives a transition: a message or record from the peer, or
+// the client's Start call.
+type Input uint8
+
+// Inputs.
+const (
+	InStart Input = iota // the client's Start call
+	InClientHello
+	InServerHello
+	InHelloRetryRequest
+	InEncryptedExtensions
+	InCertificateRequest
+	InCertificate
+	InCertificateVerify
+	InFinished
+	InNewSessionTicket
+	InApplicationData
+	numInputs
+)
+
+var inputNames = [numInputs]string{
+	"Start", "ClientHello", "ServerHello", "HelloRetryRequest", "EncryptedExtensions",
+	"CertificateRequest", "Certificate", "CertificateVerify", "Finished",
+	"NewSessionTicket", "ApplicationData",
+}
+
+// String returns the input's name.
+func (in Input) String() string {
+	if in < numInputs {
+		return inputNames[in]
+	}
+	return "Input(" + strconv.Itoa(int(in)) + ")"
+}
+
+// inputFor maps a handshake message to its input. HelloRetryRequest is a
+// ServerHello with a special random.
+func inputFor(typ flights.MsgType, body []byte) (Input, bool) {
+	switch typ {
+	case flights.TypeClientHello:
+		return InClientHello, true
+	case flights.TypeServerHello:
+		if len(body) >= 34 && [32]byte(body[2:34]) == flights.HelloRetryRequestRandom {
+			return InHelloRetryRequest, true
+		}
+		return InServerHello, true
+	case flights.TypeEncryptedExtensions:
+		return InEncryptedExtensions, true
+	case flights.TypeCertificateRequest:
+		return InCertificateRequest, true
+	case flights.TypeCertificate:
+		return InCertificate, true
+	case flights.TypeCertificateVerify:
+		return InCertificateVerify, true
+	case flights.TypeFinished:
+		return InFinished, true
+	case flights.TypeNewSessionTicket:
+		return InNewSessionTicket, true
+	}
+	return 0, false
+}
+
+// message is one input as handed to a transition: the body of a handshake
+// message (and its raw bytes for the transcript) or application data.
+type message struct {
+	body []byte
+	raw  []byte
+}
+
+// handler processes an input and returns the next state, which must be one
+// of the transition's declared targets.
+type handler func(c *Conn, m message) (State, error)
+
+// Transition is one row of the table: in state From, input On may lead to
+// any of To.
+type Transition struct {
+	From   State
+	On     Input
+	To     []State
+	handle handler
+}
+
+// table is the whole state machine: every legal (state, input) pair.
+var table = []Transition{
+	{StateClientStart, InStart, []State{StateClientWaitServerHello}, (*Conn).clientStart},
+	{StateClientWaitServerHello, InServerHello, []State{StateClientWaitEncryptedExtensions}, (*Conn).clientServerHello},
+	{StateClientWaitServerHello, InHelloRetryRequest, []State{StateClientWaitServerHelloRetried}, (*Conn).clientHelloRetryRequest},
+	{StateClientWaitServerHelloRetried, InServerHello, []State{StateClientWaitEncryptedExtensions}, (*Conn).clientServerHello},
+	{StateClientWaitEncryptedExtensions, InEncryptedExtensions, []State{StateClientWaitCertOrCertRequest}, (*Conn).clientEncryptedExtensions},
+	{StateClientWaitCertOrCertRequest, InCertificateRequest, []State{StateClientWaitCertificate}, (*Conn).clientCertificateRequest},
+	{StateClientWaitCertOrCertRequest, InCertificate, []State{StateClientWaitCertificateVerify}, (*Conn).clientCertificate},
+	{StateClientWaitCertificate, InCertificate, []State{StateClientWaitCertificateVerify}, (*Conn).clientCertificate},
+	{StateClientWaitCertificateVerify, InCertificateVerify, []State{StateClientWaitFinished}, (*Conn).clientCertificateVerify},
+	{StateClientWaitFinished, InFinished, []State{StateClientConnected}, (*Conn).clientFinished},
+	{StateClientConnected, InNewSessionTicket, []State{StateClientConnected}, (*Conn).clientNewSessionTicket},
+	{StateClientConnected, InApplicationData, []State{StateClientConnected}, (*Conn).deliver},
+
+	{StateServerStart, InClientHello, []State{StateServerWaitFinished, StateServerWaitCertificate, StateServerWaitClientHelloRetried}, (*Conn).serverClientHello},
+	{StateServerWaitClientHelloRetried, InClientHello, []State{StateServerWaitFinished, StateServerWaitCertificate}, (*Conn).serverClientHelloRetried},
+	{StateServerWaitCertificate, InCertificate, []State{StateServerWaitCertificateVerify, StateServerWaitFinished}, (*Conn).serverCertificate},
+	{StateServerWaitCertificateVerify, InCertificateVerify, []State{StateServerWaitFinished}, (*Conn).serverCertificateVerify},
+	{StateServerWaitFinished, InFinished, []State{StateServerConnected}, (*Conn).serverFinished},
+	{StateServerConnected, InApplicationData, []State{StateServerConnected}, (*Conn).deliver},
+}
+
+// index[state][input] points into table; nil means unexpected_message.
+var index [numStates][numInputs]*Transition
+
+func init() {
+	for i := range table {
+		t := &table[i]
+		if index[t.From][t.On] != nil {
+			panic("fsm: duplicate transition " + t.From.String() + " " + t.On.String())
+		}
+		index[t.From][t.On] = t
+	}
+}
+
+// Table returns a copy of the transition table.
+func Table() []Transition {
+	out := make([]Transition, len(table))
+	for i, t := range table {
+		out[i] = Transition{From: t.From, On: t.On, To: slices.Clone(t.To)}
+	}
+	return out
+}
+
+// Lookup returns the transition for (s, in), or nil when the input is not
+// legal in that state.
+func Lookup(s State, in Input) *Transition {
+	if s >= numStates || in >= numInputs {
+		return nil
+	}
+	return index[s][in]
+}
+
+// WriteDOT renders the table as a Graphviz digraph. Every state that can
+// fail goes to Closed on a fatal alert; that edge is drawn once per state.
+func WriteDOT(w io.Writer) error {
+	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
+	p("digraph tlsm {\n\trankdir=TB;\n\tnode [shape=box, style=rounded, fontname=\"Helvetica\"];\n")
+	p("\tedge [fontname=\"Helvetica\", fontsize=10];\n")
+	for s := State(0); s < numStates; s++ {
+		p("\t%s;\n", s)
+	}
+	for _, t := range table {
+		for _, to := range t.To {
+			p("\t%s -> %s [label=%q];\n", t.From, to, t.On.String())
+		}
+	}
+	for s := State(0); s < StateClosed; s++ {
+		p("\t%s -> %s [style=dashed, color=gray, label=\"alert\"];\n", s, StateClosed)
+	}
+	p("}\n")
+	return nil
+}

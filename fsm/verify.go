@@ -1,0 +1,87 @@
+package fsm
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/tlsm/tlsm/flights"
+	"github.com/tlsm/tlsm/record"
+)
+
+// parseCertificates parses the peer's chain; a bad certificate is
+// bad_certificate.
+func parseCertificates(entries []flights.CertificateEntry) ([]*x509.Certificate, error) {
+	certs := make([]*x509.Certificate, len(entries))
+	for i, e := range entries {
+		cert, err := x509.ParseCertificate(e.Data)
+		if err != nil {
+			return nil, alertf(record.AlertBadCertificate, "parsing certificate %d: %v", i, err)
+		}
+		certs[i] = cert
+	}
+	if len(schemesFor13(certs[0].PublicKey)) == 0 {
+		return nil, alertf(record.AlertUnsupportedCertificate, "unsupported key type %T", certs[0].PublicKey)
+	}
+	return certs, nil
+}
+
+// verifyChain checks certs against roots at the connection's time, for the
+// given name (server) or for client authentication (name empty).
+func (c *Conn) verifyChain(certs []*x509.Certificate, roots *x509.CertPool, name string, usage x509.ExtKeyUsage) ([][]*x509.Certificate, error) {
+	opts := x509.VerifyOptions{
+		Roots:         roots,
+		CurrentTime:   c.now,
+		DNSName:       name,
+		Intermediates: x509.NewCertPool(),
+		KeyUsages:     []x509.ExtKeyUsage{usage},
+	}
+	for _, cert := range certs[1:] {
+		opts.Intermediates.AddCert(cert)
+	}
+	chains, err := certs[0].Verify(opts)
+	if err != nil {
+		return nil, &protocolError{alert: certificateAlert(err), msg: err.Error()}
+	}
+	return chains, nil
+}
+
+// certificateAlert maps a verification failure to its alert.
+func certificateAlert(err error) Alert {
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &unknown):
+		return record.AlertUnknownCA
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		return record.AlertCertificateExpired
+	}
+	return record.AlertBadCertificate
+}
+
+// runVerifyCallback calls Config.VerifyPeerCertificate.
+func (c *Conn) runVerifyCallback(entries []flights.CertificateEntry, chains [][]*x509.Certificate) error {
+	if c.cfg.VerifyPeerCertificate == nil {
+		return nil
+	}
+	raw := make([][]byte, len(entries))
+	for i, e := range entries {
+		raw[i] = e.Data
+	}
+	if err := c.cfg.VerifyPeerCertificate(raw, chains); err != nil {
+		return &protocolError{alert: record.AlertBadCertificate, msg: err.Error()}
+	}
+	return nil
+}
+
+// keyLog writes one NSS key log line.
+func (c *Conn) keyLog(label string, secret []byte) {
+	if w := c.cfg.KeyLogWriter; w != nil {
+		writeKeyLog(w, label, c.random[:], secret)
+	}
+}
+
+func writeKeyLog(w io.Writer, label string, random, secret []byte) {
+	fmt.Fprintf(w, "%s %x %x\n", label, random, secret)
+}

@@ -1,0 +1,153 @@
+// Package memconn wires two fsm.Conns together in memory, with no sockets
+// and no goroutines, for tests, benchmarks and the demo.
+package memconn
+
+import (
+	"errors"
+	"time"
+
+	"github.com/tlsm/tlsm/fsm"
+)
+
+// Side is one end of a Pair and what it has seen.
+type Side struct {
+	Name string
+	Conn *fsm.Conn
+	// Received collects application data delivered to this side.
+	Received []byte
+	// Handshakes counts EventHandshakeDone.
+	Handshakes int
+	// Closed is set by EventClosed; CloseErr is its error.
+	Closed   bool
+	CloseErr error
+	// Alerts lists alerts received (EventAlertReceived).
+	Alerts []fsm.Alert
+	// SentAlerts lists alerts sent.
+	SentAlerts []fsm.Alert
+	// Err is the last error returned by the Conn.
+	Err error
+
+	pending []byte // bytes transmitted to this side, not yet fed
+}
+
+// Pair is a client and a server joined by an in-memory byte stream.
+type Pair struct {
+	Client, Server *Side
+	// Now is the time handed to the Conns.
+	Now time.Time
+	// Chunk, when set, returns how many of n pending bytes to feed at once
+	// (1 feeds a byte at a time); nil feeds everything.
+	Chunk func(n int) int
+	// Trace, when set, sees every event as it is drained.
+	Trace func(s *Side, ev fsm.Event)
+	// Tamper, when set, may rewrite bytes in flight from s to the peer.
+	Tamper func(from *Side, b []byte) []byte
+}
+
+// New returns a pair of fresh Conns for the two configurations.
+func New(client, server *fsm.Config) *Pair {
+	return &Pair{
+		Client: &Side{Name: "client", Conn: fsm.NewClient(client)},
+		Server: &Side{Name: "server", Conn: fsm.NewServer(server)},
+		Now:    time.Now(),
+	}
+}
+
+// ErrStalled reports that neither side can make progress.
+var ErrStalled = errors.New("memconn: no progress")
+
+// Handshake starts the client and pumps until both sides have completed a
+// handshake, or one has closed.
+func (p *Pair) Handshake() error {
+	if err := p.Client.Conn.Start(p.Now); err != nil {
+		return err
+	}
+	p.Pump()
+	if p.Client.Handshakes == 0 || p.Server.Handshakes == 0 {
+		if p.Client.Err != nil {
+			return p.Client.Err
+		}
+		if p.Server.Err != nil {
+			return p.Server.Err
+		}
+		return ErrStalled
+	}
+	return nil
+}
+
+// Pump moves bytes both ways until nothing is left to move.
+func (p *Pair) Pump() {
+	for {
+		p.drain(p.Client, p.Server)
+		p.drain(p.Server, p.Client)
+		if len(p.Client.pending) == 0 && len(p.Server.pending) == 0 {
+			return
+		}
+		p.feed(p.Client)
+		p.feed(p.Server)
+	}
+}
+
+// feed hands pending bytes to s, in chunks if Chunk is set.
+func (p *Pair) feed(s *Side) {
+	for len(s.pending) > 0 {
+		n := len(s.pending)
+		if p.Chunk != nil {
+			n = max(1, min(n, p.Chunk(n)))
+		}
+		chunk := s.pending[:n]
+		s.pending = s.pending[n:]
+		if err := s.Conn.HandleData(p.Now, chunk); err != nil {
+			s.Err = err
+		}
+		p.drain(s, p.peer(s))
+	}
+	s.pending = nil
+}
+
+func (p *Pair) peer(s *Side) *Side {
+	if s == p.Client {
+		return p.Server
+	}
+	return p.Client
+}
+
+// drain takes every event of from, moving transmitted bytes to to.
+func (p *Pair) drain(from, to *Side) {
+	for {
+		ev := from.Conn.NextEvent()
+		if ev.Kind == fsm.EventNone {
+			return
+		}
+		if p.Trace != nil {
+			p.Trace(from, ev)
+		}
+		switch ev.Kind {
+		case fsm.EventTransmit:
+			b := ev.Data
+			if p.Tamper != nil {
+				b = p.Tamper(from, append([]byte(nil), b...))
+			}
+			to.pending = append(to.pending, b...)
+		case fsm.EventData:
+			from.Received = append(from.Received, ev.Data...)
+		case fsm.EventHandshakeDone:
+			from.Handshakes++
+		case fsm.EventAlertReceived:
+			from.Alerts = append(from.Alerts, ev.Alert)
+		case fsm.EventAlertSent:
+			from.SentAlerts = append(from.SentAlerts, ev.Alert)
+		case fsm.EventClosed:
+			from.Closed, from.CloseErr = true, ev.Err
+		}
+	}
+}
+
+// Write writes p from s and pumps.
+func (p *Pair) Write(s *Side, b []byte) error {
+	if _, err := s.Conn.Write(b); err != nil {
+		return err
+	}
+	p.Pump()
+	return nil
+}
