@@ -1,0 +1,319 @@
+// Package tls puts tlsm's sans-I/O state machine (package fsm) on a byte
+// stream. A *Conn is a net.Conn: safe for one reader and one writer at a
+// time, honouring deadlines, and running no goroutine of its own.
+package tls
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/tlsm/tlsm/fsm"
+)
+
+// Config, Certificate and ConnectionState are the core's types.
+type (
+	Config          = fsm.Config
+	Certificate     = fsm.Certificate
+	ConnectionState = fsm.ConnectionState
+)
+
+// writeChunk bounds how much application data is protected per socket
+// write, so a large Write does not grow the output buffer without bound.
+const writeChunk = 4 * 16384
+
+// Conn is a TLS connection over a net.Conn.
+type Conn struct {
+	conn net.Conn
+
+	// handshakeMu serialises handshakes; readMu serialises readers.
+	handshakeMu sync.Mutex
+	readMu      sync.Mutex
+	// outMu is held from a call into the core until its output has been
+	// written to the socket, so records reach the wire in sequence order.
+	outMu sync.Mutex
+	// mu guards the core and the fields below.
+	mu       sync.Mutex
+	core     *fsm.Conn
+	plain    []byte // delivered application data not yet read
+	plainOff int
+	peerEOF  bool  // the peer sent close_notify
+	err      error // the error that closed the core
+	writeErr error // a failed socket write; permanent
+
+	outs  [][]byte
+	rbuf  []byte
+	start func() error
+}
+
+// Client returns a client Conn over conn. The handshake runs on the first
+// Read or Write, or on Handshake.
+func Client(conn net.Conn, cfg *Config) *Conn {
+	c := newConn(conn, fsm.NewClient(cfg))
+	return c
+}
+
+// Server returns a server Conn over conn.
+func Server(conn net.Conn, cfg *Config) *Conn {
+	return newConn(conn, fsm.NewServer(cfg))
+}
+
+func newConn(conn net.Conn, core *fsm.Conn) *Conn {
+	return &Conn{conn: conn, core: core, rbuf: make([]byte, 16384+512)}
+}
+
+// Handshake runs the handshake if it has not yet run.
+func (c *Conn) Handshake() error { return c.HandshakeContext(context.Background()) }
+
+// HandshakeContext runs the handshake, giving up when ctx is done.
+func (c *Conn) HandshakeContext(ctx context.Context) error {
+	c.handshakeMu.Lock()
+	defer c.handshakeMu.Unlock()
+	if err := c.handshakeState(); err != errHandshakeRunning {
+		return err
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		c.conn.SetDeadline(deadline)
+		defer c.conn.SetDeadline(time.Time{})
+	}
+	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	err := c.runHandshake()
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+var errHandshakeRunning = errors.New("tls: handshake running")
+
+// handshakeState returns nil when the handshake is done, the error that
+// ended it, or errHandshakeRunning.
+func (c *Conn) handshakeState() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.core.HandshakeComplete():
+		return nil
+	case c.err != nil:
+		return c.err
+	}
+	return errHandshakeRunning
+}
+
+func (c *Conn) runHandshake() error {
+	if err := c.callCore(func(core *fsm.Conn) error {
+		if core.IsClient() {
+			return core.Start(time.Now())
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	for {
+		if err := c.handshakeState(); err != errHandshakeRunning {
+			return err
+		}
+		if err := c.readOnce(); err != nil {
+			return err
+		}
+	}
+}
+
+// readOnce reads from the socket once and feeds the core. The caller holds
+// readMu.
+func (c *Conn) readOnce() error {
+	n, rerr := c.conn.Read(c.rbuf)
+	if n > 0 {
+		data := c.rbuf[:n]
+		if err := c.callCore(func(core *fsm.Conn) error { return core.HandleData(time.Now(), data) }); err != nil {
+			return err
+		}
+	}
+	if rerr != nil {
+		if errors.Is(rerr, io.EOF) {
+			return io.ErrUnexpectedEOF
+		}
+		return rerr
+	}
+	return nil
+}
+
+// callCore runs f on the core, then drains its events: application data is
+// kept for Read, and transmissions are written to the socket in order.
+func (c *Conn) callCore(f func(*fsm.Conn) error) error {
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
+	c.mu.Lock()
+	err := f(c.core)
+	outs := c.drainLocked()
+	c.mu.Unlock()
+	if werr := c.writeOuts(outs); werr != nil {
+		return werr
+	}
+	return err
+}
+
+// drainLocked takes every event. Transmit slices stay valid until the next
+// call into the core, which cannot happen before the caller, holding
+// outMu, has written them.
+func (c *Conn) drainLocked() [][]byte {
+	c.outs = c.outs[:0]
+	for {
+		ev := c.core.NextEvent()
+		switch ev.Kind {
+		case fsm.EventNone:
+			return c.outs
+		case fsm.EventTransmit:
+			c.outs = append(c.outs, ev.Data)
+		case fsm.EventData:
+			c.appendPlain(ev.Data)
+		case fsm.EventClosed:
+			if ev.Err == nil {
+				c.peerEOF = true
+			} else {
+				c.err = ev.Err
+			}
+		}
+	}
+}
+
+func (c *Conn) appendPlain(b []byte) {
+	if c.plainOff == len(c.plain) {
+		c.plain, c.plainOff = c.plain[:0], 0
+	}
+	c.plain = append(c.plain, b...)
+}
+
+func (c *Conn) writeOuts(outs [][]byte) error {
+	if c.writeErr != nil {
+		return c.writeErr
+	}
+	for _, b := range outs {
+		if _, err := c.conn.Write(b); err != nil {
+			c.writeErr = err
+			return err
+		}
+	}
+	return nil
+}
+
+// Read reads application data, running the handshake first if needed. It
+// returns io.EOF after the peer's close_notify.
+func (c *Conn) Read(p []byte) (int, error) {
+	if err := c.Handshake(); err != nil {
+		return 0, err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	for {
+		if n, err, done := c.takePlain(p); done {
+			return n, err
+		}
+		if err := c.readOnce(); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// takePlain copies buffered data into p; done is false when the caller
+// must read more from the socket.
+func (c *Conn) takePlain(p []byte) (n int, err error, done bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.plainOff < len(c.plain) {
+		n = copy(p, c.plain[c.plainOff:])
+		c.plainOff += n
+		return n, nil, true
+	}
+	if c.peerEOF {
+		return 0, io.EOF, true
+	}
+	if c.err != nil {
+		return 0, c.err, true
+	}
+	return 0, nil, false
+}
+
+// Write writes application data, running the handshake first if needed.
+func (c *Conn) Write(p []byte) (int, error) {
+	if err := c.Handshake(); err != nil {
+		return 0, err
+	}
+	written := 0
+	for written < len(p) {
+		chunk := p[written:min(len(p), written+writeChunk)]
+		err := c.callCore(func(core *fsm.Conn) error {
+			_, err := core.Write(chunk)
+			return err
+		})
+		if err != nil {
+			return written, err
+		}
+		written += len(chunk)
+	}
+	return written, nil
+}
+
+// CloseWrite sends close_notify without closing the socket.
+func (c *Conn) CloseWrite() error {
+	return c.callCore(func(core *fsm.Conn) error { return core.Close() })
+}
+
+// Close sends close_notify (waiting at most 5 s) and closes the socket.
+func (c *Conn) Close() error {
+	c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	alertErr := c.CloseWrite()
+	err := c.conn.Close()
+	if err == nil && alertErr != nil && !isNetClosing(alertErr) {
+		var ae *fsm.AlertError
+		if !errors.As(alertErr, &ae) {
+			return alertErr
+		}
+	}
+	return err
+}
+
+func isNetClosing(err error) bool { return errors.Is(err, net.ErrClosed) }
+
+// ConnectionState returns the negotiated parameters.
+func (c *Conn) ConnectionState() ConnectionState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.core.ConnectionState()
+}
+
+// ExportKeyingMaterial returns keying material for label and context.
+func (c *Conn) ExportKeyingMaterial(label string, context []byte, length int) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.core.ExportKeyingMaterial(label, context, length)
+}
+
+// NetConn returns the underlying connection.
+func (c *Conn) NetConn() net.Conn { return c.conn }
+
+// LocalAddr returns the local address.
+func (c *Conn) LocalAddr() net.Addr { return c.conn.LocalAddr() }
+
+// RemoteAddr returns the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
+
+// SetDeadline sets the read and write deadlines of the socket.
+func (c *Conn) SetDeadline(t time.Time) error { return c.conn.SetDeadline(t) }
+
+// SetReadDeadline sets the socket's read deadline.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.conn.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the socket's write deadline. A write that times
+// out leaves the connection unusable for writing, as a partial record may
+// have been sent.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
