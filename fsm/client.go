@@ -171,11 +171,6 @@ func (c *Conn) clientServerHello(m message) (State, error) {
 	return StateClientWaitEncryptedExtensions, nil
 }
 
-// extensions a server may send in EncryptedExtensions that we know of.
-var encryptedExtensionsAllowed = []uint16{
-	flights.ExtServerName, flights.ExtSupportedGroups, flights.ExtALPN, flights.ExtEarlyData,
-}
-
 // extensions we know that may not appear in EncryptedExtensions.
 var knownExtensions = []uint16{
 	flights.ExtStatusRequest, flights.ExtECPointFormats, flights.ExtSignatureAlgorithms,

@@ -62,16 +62,6 @@ type Certificate struct {
 	Leaf *x509.Certificate
 }
 
-func (c *Certificate) leaf() (*x509.Certificate, error) {
-	if c.Leaf != nil {
-		return c.Leaf, nil
-	}
-	if len(c.Certificate) == 0 {
-		return nil, errNoCertificate
-	}
-	return x509.ParseCertificate(c.Certificate[0])
-}
-
 // ClientAuthType is the server's policy for client certificates.
 type ClientAuthType int
 

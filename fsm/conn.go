@@ -186,8 +186,11 @@ func (c *Conn) Close() error {
 	if err := c.flushHandshake(); err == nil {
 		c.sendAlert(record.LevelWarning, record.AlertCloseNotify)
 	}
-	if !c.connected() {
+	switch {
+	case !c.connected():
 		c.closeWith(ErrClosed)
+	case c.recvClose:
+		c.state = StateClosed
 	}
 	c.end()
 	return nil

@@ -23,6 +23,4 @@ var (
 	ErrAlreadyStarted = errors.New("tls: handshake already started")
 	// ErrUnsupportedVersion: the configuration allows no version tlsm implements.
 	ErrUnsupportedVersion = errors.New("tls: no supported protocol version enabled")
-
-	errNoCertificate = errors.New("tls: no certificate")
 )

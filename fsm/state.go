@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/tlsm/tlsm/flights"
 )
@@ -186,23 +187,128 @@ func Lookup(s State, in Input) *Transition {
 	return index[s][in]
 }
 
-// WriteDOT renders the table as a Graphviz digraph. Every state that can
-// fail goes to Closed on a fatal alert; that edge is drawn once per state.
-func WriteDOT(w io.Writer) error {
-	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
-	p("digraph tlsm {\n\trankdir=TB;\n\tnode [shape=box, style=rounded, fontname=\"Helvetica\"];\n")
-	p("\tedge [fontname=\"Helvetica\", fontsize=10];\n")
-	for s := State(0); s < numStates; s++ {
-		p("\t%s;\n", s)
+// diagramEdge is one arrow of a drawing of the table: the inputs that lead
+// from one state to another, in table order.
+type diagramEdge struct {
+	from, to State
+	inputs   []string
+}
+
+// diagram arranges the table for drawing. States are grouped by the role
+// whose start state reaches them (client first, then server; anything else,
+// Closed included, is in neither group), and transitions between the same
+// two states are merged into one edge.
+func diagram() (client, server []State, edges []diagramEdge) {
+	reach := func(start State, skip []State) []State {
+		var seen [numStates]bool
+		seen[start] = true
+		for _, s := range skip {
+			seen[s] = true
+		}
+		out := []State{start}
+		for i := 0; i < len(out); i++ {
+			for _, t := range table {
+				if t.From != out[i] {
+					continue
+				}
+				for _, to := range t.To {
+					if !seen[to] && to != StateClosed {
+						seen[to] = true
+						out = append(out, to)
+					}
+				}
+			}
+		}
+		slices.Sort(out)
+		return out
 	}
+	client = reach(StateClientStart, nil)
+	server = reach(StateServerStart, client)
 	for _, t := range table {
 		for _, to := range t.To {
-			p("\t%s -> %s [label=%q];\n", t.From, to, t.On.String())
+			i := slices.IndexFunc(edges, func(e diagramEdge) bool { return e.from == t.From && e.to == to })
+			if i < 0 {
+				edges = append(edges, diagramEdge{from: t.From, to: to})
+				i = len(edges) - 1
+			}
+			edges[i].inputs = append(edges[i].inputs, t.On.String())
 		}
 	}
-	for s := State(0); s < StateClosed; s++ {
-		p("\t%s -> %s [style=dashed, color=gray, label=\"alert\"];\n", s, StateClosed)
+	return client, server, edges
+}
+
+// closeLabel describes the edges drawn from each role to Closed.
+const closeLabel = "fatal alert or close_notify"
+
+// WriteDOT renders the table as a Graphviz digraph, client and server
+// states in one cluster each. Any state can reach Closed on a fatal alert
+// (sent or received) or the close_notify exchange; that is drawn as one
+// dashed edge per cluster rather than one per state.
+func WriteDOT(w io.Writer) error {
+	client, server, edges := diagram()
+	var b strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	p("digraph tlsm {\n\trankdir=TB;\n\tcompound=true;\n\tfontname=\"Helvetica\";\n")
+	p("\tnode [shape=box, style=rounded, fontname=\"Helvetica\"];\n")
+	p("\tedge [fontname=\"Helvetica\", fontsize=10];\n")
+	cluster := func(name string, states []State) {
+		p("\tsubgraph cluster_%s {\n\t\tlabel=%q;\n\t\tstyle=dashed;\n\t\tcolor=gray;\n", name, name)
+		for _, s := range states {
+			p("\t\t%s;\n", s)
+		}
+		p("\t}\n")
+	}
+	cluster("client", client)
+	cluster("server", server)
+	for s := State(0); s < numStates; s++ {
+		if !slices.Contains(client, s) && !slices.Contains(server, s) {
+			p("\t%s [style=\"rounded,bold\"];\n", s)
+		}
+	}
+	for _, e := range edges {
+		p("\t%s -> %s [label=%q];\n", e.from, e.to, strings.Join(e.inputs, "\n"))
+	}
+	for _, c := range []struct {
+		name   string
+		states []State
+	}{{"client", client}, {"server", server}} {
+		p("\t%s -> %s [ltail=cluster_%s, style=dashed, color=gray, label=%q];\n",
+			c.states[len(c.states)-1], StateClosed, c.name, closeLabel)
 	}
 	p("}\n")
-	return nil
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteMermaid renders the table as a Mermaid stateDiagram-v2, client and
+// server states in one composite state each. As in WriteDOT, the way to
+// Closed is drawn once per role.
+func WriteMermaid(w io.Writer) error {
+	client, server, edges := diagram()
+	var b strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	p("stateDiagram-v2\n")
+	in := func(states []State, s State) bool { return slices.Contains(states, s) }
+	group := func(name string, start State, states []State) {
+		p("    state %s {\n", name)
+		p("        [*] --> %s\n", start)
+		for _, e := range edges {
+			if in(states, e.from) && in(states, e.to) {
+				p("        %s --> %s: %s\n", e.from, e.to, strings.Join(e.inputs, ", "))
+			}
+		}
+		p("    }\n")
+	}
+	group("Client", StateClientStart, client)
+	group("Server", StateServerStart, server)
+	for _, e := range edges {
+		if !(in(client, e.from) && in(client, e.to)) && !(in(server, e.from) && in(server, e.to)) {
+			p("    %s --> %s: %s\n", e.from, e.to, strings.Join(e.inputs, ", "))
+		}
+	}
+	p("    Client --> %s: %s\n", StateClosed, closeLabel)
+	p("    Server --> %s: %s\n", StateClosed, closeLabel)
+	p("    %s --> [*]\n", StateClosed)
+	_, err := io.WriteString(w, b.String())
+	return err
 }

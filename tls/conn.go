@@ -44,9 +44,8 @@ type Conn struct {
 	err      error // the error that closed the core
 	writeErr error // a failed socket write; permanent
 
-	outs  [][]byte
-	rbuf  []byte
-	start func() error
+	outs [][]byte
+	rbuf []byte
 }
 
 // Client returns a client Conn over conn. The handshake runs on the first

@@ -1,0 +1,250 @@
+// Command demo shows the sans-I/O core at work: a client and a server
+// fsm.Conn talk TLS 1.3 to each other through two byte slices, with no
+// sockets, goroutines or timers, and every event either side emits is
+// printed as it is drained.
+//
+// Each section of the demo is a scenario; run them all with
+//
+//	go run ./examples/demo
+//
+// The certificates are made at run time and both sides draw their random
+// values from seeded ChaCha8 generators, so the trace is the same from run
+// to run up to the sizes of the certificates.
+package main
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tlsm/tlsm/fsm"
+	"github.com/tlsm/tlsm/internal/testcert"
+)
+
+// scenario is one section of the demo. It writes its trace to w.
+type scenario struct {
+	title string
+	run   func(w io.Writer) error
+}
+
+// scenarios are the sections of the demo, in the order they run.
+var scenarios = []scenario{
+	{"TLS 1.3: handshake, application data both ways, close_notify", handshakeAndData},
+}
+
+func main() {
+	if err := run(os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+// run plays every scenario in turn.
+func run(w io.Writer) error {
+	for i, s := range scenarios {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "== %s ==\n", s.title)
+		if err := s.run(w); err != nil {
+			return fmt.Errorf("%s: %w", s.title, err)
+		}
+	}
+	return nil
+}
+
+// handshakeAndData runs a full handshake, exchanges a few messages and
+// closes both directions with close_notify.
+func handshakeAndData(w io.Writer) error {
+	clientCfg, serverCfg, err := configs(1)
+	if err != nil {
+		return err
+	}
+	l := newLink(w, clientCfg, serverCfg)
+	l.client.say("Start()")
+	if err := l.client.conn.Start(l.now); err != nil {
+		return err
+	}
+	if err := l.pump(); err != nil {
+		return err
+	}
+	if !l.client.conn.HandshakeComplete() || !l.server.conn.HandshakeComplete() {
+		return fmt.Errorf("handshake did not complete")
+	}
+	for _, m := range []struct {
+		from *peer
+		text string
+	}{
+		{l.client, "hello"},
+		{l.server, "hello, client"},
+		{l.client, "GET /index.html"},
+		{l.server, "here it is: <html>…</html>"},
+	} {
+		if err := l.write(m.from, m.text); err != nil {
+			return err
+		}
+	}
+	for _, p := range []*peer{l.client, l.server} {
+		p.say("Close()")
+		if err := p.conn.Close(); err != nil {
+			return err
+		}
+		if err := l.pump(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// configs returns a client and a server configuration that trust each
+// other. The server's certificate is an Ed25519 one, whose signatures are
+// deterministic; seed picks the random streams of both sides.
+func configs(seed uint64) (client, server *fsm.Config, err error) {
+	cert, err := testcert.New(testcert.Ed25519)
+	if err != nil {
+		return nil, nil, err
+	}
+	server = &fsm.Config{
+		Rand:         seeded(seed, 's'),
+		Certificates: []fsm.Certificate{{Certificate: cert.CertDER, PrivateKey: cert.Key}},
+	}
+	client = &fsm.Config{
+		Rand:       seeded(seed, 'c'),
+		RootCAs:    cert.CAPool,
+		ServerName: "localhost",
+	}
+	return client, server, nil
+}
+
+// seeded returns a deterministic random stream for one side.
+func seeded(seed uint64, side byte) io.Reader {
+	var key [32]byte
+	key[0] = side
+	for i := range 8 {
+		key[1+i] = byte(seed >> (8 * i))
+	}
+	return rand.NewChaCha8(key)
+}
+
+// peer is one end of a link: a Conn and the bytes in flight towards it.
+type peer struct {
+	name  string
+	conn  *fsm.Conn
+	out   io.Writer
+	inbox []byte
+}
+
+// line prints a line of the trace for p. mark is "→" for what p sends, "←"
+// for what it receives, or blank for anything else.
+func (p *peer) line(mark, format string, args ...any) {
+	fmt.Fprintf(p.out, "%-6s %s %s\n", p.name, mark, fmt.Sprintf(format, args...))
+}
+
+// say prints an action p's application takes.
+func (p *peer) say(format string, args ...any) { p.line(" ", format, args...) }
+
+// link joins a client and a server in memory.
+type link struct {
+	now            time.Time
+	client, server *peer
+}
+
+func newLink(w io.Writer, clientCfg, serverCfg *fsm.Config) *link {
+	return &link{
+		now:    time.Now(),
+		client: &peer{name: "client", conn: fsm.NewClient(clientCfg), out: w},
+		server: &peer{name: "server", conn: fsm.NewServer(serverCfg), out: w},
+	}
+}
+
+func (l *link) other(p *peer) *peer {
+	if p == l.client {
+		return l.server
+	}
+	return l.client
+}
+
+// write sends text from p as application data and delivers it.
+func (l *link) write(p *peer, text string) error {
+	p.say("Write(%q)", text)
+	if _, err := p.conn.Write([]byte(text)); err != nil {
+		return err
+	}
+	return l.pump()
+}
+
+// pump drains both sides' events and hands transmitted bytes to the other
+// side until nothing is in flight. A fatal error shows up in the trace as
+// an alert and a closed event; pump returns it too.
+func (l *link) pump() error {
+	l.drain(l.client)
+	l.drain(l.server)
+	for len(l.client.inbox) > 0 || len(l.server.inbox) > 0 {
+		for _, p := range []*peer{l.server, l.client} {
+			if len(p.inbox) == 0 {
+				continue
+			}
+			data := p.inbox
+			p.inbox = nil
+			p.line("←", "%d bytes from the wire", len(data))
+			err := p.conn.HandleData(l.now, data)
+			l.drain(p)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// drain prints every queued event of p, moving transmitted bytes to the
+// other side.
+func (l *link) drain(p *peer) {
+	for {
+		ev := p.conn.NextEvent()
+		switch ev.Kind {
+		case fsm.EventNone:
+			return
+		case fsm.EventTransmit:
+			p.line("→", "%d bytes on the wire", len(ev.Data))
+			to := l.other(p)
+			to.inbox = append(to.inbox, ev.Data...)
+		case fsm.EventMessageSent:
+			p.line("→", "%s", messageName(ev.Message.String()))
+		case fsm.EventMessageReceived:
+			p.line("←", "%s", messageName(ev.Message.String()))
+		case fsm.EventHandshakeDone:
+			p.line(" ", "handshake done: %s %s resumed=%t n=%d",
+				fsm.VersionName(ev.Version), fsm.CipherSuiteName(ev.Suite), ev.Resumed, ev.Handshake)
+		case fsm.EventData:
+			p.line("←", "data %q", ev.Data)
+		case fsm.EventAlertSent:
+			p.line("→", "alert %s %s", ev.Level, ev.Alert.String())
+		case fsm.EventAlertReceived:
+			p.line("←", "alert %s %s", ev.Level, ev.Alert.String())
+		case fsm.EventClosed:
+			if ev.Err != nil {
+				p.line(" ", "closed: %v", ev.Err)
+			} else {
+				p.line(" ", "closed: the peer sent close_notify")
+			}
+		default:
+			p.line(" ", "%s", ev.Kind)
+		}
+	}
+}
+
+// messageName turns a handshake message name such as "client_hello" into
+// the RFC's spelling, "ClientHello".
+func messageName(s string) string {
+	var b strings.Builder
+	for part := range strings.SplitSeq(s, "_") {
+		if part != "" {
+			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+		}
+	}
+	return b.String()
+}

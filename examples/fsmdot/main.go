@@ -1,0 +1,29 @@
+// Command fsmdot prints the handshake state machine of package fsm as a
+// Graphviz digraph, or with -mermaid as a Mermaid state diagram. The
+// diagrams in docs/ are generated with it:
+//
+//	go run ./examples/fsmdot > docs/fsm.dot
+//	go run ./examples/fsmdot -mermaid > docs/fsm.mmd
+//	dot -Tsvg docs/fsm.dot > docs/fsm.svg
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/tlsm/tlsm/fsm"
+)
+
+func main() {
+	mermaid := flag.Bool("mermaid", false, "print a Mermaid stateDiagram-v2 instead of Graphviz DOT")
+	flag.Parse()
+	write := fsm.WriteDOT
+	if *mermaid {
+		write = fsm.WriteMermaid
+	}
+	if err := write(os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "fsmdot:", err)
+		os.Exit(1)
+	}
+}

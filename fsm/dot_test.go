@@ -1,0 +1,59 @@
+// The diagrams in docs/ are generated from the transition table. When the
+// table changes, regenerate them from the module root with:
+//
+//	go run ./examples/fsmdot > docs/fsm.dot
+//	go run ./examples/fsmdot -mermaid > docs/fsm.mmd
+//	dot -Tsvg docs/fsm.dot > docs/fsm.svg   # needs graphviz; not checked here
+
+package fsm_test
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/tlsm/tlsm/fsm"
+)
+
+// TestDotDocsUpToDate fails when docs/fsm.dot or docs/fsm.mmd no longer
+// match the transition table.
+func TestDotDocsUpToDate(t *testing.T) {
+	for _, d := range []struct {
+		file, cmd string
+		write     func(io.Writer) error
+	}{
+		{"../docs/fsm.dot", "go run ./examples/fsmdot > docs/fsm.dot && dot -Tsvg docs/fsm.dot > docs/fsm.svg", fsm.WriteDOT},
+		{"../docs/fsm.mmd", "go run ./examples/fsmdot -mermaid > docs/fsm.mmd", fsm.WriteMermaid},
+	} {
+		var buf bytes.Buffer
+		require.NoError(t, d.write(&buf))
+		got, err := os.ReadFile(d.file)
+		require.NoError(t, err)
+		if !bytes.Equal(got, buf.Bytes()) {
+			t.Errorf("%s is stale: the transition table changed. Regenerate it from the module root:\n\t%s", d.file, d.cmd)
+		}
+	}
+}
+
+// TestDotCoversTable checks that every transition of the table appears in
+// both renderings, and that every state is drawn.
+func TestDotCoversTable(t *testing.T) {
+	var dot, mmd bytes.Buffer
+	require.NoError(t, fsm.WriteDOT(&dot))
+	require.NoError(t, fsm.WriteMermaid(&mmd))
+	require.True(t, strings.HasPrefix(dot.String(), "digraph "))
+	require.True(t, strings.HasPrefix(mmd.String(), "stateDiagram-v2\n"))
+	for _, tr := range fsm.Table() {
+		for _, to := range tr.To {
+			require.Contains(t, dot.String(), "\t"+tr.From.String()+" -> "+to.String()+" [label=\"")
+			require.Regexp(t, `(?m)^\s+`+tr.From.String()+` --> `+to.String()+`: .*\b`+tr.On.String()+`\b`, mmd.String())
+		}
+	}
+	for s := fsm.State(0); !strings.HasPrefix(s.String(), "State("); s++ {
+		require.Contains(t, dot.String(), s.String())
+		require.Contains(t, mmd.String(), s.String())
+	}
+}
