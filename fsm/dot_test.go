@@ -38,6 +38,19 @@ func TestDotDocsUpToDate(t *testing.T) {
 	}
 }
 
+// TestReadmeDiagramUpToDate fails when the Mermaid diagram in README.md
+// no longer matches the transition table.
+func TestReadmeDiagramUpToDate(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	require.NoError(t, fsm.WriteMermaid(&buf))
+	block := "```mermaid\n" + buf.String() + "```\n<!-- end of fsm diagram -->"
+	if !strings.Contains(string(readme), block) {
+		t.Errorf("README.md's diagram is stale: replace its mermaid block with the output of go run ./examples/fsmdot -mermaid")
+	}
+}
+
 // TestDotCoversTable checks that every transition of the table appears in
 // both renderings, and that every state is drawn.
 func TestDotCoversTable(t *testing.T) {
