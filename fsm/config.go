@@ -118,6 +118,29 @@ type Config struct {
 	MaxVersion uint16
 	// KeyLogWriter receives secrets in NSS key log format, for debugging.
 	KeyLogWriter io.Writer
+	// MaxKeyUpdatesWithoutData is how many KeyUpdates in a row the peer may
+	// send with no application data between them before the connection
+	// fails with unexpected_message; 0 means
+	// DefaultMaxKeyUpdatesWithoutData, negative means no limit.
+	MaxKeyUpdatesWithoutData int
+	// KeyUpdateAfterRecords is how many records are protected under one
+	// TLS 1.3 key before a key update is sent automatically; 0 means
+	// DefaultKeyUpdateAfterRecords.
+	KeyUpdateAfterRecords uint64
+}
+
+func (c *Config) maxKeyUpdatesWithoutData() int {
+	if c.MaxKeyUpdatesWithoutData == 0 {
+		return DefaultMaxKeyUpdatesWithoutData
+	}
+	return c.MaxKeyUpdatesWithoutData
+}
+
+func (c *Config) keyUpdateAfterRecords() uint64 {
+	if c.KeyUpdateAfterRecords == 0 {
+		return DefaultKeyUpdateAfterRecords
+	}
+	return c.KeyUpdateAfterRecords
 }
 
 func (c *Config) rand() io.Reader {

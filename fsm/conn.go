@@ -53,10 +53,19 @@ type Conn struct {
 	chains     [][]*x509.Certificate
 	handshakes int
 
+	// scheduledKeyUpdate is set by KeyUpdate; keyUpdateOwed by a peer's
+	// update_requested. keyUpdatesInRow counts KeyUpdates received since
+	// the last application data.
+	scheduledKeyUpdate KeyUpdateType
+	keyUpdateOwed      bool
+	keyUpdatesInRow    int
+
 	sentClose bool
 	recvClose bool
 	err       error
 }
+
+var timeZero time.Time
 
 // NewClient returns a client Conn over a byte stream.
 func NewClient(cfg *Config) *Conn { return newConn(cfg, true) }
@@ -146,6 +155,11 @@ func (c *Conn) HandleData(now time.Time, data []byte) error {
 		return c.err
 	}
 	c.started = true
+	if err := c.sendScheduledKeyUpdate(false); err != nil {
+		c.fail(err)
+		c.end()
+		return c.err
+	}
 	c.in.Write(data)
 	if err := c.readRecords(); err != nil {
 		c.fail(err)
@@ -157,7 +171,7 @@ func (c *Conn) HandleData(now time.Time, data []byte) error {
 // Write protects p as application data. It fails before the handshake
 // completes and after Close.
 func (c *Conn) Write(p []byte) (int, error) {
-	c.begin(time.Time{})
+	c.begin(timeZero)
 	switch {
 	case c.err != nil:
 		return 0, c.err
@@ -166,7 +180,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	case !c.connected():
 		return 0, ErrHandshakeIncomplete
 	}
-	if err := c.writeRecords(record.TypeApplicationData, p); err != nil {
+	if err := c.writeApplicationData(p); err != nil {
 		c.fail(err)
 		c.end()
 		return 0, c.err
@@ -178,7 +192,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 // Close sends close_notify. Data from the peer is still delivered until the
 // peer closes too. Closing before the handshake completes abandons it.
 func (c *Conn) Close() error {
-	c.begin(time.Time{})
+	c.begin(timeZero)
 	if c.sentClose || c.state == StateClosed {
 		return nil
 	}
@@ -194,6 +208,25 @@ func (c *Conn) Close() error {
 	}
 	c.end()
 	return nil
+}
+
+// writeApplicationData protects p, sending any scheduled or owed key update
+// first and again whenever a key reaches its record limit.
+func (c *Conn) writeApplicationData(p []byte) error {
+	for {
+		c.scheduleKeyUpdateAtLimit()
+		if err := c.sendScheduledKeyUpdate(true); err != nil {
+			return err
+		}
+		n := min(len(p), record.MaxPlaintext)
+		if err := c.writeRecords(record.TypeApplicationData, p[:n]); err != nil {
+			return err
+		}
+		p = p[n:]
+		if len(p) == 0 {
+			return nil
+		}
+	}
 }
 
 func (c *Conn) connected() bool {

@@ -31,10 +31,16 @@ const (
 	// EventClosed: no more data will be delivered. Err is nil after the
 	// peer's close_notify, else the fatal error.
 	EventClosed
+	// EventKeyUpdateSent: we sent a KeyUpdate of type KeyUpdate and now
+	// protect with the next traffic secret.
+	EventKeyUpdateSent
+	// EventKeyUpdateReceived: the peer sent a KeyUpdate of type KeyUpdate.
+	EventKeyUpdateReceived
 )
 
 var eventNames = [...]string{"none", "transmit", "data", "message_sent", "message_received",
-	"handshake", "alert_sent", "alert_received", "closed"}
+	"handshake", "alert_sent", "alert_received", "closed", "key_update_sent",
+	"key_update_received"}
 
 // String returns a short lower-case name for the kind.
 func (k EventKind) String() string {
@@ -57,6 +63,7 @@ type Event struct {
 	Suite     uint16
 	Resumed   bool
 	Handshake int
+	KeyUpdate KeyUpdateType
 	Err       error
 }
 

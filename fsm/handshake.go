@@ -135,6 +135,7 @@ func (c *Conn) completeHandshake() {
 
 // deliver hands application data to the caller.
 func (c *Conn) deliver(m message) (State, error) {
+	c.keyUpdatesInRow = 0
 	if len(m.body) > 0 {
 		c.events.push(Event{Kind: EventData, Data: m.body})
 	}

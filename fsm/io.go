@@ -61,6 +61,9 @@ func (c *Conn) handleChangeCipherSpec(payload []byte) error {
 	if len(payload) != 1 || payload[0] != 1 {
 		return alertf(record.AlertUnexpectedMessage, "bad change_cipher_spec")
 	}
+	if c.hsIn.Buffered() > 0 {
+		return alertf(record.AlertUnexpectedMessage, "change_cipher_spec inside a handshake message")
+	}
 	if c.connected() || c.state == StateServerStart || c.state == StateClientStart {
 		return alertf(record.AlertUnexpectedMessage, "change_cipher_spec outside the handshake")
 	}

@@ -56,7 +56,8 @@ func (c *Conn) checkClientHello(ch *flights.ClientHello) error {
 	if len(ch.SignatureAlgorithms) == 0 {
 		return alertf(record.AlertMissingExtension, "no signature_algorithms")
 	}
-	if len(ch.SupportedGroups) == 0 || ch.KeyShares == nil {
+	// An empty client_shares list is legal: it asks for a HelloRetryRequest.
+	if len(ch.SupportedGroups) == 0 || !slices.Contains(ch.Extensions, flights.ExtKeyShare) {
 		return alertf(record.AlertMissingExtension, "no supported_groups or key_share")
 	}
 	seen := make(map[uint16]bool, len(ch.KeyShares))

@@ -68,6 +68,7 @@ const (
 	InCertificateVerify
 	InFinished
 	InNewSessionTicket
+	InKeyUpdate
 	InApplicationData
 	numInputs
 )
@@ -75,7 +76,7 @@ const (
 var inputNames = [numInputs]string{
 	"Start", "ClientHello", "ServerHello", "HelloRetryRequest", "EncryptedExtensions",
 	"CertificateRequest", "Certificate", "CertificateVerify", "Finished",
-	"NewSessionTicket", "ApplicationData",
+	"NewSessionTicket", "KeyUpdate", "ApplicationData",
 }
 
 // String returns the input's name.
@@ -109,6 +110,8 @@ func inputFor(typ flights.MsgType, body []byte) (Input, bool) {
 		return InFinished, true
 	case flights.TypeNewSessionTicket:
 		return InNewSessionTicket, true
+	case flights.TypeKeyUpdate:
+		return InKeyUpdate, true
 	}
 	return 0, false
 }
@@ -146,6 +149,7 @@ var table = []Transition{
 	{StateClientWaitCertificateVerify, InCertificateVerify, []State{StateClientWaitFinished}, (*Conn).clientCertificateVerify},
 	{StateClientWaitFinished, InFinished, []State{StateClientConnected}, (*Conn).clientFinished},
 	{StateClientConnected, InNewSessionTicket, []State{StateClientConnected}, (*Conn).clientNewSessionTicket},
+	{StateClientConnected, InKeyUpdate, []State{StateClientConnected}, (*Conn).receiveKeyUpdate},
 	{StateClientConnected, InApplicationData, []State{StateClientConnected}, (*Conn).deliver},
 
 	{StateServerStart, InClientHello, []State{StateServerWaitFinished, StateServerWaitCertificate, StateServerWaitClientHelloRetried}, (*Conn).serverClientHello},
@@ -153,6 +157,7 @@ var table = []Transition{
 	{StateServerWaitCertificate, InCertificate, []State{StateServerWaitCertificateVerify, StateServerWaitFinished}, (*Conn).serverCertificate},
 	{StateServerWaitCertificateVerify, InCertificateVerify, []State{StateServerWaitFinished}, (*Conn).serverCertificateVerify},
 	{StateServerWaitFinished, InFinished, []State{StateServerConnected}, (*Conn).serverFinished},
+	{StateServerConnected, InKeyUpdate, []State{StateServerConnected}, (*Conn).receiveKeyUpdate},
 	{StateServerConnected, InApplicationData, []State{StateServerConnected}, (*Conn).deliver},
 }
 

@@ -35,8 +35,7 @@ func (r *StreamReader) Buffered() int { return len(r.buf) - r.start }
 
 // Next returns the next complete record. ok is false when more bytes are
 // needed. err is AlertRecordOverflow for a length beyond the limit and
-// AlertDecodeError for an unknown content type or a zero-length fragment of a
-// type that may not be empty.
+// AlertUnexpectedMessage for an unknown content type.
 func (r *StreamReader) Next() (rec Record, ok bool, err error) {
 	b := r.buf[r.start:]
 	if len(b) < HeaderLen {

@@ -1,0 +1,176 @@
+package fsm
+
+import (
+	"errors"
+
+	"github.com/tlsm/tlsm/cipher"
+	"github.com/tlsm/tlsm/flights"
+	"github.com/tlsm/tlsm/record"
+)
+
+// KeyUpdateType is the kind of a TLS 1.3 key update, as in OpenSSL's
+// SSL_key_update: KeyUpdateNone means none is scheduled.
+type KeyUpdateType uint8
+
+// Key update types. Requested asks the peer to update its keys too.
+const (
+	KeyUpdateNone KeyUpdateType = iota
+	UpdateNotRequested
+	UpdateRequested
+)
+
+// String returns "none", "not_requested" or "requested".
+func (t KeyUpdateType) String() string {
+	switch t {
+	case KeyUpdateNone:
+		return "none"
+	case UpdateNotRequested:
+		return "not_requested"
+	case UpdateRequested:
+		return "requested"
+	}
+	return "invalid"
+}
+
+// Errors of KeyUpdate.
+var (
+	// ErrInvalidKeyUpdateType: the type is neither UpdateNotRequested nor
+	// UpdateRequested.
+	ErrInvalidKeyUpdateType = errors.New("tls: invalid key update type")
+	// ErrNotTLS13: the operation needs a TLS 1.3 connection.
+	ErrNotTLS13 = errors.New("tls: key updates need TLS 1.3")
+)
+
+// Defaults of the key update limits.
+const (
+	// DefaultMaxKeyUpdatesWithoutData is how many KeyUpdates the peer may
+	// send in a row with no application data before we fail.
+	DefaultMaxKeyUpdatesWithoutData = 32
+	// DefaultKeyUpdateAfterRecords is how many records we protect under one
+	// key before updating it: well under AES-GCM's 2^24.5 full-size records
+	// (RFC 8446 §5.5).
+	DefaultKeyUpdateAfterRecords = 1 << 23
+)
+
+// KeyUpdate schedules an update of our sending keys, as SSL_key_update(3):
+// it is sent on the next Write, HandleData or Handshake. Requested also asks
+// the peer to update its keys. Scheduling twice before it is sent coalesces,
+// and requested wins.
+func (c *Conn) KeyUpdate(t KeyUpdateType) error {
+	switch {
+	case t != UpdateNotRequested && t != UpdateRequested:
+		return ErrInvalidKeyUpdateType
+	case c.err != nil:
+		return c.err
+	case !c.connected():
+		return ErrHandshakeIncomplete
+	case c.version != VersionTLS13:
+		return ErrNotTLS13
+	case c.sentClose:
+		return ErrClosed
+	}
+	c.scheduledKeyUpdate = max(c.scheduledKeyUpdate, t)
+	return nil
+}
+
+// PendingKeyUpdate returns the type of the key update that will be sent
+// next, or KeyUpdateNone, as SSL_get_key_update_type(3). An answer owed to
+// the peer's request counts as UpdateNotRequested.
+func (c *Conn) PendingKeyUpdate() KeyUpdateType {
+	t := c.scheduledKeyUpdate
+	if c.keyUpdateOwed {
+		t = max(t, UpdateNotRequested)
+	}
+	return t
+}
+
+// Handshake performs scheduled work now, as SSL_do_handshake(3): a
+// scheduled key update, or the answer owed to the peer's request.
+func (c *Conn) Handshake() error {
+	c.begin(timeZero)
+	if c.err == nil {
+		if err := c.sendScheduledKeyUpdate(true); err != nil {
+			c.fail(err)
+		}
+	}
+	c.end()
+	return c.err
+}
+
+// sendScheduledKeyUpdate sends the scheduled key update, if any. withOwed
+// includes the answer owed to a peer's request, which is due only before
+// our next application data, so that several requests get one answer.
+func (c *Conn) sendScheduledKeyUpdate(withOwed bool) error {
+	t := c.scheduledKeyUpdate
+	if withOwed && c.keyUpdateOwed {
+		t = max(t, UpdateNotRequested)
+	}
+	if t == KeyUpdateNone || !c.connected() || c.sentClose {
+		return nil
+	}
+	c.scheduledKeyUpdate, c.keyUpdateOwed = KeyUpdateNone, false
+	msg := flights.KeyUpdate{}
+	if t == UpdateRequested {
+		msg.RequestUpdate = 1
+	}
+	c.hsOut = msg.Append(c.hsOut)
+	c.events.push(Event{Kind: EventMessageSent, Message: flights.TypeKeyUpdate})
+	if c.isClient {
+		c.clientAP = cipher.NextTrafficSecret(c.suite.Hash, c.clientAP)
+		if err := c.setWriteKeys(c.clientAP); err != nil {
+			return err
+		}
+	} else {
+		c.serverAP = cipher.NextTrafficSecret(c.suite.Hash, c.serverAP)
+		if err := c.setWriteKeys(c.serverAP); err != nil {
+			return err
+		}
+	}
+	c.events.push(Event{Kind: EventKeyUpdateSent, KeyUpdate: t})
+	return nil
+}
+
+// receiveKeyUpdate switches to the peer's next traffic secret and, when
+// asked, owes the peer an update of our own.
+func (c *Conn) receiveKeyUpdate(m message) (State, error) {
+	var ku flights.KeyUpdate
+	if err := ku.Unmarshal(m.body); err != nil {
+		return 0, err
+	}
+	if ku.RequestUpdate > 1 {
+		return 0, alertf(record.AlertIllegalParameter, "KeyUpdate request_update %d", ku.RequestUpdate)
+	}
+	c.keyUpdatesInRow++
+	if limit := c.cfg.maxKeyUpdatesWithoutData(); limit > 0 && c.keyUpdatesInRow > limit {
+		return 0, alertf(record.AlertUnexpectedMessage, "more than %d KeyUpdates without application data", limit)
+	}
+	t := UpdateNotRequested
+	if ku.RequestUpdate == 1 {
+		t = UpdateRequested
+		if !c.sentClose {
+			c.keyUpdateOwed = true
+		}
+	}
+	var err error
+	if c.isClient {
+		c.serverAP = cipher.NextTrafficSecret(c.suite.Hash, c.serverAP)
+		err = c.setReadKeys(c.serverAP)
+	} else {
+		c.clientAP = cipher.NextTrafficSecret(c.suite.Hash, c.clientAP)
+		err = c.setReadKeys(c.clientAP)
+	}
+	if err != nil {
+		return 0, err
+	}
+	c.events.push(Event{Kind: EventKeyUpdateReceived, KeyUpdate: t})
+	return c.state, nil
+}
+
+// scheduleKeyUpdateAtLimit schedules an update once the write key has
+// protected its share of records, and refuses to go on when the sequence
+// number could wrap.
+func (c *Conn) scheduleKeyUpdateAtLimit() {
+	if c.writeKeys != nil && c.version == VersionTLS13 && c.writeKeys.Seq() >= c.cfg.keyUpdateAfterRecords() {
+		c.scheduledKeyUpdate = max(c.scheduledKeyUpdate, UpdateNotRequested)
+	}
+}
