@@ -44,8 +44,9 @@ type Conn struct {
 	err      error // the error that closed the core
 	writeErr error // a failed socket write; permanent
 
-	outs [][]byte
-	rbuf []byte
+	outs    [][]byte
+	rbuf    []byte
+	onEvent func(fsm.Event)
 }
 
 // Client returns a client Conn over conn. The handshake runs on the first
@@ -64,7 +65,8 @@ func newConn(conn net.Conn, core *fsm.Conn) *Conn {
 	return &Conn{conn: conn, core: core, rbuf: make([]byte, 16384+512)}
 }
 
-// Handshake runs the handshake if it has not yet run.
+// Handshake runs the handshake if it has not yet run; after it, Handshake
+// performs scheduled work (a key update) now, as SSL_do_handshake(3).
 func (c *Conn) Handshake() error { return c.HandshakeContext(context.Background()) }
 
 // HandshakeContext runs the handshake, giving up when ctx is done.
@@ -72,6 +74,9 @@ func (c *Conn) HandshakeContext(ctx context.Context) error {
 	c.handshakeMu.Lock()
 	defer c.handshakeMu.Unlock()
 	if err := c.handshakeState(); err != errHandshakeRunning {
+		if err == nil {
+			return c.callCore((*fsm.Conn).Handshake)
+		}
 		return err
 	}
 	if deadline, ok := ctx.Deadline(); ok {
@@ -165,6 +170,9 @@ func (c *Conn) drainLocked() [][]byte {
 	c.outs = c.outs[:0]
 	for {
 		ev := c.core.NextEvent()
+		if c.onEvent != nil && ev.Kind != fsm.EventNone {
+			c.onEvent(ev)
+		}
 		switch ev.Kind {
 		case fsm.EventNone:
 			return c.outs
@@ -205,7 +213,7 @@ func (c *Conn) writeOuts(outs [][]byte) error {
 // Read reads application data, running the handshake first if needed. It
 // returns io.EOF after the peer's close_notify.
 func (c *Conn) Read(p []byte) (int, error) {
-	if err := c.Handshake(); err != nil {
+	if err := c.startHandshake(); err != nil {
 		return 0, err
 	}
 	if len(p) == 0 {
@@ -216,6 +224,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 	for {
 		if n, err, done := c.takePlain(p); done {
 			return n, err
+		}
+		if err := c.performScheduled(); err != nil {
+			return 0, err
 		}
 		if err := c.readOnce(); err != nil {
 			return 0, err
@@ -243,8 +254,9 @@ func (c *Conn) takePlain(p []byte) (n int, err error, done bool) {
 }
 
 // Write writes application data, running the handshake first if needed.
+// A scheduled key update is sent before the data.
 func (c *Conn) Write(p []byte) (int, error) {
-	if err := c.Handshake(); err != nil {
+	if err := c.startHandshake(); err != nil {
 		return 0, err
 	}
 	written := 0
@@ -260,6 +272,53 @@ func (c *Conn) Write(p []byte) (int, error) {
 		written += len(chunk)
 	}
 	return written, nil
+}
+
+// startHandshake runs the first handshake if needed; unlike Handshake it
+// does not force scheduled work.
+func (c *Conn) startHandshake() error {
+	if c.handshakeState() == nil {
+		return nil
+	}
+	return c.Handshake()
+}
+
+// performScheduled sends a key update scheduled with KeyUpdate before a Read
+// blocks, as the man page has it happen on the next I/O.
+func (c *Conn) performScheduled() error {
+	c.mu.Lock()
+	pending := c.core.PendingKeyUpdate() != fsm.KeyUpdateNone
+	c.mu.Unlock()
+	if !pending {
+		return nil
+	}
+	return c.callCore(func(core *fsm.Conn) error { return core.HandleData(time.Now(), nil) })
+}
+
+// KeyUpdate schedules a TLS 1.3 key update, sent on the next Read, Write
+// or Handshake (SSL_key_update(3)).
+func (c *Conn) KeyUpdate(t fsm.KeyUpdateType) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.core.KeyUpdate(t)
+}
+
+// PendingKeyUpdate returns the key update that will be sent next, or
+// fsm.KeyUpdateNone (SSL_get_key_update_type(3)).
+func (c *Conn) PendingKeyUpdate() fsm.KeyUpdateType {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.core.PendingKeyUpdate()
+}
+
+// OnEvent sets a function that sees every event of the core as it is
+// drained (Data is valid only during the call). Set it before the
+// handshake; it runs with the connection's lock held and must not call
+// back into the Conn.
+func (c *Conn) OnEvent(f func(fsm.Event)) {
+	c.mu.Lock()
+	c.onEvent = f
+	c.mu.Unlock()
 }
 
 // CloseWrite sends close_notify without closing the socket.
@@ -316,3 +375,10 @@ func (c *Conn) SetReadDeadline(t time.Time) error { return c.conn.SetReadDeadlin
 // out leaves the connection unusable for writing, as a partial record may
 // have been sent.
 func (c *Conn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
+
+// Key update types, from package fsm.
+const (
+	KeyUpdateNone      = fsm.KeyUpdateNone
+	UpdateNotRequested = fsm.UpdateNotRequested
+	UpdateRequested    = fsm.UpdateRequested
+)
