@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -11,11 +12,12 @@ import (
 )
 
 // parseCertificates parses the peer's chain; a bad certificate is
-// bad_certificate.
+// bad_certificate. The entries alias the handshake buffer, so each is
+// copied: x509.Certificate keeps slices of its input.
 func parseCertificates(entries []flights.CertificateEntry) ([]*x509.Certificate, error) {
 	certs := make([]*x509.Certificate, len(entries))
 	for i, e := range entries {
-		cert, err := x509.ParseCertificate(e.Data)
+		cert, err := x509.ParseCertificate(bytes.Clone(e.Data))
 		if err != nil {
 			return nil, alertf(record.AlertBadCertificate, "parsing certificate %d: %v", i, err)
 		}
@@ -67,7 +69,7 @@ func (c *Conn) runVerifyCallback(entries []flights.CertificateEntry, chains [][]
 	}
 	raw := make([][]byte, len(entries))
 	for i, e := range entries {
-		raw[i] = e.Data
+		raw[i] = bytes.Clone(e.Data)
 	}
 	if err := c.cfg.VerifyPeerCertificate(raw, chains); err != nil {
 		return &protocolError{alert: record.AlertBadCertificate, msg: err.Error()}
