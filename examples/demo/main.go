@@ -33,6 +33,7 @@ type scenario struct {
 // scenarios are the sections of the demo, in the order they run.
 var scenarios = []scenario{
 	{"TLS 1.3: handshake, application data both ways, close_notify", handshakeAndData},
+	{"TLS 1.3: a requested key update and its answer", keyUpdate},
 }
 
 func main() {
@@ -97,6 +98,38 @@ func handshakeAndData(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// keyUpdate shows SSL_key_update(3)'s semantics: the client schedules an
+// update_requested update, which goes out on its next write; the server
+// owes an answer and sends its own update_not_requested just before its
+// next application data.
+func keyUpdate(w io.Writer) error {
+	clientCfg, serverCfg, err := configs(2)
+	if err != nil {
+		return err
+	}
+	l := newLink(w, clientCfg, serverCfg)
+	if err := l.client.conn.Start(l.now); err != nil {
+		return err
+	}
+	if err := l.pump(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "-- handshake done; now the key update --")
+	l.client.say("KeyUpdate(UpdateRequested)")
+	if err := l.client.conn.KeyUpdate(fsm.UpdateRequested); err != nil {
+		return err
+	}
+	l.client.say("PendingKeyUpdate() = %s", l.client.conn.PendingKeyUpdate())
+	if err := l.write(l.client, "sent under the client's second key"); err != nil {
+		return err
+	}
+	l.server.say("PendingKeyUpdate() = %s (the answer it owes)", l.server.conn.PendingKeyUpdate())
+	if err := l.write(l.server, "sent under the server's second key"); err != nil {
+		return err
+	}
+	return l.write(l.client, "still flowing")
 }
 
 // configs returns a client and a server configuration that trust each
@@ -225,6 +258,10 @@ func (l *link) drain(p *peer) {
 			p.line("→", "alert %s %s", ev.Level, ev.Alert.String())
 		case fsm.EventAlertReceived:
 			p.line("←", "alert %s %s", ev.Level, ev.Alert.String())
+		case fsm.EventKeyUpdateSent:
+			p.line(" ", "key update sent: %s; now sending with the next key", ev.KeyUpdate)
+		case fsm.EventKeyUpdateReceived:
+			p.line(" ", "key update received: %s; now reading with the next key", ev.KeyUpdate)
 		case fsm.EventClosed:
 			if ev.Err != nil {
 				p.line(" ", "closed: %v", ev.Err)

@@ -26,6 +26,14 @@ func TestDemo(t *testing.T) {
 		"client ← alert warning close_notify\n",
 		"server   closed: the peer sent close_notify\n",
 		"client   closed: the peer sent close_notify\n",
+		"client   PendingKeyUpdate() = requested\n",
+		"client   key update sent: requested; now sending with the next key\n",
+		"server   key update received: requested; now reading with the next key\n",
+		"server   PendingKeyUpdate() = not_requested (the answer it owes)\n",
+		"server   key update sent: not_requested; now sending with the next key\n",
+		"client   key update received: not_requested; now reading with the next key\n",
+		"client ← data \"sent under the server's second key\"\n",
+		"server ← data \"still flowing\"\n",
 	} {
 		require.Contains(t, out, want)
 	}
