@@ -18,12 +18,20 @@ var ErrOpen = errors.New("cipher: message authentication failed")
 
 // State is one direction's record protection: an AEAD, its static IV and the
 // sequence number of the next record. The nonce of each record is the IV
-// XOR the sequence number (RFC 8446 §5.3); it is never random.
+// XOR the sequence number (RFC 8446 §5.3); it is never random. A TLS 1.2
+// state from NewState12 is used through Seal12 and Open12.
 type State struct {
 	aead  gocipher.AEAD
 	iv    [NonceLen]byte
 	nonce [NonceLen]byte
 	seq   uint64
+
+	// explicitLen is the length of the nonce part carried in each TLS 1.2
+	// record (8 for AES-GCM); zero for TLS 1.3 and ChaCha20-Poly1305.
+	explicitLen int
+	// ad is scratch space for the TLS 1.2 additional data, kept here so
+	// that building it per record does not allocate.
+	ad [ad12Len]byte
 }
 
 // NewState returns a protection state for key and iv with sequence 0.

@@ -24,6 +24,17 @@ type Suite struct {
 	KeyLen int
 	// TLS13 is true for TLS 1.3 suites.
 	TLS13 bool
+	// ECDSA is true for a TLS 1.2 suite that authenticates with an ECDSA
+	// certificate and false for one that uses RSA. It is meaningless for
+	// TLS 1.3 suites, which do not fix the certificate type.
+	ECDSA bool
+	// FixedIVLen is the length of the implicit part of the TLS 1.2 nonce
+	// taken from the key block: 4 for AES-GCM (RFC 5288), 12 for
+	// ChaCha20-Poly1305 (RFC 7905). Zero for TLS 1.3 suites.
+	FixedIVLen int
+	// ExplicitNonceLen is the length of the TLS 1.2 nonce part carried in
+	// each record: 8 for AES-GCM, 0 for ChaCha20-Poly1305 and TLS 1.3.
+	ExplicitNonceLen int
 
 	newAEAD func(key []byte) (gocipher.AEAD, error)
 }
@@ -50,6 +61,13 @@ var suites = []*Suite{
 	{ID: TLS_AES_128_GCM_SHA256, Name: "TLS_AES_128_GCM_SHA256", Hash: crypto.SHA256, KeyLen: 16, TLS13: true, newAEAD: newGCM},
 	{ID: TLS_AES_256_GCM_SHA384, Name: "TLS_AES_256_GCM_SHA384", Hash: crypto.SHA384, KeyLen: 32, TLS13: true, newAEAD: newGCM},
 	{ID: TLS_CHACHA20_POLY1305_SHA256, Name: "TLS_CHACHA20_POLY1305_SHA256", Hash: crypto.SHA256, KeyLen: 32, TLS13: true, newAEAD: chacha20poly1305.New},
+
+	{ID: TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, Name: "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", Hash: crypto.SHA256, KeyLen: 16, ECDSA: true, FixedIVLen: 4, ExplicitNonceLen: 8, newAEAD: newGCM},
+	{ID: TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, Name: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", Hash: crypto.SHA256, KeyLen: 16, FixedIVLen: 4, ExplicitNonceLen: 8, newAEAD: newGCM},
+	{ID: TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, Name: "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", Hash: crypto.SHA384, KeyLen: 32, ECDSA: true, FixedIVLen: 4, ExplicitNonceLen: 8, newAEAD: newGCM},
+	{ID: TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, Name: "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", Hash: crypto.SHA384, KeyLen: 32, FixedIVLen: 4, ExplicitNonceLen: 8, newAEAD: newGCM},
+	{ID: TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, Name: "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", Hash: crypto.SHA256, KeyLen: 32, ECDSA: true, FixedIVLen: 12, newAEAD: chacha20poly1305.New},
+	{ID: TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, Name: "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", Hash: crypto.SHA256, KeyLen: 32, FixedIVLen: 12, newAEAD: chacha20poly1305.New},
 }
 
 // SuiteByID returns the suite with the given code point, or nil.

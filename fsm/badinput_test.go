@@ -68,6 +68,13 @@ func newServerVictim(t *testing.T) *victim {
 	return &victim{conn: fsm.NewServer(sc)}
 }
 
+// newServer13Victim returns a fresh server that accepts only TLS 1.3.
+func newServer13Victim(t *testing.T) *victim {
+	_, sc := configs(t, testcert.ECDSAP256)
+	sc.MinVersion = fsm.VersionTLS13
+	return &victim{conn: fsm.NewServer(sc)}
+}
+
 // newClientVictim starts a client and returns it with the ClientHello it
 // sent.
 func newClientVictim(t *testing.T, edit func(*fsm.Config)) (*victim, *flights.ClientHello) {
@@ -400,12 +407,12 @@ func badInputCases() []badInputCase {
 			return v
 		}},
 		{"server/ClientHello without TLS 1.3 in supported_versions", record.AlertProtocolVersion, false, func(t *testing.T) *victim {
-			v := newServerVictim(t)
+			v := newServer13Victim(t)
 			v.feed(helloRecord(t, func(ch *flights.ClientHello) { ch.SupportedVersions = []uint16{fsm.VersionTLS12} }))
 			return v
 		}},
 		{"server/ClientHello without supported_versions", record.AlertProtocolVersion, false, func(t *testing.T) *victim {
-			v := newServerVictim(t)
+			v := newServer13Victim(t)
 			v.feed(helloRecord(t, func(ch *flights.ClientHello) { ch.SupportedVersions = nil }))
 			return v
 		}},
@@ -451,14 +458,14 @@ func badInputCases() []badInputCase {
 		{"server/bad change_cipher_spec payload", record.AlertUnexpectedMessage, false, func(t *testing.T) *victim {
 			v := newServerVictim(t)
 			v.feed(helloRecord(t, nil))
-			require.Equal(t, fsm.StateServerWaitFinished, v.conn.State(), "the base ClientHello must be accepted")
+			require.Equal(t, fsm.StateServerWaitFinished13, v.conn.State(), "the base ClientHello must be accepted")
 			v.feed(plain(record.TypeChangeCipherSpec, []byte{1, 1}))
 			return v
 		}},
 		{"server/second ClientHello after the server flight", record.AlertUnexpectedMessage, false, func(t *testing.T) *victim {
 			v := newServerVictim(t)
 			v.feed(helloRecord(t, nil))
-			require.Equal(t, fsm.StateServerWaitFinished, v.conn.State())
+			require.Equal(t, fsm.StateServerWaitFinished13, v.conn.State())
 			v.feed(helloRecord(t, nil))
 			return v
 		}},
@@ -775,7 +782,7 @@ func TestEmptyKeyShareRetries(t *testing.T) {
 
 	v.feed(hsRecord(ch.Append(nil)))
 	require.NoError(t, v.conn.Err())
-	require.Equal(t, fsm.StateServerWaitFinished, v.conn.State())
+	require.Equal(t, fsm.StateServerWaitFinished13, v.conn.State())
 }
 
 // mutate returns a copy of b with a few random changes: flipped bytes, a

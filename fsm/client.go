@@ -19,13 +19,14 @@ var (
 	downgradeTLS11 = []byte("DOWNGRD\x00")
 )
 
-// clientStart builds and sends the first ClientHello.
+// clientStart builds and sends the first ClientHello, offering every
+// version the configuration enables.
 func (c *Conn) clientStart(message) (State, error) {
-	lo, hi := c.cfg.versionRange()
-	if hi < VersionTLS13 || lo > VersionTLS13 {
+	offer := c.cfg.offeredVersions()
+	if len(offer.versions) == 0 {
 		return 0, ErrUnsupportedVersion
 	}
-	c.hs = &handshake{group: c.cfg.curves()[0]}
+	c.hs = &handshake{group: c.cfg.curves()[0], offer: offer}
 	rand := c.cfg.rand()
 	if _, err := io.ReadFull(rand, c.random[:]); err != nil {
 		return 0, err
@@ -34,23 +35,30 @@ func (c *Conn) clientStart(message) (State, error) {
 	if _, err := io.ReadFull(rand, c.hs.sessionID); err != nil {
 		return 0, err
 	}
-	key, err := generateKeyShare(c.hs.group, rand)
-	if err != nil {
-		return 0, err
-	}
-	c.hs.key = key
 	hello := &flights.ClientHello{
 		Version:             VersionTLS12,
 		Random:              c.random[:],
 		SessionID:           c.hs.sessionID,
-		CipherSuites:        c.cfg.suites(),
+		CipherSuites:        offer.suites,
 		CompressionMethods:  []byte{0},
 		SupportedGroups:     curveIDs(c.cfg.curves()),
 		SignatureAlgorithms: signatureSchemes,
-		SupportedVersions:   []uint16{VersionTLS13},
-		KeyShares:           []flights.KeyShare{{Group: uint16(c.hs.group), Data: key.PublicKey().Bytes()}},
 		ALPN:                c.cfg.NextProtos,
-		PSKModes:            []uint8{1},
+	}
+	if offer.has(VersionTLS13) {
+		key, err := generateKeyShare(c.hs.group, rand)
+		if err != nil {
+			return 0, err
+		}
+		c.hs.key = key
+		hello.SupportedVersions = offer.versions
+		hello.KeyShares = []flights.KeyShare{{Group: uint16(c.hs.group), Data: key.PublicKey().Bytes()}}
+		hello.PSKModes = []uint8{1}
+	}
+	if offer.has(VersionTLS12) {
+		hello.ExtendedMasterSecret = true
+		hello.SecureRenegotiationSupported = true
+		hello.ECPointFormats = []uint8{0}
 	}
 	if net.ParseIP(c.cfg.ServerName) == nil {
 		hello.ServerName = c.cfg.ServerName
@@ -68,30 +76,44 @@ func curveIDs(curves []CurveID) []uint16 {
 	return out
 }
 
-// checkServerHelloCommon applies the checks a ServerHello and a
-// HelloRetryRequest share.
-func (c *Conn) checkServerHelloCommon(sh *flights.ServerHello) error {
-	if sh.SupportedVersion != VersionTLS13 {
+// serverHelloVersion returns the version a ServerHello (or
+// HelloRetryRequest) selects, checking it against what we offered and the
+// downgrade sentinels (RFC 8446 §4.1.3).
+func (c *Conn) serverHelloVersion(sh *flights.ServerHello) (uint16, error) {
+	v := sh.SupportedVersion
+	switch {
+	case v == VersionTLS13 && c.hs.offer.has(VersionTLS13):
+		if sh.Version != VersionTLS12 {
+			return 0, alertf(record.AlertIllegalParameter, "legacy_version %#04x", sh.Version)
+		}
+		return v, nil
+	case v != 0:
+		return 0, alertf(record.AlertIllegalParameter, "server chose version %#04x in supported_versions, which was not offered", v)
+	}
+	if c.hs.offer.has(VersionTLS13) {
 		tail := sh.Random[24:]
 		if bytes.Equal(tail, downgradeTLS12) || bytes.Equal(tail, downgradeTLS11) {
-			return alertf(record.AlertIllegalParameter, "downgrade sentinel in ServerHello random")
+			return 0, alertf(record.AlertIllegalParameter, "downgrade sentinel in ServerHello random")
 		}
-		if sh.SupportedVersion == 0 {
-			return alertf(record.AlertProtocolVersion, "server chose version %#04x; only TLS 1.3 is enabled", sh.Version)
-		}
-		return alertf(record.AlertIllegalParameter, "server chose version %#04x, which was not offered", sh.SupportedVersion)
 	}
-	if sh.Version != VersionTLS12 {
-		return alertf(record.AlertIllegalParameter, "legacy_version %#04x", sh.Version)
+	if sh.Version != VersionTLS12 || !c.hs.offer.has(VersionTLS12) {
+		return 0, alertf(record.AlertProtocolVersion, "server chose version %#04x, which is not enabled", sh.Version)
 	}
-	if !bytes.Equal(sh.SessionID, c.hs.sessionID) {
+	return VersionTLS12, nil
+}
+
+// checkServerHelloCommon applies the checks a ServerHello and a
+// HelloRetryRequest share, for the version the server chose.
+func (c *Conn) checkServerHelloCommon(sh *flights.ServerHello, version uint16) error {
+	if version == VersionTLS13 && !bytes.Equal(sh.SessionID, c.hs.sessionID) {
 		return alertf(record.AlertIllegalParameter, "session id not echoed")
 	}
 	if sh.CompressionMethod != 0 {
 		return alertf(record.AlertIllegalParameter, "compression method %d", sh.CompressionMethod)
 	}
-	if !slices.Contains(c.hs.hello.CipherSuites, sh.CipherSuite) || cipher.SuiteByID(sh.CipherSuite) == nil {
-		return alertf(record.AlertIllegalParameter, "cipher suite %#04x was not offered", sh.CipherSuite)
+	suite := cipher.SuiteByID(sh.CipherSuite)
+	if !slices.Contains(c.hs.hello.CipherSuites, sh.CipherSuite) || suite == nil || suite.TLS13 != (version == VersionTLS13) {
+		return alertf(record.AlertIllegalParameter, "cipher suite %#04x was not offered for %s", sh.CipherSuite, VersionName(version))
 	}
 	if c.hs.retried && sh.CipherSuite != c.hs.hrrSuite {
 		return alertf(record.AlertIllegalParameter, "cipher suite changed after HelloRetryRequest")
@@ -106,7 +128,14 @@ func (c *Conn) clientHelloRetryRequest(m message) (State, error) {
 	if err := hrr.Unmarshal(m.body); err != nil {
 		return 0, err
 	}
-	if err := c.checkServerHelloCommon(&hrr); err != nil {
+	version, err := c.serverHelloVersion(&hrr)
+	if err != nil {
+		return 0, err
+	}
+	if version != VersionTLS13 {
+		return 0, alertf(record.AlertIllegalParameter, "HelloRetryRequest for %s", VersionName(version))
+	}
+	if err := c.checkServerHelloCommon(&hrr, version); err != nil {
 		return 0, err
 	}
 	group := CurveID(hrr.SelectedGroup)
@@ -144,8 +173,18 @@ func (c *Conn) clientServerHello(m message) (State, error) {
 	if err := sh.Unmarshal(m.body); err != nil {
 		return 0, err
 	}
-	if err := c.checkServerHelloCommon(&sh); err != nil {
+	version, err := c.serverHelloVersion(&sh)
+	if err != nil {
 		return 0, err
+	}
+	if version == VersionTLS12 && c.hs.retried {
+		return 0, alertf(record.AlertIllegalParameter, "TLS 1.2 ServerHello after a HelloRetryRequest")
+	}
+	if err := c.checkServerHelloCommon(&sh, version); err != nil {
+		return 0, err
+	}
+	if version == VersionTLS12 {
+		return c.client12ServerHello(&sh, m)
 	}
 	if CurveID(sh.KeyShare.Group) != c.hs.group {
 		return 0, alertf(record.AlertIllegalParameter, "key share for group %d was not offered", sh.KeyShare.Group)
@@ -203,7 +242,7 @@ func (c *Conn) clientEncryptedExtensions(m message) (State, error) {
 	}
 	c.alpn = ee.ALPN
 	c.transcript.Write(m.raw)
-	return StateClientWaitCertOrCertRequest, nil
+	return StateClientWaitCertOrCertRequest13, nil
 }
 
 func (c *Conn) clientCertificateRequest(m message) (State, error) {
@@ -219,7 +258,7 @@ func (c *Conn) clientCertificateRequest(m message) (State, error) {
 	}
 	c.hs.certReq = &cr
 	c.transcript.Write(m.raw)
-	return StateClientWaitCertificate, nil
+	return StateClientWaitCertificate13, nil
 }
 
 func (c *Conn) clientCertificate(m message) (State, error) {
@@ -249,14 +288,14 @@ func (c *Conn) clientCertificate(m message) (State, error) {
 	c.peerCerts, c.chains = certs, chains
 	c.hs.peerKey = certs[0].PublicKey
 	c.transcript.Write(m.raw)
-	return StateClientWaitCertificateVerify, nil
+	return StateClientWaitCertificateVerify13, nil
 }
 
 func (c *Conn) clientCertificateVerify(m message) (State, error) {
 	if err := c.checkCertificateVerify(m, serverSignatureContext, c.hs.hello.SignatureAlgorithms); err != nil {
 		return 0, err
 	}
-	return StateClientWaitFinished, nil
+	return StateClientWaitFinished13, nil
 }
 
 // clientFinished checks the server Finished, sends our certificate if asked
@@ -281,7 +320,7 @@ func (c *Conn) clientFinished(m message) (State, error) {
 		return 0, err
 	}
 	c.completeHandshake()
-	return StateClientConnected, nil
+	return StateClientConnected13, nil
 }
 
 // clientCertificateFor picks the first configured certificate whose key can
@@ -306,5 +345,5 @@ func (c *Conn) clientNewSessionTicket(m message) (State, error) {
 	if err := nst.Unmarshal(m.body); err != nil {
 		return 0, err
 	}
-	return StateClientConnected, nil
+	return StateClientConnected13, nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"io"
+	"slices"
 
 	"github.com/tlsm/tlsm/cipher"
 	"github.com/tlsm/tlsm/record"
@@ -107,13 +108,14 @@ type Config struct {
 	VerifyPeerCertificate func(rawCerts [][]byte, verifiedChains [][]*x509.Certificate) error
 	// NextProtos lists ALPN protocols in preference order.
 	NextProtos []string
-	// CipherSuites lists TLS 1.3 suites in preference order; nil means all.
+	// CipherSuites lists the enabled suites of TLS 1.3 and TLS 1.2 in
+	// preference order; nil means all that tlsm implements.
 	CipherSuites []uint16
 	// CurvePreferences lists key exchange groups in preference order; nil
 	// means X25519, P-256, P-384. A client sends a key share for the first.
 	CurvePreferences []CurveID
 	// MinVersion and MaxVersion bound the protocol version; zero means
-	// TLS 1.2 and TLS 1.3. Only TLS 1.3 is implemented so far.
+	// TLS 1.2 and TLS 1.3. Older versions are never negotiated.
 	MinVersion uint16
 	MaxVersion uint16
 	// KeyLogWriter receives secrets in NSS key log format, for debugging.
@@ -150,11 +152,46 @@ func (c *Config) rand() io.Reader {
 	return rand.Reader
 }
 
-func (c *Config) suites() []uint16 {
-	if len(c.CipherSuites) > 0 {
-		return c.CipherSuites
+// suitesFor returns the enabled suites of one version, in preference order.
+func (c *Config) suitesFor(version uint16) []uint16 {
+	if len(c.CipherSuites) == 0 {
+		if version == VersionTLS13 {
+			return cipher.TLS13Suites()
+		}
+		return cipher.TLS12Suites()
 	}
-	return cipher.TLS13Suites()
+	var out []uint16
+	for _, id := range c.CipherSuites {
+		if s := cipher.SuiteByID(id); s != nil && s.TLS13 == (version == VersionTLS13) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// versionOffer is what a client offers: versions, highest first, and the
+// suites of all of them.
+type versionOffer struct {
+	versions []uint16
+	suites   []uint16
+}
+
+func (o versionOffer) has(v uint16) bool { return slices.Contains(o.versions, v) }
+
+// offeredVersions returns the versions a client offers: those in
+// [MinVersion, MaxVersion] that tlsm implements and has suites for.
+func (c *Config) offeredVersions() versionOffer {
+	lo, hi := c.versionRange()
+	var o versionOffer
+	for _, v := range []uint16{VersionTLS13, VersionTLS12} {
+		suites := c.suitesFor(v)
+		if v < lo || v > hi || len(suites) == 0 {
+			continue
+		}
+		o.versions = append(o.versions, v)
+		o.suites = append(o.suites, suites...)
+	}
+	return o
 }
 
 var defaultCurves = []CurveID{X25519, CurveP256, CurveP384}

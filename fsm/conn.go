@@ -46,12 +46,20 @@ type Conn struct {
 	alpn       string
 	serverName string
 	random     [32]byte // the client random, for the key log
-	exporter   []byte
-	clientAP   []byte
-	serverAP   []byte
-	peerCerts  []*x509.Certificate
-	chains     [][]*x509.Certificate
-	handshakes int
+	srvRandom  [32]byte // the server random (TLS 1.2 key derivation)
+	master     []byte   // TLS 1.2 master secret
+	ems        bool     // TLS 1.2 extended master secret in use
+	// secureRenegotiation is true when the peer supports RFC 5746;
+	// clientVerify and serverVerify are the last Finished verify_data.
+	secureRenegotiation bool
+	clientVerify        []byte
+	serverVerify        []byte
+	exporter            []byte
+	clientAP            []byte
+	serverAP            []byte
+	peerCerts           []*x509.Certificate
+	chains              [][]*x509.Certificate
+	handshakes          int
 
 	// scheduledKeyUpdate is set by KeyUpdate; keyUpdateOwed by a peer's
 	// update_requested. keyUpdatesInRow counts KeyUpdates received since
@@ -230,7 +238,11 @@ func (c *Conn) writeApplicationData(p []byte) error {
 }
 
 func (c *Conn) connected() bool {
-	return c.state == StateClientConnected || c.state == StateServerConnected
+	switch c.state {
+	case StateClientConnected13, StateServerConnected13, StateClientConnected12, StateServerConnected12:
+		return true
+	}
+	return false
 }
 
 func (c *Conn) closeWith(err error) {

@@ -24,8 +24,8 @@ func TestHandshakeAndData(t *testing.T) {
 	require.NoError(t, p.Write(p.Server, []byte("pong")))
 	require.Equal(t, "ping", string(p.Server.Received))
 	require.Equal(t, "pong", string(p.Client.Received))
-	require.Equal(t, fsm.StateClientConnected, p.Client.Conn.State())
-	require.Equal(t, fsm.StateServerConnected, p.Server.Conn.State())
+	require.Equal(t, fsm.StateClientConnected13, p.Client.Conn.State())
+	require.Equal(t, fsm.StateServerConnected13, p.Server.Conn.State())
 }
 
 func TestHandshakeMatrix(t *testing.T) {

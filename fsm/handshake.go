@@ -25,6 +25,16 @@ type handshake struct {
 	scheme    uint16       // our CertificateVerify scheme
 	peerKey   crypto.PublicKey
 	sessionID []byte
+	offer     versionOffer // client: what the ClientHello offered
+
+	// TLS 1.2.
+	messages     []byte // every handshake message so far, for CertificateVerify
+	certReq12    *flights.CertificateRequest12
+	pendingRead  *cipher.State // read keys waiting for the peer's ChangeCipherSpec
+	pendingWrite *cipher.State
+	resumed      bool
+	expectTicket bool
+	preMaster    []byte // client: the ECDHE secret, until ClientKeyExchange is sent
 }
 
 // schedule derives the handshake traffic secrets once the shared secret and

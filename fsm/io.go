@@ -24,13 +24,18 @@ func (c *Conn) readRecords() error {
 }
 
 func (c *Conn) handleRecord(rec record.Record) error {
-	if rec.Type == record.TypeChangeCipherSpec {
+	if rec.Type == record.TypeChangeCipherSpec && c.version != VersionTLS12 {
 		return c.handleChangeCipherSpec(rec.Payload)
 	}
 	typ, payload := rec.Type, rec.Payload
 	if c.readKeys != nil {
 		var err error
-		if typ, payload, err = record.Open13(c.readKeys, rec); err != nil {
+		if c.version == VersionTLS12 {
+			payload, err = record.Open12(c.readKeys, rec)
+		} else {
+			typ, payload, err = record.Open13(c.readKeys, rec)
+		}
+		if err != nil {
 			return err
 		}
 	} else {
@@ -45,6 +50,11 @@ func (c *Conn) handleRecord(rec record.Record) error {
 		return alertf(record.AlertUnexpectedMessage, "%s record inside a handshake message", typ)
 	}
 	switch typ {
+	case record.TypeChangeCipherSpec:
+		if len(payload) != 1 || payload[0] != 1 {
+			return alertf(record.AlertUnexpectedMessage, "bad change_cipher_spec")
+		}
+		return c.dispatch(InChangeCipherSpec, message{})
 	case record.TypeHandshake:
 		return c.handleHandshake(payload)
 	case record.TypeAlert:
@@ -125,6 +135,9 @@ func (c *Conn) handleAlert(payload []byte) error {
 			return nil
 		}
 	}
+	if c.version == VersionTLS12 && level == record.LevelWarning {
+		return nil
+	}
 	// In TLS 1.3 every other alert is fatal, whatever its level.
 	return &AlertError{Level: level, Description: desc, Received: true}
 }
@@ -142,13 +155,17 @@ func (c *Conn) sendAlert(level AlertLevel, desc Alert) {
 func (c *Conn) writeRecords(typ record.ContentType, payload []byte) error {
 	for len(payload) > 0 {
 		n := min(len(payload), record.MaxPlaintext)
-		if c.writeKeys == nil {
+		var err error
+		switch {
+		case c.writeKeys == nil:
 			c.out = record.AppendPlain(c.out, typ, c.plainRecordVersion(), payload[:n])
-		} else {
-			var err error
-			if c.out, err = record.Seal13(c.out, c.writeKeys, typ, payload[:n], 0); err != nil {
-				return err
-			}
+		case c.version == VersionTLS12:
+			c.out, err = record.Seal12(c.out, c.writeKeys, typ, VersionTLS12, payload[:n])
+		default:
+			c.out, err = record.Seal13(c.out, c.writeKeys, typ, payload[:n], 0)
+		}
+		if err != nil {
+			return err
 		}
 		payload = payload[n:]
 	}
@@ -164,9 +181,19 @@ func (c *Conn) plainRecordVersion() uint16 {
 
 // sendMessage queues a handshake message, adding it to the transcript.
 func (c *Conn) sendMessage(raw []byte) {
-	c.transcript.Write(raw)
+	c.addTranscript(raw)
 	c.hsOut = append(c.hsOut, raw...)
 	c.events.push(Event{Kind: EventMessageSent, Message: flights.MsgType(raw[0])})
+}
+
+// addTranscript adds a handshake message to the transcript and, until the
+// version is known to be TLS 1.3, to the raw message log that a TLS 1.2
+// CertificateVerify signs.
+func (c *Conn) addTranscript(raw []byte) {
+	c.transcript.Write(raw)
+	if c.hs != nil && c.version != VersionTLS13 {
+		c.hs.messages = append(c.hs.messages, raw...)
+	}
 }
 
 // flushHandshake frames the queued handshake messages under the current

@@ -24,6 +24,14 @@ func (c *Conn) serverClientHello(m message) (State, error) {
 		return 0, err
 	}
 	c.hs = &handshake{hello: ch}
+	version, err := c.chooseVersion(ch)
+	if err != nil {
+		return 0, err
+	}
+	c.version = version
+	if version == VersionTLS12 {
+		return c.server12ClientHello(ch, m)
+	}
 	if err := c.checkClientHello(ch); err != nil {
 		return 0, err
 	}
@@ -44,11 +52,39 @@ func (c *Conn) serverClientHello(m message) (State, error) {
 	return c.sendHelloRetryRequest(ch)
 }
 
-// checkClientHello applies the checks that do not depend on our choices.
-func (c *Conn) checkClientHello(ch *flights.ClientHello) error {
+// fallbackSCSV is TLS_FALLBACK_SCSV (RFC 7507).
+const fallbackSCSV uint16 = 0x5600
+
+// chooseVersion picks the highest version both sides enable: from
+// supported_versions when the client sends it, else from legacy_version.
+func (c *Conn) chooseVersion(ch *flights.ClientHello) (uint16, error) {
 	lo, hi := c.cfg.versionRange()
-	if !slices.Contains(ch.SupportedVersions, VersionTLS13) || hi < VersionTLS13 || lo > VersionTLS13 {
-		return alertf(record.AlertProtocolVersion, "client does not offer TLS 1.3 (legacy_version %#04x)", ch.Version)
+	enabled := func(v uint16) bool {
+		return v >= lo && v <= hi && len(c.cfg.suitesFor(v)) > 0
+	}
+	var offered []uint16
+	if slices.Contains(ch.Extensions, flights.ExtSupportedVersions) {
+		offered = ch.SupportedVersions
+	} else if ch.Version >= VersionTLS12 {
+		offered = []uint16{VersionTLS12}
+	}
+	for _, v := range []uint16{VersionTLS13, VersionTLS12} {
+		if !slices.Contains(offered, v) || !enabled(v) {
+			continue
+		}
+		if slices.Contains(ch.CipherSuites, fallbackSCSV) && v < hi && enabled(hi) {
+			return 0, alertf(record.AlertInappropriateFallback, "fallback to %s while %s is enabled", VersionName(v), VersionName(hi))
+		}
+		return v, nil
+	}
+	return 0, alertf(record.AlertProtocolVersion, "no version in common (client legacy_version %#04x, supported_versions %x)", ch.Version, ch.SupportedVersions)
+}
+
+// checkClientHello applies the TLS 1.3 checks that do not depend on our
+// choices.
+func (c *Conn) checkClientHello(ch *flights.ClientHello) error {
+	if !slices.Contains(ch.SupportedVersions, VersionTLS13) {
+		return alertf(record.AlertProtocolVersion, "second ClientHello does not offer TLS 1.3")
 	}
 	if len(ch.CompressionMethods) != 1 || ch.CompressionMethods[0] != 0 {
 		return alertf(record.AlertIllegalParameter, "compression methods other than null")
@@ -70,9 +106,10 @@ func (c *Conn) checkClientHello(ch *flights.ClientHello) error {
 	return nil
 }
 
-// chooseSuite takes the client's most preferred suite that we enable.
+// chooseSuite takes the client's most preferred TLS 1.3 suite that we
+// enable.
 func (c *Conn) chooseSuite(ch *flights.ClientHello) (*cipher.Suite, error) {
-	ours := c.cfg.suites()
+	ours := c.cfg.suitesFor(VersionTLS13)
 	for _, id := range ch.CipherSuites {
 		if s := cipher.SuiteByID(id); s != nil && s.TLS13 && slices.Contains(ours, id) {
 			return s, nil
@@ -228,11 +265,11 @@ func (c *Conn) serverFlight(clientShare []byte) (State, error) {
 	}
 	ee := flights.EncryptedExtensions{ALPN: c.alpn}
 	c.sendMessage(ee.Append(nil))
-	next := StateServerWaitFinished
+	next := StateServerWaitFinished13
 	if c.cfg.ClientAuth != NoClientCert {
 		hs.certReq = &flights.CertificateRequest{SignatureAlgorithms: signatureSchemes13}
 		c.sendMessage(hs.certReq.Append(nil))
-		next = StateServerWaitCertificate
+		next = StateServerWaitCertificate13
 	}
 	if err := c.sendCertificate(serverSignatureContext); err != nil {
 		return 0, err
@@ -260,7 +297,7 @@ func (c *Conn) serverCertificate(m message) (State, error) {
 			return 0, alertf(record.AlertCertificateRequired, "client sent no certificate")
 		}
 		c.transcript.Write(m.raw)
-		return StateServerWaitFinished, nil
+		return StateServerWaitFinished13, nil
 	}
 	certs, err := parseCertificates(cert.Entries)
 	if err != nil {
@@ -278,14 +315,14 @@ func (c *Conn) serverCertificate(m message) (State, error) {
 	c.peerCerts, c.chains = certs, chains
 	c.hs.peerKey = certs[0].PublicKey
 	c.transcript.Write(m.raw)
-	return StateServerWaitCertificateVerify, nil
+	return StateServerWaitCertificateVerify13, nil
 }
 
 func (c *Conn) serverCertificateVerify(m message) (State, error) {
 	if err := c.checkCertificateVerify(m, clientSignatureContext, signatureSchemes13); err != nil {
 		return 0, err
 	}
-	return StateServerWaitFinished, nil
+	return StateServerWaitFinished13, nil
 }
 
 func (c *Conn) serverFinished(m message) (State, error) {
@@ -296,5 +333,5 @@ func (c *Conn) serverFinished(m message) (State, error) {
 		return 0, err
 	}
 	c.completeHandshake()
-	return StateServerConnected, nil
+	return StateServerConnected13, nil
 }

@@ -68,6 +68,20 @@ func schemesFor13(pub crypto.PublicKey) []uint16 {
 	return nil
 }
 
+// schemesFor12 lists the TLS 1.2 signature schemes a key can make: ECDSA
+// with any hash, RSA with PSS or PKCS #1 v1.5, Ed25519.
+func schemesFor12(pub crypto.PublicKey) []uint16 {
+	switch pub.(type) {
+	case *ecdsa.PublicKey:
+		return []uint16{ECDSAWithP256AndSHA256, ECDSAWithP384AndSHA384, ECDSAWithP521AndSHA512}
+	case *rsa.PublicKey:
+		return []uint16{PSSWithSHA256, PSSWithSHA384, PSSWithSHA512, PKCS1WithSHA256, PKCS1WithSHA384, PKCS1WithSHA512}
+	case ed25519.PublicKey:
+		return []uint16{Ed25519}
+	}
+	return nil
+}
+
 // chooseScheme picks the first scheme of ours for the key that the peer
 // accepts.
 func chooseScheme(pub crypto.PublicKey, peer []uint16) (uint16, bool) {
@@ -118,9 +132,18 @@ func sign(rand io.Reader, key crypto.Signer, scheme uint16, msg []byte) ([]byte,
 
 var errBadSignature = errors.New("tls: invalid signature")
 
-// verify checks sig over msg with pub under scheme.
+// verify checks a TLS 1.3 signature sig over msg with pub under scheme.
 func verify(pub crypto.PublicKey, scheme uint16, msg, sig []byte) error {
-	if !slices.Contains(schemesFor13(pub), scheme) {
+	return verifyWith(schemesFor13(pub), pub, scheme, msg, sig)
+}
+
+// verify12 checks a TLS 1.2 signature.
+func verify12(pub crypto.PublicKey, scheme uint16, msg, sig []byte) error {
+	return verifyWith(schemesFor12(pub), pub, scheme, msg, sig)
+}
+
+func verifyWith(allowed []uint16, pub crypto.PublicKey, scheme uint16, msg, sig []byte) error {
+	if !slices.Contains(allowed, scheme) {
 		return alertf(record.AlertIllegalParameter, "signature scheme %#04x does not fit the certificate key", scheme)
 	}
 	h := hashOf(scheme)
@@ -132,7 +155,12 @@ func verify(pub crypto.PublicKey, scheme uint16, msg, sig []byte) error {
 	case ed25519.PublicKey:
 		ok = ed25519.Verify(k, d, sig)
 	case *rsa.PublicKey:
-		ok = rsa.VerifyPSS(k, h, d, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
+		switch scheme {
+		case PKCS1WithSHA256, PKCS1WithSHA384, PKCS1WithSHA512:
+			ok = rsa.VerifyPKCS1v15(k, h, d, sig) == nil
+		default:
+			ok = rsa.VerifyPSS(k, h, d, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
+		}
 	}
 	if !ok {
 		return &protocolError{alert: record.AlertDecryptError, msg: errBadSignature.Error()}

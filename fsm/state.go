@@ -13,35 +13,57 @@ import (
 // State is a state of the handshake state machine.
 type State uint8
 
-// States. Client and server states are distinct so that the table says
-// which role may receive what.
+// States. Client and server states are distinct, and so are the TLS 1.2
+// and TLS 1.3 ones (suffixes 12 and 13), so that the table says which role
+// and version may receive what.
 const (
 	StateClientStart State = iota
 	StateClientWaitServerHello
 	StateClientWaitServerHelloRetried
 	StateClientWaitEncryptedExtensions
-	StateClientWaitCertOrCertRequest
-	StateClientWaitCertificate
-	StateClientWaitCertificateVerify
-	StateClientWaitFinished
-	StateClientConnected
+	StateClientWaitCertOrCertRequest13
+	StateClientWaitCertificate13
+	StateClientWaitCertificateVerify13
+	StateClientWaitFinished13
+	StateClientConnected13
+	StateClientWaitCertificate12
+	StateClientWaitServerKeyExchange12
+	StateClientWaitCertReqOrDone12
+	StateClientWaitServerHelloDone12
+	StateClientWaitNewSessionTicket12
+	StateClientWaitChangeCipherSpec12
+	StateClientWaitFinished12
+	StateClientConnected12
 	StateServerStart
 	StateServerWaitClientHelloRetried
-	StateServerWaitCertificate
-	StateServerWaitCertificateVerify
-	StateServerWaitFinished
-	StateServerConnected
+	StateServerWaitCertificate13
+	StateServerWaitCertificateVerify13
+	StateServerWaitFinished13
+	StateServerConnected13
+	StateServerWaitCertificate12
+	StateServerWaitClientKeyExchange12
+	StateServerWaitCertificateVerify12
+	StateServerWaitChangeCipherSpec12
+	StateServerWaitFinished12
+	StateServerConnected12
 	StateClosed
 	numStates
 )
 
 var stateNames = [numStates]string{
 	"ClientStart", "ClientWaitServerHello", "ClientWaitServerHelloRetried",
-	"ClientWaitEncryptedExtensions", "ClientWaitCertOrCertRequest",
-	"ClientWaitCertificate", "ClientWaitCertificateVerify", "ClientWaitFinished",
-	"ClientConnected", "ServerStart", "ServerWaitClientHelloRetried",
-	"ServerWaitCertificate", "ServerWaitCertificateVerify", "ServerWaitFinished",
-	"ServerConnected", "Closed",
+	"ClientWaitEncryptedExtensions", "ClientWaitCertOrCertRequest13",
+	"ClientWaitCertificate13", "ClientWaitCertificateVerify13",
+	"ClientWaitFinished13", "ClientConnected13", "ClientWaitCertificate12",
+	"ClientWaitServerKeyExchange12", "ClientWaitCertReqOrDone12",
+	"ClientWaitServerHelloDone12", "ClientWaitNewSessionTicket12",
+	"ClientWaitChangeCipherSpec12", "ClientWaitFinished12", "ClientConnected12",
+	"ServerStart", "ServerWaitClientHelloRetried", "ServerWaitCertificate13",
+	"ServerWaitCertificateVerify13", "ServerWaitFinished13",
+	"ServerConnected13", "ServerWaitCertificate12",
+	"ServerWaitClientKeyExchange12", "ServerWaitCertificateVerify12",
+	"ServerWaitChangeCipherSpec12", "ServerWaitFinished12", "ServerConnected12",
+	"Closed",
 }
 
 // String returns the state's name.
@@ -69,6 +91,10 @@ const (
 	InFinished
 	InNewSessionTicket
 	InKeyUpdate
+	InServerKeyExchange
+	InServerHelloDone
+	InClientKeyExchange
+	InChangeCipherSpec
 	InApplicationData
 	numInputs
 )
@@ -76,7 +102,8 @@ const (
 var inputNames = [numInputs]string{
 	"Start", "ClientHello", "ServerHello", "HelloRetryRequest", "EncryptedExtensions",
 	"CertificateRequest", "Certificate", "CertificateVerify", "Finished",
-	"NewSessionTicket", "KeyUpdate", "ApplicationData",
+	"NewSessionTicket", "KeyUpdate", "ServerKeyExchange", "ServerHelloDone",
+	"ClientKeyExchange", "ChangeCipherSpec", "ApplicationData",
 }
 
 // String returns the input's name.
@@ -112,6 +139,12 @@ func inputFor(typ flights.MsgType, body []byte) (Input, bool) {
 		return InNewSessionTicket, true
 	case flights.TypeKeyUpdate:
 		return InKeyUpdate, true
+	case flights.TypeServerKeyExchange:
+		return InServerKeyExchange, true
+	case flights.TypeServerHelloDone:
+		return InServerHelloDone, true
+	case flights.TypeClientKeyExchange:
+		return InClientKeyExchange, true
 	}
 	return 0, false
 }
@@ -139,26 +172,47 @@ type Transition struct {
 // table is the whole state machine: every legal (state, input) pair.
 var table = []Transition{
 	{StateClientStart, InStart, []State{StateClientWaitServerHello}, (*Conn).clientStart},
-	{StateClientWaitServerHello, InServerHello, []State{StateClientWaitEncryptedExtensions}, (*Conn).clientServerHello},
+	{StateClientWaitServerHello, InServerHello, []State{StateClientWaitEncryptedExtensions,
+		StateClientWaitCertificate12, StateClientWaitNewSessionTicket12, StateClientWaitChangeCipherSpec12}, (*Conn).clientServerHello},
 	{StateClientWaitServerHello, InHelloRetryRequest, []State{StateClientWaitServerHelloRetried}, (*Conn).clientHelloRetryRequest},
 	{StateClientWaitServerHelloRetried, InServerHello, []State{StateClientWaitEncryptedExtensions}, (*Conn).clientServerHello},
-	{StateClientWaitEncryptedExtensions, InEncryptedExtensions, []State{StateClientWaitCertOrCertRequest}, (*Conn).clientEncryptedExtensions},
-	{StateClientWaitCertOrCertRequest, InCertificateRequest, []State{StateClientWaitCertificate}, (*Conn).clientCertificateRequest},
-	{StateClientWaitCertOrCertRequest, InCertificate, []State{StateClientWaitCertificateVerify}, (*Conn).clientCertificate},
-	{StateClientWaitCertificate, InCertificate, []State{StateClientWaitCertificateVerify}, (*Conn).clientCertificate},
-	{StateClientWaitCertificateVerify, InCertificateVerify, []State{StateClientWaitFinished}, (*Conn).clientCertificateVerify},
-	{StateClientWaitFinished, InFinished, []State{StateClientConnected}, (*Conn).clientFinished},
-	{StateClientConnected, InNewSessionTicket, []State{StateClientConnected}, (*Conn).clientNewSessionTicket},
-	{StateClientConnected, InKeyUpdate, []State{StateClientConnected}, (*Conn).receiveKeyUpdate},
-	{StateClientConnected, InApplicationData, []State{StateClientConnected}, (*Conn).deliver},
+	{StateClientWaitEncryptedExtensions, InEncryptedExtensions, []State{StateClientWaitCertOrCertRequest13}, (*Conn).clientEncryptedExtensions},
+	{StateClientWaitCertOrCertRequest13, InCertificateRequest, []State{StateClientWaitCertificate13}, (*Conn).clientCertificateRequest},
+	{StateClientWaitCertOrCertRequest13, InCertificate, []State{StateClientWaitCertificateVerify13}, (*Conn).clientCertificate},
+	{StateClientWaitCertificate13, InCertificate, []State{StateClientWaitCertificateVerify13}, (*Conn).clientCertificate},
+	{StateClientWaitCertificateVerify13, InCertificateVerify, []State{StateClientWaitFinished13}, (*Conn).clientCertificateVerify},
+	{StateClientWaitFinished13, InFinished, []State{StateClientConnected13}, (*Conn).clientFinished},
+	{StateClientConnected13, InNewSessionTicket, []State{StateClientConnected13}, (*Conn).clientNewSessionTicket},
+	{StateClientConnected13, InKeyUpdate, []State{StateClientConnected13}, (*Conn).receiveKeyUpdate},
+	{StateClientConnected13, InApplicationData, []State{StateClientConnected13}, (*Conn).deliver},
 
-	{StateServerStart, InClientHello, []State{StateServerWaitFinished, StateServerWaitCertificate, StateServerWaitClientHelloRetried}, (*Conn).serverClientHello},
-	{StateServerWaitClientHelloRetried, InClientHello, []State{StateServerWaitFinished, StateServerWaitCertificate}, (*Conn).serverClientHelloRetried},
-	{StateServerWaitCertificate, InCertificate, []State{StateServerWaitCertificateVerify, StateServerWaitFinished}, (*Conn).serverCertificate},
-	{StateServerWaitCertificateVerify, InCertificateVerify, []State{StateServerWaitFinished}, (*Conn).serverCertificateVerify},
-	{StateServerWaitFinished, InFinished, []State{StateServerConnected}, (*Conn).serverFinished},
-	{StateServerConnected, InKeyUpdate, []State{StateServerConnected}, (*Conn).receiveKeyUpdate},
-	{StateServerConnected, InApplicationData, []State{StateServerConnected}, (*Conn).deliver},
+	{StateServerStart, InClientHello, []State{StateServerWaitFinished13, StateServerWaitCertificate13, StateServerWaitClientHelloRetried,
+		StateServerWaitCertificate12, StateServerWaitClientKeyExchange12, StateServerWaitChangeCipherSpec12}, (*Conn).serverClientHello},
+	{StateServerWaitClientHelloRetried, InClientHello, []State{StateServerWaitFinished13, StateServerWaitCertificate13}, (*Conn).serverClientHelloRetried},
+	{StateServerWaitCertificate13, InCertificate, []State{StateServerWaitCertificateVerify13, StateServerWaitFinished13}, (*Conn).serverCertificate},
+	{StateServerWaitCertificateVerify13, InCertificateVerify, []State{StateServerWaitFinished13}, (*Conn).serverCertificateVerify},
+	{StateServerWaitFinished13, InFinished, []State{StateServerConnected13}, (*Conn).serverFinished},
+	{StateServerConnected13, InKeyUpdate, []State{StateServerConnected13}, (*Conn).receiveKeyUpdate},
+	{StateServerConnected13, InApplicationData, []State{StateServerConnected13}, (*Conn).deliver},
+
+	// TLS 1.2, client.
+	{StateClientWaitCertificate12, InCertificate, []State{StateClientWaitServerKeyExchange12}, (*Conn).client12Certificate},
+	{StateClientWaitServerKeyExchange12, InServerKeyExchange, []State{StateClientWaitCertReqOrDone12}, (*Conn).client12ServerKeyExchange},
+	{StateClientWaitCertReqOrDone12, InCertificateRequest, []State{StateClientWaitServerHelloDone12}, (*Conn).client12CertificateRequest},
+	{StateClientWaitCertReqOrDone12, InServerHelloDone, []State{StateClientWaitNewSessionTicket12, StateClientWaitChangeCipherSpec12}, (*Conn).client12ServerHelloDone},
+	{StateClientWaitServerHelloDone12, InServerHelloDone, []State{StateClientWaitNewSessionTicket12, StateClientWaitChangeCipherSpec12}, (*Conn).client12ServerHelloDone},
+	{StateClientWaitNewSessionTicket12, InNewSessionTicket, []State{StateClientWaitChangeCipherSpec12}, (*Conn).client12NewSessionTicket},
+	{StateClientWaitChangeCipherSpec12, InChangeCipherSpec, []State{StateClientWaitFinished12}, (*Conn).changeCipherSpec12},
+	{StateClientWaitFinished12, InFinished, []State{StateClientConnected12}, (*Conn).client12Finished},
+	{StateClientConnected12, InApplicationData, []State{StateClientConnected12}, (*Conn).deliver},
+
+	// TLS 1.2, server.
+	{StateServerWaitCertificate12, InCertificate, []State{StateServerWaitClientKeyExchange12}, (*Conn).server12Certificate},
+	{StateServerWaitClientKeyExchange12, InClientKeyExchange, []State{StateServerWaitCertificateVerify12, StateServerWaitChangeCipherSpec12}, (*Conn).server12ClientKeyExchange},
+	{StateServerWaitCertificateVerify12, InCertificateVerify, []State{StateServerWaitChangeCipherSpec12}, (*Conn).server12CertificateVerify},
+	{StateServerWaitChangeCipherSpec12, InChangeCipherSpec, []State{StateServerWaitFinished12}, (*Conn).changeCipherSpec12},
+	{StateServerWaitFinished12, InFinished, []State{StateServerConnected12}, (*Conn).server12Finished},
+	{StateServerConnected12, InApplicationData, []State{StateServerConnected12}, (*Conn).deliver},
 }
 
 // index[state][input] points into table; nil means unexpected_message.

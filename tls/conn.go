@@ -32,11 +32,16 @@ type Conn struct {
 	// handshakeMu serialises handshakes; readMu serialises readers.
 	handshakeMu sync.Mutex
 	readMu      sync.Mutex
-	// outMu is held from a call into the core until its output has been
-	// written to the socket, so records reach the wire in sequence order.
-	outMu sync.Mutex
 	// mu guards the core and the fields below.
-	mu       sync.Mutex
+	mu sync.Mutex
+	// pending holds protected bytes in the order the core produced them;
+	// the one goroutine marked flushing writes them to the socket, so
+	// records reach the wire in sequence order. flushed signals the end
+	// of a flush. spare is the other half of a double buffer.
+	pending  []byte
+	spare    []byte
+	flushing bool
+	flushed  sync.Cond
 	core     *fsm.Conn
 	plain    []byte // delivered application data not yet read
 	plainOff int
@@ -44,7 +49,6 @@ type Conn struct {
 	err      error // the error that closed the core
 	writeErr error // a failed socket write; permanent
 
-	outs    [][]byte
 	rbuf    []byte
 	onEvent func(fsm.Event)
 }
@@ -62,20 +66,27 @@ func Server(conn net.Conn, cfg *Config) *Conn {
 }
 
 func newConn(conn net.Conn, core *fsm.Conn) *Conn {
-	return &Conn{conn: conn, core: core, rbuf: make([]byte, 16384+512)}
+	c := &Conn{conn: conn, core: core, rbuf: make([]byte, 16384+512)}
+	c.flushed.L = &c.mu
+	return c
 }
 
 // Handshake runs the handshake if it has not yet run; after it, Handshake
 // performs scheduled work (a key update) now, as SSL_do_handshake(3).
 func (c *Conn) Handshake() error { return c.HandshakeContext(context.Background()) }
 
-// HandshakeContext runs the handshake, giving up when ctx is done.
-func (c *Conn) HandshakeContext(ctx context.Context) error {
+// HandshakeContext runs the handshake, giving up when ctx is done; after
+// it, HandshakeContext performs scheduled work now, as Handshake does.
+func (c *Conn) HandshakeContext(ctx context.Context) error { return c.handshake(ctx, true) }
+
+// handshake runs the first handshake if it has not run; force also
+// performs scheduled work on an established connection.
+func (c *Conn) handshake(ctx context.Context, force bool) error {
 	c.handshakeMu.Lock()
 	defer c.handshakeMu.Unlock()
 	if err := c.handshakeState(); err != errHandshakeRunning {
-		if err == nil {
-			return c.callCore((*fsm.Conn).Handshake)
+		if err == nil && force {
+			return c.callCore((*fsm.Conn).Handshake, true)
 		}
 		return err
 	}
@@ -114,7 +125,7 @@ func (c *Conn) runHandshake() error {
 			return core.Start(time.Now())
 		}
 		return nil
-	}); err != nil {
+	}, true); err != nil {
 		return err
 	}
 	c.readMu.Lock()
@@ -135,7 +146,7 @@ func (c *Conn) readOnce() error {
 	n, rerr := c.conn.Read(c.rbuf)
 	if n > 0 {
 		data := c.rbuf[:n]
-		if err := c.callCore(func(core *fsm.Conn) error { return core.HandleData(time.Now(), data) }); err != nil {
+		if err := c.callCore(func(core *fsm.Conn) error { return core.HandleData(time.Now(), data) }, false); err != nil {
 			return err
 		}
 	}
@@ -148,26 +159,24 @@ func (c *Conn) readOnce() error {
 	return nil
 }
 
-// callCore runs f on the core, then drains its events: application data is
-// kept for Read, and transmissions are written to the socket in order.
-func (c *Conn) callCore(f func(*fsm.Conn) error) error {
-	c.outMu.Lock()
-	defer c.outMu.Unlock()
+// callCore runs f on the core and drains its events: application data is
+// kept for Read, transmissions are queued and written. A writer (wait)
+// waits for its bytes to be on their way; a reader does not wait for
+// another goroutine's flush, so a blocked Write never stops the Read that
+// would unblock it.
+func (c *Conn) callCore(f func(*fsm.Conn) error, wait bool) error {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	err := f(c.core)
-	outs := c.drainLocked()
-	c.mu.Unlock()
-	if werr := c.writeOuts(outs); werr != nil {
+	c.drainLocked()
+	if werr := c.flushLocked(wait); werr != nil {
 		return werr
 	}
 	return err
 }
 
-// drainLocked takes every event. Transmit slices stay valid until the next
-// call into the core, which cannot happen before the caller, holding
-// outMu, has written them.
-func (c *Conn) drainLocked() [][]byte {
-	c.outs = c.outs[:0]
+// drainLocked takes every event of the core.
+func (c *Conn) drainLocked() {
 	for {
 		ev := c.core.NextEvent()
 		if c.onEvent != nil && ev.Kind != fsm.EventNone {
@@ -175,9 +184,9 @@ func (c *Conn) drainLocked() [][]byte {
 		}
 		switch ev.Kind {
 		case fsm.EventNone:
-			return c.outs
+			return
 		case fsm.EventTransmit:
-			c.outs = append(c.outs, ev.Data)
+			c.pending = append(c.pending, ev.Data...)
 		case fsm.EventData:
 			c.appendPlain(ev.Data)
 		case fsm.EventClosed:
@@ -197,17 +206,32 @@ func (c *Conn) appendPlain(b []byte) {
 	c.plain = append(c.plain, b...)
 }
 
-func (c *Conn) writeOuts(outs [][]byte) error {
-	if c.writeErr != nil {
-		return c.writeErr
+// flushLocked writes the pending bytes unless another goroutine is doing
+// so (then a writer waits for it to finish, which includes our bytes).
+// It is called and returns with mu held, releasing it around the write.
+func (c *Conn) flushLocked(wait bool) error {
+	for c.flushing {
+		if !wait {
+			return nil
+		}
+		c.flushed.Wait()
 	}
-	for _, b := range outs {
-		if _, err := c.conn.Write(b); err != nil {
+	c.flushing = true
+	for len(c.pending) > 0 && c.writeErr == nil {
+		buf := c.pending
+		c.pending = c.spare[:0]
+		c.mu.Unlock()
+		_, err := c.conn.Write(buf)
+		c.mu.Lock()
+		c.spare = buf[:0]
+		if err != nil {
 			c.writeErr = err
-			return err
 		}
 	}
-	return nil
+	c.pending = c.pending[:0]
+	c.flushing = false
+	c.flushed.Broadcast()
+	return c.writeErr
 }
 
 // Read reads application data, running the handshake first if needed. It
@@ -265,7 +289,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		err := c.callCore(func(core *fsm.Conn) error {
 			_, err := core.Write(chunk)
 			return err
-		})
+		}, true)
 		if err != nil {
 			return written, err
 		}
@@ -280,7 +304,7 @@ func (c *Conn) startHandshake() error {
 	if c.handshakeState() == nil {
 		return nil
 	}
-	return c.Handshake()
+	return c.handshake(context.Background(), false)
 }
 
 // performScheduled sends a key update scheduled with KeyUpdate before a Read
@@ -292,7 +316,7 @@ func (c *Conn) performScheduled() error {
 	if !pending {
 		return nil
 	}
-	return c.callCore(func(core *fsm.Conn) error { return core.HandleData(time.Now(), nil) })
+	return c.callCore(func(core *fsm.Conn) error { return core.HandleData(time.Now(), nil) }, false)
 }
 
 // KeyUpdate schedules a TLS 1.3 key update, sent on the next Read, Write
@@ -323,7 +347,7 @@ func (c *Conn) OnEvent(f func(fsm.Event)) {
 
 // CloseWrite sends close_notify without closing the socket.
 func (c *Conn) CloseWrite() error {
-	return c.callCore(func(core *fsm.Conn) error { return core.Close() })
+	return c.callCore(func(core *fsm.Conn) error { return core.Close() }, true)
 }
 
 // Close sends close_notify (waiting at most 5 s) and closes the socket.

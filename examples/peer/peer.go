@@ -1,0 +1,271 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tlsm/tlsm/fsm"
+	"github.com/tlsm/tlsm/tls"
+)
+
+const (
+	dialTimeout      = 10 * time.Second
+	handshakeTimeout = 30 * time.Second
+	// closeWait bounds how long we wait for the peer's close_notify (or
+	// for it to hang up) after sending ours.
+	closeWait = 3 * time.Second
+)
+
+// peer is one run of the program: a client connection, or a server's
+// connections one after another.
+type peer struct {
+	opts   *options
+	cfg    *fsm.Config
+	log    *slog.Logger
+	stdout io.Writer
+	// lines delivers stdin; it is set to nil once stdin is exhausted.
+	lines <-chan string
+}
+
+func (p *peer) isClient() bool { return p.opts.connect != "" }
+
+func (p *peer) client() int {
+	raw, err := net.DialTimeout("tcp", p.opts.connect, dialTimeout)
+	if err != nil {
+		p.log.Info("error", "err", err.Error())
+		return 1
+	}
+	if ok, _ := p.serve(tls.Client(raw, p.cfg), raw); !ok {
+		return 1
+	}
+	return 0
+}
+
+func (p *peer) server() int {
+	l, err := net.Listen("tcp", p.opts.listen)
+	if err != nil {
+		p.log.Info("error", "err", err.Error())
+		return 1
+	}
+	defer l.Close()
+	p.log.Info("listening", "addr", l.Addr().String())
+	status := 0
+	for range p.opts.accept {
+		raw, err := l.Accept()
+		if err != nil {
+			p.log.Info("error", "err", err.Error())
+			return 1
+		}
+		ok, quit := p.serve(tls.Server(raw, p.cfg), raw)
+		if !ok {
+			status = 1
+		}
+		if quit {
+			break
+		}
+	}
+	return status
+}
+
+// session is one connection.
+type session struct {
+	p    *peer
+	conn *tls.Conn
+	raw  net.Conn
+	// wmu serialises writers: stdin lines, echoes and close_notify.
+	wmu    sync.Mutex
+	failed bool
+}
+
+// serve runs one connection until it closes. ok is false after a fatal
+// alert or error; quit is true when stdin asked to end the program.
+func (p *peer) serve(conn *tls.Conn, raw net.Conn) (ok, quit bool) {
+	s := &session{p: p, conn: conn, raw: raw}
+	defer func() {
+		raw.Close()
+		p.log.Info("closed")
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+	err := conn.HandshakeContext(ctx)
+	cancel()
+	if err != nil {
+		s.fail(err)
+		return false, false
+	}
+	cs := conn.ConnectionState()
+	p.log.Info("handshake",
+		"version", fsm.VersionName(cs.Version),
+		"cipher", fsm.CipherSuiteName(cs.CipherSuite),
+		"resumed", cs.DidResume,
+		"n", cs.Handshakes)
+
+	readDone := make(chan error, 1)
+	go s.readLoop(readDone)
+	for {
+		select {
+		case line, more := <-p.lines:
+			if !more {
+				p.lines = nil
+				if p.isClient() {
+					// Like s_client: end of input closes the connection.
+					return s.shutdown(readDone), false
+				}
+				// A server keeps serving until the client closes.
+				continue
+			}
+			switch strings.TrimRight(line, "\r\n") {
+			case "R", "A":
+				// TODO(renegotiation): TLS 1.2 renegotiation (R full, A
+				// resuming; server: HelloRequest) once the core does TLS 1.2.
+				p.log.Info("error", "err", renegotiationError(cs.Version))
+			case "k", "K":
+				// TODO(KeyUpdate): when fsm gains
+				// KeyUpdate(fsm.UpdateNotRequested / fsm.UpdateRequested) and
+				// tls.Conn exposes it, call it here ("k" not requested, "K"
+				// requested) under s.wmu and log
+				// msg=key_update dir=sent type=not_requested|requested.
+				p.log.Info("error", "err", keyUpdateError(cs.Version))
+			case "Q":
+				return s.shutdown(readDone), true
+			default:
+				if err := s.write([]byte(line)); err != nil {
+					s.fail(err)
+					raw.Close()
+					<-readDone
+					return false, false
+				}
+			}
+		case err := <-readDone:
+			if err == io.EOF {
+				// The peer's close_notify: answer it.
+				// TODO(events): the level is assumed; see the event hook.
+				s.alert("received", "warning", "close_notify")
+				_ = s.sendClose() // the peer may already have hung up
+				return true, false
+			}
+			s.fail(err)
+			return false, false
+		}
+	}
+}
+
+func renegotiationError(version uint16) string {
+	if version == fsm.VersionTLS13 {
+		return "renegotiation is not supported with TLS 1.3"
+	}
+	return "renegotiation is not implemented yet"
+}
+
+func keyUpdateError(version uint16) string {
+	if version == fsm.VersionTLS13 {
+		return "KeyUpdate is not implemented yet"
+	}
+	return "KeyUpdate needs TLS 1.3"
+}
+
+// readLoop copies application data to stdout (and back to the peer with
+// -echo, line by line) until Read fails; io.EOF means close_notify.
+func (s *session) readLoop(done chan<- error) {
+	buf := make([]byte, 64<<10)
+	var line []byte // with -echo: received bytes not yet echoed
+	for {
+		n, err := s.conn.Read(buf)
+		if n > 0 {
+			s.p.stdout.Write(buf[:n])
+			if s.p.opts.echo {
+				line = append(line, buf[:n]...)
+				if i := bytes.LastIndexByte(line, '\n'); i >= 0 {
+					if werr := s.write(line[:i+1]); werr != nil {
+						done <- werr
+						return
+					}
+					line = append(line[:0], line[i+1:]...)
+				}
+			}
+		}
+		if err != nil {
+			if err == io.EOF && len(line) > 0 {
+				// An unterminated last line: echo it before our close_notify,
+				// as far as the peer still listens.
+				_ = s.write(line)
+			}
+			done <- err
+			return
+		}
+	}
+}
+
+func (s *session) write(b []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	_, err := s.conn.Write(b)
+	return err
+}
+
+// sendClose sends close_notify and reports whether it reached the socket.
+// A peer that hung up right after its own close_notify is not an error.
+func (s *session) sendClose() error {
+	s.wmu.Lock()
+	err := s.conn.CloseWrite()
+	s.wmu.Unlock()
+	if err == nil {
+		s.alert("sent", "warning", "close_notify")
+	}
+	return err
+}
+
+// shutdown closes the connection on our initiative: close_notify, then a
+// short wait for the peer's.
+func (s *session) shutdown(readDone <-chan error) bool {
+	if err := s.sendClose(); err != nil {
+		s.fail(err)
+		return false
+	}
+	timer := time.NewTimer(closeWait)
+	defer timer.Stop()
+	select {
+	case err := <-readDone:
+		var ae *fsm.AlertError
+		switch {
+		case err == io.EOF:
+			s.alert("received", "warning", "close_notify")
+		case errors.As(err, &ae):
+			s.fail(err)
+			return false
+		default:
+			// The peer hung up without close_notify after hearing ours.
+		}
+	case <-timer.C:
+	}
+	return true
+}
+
+func (s *session) alert(dir, level, desc string) {
+	s.p.log.Info("alert", "dir", dir, "level", level, "desc", desc)
+}
+
+// fail logs the error that ended the connection, once: the alert it
+// carried, if any, then the error.
+func (s *session) fail(err error) {
+	if s.failed {
+		return
+	}
+	s.failed = true
+	var ae *fsm.AlertError
+	if errors.As(err, &ae) {
+		dir := "sent"
+		if ae.Received {
+			dir = "received"
+		}
+		s.alert(dir, ae.Level.String(), ae.Description.String())
+	}
+	s.p.log.Info("error", "err", err.Error())
+}

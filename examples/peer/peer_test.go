@@ -1,0 +1,379 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tlsm/tlsm/internal/peers"
+	"github.com/tlsm/tlsm/internal/testcert"
+)
+
+// peerBin is the peer binary, built once by TestMain.
+var peerBin string
+
+const timeout = 10 * time.Second
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "tlsm-peer-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	peerBin = filepath.Join(dir, "peer")
+	build := exec.Command("go", "build", "-o", peerBin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building peer:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// certFiles writes a leaf for localhost/127.0.0.1 and its CA as PEM files.
+func certFiles(t *testing.T, kind testcert.Kind) (cert, key, ca string) {
+	t.Helper()
+	c, err := testcert.New(kind)
+	require.NoError(t, err)
+	cert, key, ca, err = c.WriteFiles(t.TempDir())
+	require.NoError(t, err)
+	return cert, key, ca
+}
+
+func startPeer(t *testing.T, args ...string) *peers.Proc {
+	t.Helper()
+	return peers.Start(t, peerBin, args...)
+}
+
+var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
+
+// listenPeer starts a peer server on a port of its choosing and returns it
+// with its address once it listens.
+func listenPeer(t *testing.T, args ...string) (*peers.Proc, string) {
+	t.Helper()
+	p := startPeer(t, append([]string{"-listen", peers.Addr(0)}, args...)...)
+	p.WaitOutput(t, "msg=listening addr=", timeout)
+	m := listeningRE.FindStringSubmatch(p.Stderr())
+	require.NotNil(t, m, "no address in %q", p.Stderr())
+	return p, m[1]
+}
+
+// openSSLRev starts openssl s_server -tls1_3 -rev with a test certificate.
+func openSSLRev(t *testing.T, extra ...string) (*peers.Proc, string) {
+	t.Helper()
+	cert, key, _ := certFiles(t, testcert.ECDSAP256)
+	port := peers.FreePort(t)
+	srv := peers.OpenSSLServer(t, port, cert, key, append([]string{"-tls1_3", "-rev"}, extra...)...)
+	return srv, peers.Addr(port)
+}
+
+func requireExit(t *testing.T, p *peers.Proc, want int) {
+	t.Helper()
+	code, err := p.Wait(timeout)
+	require.NoError(t, err)
+	require.Equal(t, want, code, "exit status\nstdout:\n%s\nstderr:\n%s", p.Stdout(), p.Stderr())
+}
+
+func requireFailed(t *testing.T, p *peers.Proc) {
+	t.Helper()
+	code, err := p.Wait(timeout)
+	require.NoError(t, err)
+	require.NotEqual(t, 0, code, "exit status\nstdout:\n%s\nstderr:\n%s", p.Stdout(), p.Stderr())
+}
+
+// requireLines checks that stderr has each line, whole.
+func requireLines(t *testing.T, stderr string, lines ...string) {
+	t.Helper()
+	have := strings.Split(stderr, "\n")
+	for _, want := range lines {
+		require.Contains(t, have, want, "stderr:\n%s", stderr)
+	}
+}
+
+const (
+	handshake13  = "msg=handshake version=TLS1.3 cipher=TLS_AES_128_GCM_SHA256 resumed=false n=1"
+	sentClose    = "msg=alert dir=sent level=warning desc=close_notify"
+	receivedClos = "msg=alert dir=received level=warning desc=close_notify"
+)
+
+// (a) tlsm client against openssl s_server.
+func TestClientOpenSSLServer(t *testing.T) {
+	_, addr := openSSLRev(t)
+	c := startPeer(t, "-connect", addr, "-insecure")
+	c.Send("hello")
+	c.WaitOutput(t, "olleh", timeout)
+	c.Send("Q")
+	requireExit(t, c, 0)
+	require.Equal(t, "olleh\n", c.Stdout(), "stdout carries only application data")
+	require.Regexp(t, `(?m)^msg=handshake version=TLS1\.3 cipher=TLS_\w+ resumed=false n=1$`, c.Stderr())
+	requireLines(t, c.Stderr(), sentClose, "msg=closed")
+}
+
+// (b) openssl s_client against a tlsm server with -echo. s_client runs
+// without -quiet so that end of input makes it send close_notify; its
+// stdout then holds its session report as well as the echoed line.
+func TestServerOpenSSLClient(t *testing.T) {
+	srv, addr := listenPeer(t, "-echo")
+	port := addr[strings.LastIndexByte(addr, ':')+1:]
+	cl := peers.Start(t, "openssl", "s_client", "-connect", peers.Loopback+":"+port, "-tls1_3")
+	cl.Send("ping from openssl")
+	cl.WaitOutput(t, "ping from openssl\n", timeout)
+	cl.CloseStdin()
+	requireExit(t, cl, 0)
+	requireExit(t, srv, 0)
+	require.Equal(t, "ping from openssl\n", srv.Stdout())
+	require.Regexp(t, `(?m)^msg=handshake version=TLS1\.3 cipher=TLS_\w+ resumed=false n=1$`, srv.Stderr())
+	requireLines(t, srv.Stderr(), receivedClos, sentClose, "msg=closed")
+}
+
+// A tlsm client and a tlsm server; the server serves -accept connections
+// one after another and keeps serving after its stdin ends.
+func TestPeerToPeer(t *testing.T) {
+	srv, addr := listenPeer(t, "-echo", "-accept", "2")
+	srv.CloseStdin()
+	for _, msg := range []string{"first", "second"} {
+		c := startPeer(t, "-connect", addr, "-insecure")
+		c.Send(msg)
+		c.WaitOutput(t, msg+"\n", timeout)
+		c.CloseStdin() // end of input: close_notify and exit 0
+		requireExit(t, c, 0)
+		require.Equal(t, msg+"\n", c.Stdout())
+		requireLines(t, c.Stderr(), handshake13, sentClose, receivedClos, "msg=closed")
+	}
+	requireExit(t, srv, 0)
+	require.Equal(t, "first\nsecond\n", srv.Stdout())
+}
+
+// (c) -ca verification: the right CA passes, another one fails with the
+// alert the core sends.
+func TestClientVerifiesCA(t *testing.T) {
+	cert, key, ca := certFiles(t, testcert.ECDSAP256)
+	_, _, otherCA := certFiles(t, testcert.ECDSAP384)
+
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"ip", nil},
+		{"servername", []string{"-servername", "localhost"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, addr := listenPeer(t, "-cert", cert, "-key", key, "-echo")
+			c := startPeer(t, append([]string{"-connect", addr, "-ca", ca}, tc.args...)...)
+			c.Send("verified")
+			c.WaitOutput(t, "verified\n", timeout)
+			c.Send("Q")
+			requireExit(t, c, 0)
+			requireExit(t, srv, 0)
+			requireLines(t, c.Stderr(), handshake13)
+		})
+	}
+
+	t.Run("wrong CA", func(t *testing.T) {
+		srv, addr := listenPeer(t, "-cert", cert, "-key", key)
+		c := startPeer(t, "-connect", addr, "-ca", otherCA)
+		requireFailed(t, c)
+		requireFailed(t, srv)
+		require.Empty(t, c.Stdout())
+		require.NotContains(t, c.Stderr(), "msg=handshake")
+		requireLines(t, c.Stderr(), "msg=alert dir=sent level=fatal desc=unknown_ca", "msg=closed")
+		require.Contains(t, c.Stderr(), "msg=error err=")
+		requireLines(t, srv.Stderr(), "msg=alert dir=received level=fatal desc=unknown_ca", "msg=closed")
+	})
+
+	t.Run("no CA", func(t *testing.T) {
+		// Without -ca or -insecure the system roots do not know the test CA.
+		srv, addr := listenPeer(t, "-cert", cert, "-key", key)
+		c := startPeer(t, "-connect", addr)
+		requireFailed(t, c)
+		requireFailed(t, srv)
+		requireLines(t, c.Stderr(), "msg=alert dir=sent level=fatal desc=unknown_ca")
+	})
+}
+
+// A server given -ca requires a client certificate signed by it.
+func TestServerVerifiesClient(t *testing.T) {
+	cert, key, ca := certFiles(t, testcert.ECDSAP256)
+	srv, addr := listenPeer(t, "-ca", ca, "-echo")
+	c := startPeer(t, "-connect", addr, "-insecure", "-cert", cert, "-key", key)
+	c.Send("with a client certificate")
+	c.WaitOutput(t, "with a client certificate\n", timeout)
+	c.Send("Q")
+	requireExit(t, c, 0)
+	requireExit(t, srv, 0)
+}
+
+// (d) R, A, k and K are refused with msg=error on TLS 1.3, and the
+// connection keeps working.
+func TestRefusedCommands(t *testing.T) {
+	_, addr := openSSLRev(t)
+	c := startPeer(t, "-connect", addr, "-insecure")
+	c.Send("abc")
+	c.WaitOutput(t, "cba\n", timeout)
+	for _, cmd := range []struct{ line, err string }{
+		{"R", `msg=error err="renegotiation is not supported with TLS 1.3"`},
+		{"A", `msg=error err="renegotiation is not supported with TLS 1.3"`},
+		// TODO(KeyUpdate): expect msg=key_update dir=sent type=... once wired.
+		{"k", `msg=error err="KeyUpdate is not implemented yet"`},
+		{"K", `msg=error err="KeyUpdate is not implemented yet"`},
+	} {
+		before := strings.Count(c.Stderr(), cmd.err)
+		c.Send(cmd.line)
+		want := "still " + cmd.line + " alive"
+		c.Send(want)
+		c.WaitOutput(t, reverse(want)+"\n", timeout)
+		require.Equal(t, before+1, strings.Count(c.Stderr(), cmd.err), "after %q:\n%s", cmd.line, c.Stderr())
+	}
+	// A command letter is a whole line; anything longer is data.
+	c.Send("Rabbit")
+	c.WaitOutput(t, "tibbaR\n", timeout)
+	c.Send("Q")
+	requireExit(t, c, 0)
+	require.Equal(t, "cba\nevila R llits\nevila A llits\nevila k llits\nevila K llits\ntibbaR\n", c.Stdout())
+	require.Equal(t, 1, strings.Count(c.Stderr(), "msg=handshake"))
+}
+
+func reverse(s string) string {
+	r := []rune(s)
+	for i, j := 0, len(r)-1; i < j; i, j = i+1, j-1 {
+		r[i], r[j] = r[j], r[i]
+	}
+	return string(r)
+}
+
+var tls13Labels = []string{
+	"CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+	"CLIENT_TRAFFIC_SECRET_0",
+	"EXPORTER_SECRET",
+	"SERVER_HANDSHAKE_TRAFFIC_SECRET",
+	"SERVER_TRAFFIC_SECRET_0",
+}
+
+var keyLogLineRE = regexp.MustCompile(`^([A-Z_0-9]+) ([0-9a-f]{64}) ([0-9a-f]{64}|[0-9a-f]{96})$`)
+
+// readKeyLog returns the sorted lines of an NSS key log, checking their
+// shape: the five TLS 1.3 labels, one client random. Comments are dropped.
+func readKeyLog(t *testing.T, file string) []string {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	require.NoError(t, err)
+	var lines []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if line != "" && !strings.HasPrefix(line, "#") { // OpenSSL writes a comment first
+			lines = append(lines, line)
+		}
+	}
+	sort.Strings(lines)
+	require.Len(t, lines, 5, "%s:\n%s", file, data)
+	var random string
+	for i, line := range lines {
+		m := keyLogLineRE.FindStringSubmatch(line)
+		require.NotNil(t, m, "key log line %q", line)
+		require.Equal(t, tls13Labels[i], m[1])
+		if i == 0 {
+			random = m[2]
+		}
+		require.Equal(t, random, m[2], "one client random")
+	}
+	return lines
+}
+
+// (e) -keylog writes the five TLS 1.3 secrets, the same ones OpenSSL logs
+// on the other side.
+func TestKeyLog(t *testing.T) {
+	t.Run("client", func(t *testing.T) {
+		dir := t.TempDir()
+		ours, theirs := filepath.Join(dir, "peer.keys"), filepath.Join(dir, "openssl.keys")
+		srv, addr := openSSLRev(t, "-keylogfile", theirs, "-naccept", "1")
+		c := startPeer(t, "-connect", addr, "-insecure", "-keylog", ours)
+		c.Send("hello")
+		c.WaitOutput(t, "olleh", timeout)
+		c.Send("Q")
+		requireExit(t, c, 0)
+		requireExit(t, srv, 0)
+		require.Equal(t, readKeyLog(t, theirs), readKeyLog(t, ours))
+	})
+	t.Run("server", func(t *testing.T) {
+		dir := t.TempDir()
+		ours, theirs := filepath.Join(dir, "peer.keys"), filepath.Join(dir, "openssl.keys")
+		srv, addr := listenPeer(t, "-keylog", ours, "-echo")
+		port := addr[strings.LastIndexByte(addr, ':')+1:]
+		cl := peers.Start(t, "openssl", "s_client", "-connect", peers.Loopback+":"+port, "-tls1_3", "-keylogfile", theirs)
+		cl.Send("hello")
+		cl.WaitOutput(t, "hello\n", timeout)
+		cl.CloseStdin()
+		requireExit(t, cl, 0)
+		requireExit(t, srv, 0)
+		require.Equal(t, readKeyLog(t, theirs), readKeyLog(t, ours))
+	})
+}
+
+// The client's end of input sends close_notify and waits for the data
+// still in flight and the peer's close_notify.
+func TestClientEOF(t *testing.T) {
+	_, addr := openSSLRev(t)
+	c := startPeer(t, "-connect", addr, "-insecure")
+	c.Send("last words")
+	c.CloseStdin()
+	requireExit(t, c, 0)
+	require.Equal(t, "sdrow tsal\n", c.Stdout())
+	requireLines(t, c.Stderr(), sentClose, receivedClos, "msg=closed")
+}
+
+// A peer that hangs up without close_notify is an error.
+func TestTruncation(t *testing.T) {
+	srv, addr := listenPeer(t)
+	c := startPeer(t, "-connect", addr, "-insecure")
+	c.WaitOutput(t, "msg=handshake", timeout)
+	srv.WaitOutput(t, "msg=handshake", timeout)
+	c.Kill()
+	requireFailed(t, srv)
+	require.Contains(t, srv.Stderr(), "msg=error err=")
+	require.NotContains(t, srv.Stderr(), "desc=close_notify")
+}
+
+func TestDTLSNotImplemented(t *testing.T) {
+	p := startPeer(t, "-dtls", "-connect", peers.Addr(1))
+	requireExit(t, p, 1)
+	require.Equal(t, "msg=error err=\"DTLS not implemented yet\"\n", p.Stderr())
+}
+
+func TestUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"-connect", peers.Addr(1), "-listen", peers.Addr(0)},
+		{"-listen", peers.Addr(0), "-cert", "only.pem"},
+		{"-listen", peers.Addr(0), "-accept", "0"},
+		{"-listen", peers.Addr(0), "-bogus"},
+	} {
+		p := startPeer(t, args...)
+		requireExit(t, p, 2)
+		require.Contains(t, p.Stderr(), "usage:")
+		require.Empty(t, p.Stdout())
+	}
+	for _, args := range [][]string{
+		{"-listen", peers.Addr(0), "-min", "1.1"},
+		{"-listen", peers.Addr(0), "-min", "1.3", "-max", "1.2"},
+		{"-listen", peers.Addr(0), "-cert", "missing.pem", "-key", "missing.pem"},
+	} {
+		p := startPeer(t, args...)
+		requireExit(t, p, 1)
+		require.Contains(t, p.Stderr(), "msg=error err=")
+	}
+	p := startPeer(t, "-h")
+	requireExit(t, p, 0)
+	require.Contains(t, p.Stderr(), "-connect HOST:PORT")
+}

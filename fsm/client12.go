@@ -1,0 +1,184 @@
+package fsm
+
+import (
+	"crypto/x509"
+	"slices"
+
+	"github.com/tlsm/tlsm/cipher"
+	"github.com/tlsm/tlsm/flights"
+	"github.com/tlsm/tlsm/record"
+)
+
+// The TLS 1.2 client (RFC 5246 §7.3, RFC 8422 ECDHE).
+
+// client12ServerHello takes a TLS 1.2 ServerHello.
+func (c *Conn) client12ServerHello(sh *flights.ServerHello, m message) (State, error) {
+	c.enterTLS12(cipher.SuiteByID(sh.CipherSuite), nil)
+	c.addTranscript(m.raw)
+	c.srvRandom = [32]byte(sh.Random)
+	if sh.SecureRenegotiationSupported {
+		if len(sh.SecureRenegotiation) != 0 {
+			return 0, alertf(record.AlertHandshakeFailure, "non-empty renegotiation_info in an initial handshake")
+		}
+		c.secureRenegotiation = true
+	}
+	c.ems = sh.ExtendedMasterSecret
+	if sh.ALPN != "" && !slices.Contains(c.cfg.NextProtos, sh.ALPN) {
+		return 0, alertf(record.AlertIllegalParameter, "ALPN %q was not offered", sh.ALPN)
+	}
+	c.alpn = sh.ALPN
+	if sh.TicketSupported && !c.hs.hello.TicketSupported {
+		return 0, alertf(record.AlertUnsupportedExtension, "session_ticket was not offered")
+	}
+	c.hs.expectTicket = sh.TicketSupported
+	for _, ext := range sh.Extensions {
+		if ext == flights.ExtKeyShare || ext == flights.ExtPreSharedKey {
+			return 0, alertf(record.AlertUnsupportedExtension, "TLS 1.3 extension %d in a TLS 1.2 ServerHello", ext)
+		}
+	}
+	return StateClientWaitCertificate12, nil
+}
+
+func (c *Conn) client12Certificate(m message) (State, error) {
+	var msg flights.Certificate12
+	if err := msg.Unmarshal(m.body); err != nil {
+		return 0, err
+	}
+	if len(msg.Certificates) == 0 {
+		return 0, alertf(record.AlertBadCertificate, "empty server Certificate")
+	}
+	if err := c.checkPeerCertificate12(&msg, c.cfg.RootCAs, c.cfg.ServerName, x509.ExtKeyUsageServerAuth, !c.cfg.InsecureSkipVerify); err != nil {
+		return 0, err
+	}
+	if !certificateFitsSuite12(c.suite, c.hs.peerKey) {
+		return 0, alertf(record.AlertUnsupportedCertificate, "%T key for %s", c.hs.peerKey, c.suite.Name)
+	}
+	c.addTranscript(m.raw)
+	return StateClientWaitServerKeyExchange12, nil
+}
+
+// client12ServerKeyExchange checks the server's signed ECDHE share and runs
+// our half of the key exchange.
+func (c *Conn) client12ServerKeyExchange(m message) (State, error) {
+	var ske flights.ServerKeyExchange
+	if err := ske.Unmarshal(m.body); err != nil {
+		return 0, err
+	}
+	group := CurveID(ske.Curve)
+	if !slices.Contains(c.hs.hello.SupportedGroups, ske.Curve) || curveOf(group) == nil {
+		return 0, alertf(record.AlertIllegalParameter, "ServerKeyExchange for group %d, which was not offered", ske.Curve)
+	}
+	if !slices.Contains(c.hs.hello.SignatureAlgorithms, ske.Algorithm) {
+		return 0, alertf(record.AlertIllegalParameter, "signature scheme %#04x was not offered", ske.Algorithm)
+	}
+	signed := append(append(append([]byte(nil), c.random[:]...), c.srvRandom[:]...), ske.Params()...)
+	if err := verify12(c.hs.peerKey, ske.Algorithm, signed, ske.Signature); err != nil {
+		return 0, err
+	}
+	key, err := generateKeyShare(group, c.cfg.rand())
+	if err != nil {
+		return 0, err
+	}
+	shared, err := sharedSecret(key, ske.PublicKey)
+	if err != nil {
+		return 0, err
+	}
+	c.hs.key, c.hs.group, c.hs.preMaster = key, group, shared
+	c.addTranscript(m.raw)
+	return StateClientWaitCertReqOrDone12, nil
+}
+
+func (c *Conn) client12CertificateRequest(m message) (State, error) {
+	var cr flights.CertificateRequest12
+	if err := cr.Unmarshal(m.body); err != nil {
+		return 0, err
+	}
+	c.hs.certReq12 = &cr
+	c.addTranscript(m.raw)
+	return StateClientWaitServerHelloDone12, nil
+}
+
+// client12ServerHelloDone sends our flight: [Certificate],
+// ClientKeyExchange, [CertificateVerify], ChangeCipherSpec, Finished.
+func (c *Conn) client12ServerHelloDone(m message) (State, error) {
+	var done flights.ServerHelloDone
+	if err := done.Unmarshal(m.body); err != nil {
+		return 0, err
+	}
+	c.addTranscript(m.raw)
+	hs := c.hs
+	if hs.certReq12 != nil {
+		hs.cert, hs.scheme = c.clientCertificate12(hs.certReq12)
+		msg := flights.Certificate12{}
+		if hs.cert != nil {
+			msg.Certificates = hs.cert.Certificate
+		}
+		c.sendMessage(msg.Append(nil))
+	}
+	cke := flights.ClientKeyExchange{PublicKey: hs.key.PublicKey().Bytes()}
+	c.sendMessage(cke.Append(nil))
+	if err := c.establishKeys12(hs.preMaster); err != nil {
+		return 0, err
+	}
+	if hs.cert != nil {
+		if err := c.sendCertificateVerify12(); err != nil {
+			return 0, err
+		}
+	}
+	if err := c.sendFinished12(); err != nil {
+		return 0, err
+	}
+	if hs.expectTicket {
+		return StateClientWaitNewSessionTicket12, nil
+	}
+	return StateClientWaitChangeCipherSpec12, nil
+}
+
+// clientCertificate12 picks a certificate the server's request accepts.
+func (c *Conn) clientCertificate12(cr *flights.CertificateRequest12) (*Certificate, uint16) {
+	for i := range c.cfg.Certificates {
+		cert := &c.cfg.Certificates[i]
+		if cert.PrivateKey == nil {
+			continue
+		}
+		if s, ok := chooseScheme12(cert.PrivateKey.Public(), cr.SignatureAlgorithms); ok {
+			return cert, s
+		}
+	}
+	return nil, 0
+}
+
+// sendCertificateVerify12 signs every handshake message so far.
+func (c *Conn) sendCertificateVerify12() error {
+	sig, err := sign(c.cfg.rand(), c.hs.cert.PrivateKey, c.hs.scheme, c.hs.messages)
+	if err != nil {
+		return alertf(record.AlertInternalError, "signing: %v", err)
+	}
+	cv := flights.CertificateVerify{Algorithm: c.hs.scheme, Signature: sig}
+	c.sendMessage(cv.Append(nil))
+	return nil
+}
+
+func (c *Conn) client12NewSessionTicket(m message) (State, error) {
+	var nst flights.NewSessionTicket12
+	if err := nst.Unmarshal(m.body); err != nil {
+		return 0, err
+	}
+	c.addTranscript(m.raw)
+	return StateClientWaitChangeCipherSpec12, nil
+}
+
+// client12Finished checks the server's Finished; in an abbreviated
+// handshake our ChangeCipherSpec and Finished follow it.
+func (c *Conn) client12Finished(m message) (State, error) {
+	if err := c.checkFinished12(m); err != nil {
+		return 0, err
+	}
+	if c.hs.resumed {
+		if err := c.sendFinished12(); err != nil {
+			return 0, err
+		}
+	}
+	c.completeHandshake()
+	return StateClientConnected12, nil
+}

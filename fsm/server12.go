@@ -1,0 +1,217 @@
+package fsm
+
+import (
+	"crypto/x509"
+	"io"
+	"slices"
+
+	"github.com/tlsm/tlsm/cipher"
+	"github.com/tlsm/tlsm/flights"
+	"github.com/tlsm/tlsm/record"
+)
+
+// The TLS 1.2 server (RFC 5246 §7.3, RFC 8422 ECDHE).
+
+// server12ClientHello answers a ClientHello for which TLS 1.2 was chosen
+// with ServerHello, Certificate, ServerKeyExchange, [CertificateRequest],
+// ServerHelloDone.
+func (c *Conn) server12ClientHello(ch *flights.ClientHello, m message) (State, error) {
+	if !slices.Contains(ch.CompressionMethods, 0) {
+		return 0, alertf(record.AlertIllegalParameter, "no null compression method")
+	}
+	if ch.ECPointFormats != nil && !slices.Contains(ch.ECPointFormats, 0) {
+		return 0, alertf(record.AlertIllegalParameter, "uncompressed points not supported by the client")
+	}
+	if ch.SecureRenegotiationSupported || slices.Contains(ch.CipherSuites, renegotiationSCSV) {
+		if len(ch.SecureRenegotiation) != 0 {
+			return 0, alertf(record.AlertHandshakeFailure, "non-empty renegotiation_info in an initial handshake")
+		}
+		c.secureRenegotiation = true
+	}
+	c.ems = ch.ExtendedMasterSecret
+	c.random = [32]byte(ch.Random)
+	c.serverName = ch.ServerName
+	if err := c.chooseGroup12(ch); err != nil {
+		return 0, err
+	}
+	suite, err := c.chooseSuiteAndCertificate12(ch)
+	if err != nil {
+		return 0, err
+	}
+	if err := c.chooseALPN(ch.ALPN); err != nil {
+		return 0, err
+	}
+	c.enterTLS12(suite, m.raw)
+	return c.server12Flight(ch)
+}
+
+func (c *Conn) chooseGroup12(ch *flights.ClientHello) error {
+	for _, id := range c.cfg.curves() {
+		if slices.Contains(ch.SupportedGroups, uint16(id)) && curveOf(id) != nil {
+			c.hs.group = id
+			return nil
+		}
+	}
+	return alertf(record.AlertHandshakeFailure, "no key exchange group in common")
+}
+
+// chooseSuiteAndCertificate12 takes the client's most preferred suite for
+// which we have a fitting certificate and a signature scheme it accepts.
+func (c *Conn) chooseSuiteAndCertificate12(ch *flights.ClientHello) (*cipher.Suite, error) {
+	ours := c.cfg.suitesFor(VersionTLS12)
+	certs := c.cfg.Certificates
+	if c.cfg.GetCertificate != nil {
+		cert, err := c.cfg.GetCertificate(&ClientHelloInfo{
+			ServerName: ch.ServerName, SignatureSchemes: ch.SignatureAlgorithms,
+			SupportedProtos: ch.ALPN, SupportedVersions: []uint16{VersionTLS12},
+		})
+		if err != nil || cert == nil {
+			return nil, alertf(record.AlertHandshakeFailure, "no certificate: %v", err)
+		}
+		certs = []Certificate{*cert}
+	}
+	for _, id := range ch.CipherSuites {
+		s := cipher.SuiteByID(id)
+		if s == nil || s.TLS13 || !slices.Contains(ours, id) {
+			continue
+		}
+		for i := range certs {
+			cert := &certs[i]
+			if cert.PrivateKey == nil || !certificateFitsSuite12(s, cert.PrivateKey.Public()) {
+				continue
+			}
+			if scheme, ok := chooseScheme12(cert.PrivateKey.Public(), ch.SignatureAlgorithms); ok {
+				c.hs.cert, c.hs.scheme = cert, scheme
+				return s, nil
+			}
+		}
+	}
+	return nil, alertf(record.AlertHandshakeFailure, "no TLS 1.2 cipher suite with a certificate in common")
+}
+
+// server12Flight sends the server's first flight of a full handshake.
+func (c *Conn) server12Flight(ch *flights.ClientHello) (State, error) {
+	hs := c.hs
+	rand := c.cfg.rand()
+	if _, err := io.ReadFull(rand, c.srvRandom[:]); err != nil {
+		return 0, err
+	}
+	if _, hi := c.cfg.versionRange(); hi >= VersionTLS13 {
+		copy(c.srvRandom[24:], downgradeTLS12)
+	}
+	sh := flights.ServerHello{
+		Version: VersionTLS12, Random: c.srvRandom[:], CipherSuite: c.suite.ID,
+		SecureRenegotiationSupported: c.secureRenegotiation,
+		ExtendedMasterSecret:         c.ems,
+		ALPN:                         c.alpn,
+	}
+	if ch.ECPointFormats != nil {
+		sh.ECPointFormats = []uint8{0}
+	}
+	c.sendMessage(sh.Append(nil))
+	cert := flights.Certificate12{Certificates: hs.cert.Certificate}
+	c.sendMessage(cert.Append(nil))
+	if err := c.sendServerKeyExchange12(); err != nil {
+		return 0, err
+	}
+	next := StateServerWaitClientKeyExchange12
+	if c.cfg.ClientAuth != NoClientCert {
+		hs.certReq12 = &flights.CertificateRequest12{
+			CertificateTypes:    []byte{64, 1}, // ecdsa_sign, rsa_sign
+			SignatureAlgorithms: signatureSchemes12,
+		}
+		c.sendMessage(hs.certReq12.Append(nil))
+		next = StateServerWaitCertificate12
+	}
+	c.sendMessage((&flights.ServerHelloDone{}).Append(nil))
+	return next, nil
+}
+
+// sendServerKeyExchange12 sends our ECDHE share signed with the
+// certificate key over both randoms.
+func (c *Conn) sendServerKeyExchange12() error {
+	hs := c.hs
+	key, err := generateKeyShare(hs.group, c.cfg.rand())
+	if err != nil {
+		return err
+	}
+	hs.key = key
+	ske := flights.ServerKeyExchange{Curve: uint16(hs.group), PublicKey: key.PublicKey().Bytes(), Algorithm: hs.scheme}
+	signed := append(append(append([]byte(nil), c.random[:]...), c.srvRandom[:]...), ske.Params()...)
+	if ske.Signature, err = sign(c.cfg.rand(), hs.cert.PrivateKey, hs.scheme, signed); err != nil {
+		return alertf(record.AlertInternalError, "signing: %v", err)
+	}
+	c.sendMessage(ske.Append(nil))
+	return nil
+}
+
+func (c *Conn) server12Certificate(m message) (State, error) {
+	var msg flights.Certificate12
+	if err := msg.Unmarshal(m.body); err != nil {
+		return 0, err
+	}
+	auth := c.cfg.ClientAuth
+	if len(msg.Certificates) == 0 {
+		if auth == RequireAnyClientCert || auth == RequireAndVerifyClientCert {
+			return 0, alertf(record.AlertHandshakeFailure, "client sent no certificate")
+		}
+	} else {
+		verify := auth == VerifyClientCertIfGiven || auth == RequireAndVerifyClientCert
+		if err := c.checkPeerCertificate12(&msg, c.cfg.ClientCAs, "", x509.ExtKeyUsageClientAuth, verify); err != nil {
+			return 0, err
+		}
+	}
+	c.addTranscript(m.raw)
+	return StateServerWaitClientKeyExchange12, nil
+}
+
+func (c *Conn) server12ClientKeyExchange(m message) (State, error) {
+	var cke flights.ClientKeyExchange
+	if err := cke.Unmarshal(m.body); err != nil {
+		return 0, err
+	}
+	shared, err := sharedSecret(c.hs.key, cke.PublicKey)
+	if err != nil {
+		return 0, err
+	}
+	c.addTranscript(m.raw)
+	if err := c.establishKeys12(shared); err != nil {
+		return 0, err
+	}
+	if c.hs.peerKey != nil {
+		return StateServerWaitCertificateVerify12, nil
+	}
+	return StateServerWaitChangeCipherSpec12, nil
+}
+
+// server12CertificateVerify checks the client's signature over every
+// handshake message before it.
+func (c *Conn) server12CertificateVerify(m message) (State, error) {
+	var cv flights.CertificateVerify
+	if err := cv.Unmarshal(m.body); err != nil {
+		return 0, err
+	}
+	if !slices.Contains(c.hs.certReq12.SignatureAlgorithms, cv.Algorithm) {
+		return 0, alertf(record.AlertIllegalParameter, "signature scheme %#04x was not offered", cv.Algorithm)
+	}
+	if err := verify12(c.hs.peerKey, cv.Algorithm, c.hs.messages, cv.Signature); err != nil {
+		return 0, err
+	}
+	c.addTranscript(m.raw)
+	return StateServerWaitChangeCipherSpec12, nil
+}
+
+// server12Finished checks the client's Finished and, in a full handshake,
+// answers with ChangeCipherSpec and our Finished.
+func (c *Conn) server12Finished(m message) (State, error) {
+	if err := c.checkFinished12(m); err != nil {
+		return 0, err
+	}
+	if !c.hs.resumed {
+		if err := c.sendFinished12(); err != nil {
+			return 0, err
+		}
+	}
+	c.completeHandshake()
+	return StateServerConnected12, nil
+}

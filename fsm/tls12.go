@@ -1,0 +1,192 @@
+package fsm
+
+import (
+	"crypto/hmac"
+	"crypto/x509"
+	"slices"
+
+	"github.com/tlsm/tlsm/cipher"
+	"github.com/tlsm/tlsm/flights"
+	"github.com/tlsm/tlsm/record"
+)
+
+// Pieces shared by the TLS 1.2 client and server.
+
+// renegotiationSCSV is TLS_EMPTY_RENEGOTIATION_INFO_SCSV (RFC 5746).
+const renegotiationSCSV uint16 = 0x00ff
+
+// Finished labels of TLS 1.2.
+const (
+	labelClientFinished = "client finished"
+	labelServerFinished = "server finished"
+)
+
+// enterTLS12 fixes the version and suite once a TLS 1.2 ServerHello is
+// sent or received, and starts the transcript.
+func (c *Conn) enterTLS12(suite *cipher.Suite, clientHelloRaw []byte) {
+	c.version = VersionTLS12
+	c.suite = suite
+	c.in.MaxFragment = record.MaxCiphertext12
+	c.transcript.SetHash(suite.Hash)
+	if clientHelloRaw != nil {
+		c.addTranscript(clientHelloRaw)
+	}
+}
+
+// establishKeys12 derives the master secret from the premaster secret (with
+// the RFC 7627 session hash when extended master secret is in use, so the
+// transcript must end with the ClientKeyExchange) and the pending keys.
+func (c *Conn) establishKeys12(preMaster []byte) error {
+	h := c.suite.Hash
+	if c.ems {
+		c.master = cipher.ExtendedMasterSecret12(h, preMaster, c.transcript.Sum(nil))
+	} else {
+		c.master = cipher.MasterSecret12(h, preMaster, c.random[:], c.srvRandom[:])
+	}
+	c.keyLog("CLIENT_RANDOM", c.master)
+	return c.derivePendingKeys12()
+}
+
+// derivePendingKeys12 makes the keys the next ChangeCipherSpecs switch to.
+func (c *Conn) derivePendingKeys12() error {
+	ck, sk, civ, siv := cipher.KeyBlock12(c.suite, c.master, c.random[:], c.srvRandom[:])
+	client, err := cipher.NewState12(c.suite, ck, civ)
+	if err != nil {
+		return err
+	}
+	server, err := cipher.NewState12(c.suite, sk, siv)
+	if err != nil {
+		return err
+	}
+	if c.isClient {
+		c.hs.pendingWrite, c.hs.pendingRead = client, server
+	} else {
+		c.hs.pendingWrite, c.hs.pendingRead = server, client
+	}
+	return nil
+}
+
+// sendChangeCipherSpec12 sends ChangeCipherSpec and switches to the
+// pending write keys.
+func (c *Conn) sendChangeCipherSpec12() error {
+	if err := c.flushHandshake(); err != nil {
+		return err
+	}
+	if err := c.writeRecords(record.TypeChangeCipherSpec, []byte{1}); err != nil {
+		return err
+	}
+	c.writeKeys, c.hs.pendingWrite = c.hs.pendingWrite, nil
+	return nil
+}
+
+// changeCipherSpec12 switches to the pending read keys.
+func (c *Conn) changeCipherSpec12(message) (State, error) {
+	if c.hs.pendingRead == nil {
+		return 0, alertf(record.AlertUnexpectedMessage, "ChangeCipherSpec before the keys are known")
+	}
+	c.readKeys, c.hs.pendingRead = c.hs.pendingRead, nil
+	if c.isClient {
+		return StateClientWaitFinished12, nil
+	}
+	return StateServerWaitFinished12, nil
+}
+
+// finishedLabels returns the label of our Finished and of the peer's.
+func (c *Conn) finishedLabels() (ours, peers string) {
+	if c.isClient {
+		return labelClientFinished, labelServerFinished
+	}
+	return labelServerFinished, labelClientFinished
+}
+
+// sendFinished12 sends ChangeCipherSpec and our Finished.
+func (c *Conn) sendFinished12() error {
+	if err := c.sendChangeCipherSpec12(); err != nil {
+		return err
+	}
+	label, _ := c.finishedLabels()
+	verify := cipher.VerifyData12(c.suite.Hash, c.master, label, c.transcript.Sum(nil))
+	c.rememberVerifyData(true, verify)
+	fin := flights.Finished{VerifyData: verify}
+	c.sendMessage(fin.Append(nil))
+	return c.flushHandshake()
+}
+
+// checkFinished12 verifies the peer's Finished.
+func (c *Conn) checkFinished12(m message) error {
+	var fin flights.Finished
+	if err := fin.Unmarshal(m.body); err != nil {
+		return err
+	}
+	_, label := c.finishedLabels()
+	want := cipher.VerifyData12(c.suite.Hash, c.master, label, c.transcript.Sum(nil))
+	if !hmac.Equal(fin.VerifyData, want) {
+		return alertf(record.AlertDecryptError, "wrong Finished verify_data")
+	}
+	c.rememberVerifyData(false, want)
+	c.addTranscript(m.raw)
+	return nil
+}
+
+// rememberVerifyData keeps the verify_data RFC 5746 binds renegotiations to.
+func (c *Conn) rememberVerifyData(ours bool, verify []byte) {
+	if ours == c.isClient {
+		c.clientVerify = verify
+	} else {
+		c.serverVerify = verify
+	}
+}
+
+// certificateFitsSuite12 reports whether a certificate key can
+// authenticate a TLS 1.2 suite: ECDSA suites take ECDSA and Ed25519 keys,
+// RSA suites RSA keys.
+func certificateFitsSuite12(s *cipher.Suite, pub any) bool {
+	schemes := schemesFor12(pub)
+	if len(schemes) == 0 {
+		return false
+	}
+	isRSA := slices.Contains(schemes, PKCS1WithSHA256)
+	return s.ECDSA != isRSA
+}
+
+// checkPeerCertificate12 parses and verifies a TLS 1.2 Certificate.
+func (c *Conn) checkPeerCertificate12(msg *flights.Certificate12, roots *x509.CertPool, name string, usage x509.ExtKeyUsage, verify bool) error {
+	entries := make([]flights.CertificateEntry, len(msg.Certificates))
+	for i, der := range msg.Certificates {
+		entries[i].Data = der
+	}
+	certs, err := parseCertificates(entries)
+	if err != nil {
+		return err
+	}
+	var chains [][]*x509.Certificate
+	if verify {
+		if chains, err = c.verifyChain(certs, roots, name, usage); err != nil {
+			return err
+		}
+	}
+	if err := c.runVerifyCallback(entries, chains); err != nil {
+		return err
+	}
+	c.peerCerts, c.chains = certs, chains
+	c.hs.peerKey = certs[0].PublicKey
+	return nil
+}
+
+// signatureSchemes12 are the schemes we accept in TLS 1.2 signatures.
+var signatureSchemes12 = []uint16{
+	ECDSAWithP256AndSHA256, Ed25519, PSSWithSHA256, ECDSAWithP384AndSHA384,
+	PSSWithSHA384, PSSWithSHA512, ECDSAWithP521AndSHA512,
+	PKCS1WithSHA256, PKCS1WithSHA384, PKCS1WithSHA512,
+}
+
+// chooseScheme12 picks the first TLS 1.2 scheme of ours for the key that
+// the peer accepts.
+func chooseScheme12(pub any, peer []uint16) (uint16, bool) {
+	for _, s := range schemesFor12(pub) {
+		if slices.Contains(peer, s) {
+			return s, true
+		}
+	}
+	return 0, false
+}
