@@ -93,6 +93,7 @@ func (p *peer) serve(conn *tls.Conn, raw net.Conn) (ok, quit bool) {
 		p.log.Info("closed")
 	}()
 
+	conn.OnEvent(s.logEvent)
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	err := conn.HandshakeContext(ctx)
 	cancel()
@@ -101,11 +102,6 @@ func (p *peer) serve(conn *tls.Conn, raw net.Conn) (ok, quit bool) {
 		return false, false
 	}
 	cs := conn.ConnectionState()
-	p.log.Info("handshake",
-		"version", fsm.VersionName(cs.Version),
-		"cipher", fsm.CipherSuiteName(cs.CipherSuite),
-		"resumed", cs.DidResume,
-		"n", cs.Handshakes)
 
 	readDone := make(chan error, 1)
 	go s.readLoop(readDone)
@@ -121,18 +117,16 @@ func (p *peer) serve(conn *tls.Conn, raw net.Conn) (ok, quit bool) {
 				// A server keeps serving until the client closes.
 				continue
 			}
-			switch strings.TrimRight(line, "\r\n") {
+			cmd := strings.TrimRight(line, "\r\n")
+			switch cmd {
 			case "R", "A":
 				// TODO(renegotiation): TLS 1.2 renegotiation (R full, A
 				// resuming; server: HelloRequest) once the core does TLS 1.2.
 				p.log.Info("error", "err", renegotiationError(cs.Version))
 			case "k", "K":
-				// TODO(KeyUpdate): when fsm gains
-				// KeyUpdate(fsm.UpdateNotRequested / fsm.UpdateRequested) and
-				// tls.Conn exposes it, call it here ("k" not requested, "K"
-				// requested) under s.wmu and log
-				// msg=key_update dir=sent type=not_requested|requested.
-				p.log.Info("error", "err", keyUpdateError(cs.Version))
+				if err := s.keyUpdate(cmd == "K"); err != nil {
+					p.log.Info("error", "err", err.Error())
+				}
 			case "Q":
 				return s.shutdown(readDone), true
 			default:
@@ -146,8 +140,6 @@ func (p *peer) serve(conn *tls.Conn, raw net.Conn) (ok, quit bool) {
 		case err := <-readDone:
 			if err == io.EOF {
 				// The peer's close_notify: answer it.
-				// TODO(events): the level is assumed; see the event hook.
-				s.alert("received", "warning", "close_notify")
 				_ = s.sendClose() // the peer may already have hung up
 				return true, false
 			}
@@ -164,11 +156,38 @@ func renegotiationError(version uint16) string {
 	return "renegotiation is not implemented yet"
 }
 
-func keyUpdateError(version uint16) string {
-	if version == fsm.VersionTLS13 {
-		return "KeyUpdate is not implemented yet"
+// keyUpdate schedules a key update and, as s_client's k and K do, sends it
+// at once.
+func (s *session) keyUpdate(requested bool) error {
+	t := tls.UpdateNotRequested
+	if requested {
+		t = tls.UpdateRequested
 	}
-	return "KeyUpdate needs TLS 1.3"
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.conn.KeyUpdate(t); err != nil {
+		return err
+	}
+	return s.conn.Handshake()
+}
+
+// logEvent turns the core's events into the log lines of the contract. It
+// runs with the connection locked and must not call back into it.
+func (s *session) logEvent(ev fsm.Event) {
+	log := s.p.log
+	switch ev.Kind {
+	case fsm.EventHandshakeDone:
+		log.Info("handshake", "version", fsm.VersionName(ev.Version), "cipher", fsm.CipherSuiteName(ev.Suite),
+			"resumed", ev.Resumed, "n", ev.Handshake)
+	case fsm.EventAlertSent:
+		s.alert("sent", ev.Level.String(), ev.Alert.String())
+	case fsm.EventAlertReceived:
+		s.alert("received", ev.Level.String(), ev.Alert.String())
+	case fsm.EventKeyUpdateSent:
+		log.Info("key_update", "dir", "sent", "type", ev.KeyUpdate.String())
+	case fsm.EventKeyUpdateReceived:
+		log.Info("key_update", "dir", "received", "type", ev.KeyUpdate.String())
+	}
 }
 
 // readLoop copies application data to stdout (and back to the peer with
@@ -214,12 +233,8 @@ func (s *session) write(b []byte) error {
 // A peer that hung up right after its own close_notify is not an error.
 func (s *session) sendClose() error {
 	s.wmu.Lock()
-	err := s.conn.CloseWrite()
-	s.wmu.Unlock()
-	if err == nil {
-		s.alert("sent", "warning", "close_notify")
-	}
-	return err
+	defer s.wmu.Unlock()
+	return s.conn.CloseWrite()
 }
 
 // shutdown closes the connection on our initiative: close_notify, then a
@@ -236,7 +251,6 @@ func (s *session) shutdown(readDone <-chan error) bool {
 		var ae *fsm.AlertError
 		switch {
 		case err == io.EOF:
-			s.alert("received", "warning", "close_notify")
 		case errors.As(err, &ae):
 			s.fail(err)
 			return false
@@ -252,20 +266,12 @@ func (s *session) alert(dir, level, desc string) {
 	s.p.log.Info("alert", "dir", dir, "level", level, "desc", desc)
 }
 
-// fail logs the error that ended the connection, once: the alert it
-// carried, if any, then the error.
+// fail logs the error that ended the connection, once (its alert was
+// logged as an event).
 func (s *session) fail(err error) {
 	if s.failed {
 		return
 	}
 	s.failed = true
-	var ae *fsm.AlertError
-	if errors.As(err, &ae) {
-		dir := "sent"
-		if ae.Received {
-			dir = "received"
-		}
-		s.alert(dir, ae.Level.String(), ae.Description.String())
-	}
 	s.p.log.Info("error", "err", err.Error())
 }
