@@ -230,3 +230,16 @@ func sealAsClient(t *testing.T, p *memconn.Pair, payload []byte) []byte {
 	t.Helper()
 	return p.Client.Conn.SealForTest(payload)
 }
+
+func TestKeyUpdateRefusedInTLS12(t *testing.T) {
+	cc, sc := configs(t, testcert.ECDSAP256)
+	cc.MaxVersion = fsm.VersionTLS12
+	p := memconn.New(cc, sc)
+	require.NoError(t, p.Handshake())
+	require.ErrorIs(t, p.Client.Conn.KeyUpdate(fsm.UpdateNotRequested), fsm.ErrNotTLS13)
+	require.Equal(t, fsm.KeyUpdateNone, p.Client.Conn.PendingKeyUpdate())
+	// A KeyUpdate message on a TLS 1.2 connection is unexpected.
+	wire := sealAsClient(t, p, (&flights.KeyUpdate{}).Append(nil))
+	err := p.Server.Conn.HandleData(p.Now, wire)
+	require.ErrorIs(t, err, fsm.Alert(10))
+}
