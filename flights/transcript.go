@@ -50,6 +50,28 @@ func (t *Transcript) Sum(dst []byte) []byte {
 	return t.running.Sum(dst)
 }
 
+// SumWith returns the hash of the messages so far followed by extra (a
+// truncated ClientHello, for PSK binders) without changing the state.
+// Before SetHash it hashes the buffered messages with h.
+func (t *Transcript) SumWith(h crypto.Hash, extra []byte) []byte {
+	if t.running == nil {
+		d := h.New()
+		d.Write(t.pending)
+		d.Write(extra)
+		return d.Sum(nil)
+	}
+	cloner, ok := t.running.(hash.Cloner)
+	if !ok {
+		panic("flights: transcript hash cannot be cloned")
+	}
+	d, err := cloner.Clone()
+	if err != nil {
+		panic("flights: " + err.Error())
+	}
+	d.Write(extra)
+	return d.Sum(nil)
+}
+
 // HelloRetry replaces the contents so far, which must be exactly the first
 // ClientHello, by a synthetic message_hash message holding their hash, as
 // required after a HelloRetryRequest. It panics if SetHash has not been

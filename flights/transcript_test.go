@@ -50,3 +50,15 @@ func TestTranscriptHelloRetry(t *testing.T) {
 	var fresh Transcript
 	require.Panics(t, fresh.HelloRetry)
 }
+
+func TestTranscriptSumWith(t *testing.T) {
+	var tr Transcript
+	tr.Write([]byte("one"))
+	before := tr.SumWith(crypto.SHA256, []byte("two"))
+	want := sha256.Sum256([]byte("onetwo"))
+	require.Equal(t, want[:], before)
+	tr.SetHash(crypto.SHA256)
+	require.Equal(t, want[:], tr.SumWith(crypto.SHA256, []byte("two")))
+	only := sha256.Sum256([]byte("one"))
+	require.Equal(t, only[:], tr.Sum(nil), "SumWith leaves the state alone")
+}

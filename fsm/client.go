@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"time"
 
 	"github.com/tlsm/tlsm/cipher"
 	"github.com/tlsm/tlsm/flights"
@@ -31,14 +32,14 @@ func (c *Conn) clientStart(message) (State, error) {
 	if _, err := io.ReadFull(rand, c.random[:]); err != nil {
 		return 0, err
 	}
-	c.hs.sessionID = make([]byte, 32)
-	if _, err := io.ReadFull(rand, c.hs.sessionID); err != nil {
+	c.hs.helloSessionID = make([]byte, 32)
+	if _, err := io.ReadFull(rand, c.hs.helloSessionID); err != nil {
 		return 0, err
 	}
 	hello := &flights.ClientHello{
 		Version:             VersionTLS12,
 		Random:              c.random[:],
-		SessionID:           c.hs.sessionID,
+		SessionID:           c.hs.helloSessionID,
 		CipherSuites:        offer.suites,
 		CompressionMethods:  []byte{0},
 		SupportedGroups:     curveIDs(c.cfg.curves()),
@@ -59,13 +60,76 @@ func (c *Conn) clientStart(message) (State, error) {
 		hello.ExtendedMasterSecret = true
 		hello.SecureRenegotiationSupported = true
 		hello.ECPointFormats = []uint8{0}
+		hello.TicketSupported = !c.cfg.SessionTicketsDisabled
 	}
 	if net.ParseIP(c.cfg.ServerName) == nil {
 		hello.ServerName = c.cfg.ServerName
 	}
+	c.offerSession(hello)
 	c.hs.hello = hello
-	c.sendMessage(hello.Append(nil))
+	c.sendMessage(c.bindHello(hello))
 	return StateClientWaitServerHello, nil
+}
+
+// offerSession puts the cached session for this server, if usable, into
+// the ClientHello: a TLS 1.2 session ID or ticket, or a TLS 1.3 PSK whose
+// binder bindHello fills in.
+func (c *Conn) offerSession(hello *flights.ClientHello) {
+	key := c.sessionCacheKey()
+	if c.hs.noResume || key == "" {
+		return
+	}
+	cache, _ := c.cfg.caches()
+	s, ok := cache.Get(key)
+	if !ok || !s.valid(c.now) {
+		return
+	}
+	suite := cipher.SuiteByID(s.Suite)
+	switch {
+	case suite == nil:
+		return
+	case s.Version == VersionTLS12 && c.hs.offer.has(VersionTLS12) && s.EMS && slices.Contains(hello.CipherSuites, s.Suite):
+		if s.Ticket != nil {
+			if c.cfg.SessionTicketsDisabled {
+				return
+			}
+			hello.SessionTicket = s.Ticket
+		} else {
+			hello.SessionID = s.SessionID
+			c.hs.helloSessionID = s.SessionID
+		}
+	case s.Version == VersionTLS13 && c.hs.offer.has(VersionTLS13) && c.offersHash(hello, suite):
+		age := uint32(c.now.Sub(s.CreatedAt)/time.Millisecond) + s.AgeAdd
+		hello.PSKIdentities = []flights.PSKIdentity{{Identity: s.Ticket, ObfuscatedTicketAge: age}}
+		hello.PSKBinders = [][]byte{make([]byte, suite.Hash.Size())}
+	default:
+		return
+	}
+	c.hs.session = s
+}
+
+// offersHash reports whether hello offers a TLS 1.3 suite with the hash of
+// suite, with which a PSK of that suite can be used.
+func (c *Conn) offersHash(hello *flights.ClientHello, suite *cipher.Suite) bool {
+	for _, id := range hello.CipherSuites {
+		if s := cipher.SuiteByID(id); s != nil && s.TLS13 && s.Hash == suite.Hash {
+			return true
+		}
+	}
+	return false
+}
+
+// bindHello encodes hello, computing its PSK binder over the transcript so
+// far and the truncated hello when it offers a PSK.
+func (c *Conn) bindHello(hello *flights.ClientHello) []byte {
+	raw := hello.Append(nil)
+	if len(hello.PSKIdentities) == 0 {
+		return raw
+	}
+	h := cipher.SuiteByID(c.hs.session.Suite).Hash
+	th := c.transcript.SumWith(h, raw[:len(raw)-hello.BindersLen()])
+	hello.PSKBinders = [][]byte{binder(h, c.hs.session.Secret, th)}
+	return hello.Append(nil)
 }
 
 func curveIDs(curves []CurveID) []uint16 {
@@ -105,7 +169,7 @@ func (c *Conn) serverHelloVersion(sh *flights.ServerHello) (uint16, error) {
 // checkServerHelloCommon applies the checks a ServerHello and a
 // HelloRetryRequest share, for the version the server chose.
 func (c *Conn) checkServerHelloCommon(sh *flights.ServerHello, version uint16) error {
-	if version == VersionTLS13 && !bytes.Equal(sh.SessionID, c.hs.sessionID) {
+	if version == VersionTLS13 && !bytes.Equal(sh.SessionID, c.hs.helloSessionID) {
 		return alertf(record.AlertIllegalParameter, "session id not echoed")
 	}
 	if sh.CompressionMethod != 0 {
@@ -161,8 +225,12 @@ func (c *Conn) clientHelloRetryRequest(m message) (State, error) {
 	}
 	hello.Cookie = hrr.Cookie
 	hello.EarlyData = false
+	if len(hello.PSKIdentities) > 0 && cipher.SuiteByID(c.hs.session.Suite).Hash != c.suite.Hash {
+		// The PSK cannot be used with the suite the server chose.
+		hello.PSKIdentities, hello.PSKBinders, c.hs.session = nil, nil, nil
+	}
 	c.hs.hello = &hello
-	c.sendMessage(hello.Append(nil))
+	c.sendMessage(c.bindHello(&hello))
 	return StateClientWaitServerHelloRetried, nil
 }
 
@@ -189,15 +257,17 @@ func (c *Conn) clientServerHello(m message) (State, error) {
 	if CurveID(sh.KeyShare.Group) != c.hs.group {
 		return 0, alertf(record.AlertIllegalParameter, "key share for group %d was not offered", sh.KeyShare.Group)
 	}
+	c.version = VersionTLS13
+	c.suite = cipher.SuiteByID(sh.CipherSuite)
 	if sh.HasSelectedPSK {
-		return 0, alertf(record.AlertIllegalParameter, "server selected a PSK that was not offered")
+		if err := c.acceptPSK(sh.SelectedPSK); err != nil {
+			return 0, err
+		}
 	}
 	shared, err := sharedSecret(c.hs.key, sh.KeyShare.Data)
 	if err != nil {
 		return 0, err
 	}
-	c.version = VersionTLS13
-	c.suite = cipher.SuiteByID(sh.CipherSuite)
 	c.transcript.SetHash(c.suite.Hash)
 	c.transcript.Write(m.raw)
 	c.deriveHandshakeSecrets(shared)
@@ -208,6 +278,20 @@ func (c *Conn) clientServerHello(m message) (State, error) {
 		return 0, err
 	}
 	return StateClientWaitEncryptedExtensions, nil
+}
+
+// acceptPSK takes the server's choice of our PSK: resumption.
+func (c *Conn) acceptPSK(index uint16) error {
+	s := c.hs.session
+	if s == nil || len(c.hs.hello.PSKIdentities) == 0 || index != 0 {
+		return alertf(record.AlertIllegalParameter, "server selected PSK %d, which was not offered", index)
+	}
+	if cipher.SuiteByID(s.Suite).Hash != c.suite.Hash {
+		return alertf(record.AlertIllegalParameter, "server selected a PSK with a suite of another hash")
+	}
+	c.hs.resumed, c.hs.psk = true, s.Secret
+	c.peerCerts = s.PeerCertificates
+	return nil
 }
 
 // extensions we know that may not appear in EncryptedExtensions.
@@ -242,6 +326,9 @@ func (c *Conn) clientEncryptedExtensions(m message) (State, error) {
 	}
 	c.alpn = ee.ALPN
 	c.transcript.Write(m.raw)
+	if c.hs.resumed {
+		return StateClientWaitFinished13, nil
+	}
 	return StateClientWaitCertOrCertRequest13, nil
 }
 
@@ -316,6 +403,7 @@ func (c *Conn) clientFinished(m message) (State, error) {
 		}
 	}
 	c.sendFinished(hs.clientHS)
+	c.resumptionMaster = hs.sched.Derive(cipher.LabelResumptionMaster, c.transcript.Sum(nil))
 	if err := c.setWriteKeys(c.clientAP); err != nil {
 		return 0, err
 	}
@@ -338,12 +426,24 @@ func (c *Conn) clientCertificateFor(cr *flights.CertificateRequest) (*Certificat
 	return nil, 0
 }
 
-// clientNewSessionTicket accepts a ticket; resumption is not implemented
-// yet, so it is checked and dropped.
+// clientNewSessionTicket stores the session a TLS 1.3 ticket resumes.
 func (c *Conn) clientNewSessionTicket(m message) (State, error) {
 	var nst flights.NewSessionTicket
 	if err := nst.Unmarshal(m.body); err != nil {
 		return 0, err
 	}
+	lifetime := min(time.Duration(nst.Lifetime)*time.Second, SessionLifetime)
+	key := c.sessionCacheKey()
+	if lifetime == 0 || key == "" || c.cfg.SessionTicketsDisabled {
+		return StateClientConnected13, nil
+	}
+	h := c.suite.Hash
+	cache, _ := c.cfg.caches()
+	cache.Put(key, &Session{
+		Version: VersionTLS13, Suite: c.suite.ID,
+		Secret:    cipher.ExpandLabel(h, c.resumptionMaster, "resumption", nst.Nonce, h.Size()),
+		CreatedAt: c.now, Lifetime: lifetime, PeerCertificates: c.peerCerts, ALPN: c.alpn,
+		Ticket: bytes.Clone(nst.Ticket), AgeAdd: nst.AgeAdd,
+	})
 	return StateClientConnected13, nil
 }

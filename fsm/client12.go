@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"crypto/x509"
 	"slices"
 
@@ -36,7 +37,36 @@ func (c *Conn) client12ServerHello(sh *flights.ServerHello, m message) (State, e
 			return 0, alertf(record.AlertUnsupportedExtension, "TLS 1.3 extension %d in a TLS 1.2 ServerHello", ext)
 		}
 	}
+	c.hs.sessionID = bytes.Clone(sh.SessionID)
+	if len(sh.SessionID) > 0 && bytes.Equal(sh.SessionID, c.hs.helloSessionID) {
+		return c.client12Resume(sh)
+	}
 	return StateClientWaitCertificate12, nil
+}
+
+// client12Resume continues an abbreviated handshake: the server echoed the
+// session ID of the session we offered (by ID, or beside its ticket).
+func (c *Conn) client12Resume(sh *flights.ServerHello) (State, error) {
+	s := c.hs.session
+	if s == nil || s.Version != VersionTLS12 {
+		return 0, alertf(record.AlertIllegalParameter, "server resumed a session that was not offered")
+	}
+	if s.Suite != sh.CipherSuite {
+		return 0, alertf(record.AlertIllegalParameter, "resumed session with another cipher suite")
+	}
+	if !c.ems {
+		return 0, alertf(record.AlertHandshakeFailure, "resumed session without extended master secret")
+	}
+	c.hs.resumed = true
+	c.master = s.Secret
+	c.peerCerts = s.PeerCertificates
+	if err := c.derivePendingKeys12(); err != nil {
+		return 0, err
+	}
+	if c.hs.expectTicket {
+		return StateClientWaitNewSessionTicket12, nil
+	}
+	return StateClientWaitChangeCipherSpec12, nil
 }
 
 func (c *Conn) client12Certificate(m message) (State, error) {
@@ -164,6 +194,9 @@ func (c *Conn) client12NewSessionTicket(m message) (State, error) {
 	if err := nst.Unmarshal(m.body); err != nil {
 		return 0, err
 	}
+	if len(nst.Ticket) > 0 {
+		c.hs.newTicket = bytes.Clone(nst.Ticket)
+	}
 	c.addTranscript(m.raw)
 	return StateClientWaitChangeCipherSpec12, nil
 }
@@ -179,6 +212,32 @@ func (c *Conn) client12Finished(m message) (State, error) {
 			return 0, err
 		}
 	}
+	c.storeSession12()
 	c.completeHandshake()
 	return StateClientConnected12, nil
+}
+
+// storeSession12 caches the session of a TLS 1.2 handshake that used
+// extended master secret (required for resumption) under the ID the
+// server assigned or the ticket it sent.
+func (c *Conn) storeSession12() {
+	hs := c.hs
+	key := c.sessionCacheKey()
+	if key == "" || !c.ems || (hs.resumed && hs.newTicket == nil) {
+		return
+	}
+	s := &Session{
+		Version: VersionTLS12, Suite: c.suite.ID, Secret: c.master, EMS: true,
+		CreatedAt: c.now, Lifetime: SessionLifetime, PeerCertificates: c.peerCerts, ALPN: c.alpn,
+	}
+	switch {
+	case hs.newTicket != nil:
+		s.Ticket = hs.newTicket
+	case len(hs.sessionID) > 0:
+		s.SessionID = hs.sessionID
+	default:
+		return
+	}
+	cache, _ := c.cfg.caches()
+	cache.Put(key, s)
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"io"
 	"slices"
+	"sync"
 
 	"github.com/tlsm/tlsm/cipher"
 	"github.com/tlsm/tlsm/record"
@@ -129,6 +130,48 @@ type Config struct {
 	// TLS 1.3 key before a key update is sent automatically; 0 means
 	// DefaultKeyUpdateAfterRecords.
 	KeyUpdateAfterRecords uint64
+
+	// SessionTicketsDisabled turns off session tickets: a server neither
+	// issues nor accepts them (TLS 1.2 RFC 5077 tickets and TLS 1.3 PSK
+	// tickets), a client does not ask for them.
+	SessionTicketsDisabled bool
+	// SessionTicketKeys encrypt session tickets: the first encrypts, all
+	// decrypt, so a caller rotates keys by prepending. When empty, keys are
+	// drawn from Rand on first use and rotated every TicketKeyRotation.
+	SessionTicketKeys [][32]byte
+	// ClientSessionCache keeps a client's sessions by server name; nil
+	// means a bounded LRU cache shared by the connections of this Config.
+	ClientSessionCache SessionCache
+	// ServerSessionCache keeps a server's TLS 1.2 sessions by session ID;
+	// nil means a bounded LRU cache shared by the connections of this Config.
+	ServerSessionCache SessionCache
+
+	// mu guards the state made on first use.
+	mu          sync.Mutex
+	autoKeys    []ticketKey
+	fixedKeys   []ticketKey
+	clientCache SessionCache
+	serverCache SessionCache
+}
+
+// Clone returns a copy of c that shares its caches and ticket keys, safe
+// to change. Copy a Config in use only with Clone.
+func (c *Config) Clone() *Config {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ensureCaches()
+	return &Config{
+		Rand: c.Rand, Certificates: c.Certificates, GetCertificate: c.GetCertificate,
+		RootCAs: c.RootCAs, ClientCAs: c.ClientCAs, ClientAuth: c.ClientAuth,
+		ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify,
+		VerifyPeerCertificate: c.VerifyPeerCertificate, NextProtos: c.NextProtos,
+		CipherSuites: c.CipherSuites, CurvePreferences: c.CurvePreferences,
+		MinVersion: c.MinVersion, MaxVersion: c.MaxVersion, KeyLogWriter: c.KeyLogWriter,
+		MaxKeyUpdatesWithoutData: c.MaxKeyUpdatesWithoutData, KeyUpdateAfterRecords: c.KeyUpdateAfterRecords,
+		SessionTicketsDisabled: c.SessionTicketsDisabled, SessionTicketKeys: c.SessionTicketKeys,
+		ClientSessionCache: c.ClientSessionCache, ServerSessionCache: c.ServerSessionCache,
+		autoKeys: c.autoKeys, fixedKeys: c.fixedKeys, clientCache: c.clientCache, serverCache: c.serverCache,
+	}
 }
 
 func (c *Config) maxKeyUpdatesWithoutData() int {

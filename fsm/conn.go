@@ -60,6 +60,9 @@ type Conn struct {
 	peerCerts           []*x509.Certificate
 	chains              [][]*x509.Certificate
 	handshakes          int
+	resumed             bool // the last handshake resumed a session
+	// resumptionMaster is TLS 1.3's resumption_master_secret.
+	resumptionMaster []byte
 
 	// scheduledKeyUpdate is set by KeyUpdate; keyUpdateOwed by a peer's
 	// update_requested. keyUpdatesInRow counts KeyUpdates received since

@@ -12,20 +12,22 @@ import (
 
 // handshake is the state that lives only while a handshake runs.
 type handshake struct {
-	hello     *flights.ClientHello // client: sent; server: received
-	key       *ecdh.PrivateKey     // our ephemeral key share
-	group     CurveID
-	retried   bool   // a HelloRetryRequest was sent or received
-	hrrSuite  uint16 // suite of the HelloRetryRequest
-	sched     *cipher.Schedule
-	clientHS  []byte // client handshake traffic secret
-	serverHS  []byte // server handshake traffic secret
-	certReq   *flights.CertificateRequest
-	cert      *Certificate // ours, to send
-	scheme    uint16       // our CertificateVerify scheme
-	peerKey   crypto.PublicKey
-	sessionID []byte
-	offer     versionOffer // client: what the ClientHello offered
+	hello    *flights.ClientHello // client: sent; server: received
+	key      *ecdh.PrivateKey     // our ephemeral key share
+	group    CurveID
+	retried  bool   // a HelloRetryRequest was sent or received
+	hrrSuite uint16 // suite of the HelloRetryRequest
+	sched    *cipher.Schedule
+	clientHS []byte // client handshake traffic secret
+	serverHS []byte // server handshake traffic secret
+	certReq  *flights.CertificateRequest
+	cert     *Certificate // ours, to send
+	scheme   uint16       // our CertificateVerify scheme
+	peerKey  crypto.PublicKey
+	// helloSessionID is the legacy_session_id of our (client) or the
+	// peer's (server) ClientHello.
+	helloSessionID []byte
+	offer          versionOffer // client: what the ClientHello offered
 
 	// TLS 1.2.
 	messages     []byte // every handshake message so far, for CertificateVerify
@@ -35,13 +37,22 @@ type handshake struct {
 	resumed      bool
 	expectTicket bool
 	preMaster    []byte // client: the ECDHE secret, until ClientKeyExchange is sent
+
+	// Resumption.
+	session     *Session // client: the session offered; server: the one resumed
+	psk         []byte   // TLS 1.3: the PSK in use
+	pskIndex    uint16   // server: which offered PSK was chosen
+	noResume    bool     // client: offer no session
+	sessionID   []byte   // TLS 1.2: the session ID the server assigned
+	newTicket   []byte   // TLS 1.2: a ticket from NewSessionTicket
+	issueTicket bool     // TLS 1.2 server: send a NewSessionTicket
 }
 
 // schedule derives the handshake traffic secrets once the shared secret and
 // the transcript through ServerHello are known.
 func (c *Conn) deriveHandshakeSecrets(shared []byte) {
 	hs := c.hs
-	hs.sched = cipher.NewSchedule(c.suite.Hash, nil)
+	hs.sched = cipher.NewSchedule(c.suite.Hash, hs.psk)
 	hs.sched.ToHandshake(shared)
 	th := c.transcript.Sum(nil)
 	hs.clientHS = hs.sched.Derive(cipher.LabelClientHandshake, th)
@@ -139,9 +150,21 @@ func containsScheme(list []uint16, s uint16) bool {
 // completeHandshake records the outcome and reports it.
 func (c *Conn) completeHandshake() {
 	c.handshakes++
+	c.resumed = c.hs.resumed
 	c.hs = nil
-	c.events.push(Event{Kind: EventHandshakeDone, Version: c.version, Suite: c.suite.ID, Handshake: c.handshakes})
+	c.events.push(Event{Kind: EventHandshakeDone, Version: c.version, Suite: c.suite.ID, Resumed: c.resumed, Handshake: c.handshakes})
 }
+
+// binder computes a TLS 1.3 PSK binder (RFC 8446 §4.2.11.2) over the
+// transcript hash up to the truncated ClientHello.
+func binder(h crypto.Hash, psk, transcriptHash []byte) []byte {
+	early := cipher.NewSchedule(h, psk)
+	key := early.Derive(cipher.LabelResumptionBinder, h.New().Sum(nil))
+	return cipher.FinishedMAC(h, key, transcriptHash)
+}
+
+// sessionCacheKey is the key of the client's session for this server.
+func (c *Conn) sessionCacheKey() string { return c.cfg.ServerName }
 
 // deliver hands application data to the caller.
 func (c *Conn) deliver(m message) (State, error) {

@@ -2,9 +2,12 @@ package fsm
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/x509"
+	"encoding/binary"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/tlsm/tlsm/cipher"
 	"github.com/tlsm/tlsm/flights"
@@ -41,15 +44,20 @@ func (c *Conn) serverClientHello(m message) (State, error) {
 	}
 	c.suite = suite
 	c.transcript.SetHash(suite.Hash)
-	c.transcript.Write(m.raw)
 	if err := c.chooseServerParams(ch); err != nil {
 		return 0, err
 	}
 	share, ok := c.chooseKeyShare(ch)
-	if ok {
-		return c.serverFlight(share)
+	if !ok {
+		// A PSK offered now is checked in the second ClientHello.
+		c.transcript.Write(m.raw)
+		return c.sendHelloRetryRequest(ch)
 	}
-	return c.sendHelloRetryRequest(ch)
+	if err := c.selectPSK(ch, m.raw); err != nil {
+		return 0, err
+	}
+	c.transcript.Write(m.raw)
+	return c.serverFlight(share)
 }
 
 // fallbackSCSV is TLS_FALLBACK_SCSV (RFC 7507).
@@ -228,8 +236,53 @@ func (c *Conn) serverClientHelloRetried(m message) (State, error) {
 		return 0, alertf(record.AlertIllegalParameter, "second ClientHello changed the cipher suite")
 	}
 	c.hs.hello = ch
+	if err := c.selectPSK(ch, m.raw); err != nil {
+		return 0, err
+	}
 	c.transcript.Write(m.raw)
 	return c.serverFlight(ch.KeyShares[0].Data)
+}
+
+// selectPSK resumes the first offered ticket that is ours, still valid,
+// and of the chosen suite's hash, after checking its binder over the
+// truncated ClientHello raw (RFC 8446 §4.2.11). Only psk_dhe_ke is
+// supported, so the key exchange runs as usual.
+func (c *Conn) selectPSK(ch *flights.ClientHello, raw []byte) error {
+	if c.cfg.SessionTicketsDisabled || len(ch.PSKIdentities) == 0 || !slices.Contains(ch.PSKModes, pskDHEKeyExchange) {
+		return nil
+	}
+	h := c.suite.Hash
+	for i, id := range ch.PSKIdentities {
+		s := c.openTicket(id.Identity)
+		if s == nil || s.Version != VersionTLS13 || !s.valid(c.now) || !c.sessionMeetsClientAuth(s) {
+			continue
+		}
+		if suite := cipher.SuiteByID(s.Suite); suite == nil || suite.Hash != h {
+			continue
+		}
+		th := c.transcript.SumWith(h, raw[:len(raw)-ch.BindersLen()])
+		if !hmac.Equal(ch.PSKBinders[i], binder(h, s.Secret, th)) {
+			return alertf(record.AlertDecryptError, "PSK binder does not verify")
+		}
+		c.hs.resumed, c.hs.psk, c.hs.pskIndex, c.hs.session = true, s.Secret, uint16(i), s
+		c.peerCerts = s.PeerCertificates
+		return nil
+	}
+	return nil
+}
+
+// pskDHEKeyExchange is the psk_dhe_ke mode of psk_key_exchange_modes.
+const pskDHEKeyExchange = 1
+
+// sessionMeetsClientAuth reports whether a session may be resumed under
+// the client certificate policy: one that requires a certificate needs a
+// session that had one.
+func (c *Conn) sessionMeetsClientAuth(s *Session) bool {
+	auth := c.cfg.ClientAuth
+	if auth == RequireAnyClientCert || auth == RequireAndVerifyClientCert {
+		return len(s.PeerCertificates) > 0
+	}
+	return true
 }
 
 // serverFlight sends ServerHello through Finished and switches to the
@@ -252,7 +305,8 @@ func (c *Conn) serverFlight(clientShare []byte) (State, error) {
 	sh := flights.ServerHello{
 		Version: VersionTLS12, Random: random, SessionID: hs.hello.SessionID,
 		CipherSuite: c.suite.ID, SupportedVersion: VersionTLS13,
-		KeyShare: flights.KeyShare{Group: uint16(hs.group), Data: key.PublicKey().Bytes()},
+		KeyShare:       flights.KeyShare{Group: uint16(hs.group), Data: key.PublicKey().Bytes()},
+		HasSelectedPSK: hs.resumed, SelectedPSK: hs.pskIndex,
 	}
 	c.version = VersionTLS13
 	c.sendMessage(sh.Append(nil))
@@ -266,13 +320,15 @@ func (c *Conn) serverFlight(clientShare []byte) (State, error) {
 	ee := flights.EncryptedExtensions{ALPN: c.alpn}
 	c.sendMessage(ee.Append(nil))
 	next := StateServerWaitFinished13
-	if c.cfg.ClientAuth != NoClientCert {
-		hs.certReq = &flights.CertificateRequest{SignatureAlgorithms: signatureSchemes13}
-		c.sendMessage(hs.certReq.Append(nil))
-		next = StateServerWaitCertificate13
-	}
-	if err := c.sendCertificate(serverSignatureContext); err != nil {
-		return 0, err
+	if !hs.resumed {
+		if c.cfg.ClientAuth != NoClientCert {
+			hs.certReq = &flights.CertificateRequest{SignatureAlgorithms: signatureSchemes13}
+			c.sendMessage(hs.certReq.Append(nil))
+			next = StateServerWaitCertificate13
+		}
+		if err := c.sendCertificate(serverSignatureContext); err != nil {
+			return 0, err
+		}
 	}
 	c.sendFinished(hs.serverHS)
 	c.deriveApplicationSecrets()
@@ -332,6 +388,38 @@ func (c *Conn) serverFinished(m message) (State, error) {
 	if err := c.setReadKeys(c.clientAP); err != nil {
 		return 0, err
 	}
+	c.resumptionMaster = c.hs.sched.Derive(cipher.LabelResumptionMaster, c.transcript.Sum(nil))
+	if err := c.sendNewSessionTicket(); err != nil {
+		return 0, err
+	}
 	c.completeHandshake()
 	return StateServerConnected13, nil
+}
+
+// sendNewSessionTicket sends one TLS 1.3 ticket carrying the session
+// encrypted under our ticket key, when the client can use it.
+func (c *Conn) sendNewSessionTicket() error {
+	if c.cfg.SessionTicketsDisabled || !slices.Contains(c.hs.hello.PSKModes, pskDHEKeyExchange) {
+		return nil
+	}
+	var ageAdd [4]byte
+	if _, err := io.ReadFull(c.cfg.rand(), ageAdd[:]); err != nil {
+		return err
+	}
+	h := c.suite.Hash
+	nonce := []byte{0}
+	s := &Session{
+		Version: VersionTLS13, Suite: c.suite.ID,
+		Secret:    cipher.ExpandLabel(h, c.resumptionMaster, "resumption", nonce, h.Size()),
+		CreatedAt: c.now, Lifetime: SessionLifetime, PeerCertificates: c.peerCerts, ALPN: c.alpn,
+		AgeAdd: binary.BigEndian.Uint32(ageAdd[:]),
+	}
+	ticket, err := c.sealTicket(s)
+	if err != nil {
+		return err
+	}
+	nst := flights.NewSessionTicket{Lifetime: uint32(SessionLifetime / time.Second), AgeAdd: s.AgeAdd, Nonce: nonce, Ticket: ticket}
+	c.hsOut = nst.Append(c.hsOut)
+	c.events.push(Event{Kind: EventMessageSent, Message: flights.TypeNewSessionTicket})
+	return nil
 }

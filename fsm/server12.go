@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/tlsm/tlsm/cipher"
 	"github.com/tlsm/tlsm/flights"
@@ -31,6 +32,12 @@ func (c *Conn) server12ClientHello(ch *flights.ClientHello, m message) (State, e
 	c.ems = ch.ExtendedMasterSecret
 	c.random = [32]byte(ch.Random)
 	c.serverName = ch.ServerName
+	if err := c.chooseALPN(ch.ALPN); err != nil {
+		return 0, err
+	}
+	if s := c.findSession12(ch); s != nil {
+		return c.server12Resume(ch, s, m)
+	}
 	if err := c.chooseGroup12(ch); err != nil {
 		return 0, err
 	}
@@ -38,11 +45,73 @@ func (c *Conn) server12ClientHello(ch *flights.ClientHello, m message) (State, e
 	if err != nil {
 		return 0, err
 	}
-	if err := c.chooseALPN(ch.ALPN); err != nil {
-		return 0, err
-	}
 	c.enterTLS12(suite, m.raw)
 	return c.server12Flight(ch)
+}
+
+// findSession12 returns the session the ClientHello asks to resume, by
+// ticket or by session ID, if we can resume it: only sessions with
+// extended master secret are (RFC 7627 §5.3).
+func (c *Conn) findSession12(ch *flights.ClientHello) *Session {
+	if !ch.ExtendedMasterSecret {
+		return nil
+	}
+	var s *Session
+	switch {
+	case len(ch.SessionTicket) > 0:
+		if !c.cfg.SessionTicketsDisabled {
+			s = c.openTicket(ch.SessionTicket)
+		}
+	case len(ch.SessionID) > 0:
+		_, cache := c.cfg.caches()
+		s, _ = cache.Get(string(ch.SessionID))
+	}
+	if s == nil || s.Version != VersionTLS12 || !s.EMS || !s.valid(c.now) || !c.sessionMeetsClientAuth(s) {
+		return nil
+	}
+	if !slices.Contains(ch.CipherSuites, s.Suite) || !slices.Contains(c.cfg.suitesFor(VersionTLS12), s.Suite) {
+		return nil
+	}
+	return s
+}
+
+// server12Resume runs an abbreviated handshake: ServerHello echoing the
+// client's session ID, then ChangeCipherSpec and Finished.
+func (c *Conn) server12Resume(ch *flights.ClientHello, s *Session, m message) (State, error) {
+	c.enterTLS12(cipher.SuiteByID(s.Suite), m.raw)
+	hs := c.hs
+	hs.resumed, hs.session = true, s
+	c.master, c.peerCerts = s.Secret, s.PeerCertificates
+	if err := c.newServerRandom12(); err != nil {
+		return 0, err
+	}
+	sh := flights.ServerHello{
+		Version: VersionTLS12, Random: c.srvRandom[:], SessionID: ch.SessionID, CipherSuite: c.suite.ID,
+		SecureRenegotiationSupported: c.secureRenegotiation, ExtendedMasterSecret: true, ALPN: c.alpn,
+	}
+	if ch.ECPointFormats != nil {
+		sh.ECPointFormats = []uint8{0}
+	}
+	c.sendMessage(sh.Append(nil))
+	if err := c.derivePendingKeys12(); err != nil {
+		return 0, err
+	}
+	if err := c.sendFinished12(); err != nil {
+		return 0, err
+	}
+	return StateServerWaitChangeCipherSpec12, nil
+}
+
+// newServerRandom12 draws the server random, ending it with the RFC 8446
+// downgrade sentinel when we could have spoken TLS 1.3.
+func (c *Conn) newServerRandom12() error {
+	if _, err := io.ReadFull(c.cfg.rand(), c.srvRandom[:]); err != nil {
+		return err
+	}
+	if _, hi := c.cfg.versionRange(); hi >= VersionTLS13 {
+		copy(c.srvRandom[24:], downgradeTLS12)
+	}
+	return nil
 }
 
 func (c *Conn) chooseGroup12(ch *flights.ClientHello) error {
@@ -92,12 +161,8 @@ func (c *Conn) chooseSuiteAndCertificate12(ch *flights.ClientHello) (*cipher.Sui
 // server12Flight sends the server's first flight of a full handshake.
 func (c *Conn) server12Flight(ch *flights.ClientHello) (State, error) {
 	hs := c.hs
-	rand := c.cfg.rand()
-	if _, err := io.ReadFull(rand, c.srvRandom[:]); err != nil {
+	if err := c.newServerRandom12(); err != nil {
 		return 0, err
-	}
-	if _, hi := c.cfg.versionRange(); hi >= VersionTLS13 {
-		copy(c.srvRandom[24:], downgradeTLS12)
 	}
 	sh := flights.ServerHello{
 		Version: VersionTLS12, Random: c.srvRandom[:], CipherSuite: c.suite.ID,
@@ -107,6 +172,19 @@ func (c *Conn) server12Flight(ch *flights.ClientHello) (State, error) {
 	}
 	if ch.ECPointFormats != nil {
 		sh.ECPointFormats = []uint8{0}
+	}
+	// Sessions need extended master secret: a ticket when the client
+	// takes them, else a session ID for our cache.
+	switch {
+	case !c.ems:
+	case ch.TicketSupported && !c.cfg.SessionTicketsDisabled:
+		hs.issueTicket, sh.TicketSupported = true, true
+	default:
+		hs.sessionID = make([]byte, 32)
+		if _, err := io.ReadFull(c.cfg.rand(), hs.sessionID); err != nil {
+			return 0, err
+		}
+		sh.SessionID = hs.sessionID
 	}
 	c.sendMessage(sh.Append(nil))
 	cert := flights.Certificate12{Certificates: hs.cert.Certificate}
@@ -208,10 +286,37 @@ func (c *Conn) server12Finished(m message) (State, error) {
 		return 0, err
 	}
 	if !c.hs.resumed {
-		if err := c.sendFinished12(); err != nil {
+		if err := c.sendServerFinished12(); err != nil {
 			return 0, err
 		}
 	}
 	c.completeHandshake()
 	return StateServerConnected12, nil
+}
+
+// sendServerFinished12 ends a full handshake: a NewSessionTicket when one
+// was promised, ChangeCipherSpec and Finished; the session goes into the
+// cache when it has an ID.
+func (c *Conn) sendServerFinished12() error {
+	hs := c.hs
+	s := &Session{
+		Version: VersionTLS12, Suite: c.suite.ID, Secret: c.master, EMS: c.ems,
+		CreatedAt: c.now, Lifetime: SessionLifetime, PeerCertificates: c.peerCerts, ALPN: c.alpn,
+	}
+	if hs.issueTicket {
+		ticket, err := c.sealTicket(s)
+		if err != nil {
+			return err
+		}
+		nst := flights.NewSessionTicket12{LifetimeHint: uint32(SessionLifetime / time.Second), Ticket: ticket}
+		c.sendMessage(nst.Append(nil))
+	}
+	if err := c.sendFinished12(); err != nil {
+		return err
+	}
+	if len(hs.sessionID) > 0 {
+		_, cache := c.cfg.caches()
+		cache.Put(string(hs.sessionID), s)
+	}
+	return nil
 }

@@ -176,7 +176,7 @@ var table = []Transition{
 		StateClientWaitCertificate12, StateClientWaitNewSessionTicket12, StateClientWaitChangeCipherSpec12}, (*Conn).clientServerHello},
 	{StateClientWaitServerHello, InHelloRetryRequest, []State{StateClientWaitServerHelloRetried}, (*Conn).clientHelloRetryRequest},
 	{StateClientWaitServerHelloRetried, InServerHello, []State{StateClientWaitEncryptedExtensions}, (*Conn).clientServerHello},
-	{StateClientWaitEncryptedExtensions, InEncryptedExtensions, []State{StateClientWaitCertOrCertRequest13}, (*Conn).clientEncryptedExtensions},
+	{StateClientWaitEncryptedExtensions, InEncryptedExtensions, []State{StateClientWaitCertOrCertRequest13, StateClientWaitFinished13}, (*Conn).clientEncryptedExtensions},
 	{StateClientWaitCertOrCertRequest13, InCertificateRequest, []State{StateClientWaitCertificate13}, (*Conn).clientCertificateRequest},
 	{StateClientWaitCertOrCertRequest13, InCertificate, []State{StateClientWaitCertificateVerify13}, (*Conn).clientCertificate},
 	{StateClientWaitCertificate13, InCertificate, []State{StateClientWaitCertificateVerify13}, (*Conn).clientCertificate},

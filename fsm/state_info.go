@@ -26,6 +26,7 @@ func (c *Conn) ConnectionState() ConnectionState {
 	cs := ConnectionState{
 		Version:            c.version,
 		HandshakeComplete:  c.handshakes > 0,
+		DidResume:          c.resumed,
 		NegotiatedProtocol: c.alpn,
 		ServerName:         c.serverName,
 		PeerCertificates:   c.peerCerts,

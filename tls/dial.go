@@ -26,9 +26,8 @@ func DialContext(ctx context.Context, network, addr string, cfg *Config) (*Conn,
 		if err != nil {
 			host = addr
 		}
-		copied := *cfg
-		copied.ServerName = host
-		cfg = &copied
+		cfg = cfg.Clone()
+		cfg.ServerName = host
 	}
 	c := Client(raw, cfg)
 	if err := c.HandshakeContext(ctx); err != nil {
