@@ -38,7 +38,10 @@ flags:
   -client-renegotiation server: accept client-initiated renegotiation (default: refuse)
   -no-renegotiation     refuse every renegotiation
   -echo                 server: write every received line back
-  -accept N             server: exit after N connections (default 1)
+  -accept N             server: exit after N connections (default 1); sessions
+                        are reused across them
+  -reconnect N          client: first connect N times, handshaking and closing
+                        each time, resuming the session, then run as usual
   -keylog F             NSS key log, appended to (Wireshark/tshark can decrypt with it)
   -mtu N                DTLS path MTU
 
@@ -77,6 +80,7 @@ type options struct {
 	noRenegotiation     bool
 	echo                bool
 	accept              int
+	reconnect           int
 	keylog              string
 	mtu                 int
 }
@@ -128,6 +132,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, int) {
 	fs.BoolVar(&o.noRenegotiation, "no-renegotiation", false, "")
 	fs.BoolVar(&o.echo, "echo", false, "")
 	fs.IntVar(&o.accept, "accept", 1, "")
+	fs.IntVar(&o.reconnect, "reconnect", 0, "")
 	fs.StringVar(&o.keylog, "keylog", "", "")
 	fs.IntVar(&o.mtu, "mtu", 0, "")
 	if err := fs.Parse(args); err != nil {
@@ -150,6 +155,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, int) {
 		return bad("-cert and -key go together")
 	case o.accept < 1:
 		return bad("-accept must be at least 1")
+	case o.reconnect < 0:
+		return bad("-reconnect must not be negative")
 	case o.mtu < 0:
 		return bad("-mtu must not be negative")
 	}

@@ -37,6 +37,11 @@ type peer struct {
 func (p *peer) isClient() bool { return p.opts.connect != "" }
 
 func (p *peer) client() int {
+	for range p.opts.reconnect {
+		if !p.shortConnection() {
+			return 1
+		}
+	}
 	raw, err := net.DialTimeout("tcp", p.opts.connect, dialTimeout)
 	if err != nil {
 		p.log.Info("error", "err", err.Error())
@@ -46,6 +51,44 @@ func (p *peer) client() int {
 		return 1
 	}
 	return 0
+}
+
+// ticketWait bounds how long a short connection waits for data, such as
+// the TLS 1.3 tickets that follow the handshake, before closing.
+const ticketWait = 300 * time.Millisecond
+
+// shortConnection connects, handshakes, takes what the server sends in a
+// short while (its tickets), and closes: a session to resume.
+func (p *peer) shortConnection() bool {
+	raw, err := net.DialTimeout("tcp", p.opts.connect, dialTimeout)
+	if err != nil {
+		p.log.Info("error", "err", err.Error())
+		return false
+	}
+	defer raw.Close()
+	conn := tls.Client(raw, p.cfg)
+	s := &session{p: p, conn: conn, raw: raw}
+	conn.OnEvent(s.logEvent)
+	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+	err = conn.HandshakeContext(ctx)
+	cancel()
+	if err != nil {
+		s.fail(err)
+		return false
+	}
+	conn.SetReadDeadline(time.Now().Add(ticketWait))
+	buf := make([]byte, 4096)
+	for {
+		n, err := conn.Read(buf)
+		p.stdout.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	conn.SetDeadline(time.Now().Add(closeWait))
+	conn.CloseWrite()
+	p.log.Info("closed")
+	return true
 }
 
 func (p *peer) server() int {

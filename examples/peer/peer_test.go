@@ -382,3 +382,21 @@ func TestUsage(t *testing.T) {
 	requireExit(t, p, 0)
 	require.Contains(t, p.Stderr(), "-connect HOST:PORT")
 }
+
+// TestReconnectResumes: a peer client with -reconnect 2 against a peer
+// server with -accept 3 resumes the session, for each version.
+func TestReconnectResumes(t *testing.T) {
+	for _, v := range []string{"1.2", "1.3"} {
+		srv, addr := listenPeer(t, "-accept", "3", "-echo")
+		c := startPeer(t, "-connect", addr, "-insecure", "-reconnect", "2", "-max", v)
+		c.WaitOutput(t, "resumed=true", timeout)
+		c.Send("Q")
+		requireExit(t, c, 0)
+		lines := strings.Count(c.Stderr(), "msg=handshake version=TLS"+v)
+		require.Equal(t, 3, lines, c.Stderr())
+		require.Equal(t, 1, strings.Count(c.Stderr(), "resumed=false"), c.Stderr())
+		require.Equal(t, 2, strings.Count(c.Stderr(), "resumed=true"), c.Stderr())
+		requireExit(t, srv, 0)
+		require.Equal(t, 2, strings.Count(srv.Stderr(), "resumed=true"), srv.Stderr())
+	}
+}
