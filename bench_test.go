@@ -64,6 +64,127 @@ func BenchmarkHandshake13(b *testing.B) {
 	})
 }
 
+// BenchmarkHandshake12 measures one full TLS 1.2 handshake with
+// ECDHE-ECDSA-AES128-GCM-SHA256, X25519 and an ECDSA P-256 certificate.
+func BenchmarkHandshake12(b *testing.B) {
+	b.Run("tlsm-core", func(b *testing.B) {
+		cc, sc := benchConfigs(b)
+		cc.MaxVersion, sc.SessionTicketsDisabled = fsm.VersionTLS12, true
+		cc.SessionTicketsDisabled = true
+		b.ReportAllocs()
+		for b.Loop() {
+			p := memconn.New(cc, sc)
+			if err := p.Handshake(); err != nil {
+				b.Fatal(err)
+			}
+			if p.Client.Conn.ConnectionState().DidResume {
+				b.Fatal("resumed")
+			}
+			cc.ClientSessionCache = fsm.NewLRUSessionCache(1)
+		}
+	})
+	b.Run("tlsm-pipe", func(b *testing.B) {
+		cc, sc := benchConfigs(b)
+		cc.MaxVersion = fsm.VersionTLS12
+		b.ReportAllocs()
+		for b.Loop() {
+			cc.ClientSessionCache = fsm.NewLRUSessionCache(1)
+			a, z := net.Pipe()
+			pipeHandshake(b, tls.Client(a, cc), tls.Server(z, sc))
+			a.Close()
+			z.Close()
+		}
+	})
+	b.Run("crypto-tls-pipe", func(b *testing.B) {
+		cc, sc := goConfigs(b)
+		cc.MinVersion, cc.MaxVersion = gotls.VersionTLS12, gotls.VersionTLS12
+		b.ReportAllocs()
+		for b.Loop() {
+			a, z := net.Pipe()
+			pipeHandshake(b, gotls.Client(a, cc), gotls.Server(z, sc))
+			a.Close()
+			z.Close()
+		}
+	})
+}
+
+// BenchmarkResume measures resumed handshakes (TLS 1.2 tickets, TLS 1.3
+// PSK), each followed by one byte from the server so that the client takes
+// in the next ticket, as a real client would.
+func BenchmarkResume(b *testing.B) {
+	for _, v := range []uint16{fsm.VersionTLS12, fsm.VersionTLS13} {
+		name := fsm.VersionName(v)
+		b.Run(name+"/tlsm-core", func(b *testing.B) {
+			cc, sc := benchConfigs(b)
+			cc.MaxVersion = v
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				p := memconn.New(cc, sc)
+				if err := p.Handshake(); err != nil {
+					b.Fatal(err)
+				}
+				if err := p.Write(p.Server, []byte{1}); err != nil {
+					b.Fatal(err)
+				}
+				if i > 0 && !p.Client.Conn.ConnectionState().DidResume {
+					b.Fatal("not resumed")
+				}
+			}
+		})
+		b.Run(name+"/tlsm-pipe", func(b *testing.B) {
+			cc, sc := benchConfigs(b)
+			cc.MaxVersion = v
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				a, z := net.Pipe()
+				c := tls.Client(a, cc)
+				resumeRound(b, c, tls.Server(z, sc))
+				if i > 0 && !c.ConnectionState().DidResume {
+					b.Fatal("not resumed")
+				}
+				a.Close()
+				z.Close()
+			}
+		})
+		b.Run(name+"/crypto-tls-pipe", func(b *testing.B) {
+			cc, sc := goConfigs(b)
+			cc.MinVersion, cc.MaxVersion = gotls.VersionTLS12, v
+			cc.ClientSessionCache = gotls.NewLRUClientSessionCache(1)
+			sc.SessionTicketsDisabled = false
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				a, z := net.Pipe()
+				c := gotls.Client(a, cc)
+				resumeRound(b, c, gotls.Server(z, sc))
+				if i > 0 && !c.ConnectionState().DidResume {
+					b.Fatal("not resumed")
+				}
+				a.Close()
+				z.Close()
+			}
+		})
+	}
+}
+
+// resumeRound handshakes and sends one byte from the server.
+func resumeRound(b *testing.B, client, server handshaker) {
+	done := make(chan error, 1)
+	go func() {
+		err := server.Handshake()
+		if err == nil {
+			_, err = server.Write([]byte{1})
+		}
+		done <- err
+	}()
+	var one [1]byte
+	if _, err := io.ReadFull(client, one[:]); err != nil {
+		b.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
+
 type handshaker interface {
 	net.Conn
 	Handshake() error

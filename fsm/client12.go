@@ -22,6 +22,8 @@ func (c *Conn) client12ServerHello(sh *flights.ServerHello, m message) (State, e
 			return 0, alertf(record.AlertHandshakeFailure, "non-empty renegotiation_info in an initial handshake")
 		}
 		c.secureRenegotiation = true
+	} else if c.cfg.RequireSecureRenegotiation {
+		return 0, alertf(record.AlertHandshakeFailure, "server does not support secure renegotiation")
 	}
 	c.ems = sh.ExtendedMasterSecret
 	if sh.ALPN != "" && !slices.Contains(c.cfg.NextProtos, sh.ALPN) {

@@ -131,6 +131,11 @@ type Config struct {
 	// DefaultKeyUpdateAfterRecords.
 	KeyUpdateAfterRecords uint64
 
+	// RequireSecureRenegotiation refuses TLS 1.2 peers that do not support
+	// RFC 5746 secure renegotiation, with a handshake_failure alert. By
+	// default they may connect but can never renegotiate.
+	RequireSecureRenegotiation bool
+
 	// SessionTicketsDisabled turns off session tickets: a server neither
 	// issues nor accepts them (TLS 1.2 RFC 5077 tickets and TLS 1.3 PSK
 	// tickets), a client does not ask for them.
@@ -168,7 +173,8 @@ func (c *Config) Clone() *Config {
 		CipherSuites: c.CipherSuites, CurvePreferences: c.CurvePreferences,
 		MinVersion: c.MinVersion, MaxVersion: c.MaxVersion, KeyLogWriter: c.KeyLogWriter,
 		MaxKeyUpdatesWithoutData: c.MaxKeyUpdatesWithoutData, KeyUpdateAfterRecords: c.KeyUpdateAfterRecords,
-		SessionTicketsDisabled: c.SessionTicketsDisabled, SessionTicketKeys: c.SessionTicketKeys,
+		RequireSecureRenegotiation: c.RequireSecureRenegotiation,
+		SessionTicketsDisabled:     c.SessionTicketsDisabled, SessionTicketKeys: c.SessionTicketKeys,
 		ClientSessionCache: c.ClientSessionCache, ServerSessionCache: c.ServerSessionCache,
 		autoKeys: c.autoKeys, fixedKeys: c.fixedKeys, clientCache: c.clientCache, serverCache: c.serverCache,
 	}

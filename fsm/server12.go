@@ -28,6 +28,8 @@ func (c *Conn) server12ClientHello(ch *flights.ClientHello, m message) (State, e
 			return 0, alertf(record.AlertHandshakeFailure, "non-empty renegotiation_info in an initial handshake")
 		}
 		c.secureRenegotiation = true
+	} else if c.cfg.RequireSecureRenegotiation {
+		return 0, alertf(record.AlertHandshakeFailure, "client does not support secure renegotiation")
 	}
 	c.ems = ch.ExtendedMasterSecret
 	c.random = [32]byte(ch.Random)

@@ -123,24 +123,26 @@ func (c *lruCache) Put(key string, s *Session) {
 // ensureCaches makes the default caches; the caller holds c.mu.
 func (c *Config) ensureCaches() {
 	if c.clientCache == nil {
-		c.clientCache = c.ClientSessionCache
-		if c.clientCache == nil {
-			c.clientCache = NewLRUSessionCache(DefaultSessionCacheSize)
-		}
+		c.clientCache = NewLRUSessionCache(DefaultSessionCacheSize)
 	}
 	if c.serverCache == nil {
-		c.serverCache = c.ServerSessionCache
-		if c.serverCache == nil {
-			c.serverCache = NewLRUSessionCache(DefaultSessionCacheSize)
-		}
+		c.serverCache = NewLRUSessionCache(DefaultSessionCacheSize)
 	}
 }
 
+// caches returns the configured caches, or the defaults.
 func (c *Config) caches() (client, server SessionCache) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ensureCaches()
-	return c.clientCache, c.serverCache
+	client, server = c.ClientSessionCache, c.ServerSessionCache
+	if client == nil {
+		client = c.clientCache
+	}
+	if server == nil {
+		server = c.serverCache
+	}
+	return client, server
 }
 
 // ticketKey is one session ticket encryption key.

@@ -2,12 +2,15 @@ package fsm_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/tlsm/tlsm/cipher"
+	"github.com/tlsm/tlsm/flights"
 	"github.com/tlsm/tlsm/fsm"
 	"github.com/tlsm/tlsm/internal/memconn"
 	"github.com/tlsm/tlsm/internal/testcert"
+	"github.com/tlsm/tlsm/record"
 )
 
 func TestTLS12Matrix(t *testing.T) {
@@ -77,5 +80,27 @@ func TestVersionNegotiation(t *testing.T) {
 		}
 		require.NoError(t, err, "%+v", tc)
 		require.Equal(t, tc.want, p.Client.Conn.ConnectionState().Version)
+	}
+}
+
+// TestRequireSecureRenegotiation: a ClientHello without renegotiation_info
+// or its SCSV is served, unless the server requires RFC 5746.
+func TestRequireSecureRenegotiation(t *testing.T) {
+	for _, require5746 := range []bool{false, true} {
+		_, sc := configs(t, testcert.ECDSAP256)
+		sc.RequireSecureRenegotiation = require5746
+		hello := &flights.ClientHello{
+			Version: fsm.VersionTLS12, Random: make([]byte, 32),
+			CipherSuites: []uint16{cipher.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}, CompressionMethods: []byte{0},
+			SupportedGroups: []uint16{29}, SignatureAlgorithms: []uint16{fsm.ECDSAWithP256AndSHA256},
+		}
+		server := fsm.NewServer(sc)
+		err := server.HandleData(time.Now(), record.AppendPlain(nil, record.TypeHandshake, fsm.VersionTLS12, hello.Append(nil)))
+		if require5746 {
+			require.ErrorIs(t, err, fsm.Alert(40))
+		} else {
+			require.NoError(t, err)
+			require.Equal(t, fsm.StateServerWaitClientKeyExchange12, server.State())
+		}
 	}
 }
