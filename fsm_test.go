@@ -52,7 +52,9 @@ var scenarios = []scenario{
 	{"fatal-alert-closes-both", func(t *testing.T, p *memconn.Pair) {
 		p.Tamper = func(from *memconn.Side, b []byte) []byte {
 			if from == p.Server && len(b) > 200 {
-				b[len(b)-1] ^= 1 // corrupt the server's encrypted flight
+				// Corrupt the first encrypted record, after the ServerHello.
+				first := 5 + int(b[3])<<8 | int(b[4])
+				b[first+10] ^= 1
 			}
 			return b
 		}

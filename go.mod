@@ -3,6 +3,8 @@ module github.com/tlsm/tlsm
 go 1.26.0
 
 require (
+	github.com/pion/dtls/v3 v3.1.15
+	github.com/pion/transport/v3 v3.1.1
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/crypto v0.59.0
 )

@@ -16,10 +16,15 @@ var ErrSequenceExhausted = errors.New("cipher: record sequence number exhausted"
 // ErrOpen is returned when a record fails authentication.
 var ErrOpen = errors.New("cipher: message authentication failed")
 
+// ErrTooLong is returned by SealAt for a plaintext whose length does not fit
+// the 16-bit length field of the TLS 1.2 additional data.
+var ErrTooLong = errors.New("cipher: plaintext too long for a record")
+
 // State is one direction's record protection: an AEAD, its static IV and the
 // sequence number of the next record. The nonce of each record is the IV
 // XOR the sequence number (RFC 8446 §5.3); it is never random. A TLS 1.2
-// state from NewState12 is used through Seal12 and Open12.
+// state from NewState12 is used through Seal12 and Open12, or, for DTLS 1.2,
+// through SealAt and OpenAt, which take the sequence number from the caller.
 type State struct {
 	aead  gocipher.AEAD
 	iv    [NonceLen]byte
@@ -64,14 +69,20 @@ func (st *State) nextNonce() ([]byte, error) {
 	if st.seq == ^uint64(0) {
 		return nil, ErrSequenceExhausted
 	}
+	st.setNonce(st.seq)
+	st.seq++
+	return st.nonce[:], nil
+}
+
+// setNonce fills st.nonce with the IV XOR the padded sequence number seq,
+// leaving st.seq alone.
+func (st *State) setNonce(seq uint64) {
 	st.nonce = st.iv
 	var s [8]byte
-	binary.BigEndian.PutUint64(s[:], st.seq)
+	binary.BigEndian.PutUint64(s[:], seq)
 	for i := range s {
 		st.nonce[NonceLen-8+i] ^= s[i]
 	}
-	st.seq++
-	return st.nonce[:], nil
 }
 
 // Seal encrypts plaintext with additional data ad, appending to dst.

@@ -182,14 +182,12 @@ func (st *State) setAD12(seq uint64, typ uint8, version uint16, n int) {
 // exactly ExplicitNonceLen bytes past len(dst) in dst's backing array;
 // otherwise it must not overlap dst's spare capacity.
 func (st *State) Seal12(dst []byte, typ uint8, version uint16, plaintext []byte) ([]byte, error) {
-	seq := st.seq
-	nonce, err := st.nextNonce()
-	if err != nil {
-		return dst, err
+	if st.seq == ^uint64(0) {
+		return dst, ErrSequenceExhausted
 	}
-	st.setAD12(seq, typ, version, len(plaintext))
-	dst = append(dst, nonce[NonceLen-st.explicitLen:]...)
-	return st.aead.Seal(dst, nonce, plaintext, st.ad[:]), nil
+	seq := st.seq
+	st.seq++
+	return st.seal12(dst, seq, typ, version, plaintext), nil
 }
 
 // Open12 authenticates and decrypts one TLS 1.2 record fragment (explicit
@@ -200,18 +198,59 @@ func (st *State) Seal12(dst []byte, typ uint8, version uint16, plaintext []byte)
 // the explicit nonce and tag, or one that fails authentication, is ErrOpen.
 // Each call consumes a sequence number, whether or not it succeeds.
 func (st *State) Open12(dst []byte, typ uint8, version uint16, fragment []byte) ([]byte, error) {
-	seq := st.seq
-	nonce, err := st.nextNonce()
-	if err != nil {
-		return nil, err
+	if st.seq == ^uint64(0) {
+		return nil, ErrSequenceExhausted
 	}
+	seq := st.seq
+	st.seq++
+	return st.open12(dst, seq, typ, version, fragment)
+}
+
+// SealAt is Seal12 with the sequence number given rather than taken from the
+// state, for DTLS 1.2 (RFC 6347 §4.1.2.1), where seq is epoch(16) ||
+// sequence_number(48) as in the record header. The AES-GCM explicit nonce
+// written is seq; the ChaCha20-Poly1305 nonce is the IV XOR seq; the
+// additional data is seq || typ || version || len(plaintext). The state's
+// own sequence number is neither used nor advanced, and never sealing two
+// records under one seq is the caller's duty. The same overlap rules as for
+// Seal12 apply. A plaintext longer than 65535 bytes, whose length the
+// additional data cannot carry, is refused with ErrTooLong.
+func (st *State) SealAt(dst []byte, seq uint64, typ uint8, version uint16, plaintext []byte) ([]byte, error) {
+	if len(plaintext) > 0xffff {
+		return dst, ErrTooLong
+	}
+	return st.seal12(dst, seq, typ, version, plaintext), nil
+}
+
+// OpenAt is Open12 with the sequence number given rather than taken from
+// the state, for DTLS 1.2, whose records may arrive out of order: seq is
+// the record's epoch(16) || sequence_number(48). The state's own sequence
+// number is neither used nor advanced, so records may be opened in any
+// order and a failed one costs nothing. The explicit nonce, if any, is
+// read from the fragment as sent. Errors and in-place use are as for
+// Open12.
+func (st *State) OpenAt(dst []byte, seq uint64, typ uint8, version uint16, fragment []byte) ([]byte, error) {
+	return st.open12(dst, seq, typ, version, fragment)
+}
+
+// seal12 is Seal12 and SealAt under the sequence number seq.
+func (st *State) seal12(dst []byte, seq uint64, typ uint8, version uint16, plaintext []byte) []byte {
+	st.setNonce(seq)
+	st.setAD12(seq, typ, version, len(plaintext))
+	dst = append(dst, st.nonce[NonceLen-st.explicitLen:]...)
+	return st.aead.Seal(dst, st.nonce[:], plaintext, st.ad[:])
+}
+
+// open12 is Open12 and OpenAt under the sequence number seq.
+func (st *State) open12(dst []byte, seq uint64, typ uint8, version uint16, fragment []byte) ([]byte, error) {
 	n := len(fragment) - st.explicitLen - st.aead.Overhead()
 	if n < 0 {
 		return nil, ErrOpen
 	}
-	copy(nonce[NonceLen-st.explicitLen:], fragment[:st.explicitLen])
+	st.setNonce(seq)
+	copy(st.nonce[NonceLen-st.explicitLen:], fragment[:st.explicitLen])
 	st.setAD12(seq, typ, version, n)
-	out, err := st.aead.Open(dst, nonce, fragment[st.explicitLen:], st.ad[:])
+	out, err := st.aead.Open(dst, st.nonce[:], fragment[st.explicitLen:], st.ad[:])
 	if err != nil {
 		return nil, ErrOpen
 	}

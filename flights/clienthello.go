@@ -36,6 +36,12 @@ type ClientHello struct {
 	PSKBinders     [][]byte
 	ECPointFormats []uint8
 	StatusRequest  bool
+	// DTLS selects the DTLS layout (RFC 6347 §4.2.1), in which the cookie
+	// vector DTLSCookie follows the session id. UnmarshalDTLS sets it.
+	DTLS bool
+	// DTLSCookie is the cookie of a HelloVerifyRequest echoed back, 0 to
+	// 255 bytes. It is encoded only when DTLS is set.
+	DTLSCookie []byte
 	// Extensions lists the extension types in wire order. Unmarshal fills
 	// it, including types it does not interpret; Append ignores it.
 	Extensions []uint16
@@ -62,6 +68,9 @@ func (m *ClientHello) BindersLen() int {
 
 func (m *ClientHello) marshalBody(b *cryptobyte.Builder) {
 	addHelloHead(b, m.Version, m.Random, m.SessionID)
+	if m.DTLS {
+		addBytes8(b, m.DTLSCookie)
+	}
 	addList16(b, m.CipherSuites)
 	addBytes8(b, m.CompressionMethods)
 	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
@@ -165,9 +174,22 @@ func (m *ClientHello) addBinders(b *cryptobyte.Builder) {
 // Unmarshal parses a ClientHello body (without the 4-byte header). Slices
 // in m may alias body. It returns nil or a record.Alert.
 func (m *ClientHello) Unmarshal(body []byte) error {
-	*m = ClientHello{}
+	return m.unmarshal(body, false)
+}
+
+// UnmarshalDTLS parses a DTLS ClientHello body (without the handshake
+// header), which carries a cookie vector after the session id (RFC 6347
+// §4.2.1). It sets DTLS; DTLSCookie is empty, not nil, when the cookie is.
+// Slices in m may alias body. It returns nil or a record.Alert.
+func (m *ClientHello) UnmarshalDTLS(body []byte) error {
+	return m.unmarshal(body, true)
+}
+
+func (m *ClientHello) unmarshal(body []byte, dtls bool) error {
+	*m = ClientHello{DTLS: dtls}
 	s := cryptobyte.String(body)
 	if !readHelloHead(&s, &m.Version, &m.Random, &m.SessionID) ||
+		dtls && !s.ReadUint8LengthPrefixed((*cryptobyte.String)(&m.DTLSCookie)) ||
 		!readList16(&s, &m.CipherSuites) ||
 		!readBytes8(&s, &m.CompressionMethods) {
 		return errDecode

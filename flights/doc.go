@@ -7,6 +7,13 @@
 // the alert the peer should receive. Slices in a decoded message may alias
 // the buffer passed to Unmarshal; copy them if that buffer is reused.
 //
+// DTLS 1.2 (RFC 6347) frames the same messages with a 12-byte header that
+// adds a message sequence number and fragment offset: ToDTLS converts a
+// message to that form, AppendFragments splits it to fit datagrams,
+// ParseFragment reads fragments from a record and Reassembler puts them
+// back together in order. HelloVerifyRequest and ClientHello.DTLSCookie
+// carry the DTLS cookie exchange.
+//
 // Append methods panic when a field does not fit its wire encoding (for
 // example a Random that is not 32 bytes or a vector longer than its length
 // prefix allows); such values are programming errors, never peer input.

@@ -218,6 +218,13 @@ func (c *Config) suitesFor(version uint16) []uint16 {
 	return out
 }
 
+// versionEnabled reports whether v is within [MinVersion, MaxVersion] and
+// has enabled suites.
+func (c *Config) versionEnabled(v uint16) bool {
+	lo, hi := c.versionRange()
+	return v >= lo && v <= hi && len(c.suitesFor(v)) > 0
+}
+
 // versionOffer is what a client offers: versions, highest first, and the
 // suites of all of them.
 type versionOffer struct {

@@ -26,18 +26,16 @@ type Conn struct {
 	started   bool
 	now       time.Time
 
-	in         record.StreamReader
-	hsIn       *flights.Reader
+	layer      layer
 	transcript flights.Transcript
-	readKeys   *cipher.State
-	writeKeys  *cipher.State
+	// readGen counts read key changes, so that a handshake message can be
+	// checked to end its record when it changes the keys.
+	readGen int
 
 	// out holds every byte produced since the queue was last drained;
 	// outMark is where the bytes not yet in a transmit event begin.
 	out     []byte
 	outMark int
-	// hsOut holds handshake messages waiting to be framed into records.
-	hsOut  []byte
 	events eventQueue
 
 	hs         *handshake
@@ -93,8 +91,7 @@ func newConn(cfg *Config, isClient bool) *Conn {
 	if isClient {
 		c.state = StateClientStart
 	}
-	c.hsIn = flights.NewReader(MaxHandshakeMessage)
-	c.in.MaxFragment = record.MaxCiphertext13
+	c.layer = c.transport.newLayer(c)
 	return c
 }
 
@@ -124,16 +121,17 @@ func (c *Conn) begin(now time.Time) {
 		c.events.reset()
 		c.out = c.out[:0]
 		c.outMark = 0
-		c.in.Compact()
+		c.layer.reset()
 	}
 }
 
-// end finishes a call: pending handshake bytes are framed and everything
-// produced becomes one transmit event.
-func (c *Conn) end() {
-	if err := c.flushHandshake(); err != nil {
-		c.fail(err)
-	}
+// end finishes a call: pending handshake messages are framed and what was
+// produced becomes transmit events.
+func (c *Conn) end() { c.layer.end() }
+
+// cutTransmit makes the bytes produced since the last cut one transmit
+// event: the rest of a stream, or one datagram.
+func (c *Conn) cutTransmit() {
 	if len(c.out) > c.outMark {
 		c.events.push(Event{Kind: EventTransmit, Data: c.out[c.outMark:len(c.out):len(c.out)]})
 		c.outMark = len(c.out)
@@ -171,7 +169,7 @@ func (c *Conn) HandleData(now time.Time, data []byte) error {
 		c.end()
 		return c.err
 	}
-	c.in.Write(data)
+	c.layer.feed(data)
 	if err := c.readRecords(); err != nil {
 		c.fail(err)
 	}
@@ -208,7 +206,7 @@ func (c *Conn) Close() error {
 		return nil
 	}
 	c.sentClose = true
-	if err := c.flushHandshake(); err == nil {
+	if err := c.layer.flush(); err == nil {
 		c.sendAlert(record.LevelWarning, record.AlertCloseNotify)
 	}
 	switch {
@@ -230,7 +228,7 @@ func (c *Conn) writeApplicationData(p []byte) error {
 			return err
 		}
 		n := min(len(p), record.MaxPlaintext)
-		if err := c.writeRecords(record.TypeApplicationData, p[:n]); err != nil {
+		if err := c.layer.writeRecord(record.TypeApplicationData, p[:n]); err != nil {
 			return err
 		}
 		p = p[n:]
@@ -268,7 +266,6 @@ func (c *Conn) fail(err error) {
 	}
 	desc := record.AlertInternalError
 	errors.As(err, &desc)
-	c.hsOut = c.hsOut[:0]
 	c.sendAlert(record.LevelFatal, desc)
 	c.closeWith(&AlertError{Level: record.LevelFatal, Description: desc, Err: err})
 }

@@ -1,11 +1,12 @@
 package fsm
 
+import "github.com/tlsm/tlsm/record"
+
 // SealForTest protects a handshake payload under c's current write keys,
 // for tests that inject messages the API cannot produce.
 func (c *Conn) SealForTest(payload []byte) []byte {
-	c.hsOut = append(c.hsOut[:0], payload...)
 	out := len(c.out)
-	if err := c.flushHandshake(); err != nil {
+	if err := c.layer.writeRecord(record.TypeHandshake, payload); err != nil {
 		panic(err)
 	}
 	b := append([]byte(nil), c.out[out:]...)

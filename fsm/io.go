@@ -9,44 +9,25 @@ import (
 // readRecords processes every complete record buffered.
 func (c *Conn) readRecords() error {
 	for c.state != StateClosed && !c.recvClose {
-		rec, ok, err := c.in.Next()
+		typ, payload, ok, err := c.layer.nextRecord()
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return nil
 		}
-		if err := c.handleRecord(rec); err != nil {
+		if err := c.handleRecord(typ, payload); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (c *Conn) handleRecord(rec record.Record) error {
-	if rec.Type == record.TypeChangeCipherSpec && c.version != VersionTLS12 {
-		return c.handleChangeCipherSpec(rec.Payload)
+func (c *Conn) handleRecord(typ record.ContentType, payload []byte) error {
+	if typ == record.TypeChangeCipherSpec && c.version != VersionTLS12 {
+		return c.handleChangeCipherSpec(payload)
 	}
-	typ, payload := rec.Type, rec.Payload
-	if c.readKeys != nil {
-		var err error
-		if c.version == VersionTLS12 {
-			payload, err = record.Open12(c.readKeys, rec)
-		} else {
-			typ, payload, err = record.Open13(c.readKeys, rec)
-		}
-		if err != nil {
-			return err
-		}
-	} else {
-		if typ == record.TypeApplicationData {
-			return alertf(record.AlertUnexpectedMessage, "application data before keys are set")
-		}
-		if len(payload) > record.MaxPlaintext {
-			return record.AlertRecordOverflow
-		}
-	}
-	if c.hsIn.Buffered() > 0 && typ != record.TypeHandshake {
+	if c.layer.handshakeBuffered() > 0 && typ != record.TypeHandshake {
 		return alertf(record.AlertUnexpectedMessage, "%s record inside a handshake message", typ)
 	}
 	switch typ {
@@ -71,7 +52,7 @@ func (c *Conn) handleChangeCipherSpec(payload []byte) error {
 	if len(payload) != 1 || payload[0] != 1 {
 		return alertf(record.AlertUnexpectedMessage, "bad change_cipher_spec")
 	}
-	if c.hsIn.Buffered() > 0 {
+	if c.layer.handshakeBuffered() > 0 {
 		return alertf(record.AlertUnexpectedMessage, "change_cipher_spec inside a handshake message")
 	}
 	if c.connected() || c.state == StateServerStart || c.state == StateClientStart {
@@ -84,9 +65,11 @@ func (c *Conn) handleHandshake(payload []byte) error {
 	if len(payload) == 0 {
 		return alertf(record.AlertUnexpectedMessage, "empty handshake record")
 	}
-	c.hsIn.Write(payload)
+	if err := c.layer.writeHandshake(payload); err != nil {
+		return err
+	}
 	for c.state != StateClosed {
-		typ, body, raw, ok, err := c.hsIn.Next()
+		typ, body, raw, ok, err := c.layer.nextMessage()
 		if err != nil {
 			return err
 		}
@@ -97,12 +80,12 @@ func (c *Conn) handleHandshake(payload []byte) error {
 		if !known {
 			return alertf(record.AlertUnexpectedMessage, "%s in state %s", typ, c.state)
 		}
-		keys := c.readKeys
+		gen := c.readGen
 		c.events.push(Event{Kind: EventMessageReceived, Message: typ})
 		if err := c.dispatch(in, message{body: body, raw: raw}); err != nil {
 			return err
 		}
-		if c.readKeys != keys && c.hsIn.Buffered() > 0 {
+		if c.readGen != gen && c.layer.handshakeBuffered() > 0 {
 			return alertf(record.AlertUnexpectedMessage, "%s not at a record boundary", typ)
 		}
 	}
@@ -144,45 +127,22 @@ func (c *Conn) handleAlert(payload []byte) error {
 
 // sendAlert queues an alert record.
 func (c *Conn) sendAlert(level AlertLevel, desc Alert) {
-	if err := c.writeRecords(record.TypeAlert, []byte{byte(level), byte(desc)}); err != nil {
+	if err := c.layer.writeRecord(record.TypeAlert, []byte{byte(level), byte(desc)}); err != nil {
 		return
 	}
 	c.events.push(Event{Kind: EventAlertSent, Level: level, Alert: desc})
 }
 
-// writeRecords frames payload into records of at most MaxPlaintext bytes,
-// protected when write keys are set.
-func (c *Conn) writeRecords(typ record.ContentType, payload []byte) error {
-	for len(payload) > 0 {
-		n := min(len(payload), record.MaxPlaintext)
-		var err error
-		switch {
-		case c.writeKeys == nil:
-			c.out = record.AppendPlain(c.out, typ, c.plainRecordVersion(), payload[:n])
-		case c.version == VersionTLS12:
-			c.out, err = record.Seal12(c.out, c.writeKeys, typ, VersionTLS12, payload[:n])
-		default:
-			c.out, err = record.Seal13(c.out, c.writeKeys, typ, payload[:n], 0)
-		}
-		if err != nil {
-			return err
-		}
-		payload = payload[n:]
-	}
-	return nil
-}
-
-func (c *Conn) plainRecordVersion() uint16 {
-	if c.state == StateClientStart {
-		return c.transport.InitialRecordVersion
-	}
-	return record.VersionTLS12
-}
-
 // sendMessage queues a handshake message, adding it to the transcript.
 func (c *Conn) sendMessage(raw []byte) {
-	c.addTranscript(raw)
-	c.hsOut = append(c.hsOut, raw...)
+	c.addTranscript(c.layer.queueMessage(raw))
+	c.events.push(Event{Kind: EventMessageSent, Message: flights.MsgType(raw[0])})
+}
+
+// sendPostHandshake queues a message that is not part of the transcript
+// (TLS 1.3 NewSessionTicket and KeyUpdate).
+func (c *Conn) sendPostHandshake(raw []byte) {
+	c.layer.queueMessage(raw)
 	c.events.push(Event{Kind: EventMessageSent, Message: flights.MsgType(raw[0])})
 }
 
@@ -196,35 +156,28 @@ func (c *Conn) addTranscript(raw []byte) {
 	}
 }
 
-// flushHandshake frames the queued handshake messages under the current
-// write keys.
-func (c *Conn) flushHandshake() error {
-	if len(c.hsOut) == 0 {
-		return nil
-	}
-	err := c.writeRecords(record.TypeHandshake, c.hsOut)
-	c.hsOut = c.hsOut[:0]
-	return err
-}
-
-// setWriteKeys frames what is queued under the old keys, then switches.
+// setWriteKeys frames what is queued under the old keys, then switches to
+// keys from a TLS 1.3 traffic secret.
 func (c *Conn) setWriteKeys(secret []byte) error {
-	if err := c.flushHandshake(); err != nil {
-		return err
-	}
 	st, err := cipher.NewTrafficState(c.suite, secret)
 	if err != nil {
 		return err
 	}
-	c.writeKeys = st
-	return nil
+	return c.layer.setWriteState(st)
 }
 
+// setReadKeys switches to read keys from a TLS 1.3 traffic secret.
 func (c *Conn) setReadKeys(secret []byte) error {
 	st, err := cipher.NewTrafficState(c.suite, secret)
 	if err != nil {
 		return err
 	}
-	c.readKeys = st
+	c.setReadState(st)
 	return nil
+}
+
+// setReadState switches the read protection.
+func (c *Conn) setReadState(st *cipher.State) {
+	c.layer.setReadState(st)
+	c.readGen++
 }

@@ -113,8 +113,7 @@ func (c *Conn) sendScheduledKeyUpdate(withOwed bool) error {
 	if t == UpdateRequested {
 		msg.RequestUpdate = 1
 	}
-	c.hsOut = msg.Append(c.hsOut)
-	c.events.push(Event{Kind: EventMessageSent, Message: flights.TypeKeyUpdate})
+	c.sendPostHandshake(msg.Append(nil))
 	if c.isClient {
 		c.clientAP = cipher.NextTrafficSecret(c.suite.Hash, c.clientAP)
 		if err := c.setWriteKeys(c.clientAP); err != nil {
@@ -170,7 +169,7 @@ func (c *Conn) receiveKeyUpdate(m message) (State, error) {
 // protected its share of records, and refuses to go on when the sequence
 // number could wrap.
 func (c *Conn) scheduleKeyUpdateAtLimit() {
-	if c.writeKeys != nil && c.version == VersionTLS13 && c.writeKeys.Seq() >= c.cfg.keyUpdateAfterRecords() {
+	if st := c.layer.writeState(); st != nil && c.version == VersionTLS13 && st.Seq() >= c.cfg.keyUpdateAfterRecords() {
 		c.scheduledKeyUpdate = max(c.scheduledKeyUpdate, UpdateNotRequested)
 	}
 }

@@ -66,10 +66,8 @@ const fallbackSCSV uint16 = 0x5600
 // chooseVersion picks the highest version both sides enable: from
 // supported_versions when the client sends it, else from legacy_version.
 func (c *Conn) chooseVersion(ch *flights.ClientHello) (uint16, error) {
-	lo, hi := c.cfg.versionRange()
-	enabled := func(v uint16) bool {
-		return v >= lo && v <= hi && len(c.cfg.suitesFor(v)) > 0
-	}
+	_, hi := c.cfg.versionRange()
+	enabled := c.cfg.versionEnabled
 	var offered []uint16
 	if slices.Contains(ch.Extensions, flights.ExtSupportedVersions) {
 		offered = ch.SupportedVersions
@@ -335,6 +333,20 @@ func (c *Conn) serverFlight(clientShare []byte) (State, error) {
 	if err := c.setWriteKeys(c.serverAP); err != nil {
 		return 0, err
 	}
+	if next == StateServerWaitFinished13 {
+		// With no client certificate to come, the client's Finished is
+		// known now, and so is the resumption secret: the ticket goes out
+		// with our flight, as RFC 8446 §4.6.1 allows. A server that sent
+		// it later could be writing it just as the client writes its
+		// first data, which a peer that does not read while it writes
+		// (a synchronous pipe) would never take.
+		fin := flights.Finished{VerifyData: c.finishedMAC(hs.clientHS)}
+		th := c.transcript.SumWith(c.suite.Hash, fin.Append(nil))
+		c.resumptionMaster = hs.sched.Derive(cipher.LabelResumptionMaster, th)
+		if err := c.sendNewSessionTicket(); err != nil {
+			return 0, err
+		}
+	}
 	return next, nil
 }
 
@@ -388,9 +400,11 @@ func (c *Conn) serverFinished(m message) (State, error) {
 	if err := c.setReadKeys(c.clientAP); err != nil {
 		return 0, err
 	}
-	c.resumptionMaster = c.hs.sched.Derive(cipher.LabelResumptionMaster, c.transcript.Sum(nil))
-	if err := c.sendNewSessionTicket(); err != nil {
-		return 0, err
+	if c.resumptionMaster == nil {
+		c.resumptionMaster = c.hs.sched.Derive(cipher.LabelResumptionMaster, c.transcript.Sum(nil))
+		if err := c.sendNewSessionTicket(); err != nil {
+			return 0, err
+		}
 	}
 	c.completeHandshake()
 	return StateServerConnected13, nil
@@ -419,7 +433,6 @@ func (c *Conn) sendNewSessionTicket() error {
 		return err
 	}
 	nst := flights.NewSessionTicket{Lifetime: uint32(SessionLifetime / time.Second), AgeAdd: s.AgeAdd, Nonce: nonce, Ticket: ticket}
-	c.hsOut = nst.Append(c.hsOut)
-	c.events.push(Event{Kind: EventMessageSent, Message: flights.TypeNewSessionTicket})
+	c.sendPostHandshake(nst.Append(nil))
 	return nil
 }

@@ -110,7 +110,7 @@ func (c *Conn) newServerRandom12() error {
 	if _, err := io.ReadFull(c.cfg.rand(), c.srvRandom[:]); err != nil {
 		return err
 	}
-	if _, hi := c.cfg.versionRange(); hi >= VersionTLS13 {
+	if c.cfg.versionEnabled(VersionTLS13) {
 		copy(c.srvRandom[24:], downgradeTLS12)
 	}
 	return nil

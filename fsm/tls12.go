@@ -26,7 +26,6 @@ const (
 func (c *Conn) enterTLS12(suite *cipher.Suite, clientHelloRaw []byte) {
 	c.version = VersionTLS12
 	c.suite = suite
-	c.in.MaxFragment = record.MaxCiphertext12
 	c.transcript.SetHash(suite.Hash)
 	if clientHelloRaw != nil {
 		c.addTranscript(clientHelloRaw)
@@ -69,14 +68,15 @@ func (c *Conn) derivePendingKeys12() error {
 // sendChangeCipherSpec12 sends ChangeCipherSpec and switches to the
 // pending write keys.
 func (c *Conn) sendChangeCipherSpec12() error {
-	if err := c.flushHandshake(); err != nil {
+	if err := c.layer.flush(); err != nil {
 		return err
 	}
-	if err := c.writeRecords(record.TypeChangeCipherSpec, []byte{1}); err != nil {
+	if err := c.layer.writeRecord(record.TypeChangeCipherSpec, []byte{1}); err != nil {
 		return err
 	}
-	c.writeKeys, c.hs.pendingWrite = c.hs.pendingWrite, nil
-	return nil
+	st := c.hs.pendingWrite
+	c.hs.pendingWrite = nil
+	return c.layer.setWriteState(st)
 }
 
 // changeCipherSpec12 switches to the pending read keys.
@@ -84,7 +84,8 @@ func (c *Conn) changeCipherSpec12(message) (State, error) {
 	if c.hs.pendingRead == nil {
 		return 0, alertf(record.AlertUnexpectedMessage, "ChangeCipherSpec before the keys are known")
 	}
-	c.readKeys, c.hs.pendingRead = c.hs.pendingRead, nil
+	c.setReadState(c.hs.pendingRead)
+	c.hs.pendingRead = nil
 	if c.isClient {
 		return StateClientWaitFinished12, nil
 	}
@@ -109,7 +110,7 @@ func (c *Conn) sendFinished12() error {
 	c.rememberVerifyData(true, verify)
 	fin := flights.Finished{VerifyData: verify}
 	c.sendMessage(fin.Append(nil))
-	return c.flushHandshake()
+	return c.layer.flush()
 }
 
 // checkFinished12 verifies the peer's Finished.

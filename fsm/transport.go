@@ -17,6 +17,8 @@ type Transport struct {
 	// ResumeOnHelloRequest says whether a client answering a server's
 	// renegotiation request offers its current session (TLS: yes; DTLS: no).
 	ResumeOnHelloRequest bool
+
+	newLayer func(*Conn) layer
 }
 
 // Stream is the transport of TLS over a reliable byte stream.
@@ -25,4 +27,5 @@ var Stream = &Transport{
 	MaxCiphertext:        record.MaxCiphertext13,
 	InitialRecordVersion: record.VersionTLS10,
 	ResumeOnHelloRequest: true,
+	newLayer:             newStreamLayer,
 }

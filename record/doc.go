@@ -1,7 +1,10 @@
 // Package record is the TLS record layer of tlsm: record framing, the
 // reassembly of records from a byte stream cut at any point, TLS 1.3
 // record protection (TLSInnerPlaintext with its padding) and TLS 1.2 AEAD
-// record protection on top of cipher.State. It also defines the alert descriptions every layer reports.
+// record protection on top of cipher.State. For DTLS 1.2 it parses the
+// records of a datagram, protects them under their explicit epoch and
+// sequence number, and keeps the anti-replay window of each epoch. It also
+// defines the alert descriptions every layer reports.
 //
 // Protection works in place and allocates nothing per record once the
 // caller's buffers have grown to size.

@@ -1,0 +1,171 @@
+package fsm
+
+import (
+	"github.com/tlsm/tlsm/cipher"
+	"github.com/tlsm/tlsm/flights"
+	"github.com/tlsm/tlsm/record"
+)
+
+// layer is the transport's framing below the state machine: records and
+// their protection, handshake message framing and, over datagrams,
+// flights and their retransmission. Each Transport makes its own; the
+// state machine above it is the same for both.
+type layer interface {
+	// reset runs when the caller has drained every event, so the buffers
+	// behind earlier events may be reused.
+	reset()
+	// feed takes input: a piece of the byte stream, or one datagram.
+	feed(data []byte)
+	// nextRecord returns the next record's content type and plaintext.
+	// ok is false when the input is used up.
+	nextRecord() (typ record.ContentType, payload []byte, ok bool, err error)
+	// writeHandshake takes the payload of a handshake record.
+	writeHandshake(payload []byte) error
+	// nextMessage returns the next whole handshake message; raw is the form
+	// the transcript takes.
+	nextMessage() (typ flights.MsgType, body, raw []byte, ok bool, err error)
+	// handshakeBuffered is the number of bytes of handshake messages held
+	// that must not straddle a key change.
+	handshakeBuffered() int
+	// queueMessage queues a handshake message given in TLS framing and
+	// returns the form the transcript takes.
+	queueMessage(raw []byte) []byte
+	// writeRecord protects and queues one payload of any length.
+	writeRecord(typ record.ContentType, payload []byte) error
+	// flush frames the queued handshake messages.
+	flush() error
+	// setWriteState flushes, then protects what follows under st;
+	// setReadState unprotects what follows with st.
+	setWriteState(st *cipher.State) error
+	setReadState(st *cipher.State)
+	// writeState is the current write protection, nil before keys.
+	writeState() *cipher.State
+	// end finishes a call, turning what was produced into transmit events.
+	end()
+}
+
+// streamLayer frames TLS over a reliable byte stream.
+type streamLayer struct {
+	c         *Conn
+	in        record.StreamReader
+	hsIn      *flights.Reader
+	hsOut     []byte
+	readKeys  *cipher.State
+	writeKeys *cipher.State
+}
+
+func newStreamLayer(c *Conn) layer {
+	l := &streamLayer{c: c, hsIn: flights.NewReader(MaxHandshakeMessage)}
+	l.in.MaxFragment = record.MaxCiphertext13
+	return l
+}
+
+func (l *streamLayer) reset() { l.in.Compact() }
+
+func (l *streamLayer) feed(data []byte) { l.in.Write(data) }
+
+func (l *streamLayer) nextRecord() (record.ContentType, []byte, bool, error) {
+	c := l.c
+	if c.version == VersionTLS12 {
+		l.in.MaxFragment = record.MaxCiphertext12
+	}
+	rec, ok, err := l.in.Next()
+	if err != nil || !ok {
+		return 0, nil, ok, err
+	}
+	if rec.Type == record.TypeChangeCipherSpec && c.version != VersionTLS12 {
+		// TLS 1.3's compatibility change_cipher_spec is never protected.
+		return rec.Type, rec.Payload, true, nil
+	}
+	switch {
+	case l.readKeys == nil:
+		if rec.Type == record.TypeApplicationData {
+			return 0, nil, false, alertf(record.AlertUnexpectedMessage, "application data before keys are set")
+		}
+		if len(rec.Payload) > record.MaxPlaintext {
+			return 0, nil, false, record.AlertRecordOverflow
+		}
+		return rec.Type, rec.Payload, true, nil
+	case c.version == VersionTLS12:
+		payload, err := record.Open12(l.readKeys, rec)
+		return rec.Type, payload, err == nil, err
+	default:
+		typ, payload, err := record.Open13(l.readKeys, rec)
+		return typ, payload, err == nil, err
+	}
+}
+
+func (l *streamLayer) writeHandshake(payload []byte) error {
+	l.hsIn.Write(payload)
+	return nil
+}
+
+func (l *streamLayer) nextMessage() (flights.MsgType, []byte, []byte, bool, error) {
+	return l.hsIn.Next()
+}
+
+func (l *streamLayer) handshakeBuffered() int { return l.hsIn.Buffered() }
+
+func (l *streamLayer) queueMessage(raw []byte) []byte {
+	l.hsOut = append(l.hsOut, raw...)
+	return raw
+}
+
+// writeRecord frames payload into records of at most MaxPlaintext bytes,
+// protected when write keys are set.
+func (l *streamLayer) writeRecord(typ record.ContentType, payload []byte) error {
+	c := l.c
+	for len(payload) > 0 {
+		n := min(len(payload), record.MaxPlaintext)
+		var err error
+		switch {
+		case l.writeKeys == nil:
+			c.out = record.AppendPlain(c.out, typ, l.plainRecordVersion(), payload[:n])
+		case c.version == VersionTLS12:
+			c.out, err = record.Seal12(c.out, l.writeKeys, typ, VersionTLS12, payload[:n])
+		default:
+			c.out, err = record.Seal13(c.out, l.writeKeys, typ, payload[:n], 0)
+		}
+		if err != nil {
+			return err
+		}
+		payload = payload[n:]
+	}
+	return nil
+}
+
+func (l *streamLayer) plainRecordVersion() uint16 {
+	if l.c.state == StateClientStart {
+		return l.c.transport.InitialRecordVersion
+	}
+	return record.VersionTLS12
+}
+
+func (l *streamLayer) flush() error {
+	if len(l.hsOut) == 0 {
+		return nil
+	}
+	err := l.writeRecord(record.TypeHandshake, l.hsOut)
+	l.hsOut = l.hsOut[:0]
+	return err
+}
+
+func (l *streamLayer) setWriteState(st *cipher.State) error {
+	if err := l.flush(); err != nil {
+		return err
+	}
+	l.writeKeys = st
+	return nil
+}
+
+func (l *streamLayer) setReadState(st *cipher.State) { l.readKeys = st }
+
+func (l *streamLayer) writeState() *cipher.State { return l.writeKeys }
+
+// end makes everything produced one transmit event.
+func (l *streamLayer) end() {
+	if err := l.flush(); err != nil {
+		l.c.fail(err)
+	}
+	l.c.cutTransmit()
+}
