@@ -36,7 +36,7 @@ type Conn struct {
 	// outMark is where the bytes not yet in a transmit event begin.
 	out     []byte
 	outMark int
-	events eventQueue
+	events  eventQueue
 
 	hs         *handshake
 	suite      *cipher.Suite
