@@ -23,7 +23,7 @@ var (
 // clientStart builds and sends the first ClientHello, offering every
 // version the configuration enables.
 func (c *Conn) clientStart(message) (State, error) {
-	offer := c.cfg.offeredVersions()
+	offer := c.cfg.offeredVersions(c.transport)
 	if len(offer.versions) == 0 {
 		return 0, ErrUnsupportedVersion
 	}
@@ -37,7 +37,8 @@ func (c *Conn) clientStart(message) (State, error) {
 		return 0, err
 	}
 	hello := &flights.ClientHello{
-		Version:             VersionTLS12,
+		Version:             c.transport.Version12,
+		DTLS:                c.transport.HelloVerify,
 		Random:              c.random[:],
 		SessionID:           c.hs.helloSessionID,
 		CipherSuites:        offer.suites,
@@ -160,7 +161,7 @@ func (c *Conn) serverHelloVersion(sh *flights.ServerHello) (uint16, error) {
 			return 0, alertf(record.AlertIllegalParameter, "downgrade sentinel in ServerHello random")
 		}
 	}
-	if sh.Version != VersionTLS12 || !c.hs.offer.has(VersionTLS12) {
+	if sh.Version != c.transport.Version12 || !c.hs.offer.has(VersionTLS12) {
 		return 0, alertf(record.AlertProtocolVersion, "server chose version %#04x, which is not enabled", sh.Version)
 	}
 	return VersionTLS12, nil

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/tlsm/tlsm/cipher"
 	"github.com/tlsm/tlsm/record"
@@ -29,6 +30,12 @@ func VersionName(v uint16) string {
 		return "TLS1.1"
 	case record.VersionTLS10:
 		return "TLS1.0"
+	case record.VersionDTLS12:
+		return "DTLS1.2"
+	case record.VersionDTLS13:
+		return "DTLS1.3"
+	case record.VersionDTLS10:
+		return "DTLS1.0"
 	}
 	return "unknown"
 }
@@ -131,6 +138,18 @@ type Config struct {
 	// DefaultKeyUpdateAfterRecords.
 	KeyUpdateAfterRecords uint64
 
+	// MTU is the largest datagram a DTLS Conn sends; zero means DefaultMTU.
+	MTU int
+	// RetransmitTimeout and MaxRetransmitTimeout bound the DTLS flight
+	// timer; MaxRetransmits is how many times a flight is resent before
+	// the handshake fails. Zero means the defaults.
+	RetransmitTimeout    time.Duration
+	MaxRetransmitTimeout time.Duration
+	MaxRetransmits       int
+	// InsecureSkipHelloVerify makes a DTLS server skip the cookie
+	// exchange, keeping state for any ClientHello.
+	InsecureSkipHelloVerify bool
+
 	// RequireSecureRenegotiation refuses TLS 1.2 peers that do not support
 	// RFC 5746 secure renegotiation, with a handshake_failure alert. By
 	// default they may connect but can never renegotiate.
@@ -157,6 +176,7 @@ type Config struct {
 	fixedKeys   []ticketKey
 	clientCache SessionCache
 	serverCache SessionCache
+	cookieKeys  []cookieSecret
 }
 
 // Clone returns a copy of c that shares its caches and ticket keys, safe
@@ -173,11 +193,34 @@ func (c *Config) Clone() *Config {
 		CipherSuites: c.CipherSuites, CurvePreferences: c.CurvePreferences,
 		MinVersion: c.MinVersion, MaxVersion: c.MaxVersion, KeyLogWriter: c.KeyLogWriter,
 		MaxKeyUpdatesWithoutData: c.MaxKeyUpdatesWithoutData, KeyUpdateAfterRecords: c.KeyUpdateAfterRecords,
+		MTU: c.MTU, RetransmitTimeout: c.RetransmitTimeout, MaxRetransmitTimeout: c.MaxRetransmitTimeout,
+		MaxRetransmits: c.MaxRetransmits, InsecureSkipHelloVerify: c.InsecureSkipHelloVerify,
 		RequireSecureRenegotiation: c.RequireSecureRenegotiation,
 		SessionTicketsDisabled:     c.SessionTicketsDisabled, SessionTicketKeys: c.SessionTicketKeys,
 		ClientSessionCache: c.ClientSessionCache, ServerSessionCache: c.ServerSessionCache,
 		autoKeys: c.autoKeys, fixedKeys: c.fixedKeys, clientCache: c.clientCache, serverCache: c.serverCache,
 	}
+}
+
+func (c *Config) retransmitTimeout() time.Duration {
+	if c.RetransmitTimeout > 0 {
+		return c.RetransmitTimeout
+	}
+	return DefaultRetransmitTimeout
+}
+
+func (c *Config) maxRetransmitTimeout() time.Duration {
+	if c.MaxRetransmitTimeout > 0 {
+		return c.MaxRetransmitTimeout
+	}
+	return DefaultMaxRetransmitTimeout
+}
+
+func (c *Config) maxRetransmits() int {
+	if c.MaxRetransmits > 0 {
+		return c.MaxRetransmits
+	}
+	return DefaultMaxRetransmits
 }
 
 func (c *Config) maxKeyUpdatesWithoutData() int {
@@ -218,11 +261,11 @@ func (c *Config) suitesFor(version uint16) []uint16 {
 	return out
 }
 
-// versionEnabled reports whether v is within [MinVersion, MaxVersion] and
-// has enabled suites.
-func (c *Config) versionEnabled(v uint16) bool {
+// versionEnabled reports whether v is within [MinVersion, MaxVersion],
+// carried by transport t, and has enabled suites.
+func (c *Config) versionEnabled(t *Transport, v uint16) bool {
 	lo, hi := c.versionRange()
-	return v >= lo && v <= hi && len(c.suitesFor(v)) > 0
+	return v >= lo && v <= hi && v <= t.MaxVersion && len(c.suitesFor(v)) > 0
 }
 
 // versionOffer is what a client offers: versions, highest first, and the
@@ -234,18 +277,15 @@ type versionOffer struct {
 
 func (o versionOffer) has(v uint16) bool { return slices.Contains(o.versions, v) }
 
-// offeredVersions returns the versions a client offers: those in
+// offeredVersions returns the versions a client offers over t: those in
 // [MinVersion, MaxVersion] that tlsm implements and has suites for.
-func (c *Config) offeredVersions() versionOffer {
-	lo, hi := c.versionRange()
+func (c *Config) offeredVersions(t *Transport) versionOffer {
 	var o versionOffer
 	for _, v := range []uint16{VersionTLS13, VersionTLS12} {
-		suites := c.suitesFor(v)
-		if v < lo || v > hi || len(suites) == 0 {
-			continue
+		if c.versionEnabled(t, v) {
+			o.versions = append(o.versions, v)
+			o.suites = append(o.suites, c.suitesFor(v)...)
 		}
-		o.versions = append(o.versions, v)
-		o.suites = append(o.suites, suites...)
 	}
 	return o
 }

@@ -72,21 +72,35 @@ type Conn struct {
 	sentClose bool
 	recvClose bool
 	err       error
+
+	peerID []byte // DTLS server: the client's address, for cookies
 }
 
 var timeZero time.Time
 
 // NewClient returns a client Conn over a byte stream.
-func NewClient(cfg *Config) *Conn { return newConn(cfg, true) }
+func NewClient(cfg *Config) *Conn { return newConn(cfg, Stream, true) }
 
 // NewServer returns a server Conn over a byte stream.
-func NewServer(cfg *Config) *Conn { return newConn(cfg, false) }
+func NewServer(cfg *Config) *Conn { return newConn(cfg, Stream, false) }
 
-func newConn(cfg *Config, isClient bool) *Conn {
+// NewDTLSClient returns a DTLS client Conn; feed it with HandleDatagram.
+func NewDTLSClient(cfg *Config) *Conn { return newConn(cfg, Datagram, true) }
+
+// NewDTLSServer returns a DTLS server Conn for the peer named by peerID
+// (its transport address, as bytes), which the HelloVerifyRequest cookie
+// is bound to.
+func NewDTLSServer(cfg *Config, peerID []byte) *Conn {
+	c := newConn(cfg, Datagram, false)
+	c.peerID = append([]byte(nil), peerID...)
+	return c
+}
+
+func newConn(cfg *Config, t *Transport, isClient bool) *Conn {
 	if cfg == nil {
 		cfg = &Config{}
 	}
-	c := &Conn{cfg: cfg, transport: Stream, isClient: isClient}
+	c := &Conn{cfg: cfg, transport: t, isClient: isClient}
 	c.state = StateServerStart
 	if isClient {
 		c.state = StateClientStart
@@ -159,6 +173,35 @@ func (c *Conn) Start(now time.Time) error {
 // HandleData consumes bytes received from the peer, which may be cut at any
 // point. It returns the error that closed the connection, if any.
 func (c *Conn) HandleData(now time.Time, data []byte) error {
+	if c.transport.Datagram {
+		return ErrWrongTransport
+	}
+	return c.handleInput(now, data)
+}
+
+// HandleDatagram consumes one datagram received from the peer (DTLS).
+func (c *Conn) HandleDatagram(now time.Time, datagram []byte) error {
+	if !c.transport.Datagram {
+		return ErrWrongTransport
+	}
+	return c.handleInput(now, datagram)
+}
+
+// HandleTimeout tells the Conn the time; when a timer it asked for
+// (EventTimer) has expired, it retransmits its last flight (DTLS).
+func (c *Conn) HandleTimeout(now time.Time) error {
+	c.begin(now)
+	if c.state == StateClosed {
+		return c.err
+	}
+	if err := c.layer.handleTimeout(now); err != nil {
+		c.closeWith(err)
+	}
+	c.end()
+	return c.err
+}
+
+func (c *Conn) handleInput(now time.Time, data []byte) error {
 	c.begin(now)
 	if c.state == StateClosed || c.recvClose {
 		return c.err

@@ -23,4 +23,10 @@ var (
 	ErrAlreadyStarted = errors.New("tls: handshake already started")
 	// ErrUnsupportedVersion: the configuration allows no version tlsm implements.
 	ErrUnsupportedVersion = errors.New("tls: no supported protocol version enabled")
+	// ErrHandshakeTimeout: a DTLS flight was retransmitted the most times
+	// allowed without an answer.
+	ErrHandshakeTimeout = errors.New("tls: handshake timed out")
+	// ErrWrongTransport: a stream input given to a datagram Conn or the
+	// other way round.
+	ErrWrongTransport = errors.New("tls: input for another transport")
 )

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/tlsm/tlsm/flights"
 )
@@ -36,11 +37,16 @@ const (
 	EventKeyUpdateSent
 	// EventKeyUpdateReceived: the peer sent a KeyUpdate of type KeyUpdate.
 	EventKeyUpdateReceived
+	// EventTimer: call HandleTimeout at Deadline; a zero Deadline clears
+	// the timer (datagrams only).
+	EventTimer
+	// EventRetransmit: the last flight was sent again (datagrams only).
+	EventRetransmit
 )
 
 var eventNames = [...]string{"none", "transmit", "data", "message_sent", "message_received",
 	"handshake", "alert_sent", "alert_received", "closed", "key_update_sent",
-	"key_update_received"}
+	"key_update_received", "timer", "retransmit"}
 
 // String returns a short lower-case name for the kind.
 func (k EventKind) String() string {
@@ -64,6 +70,7 @@ type Event struct {
 	Resumed   bool
 	Handshake int
 	KeyUpdate KeyUpdateType
+	Deadline  time.Time
 	Err       error
 }
 

@@ -45,7 +45,9 @@ type handshake struct {
 	noResume    bool     // client: offer no session
 	sessionID   []byte   // TLS 1.2: the session ID the server assigned
 	newTicket   []byte   // TLS 1.2: a ticket from NewSessionTicket
-	issueTicket bool     // TLS 1.2 server: send a NewSessionTicket
+	issueTicket bool
+	// verifyRequests counts HelloVerifyRequests (DTLS client).
+	verifyRequests int // TLS 1.2 server: send a NewSessionTicket
 }
 
 // schedule derives the handshake traffic secrets once the shared secret and
@@ -152,7 +154,8 @@ func (c *Conn) completeHandshake() {
 	c.handshakes++
 	c.resumed = c.hs.resumed
 	c.hs = nil
-	c.events.push(Event{Kind: EventHandshakeDone, Version: c.version, Suite: c.suite.ID, Resumed: c.resumed, Handshake: c.handshakes})
+	c.events.push(Event{Kind: EventHandshakeDone, Version: c.transport.wireVersion(c.version), Suite: c.suite.ID,
+		Resumed: c.resumed, Handshake: c.handshakes})
 }
 
 // binder computes a TLS 1.3 PSK binder (RFC 8446 §4.2.11.2) over the

@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"time"
+
 	"github.com/tlsm/tlsm/cipher"
 	"github.com/tlsm/tlsm/flights"
 	"github.com/tlsm/tlsm/record"
@@ -42,6 +44,11 @@ type layer interface {
 	writeState() *cipher.State
 	// end finishes a call, turning what was produced into transmit events.
 	end()
+	// sendStateless sends a message outside any flight and the transcript
+	// (a DTLS HelloVerifyRequest).
+	sendStateless(raw []byte) error
+	// handleTimeout acts on the retransmission timer.
+	handleTimeout(now time.Time) error
 }
 
 // streamLayer frames TLS over a reliable byte stream.
@@ -135,10 +142,7 @@ func (l *streamLayer) writeRecord(typ record.ContentType, payload []byte) error 
 }
 
 func (l *streamLayer) plainRecordVersion() uint16 {
-	if l.c.state == StateClientStart {
-		return l.c.transport.InitialRecordVersion
-	}
-	return record.VersionTLS12
+	return l.c.transport.recordVersion(l.c.state)
 }
 
 func (l *streamLayer) flush() error {
@@ -161,6 +165,14 @@ func (l *streamLayer) setWriteState(st *cipher.State) error {
 func (l *streamLayer) setReadState(st *cipher.State) { l.readKeys = st }
 
 func (l *streamLayer) writeState() *cipher.State { return l.writeKeys }
+
+func (l *streamLayer) sendStateless(raw []byte) error {
+	l.queueMessage(raw)
+	return nil
+}
+
+// handleTimeout does nothing: a stream needs no timers.
+func (l *streamLayer) handleTimeout(time.Time) error { return nil }
 
 // end makes everything produced one transmit event.
 func (l *streamLayer) end() {

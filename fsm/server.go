@@ -21,10 +21,13 @@ var signatureSchemes13 = signatureSchemes[:7]
 // serverClientHello answers a first ClientHello with either a
 // HelloRetryRequest or the server's whole first flight.
 func (c *Conn) serverClientHello(m message) (State, error) {
-	ch := new(flights.ClientHello)
 	// The hello outlives the input buffer when a retry is needed.
-	if err := ch.Unmarshal(bytes.Clone(m.body)); err != nil {
+	ch, err := c.transport.parseClientHello(bytes.Clone(m.body))
+	if err != nil {
 		return 0, err
+	}
+	if c.transport.HelloVerify && !c.cookieValid(ch) {
+		return c.sendHelloVerifyRequest(ch)
 	}
 	c.hs = &handshake{hello: ch}
 	version, err := c.chooseVersion(ch)
@@ -67,11 +70,12 @@ const fallbackSCSV uint16 = 0x5600
 // supported_versions when the client sends it, else from legacy_version.
 func (c *Conn) chooseVersion(ch *flights.ClientHello) (uint16, error) {
 	_, hi := c.cfg.versionRange()
-	enabled := c.cfg.versionEnabled
+	hi = min(hi, c.transport.MaxVersion)
+	enabled := func(v uint16) bool { return c.cfg.versionEnabled(c.transport, v) }
 	var offered []uint16
 	if slices.Contains(ch.Extensions, flights.ExtSupportedVersions) {
 		offered = ch.SupportedVersions
-	} else if ch.Version >= VersionTLS12 {
+	} else if c.transport.protocolVersion(ch.Version) >= VersionTLS12 {
 		offered = []uint16{VersionTLS12}
 	}
 	for _, v := range []uint16{VersionTLS13, VersionTLS12} {
@@ -217,8 +221,8 @@ func (c *Conn) sendHelloRetryRequest(ch *flights.ClientHello) (State, error) {
 // serverClientHelloRetried handles the ClientHello that answers our
 // HelloRetryRequest.
 func (c *Conn) serverClientHelloRetried(m message) (State, error) {
-	ch := new(flights.ClientHello)
-	if err := ch.Unmarshal(m.body); err != nil {
+	ch, err := c.transport.parseClientHello(m.body)
+	if err != nil {
 		return 0, err
 	}
 	if err := c.checkClientHello(ch); err != nil {

@@ -88,7 +88,7 @@ func (c *Conn) server12Resume(ch *flights.ClientHello, s *Session, m message) (S
 		return 0, err
 	}
 	sh := flights.ServerHello{
-		Version: VersionTLS12, Random: c.srvRandom[:], SessionID: ch.SessionID, CipherSuite: c.suite.ID,
+		Version: c.transport.Version12, Random: c.srvRandom[:], SessionID: ch.SessionID, CipherSuite: c.suite.ID,
 		SecureRenegotiationSupported: c.secureRenegotiation, ExtendedMasterSecret: true, ALPN: c.alpn,
 	}
 	if ch.ECPointFormats != nil {
@@ -110,7 +110,7 @@ func (c *Conn) newServerRandom12() error {
 	if _, err := io.ReadFull(c.cfg.rand(), c.srvRandom[:]); err != nil {
 		return err
 	}
-	if c.cfg.versionEnabled(VersionTLS13) {
+	if c.cfg.versionEnabled(c.transport, VersionTLS13) {
 		copy(c.srvRandom[24:], downgradeTLS12)
 	}
 	return nil
@@ -167,7 +167,7 @@ func (c *Conn) server12Flight(ch *flights.ClientHello) (State, error) {
 		return 0, err
 	}
 	sh := flights.ServerHello{
-		Version: VersionTLS12, Random: c.srvRandom[:], CipherSuite: c.suite.ID,
+		Version: c.transport.Version12, Random: c.srvRandom[:], CipherSuite: c.suite.ID,
 		SecureRenegotiationSupported: c.secureRenegotiation,
 		ExtendedMasterSecret:         c.ems,
 		ALPN:                         c.alpn,

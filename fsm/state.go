@@ -95,6 +95,7 @@ const (
 	InServerHelloDone
 	InClientKeyExchange
 	InChangeCipherSpec
+	InHelloVerifyRequest
 	InApplicationData
 	numInputs
 )
@@ -103,7 +104,7 @@ var inputNames = [numInputs]string{
 	"Start", "ClientHello", "ServerHello", "HelloRetryRequest", "EncryptedExtensions",
 	"CertificateRequest", "Certificate", "CertificateVerify", "Finished",
 	"NewSessionTicket", "KeyUpdate", "ServerKeyExchange", "ServerHelloDone",
-	"ClientKeyExchange", "ChangeCipherSpec", "ApplicationData",
+	"ClientKeyExchange", "ChangeCipherSpec", "HelloVerifyRequest", "ApplicationData",
 }
 
 // String returns the input's name.
@@ -145,6 +146,8 @@ func inputFor(typ flights.MsgType, body []byte) (Input, bool) {
 		return InServerHelloDone, true
 	case flights.TypeClientKeyExchange:
 		return InClientKeyExchange, true
+	case flights.TypeHelloVerifyRequest:
+		return InHelloVerifyRequest, true
 	}
 	return 0, false
 }
@@ -174,6 +177,7 @@ var table = []Transition{
 	{StateClientStart, InStart, []State{StateClientWaitServerHello}, (*Conn).clientStart},
 	{StateClientWaitServerHello, InServerHello, []State{StateClientWaitEncryptedExtensions,
 		StateClientWaitCertificate12, StateClientWaitNewSessionTicket12, StateClientWaitChangeCipherSpec12}, (*Conn).clientServerHello},
+	{StateClientWaitServerHello, InHelloVerifyRequest, []State{StateClientWaitServerHello}, (*Conn).clientHelloVerifyRequest},
 	{StateClientWaitServerHello, InHelloRetryRequest, []State{StateClientWaitServerHelloRetried}, (*Conn).clientHelloRetryRequest},
 	{StateClientWaitServerHelloRetried, InServerHello, []State{StateClientWaitEncryptedExtensions}, (*Conn).clientServerHello},
 	{StateClientWaitEncryptedExtensions, InEncryptedExtensions, []State{StateClientWaitCertOrCertRequest13, StateClientWaitFinished13}, (*Conn).clientEncryptedExtensions},
@@ -186,7 +190,7 @@ var table = []Transition{
 	{StateClientConnected13, InKeyUpdate, []State{StateClientConnected13}, (*Conn).receiveKeyUpdate},
 	{StateClientConnected13, InApplicationData, []State{StateClientConnected13}, (*Conn).deliver},
 
-	{StateServerStart, InClientHello, []State{StateServerWaitFinished13, StateServerWaitCertificate13, StateServerWaitClientHelloRetried,
+	{StateServerStart, InClientHello, []State{StateServerStart, StateServerWaitFinished13, StateServerWaitCertificate13, StateServerWaitClientHelloRetried,
 		StateServerWaitCertificate12, StateServerWaitClientKeyExchange12, StateServerWaitChangeCipherSpec12}, (*Conn).serverClientHello},
 	{StateServerWaitClientHelloRetried, InClientHello, []State{StateServerWaitFinished13, StateServerWaitCertificate13}, (*Conn).serverClientHelloRetried},
 	{StateServerWaitCertificate13, InCertificate, []State{StateServerWaitCertificateVerify13, StateServerWaitFinished13}, (*Conn).serverCertificate},

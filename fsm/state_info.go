@@ -24,7 +24,7 @@ type ConnectionState struct {
 // ConnectionState returns the connection's negotiated parameters.
 func (c *Conn) ConnectionState() ConnectionState {
 	cs := ConnectionState{
-		Version:            c.version,
+		Version:            c.transport.wireVersion(c.version),
 		HandshakeComplete:  c.handshakes > 0,
 		DidResume:          c.resumed,
 		NegotiatedProtocol: c.alpn,

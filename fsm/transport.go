@@ -1,19 +1,30 @@
 package fsm
 
-import "github.com/tlsm/tlsm/record"
+import (
+	"github.com/tlsm/tlsm/flights"
+	"github.com/tlsm/tlsm/record"
+)
 
 // Transport holds every rule that differs between TLS over a byte stream
-// and DTLS over datagrams, so that the state machine itself has no
-// transport branches. Only the stream transport exists so far.
+// and DTLS over datagrams, so that the state machine has no transport
+// branches: it asks this value.
 type Transport struct {
 	// Name is "TLS" or "DTLS".
 	Name string
 	// Datagram is true when records travel in datagrams.
 	Datagram bool
-	// MaxCiphertext is the largest protected fragment accepted.
-	MaxCiphertext int
-	// InitialRecordVersion is the record version of a first ClientHello.
+	// InitialRecordVersion is the record version of a first ClientHello;
+	// RecordVersion that of every other record.
 	InitialRecordVersion uint16
+	RecordVersion        uint16
+	// Version12 is the wire value of (D)TLS 1.2 in hellos.
+	Version12 uint16
+	// MaxVersion is the highest protocol version the transport carries
+	// (as a TLS version number).
+	MaxVersion uint16
+	// HelloVerify is true when servers send a HelloVerifyRequest cookie
+	// before keeping any state (RFC 6347 §4.2.1) and hellos carry cookies.
+	HelloVerify bool
 	// ResumeOnHelloRequest says whether a client answering a server's
 	// renegotiation request offers its current session (TLS: yes; DTLS: no).
 	ResumeOnHelloRequest bool
@@ -24,8 +35,66 @@ type Transport struct {
 // Stream is the transport of TLS over a reliable byte stream.
 var Stream = &Transport{
 	Name:                 "TLS",
-	MaxCiphertext:        record.MaxCiphertext13,
 	InitialRecordVersion: record.VersionTLS10,
+	RecordVersion:        record.VersionTLS12,
+	Version12:            record.VersionTLS12,
+	MaxVersion:           VersionTLS13,
 	ResumeOnHelloRequest: true,
 	newLayer:             newStreamLayer,
+}
+
+// Datagram is the transport of DTLS over datagrams.
+var Datagram = &Transport{
+	Name:                 "DTLS",
+	Datagram:             true,
+	InitialRecordVersion: record.VersionDTLS10,
+	RecordVersion:        record.VersionDTLS12,
+	Version12:            record.VersionDTLS12,
+	MaxVersion:           VersionTLS12,
+	HelloVerify:          true,
+	ResumeOnHelloRequest: false,
+	newLayer:             newDatagramLayer,
+}
+
+// parseClientHello decodes a ClientHello body in the transport's layout.
+func (t *Transport) parseClientHello(body []byte) (*flights.ClientHello, error) {
+	ch := new(flights.ClientHello)
+	var err error
+	if t.HelloVerify {
+		err = ch.UnmarshalDTLS(body)
+	} else {
+		err = ch.Unmarshal(body)
+	}
+	return ch, err
+}
+
+// recordVersion is the version of a record sent in state s.
+func (t *Transport) recordVersion(s State) uint16 {
+	if s == StateClientStart {
+		return t.InitialRecordVersion
+	}
+	return t.RecordVersion
+}
+
+// wireVersion maps a protocol version to what this transport calls it.
+func (t *Transport) wireVersion(v uint16) uint16 {
+	if v == VersionTLS12 {
+		return t.Version12
+	}
+	return v
+}
+
+// protocolVersion maps a hello's legacy version to a protocol version;
+// DTLS counts down (0xfeff is DTLS 1.0, 0xfefd DTLS 1.2).
+func (t *Transport) protocolVersion(wire uint16) uint16 {
+	switch wire {
+	case record.VersionDTLS12:
+		return VersionTLS12
+	case record.VersionDTLS10:
+		return record.VersionTLS11
+	}
+	if t.Datagram {
+		return 0
+	}
+	return wire
 }

@@ -1,0 +1,376 @@
+package fsm
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/tlsm/tlsm/cipher"
+	"github.com/tlsm/tlsm/flights"
+	"github.com/tlsm/tlsm/record"
+)
+
+// Datagram transport defaults (RFC 6347 §4.1.1.1, §4.2.4.1).
+const (
+	// DefaultMTU is the datagram size used when Config.MTU is zero; it fits
+	// the paths WebRTC uses.
+	DefaultMTU = 1200
+	// DefaultRetransmitTimeout and DefaultMaxRetransmitTimeout bound the
+	// flight retransmission timer, which doubles on each timeout.
+	DefaultRetransmitTimeout    = time.Second
+	DefaultMaxRetransmitTimeout = 60 * time.Second
+	// DefaultMaxRetransmits is how many times a flight is sent again
+	// before the handshake fails.
+	DefaultMaxRetransmits = 7
+	// maxBufferedHandshake bounds the bytes of out-of-order handshake
+	// fragments held.
+	maxBufferedHandshake = 64 << 10
+)
+
+// epochState is one epoch's protection and sequence numbers in one
+// direction. State is nil in epoch 0.
+type epochState struct {
+	epoch  uint16
+	st     *cipher.State
+	seq    uint64 // write: the next sequence number
+	replay record.ReplayWindow
+}
+
+// flightItem is one part of a flight: a whole handshake message in DTLS
+// form, or a ChangeCipherSpec, with the epoch it is sent in.
+type flightItem struct {
+	epoch *epochState
+	ccs   bool
+	msg   []byte
+}
+
+// datagramLayer frames DTLS 1.2 over datagrams: records with epochs and
+// sequence numbers, a replay window, handshake fragmentation to the MTU,
+// reassembly, and flights retransmitted on a timer (RFC 6347 §4.2.4).
+type datagramLayer struct {
+	c *Conn
+
+	datagram []byte // what is left of the datagram being read
+	read     *epochState
+	prevRead *epochState // the epoch before read, still accepted
+	reasm    *flights.Reassembler
+	lastSeq  uint16 // message_seq of the last message delivered
+	peerRetx bool   // the current datagram carried a retransmission
+
+	write      *epochState
+	sendSeq    uint16
+	flight     []flightItem
+	flightOpen bool // messages queued now belong to the current flight
+	sent       int  // items of flight already transmitted
+	dgStart    int  // where the datagram being built starts in c.out
+
+	timeout     time.Duration
+	deadline    time.Time
+	retransmits int
+}
+
+func newDatagramLayer(c *Conn) layer {
+	return &datagramLayer{
+		c:     c,
+		read:  &epochState{},
+		write: &epochState{},
+		reasm: flights.NewReassembler(MaxHandshakeMessage, maxBufferedHandshake),
+	}
+}
+
+func (l *datagramLayer) mtu() int {
+	if l.c.cfg.MTU > 0 {
+		return l.c.cfg.MTU
+	}
+	return DefaultMTU
+}
+
+func (l *datagramLayer) reset() { l.dgStart = 0 }
+
+func (l *datagramLayer) feed(data []byte) {
+	l.datagram = data
+	l.peerRetx = false
+}
+
+// nextRecord returns the next valid record of the datagram. Records that
+// fail any check are dropped silently (RFC 6347 §4.1.2.7); a malformed
+// header drops the rest of the datagram.
+func (l *datagramLayer) nextRecord() (record.ContentType, []byte, bool, error) {
+	for len(l.datagram) > 0 {
+		rec, rest, err := record.ParseDTLSRecord(l.datagram)
+		if err != nil {
+			l.datagram = nil
+			break
+		}
+		l.datagram = rest
+		if payload, ok := l.open(rec); ok {
+			return rec.Type, payload, true, nil
+		}
+	}
+	l.retransmitIfAsked()
+	return 0, nil, false, nil
+}
+
+// open checks a record's epoch and replay window and removes its
+// protection. A handshake record or ChangeCipherSpec of the previous
+// epoch is a retransmission: noted, not delivered.
+func (l *datagramLayer) open(rec record.DTLSRecord) ([]byte, bool) {
+	es := l.read
+	if rec.Epoch != es.epoch {
+		if l.prevRead == nil || rec.Epoch != l.prevRead.epoch {
+			return nil, false
+		}
+		es = l.prevRead
+	}
+	if !es.replay.Check(rec.Seq) {
+		return nil, false
+	}
+	payload := rec.Payload
+	if es.st != nil {
+		var err error
+		if payload, err = record.OpenDTLS12(es.st, rec); err != nil {
+			return nil, false
+		}
+	} else if rec.Type == record.TypeApplicationData {
+		return nil, false
+	}
+	es.replay.Accept(rec.Seq)
+	if es == l.prevRead && rec.Type != record.TypeApplicationData && rec.Type != record.TypeAlert {
+		l.peerRetx = true
+		return nil, false
+	}
+	return payload, true
+}
+
+func (l *datagramLayer) writeHandshake(payload []byte) error {
+	for len(payload) > 0 {
+		f, rest, err := flights.ParseFragment(payload)
+		if err != nil {
+			return nil // a malformed fragment is dropped like a bad record
+		}
+		payload = rest
+		if l.c.state == StateServerStart && f.Type == flights.TypeClientHello && f.Seq != l.reasm.NextSeq() {
+			// A server holds no state before a ClientHello with a valid
+			// cookie, so it takes any ClientHello, whatever its
+			// message_seq: a first one, one sent again, one that follows
+			// a stateless cookie exchange.
+			l.reasm.SetNextSeq(f.Seq)
+		}
+		old, err := l.reasm.Add(f)
+		if err != nil {
+			return err
+		}
+		if old {
+			l.peerRetx = true
+		}
+	}
+	return nil
+}
+
+func (l *datagramLayer) nextMessage() (flights.MsgType, []byte, []byte, bool, error) {
+	typ, body, raw, ok := l.reasm.Next()
+	if !ok {
+		return 0, nil, nil, false, nil
+	}
+	l.lastSeq = binary.BigEndian.Uint16(raw[4:6])
+	if typ == flights.TypeClientHello && !l.c.isClient {
+		// The server's messages continue the client's numbering.
+		l.sendSeq = l.lastSeq
+	}
+	// The peer has moved on: what we send next is a new flight.
+	l.flightOpen = false
+	return typ, body, raw, true, nil
+}
+
+// handshakeBuffered is zero: fragments carry their epoch's protection, so
+// none can straddle a key change.
+func (l *datagramLayer) handshakeBuffered() int { return 0 }
+
+// queueMessage gives a message its message_seq and adds it to the flight.
+func (l *datagramLayer) queueMessage(raw []byte) []byte {
+	msg := flights.ToDTLS(nil, raw, l.sendSeq)
+	l.sendSeq++
+	l.addToFlight(flightItem{epoch: l.write, msg: msg})
+	return msg
+}
+
+func (l *datagramLayer) addToFlight(item flightItem) {
+	if !l.flightOpen {
+		l.flight, l.sent, l.flightOpen = l.flight[:0], 0, true
+		l.timeout, l.retransmits = 0, 0
+		l.setTimer(time.Time{})
+	}
+	l.flight = append(l.flight, item)
+}
+
+// sendStateless sends a HelloVerifyRequest with the message_seq of the
+// ClientHello it answers, keeping nothing: no flight, no timer.
+func (l *datagramLayer) sendStateless(raw []byte) error {
+	msg := flights.ToDTLS(nil, raw, l.lastSeq)
+	l.transmitItem(flightItem{epoch: l.write, msg: msg})
+	l.c.cutTransmit()
+	l.dgStart = len(l.c.out)
+	return nil
+}
+
+// writeRecord sends application data, alerts and ChangeCipherSpec; the
+// last belongs to the flight.
+func (l *datagramLayer) writeRecord(typ record.ContentType, payload []byte) error {
+	if typ == record.TypeChangeCipherSpec {
+		l.addToFlight(flightItem{epoch: l.write, ccs: true})
+		return nil
+	}
+	if err := l.flush(); err != nil {
+		return err
+	}
+	max := l.maxPayload(l.write)
+	for len(payload) > 0 {
+		n := min(len(payload), max)
+		if err := l.seal(l.write, typ, payload[:n]); err != nil {
+			return err
+		}
+		payload = payload[n:]
+	}
+	return nil
+}
+
+// maxPayload is the most plaintext one record of es may carry to fit a
+// datagram of the MTU on its own.
+func (l *datagramLayer) maxPayload(es *epochState) int {
+	overhead := record.DTLSHeaderLen
+	if es.st != nil {
+		overhead += es.st.ExplicitNonceLen() + es.st.Overhead()
+	}
+	return max(1, min(record.MaxPlaintext, l.mtu()-overhead))
+}
+
+// seal protects one record under es and packs it into the datagram being
+// built, starting a new datagram when it would not fit.
+func (l *datagramLayer) seal(es *epochState, typ record.ContentType, payload []byte) error {
+	c := l.c
+	size := record.DTLSHeaderLen + len(payload)
+	if es.st != nil {
+		size += es.st.ExplicitNonceLen() + es.st.Overhead()
+	}
+	if len(c.out) > l.dgStart && len(c.out)-l.dgStart+size > l.mtu() {
+		c.cutTransmit()
+		l.dgStart = len(c.out)
+	}
+	if es.seq > record.MaxSeq48 {
+		return cipher.ErrSequenceExhausted
+	}
+	version := l.c.transport.recordVersion(c.state)
+	var err error
+	if es.st == nil {
+		c.out = record.AppendDTLSPlain(c.out, typ, version, es.epoch, es.seq, payload)
+	} else {
+		c.out, err = record.SealDTLS12(c.out, es.st, typ, version, es.epoch, es.seq, payload)
+	}
+	es.seq++
+	return err
+}
+
+// flush transmits the flight items not sent yet.
+func (l *datagramLayer) flush() error {
+	for l.sent < len(l.flight) {
+		if err := l.transmitItem(l.flight[l.sent]); err != nil {
+			return err
+		}
+		l.sent++
+	}
+	return nil
+}
+
+// transmitItem sends one flight item, fragmenting a message to the MTU.
+func (l *datagramLayer) transmitItem(item flightItem) error {
+	if item.ccs {
+		return l.seal(item.epoch, record.TypeChangeCipherSpec, []byte{1})
+	}
+	var err error
+	max := l.maxPayload(item.epoch)
+	flights.AppendFragments(nil, item.msg, max, func(fragment []byte) {
+		if err == nil {
+			err = l.seal(item.epoch, record.TypeHandshake, fragment)
+		}
+	})
+	return err
+}
+
+func (l *datagramLayer) setWriteState(st *cipher.State) error {
+	if err := l.flush(); err != nil {
+		return err
+	}
+	l.write = &epochState{epoch: l.write.epoch + 1, st: st}
+	return nil
+}
+
+func (l *datagramLayer) setReadState(st *cipher.State) {
+	l.prevRead = l.read
+	l.read = &epochState{epoch: l.read.epoch + 1, st: st}
+}
+
+func (l *datagramLayer) writeState() *cipher.State { return l.write.st }
+
+// end transmits the new flight items, cuts the last datagram, and sets
+// the retransmission timer while a handshake waits for the peer.
+func (l *datagramLayer) end() {
+	if err := l.flush(); err != nil {
+		l.c.fail(err)
+	}
+	l.c.cutTransmit()
+	l.dgStart = len(l.c.out)
+	waiting := l.c.hs != nil && l.c.state != StateClosed && len(l.flight) > 0 && l.sent == len(l.flight)
+	switch {
+	case waiting && l.deadline.IsZero():
+		if l.timeout == 0 {
+			l.timeout = l.c.cfg.retransmitTimeout()
+		}
+		l.setTimer(l.c.now.Add(l.timeout))
+	case !waiting && !l.deadline.IsZero():
+		l.setTimer(time.Time{})
+	}
+}
+
+// setTimer records the deadline and reports it; zero clears the timer.
+func (l *datagramLayer) setTimer(deadline time.Time) {
+	if deadline.Equal(l.deadline) {
+		return
+	}
+	l.deadline = deadline
+	l.c.events.push(Event{Kind: EventTimer, Deadline: deadline})
+}
+
+// retransmitIfAsked sends the flight again when the peer retransmitted
+// its own, which means ours was lost; at most once per datagram.
+func (l *datagramLayer) retransmitIfAsked() {
+	if l.peerRetx && l.flightOpen && len(l.flight) > 0 && l.sent == len(l.flight) {
+		l.resend()
+	}
+	l.peerRetx = false
+}
+
+// resend transmits the whole flight again with new sequence numbers.
+func (l *datagramLayer) resend() {
+	for _, item := range l.flight {
+		if err := l.transmitItem(item); err != nil {
+			l.c.fail(err)
+			return
+		}
+	}
+	l.c.events.push(Event{Kind: EventRetransmit})
+}
+
+// handleTimeout retransmits the flight when the timer has fired, doubling
+// the timeout, and gives up after too many tries.
+func (l *datagramLayer) handleTimeout(now time.Time) error {
+	if l.deadline.IsZero() || now.Before(l.deadline) {
+		return nil
+	}
+	l.deadline = time.Time{}
+	if l.retransmits >= l.c.cfg.maxRetransmits() {
+		return ErrHandshakeTimeout
+	}
+	l.retransmits++
+	l.timeout = min(2*l.timeout, l.c.cfg.maxRetransmitTimeout())
+	l.resend()
+	return nil
+}

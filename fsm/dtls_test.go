@@ -1,0 +1,146 @@
+package fsm_test
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/tlsm/tlsm/fsm"
+	"github.com/tlsm/tlsm/internal/testcert"
+)
+
+// dgramSide is one end of an in-memory datagram link.
+type dgramSide struct {
+	conn     *fsm.Conn
+	inbox    [][]byte
+	received []byte
+	done     int
+	deadline time.Time
+	closed   bool
+	events   []fsm.EventKind
+}
+
+// dgramLink joins two DTLS Conns, dropping datagrams as drop decides, with
+// a virtual clock.
+type dgramLink struct {
+	now            time.Time
+	client, server *dgramSide
+	drop           func(from *dgramSide, d []byte) bool
+}
+
+func newDgramLink(t testing.TB, cc, sc *fsm.Config) *dgramLink {
+	return &dgramLink{
+		now:    time.Now(),
+		client: &dgramSide{conn: fsm.NewDTLSClient(cc)},
+		server: &dgramSide{conn: fsm.NewDTLSServer(sc, []byte("client address"))},
+	}
+}
+
+func (l *dgramLink) other(s *dgramSide) *dgramSide {
+	if s == l.client {
+		return l.server
+	}
+	return l.client
+}
+
+func (l *dgramLink) drain(s *dgramSide) {
+	for ev := s.conn.NextEvent(); ev.Kind != fsm.EventNone; ev = s.conn.NextEvent() {
+		s.events = append(s.events, ev.Kind)
+		switch ev.Kind {
+		case fsm.EventTransmit:
+			if l.drop == nil || !l.drop(s, ev.Data) {
+				to := l.other(s)
+				to.inbox = append(to.inbox, append([]byte(nil), ev.Data...))
+			}
+		case fsm.EventData:
+			s.received = append(s.received, ev.Data...)
+		case fsm.EventHandshakeDone:
+			s.done++
+		case fsm.EventTimer:
+			s.deadline = ev.Deadline
+		case fsm.EventClosed:
+			s.closed = true
+		}
+	}
+}
+
+// run delivers datagrams and fires timers on the virtual clock until
+// nothing is in flight and no timer is set, or until limit steps.
+func (l *dgramLink) run(t testing.TB, limit int) {
+	for step := 0; step < limit; step++ {
+		l.drain(l.client)
+		l.drain(l.server)
+		moved := false
+		for _, s := range []*dgramSide{l.client, l.server} {
+			for len(s.inbox) > 0 {
+				d := s.inbox[0]
+				s.inbox = s.inbox[1:]
+				s.conn.HandleDatagram(l.now, d)
+				l.drain(s)
+				moved = true
+			}
+		}
+		if moved {
+			continue
+		}
+		next := time.Time{}
+		for _, s := range []*dgramSide{l.client, l.server} {
+			if !s.deadline.IsZero() && (next.IsZero() || s.deadline.Before(next)) {
+				next = s.deadline
+			}
+		}
+		if next.IsZero() {
+			return
+		}
+		l.now = next
+		for _, s := range []*dgramSide{l.client, l.server} {
+			if !s.deadline.IsZero() && !s.deadline.After(l.now) {
+				s.deadline = time.Time{}
+				s.conn.HandleTimeout(l.now)
+			}
+		}
+	}
+	t.Fatalf("no quiescence after %d steps", limit)
+}
+
+func dtlsConfigs(t testing.TB, kind testcert.Kind) (cc, sc *fsm.Config) {
+	cc, sc = configs(t, kind)
+	return cc, sc
+}
+
+func TestDTLSHandshake(t *testing.T) {
+	for _, kind := range []testcert.Kind{testcert.ECDSAP256, testcert.RSA2048} {
+		cc, sc := dtlsConfigs(t, kind)
+		l := newDgramLink(t, cc, sc)
+		require.NoError(t, l.client.conn.Start(l.now))
+		l.run(t, 100)
+		require.Equal(t, 1, l.client.done, "client")
+		require.Equal(t, 1, l.server.done, "server")
+		require.Equal(t, uint16(0xfefd), l.client.conn.ConnectionState().Version)
+		_, err := l.client.conn.Write([]byte("over datagrams"))
+		require.NoError(t, err)
+		l.run(t, 10)
+		require.Equal(t, "over datagrams", string(l.server.received))
+		require.Contains(t, l.server.events, fsm.EventMessageSent)
+	}
+}
+
+func TestDTLSHandshakeWithLoss(t *testing.T) {
+	for seed := uint64(0); seed < 200; seed++ {
+		cc, sc := dtlsConfigs(t, testcert.ECDSAP256)
+		cc.MTU, sc.MTU = 300, 300 // fragment the certificate flight
+		l := newDgramLink(t, cc, sc)
+		rng := rand.New(rand.NewPCG(seed, 1))
+		l.drop = func(*dgramSide, []byte) bool { return rng.IntN(4) == 0 }
+		require.NoError(t, l.client.conn.Start(l.now))
+		l.run(t, 2000)
+		if l.client.closed || l.server.closed {
+			// Eight losses of one flight in a row end the handshake.
+			require.ErrorIs(t, l.client.conn.Err(), fsm.ErrHandshakeTimeout, "seed %d", seed)
+			continue
+		}
+		require.Equal(t, 1, l.client.done, "seed %d", seed)
+		require.Equal(t, 1, l.server.done, "seed %d", seed)
+	}
+}
