@@ -74,6 +74,10 @@ type Conn struct {
 	err       error
 
 	peerID []byte // DTLS server: the client's address, for cookies
+	// verifyOnly makes a server stop at the cookie check (VerifyHello);
+	// cookieAccepted reports that the cookie was valid.
+	verifyOnly     bool
+	cookieAccepted bool
 }
 
 var timeZero time.Time

@@ -112,5 +112,26 @@ func (c *Conn) clientHelloVerifyRequest(m message) (State, error) {
 	return StateClientWaitServerHello, nil
 }
 
+// VerifyHello is the stateless front door of a DTLS server (RFC 6347
+// §4.2.1): given the first datagram from peerID, it returns either a
+// HelloVerifyRequest to send back (reply) and no Conn, or accept = true
+// when the datagram holds a ClientHello with a valid cookie, in which case
+// the caller makes a Conn with NewDTLSServer and feeds it that datagram.
+// Anything else gets neither. Nothing is kept between calls.
+func VerifyHello(cfg *Config, peerID []byte, now time.Time, datagram []byte) (reply []byte, accept bool) {
+	c := NewDTLSServer(cfg, peerID)
+	c.verifyOnly = true
+	c.HandleDatagram(now, datagram)
+	if c.cookieAccepted {
+		return nil, true
+	}
+	for ev := c.NextEvent(); ev.Kind != EventNone; ev = c.NextEvent() {
+		if ev.Kind == EventTransmit && c.state == StateServerStart {
+			reply = append(reply, ev.Data...)
+		}
+	}
+	return reply, false
+}
+
 // maxHelloVerifyRequests bounds the cookie exchanges of one handshake.
 const maxHelloVerifyRequests = 4

@@ -144,3 +144,43 @@ func TestDTLSHandshakeWithLoss(t *testing.T) {
 		require.Equal(t, 1, l.server.done, "seed %d", seed)
 	}
 }
+
+// TestVerifyHelloStateless: a listener answers a cookie-less ClientHello
+// without a Conn, then accepts the ClientHello that carries the cookie.
+func TestVerifyHelloStateless(t *testing.T) {
+	cc, sc := dtlsConfigs(t, testcert.ECDSAP256)
+	now := time.Now()
+	client := fsm.NewDTLSClient(cc)
+	require.NoError(t, client.Start(now))
+	first := nextTransmit(t, client)
+	reply, accept := fsm.VerifyHello(sc, []byte("10.0.0.1:5"), now, first)
+	require.False(t, accept)
+	require.NotEmpty(t, reply)
+	require.NoError(t, client.HandleDatagram(now, reply))
+	second := nextTransmit(t, client)
+	_, accept = fsm.VerifyHello(sc, []byte("10.0.0.1:5"), now, second)
+	require.True(t, accept)
+	// The cookie is bound to the address.
+	reply, accept = fsm.VerifyHello(sc, []byte("10.0.0.2:5"), now, second)
+	require.False(t, accept)
+	require.NotEmpty(t, reply)
+	// The real Conn takes the datagram and answers with its flight.
+	server := fsm.NewDTLSServer(sc, []byte("10.0.0.1:5"))
+	require.NoError(t, server.HandleDatagram(now, second))
+	require.Equal(t, fsm.StateServerWaitClientKeyExchange12, server.State())
+	// Garbage gets nothing.
+	reply, accept = fsm.VerifyHello(sc, nil, now, []byte{1, 2, 3})
+	require.False(t, accept)
+	require.Empty(t, reply)
+}
+
+func nextTransmit(t *testing.T, c *fsm.Conn) []byte {
+	t.Helper()
+	for ev := c.NextEvent(); ev.Kind != fsm.EventNone; ev = c.NextEvent() {
+		if ev.Kind == fsm.EventTransmit {
+			return append([]byte(nil), ev.Data...)
+		}
+	}
+	t.Fatal("nothing transmitted")
+	return nil
+}

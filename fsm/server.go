@@ -29,6 +29,10 @@ func (c *Conn) serverClientHello(m message) (State, error) {
 	if c.transport.HelloVerify && !c.cookieValid(ch) {
 		return c.sendHelloVerifyRequest(ch)
 	}
+	if c.verifyOnly {
+		c.cookieAccepted = true
+		return StateServerStart, nil
+	}
 	c.hs = &handshake{hello: ch}
 	version, err := c.chooseVersion(ch)
 	if err != nil {
