@@ -35,7 +35,11 @@ type ClientHello struct {
 	PSKIdentities  []PSKIdentity
 	PSKBinders     [][]byte
 	ECPointFormats []uint8
-	StatusRequest  bool
+	// SRTPProfiles and SRTPMKI are use_srtp (RFC 5764), present when
+	// SRTPProfiles is not empty.
+	SRTPProfiles  []uint16
+	SRTPMKI       []byte
+	StatusRequest bool
 	// DTLS selects the DTLS layout (RFC 6347 §4.2.1), in which the cookie
 	// vector DTLSCookie follows the session id. UnmarshalDTLS sets it.
 	DTLS bool
@@ -107,6 +111,9 @@ func (m *ClientHello) addLegacyExtensions(b *cryptobyte.Builder) {
 	}
 	if m.ExtendedMasterSecret {
 		addEmptyExtension(b, ExtExtendedMasterSecret)
+	}
+	if len(m.SRTPProfiles) > 0 {
+		addExtension(b, ExtUseSRTP, func(b *cryptobyte.Builder) { addSRTP(b, m.SRTPProfiles, m.SRTPMKI) })
 	}
 	if m.TicketSupported || len(m.SessionTicket) > 0 {
 		addExtension(b, ExtSessionTicket, func(b *cryptobyte.Builder) { b.AddBytes(m.SessionTicket) })
@@ -218,6 +225,8 @@ func (m *ClientHello) parseExtension(typ uint16, d *cryptobyte.String, last bool
 		return okOr(readList16(d, &m.SignatureAlgorithmsCert))
 	case ExtALPN:
 		return okOr(readALPN(d, &m.ALPN))
+	case ExtUseSRTP:
+		return okOr(readSRTP(d, &m.SRTPProfiles, &m.SRTPMKI))
 	}
 	return m.parseModernExtension(typ, d)
 }

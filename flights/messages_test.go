@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/tlsm/tlsm/record"
 	"golang.org/x/crypto/cryptobyte"
 )
 
@@ -120,4 +121,28 @@ func TestMsgTypeString(t *testing.T) {
 	require.Equal(t, "client_hello", TypeClientHello.String())
 	require.Equal(t, "message_hash", TypeMessageHash.String())
 	require.Equal(t, "msg_type(99)", MsgType(99).String())
+}
+
+func TestUseSRTPRoundTrip(t *testing.T) {
+	ch := sampleClientHello()
+	ch.SRTPProfiles = []uint16{0x0001, 0x0007}
+	ch.SRTPMKI = []byte{9}
+	raw := ch.Append(nil)
+	var got ClientHello
+	require.NoError(t, got.Unmarshal(raw[4:]))
+	require.Equal(t, []uint16{1, 7}, got.SRTPProfiles)
+	require.Equal(t, []byte{9}, []byte(got.SRTPMKI))
+	require.Contains(t, got.Extensions, ExtUseSRTP)
+
+	sh := sampleServerHello()
+	sh.SRTPProfiles = []uint16{7}
+	raw = sh.Append(nil)
+	var gotSH ServerHello
+	require.NoError(t, gotSH.Unmarshal(raw[4:]))
+	require.Equal(t, []uint16{7}, gotSH.SRTPProfiles)
+	require.Empty(t, gotSH.SRTPMKI)
+
+	sh.SRTPProfiles = []uint16{1, 7} // a server chooses one
+	raw = sh.Append(nil)
+	require.ErrorIs(t, gotSH.Unmarshal(raw[4:]), record.AlertDecodeError)
 }

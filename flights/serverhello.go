@@ -45,6 +45,9 @@ type ServerHello struct {
 	ExtendedMasterSecret         bool
 	TicketSupported              bool
 	ECPointFormats               []uint8
+	// SRTPProfiles holds the one profile chosen in use_srtp (RFC 5764).
+	SRTPProfiles []uint16
+	SRTPMKI      []byte
 	// Extensions lists the extension types in wire order. Unmarshal fills
 	// it, including types it does not interpret; Append ignores it.
 	Extensions []uint16
@@ -109,6 +112,9 @@ func (m *ServerHello) addLegacyExtensions(b *cryptobyte.Builder) {
 	if m.ExtendedMasterSecret {
 		addEmptyExtension(b, ExtExtendedMasterSecret)
 	}
+	if len(m.SRTPProfiles) > 0 {
+		addExtension(b, ExtUseSRTP, func(b *cryptobyte.Builder) { addSRTP(b, m.SRTPProfiles, m.SRTPMKI) })
+	}
 	if m.TicketSupported {
 		addEmptyExtension(b, ExtSessionTicket)
 	}
@@ -163,6 +169,8 @@ func (m *ServerHello) parseLegacyExtension(typ uint16, d *cryptobyte.String) err
 		m.TicketSupported = true
 	case ExtECPointFormats:
 		return okOr(readBytes8(d, &m.ECPointFormats))
+	case ExtUseSRTP:
+		return okOr(readSRTP(d, &m.SRTPProfiles, &m.SRTPMKI) && len(m.SRTPProfiles) == 1)
 	case ExtRenegotiationInfo:
 		m.SecureRenegotiationSupported = true
 		return okOr(d.ReadUint8LengthPrefixed((*cryptobyte.String)(&m.SecureRenegotiation)))

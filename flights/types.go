@@ -60,6 +60,7 @@ const (
 	ExtECPointFormats          uint16 = 11
 	ExtSignatureAlgorithms     uint16 = 13
 	ExtALPN                    uint16 = 16
+	ExtUseSRTP                 uint16 = 14
 	ExtSCT                     uint16 = 18
 	ExtExtendedMasterSecret    uint16 = 23
 	ExtSessionTicket           uint16 = 35

@@ -239,3 +239,19 @@ func readExtensionBlock(s *cryptobyte.String, rec *[]uint16, parse extParser) er
 func skip(data *cryptobyte.String) {
 	*data = nil
 }
+
+// addSRTP writes a UseSRTPData: profiles<2..2^16-1>, srtp_mki<0..255>.
+func addSRTP(b *cryptobyte.Builder, profiles []uint16, mki []byte) {
+	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+		for _, p := range profiles {
+			b.AddUint16(p)
+		}
+	})
+	addBytes8(b, mki)
+}
+
+// readSRTP reads a UseSRTPData with at least one profile.
+func readSRTP(s *cryptobyte.String, profiles *[]uint16, mki *[]byte) bool {
+	return readList16(s, profiles) && len(*profiles) > 0 &&
+		s.ReadUint8LengthPrefixed((*cryptobyte.String)(mki)) && s.Empty()
+}

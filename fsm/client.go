@@ -62,6 +62,7 @@ func (c *Conn) clientStart(message) (State, error) {
 		hello.SecureRenegotiationSupported = true
 		hello.ECPointFormats = []uint8{0}
 		hello.TicketSupported = !c.cfg.SessionTicketsDisabled
+		hello.SRTPProfiles = c.cfg.SRTPProtectionProfiles
 	}
 	if net.ParseIP(c.cfg.ServerName) == nil {
 		hello.ServerName = c.cfg.ServerName

@@ -34,6 +34,9 @@ func (c *Conn) client12ServerHello(sh *flights.ServerHello, m message) (State, e
 		return 0, alertf(record.AlertUnsupportedExtension, "session_ticket was not offered")
 	}
 	c.hs.expectTicket = sh.TicketSupported
+	if err := c.acceptSRTP(sh); err != nil {
+		return 0, err
+	}
 	for _, ext := range sh.Extensions {
 		if ext == flights.ExtKeyShare || ext == flights.ExtPreSharedKey {
 			return 0, alertf(record.AlertUnsupportedExtension, "TLS 1.3 extension %d in a TLS 1.2 ServerHello", ext)
@@ -44,6 +47,20 @@ func (c *Conn) client12ServerHello(sh *flights.ServerHello, m message) (State, e
 		return c.client12Resume(sh)
 	}
 	return StateClientWaitCertificate12, nil
+}
+
+// acceptSRTP takes the server's use_srtp choice, which must be one we
+// offered, with no MKI since we offered none.
+func (c *Conn) acceptSRTP(sh *flights.ServerHello) error {
+	if len(sh.SRTPProfiles) == 0 {
+		return nil
+	}
+	p := sh.SRTPProfiles[0]
+	if !slices.Contains(c.cfg.SRTPProtectionProfiles, p) || len(sh.SRTPMKI) > 0 {
+		return alertf(record.AlertIllegalParameter, "use_srtp profile %#04x or MKI was not offered", p)
+	}
+	c.srtpProfile = p
+	return nil
 }
 
 // client12Resume continues an abbreviated handshake: the server echoed the

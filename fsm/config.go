@@ -57,6 +57,14 @@ const (
 	TLS_CHACHA20_POLY1305_SHA256 = cipher.TLS_CHACHA20_POLY1305_SHA256
 )
 
+// DTLS-SRTP protection profiles (RFC 5764, RFC 7714).
+const (
+	SRTP_AES128_CM_HMAC_SHA1_80 uint16 = 0x0001
+	SRTP_AES128_CM_HMAC_SHA1_32 uint16 = 0x0002
+	SRTP_AEAD_AES_128_GCM       uint16 = 0x0007
+	SRTP_AEAD_AES_256_GCM       uint16 = 0x0008
+)
+
 // CipherSuiteName returns the IANA name of a cipher suite.
 func CipherSuiteName(id uint16) string { return cipher.SuiteName(id) }
 
@@ -138,6 +146,11 @@ type Config struct {
 	// DefaultKeyUpdateAfterRecords.
 	KeyUpdateAfterRecords uint64
 
+	// SRTPProtectionProfiles lists the DTLS-SRTP profiles (RFC 5764) in
+	// preference order: a client offers them in use_srtp, a server picks
+	// the first one the client offers.
+	SRTPProtectionProfiles []uint16
+
 	// MTU is the largest datagram a DTLS Conn sends; zero means DefaultMTU.
 	MTU int
 	// RetransmitTimeout and MaxRetransmitTimeout bound the DTLS flight
@@ -193,7 +206,8 @@ func (c *Config) Clone() *Config {
 		CipherSuites: c.CipherSuites, CurvePreferences: c.CurvePreferences,
 		MinVersion: c.MinVersion, MaxVersion: c.MaxVersion, KeyLogWriter: c.KeyLogWriter,
 		MaxKeyUpdatesWithoutData: c.MaxKeyUpdatesWithoutData, KeyUpdateAfterRecords: c.KeyUpdateAfterRecords,
-		MTU: c.MTU, RetransmitTimeout: c.RetransmitTimeout, MaxRetransmitTimeout: c.MaxRetransmitTimeout,
+		SRTPProtectionProfiles: c.SRTPProtectionProfiles,
+		MTU:                    c.MTU, RetransmitTimeout: c.RetransmitTimeout, MaxRetransmitTimeout: c.MaxRetransmitTimeout,
 		MaxRetransmits: c.MaxRetransmits, InsecureSkipHelloVerify: c.InsecureSkipHelloVerify,
 		RequireSecureRenegotiation: c.RequireSecureRenegotiation,
 		SessionTicketsDisabled:     c.SessionTicketsDisabled, SessionTicketKeys: c.SessionTicketKeys,

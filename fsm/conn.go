@@ -73,7 +73,8 @@ type Conn struct {
 	recvClose bool
 	err       error
 
-	peerID []byte // DTLS server: the client's address, for cookies
+	peerID      []byte // DTLS server: the client's address, for cookies
+	srtpProfile uint16 // the DTLS-SRTP profile negotiated
 	// verifyOnly makes a server stop at the cookie check (VerifyHello);
 	// cookieAccepted reports that the cookie was valid.
 	verifyOnly     bool

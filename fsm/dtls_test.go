@@ -184,3 +184,24 @@ func nextTransmit(t *testing.T, c *fsm.Conn) []byte {
 	t.Fatal("nothing transmitted")
 	return nil
 }
+
+// TestDTLSSRTP negotiates a DTLS-SRTP profile and derives the SRTP keying
+// material from the exporter, equal on both sides.
+func TestDTLSSRTP(t *testing.T) {
+	cc, sc := dtlsConfigs(t, testcert.ECDSAP256)
+	cc.SRTPProtectionProfiles = []uint16{fsm.SRTP_AEAD_AES_128_GCM, fsm.SRTP_AES128_CM_HMAC_SHA1_80}
+	sc.SRTPProtectionProfiles = []uint16{fsm.SRTP_AES128_CM_HMAC_SHA1_80, fsm.SRTP_AEAD_AES_128_GCM}
+	l := newDgramLink(t, cc, sc)
+	require.NoError(t, l.client.conn.Start(l.now))
+	l.run(t, 100)
+	require.Equal(t, fsm.SRTP_AES128_CM_HMAC_SHA1_80, l.client.conn.ConnectionState().SRTPProtectionProfile)
+	require.Equal(t, fsm.SRTP_AES128_CM_HMAC_SHA1_80, l.server.conn.ConnectionState().SRTPProtectionProfile)
+	a, err := l.client.conn.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", nil, 60)
+	require.NoError(t, err)
+	b, err := l.server.conn.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", nil, 60)
+	require.NoError(t, err)
+	require.Equal(t, a, b)
+	c, err := l.server.conn.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", []byte{}, 60)
+	require.NoError(t, err)
+	require.NotEqual(t, a, c, "an empty context is not no context")
+}

@@ -94,6 +94,7 @@ func (c *Conn) server12Resume(ch *flights.ClientHello, s *Session, m message) (S
 	if ch.ECPointFormats != nil {
 		sh.ECPointFormats = []uint8{0}
 	}
+	c.chooseSRTP(ch, &sh)
 	c.sendMessage(sh.Append(nil))
 	if err := c.derivePendingKeys12(); err != nil {
 		return 0, err
@@ -102,6 +103,18 @@ func (c *Conn) server12Resume(ch *flights.ClientHello, s *Session, m message) (S
 		return 0, err
 	}
 	return StateServerWaitChangeCipherSpec12, nil
+}
+
+// chooseSRTP answers use_srtp with our first profile the client offers;
+// with none in common the extension is left out (RFC 5764 §4.1.1).
+func (c *Conn) chooseSRTP(ch *flights.ClientHello, sh *flights.ServerHello) {
+	for _, p := range c.cfg.SRTPProtectionProfiles {
+		if slices.Contains(ch.SRTPProfiles, p) {
+			c.srtpProfile = p
+			sh.SRTPProfiles = []uint16{p}
+			return
+		}
+	}
 }
 
 // newServerRandom12 draws the server random, ending it with the RFC 8446
@@ -175,6 +188,7 @@ func (c *Conn) server12Flight(ch *flights.ClientHello) (State, error) {
 	if ch.ECPointFormats != nil {
 		sh.ECPointFormats = []uint8{0}
 	}
+	c.chooseSRTP(ch, &sh)
 	// Sessions need extended master secret: a ticket when the client
 	// takes them, else a session ID for our cache.
 	switch {

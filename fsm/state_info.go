@@ -19,19 +19,22 @@ type ConnectionState struct {
 	VerifiedChains     [][]*x509.Certificate
 	// Handshakes counts the handshakes completed on this connection.
 	Handshakes int
+	// SRTPProtectionProfile is the DTLS-SRTP profile negotiated, or 0.
+	SRTPProtectionProfile uint16
 }
 
 // ConnectionState returns the connection's negotiated parameters.
 func (c *Conn) ConnectionState() ConnectionState {
 	cs := ConnectionState{
-		Version:            c.transport.wireVersion(c.version),
-		HandshakeComplete:  c.handshakes > 0,
-		DidResume:          c.resumed,
-		NegotiatedProtocol: c.alpn,
-		ServerName:         c.serverName,
-		PeerCertificates:   c.peerCerts,
-		VerifiedChains:     c.chains,
-		Handshakes:         c.handshakes,
+		Version:               c.transport.wireVersion(c.version),
+		HandshakeComplete:     c.handshakes > 0,
+		DidResume:             c.resumed,
+		NegotiatedProtocol:    c.alpn,
+		ServerName:            c.serverName,
+		PeerCertificates:      c.peerCerts,
+		VerifiedChains:        c.chains,
+		Handshakes:            c.handshakes,
+		SRTPProtectionProfile: c.srtpProfile,
 	}
 	if c.isClient {
 		cs.ServerName = c.cfg.ServerName
@@ -42,14 +45,22 @@ func (c *Conn) ConnectionState() ConnectionState {
 	return cs
 }
 
-// ExportKeyingMaterial returns length bytes of keying material (RFC 8446
-// §7.5, RFC 5705) for label and context.
+// ExportKeyingMaterial returns length bytes of keying material (RFC 5705,
+// RFC 8446 §7.5) for label and context; a nil context means none. On TLS
+// 1.2 it needs extended master secret (RFC 7627), as crypto/tls does.
+// DTLS-SRTP keys use the label "EXTRACTOR-dtls_srtp" and no context.
 func (c *Conn) ExportKeyingMaterial(label string, context []byte, length int) ([]byte, error) {
-	if c.exporter == nil {
+	if !c.HandshakeComplete() {
 		return nil, ErrHandshakeIncomplete
 	}
-	if len(label) == 0 || length < 0 {
+	if len(label) == 0 || length < 0 || len(context) > 0xffff {
 		return nil, errors.New("tls: bad exporter arguments")
+	}
+	if c.version == VersionTLS12 {
+		if !c.ems {
+			return nil, errors.New("tls: exporters need extended master secret on TLS 1.2")
+		}
+		return cipher.ExportKeyingMaterial12(c.suite.Hash, c.master, c.random[:], c.srvRandom[:], label, context, context != nil, length), nil
 	}
 	return cipher.ExportKeyingMaterial(c.suite.Hash, c.exporter, label, context, length), nil
 }
