@@ -81,10 +81,10 @@ func (c *Conn) sendHelloVerifyRequest(ch *flights.ClientHello) (State, error) {
 		return 0, err
 	}
 	hvr := flights.HelloVerifyRequest{Version: record.VersionDTLS10, Cookie: c.cookie(keys[0].key, ch)}
+	c.events.push(Event{Kind: EventMessageSent, Message: flights.TypeHelloVerifyRequest})
 	if err := c.layer.sendStateless(hvr.Append(nil)); err != nil {
 		return 0, err
 	}
-	c.events.push(Event{Kind: EventMessageSent, Message: flights.TypeHelloVerifyRequest})
 	return StateServerStart, nil
 }
 

@@ -66,6 +66,7 @@ type datagramLayer struct {
 	timeout     time.Duration
 	deadline    time.Time
 	retransmits int
+	lastSent    time.Time // when the flight last went out
 }
 
 func newDatagramLayer(c *Conn) layer {
@@ -271,6 +272,9 @@ func (l *datagramLayer) seal(es *epochState, typ record.ContentType, payload []b
 
 // flush transmits the flight items not sent yet.
 func (l *datagramLayer) flush() error {
+	if l.sent < len(l.flight) {
+		l.lastSent = l.c.now
+	}
 	for l.sent < len(l.flight) {
 		if err := l.transmitItem(l.flight[l.sent]); err != nil {
 			return err
@@ -341,8 +345,13 @@ func (l *datagramLayer) setTimer(deadline time.Time) {
 
 // retransmitIfAsked sends the flight again when the peer retransmitted
 // its own, which means ours was lost; at most once per datagram.
+//
+// Copies of the peer's flight that cross ours in the network look the same
+// as a retransmission; answering each would echo flights back and forth,
+// so a flight that went out less than half a timeout ago is not resent.
 func (l *datagramLayer) retransmitIfAsked() {
-	if l.peerRetx && l.flightOpen && len(l.flight) > 0 && l.sent == len(l.flight) {
+	recent := l.c.now.Sub(l.lastSent) < l.c.cfg.retransmitTimeout()/2
+	if l.peerRetx && !recent && l.flightOpen && len(l.flight) > 0 && l.sent == len(l.flight) {
 		l.resend()
 	}
 	l.peerRetx = false
@@ -350,13 +359,14 @@ func (l *datagramLayer) retransmitIfAsked() {
 
 // resend transmits the whole flight again with new sequence numbers.
 func (l *datagramLayer) resend() {
+	l.lastSent = l.c.now
+	l.c.events.push(Event{Kind: EventRetransmit})
 	for _, item := range l.flight {
 		if err := l.transmitItem(item); err != nil {
 			l.c.fail(err)
 			return
 		}
 	}
-	l.c.events.push(Event{Kind: EventRetransmit})
 }
 
 // handleTimeout retransmits the flight when the timer has fired, doubling

@@ -34,6 +34,7 @@ type scenario struct {
 var scenarios = []scenario{
 	{"TLS 1.3: handshake, application data both ways, close_notify", handshakeAndData},
 	{"TLS 1.3: a requested key update and its answer", keyUpdate},
+	{"DTLS 1.2 over a lossy in-memory link: cookie exchange, fragments, retransmission", dtlsLossy},
 }
 
 func main() {
@@ -130,6 +131,144 @@ func keyUpdate(w io.Writer) error {
 		return err
 	}
 	return l.write(l.client, "still flowing")
+}
+
+// dtlsLossy runs a DTLS 1.2 handshake over datagrams with a small MTU, so
+// the server's certificate flight is fragmented, and loses the first
+// datagram of that flight: the client's timer fires on the virtual clock
+// and its flight goes out again, then the server answers the
+// retransmission with its own.
+func dtlsLossy(w io.Writer) error {
+	clientCfg, serverCfg, err := configs(3)
+	if err != nil {
+		return err
+	}
+	clientCfg.MTU, serverCfg.MTU = 400, 400
+	l := &dgramLink{
+		now:    time.Now(),
+		client: &peer{name: "client", conn: fsm.NewDTLSClient(clientCfg), out: w},
+		server: &peer{name: "server", conn: fsm.NewDTLSServer(serverCfg, []byte("client address")), out: w},
+		lose:   map[string]int{"server": 2},
+	}
+	l.start = l.now
+	l.client.say("Start()")
+	if err := l.client.conn.Start(l.now); err != nil {
+		return err
+	}
+	if err := l.run(); err != nil {
+		return err
+	}
+	if !l.client.conn.HandshakeComplete() || !l.server.conn.HandshakeComplete() {
+		return fmt.Errorf("DTLS handshake did not complete")
+	}
+	l.client.say("Write(%q)", "one datagram")
+	if _, err := l.client.conn.Write([]byte("one datagram")); err != nil {
+		return err
+	}
+	return l.run()
+}
+
+// dgramLink joins two DTLS Conns with datagrams and a virtual clock. lose
+// names, per sender, which of its datagrams (counting from 1) is lost.
+type dgramLink struct {
+	now, start     time.Time
+	client, server *peer
+	lose           map[string]int
+	sent           map[string]int
+	inbox          map[*peer][][]byte
+	timers         map[*peer]time.Time
+}
+
+func (l *dgramLink) other(p *peer) *peer {
+	if p == l.client {
+		return l.server
+	}
+	return l.client
+}
+
+// run delivers datagrams, and fires timers when nothing is in flight,
+// until the link is quiet.
+func (l *dgramLink) run() error {
+	if l.inbox == nil {
+		l.inbox, l.timers, l.sent = map[*peer][][]byte{}, map[*peer]time.Time{}, map[string]int{}
+	}
+	for step := 0; step < 1000; step++ {
+		l.drain(l.client)
+		l.drain(l.server)
+		if p := l.nextInbox(); p != nil {
+			d := l.inbox[p][0]
+			l.inbox[p] = l.inbox[p][1:]
+			p.line("←", "datagram of %d bytes", len(d))
+			if err := p.conn.HandleDatagram(l.now, d); err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+			continue
+		}
+		p, at := l.nextTimer()
+		if p == nil {
+			return nil
+		}
+		l.now = at
+		delete(l.timers, p)
+		p.say("timer fires at +%s", l.now.Sub(l.start))
+		if err := p.conn.HandleTimeout(l.now); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("the link never went quiet")
+}
+
+func (l *dgramLink) nextInbox() *peer {
+	for _, p := range []*peer{l.server, l.client} {
+		if len(l.inbox[p]) > 0 {
+			return p
+		}
+	}
+	return nil
+}
+
+func (l *dgramLink) nextTimer() (*peer, time.Time) {
+	var first *peer
+	var at time.Time
+	for _, p := range []*peer{l.client, l.server} {
+		if t, ok := l.timers[p]; ok && (first == nil || t.Before(at)) {
+			first, at = p, t
+		}
+	}
+	return first, at
+}
+
+// drain prints p's events; transmitted datagrams go to the other side
+// unless this one is to be lost.
+func (l *dgramLink) drain(p *peer) {
+	for {
+		ev := p.conn.NextEvent()
+		switch ev.Kind {
+		case fsm.EventNone:
+			return
+		case fsm.EventTransmit:
+			l.sent[p.name]++
+			if l.lose[p.name] == l.sent[p.name] {
+				p.line("→", "datagram of %d bytes — lost", len(ev.Data))
+				continue
+			}
+			p.line("→", "datagram of %d bytes", len(ev.Data))
+			to := l.other(p)
+			l.inbox[to] = append(l.inbox[to], append([]byte(nil), ev.Data...))
+		case fsm.EventTimer:
+			if ev.Deadline.IsZero() {
+				delete(l.timers, p)
+				p.say("timer cleared")
+			} else {
+				l.timers[p] = ev.Deadline
+				p.say("timer set for +%s", ev.Deadline.Sub(l.start))
+			}
+		case fsm.EventRetransmit:
+			p.say("flight retransmitted")
+		default:
+			printEvent(p, ev)
+		}
+	}
 }
 
 // configs returns a client and a server configuration that trust each
@@ -245,32 +384,40 @@ func (l *link) drain(p *peer) {
 			p.line("→", "%d bytes on the wire", len(ev.Data))
 			to := l.other(p)
 			to.inbox = append(to.inbox, ev.Data...)
-		case fsm.EventMessageSent:
-			p.line("→", "%s", messageName(ev.Message.String()))
-		case fsm.EventMessageReceived:
-			p.line("←", "%s", messageName(ev.Message.String()))
-		case fsm.EventHandshakeDone:
-			p.line(" ", "handshake done: %s %s resumed=%t n=%d",
-				fsm.VersionName(ev.Version), fsm.CipherSuiteName(ev.Suite), ev.Resumed, ev.Handshake)
-		case fsm.EventData:
-			p.line("←", "data %q", ev.Data)
-		case fsm.EventAlertSent:
-			p.line("→", "alert %s %s", ev.Level, ev.Alert.String())
-		case fsm.EventAlertReceived:
-			p.line("←", "alert %s %s", ev.Level, ev.Alert.String())
-		case fsm.EventKeyUpdateSent:
-			p.line(" ", "key update sent: %s; now sending with the next key", ev.KeyUpdate)
-		case fsm.EventKeyUpdateReceived:
-			p.line(" ", "key update received: %s; now reading with the next key", ev.KeyUpdate)
-		case fsm.EventClosed:
-			if ev.Err != nil {
-				p.line(" ", "closed: %v", ev.Err)
-			} else {
-				p.line(" ", "closed: the peer sent close_notify")
-			}
 		default:
-			p.line(" ", "%s", ev.Kind)
+			printEvent(p, ev)
 		}
+	}
+}
+
+// printEvent prints one event other than a transmission.
+func printEvent(p *peer, ev fsm.Event) {
+	switch ev.Kind {
+	case fsm.EventMessageSent:
+		p.line("→", "%s", messageName(ev.Message.String()))
+	case fsm.EventMessageReceived:
+		p.line("←", "%s", messageName(ev.Message.String()))
+	case fsm.EventHandshakeDone:
+		p.line(" ", "handshake done: %s %s resumed=%t n=%d",
+			fsm.VersionName(ev.Version), fsm.CipherSuiteName(ev.Suite), ev.Resumed, ev.Handshake)
+	case fsm.EventData:
+		p.line("←", "data %q", ev.Data)
+	case fsm.EventAlertSent:
+		p.line("→", "alert %s %s", ev.Level, ev.Alert.String())
+	case fsm.EventAlertReceived:
+		p.line("←", "alert %s %s", ev.Level, ev.Alert.String())
+	case fsm.EventKeyUpdateSent:
+		p.line(" ", "key update sent: %s; now sending with the next key", ev.KeyUpdate)
+	case fsm.EventKeyUpdateReceived:
+		p.line(" ", "key update received: %s; now reading with the next key", ev.KeyUpdate)
+	case fsm.EventClosed:
+		if ev.Err != nil {
+			p.line(" ", "closed: %v", ev.Err)
+		} else {
+			p.line(" ", "closed: the peer sent close_notify")
+		}
+	default:
+		p.line(" ", "%s", ev.Kind)
 	}
 }
 

@@ -34,6 +34,14 @@ func TestDemo(t *testing.T) {
 		"client   key update received: not_requested; now reading with the next key\n",
 		"client ← data \"sent under the server's second key\"\n",
 		"server ← data \"still flowing\"\n",
+		"server → HelloVerifyRequest\n",
+		"server → datagram of 84 bytes — lost\n",
+		"client   timer fires at +1s\n",
+		"client   flight retransmitted\n",
+		"server   flight retransmitted\n",
+		"client   handshake done: DTLS1.2 TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 resumed=false n=1\n",
+		"server   handshake done: DTLS1.2 TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 resumed=false n=1\n",
+		"server ← data \"one datagram\"\n",
 	} {
 		require.Contains(t, out, want)
 	}
