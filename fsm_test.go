@@ -1,43 +1,106 @@
 package tlsm_test
 
 import (
+	"encoding/binary"
+	"flag"
+	"fmt"
 	"math/rand/v2"
 	"testing"
+	"testing/cryptotest"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/tlsm/tlsm/fsm"
-	"github.com/tlsm/tlsm/internal/memconn"
+	"github.com/tlsm/tlsm/internal/sim"
 	"github.com/tlsm/tlsm/internal/testcert"
 )
 
-// transports lists the transports every scenario runs over. DTLS joins the
-// list when the datagram transport exists.
-var transports = []string{"TLS"}
+// The scenarios run on the simulator's virtual network with one seed,
+// -sim.seed; the lossy ones run -sim.seeds seeds from it, each as a
+// subtest seed=N. A failure logs the command that runs its seed again.
+var (
+	simSeed  = flag.Uint64("sim.seed", 1, "seed of the simulated network (first seed of the lossy scenarios)")
+	simSeeds = flag.Uint64("sim.seeds", 8, "how many seeds the lossy scenarios run")
+)
+
+// transports lists the transports every scenario runs over.
+var transports = []sim.Transport{sim.TLS, sim.DTLS}
 
 // scenario is one cross-package behaviour, run over each transport.
 type scenario struct {
 	name string
-	run  func(t *testing.T, p *memconn.Pair)
+	// lossy scenarios depend on the network's random choices, so they
+	// run over -sim.seeds seeds.
+	lossy bool
+	run   func(t *testing.T, e *env)
 }
 
+// env is what a scenario runs with: the transport, the seed, and the
+// certificate both configurations use.
+type env struct {
+	tr   sim.Transport
+	seed uint64
+	cert *testcert.Cert
+}
+
+// sim returns a simulator for fresh client and server configurations
+// whose randomness comes from the seed, logging its trace on failure.
+func (e *env) sim(t *testing.T, opts sim.Options) *sim.Sim {
+	server := &fsm.Config{
+		Rand:         sim.Rand(e.seed, sim.Server),
+		Certificates: []fsm.Certificate{{Certificate: e.cert.CertDER, PrivateKey: e.cert.Key}},
+	}
+	client := &fsm.Config{Rand: sim.Rand(e.seed, sim.Client), RootCAs: e.cert.CAPool, ServerName: "localhost"}
+	// The virtual clock must be inside the certificate's validity.
+	opts.Epoch = e.cert.Leaf.NotBefore.Add(time.Hour)
+	s := sim.New(e.seed, e.tr, client, server, opts)
+	s.LogTrace(t, 80)
+	return s
+}
+
+// write writes b from side and runs the network until it is quiet.
+func write(s *sim.Sim, side sim.Side, b []byte) error {
+	if err := s.Write(side, b); err != nil {
+		return err
+	}
+	return s.Run()
+}
+
+// pump runs the network until it is quiet.
+func pump(t *testing.T, s *sim.Sim) { require.NoError(t, s.Run()) }
+
+// delayed is a link that delays, with jitter; on a stream it also cuts
+// the bytes at random points.
+var delayed = sim.Link{Delay: 10 * time.Millisecond, Jitter: 10 * time.Millisecond}
+
 var scenarios = []scenario{
-	{"handshake-data-close", func(t *testing.T, p *memconn.Pair) {
-		require.NoError(t, p.Handshake())
-		require.NoError(t, p.Write(p.Client, []byte("from client")))
-		require.NoError(t, p.Write(p.Server, []byte("from server")))
-		require.Equal(t, "from client", string(p.Server.Received))
-		require.Equal(t, "from server", string(p.Client.Received))
-		require.NoError(t, p.Client.Conn.Close())
-		p.Pump()
-		require.NoError(t, p.Server.Conn.Close())
-		p.Pump()
-		require.Equal(t, fsm.StateClosed, p.Client.Conn.State())
-		require.Equal(t, fsm.StateClosed, p.Server.Conn.State())
+	{"handshake-data-close", false, func(t *testing.T, e *env) {
+		link := delayed
+		// Datagrams arrive out of order and twice; none is lost, so that
+		// close_notify arrives.
+		link.Duplicate, link.Reorder = 0.3, 0.3
+		s := e.sim(t, sim.Options{Link: link})
+		require.NoError(t, s.Handshake())
+		require.NoError(t, write(s, sim.Client, []byte("from client")))
+		require.NoError(t, write(s, sim.Server, []byte("from server")))
+		require.Equal(t, "from client", string(s.Server.Received))
+		require.Equal(t, "from server", string(s.Client.Received))
+		require.NoError(t, s.Do(sim.Client, (*fsm.Conn).Close))
+		pump(t, s)
+		require.NoError(t, s.Do(sim.Server, (*fsm.Conn).Close))
+		pump(t, s)
+		require.Equal(t, fsm.StateClosed, s.Client.Conn.State())
+		require.Equal(t, fsm.StateClosed, s.Server.Conn.State())
 	}},
-	{"random-segmentation", func(t *testing.T, p *memconn.Pair) {
-		rng := rand.New(rand.NewPCG(1, 2))
-		p.Chunk = func(n int) int { return 1 + rng.IntN(n) }
-		require.NoError(t, p.Handshake())
+	{"random-segmentation", true, func(t *testing.T, e *env) {
+		rng := rand.New(rand.NewPCG(e.seed, 2))
+		if e.tr == sim.DTLS {
+			randomDatagrams(t, e, rng)
+			return
+		}
+		// The stream is cut at random points and delayed.
+		s := e.sim(t, sim.Options{Link: delayed})
+		require.NoError(t, s.Handshake())
 		var want []byte
 		for i := 0; i < 200; i++ {
 			msg := make([]byte, rng.IntN(40000))
@@ -45,34 +108,152 @@ var scenarios = []scenario{
 				msg[j] = byte(rng.Uint32())
 			}
 			want = append(want, msg...)
-			require.NoError(t, p.Write(p.Client, msg))
+			require.NoError(t, write(s, sim.Client, msg))
 		}
-		require.Equal(t, want, p.Server.Received)
+		require.Equal(t, want, s.Server.Received)
+		require.Greater(t, s.Stats(sim.Client).Delivered, s.Stats(sim.Client).Sent, "segments")
 	}},
-	{"fatal-alert-closes-both", func(t *testing.T, p *memconn.Pair) {
-		p.Tamper = func(from *memconn.Side, b []byte) []byte {
-			if from == p.Server && len(b) > 200 {
+	{"fatal-alert-closes-both", false, func(t *testing.T, e *env) {
+		// TLS: the first encrypted record fails its MAC. DTLS drops such a
+		// record silently, so there the ServerKeyExchange signature, sent
+		// in the clear, is broken instead: it fails to verify.
+		want := fsm.Alert(20) // bad_record_mac
+		tamper := func(from sim.Side, b []byte) []byte {
+			if from == sim.Server && len(b) > 200 {
 				// Corrupt the first encrypted record, after the ServerHello.
-				first := 5 + int(b[3])<<8 | int(b[4])
+				first := 5 + (int(b[3])<<8 | int(b[4]))
 				b[first+10] ^= 1
 			}
 			return b
 		}
-		require.Error(t, p.Handshake())
-		require.ErrorIs(t, p.Client.CloseErr, fsm.Alert(20)) // bad_record_mac
-		require.Equal(t, []fsm.Alert{20}, p.Server.Alerts)
-		require.Equal(t, fsm.StateClosed, p.Server.Conn.State())
+		if e.tr == sim.DTLS {
+			want = fsm.Alert(51) // decrypt_error
+			tamper = func(from sim.Side, b []byte) []byte {
+				if from == sim.Server {
+					breakSignature(b)
+				}
+				return b
+			}
+		}
+		s := e.sim(t, sim.Options{Link: delayed, Tamper: tamper})
+		require.Error(t, s.Handshake())
+		require.ErrorIs(t, s.Client.CloseErr, want)
+		require.Equal(t, []fsm.Alert{want}, s.Server.Alerts)
+		require.Equal(t, fsm.StateClosed, s.Server.Conn.State())
 	}},
 }
 
+// breakSignature flips the last bit of every ServerKeyExchange (whose last
+// bytes are its signature) in the epoch 0 records of a DTLS datagram.
+func breakSignature(d []byte) {
+	for len(d) >= 13 {
+		n := 13 + (int(d[11])<<8 | int(d[12]))
+		if n > len(d) {
+			return
+		}
+		epoch := int(d[3])<<8 | int(d[4])
+		if d[0] == 22 && epoch == 0 && n >= 25 && d[13] == 12 { // handshake, server_key_exchange
+			fragEnd := int(d[19])<<16 | int(d[20])<<8 | int(d[21]) + (int(d[22])<<16 | int(d[23])<<8 | int(d[24]))
+			if fragEnd == int(d[14])<<16|int(d[15])<<8|int(d[16]) { // the fragment ends the message
+				d[n-1] ^= 1
+			}
+		}
+		d = d[n:]
+	}
+}
+
+// randomDatagrams is random-segmentation over DTLS: the handshake survives
+// loss, duplication and reordering; then application data shows what DTLS
+// promises. Without loss, every message arrives exactly once, in any
+// order: duplicates are caught by the replay window, which is wide enough
+// for the reordering (messages 1ms apart, held back at most 40ms). With
+// loss, what arrives is messages that were sent, each at most once.
+func randomDatagrams(t *testing.T, e *env, rng *rand.Rand) {
+	link := sim.Link{Delay: 10 * time.Millisecond, Jitter: 5 * time.Millisecond,
+		Loss: 0.1, Duplicate: 0.2, Reorder: 0.3, ReorderDelay: 35 * time.Millisecond, MTU: fsm.DefaultMTU}
+	s := e.sim(t, sim.Options{Link: link})
+	require.NoError(t, s.Handshake())
+	require.Zero(t, s.Stats(sim.Client).TooBig+s.Stats(sim.Server).TooBig)
+
+	sent := map[sim.Side][]string{}
+	send := func(side sim.Side) {
+		// Small enough for one record; the counter makes it unique.
+		msg := make([]byte, 8+rng.IntN(1000))
+		binary.BigEndian.PutUint64(msg, uint64(len(sent[sim.Client])+len(sent[sim.Server])))
+		for j := 8; j < len(msg); j++ {
+			msg[j] = byte(rng.Uint32())
+		}
+		sent[side] = append(sent[side], string(msg))
+		require.NoError(t, s.Write(side, msg))
+		require.NoError(t, s.RunFor(time.Millisecond))
+	}
+	delivered := func(e *sim.Endpoint) []string {
+		var out []string
+		for _, m := range e.Messages {
+			out = append(out, string(m))
+		}
+		return out
+	}
+
+	link.Loss = 0
+	s.SetLinks(link)
+	s.Note("no loss")
+	for range 100 {
+		send(sim.Client)
+	}
+	pump(t, s)
+	require.ElementsMatch(t, sent[sim.Client], delivered(s.Server), "each message exactly once")
+	require.Positive(t, s.Stats(sim.Client).Duplicated)
+	require.Positive(t, s.Stats(sim.Client).Reordered)
+
+	link.Loss = 0.3
+	s.SetLinks(link)
+	s.Note("loss %.1f", link.Loss)
+	for i := range 200 {
+		send(sim.Side(i % 2))
+	}
+	pump(t, s)
+	for _, to := range []*sim.Endpoint{s.Client, s.Server} {
+		from := to.Side.Peer()
+		seen := map[string]bool{}
+		for _, m := range delivered(to) {
+			require.Contains(t, sent[from], m, "%s delivered a message never sent", to.Side)
+			require.False(t, seen[m], "%s delivered a message twice", to.Side)
+			seen[m] = true
+		}
+		require.Positive(t, len(to.Messages))
+		require.Less(t, len(to.Messages), len(sent[from]), "some were lost")
+	}
+	require.False(t, s.Client.Closed || s.Server.Closed, "loss does not close a DTLS connection")
+	t.Logf("with loss: client sent %d, server got %d; server sent %d, client got %d; %d trace lines",
+		len(sent[sim.Client])-100, len(s.Server.Messages)-100, len(sent[sim.Server]), len(s.Client.Messages), len(s.Trace()))
+}
+
 func TestScenarios(t *testing.T) {
-	cert := testcert.MustNew(testcert.ECDSAP256)
+	// The certificate is made under a fixed global random source, and is
+	// Ed25519, so that its size is the same in every process (its validity
+	// comes from the real clock; an ECDSA signature's size would vary):
+	// the network's choices depend on sizes, and a seed must run the same
+	// way when run again.
+	cryptotest.SetGlobalRandom(t, 0)
+	cert := testcert.MustNew(testcert.Ed25519)
 	for _, tr := range transports {
 		for _, sc := range scenarios {
-			t.Run(tr+"/"+sc.name, func(t *testing.T) {
-				server := &fsm.Config{Certificates: []fsm.Certificate{{Certificate: cert.CertDER, PrivateKey: cert.Key}}}
-				client := &fsm.Config{RootCAs: cert.CAPool, ServerName: "localhost"}
-				sc.run(t, memconn.New(client, server))
+			t.Run(tr.String()+"/"+sc.name, func(t *testing.T) {
+				run := func(t *testing.T, seed uint64) {
+					sim.ReportSeed(t, seed)
+					// Some crypto (ECDSA, RSA) ignores Config.Rand since
+					// Go 1.26 and reads the global source.
+					cryptotest.SetGlobalRandom(t, seed)
+					sc.run(t, &env{tr: tr, seed: seed, cert: cert})
+				}
+				if !sc.lossy {
+					run(t, *simSeed)
+					return
+				}
+				for seed := *simSeed; seed < *simSeed+*simSeeds; seed++ {
+					t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { run(t, seed) })
+				}
 			})
 		}
 	}

@@ -427,14 +427,19 @@ func TestInteropOpenSSLClient(t *testing.T) {
 						err   error
 					}
 					done := make(chan result, 1)
+					printed := make(chan struct{})
 					go func() {
-						st, tap, err := opensslClientServe(accept, toServer, toClient, seed+2)
+						st, tap, err := opensslClientServeUntil(accept, toServer, toClient, seed+2, printed)
 						done <- result{st, tap, err}
 					}()
 					cli := peers.OpenSSLClient(t, port, "-tls1_3", "-quiet", "-servername", "localhost",
 						"-CAfile", caFile, "-verify_return_error", "-ciphersuites", s.name, "-groups", cv.name)
 					go feedLines(cli, toServer)
 
+					// Close only once s_client has printed everything: it can
+					// exit on close_notify with received data unprinted.
+					out := waitStdout(cli, len(toClient), ioTimeout)
+					close(printed)
 					var r result
 					select {
 					case r = <-done:
@@ -442,7 +447,6 @@ func TestInteropOpenSSLClient(t *testing.T) {
 						t.Fatal("tlsm server did not finish")
 					}
 					require.NoError(t, r.err)
-					out := waitStdout(cli, len(toClient), ioTimeout)
 					require.NoError(t, checkSame("openssl s_client stdout", toClient, []byte(out)))
 					code, err := cli.Wait(ioTimeout)
 					require.NoError(t, err)
