@@ -27,14 +27,24 @@ func (c *Conn) clientStart(message) (State, error) {
 	if len(offer.versions) == 0 {
 		return 0, ErrUnsupportedVersion
 	}
-	c.hs = &handshake{group: c.cfg.curves()[0], offer: offer}
+	if err := c.sendClientHello(offer, false); err != nil {
+		return 0, err
+	}
+	return StateClientWaitServerHello, nil
+}
+
+// sendClientHello starts a handshake: a first one, or a renegotiation,
+// which offers only TLS 1.2 and carries the previous client verify_data
+// (RFC 5746). noResume offers no session.
+func (c *Conn) sendClientHello(offer versionOffer, noResume bool) error {
+	c.hs = &handshake{group: c.cfg.curves()[0], offer: offer, noResume: noResume}
 	rand := c.cfg.rand()
 	if _, err := io.ReadFull(rand, c.random[:]); err != nil {
-		return 0, err
+		return err
 	}
 	c.hs.helloSessionID = make([]byte, 32)
 	if _, err := io.ReadFull(rand, c.hs.helloSessionID); err != nil {
-		return 0, err
+		return err
 	}
 	hello := &flights.ClientHello{
 		Version:             c.transport.Version12,
@@ -50,7 +60,7 @@ func (c *Conn) clientStart(message) (State, error) {
 	if offer.has(VersionTLS13) {
 		key, err := generateKeyShare(c.hs.group, rand)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		c.hs.key = key
 		hello.SupportedVersions = offer.versions
@@ -60,6 +70,7 @@ func (c *Conn) clientStart(message) (State, error) {
 	if offer.has(VersionTLS12) {
 		hello.ExtendedMasterSecret = true
 		hello.SecureRenegotiationSupported = true
+		hello.SecureRenegotiation = c.clientVerify
 		hello.ECPointFormats = []uint8{0}
 		hello.TicketSupported = !c.cfg.SessionTicketsDisabled
 		hello.SRTPProfiles = c.cfg.SRTPProtectionProfiles
@@ -70,19 +81,25 @@ func (c *Conn) clientStart(message) (State, error) {
 	c.offerSession(hello)
 	c.hs.hello = hello
 	c.sendMessage(c.bindHello(hello))
-	return StateClientWaitServerHello, nil
+	return nil
 }
 
 // offerSession puts the cached session for this server, if usable, into
 // the ClientHello: a TLS 1.2 session ID or ticket, or a TLS 1.3 PSK whose
 // binder bindHello fills in.
 func (c *Conn) offerSession(hello *flights.ClientHello) {
-	key := c.sessionCacheKey()
-	if c.hs.noResume || key == "" {
+	if c.hs.noResume {
 		return
 	}
-	cache, _ := c.cfg.caches()
-	s, ok := cache.Get(key)
+	s, ok := c.session, c.session != nil
+	if c.handshakes == 0 {
+		key := c.sessionCacheKey()
+		if key == "" {
+			return
+		}
+		cache, _ := c.cfg.caches()
+		s, ok = cache.Get(key)
+	}
 	if !ok || !s.valid(c.now) {
 		return
 	}

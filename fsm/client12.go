@@ -17,10 +17,10 @@ func (c *Conn) client12ServerHello(sh *flights.ServerHello, m message) (State, e
 	c.enterTLS12(cipher.SuiteByID(sh.CipherSuite), nil)
 	c.addTranscript(m.raw)
 	c.srvRandom = [32]byte(sh.Random)
+	if err := c.checkRenegotiationInfo(sh.SecureRenegotiationSupported, sh.SecureRenegotiation, true); err != nil {
+		return 0, err
+	}
 	if sh.SecureRenegotiationSupported {
-		if len(sh.SecureRenegotiation) != 0 {
-			return 0, alertf(record.AlertHandshakeFailure, "non-empty renegotiation_info in an initial handshake")
-		}
 		c.secureRenegotiation = true
 	} else if c.cfg.RequireSecureRenegotiation {
 		return 0, alertf(record.AlertHandshakeFailure, "server does not support secure renegotiation")
@@ -79,6 +79,7 @@ func (c *Conn) client12Resume(sh *flights.ServerHello) (State, error) {
 	c.hs.resumed = true
 	c.master = s.Secret
 	c.peerCerts = s.PeerCertificates
+	c.session = s
 	if err := c.derivePendingKeys12(); err != nil {
 		return 0, err
 	}
@@ -95,6 +96,9 @@ func (c *Conn) client12Certificate(m message) (State, error) {
 	}
 	if len(msg.Certificates) == 0 {
 		return 0, alertf(record.AlertBadCertificate, "empty server Certificate")
+	}
+	if err := c.checkSamePeer(msg.Certificates[0]); err != nil {
+		return 0, err
 	}
 	if err := c.checkPeerCertificate12(&msg, c.cfg.RootCAs, c.cfg.ServerName, x509.ExtKeyUsageServerAuth, !c.cfg.InsecureSkipVerify); err != nil {
 		return 0, err
@@ -242,7 +246,7 @@ func (c *Conn) client12Finished(m message) (State, error) {
 func (c *Conn) storeSession12() {
 	hs := c.hs
 	key := c.sessionCacheKey()
-	if key == "" || !c.ems || (hs.resumed && hs.newTicket == nil) {
+	if !c.ems || (hs.resumed && hs.newTicket == nil) {
 		return
 	}
 	s := &Session{
@@ -257,6 +261,9 @@ func (c *Conn) storeSession12() {
 	default:
 		return
 	}
-	cache, _ := c.cfg.caches()
-	cache.Put(key, s)
+	c.session = s
+	if key != "" {
+		cache, _ := c.cfg.caches()
+		cache.Put(key, s)
+	}
 }

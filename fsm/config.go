@@ -163,6 +163,17 @@ type Config struct {
 	// exchange, keeping state for any ClientHello.
 	InsecureSkipHelloVerify bool
 
+	// Renegotiation is the TLS/DTLS 1.2 renegotiation policy; the zero
+	// value answers every HelloRequest, as OpenSSL does.
+	Renegotiation RenegotiationSupport
+	// AllowClientRenegotiation lets a server take renegotiations its
+	// clients start, within MaxRenegotiations per connection and at most one
+	// per MinRenegotiationInterval (zero means the defaults). Otherwise it
+	// answers them with a warning no_renegotiation alert and carries on.
+	AllowClientRenegotiation bool
+	MaxRenegotiations        int
+	MinRenegotiationInterval time.Duration
+
 	// RequireSecureRenegotiation refuses TLS 1.2 peers that do not support
 	// RFC 5746 secure renegotiation, with a handshake_failure alert. By
 	// default they may connect but can never renegotiate.
@@ -209,6 +220,8 @@ func (c *Config) Clone() *Config {
 		SRTPProtectionProfiles: c.SRTPProtectionProfiles,
 		MTU:                    c.MTU, RetransmitTimeout: c.RetransmitTimeout, MaxRetransmitTimeout: c.MaxRetransmitTimeout,
 		MaxRetransmits: c.MaxRetransmits, InsecureSkipHelloVerify: c.InsecureSkipHelloVerify,
+		Renegotiation: c.Renegotiation, AllowClientRenegotiation: c.AllowClientRenegotiation,
+		MaxRenegotiations: c.MaxRenegotiations, MinRenegotiationInterval: c.MinRenegotiationInterval,
 		RequireSecureRenegotiation: c.RequireSecureRenegotiation,
 		SessionTicketsDisabled:     c.SessionTicketsDisabled, SessionTicketKeys: c.SessionTicketKeys,
 		ClientSessionCache: c.ClientSessionCache, ServerSessionCache: c.ServerSessionCache,

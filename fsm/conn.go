@@ -69,6 +69,17 @@ type Conn struct {
 	keyUpdateOwed      bool
 	keyUpdatesInRow    int
 
+	// scheduledReneg is a renegotiation the API asked for;
+	// helloRequestSent is set from our HelloRequest until the client
+	// answers it. renegotiations counts the ones a server took.
+	scheduledReneg    renegotiation
+	helloRequestSent  bool
+	renegotiations    int
+	lastRenegotiation time.Time
+	// session is the client's current TLS 1.2 session, which an
+	// abbreviated renegotiation offers.
+	session *Session
+
 	sentClose bool
 	recvClose bool
 	err       error
@@ -212,7 +223,7 @@ func (c *Conn) handleInput(now time.Time, data []byte) error {
 		return c.err
 	}
 	c.started = true
-	if err := c.sendScheduledKeyUpdate(false); err != nil {
+	if err := c.runScheduled(false); err != nil {
 		c.fail(err)
 		c.end()
 		return c.err
@@ -234,7 +245,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		return 0, c.err
 	case c.sentClose:
 		return 0, ErrClosed
-	case !c.connected():
+	case c.handshakes == 0:
 		return 0, ErrHandshakeIncomplete
 	}
 	if err := c.writeApplicationData(p); err != nil {
@@ -272,7 +283,7 @@ func (c *Conn) Close() error {
 func (c *Conn) writeApplicationData(p []byte) error {
 	for {
 		c.scheduleKeyUpdateAtLimit()
-		if err := c.sendScheduledKeyUpdate(true); err != nil {
+		if err := c.runScheduled(true); err != nil {
 			return err
 		}
 		n := min(len(p), record.MaxPlaintext)

@@ -135,9 +135,18 @@ func (l *datagramLayer) open(rec record.DTLSRecord) ([]byte, bool) {
 		return nil, false
 	}
 	es.replay.Accept(rec.Seq)
-	if es == l.prevRead && rec.Type != record.TypeApplicationData && rec.Type != record.TypeAlert {
-		l.peerRetx = true
-		return nil, false
+	if es == l.prevRead {
+		// Of the previous epoch, handshake records and ChangeCipherSpec
+		// are the peer retransmitting; application data and alerts still
+		// count, but only when authenticated: a plaintext epoch is over
+		// once keys are in use, and anyone could forge its records.
+		if rec.Type != record.TypeApplicationData && rec.Type != record.TypeAlert {
+			l.peerRetx = true
+			return nil, false
+		}
+		if es.st == nil {
+			return nil, false
+		}
 	}
 	return payload, true
 }
@@ -149,11 +158,7 @@ func (l *datagramLayer) writeHandshake(payload []byte) error {
 			return nil // a malformed fragment is dropped like a bad record
 		}
 		payload = rest
-		if l.c.state == StateServerStart && f.Type == flights.TypeClientHello && f.Seq != l.reasm.NextSeq() {
-			// A server holds no state before a ClientHello with a valid
-			// cookie, so it takes any ClientHello, whatever its
-			// message_seq: a first one, one sent again, one that follows
-			// a stateless cookie exchange.
+		if l.startsHandshake(f) && f.Seq != l.reasm.NextSeq() {
 			l.reasm.SetNextSeq(f.Seq)
 		}
 		old, err := l.reasm.Add(f)
@@ -165,6 +170,21 @@ func (l *datagramLayer) writeHandshake(payload []byte) error {
 		}
 	}
 	return nil
+}
+
+// startsHandshake reports whether f begins the peer's part of a handshake
+// whose numbering we cannot know: a ClientHello reaching a server that
+// keeps no state (a first one, one sent again, one after a stateless cookie
+// exchange, one starting a renegotiation), or the server's first answer to
+// our ClientHello, which follows its own numbering after a HelloRequest.
+func (l *datagramLayer) startsHandshake(f flights.Fragment) bool {
+	switch l.c.state {
+	case StateServerStart, StateServerConnected12:
+		return f.Type == flights.TypeClientHello
+	case StateClientWaitServerHello:
+		return f.Type == flights.TypeServerHello || f.Type == flights.TypeHelloVerifyRequest
+	}
+	return false
 }
 
 func (l *datagramLayer) nextMessage() (flights.MsgType, []byte, []byte, bool, error) {
@@ -313,6 +333,13 @@ func (l *datagramLayer) setReadState(st *cipher.State) {
 }
 
 func (l *datagramLayer) writeState() *cipher.State { return l.write.st }
+
+// newHandshake numbers the messages of the next handshake from 0 (RFC 6347
+// §4.2.2). The last flight is kept: the peer may still ask for it.
+func (l *datagramLayer) newHandshake() {
+	l.sendSeq = 0
+	l.reasm.Reset()
+}
 
 // end transmits the new flight items, cuts the last datagram, and sets
 // the retransmission timer while a handshake waits for the peer.

@@ -42,11 +42,18 @@ const (
 	EventTimer
 	// EventRetransmit: the last flight was sent again (datagrams only).
 	EventRetransmit
+	// EventRenegotiationRequested: a HelloRequest was sent (server) or
+	// received (client).
+	EventRenegotiationRequested
+	// EventRenegotiationStarted: a renegotiation handshake began; for a
+	// client, Resumed says whether it offers the current session.
+	EventRenegotiationStarted
 )
 
 var eventNames = [...]string{"none", "transmit", "data", "message_sent", "message_received",
 	"handshake", "alert_sent", "alert_received", "closed", "key_update_sent",
-	"key_update_received", "timer", "retransmit"}
+	"key_update_received", "timer", "retransmit", "renegotiation_requested",
+	"renegotiation_started"}
 
 // String returns a short lower-case name for the kind.
 func (k EventKind) String() string {

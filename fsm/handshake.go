@@ -154,6 +154,7 @@ func (c *Conn) completeHandshake() {
 	c.handshakes++
 	c.resumed = c.hs.resumed
 	c.hs = nil
+	c.layer.newHandshake()
 	c.events.push(Event{Kind: EventHandshakeDone, Version: c.transport.wireVersion(c.version), Suite: c.suite.ID,
 		Resumed: c.resumed, Handshake: c.handshakes})
 }

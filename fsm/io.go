@@ -119,6 +119,9 @@ func (c *Conn) handleAlert(payload []byte) error {
 		}
 	}
 	if c.version == VersionTLS12 && level == record.LevelWarning {
+		if desc == record.AlertNoRenegotiation && Lookup(c.state, InNoRenegotiation) != nil {
+			return c.dispatch(InNoRenegotiation, message{})
+		}
 		return nil
 	}
 	// In TLS 1.3 every other alert is fatal, whatever its level.

@@ -85,16 +85,26 @@ func (c *Conn) PendingKeyUpdate() KeyUpdateType {
 }
 
 // Handshake performs scheduled work now, as SSL_do_handshake(3): a
-// scheduled key update, or the answer owed to the peer's request.
+// scheduled key update or the answer owed to the peer's request, or a
+// scheduled renegotiation.
 func (c *Conn) Handshake() error {
 	c.begin(timeZero)
 	if c.err == nil {
-		if err := c.sendScheduledKeyUpdate(true); err != nil {
+		if err := c.runScheduled(true); err != nil {
 			c.fail(err)
 		}
 	}
 	c.end()
 	return c.err
+}
+
+// runScheduled performs the work the API scheduled: a key update, or a
+// renegotiation. withOwed includes a key update owed to the peer.
+func (c *Conn) runScheduled(withOwed bool) error {
+	if err := c.sendScheduledKeyUpdate(withOwed); err != nil {
+		return err
+	}
+	return c.startScheduledRenegotiation()
 }
 
 // sendScheduledKeyUpdate sends the scheduled key update, if any. withOwed

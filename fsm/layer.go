@@ -49,6 +49,9 @@ type layer interface {
 	sendStateless(raw []byte) error
 	// handleTimeout acts on the retransmission timer.
 	handleTimeout(now time.Time) error
+	// newHandshake starts the message numbering of a new handshake
+	// (DTLS: message_seq starts at 0 in each handshake).
+	newHandshake()
 }
 
 // streamLayer frames TLS over a reliable byte stream.
@@ -170,6 +173,9 @@ func (l *streamLayer) sendStateless(raw []byte) error {
 	l.queueMessage(raw)
 	return nil
 }
+
+// newHandshake does nothing: TLS handshake messages carry no numbers.
+func (l *streamLayer) newHandshake() {}
 
 // handleTimeout does nothing: a stream needs no timers.
 func (l *streamLayer) handleTimeout(time.Time) error { return nil }

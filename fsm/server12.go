@@ -23,10 +23,14 @@ func (c *Conn) server12ClientHello(ch *flights.ClientHello, m message) (State, e
 	if ch.ECPointFormats != nil && !slices.Contains(ch.ECPointFormats, 0) {
 		return 0, alertf(record.AlertIllegalParameter, "uncompressed points not supported by the client")
 	}
-	if ch.SecureRenegotiationSupported || slices.Contains(ch.CipherSuites, renegotiationSCSV) {
-		if len(ch.SecureRenegotiation) != 0 {
-			return 0, alertf(record.AlertHandshakeFailure, "non-empty renegotiation_info in an initial handshake")
-		}
+	scsv := slices.Contains(ch.CipherSuites, renegotiationSCSV)
+	if c.handshakes > 0 && scsv {
+		return 0, alertf(record.AlertHandshakeFailure, "renegotiation SCSV in a renegotiation")
+	}
+	if err := c.checkRenegotiationInfo(ch.SecureRenegotiationSupported || scsv, ch.SecureRenegotiation, false); err != nil {
+		return 0, err
+	}
+	if ch.SecureRenegotiationSupported || scsv {
 		c.secureRenegotiation = true
 	} else if c.cfg.RequireSecureRenegotiation {
 		return 0, alertf(record.AlertHandshakeFailure, "client does not support secure renegotiation")
@@ -89,7 +93,8 @@ func (c *Conn) server12Resume(ch *flights.ClientHello, s *Session, m message) (S
 	}
 	sh := flights.ServerHello{
 		Version: c.transport.Version12, Random: c.srvRandom[:], SessionID: ch.SessionID, CipherSuite: c.suite.ID,
-		SecureRenegotiationSupported: c.secureRenegotiation, ExtendedMasterSecret: true, ALPN: c.alpn,
+		SecureRenegotiationSupported: c.secureRenegotiation, SecureRenegotiation: c.renegotiationInfo(),
+		ExtendedMasterSecret: true, ALPN: c.alpn,
 	}
 	if ch.ECPointFormats != nil {
 		sh.ECPointFormats = []uint8{0}
@@ -103,6 +108,15 @@ func (c *Conn) server12Resume(ch *flights.ClientHello, s *Session, m message) (S
 		return 0, err
 	}
 	return StateServerWaitChangeCipherSpec12, nil
+}
+
+// renegotiationInfo is the server's renegotiation_info: empty on a first
+// handshake, both verify_data of the previous one on a renegotiation.
+func (c *Conn) renegotiationInfo() []byte {
+	if c.handshakes == 0 {
+		return nil
+	}
+	return append(append([]byte(nil), c.clientVerify...), c.serverVerify...)
 }
 
 // chooseSRTP answers use_srtp with our first profile the client offers;
@@ -182,6 +196,7 @@ func (c *Conn) server12Flight(ch *flights.ClientHello) (State, error) {
 	sh := flights.ServerHello{
 		Version: c.transport.Version12, Random: c.srvRandom[:], CipherSuite: c.suite.ID,
 		SecureRenegotiationSupported: c.secureRenegotiation,
+		SecureRenegotiation:          c.renegotiationInfo(),
 		ExtendedMasterSecret:         c.ems,
 		ALPN:                         c.alpn,
 	}
@@ -250,6 +265,9 @@ func (c *Conn) server12Certificate(m message) (State, error) {
 			return 0, alertf(record.AlertHandshakeFailure, "client sent no certificate")
 		}
 	} else {
+		if err := c.checkSamePeer(msg.Certificates[0]); err != nil {
+			return 0, err
+		}
 		verify := auth == VerifyClientCertIfGiven || auth == RequireAndVerifyClientCert
 		if err := c.checkPeerCertificate12(&msg, c.cfg.ClientCAs, "", x509.ExtKeyUsageClientAuth, verify); err != nil {
 			return 0, err

@@ -96,6 +96,9 @@ const (
 	InClientKeyExchange
 	InChangeCipherSpec
 	InHelloVerifyRequest
+	InHelloRequest
+	InRenegotiate     // a renegotiation the API scheduled
+	InNoRenegotiation // a warning no_renegotiation alert
 	InApplicationData
 	numInputs
 )
@@ -104,7 +107,8 @@ var inputNames = [numInputs]string{
 	"Start", "ClientHello", "ServerHello", "HelloRetryRequest", "EncryptedExtensions",
 	"CertificateRequest", "Certificate", "CertificateVerify", "Finished",
 	"NewSessionTicket", "KeyUpdate", "ServerKeyExchange", "ServerHelloDone",
-	"ClientKeyExchange", "ChangeCipherSpec", "HelloVerifyRequest", "ApplicationData",
+	"ClientKeyExchange", "ChangeCipherSpec", "HelloVerifyRequest", "HelloRequest",
+	"Renegotiate", "NoRenegotiation", "ApplicationData",
 }
 
 // String returns the input's name.
@@ -148,6 +152,8 @@ func inputFor(typ flights.MsgType, body []byte) (Input, bool) {
 		return InClientKeyExchange, true
 	case flights.TypeHelloVerifyRequest:
 		return InHelloVerifyRequest, true
+	case flights.TypeHelloRequest:
+		return InHelloRequest, true
 	}
 	return 0, false
 }
@@ -217,12 +223,53 @@ var table = []Transition{
 	{StateServerWaitChangeCipherSpec12, InChangeCipherSpec, []State{StateServerWaitFinished12}, (*Conn).changeCipherSpec12},
 	{StateServerWaitFinished12, InFinished, []State{StateServerConnected12}, (*Conn).server12Finished},
 	{StateServerConnected12, InApplicationData, []State{StateServerConnected12}, (*Conn).deliver},
+
+	// TLS 1.2 renegotiation.
+	{StateClientConnected12, InHelloRequest, []State{StateClientConnected12, StateClientWaitServerHello}, (*Conn).clientHelloRequest},
+	{StateClientConnected12, InRenegotiate, []State{StateClientWaitServerHello}, (*Conn).clientRenegotiate},
+	{StateServerConnected12, InRenegotiate, []State{StateServerConnected12}, (*Conn).serverHelloRequest},
+	{StateServerConnected12, InNoRenegotiation, []State{StateServerConnected12}, (*Conn).serverRequestRefused},
+	{StateClientWaitServerHello, InNoRenegotiation, []State{StateClientWaitServerHello, StateClientConnected12}, (*Conn).clientRenegotiationRefused},
+	{StateServerConnected12, InClientHello, []State{StateServerConnected12, StateServerWaitCertificate12,
+		StateServerWaitClientKeyExchange12, StateServerWaitChangeCipherSpec12}, (*Conn).serverRenegotiationHello},
+}
+
+// clientHandshake12 are the client's states while a TLS 1.2 handshake
+// waits for the server: a HelloRequest there is ignored (RFC 5246 §7.4.1.1),
+// and during a renegotiation application data still flows.
+var clientHandshake12 = []State{
+	StateClientWaitServerHello, StateClientWaitCertificate12, StateClientWaitServerKeyExchange12,
+	StateClientWaitCertReqOrDone12, StateClientWaitServerHelloDone12, StateClientWaitNewSessionTicket12,
+	StateClientWaitChangeCipherSpec12,
+}
+
+// serverHandshake12 are the server's states, before the client's
+// ChangeCipherSpec, in which application data of a renegotiating client
+// may still arrive.
+var serverHandshake12 = []State{
+	StateServerWaitCertificate12, StateServerWaitClientKeyExchange12,
+	StateServerWaitCertificateVerify12, StateServerWaitChangeCipherSpec12,
+}
+
+func init() {
+	table = append(table, selfLoops(append(clientHandshake12, StateClientWaitFinished12), InHelloRequest, (*Conn).ignoreHelloRequest)...)
+	table = append(table, selfLoops(append(clientHandshake12, serverHandshake12...), InApplicationData, (*Conn).deliverDuringRenegotiation)...)
+	buildIndex()
+}
+
+// selfLoops declares input in each of states as legal, staying put.
+func selfLoops(states []State, in Input, h handler) []Transition {
+	out := make([]Transition, len(states))
+	for i, s := range states {
+		out[i] = Transition{From: s, On: in, To: []State{s}, handle: h}
+	}
+	return out
 }
 
 // index[state][input] points into table; nil means unexpected_message.
 var index [numStates][numInputs]*Transition
 
-func init() {
+func buildIndex() {
 	for i := range table {
 		t := &table[i]
 		if index[t.From][t.On] != nil {

@@ -1,0 +1,715 @@
+package dtls
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/pion/transport/v3/deadline"
+	"github.com/tlsm/tlsm/fsm"
+)
+
+// Config, Certificate and ConnectionState are the core's types.
+type (
+	Config          = fsm.Config
+	Certificate     = fsm.Certificate
+	ConnectionState = fsm.ConnectionState
+)
+
+const (
+	// ReceiveQueueLen bounds the records of application data a Conn holds
+	// for Read; a record that arrives when the queue is full is dropped,
+	// as a datagram may be.
+	ReceiveQueueLen = 256
+	// maxDatagram is the size of a receive buffer: the largest UDP payload.
+	maxDatagram = 1 << 16
+	// writeChunk bounds how much application data is protected per call
+	// into the core, so a large Write does not grow the output buffer
+	// without bound.
+	writeChunk = 16 << 10
+	// maxFreeRecords bounds the record buffers kept for reuse.
+	maxFreeRecords = 16
+)
+
+// ErrShortBuffer is returned by Read when p cannot hold the next record.
+// The record stays queued, so a Read with a larger buffer returns it.
+var ErrShortBuffer = fmt.Errorf("dtls: buffer shorter than the record: %w", io.ErrShortBuffer)
+
+// Conn is a DTLS connection with one peer over a net.PacketConn. It is
+// safe for one reader and one writer at a time, and for Close, deadlines
+// and the accessors from any goroutine.
+type Conn struct {
+	pconn net.PacketConn
+	raddr net.Addr
+	// wconn is set when pconn is connected to raddr (Dial), whose sockets
+	// refuse WriteTo.
+	wconn net.Conn
+	// l is the listener that feeds c; nil when c reads pconn itself.
+	l   *listener
+	key string // c's key in l.conns
+
+	// handshakeMu serialises handshakes; readMu serialises readers, who
+	// alone wait for datagrams.
+	handshakeMu sync.Mutex
+	readMu      sync.Mutex
+	// mu guards the core and the fields below.
+	mu sync.Mutex
+	// pending holds the datagrams the core produced, in order; the one
+	// goroutine marked flushing sends them, never holding mu while it
+	// does. flushed signals the end of a flush. spare is the other half
+	// of a double buffer.
+	pending  datagrams
+	spare    datagrams
+	flushing bool
+	flushed  sync.Cond
+	core     *fsm.Conn
+	started  bool
+	records  [][]byte // application data records not yet read
+	recHead  int
+	free     [][]byte // record buffers to reuse
+	peerEOF  bool     // the peer sent close_notify
+	err      error    // the error that closed the core
+	sockErr  error    // the listener's socket failed
+	closed   bool     // Close was called
+	closedCh chan struct{}
+	onEvent  func(fsm.Event)
+
+	// timer calls HandleTimeout at timerAt, when the core asks for it.
+	timer   *time.Timer
+	timerAt time.Time
+
+	// wake has a token whenever the listener or a timer changed the
+	// state a reader waits on (listener Conns only).
+	wake chan struct{}
+	// rdl is the read deadline of a listener Conn, which shares the
+	// socket and so cannot use its deadline.
+	rdl *deadline.Deadline
+	// readDeadline and writeDeadline are as set; hsDeadline and
+	// hsCanceled come from the context of a running HandshakeContext
+	// (Conns that read their own socket).
+	readDeadline  time.Time
+	writeDeadline time.Time
+	hsActive      bool
+	hsDeadline    time.Time
+	hsCanceled    bool
+
+	rbuf []byte // receive buffer of a Conn that reads its own socket
+}
+
+// Client returns a client Conn exchanging datagrams with raddr over
+// pconn; datagrams from other addresses are ignored. The Conn reads pconn
+// itself (so nothing else should) and closes it on Close. The handshake
+// runs on the first Read or Write, or on Handshake.
+func Client(pconn net.PacketConn, raddr net.Addr, cfg *Config) *Conn {
+	return newConn(pconn, raddr, fsm.NewDTLSClient(cfg), nil)
+}
+
+// Server returns a server Conn for the one peer raddr over pconn, which it
+// reads itself and closes on Close; a server for many peers is a Listener.
+// The cookie exchange runs in the Conn, which keeps no state for a
+// ClientHello without a valid cookie.
+func Server(pconn net.PacketConn, raddr net.Addr, cfg *Config) *Conn {
+	return newConn(pconn, raddr, fsm.NewDTLSServer(cfg, []byte(raddr.String())), nil)
+}
+
+func newConn(pconn net.PacketConn, raddr net.Addr, core *fsm.Conn, l *listener) *Conn {
+	c := &Conn{pconn: pconn, raddr: raddr, core: core, l: l, closedCh: make(chan struct{})}
+	c.flushed.L = &c.mu
+	if l != nil {
+		c.wake = make(chan struct{}, 1)
+		c.rdl = deadline.New()
+		c.key = raddr.String()
+	} else if nc, ok := pconn.(net.Conn); ok && nc.RemoteAddr() != nil {
+		c.wconn = nc
+	}
+	return c
+}
+
+// Handshake runs the handshake if it has not yet run.
+func (c *Conn) Handshake() error { return c.HandshakeContext(context.Background()) }
+
+// HandshakeContext runs the handshake if it has not yet run, giving up
+// when ctx is done. The read deadline also bounds it. Giving up leaves
+// the handshake where it was: a later call continues it.
+func (c *Conn) HandshakeContext(ctx context.Context) error {
+	c.handshakeMu.Lock()
+	defer c.handshakeMu.Unlock()
+	if err := c.handshakeState(); err != errHandshakeRunning {
+		return err
+	}
+	err := c.callCore(func(core *fsm.Conn) error {
+		if c.started || !core.IsClient() {
+			return nil
+		}
+		c.started = true
+		return core.Start(time.Now())
+	}, true)
+	if err != nil {
+		return err
+	}
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	if c.l == nil && ctx.Done() != nil {
+		defer c.watchContext(ctx)()
+	}
+	for {
+		if err := c.handshakeState(); err != errHandshakeRunning {
+			return err
+		}
+		if err := c.await(ctx); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			// The socket's deadline may be the context's, passing just
+			// before the context notices.
+			if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+				return context.DeadlineExceeded
+			}
+			return c.errAfter(err)
+		}
+	}
+}
+
+var errHandshakeRunning = errors.New("dtls: handshake running")
+
+// handshakeState returns nil when the handshake is done, the error that
+// ended it, or errHandshakeRunning.
+func (c *Conn) handshakeState() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return c.opError("handshake", net.ErrClosed)
+	case c.core.HandshakeComplete():
+		return nil
+	case c.err != nil:
+		return c.err
+	case c.sockErr != nil:
+		return c.sockErr
+	}
+	return errHandshakeRunning
+}
+
+// startHandshake runs the first handshake if needed.
+func (c *Conn) startHandshake() error {
+	if c.handshakeState() == nil {
+		return nil
+	}
+	return c.HandshakeContext(context.Background())
+}
+
+// watchContext makes ctx's deadline and cancellation interrupt a read of
+// the socket, returning the function that undoes it.
+func (c *Conn) watchContext(ctx context.Context) func() {
+	c.mu.Lock()
+	c.hsActive = true
+	c.hsDeadline, _ = ctx.Deadline()
+	c.applyReadDeadlineLocked()
+	c.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() {
+		c.mu.Lock()
+		if c.hsActive {
+			c.hsCanceled = true
+			c.applyReadDeadlineLocked()
+		}
+		c.mu.Unlock()
+	})
+	return func() {
+		stop()
+		c.mu.Lock()
+		c.hsActive, c.hsCanceled, c.hsDeadline = false, false, time.Time{}
+		c.applyReadDeadlineLocked()
+		c.mu.Unlock()
+	}
+}
+
+// applyReadDeadlineLocked sets the socket's read deadline of a Conn that
+// reads its own socket: the earlier of the caller's and the handshake
+// context's, or the past to interrupt a reader.
+func (c *Conn) applyReadDeadlineLocked() error {
+	if c.l != nil {
+		return nil
+	}
+	d := c.readDeadline
+	if !c.hsDeadline.IsZero() && (d.IsZero() || c.hsDeadline.Before(d)) {
+		d = c.hsDeadline
+	}
+	if c.hsCanceled || c.err != nil {
+		d = time.Unix(1, 0)
+	}
+	return c.pconn.SetReadDeadline(d)
+}
+
+// await waits for the state to change: a listener Conn for the listener
+// or a timer to signal, any other reads one datagram from its socket.
+// The caller holds readMu.
+func (c *Conn) await(ctx context.Context) error {
+	if c.l != nil {
+		select {
+		case <-c.wake:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.rdl.Done():
+			return c.opError("read", os.ErrDeadlineExceeded)
+		case <-c.closedCh:
+			return c.opError("read", net.ErrClosed)
+		}
+	}
+	if c.rbuf == nil {
+		c.rbuf = make([]byte, maxDatagram)
+	}
+	n, from, err := c.pconn.ReadFrom(c.rbuf)
+	if err != nil {
+		return err
+	}
+	if sameAddr(from, c.raddr) {
+		c.deliver(c.rbuf[:n])
+	}
+	return nil
+}
+
+// errAfter returns the error that closed the connection, if any, rather
+// than err, the failure of a wait that it interrupted.
+func (c *Conn) errAfter(err error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return c.opError("read", net.ErrClosed)
+	case c.err != nil:
+		return c.err
+	case c.sockErr != nil:
+		return c.sockErr
+	}
+	return err
+}
+
+// deliver feeds the core one datagram from the peer.
+func (c *Conn) deliver(datagram []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.core.HandleDatagram(time.Now(), datagram)
+	c.drainLocked()
+	c.flushLocked(false)
+}
+
+// onTimer runs when the core's timer expires: the core retransmits its
+// flight or gives the handshake up.
+func (c *Conn) onTimer() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	at := c.timerAt
+	now := time.Now()
+	c.core.HandleTimeout(now)
+	c.drainLocked()
+	if c.timerAt.Equal(at) {
+		// The core asked for no new timer: this one fired early, or the
+		// core is done with it.
+		if now.Before(at) {
+			c.timer.Reset(at.Sub(now))
+		} else {
+			c.timerAt = time.Time{}
+		}
+	}
+	c.flushLocked(false)
+}
+
+// setTimerLocked arms the timer for deadline, or stops it when zero.
+func (c *Conn) setTimerLocked(deadline time.Time) {
+	c.timerAt = deadline
+	switch {
+	case deadline.IsZero():
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+	case c.timer == nil:
+		c.timer = time.AfterFunc(time.Until(deadline), c.onTimer)
+	default:
+		c.timer.Reset(time.Until(deadline))
+	}
+}
+
+// callCore runs f on the core, drains its events and sends what it
+// produced. A writer (wait) waits for its datagrams to be on their way; a
+// reader does not wait for another goroutine's flush, which sends its
+// datagrams too.
+func (c *Conn) callCore(f func(*fsm.Conn) error, wait bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return c.opError("write", net.ErrClosed)
+	}
+	err := f(c.core)
+	c.drainLocked()
+	werr := c.flushLocked(wait)
+	if err != nil {
+		return err
+	}
+	return werr
+}
+
+// drainLocked takes every event of the core.
+func (c *Conn) drainLocked() {
+	changed := false
+	for {
+		ev := c.core.NextEvent()
+		if ev.Kind == fsm.EventNone {
+			break
+		}
+		if c.onEvent != nil {
+			c.onEvent(ev)
+		}
+		switch ev.Kind {
+		case fsm.EventTransmit:
+			c.pending.add(ev.Data)
+		case fsm.EventData:
+			if len(ev.Data) > 0 {
+				c.pushRecordLocked(ev.Data)
+				changed = true
+			}
+		case fsm.EventTimer:
+			c.setTimerLocked(ev.Deadline)
+		case fsm.EventHandshakeDone:
+			changed = true
+		case fsm.EventClosed:
+			changed = true
+			if ev.Err == nil {
+				c.peerEOF = true
+			} else {
+				c.err = ev.Err
+				// Interrupt a reader blocked on the socket.
+				c.applyReadDeadlineLocked()
+			}
+		}
+	}
+	if changed {
+		c.signalLocked()
+	}
+}
+
+// signalLocked wakes the reader of a listener Conn.
+func (c *Conn) signalLocked() {
+	if c.wake == nil {
+		return
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pushRecordLocked queues a copy of one record for Read, dropping it when
+// the queue is full.
+func (c *Conn) pushRecordLocked(data []byte) {
+	if len(c.records)-c.recHead >= ReceiveQueueLen {
+		return
+	}
+	var buf []byte
+	if n := len(c.free); n > 0 {
+		buf, c.free = c.free[n-1], c.free[:n-1]
+	}
+	c.records = append(c.records, append(buf[:0], data...))
+}
+
+// flushLocked sends the pending datagrams unless another goroutine is
+// doing so (then a writer waits for it to finish, which includes its
+// datagrams). It is called and returns with mu held, releasing it around
+// the sends, and returns the first error of a send it made.
+func (c *Conn) flushLocked(wait bool) error {
+	for c.flushing {
+		if !wait {
+			return nil
+		}
+		c.flushed.Wait()
+	}
+	c.flushing = true
+	var first error
+	for !c.pending.empty() {
+		batch := c.pending
+		c.pending, c.spare = c.spare, datagrams{}
+		c.pending.reset()
+		c.mu.Unlock()
+		err := c.send(&batch)
+		c.mu.Lock()
+		c.spare = batch
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	c.flushing = false
+	c.flushed.Broadcast()
+	return first
+}
+
+// send writes each datagram of b to the peer. A failed send is a lost
+// datagram; the rest are still sent unless the socket is closed.
+func (c *Conn) send(b *datagrams) error {
+	var first error
+	start := 0
+	for _, end := range b.ends {
+		d := b.buf[start:end]
+		start = end
+		var err error
+		if c.wconn != nil {
+			_, err = c.wconn.Write(d)
+		} else {
+			_, err = c.pconn.WriteTo(d, c.raddr)
+		}
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			if errors.Is(err, net.ErrClosed) {
+				break
+			}
+		}
+	}
+	return first
+}
+
+// Read reads one record of application data into p, running the handshake
+// first if needed. Records are never merged or split: when p is too short
+// for the next record, Read returns 0 and ErrShortBuffer and keeps the
+// record. A record is at most Config.MTU bytes when the peer uses the same
+// MTU. Read returns io.EOF after the peer's close_notify.
+func (c *Conn) Read(p []byte) (int, error) {
+	if err := c.startHandshake(); err != nil {
+		return 0, err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	for {
+		if n, err, done := c.takeRecord(p); done {
+			return n, err
+		}
+		if err := c.await(context.Background()); err != nil {
+			return 0, c.errAfter(err)
+		}
+	}
+}
+
+// takeRecord copies the next record into p; done is false when the caller
+// must wait for more.
+func (c *Conn) takeRecord(p []byte) (n int, err error, done bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, c.opError("read", net.ErrClosed), true
+	}
+	if c.recHead < len(c.records) {
+		rec := c.records[c.recHead]
+		if len(p) < len(rec) {
+			return 0, ErrShortBuffer, true
+		}
+		n = copy(p, rec)
+		c.records[c.recHead] = nil
+		c.recHead++
+		if c.recHead == len(c.records) {
+			c.records, c.recHead = c.records[:0], 0
+		}
+		if len(c.free) < maxFreeRecords {
+			c.free = append(c.free, rec[:0])
+		}
+		return n, nil, true
+	}
+	switch {
+	case c.peerEOF:
+		return 0, io.EOF, true
+	case c.err != nil:
+		return 0, c.err, true
+	case c.sockErr != nil:
+		return 0, c.sockErr, true
+	}
+	return 0, nil, false
+}
+
+// Write sends p as application data, running the handshake first if
+// needed. p is cut into records that each fit one datagram of
+// Config.MTU; the peer reads each record on its own, and any may be lost.
+// The write deadline is checked before each part of p is protected.
+func (c *Conn) Write(p []byte) (int, error) {
+	if err := c.startHandshake(); err != nil {
+		return 0, err
+	}
+	written := 0
+	for written < len(p) {
+		if err := c.checkWriteDeadline(); err != nil {
+			return written, err
+		}
+		chunk := p[written:min(len(p), written+writeChunk)]
+		err := c.callCore(func(core *fsm.Conn) error {
+			_, err := core.Write(chunk)
+			return err
+		}, true)
+		if err != nil {
+			return written, err
+		}
+		written += len(chunk)
+	}
+	return written, nil
+}
+
+func (c *Conn) checkWriteDeadline() error {
+	c.mu.Lock()
+	d := c.writeDeadline
+	c.mu.Unlock()
+	if !d.IsZero() && !time.Now().Before(d) {
+		return c.opError("write", os.ErrDeadlineExceeded)
+	}
+	return nil
+}
+
+// Close sends close_notify and closes the Conn: a Conn from Client,
+// Server or Dial closes its socket, a Conn from a Listener leaves it.
+// Reads and writes blocked on the Conn return net.ErrClosed.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return c.opError("close", net.ErrClosed)
+	}
+	c.core.Close()
+	c.drainLocked()
+	c.flushLocked(true)
+	if c.closed {
+		c.mu.Unlock()
+		return c.opError("close", net.ErrClosed)
+	}
+	c.closed = true
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	close(c.closedCh)
+	c.mu.Unlock()
+	if c.l != nil {
+		c.l.remove(c)
+		return nil
+	}
+	return c.pconn.Close()
+}
+
+// socketFailed ends a listener Conn whose shared socket failed.
+func (c *Conn) socketFailed(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sockErr == nil {
+		c.sockErr = err
+	}
+	c.signalLocked()
+}
+
+// OnEvent sets a function that sees every event of the core as it is
+// drained (Data is valid only during the call). It runs with the
+// connection's lock held and must not call back into the Conn. A
+// listener starts the handshake of its Conns before Accept returns them,
+// so OnEvent set then may miss the first events.
+func (c *Conn) OnEvent(f func(fsm.Event)) {
+	c.mu.Lock()
+	c.onEvent = f
+	c.mu.Unlock()
+}
+
+// ConnectionState returns the negotiated parameters.
+func (c *Conn) ConnectionState() ConnectionState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.core.ConnectionState()
+}
+
+// ExportKeyingMaterial returns keying material for label and context
+// (RFC 5705); DTLS-SRTP keys use the label "EXTRACTOR-dtls_srtp".
+func (c *Conn) ExportKeyingMaterial(label string, context []byte, length int) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.core.ExportKeyingMaterial(label, context, length)
+}
+
+// PacketConn returns the socket; a listener's Conns share one.
+func (c *Conn) PacketConn() net.PacketConn { return c.pconn }
+
+// LocalAddr returns the local address.
+func (c *Conn) LocalAddr() net.Addr { return c.pconn.LocalAddr() }
+
+// RemoteAddr returns the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
+
+// SetDeadline sets the read and write deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
+// SetReadDeadline sets the deadline of Read and of a handshake. A
+// blocked Read returns an error whose Timeout method reports true (it
+// wraps os.ErrDeadlineExceeded) once the deadline passes; a zero t means
+// none. It costs no goroutine.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.readDeadline = t
+	if c.l != nil {
+		c.rdl.Set(t)
+		return nil
+	}
+	return c.applyReadDeadlineLocked()
+}
+
+// SetWriteDeadline sets the deadline of Write, which fails with a timeout
+// once it has passed. Sending a datagram does not block for long, so the
+// deadline is checked before sending rather than interrupting a send;
+// retransmissions of the handshake ignore it.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.writeDeadline = t
+	c.mu.Unlock()
+	return nil
+}
+
+// opError describes a failed operation as package net does.
+func (c *Conn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: c.pconn.LocalAddr().Network(), Source: c.pconn.LocalAddr(), Addr: c.raddr, Err: err}
+}
+
+// datagrams is a queue of datagrams in one buffer.
+type datagrams struct {
+	buf  []byte
+	ends []int
+}
+
+func (d *datagrams) add(b []byte) {
+	d.buf = append(d.buf, b...)
+	d.ends = append(d.ends, len(d.buf))
+}
+
+func (d *datagrams) empty() bool { return len(d.ends) == 0 }
+
+func (d *datagrams) reset() {
+	d.buf, d.ends = d.buf[:0], d.ends[:0]
+}
+
+// sameAddr reports whether a and b are the same transport address.
+func sameAddr(a, b net.Addr) bool {
+	if ua, ok := a.(*net.UDPAddr); ok {
+		if ub, ok := b.(*net.UDPAddr); ok {
+			return ua.Port == ub.Port && ua.IP.Equal(ub.IP)
+		}
+	}
+	return a != nil && b != nil && a.Network() == b.Network() && a.String() == b.String()
+}

@@ -1,0 +1,196 @@
+package dtls
+
+import (
+	"net"
+	"sync"
+	"time"
+
+	"github.com/tlsm/tlsm/fsm"
+)
+
+// MaxPendingConns bounds the Conns a listener has made that Accept has not
+// returned yet. While the backlog is full, a ClientHello with a valid
+// cookie is dropped; the client sends it again.
+const MaxPendingConns = 128
+
+// listener shares one socket among server Conns, sorting datagrams by
+// source address.
+type listener struct {
+	pconn  net.PacketConn
+	cfg    *Config
+	accept chan *Conn
+	done   chan struct{} // closed by Close
+	dead   chan struct{} // closed when reading the socket fails
+
+	mu      sync.Mutex
+	conns   map[string]*Conn
+	closed  bool
+	readErr error
+
+	closeSocket func() error
+}
+
+// Listen opens a UDP socket on laddr and returns a listener whose Accept
+// returns server *Conns (a *Conn as a net.Conn).
+func Listen(network, laddr string, cfg *Config) (net.Listener, error) {
+	pconn, err := net.ListenPacket(network, laddr)
+	if err != nil {
+		return nil, err
+	}
+	return NewListener(pconn, cfg), nil
+}
+
+// NewListener returns a listener over pconn, which it reads in a goroutine
+// of its own until pconn is closed. A datagram from an address without a
+// Conn goes to fsm.VerifyHello: it gets the HelloVerifyRequest, if any,
+// and makes a Conn only when it holds a ClientHello with a valid cookie.
+// Closing the listener stops it making Conns and closes those not
+// accepted; pconn is closed once every Conn is.
+func NewListener(pconn net.PacketConn, cfg *Config) net.Listener {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	l := &listener{
+		pconn:  pconn,
+		cfg:    cfg,
+		accept: make(chan *Conn, MaxPendingConns),
+		done:   make(chan struct{}),
+		dead:   make(chan struct{}),
+		conns:  make(map[string]*Conn),
+	}
+	l.closeSocket = sync.OnceValue(pconn.Close)
+	go l.readLoop()
+	return l
+}
+
+// readLoop reads the socket and hands each datagram to its Conn, or to
+// the stateless cookie check.
+func (l *listener) readLoop() {
+	buf := make([]byte, maxDatagram)
+	for {
+		n, addr, err := l.pconn.ReadFrom(buf)
+		if err != nil {
+			l.shutdown(err)
+			return
+		}
+		l.handle(addr, buf[:n])
+	}
+}
+
+// handle routes one datagram.
+func (l *listener) handle(addr net.Addr, datagram []byte) {
+	key := addr.String()
+	l.mu.Lock()
+	c, closed := l.conns[key], l.closed
+	l.mu.Unlock()
+	if c != nil {
+		c.deliver(datagram)
+		return
+	}
+	if closed {
+		return
+	}
+	reply, accept := fsm.VerifyHello(l.cfg, []byte(key), time.Now(), datagram)
+	if len(reply) > 0 {
+		l.pconn.WriteTo(reply, addr)
+	}
+	if !accept {
+		return
+	}
+	c = newConn(l.pconn, addr, fsm.NewDTLSServer(l.cfg, []byte(key)), l)
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	select {
+	case l.accept <- c:
+		l.conns[key] = c
+	default:
+		l.mu.Unlock()
+		return // backlog full
+	}
+	l.mu.Unlock()
+	c.deliver(datagram)
+}
+
+// shutdown fails every Conn after the socket failed.
+func (l *listener) shutdown(err error) {
+	l.mu.Lock()
+	l.readErr = err
+	close(l.dead)
+	conns := make([]*Conn, 0, len(l.conns))
+	for _, c := range l.conns {
+		conns = append(conns, c)
+	}
+	l.mu.Unlock()
+	for _, c := range conns {
+		c.socketFailed(err)
+	}
+}
+
+// Accept waits for the next Conn and returns it as a *Conn. Its
+// handshake is under way; Read, Write and Handshake wait for it.
+func (l *listener) Accept() (net.Conn, error) {
+	select {
+	case <-l.done:
+		return nil, l.opError(net.ErrClosed)
+	default:
+	}
+	select {
+	case c := <-l.accept:
+		return c, nil
+	case <-l.done:
+		return nil, l.opError(net.ErrClosed)
+	case <-l.dead:
+		return nil, l.opError(l.readErr)
+	}
+}
+
+// Close stops making Conns and closes those not accepted. The socket is
+// closed when the last Conn is.
+func (l *listener) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return l.opError(net.ErrClosed)
+	}
+	l.closed = true
+	close(l.done)
+	var backlog []*Conn
+	for len(l.accept) > 0 {
+		backlog = append(backlog, <-l.accept)
+	}
+	l.mu.Unlock()
+	for _, c := range backlog {
+		c.Close()
+	}
+	l.mu.Lock()
+	idle := len(l.conns) == 0
+	l.mu.Unlock()
+	if idle {
+		return l.closeSocket()
+	}
+	return nil
+}
+
+// remove takes a closed Conn out of the demultiplexer, closing the socket
+// after the last one when the listener is closed.
+func (l *listener) remove(c *Conn) {
+	l.mu.Lock()
+	if l.conns[c.key] == c {
+		delete(l.conns, c.key)
+	}
+	idle := l.closed && len(l.conns) == 0
+	l.mu.Unlock()
+	if idle {
+		l.closeSocket()
+	}
+}
+
+// Addr returns the socket's local address.
+func (l *listener) Addr() net.Addr { return l.pconn.LocalAddr() }
+
+func (l *listener) opError(err error) error {
+	return &net.OpError{Op: "accept", Net: l.pconn.LocalAddr().Network(), Addr: l.pconn.LocalAddr(), Err: err}
+}

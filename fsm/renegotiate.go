@@ -1,0 +1,283 @@
+package fsm
+
+import (
+	"bytes"
+	"errors"
+	"time"
+
+	"github.com/tlsm/tlsm/flights"
+	"github.com/tlsm/tlsm/record"
+)
+
+// RenegotiationSupport says which TLS/DTLS 1.2 renegotiations a Conn takes
+// part in. The zero value behaves as OpenSSL does: a client answers every
+// HelloRequest.
+type RenegotiationSupport int
+
+// Renegotiation policies.
+const (
+	// RenegotiateFreely: a client answers every HelloRequest; the API may
+	// start renegotiations.
+	RenegotiateFreely RenegotiationSupport = iota
+	// RenegotiateOnce: a client answers one HelloRequest per connection.
+	RenegotiateOnce
+	// RenegotiateNever: no renegotiation at all; a HelloRequest or a
+	// renegotiation ClientHello gets a warning no_renegotiation alert.
+	RenegotiateNever
+)
+
+// Defaults of the server's limits on client-initiated renegotiation.
+const (
+	// DefaultMaxRenegotiations bounds the renegotiations of one connection.
+	DefaultMaxRenegotiations = 16
+	// DefaultMinRenegotiationInterval is the least time between two
+	// renegotiations a client starts.
+	DefaultMinRenegotiationInterval = time.Second
+)
+
+// Errors of Renegotiate and RenegotiateAbbreviated.
+var (
+	// ErrNotTLS12: renegotiation exists only in TLS and DTLS 1.2.
+	ErrNotTLS12 = errors.New("tls: renegotiation needs TLS 1.2 or DTLS 1.2")
+	// ErrRenegotiationDisabled: the Config forbids renegotiation.
+	ErrRenegotiationDisabled = errors.New("tls: renegotiation is disabled")
+	// ErrNoSecureRenegotiation: the peer did not negotiate RFC 5746, so
+	// renegotiating would be unsafe.
+	ErrNoSecureRenegotiation = errors.New("tls: the peer does not support secure renegotiation")
+)
+
+// renegotiation is a scheduled renegotiation.
+type renegotiation uint8
+
+const (
+	renegotiationNone renegotiation = iota
+	renegotiationFull
+	renegotiationAbbreviated
+)
+
+// Renegotiate schedules a renegotiation (SSL_renegotiate(3)): a client will
+// run a completely new handshake, offering no session; a server will send
+// a HelloRequest. It happens on the next Write, HandleData or Handshake, at
+// a suitable time.
+func (c *Conn) Renegotiate() error { return c.scheduleRenegotiation(renegotiationFull) }
+
+// RenegotiateAbbreviated is Renegotiate, except that a client offers the
+// current session so that the server may resume it
+// (SSL_renegotiate_abbreviated(3)). On a server it is Renegotiate.
+func (c *Conn) RenegotiateAbbreviated() error {
+	return c.scheduleRenegotiation(renegotiationAbbreviated)
+}
+
+// RenegotiatePending reports whether a renegotiation or a renegotiation
+// request was scheduled and not yet acted on (SSL_renegotiate_pending(3)):
+// a client's until its ClientHello is sent, a server's until the client
+// has answered the HelloRequest.
+func (c *Conn) RenegotiatePending() bool {
+	return c.scheduledReneg != renegotiationNone || c.helloRequestSent
+}
+
+func (c *Conn) scheduleRenegotiation(r renegotiation) error {
+	switch {
+	case c.err != nil:
+		return c.err
+	case c.handshakes == 0:
+		return ErrHandshakeIncomplete
+	case c.version != VersionTLS12:
+		return ErrNotTLS12
+	case c.cfg.Renegotiation == RenegotiateNever:
+		return ErrRenegotiationDisabled
+	case !c.secureRenegotiation:
+		return ErrNoSecureRenegotiation
+	case c.sentClose || c.recvClose:
+		return ErrClosed
+	}
+	c.scheduledReneg = max(c.scheduledReneg, r)
+	return nil
+}
+
+// startScheduledRenegotiation acts on a scheduled renegotiation when the
+// time is suitable: no handshake running, nothing closed. Otherwise it stays
+// scheduled.
+func (c *Conn) startScheduledRenegotiation() error {
+	if c.scheduledReneg == renegotiationNone || c.hs != nil || !c.connected() || c.sentClose || c.recvClose {
+		return nil
+	}
+	return c.dispatch(InRenegotiate, message{})
+}
+
+// clientRenegotiate sends the ClientHello of a renegotiation the API asked
+// for.
+func (c *Conn) clientRenegotiate(message) (State, error) {
+	resume := c.scheduledReneg == renegotiationAbbreviated
+	c.scheduledReneg = renegotiationNone
+	return c.startClientRenegotiation(resume)
+}
+
+// startClientRenegotiation begins a new TLS 1.2 handshake under the
+// current keys, bound to the last one by RFC 5746.
+func (c *Conn) startClientRenegotiation(resume bool) (State, error) {
+	c.events.push(Event{Kind: EventRenegotiationStarted, Resumed: resume})
+	c.transcript.Reset()
+	c.layer.newHandshake()
+	offer := versionOffer{versions: []uint16{VersionTLS12}, suites: c.cfg.suitesFor(VersionTLS12)}
+	if err := c.sendClientHello(offer, !resume); err != nil {
+		return 0, err
+	}
+	return StateClientWaitServerHello, nil
+}
+
+// clientHelloRequest answers a server's HelloRequest: a new handshake,
+// resuming the session or not as the transport's rule says (a TLS client
+// resumes, a DTLS client does not), or a warning no_renegotiation when the
+// policy refuses.
+func (c *Conn) clientHelloRequest(m message) (State, error) {
+	var hr flights.HelloRequest
+	if err := hr.Unmarshal(m.body); err != nil {
+		return 0, err
+	}
+	c.events.push(Event{Kind: EventRenegotiationRequested})
+	policy := c.cfg.Renegotiation
+	if policy == RenegotiateNever || policy == RenegotiateOnce && c.handshakes > 1 || !c.secureRenegotiation {
+		c.sendAlert(record.LevelWarning, record.AlertNoRenegotiation)
+		return c.state, nil
+	}
+	c.scheduledReneg = renegotiationNone
+	return c.startClientRenegotiation(c.transport.ResumeOnHelloRequest)
+}
+
+// ignoreHelloRequest drops a HelloRequest that arrives during a handshake
+// (RFC 5246 §7.4.1.1).
+func (c *Conn) ignoreHelloRequest(m message) (State, error) {
+	var hr flights.HelloRequest
+	if err := hr.Unmarshal(m.body); err != nil {
+		return 0, err
+	}
+	return c.state, nil
+}
+
+// serverHelloRequest sends the HelloRequest the API asked for. It is not
+// part of any handshake's transcript.
+func (c *Conn) serverHelloRequest(message) (State, error) {
+	c.scheduledReneg = renegotiationNone
+	c.layer.newHandshake()
+	c.sendPostHandshake((&flights.HelloRequest{}).Append(nil))
+	c.helloRequestSent = true
+	c.events.push(Event{Kind: EventRenegotiationRequested})
+	return c.state, nil
+}
+
+// serverRenegotiationHello takes a ClientHello on an established TLS 1.2
+// connection: the answer to our HelloRequest, or a client's own
+// renegotiation, which is refused with a warning no_renegotiation unless
+// the Config allows it and the limits are kept.
+func (c *Conn) serverRenegotiationHello(m message) (State, error) {
+	requested := c.helloRequestSent
+	c.helloRequestSent = false
+	if reason := c.refuseRenegotiation(requested); reason != "" {
+		c.sendAlert(record.LevelWarning, record.AlertNoRenegotiation)
+		return c.state, nil
+	}
+	ch, err := c.transport.parseClientHello(bytes.Clone(m.body))
+	if err != nil {
+		return 0, err
+	}
+	c.renegotiations++
+	c.lastRenegotiation = c.now
+	c.events.push(Event{Kind: EventRenegotiationStarted})
+	c.hs = &handshake{hello: ch}
+	if version, err := c.chooseVersion(ch); err != nil || version != VersionTLS12 {
+		return 0, alertf(record.AlertProtocolVersion, "renegotiation must keep TLS 1.2")
+	}
+	c.transcript.Reset()
+	return c.server12ClientHello(ch, m)
+}
+
+// refuseRenegotiation says why a renegotiation ClientHello is refused, or
+// "" when it is taken.
+func (c *Conn) refuseRenegotiation(requested bool) string {
+	switch {
+	case c.cfg.Renegotiation == RenegotiateNever:
+		return "renegotiation is disabled"
+	case !c.secureRenegotiation:
+		return "the client does not support secure renegotiation"
+	case requested:
+		return ""
+	case !c.cfg.AllowClientRenegotiation:
+		return "client-initiated renegotiation is not allowed"
+	case c.renegotiations >= c.cfg.maxRenegotiations():
+		return "too many renegotiations"
+	case c.renegotiations > 0 && c.now.Sub(c.lastRenegotiation) < c.cfg.minRenegotiationInterval():
+		return "renegotiations too frequent"
+	}
+	return ""
+}
+
+// clientRenegotiationRefused ends a renegotiation the server refused with
+// a warning no_renegotiation: the connection carries on as it was.
+func (c *Conn) clientRenegotiationRefused(message) (State, error) {
+	if c.handshakes == 0 {
+		return c.state, nil
+	}
+	c.hs = nil
+	c.layer.newHandshake()
+	return StateClientConnected12, nil
+}
+
+// serverRequestRefused notes that the client declined our HelloRequest.
+func (c *Conn) serverRequestRefused(message) (State, error) {
+	c.helloRequestSent = false
+	return c.state, nil
+}
+
+// deliverDuringRenegotiation takes application data that arrives while a
+// renegotiation runs; during a first handshake it is unexpected.
+func (c *Conn) deliverDuringRenegotiation(m message) (State, error) {
+	if c.handshakes == 0 {
+		return 0, alertf(record.AlertUnexpectedMessage, "application data during the handshake")
+	}
+	return c.deliver(m)
+}
+
+// checkRenegotiationInfo verifies RFC 5746's binding of a hello to the
+// previous handshake: empty on a first handshake, the previous verify_data
+// on a renegotiation.
+func (c *Conn) checkRenegotiationInfo(supported bool, info []byte, fromServer bool) error {
+	want := []byte{}
+	if c.handshakes > 0 {
+		want = append(want, c.clientVerify...)
+		if fromServer {
+			want = append(want, c.serverVerify...)
+		}
+		if !supported || !bytes.Equal(info, want) {
+			return alertf(record.AlertHandshakeFailure, "renegotiation_info does not match the previous handshake")
+		}
+		return nil
+	}
+	if supported && len(info) != 0 {
+		return alertf(record.AlertHandshakeFailure, "non-empty renegotiation_info in an initial handshake")
+	}
+	return nil
+}
+
+// checkSamePeer refuses a renegotiation in which the peer's certificate
+// changed.
+func (c *Conn) checkSamePeer(leaf []byte) error {
+	if c.handshakes > 0 && len(c.peerCerts) > 0 && !bytes.Equal(c.peerCerts[0].Raw, leaf) {
+		return alertf(record.AlertHandshakeFailure, "the peer's certificate changed in a renegotiation")
+	}
+	return nil
+}
+
+func (c *Config) maxRenegotiations() int {
+	if c.MaxRenegotiations > 0 {
+		return c.MaxRenegotiations
+	}
+	return DefaultMaxRenegotiations
+}
+
+func (c *Config) minRenegotiationInterval() time.Duration {
+	if c.MinRenegotiationInterval > 0 {
+		return c.MinRenegotiationInterval
+	}
+	return DefaultMinRenegotiationInterval
+}
