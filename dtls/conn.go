@@ -130,16 +130,21 @@ func newConn(pconn net.PacketConn, raddr net.Addr, core *fsm.Conn, l *listener) 
 	return c
 }
 
-// Handshake runs the handshake if it has not yet run.
+// Handshake runs the handshake if it has not yet run; after it, Handshake
+// starts a scheduled renegotiation now, as SSL_do_handshake(3).
 func (c *Conn) Handshake() error { return c.HandshakeContext(context.Background()) }
 
 // HandshakeContext runs the handshake if it has not yet run, giving up
 // when ctx is done. The read deadline also bounds it. Giving up leaves
-// the handshake where it was: a later call continues it.
+// the handshake where it was: a later call continues it. On an
+// established connection it performs scheduled work, as Handshake does.
 func (c *Conn) HandshakeContext(ctx context.Context) error {
 	c.handshakeMu.Lock()
 	defer c.handshakeMu.Unlock()
 	if err := c.handshakeState(); err != errHandshakeRunning {
+		if err == nil {
+			return c.callCore((*fsm.Conn).Handshake, true)
+		}
 		return err
 	}
 	err := c.callCore(func(core *fsm.Conn) error {
@@ -497,10 +502,50 @@ func (c *Conn) Read(p []byte) (int, error) {
 		if n, err, done := c.takeRecord(p); done {
 			return n, err
 		}
+		if err := c.performScheduled(); err != nil {
+			return 0, err
+		}
 		if err := c.await(context.Background()); err != nil {
 			return 0, c.errAfter(err)
 		}
 	}
+}
+
+// performScheduled starts a renegotiation scheduled through the API before
+// a Read waits, as SSL_renegotiate(3) has it happen on the next I/O.
+func (c *Conn) performScheduled() error {
+	c.mu.Lock()
+	pending := c.core.RenegotiatePending()
+	c.mu.Unlock()
+	if !pending {
+		return nil
+	}
+	return c.callCore(func(core *fsm.Conn) error { return core.HandleDatagram(time.Now(), nil) }, false)
+}
+
+// Renegotiate schedules a DTLS 1.2 renegotiation (SSL_renegotiate(3)): a
+// client's new handshake offers no session, a server sends a HelloRequest.
+// It starts on the next Read, Write or Handshake.
+func (c *Conn) Renegotiate() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.core.Renegotiate()
+}
+
+// RenegotiateAbbreviated is Renegotiate, except that a client offers the
+// current session (SSL_renegotiate_abbreviated(3)).
+func (c *Conn) RenegotiateAbbreviated() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.core.RenegotiateAbbreviated()
+}
+
+// RenegotiatePending reports whether a renegotiation or a request for one
+// is scheduled and not yet acted on (SSL_renegotiate_pending(3)).
+func (c *Conn) RenegotiatePending() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.core.RenegotiatePending()
 }
 
 // takeRecord copies the next record into p; done is false when the caller

@@ -72,7 +72,8 @@ func newConn(conn net.Conn, core *fsm.Conn) *Conn {
 }
 
 // Handshake runs the handshake if it has not yet run; after it, Handshake
-// performs scheduled work (a key update) now, as SSL_do_handshake(3).
+// performs scheduled work (a key update, a renegotiation) now, as
+// SSL_do_handshake(3).
 func (c *Conn) Handshake() error { return c.HandshakeContext(context.Background()) }
 
 // HandshakeContext runs the handshake, giving up when ctx is done; after
@@ -307,11 +308,12 @@ func (c *Conn) startHandshake() error {
 	return c.handshake(context.Background(), false)
 }
 
-// performScheduled sends a key update scheduled with KeyUpdate before a Read
-// blocks, as the man page has it happen on the next I/O.
+// performScheduled starts a key update or renegotiation scheduled through
+// the API before a Read blocks, as the man pages have it happen on the
+// next I/O.
 func (c *Conn) performScheduled() error {
 	c.mu.Lock()
-	pending := c.core.PendingKeyUpdate() != fsm.KeyUpdateNone
+	pending := c.core.PendingKeyUpdate() != fsm.KeyUpdateNone || c.core.RenegotiatePending()
 	c.mu.Unlock()
 	if !pending {
 		return nil
@@ -325,6 +327,31 @@ func (c *Conn) KeyUpdate(t fsm.KeyUpdateType) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.core.KeyUpdate(t)
+}
+
+// Renegotiate schedules a TLS 1.2 renegotiation (SSL_renegotiate(3)): a
+// client's new handshake offers no session, a server sends a HelloRequest.
+// It starts on the next Read, Write or Handshake.
+func (c *Conn) Renegotiate() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.core.Renegotiate()
+}
+
+// RenegotiateAbbreviated is Renegotiate, except that a client offers the
+// current session (SSL_renegotiate_abbreviated(3)).
+func (c *Conn) RenegotiateAbbreviated() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.core.RenegotiateAbbreviated()
+}
+
+// RenegotiatePending reports whether a renegotiation or a request for one
+// is scheduled and not yet acted on (SSL_renegotiate_pending(3)).
+func (c *Conn) RenegotiatePending() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.core.RenegotiatePending()
 }
 
 // PendingKeyUpdate returns the key update that will be sent next, or
