@@ -42,6 +42,10 @@ func TestDemo(t *testing.T) {
 		"client   handshake done: DTLS1.2 TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 resumed=false n=1\n",
 		"server   handshake done: DTLS1.2 TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 resumed=false n=1\n",
 		"server ← data \"one datagram\"\n",
+		"client   handshake done: TLS1.2 TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 resumed=true n=2\n",
+		"client   handshake done: DTLS1.2 TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 resumed=false n=2\n",
+		"client   renegotiation requested (HelloRequest)\n",
+		"server ← data \"after the renegotiation\"\n",
 	} {
 		require.Contains(t, out, want)
 	}
