@@ -13,3 +13,7 @@ func (c *Conn) SealForTest(payload []byte) []byte {
 	c.out = c.out[:out]
 	return b
 }
+
+// VerifyDataForTest returns the client's verify_data of the last
+// handshake, which a renegotiation ClientHello carries.
+func (c *Conn) VerifyDataForTest() []byte { return c.clientVerify }

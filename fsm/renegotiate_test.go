@@ -5,9 +5,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/tlsm/tlsm/flights"
 	"github.com/tlsm/tlsm/fsm"
 	"github.com/tlsm/tlsm/internal/memconn"
 	"github.com/tlsm/tlsm/internal/testcert"
+	"github.com/tlsm/tlsm/record"
 )
 
 func tls12Pair(t *testing.T, edit func(cc, sc *fsm.Config)) *memconn.Pair {
@@ -150,4 +152,104 @@ func TestClientRenegotiationLimits(t *testing.T) {
 	require.NoError(t, q.Client.Conn.Handshake())
 	q.Pump()
 	require.Equal(t, []fsm.Alert{100}, q.Client.Alerts)
+}
+
+// renegotiationHello is a well-formed renegotiation ClientHello for p's
+// connection, for the hostile cases to spoil.
+func renegotiationHello(p *memconn.Pair) *flights.ClientHello {
+	return &flights.ClientHello{
+		Version: fsm.VersionTLS12, Random: make([]byte, 32),
+		CipherSuites:       []uint16{0xc02b},
+		CompressionMethods: []byte{0}, SupportedGroups: []uint16{29},
+		SignatureAlgorithms:          []uint16{fsm.ECDSAWithP256AndSHA256},
+		ECPointFormats:               []uint8{0},
+		SecureRenegotiationSupported: true,
+		SecureRenegotiation:          p.Client.Conn.VerifyDataForTest(),
+		ExtendedMasterSecret:         true,
+	}
+}
+
+// TestRenegotiationHostile feeds a server that allows client renegotiation
+// malformed renegotiation ClientHellos under the client's keys: each ends
+// in its alert and a closed connection, never a panic.
+func TestRenegotiationHostile(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		edit  func(ch *flights.ClientHello)
+		alert fsm.Alert
+	}{
+		{"no signature_algorithms (CVE-2021-3449 shape)", func(ch *flights.ClientHello) {
+			ch.SignatureAlgorithms = nil
+			ch.SignatureAlgorithmsCert = []uint16{fsm.ECDSAWithP256AndSHA256}
+		}, 40},
+		{"wrong renegotiation_info", func(ch *flights.ClientHello) { ch.SecureRenegotiation = make([]byte, 12) }, 40},
+		{"empty renegotiation_info", func(ch *flights.ClientHello) { ch.SecureRenegotiation = nil }, 40},
+		{"no renegotiation_info", func(ch *flights.ClientHello) {
+			ch.SecureRenegotiationSupported, ch.SecureRenegotiation = false, nil
+		}, 40},
+		{"renegotiation SCSV", func(ch *flights.ClientHello) { ch.CipherSuites = append(ch.CipherSuites, 0x00ff) }, 40},
+		{"TLS 1.3 only", func(ch *flights.ClientHello) { ch.SupportedVersions = []uint16{fsm.VersionTLS13} }, 70},
+		{"no cipher suite in common", func(ch *flights.ClientHello) { ch.CipherSuites = []uint16{0x1301} }, 40},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := tls12Pair(t, func(cc, sc *fsm.Config) { sc.AllowClientRenegotiation = true })
+			ch := renegotiationHello(p)
+			tc.edit(ch)
+			err := p.Server.Conn.HandleData(p.Now, p.Client.Conn.SealForTest(ch.Append(nil)))
+			require.ErrorIs(t, err, tc.alert)
+			require.Equal(t, fsm.StateClosed, p.Server.Conn.State())
+		})
+	}
+	t.Run("truncated", func(t *testing.T) {
+		p := tls12Pair(t, func(cc, sc *fsm.Config) { sc.AllowClientRenegotiation = true })
+		raw := renegotiationHello(p).Append(nil)
+		raw = raw[:len(raw)-3]
+		raw[3] -= 3 // the header's length matches the truncated body
+		err := p.Server.Conn.HandleData(p.Now, p.Client.Conn.SealForTest(raw))
+		require.ErrorIs(t, err, fsm.Alert(50))
+	})
+	t.Run("well-formed control", func(t *testing.T) {
+		p := tls12Pair(t, func(cc, sc *fsm.Config) { sc.AllowClientRenegotiation = true })
+		err := p.Server.Conn.HandleData(p.Now, p.Client.Conn.SealForTest(renegotiationHello(p).Append(nil)))
+		require.NoError(t, err)
+		require.Equal(t, fsm.StateServerWaitClientKeyExchange12, p.Server.Conn.State())
+	})
+}
+
+// TestRenegotiationCertificateChange: a server that comes back with
+// another certificate is refused.
+func TestRenegotiationCertificateChange(t *testing.T) {
+	other := testcert.MustNew(testcert.ECDSAP384)
+	var server *fsm.Config
+	p := tls12Pair(t, func(cc, sc *fsm.Config) {
+		// Trust the new certificate too: only the change is refused.
+		cc.RootCAs = cc.RootCAs.Clone()
+		cc.RootCAs.AddCert(other.CA)
+		server = sc
+	})
+	server.Certificates = []fsm.Certificate{{Certificate: other.CertDER, PrivateKey: other.Key}}
+	require.NoError(t, p.Client.Conn.Renegotiate())
+	require.NoError(t, p.Client.Conn.Handshake())
+	server.AllowClientRenegotiation = true
+	p.Pump()
+	require.True(t, p.Client.Closed)
+	require.ErrorIs(t, p.Client.CloseErr, fsm.Alert(40))
+}
+
+// TestHelloRequestDuringHandshakeIgnored: RFC 5246 §7.4.1.1.
+func TestHelloRequestDuringHandshakeIgnored(t *testing.T) {
+	cc, sc := configs(t, testcert.ECDSAP256)
+	cc.MaxVersion = fsm.VersionTLS12
+	p := memconn.New(cc, sc)
+	first := true
+	p.Tamper = func(from *memconn.Side, b []byte) []byte {
+		if from == p.Server && first {
+			first = false
+			hr := record.AppendPlain(nil, record.TypeHandshake, fsm.VersionTLS12, (&flights.HelloRequest{}).Append(nil))
+			return append(hr, b...)
+		}
+		return b
+	}
+	require.NoError(t, p.Handshake())
+	require.Equal(t, 1, p.Client.Conn.ConnectionState().Handshakes)
 }
