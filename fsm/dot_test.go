@@ -1,9 +1,9 @@
 // The diagrams in docs/ are generated from the transition table. When the
 // table changes, regenerate them from the module root with:
 //
-//	go run ./examples/fsmdot > docs/fsm.dot
-//	go run ./examples/fsmdot -mermaid > docs/fsm.mmd
-//	dot -Tsvg docs/fsm.dot > docs/fsm.svg   # needs graphviz; not checked here
+//	go run ./examples/fsmdot > examples/fsmdot/fsm.dot
+//	go run ./examples/fsmdot -mermaid > examples/fsmdot/fsm.mmd
+//	dot -Tsvg examples/fsmdot/fsm.dot > examples/fsmdot/fsm.svg   # needs graphviz; not checked here
 
 package fsm_test
 
@@ -18,15 +18,15 @@ import (
 	"github.com/tlsm/tlsm/fsm"
 )
 
-// TestDotDocsUpToDate fails when docs/fsm.dot or docs/fsm.mmd no longer
+// TestDotDocsUpToDate fails when examples/fsmdot/fsm.dot or examples/fsmdot/fsm.mmd no longer
 // match the transition table.
 func TestDotDocsUpToDate(t *testing.T) {
 	for _, d := range []struct {
 		file, cmd string
 		write     func(io.Writer) error
 	}{
-		{"../docs/fsm.dot", "go run ./examples/fsmdot > docs/fsm.dot && dot -Tsvg docs/fsm.dot > docs/fsm.svg", fsm.WriteDOT},
-		{"../docs/fsm.mmd", "go run ./examples/fsmdot -mermaid > docs/fsm.mmd", fsm.WriteMermaid},
+		{"../examples/fsmdot/fsm.dot", "go run ./examples/fsmdot > examples/fsmdot/fsm.dot && dot -Tsvg examples/fsmdot/fsm.dot > examples/fsmdot/fsm.svg", fsm.WriteDOT},
+		{"../examples/fsmdot/fsm.mmd", "go run ./examples/fsmdot -mermaid > examples/fsmdot/fsm.mmd", fsm.WriteMermaid},
 	} {
 		var buf bytes.Buffer
 		require.NoError(t, d.write(&buf))

@@ -2,9 +2,9 @@
 // Graphviz digraph, or with -mermaid as a Mermaid state diagram. The
 // diagrams in docs/ are generated with it:
 //
-//	go run ./examples/fsmdot > docs/fsm.dot
-//	go run ./examples/fsmdot -mermaid > docs/fsm.mmd
-//	dot -Tsvg docs/fsm.dot > docs/fsm.svg
+//	go run ./examples/fsmdot > examples/fsmdot/fsm.dot
+//	go run ./examples/fsmdot -mermaid > examples/fsmdot/fsm.mmd
+//	dot -Tsvg examples/fsmdot/fsm.dot > examples/fsmdot/fsm.svg
 package main
 
 import (
