@@ -122,19 +122,24 @@ func (l *datagramLayer) open(rec record.DTLSRecord) ([]byte, bool) {
 		}
 		es = l.prevRead
 	}
-	if !es.replay.Check(rec.Seq) {
-		return nil, false
-	}
 	payload := rec.Payload
-	if es.st != nil {
+	if es.st == nil {
+		// Epoch 0 is unauthenticated: a replay window there would let one
+		// forged record with a high sequence number blind us to the
+		// peer's. Duplicated handshake fragments are harmless anyway.
+		if rec.Type == record.TypeApplicationData {
+			return nil, false
+		}
+	} else {
+		if !es.replay.Check(rec.Seq) {
+			return nil, false
+		}
 		var err error
 		if payload, err = record.OpenDTLS12(es.st, rec); err != nil {
 			return nil, false
 		}
-	} else if rec.Type == record.TypeApplicationData {
-		return nil, false
+		es.replay.Accept(rec.Seq)
 	}
-	es.replay.Accept(rec.Seq)
 	if es == l.prevRead {
 		// Of the previous epoch, handshake records and ChangeCipherSpec
 		// are the peer retransmitting; application data and alerts still
@@ -176,13 +181,16 @@ func (l *datagramLayer) writeHandshake(payload []byte) error {
 // whose numbering we cannot know: a ClientHello reaching a server that
 // keeps no state (a first one, one sent again, one after a stateless cookie
 // exchange, one starting a renegotiation), or the server's first answer to
-// our ClientHello, which follows its own numbering after a HelloRequest.
+// our ClientHello, which follows its own numbering after a HelloRequest
+// (but never goes back behind what we took last).
 func (l *datagramLayer) startsHandshake(f flights.Fragment) bool {
 	switch l.c.state {
 	case StateServerStart, StateServerConnected12:
 		return f.Type == flights.TypeClientHello
 	case StateClientWaitServerHello:
-		return f.Type == flights.TypeServerHello || f.Type == flights.TypeHelloVerifyRequest
+		// Not a HelloVerifyRequest: a copy of one already answered would
+		// make us send a third ClientHello.
+		return f.Type == flights.TypeServerHello && f.Seq > l.lastSeq
 	}
 	return false
 }

@@ -1,67 +1,62 @@
 package record
 
-import "github.com/pion/transport/v3/replaydetector"
-
 // ReplayWindowSize is the number of sequence numbers, ending at the highest
 // one accepted, that a ReplayWindow remembers.
 const ReplayWindowSize = 64
 
 // ReplayWindow is the anti-replay window of RFC 6347 §4.1.2.6 for the
-// records of one epoch, built on pion's replaydetector: a record whose
-// 48-bit sequence number was accepted before, is older than the window or
-// exceeds MaxSeq48 is a replay. Use it in two steps: Check before the
-// record is decrypted, and Accept only once it has authenticated, so that
-// forged records cannot move the window. A new epoch needs a new window.
+// records of one epoch: a record whose 48-bit sequence number was accepted
+// before, is older than the window or exceeds MaxSeq48 is a replay. Use it
+// in two steps: Check before the record is decrypted, and Accept only once
+// it has authenticated, so that forged records cannot move the window. A
+// new epoch needs a new window.
 //
-// The zero value is ready to use, as is NewReplayWindow's result. A Check
-// that passes costs the detector one small allocation; Accept of the seq
-// just checked costs nothing more. A ReplayWindow is not safe for
-// concurrent use.
+// It is a 64-bit mask sliding with the highest sequence number accepted,
+// the scheme of pion's replaydetector without its per-record allocation.
+// The zero value is ready to use. It is not safe for concurrent use.
 type ReplayWindow struct {
-	det replaydetector.ReplayDetector
-	// accept marks pendingSeq as received: it is what the detector
-	// returned for the latest Check that passed, kept so that Accept of
-	// that seq need not consult the detector again. Every Accept clears
-	// it, so it is only ever used while the window is as Check saw it.
-	// Nil if none.
-	accept     func() bool
-	pendingSeq uint64
+	top  uint64 // highest sequence number accepted
+	mask uint64 // bit i set: top-i was accepted
+	seen bool   // any sequence number accepted
 }
 
 // NewReplayWindow returns an empty window.
-func NewReplayWindow() *ReplayWindow {
-	return &ReplayWindow{det: replaydetector.New(ReplayWindowSize, MaxSeq48)}
-}
-
-func (w *ReplayWindow) detector() replaydetector.ReplayDetector {
-	if w.det == nil {
-		w.det = replaydetector.New(ReplayWindowSize, MaxSeq48)
-	}
-	return w.det
-}
+func NewReplayWindow() *ReplayWindow { return &ReplayWindow{} }
 
 // Check reports whether seq may be new: not over MaxSeq48, not older than
-// the window and not accepted before. It does not change the window; call
-// Accept only after the record has authenticated.
+// the window and not accepted before. It does not change the window.
 func (w *ReplayWindow) Check(seq uint64) bool {
-	accept, ok := w.detector().Check(seq)
-	if ok {
-		w.accept, w.pendingSeq = accept, seq
+	switch {
+	case seq > MaxSeq48:
+		return false
+	case !w.seen || seq > w.top:
+		return true
+	case w.top-seq >= ReplayWindowSize:
+		return false
 	}
-	return ok
+	return w.mask&(1<<(w.top-seq)) == 0
 }
 
 // Accept marks seq as received, sliding the window forward if seq is the
-// highest yet. A seq that Check would now refuse is left alone, so
-// accepting twice is harmless.
+// highest yet. A seq that Check would refuse is left alone, so accepting
+// twice is harmless.
 func (w *ReplayWindow) Accept(seq uint64) {
-	accept := w.accept
-	w.accept = nil
-	if accept == nil || w.pendingSeq != seq {
-		var ok bool
-		if accept, ok = w.detector().Check(seq); !ok {
-			return
-		}
+	if !w.Check(seq) {
+		return
 	}
-	accept()
+	switch {
+	case !w.seen:
+		w.top, w.mask, w.seen = seq, 1, true
+	case seq > w.top:
+		shift := seq - w.top
+		if shift >= ReplayWindowSize {
+			w.mask = 0
+		} else {
+			w.mask <<= shift
+		}
+		w.top = seq
+		w.mask |= 1
+	default:
+		w.mask |= 1 << (w.top - seq)
+	}
 }
