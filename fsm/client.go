@@ -451,6 +451,9 @@ func (c *Conn) clientNewSessionTicket(m message) (State, error) {
 	if err := nst.Unmarshal(m.body); err != nil {
 		return 0, err
 	}
+	if err := c.countPostHandshake(); err != nil {
+		return 0, err
+	}
 	lifetime := min(time.Duration(nst.Lifetime)*time.Second, SessionLifetime)
 	key := c.sessionCacheKey()
 	if lifetime == 0 || key == "" || c.cfg.SessionTicketsDisabled {

@@ -136,10 +136,11 @@ type Config struct {
 	MaxVersion uint16
 	// KeyLogWriter receives secrets in NSS key log format, for debugging.
 	KeyLogWriter io.Writer
-	// MaxKeyUpdatesWithoutData is how many KeyUpdates in a row the peer may
-	// send with no application data between them before the connection
-	// fails with unexpected_message; 0 means
-	// DefaultMaxKeyUpdatesWithoutData, negative means no limit.
+	// MaxKeyUpdatesWithoutData is how many TLS 1.3 post-handshake
+	// messages (KeyUpdate, NewSessionTicket) in a row the peer may send with
+	// no application data between them before the connection fails with
+	// unexpected_message; 0 means DefaultMaxKeyUpdatesWithoutData, negative
+	// means no limit.
 	MaxKeyUpdatesWithoutData int
 	// KeyUpdateAfterRecords is how many records are protected under one
 	// TLS 1.3 key before a key update is sent automatically; 0 means

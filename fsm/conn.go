@@ -15,6 +15,11 @@ import (
 // body). Certificate chains are the largest messages in practice.
 const MaxHandshakeMessage = 1 << 16
 
+// MaxQueuedOutput bounds the bytes a Conn holds for transmit events the
+// caller has not drained: a Write beyond it fails with ErrOutputFull until
+// the caller drains the events.
+const MaxQueuedOutput = 4 << 20
+
 // Conn is a sans-I/O TLS connection. Feed it with Start, HandleData and API
 // calls; drain its output with NextEvent. A Conn is not safe for concurrent
 // use.
@@ -68,6 +73,7 @@ type Conn struct {
 	scheduledKeyUpdate KeyUpdateType
 	keyUpdateOwed      bool
 	keyUpdatesInRow    int
+	idleRecords        int // records in a row that made no progress
 
 	// scheduledReneg is a renegotiation the API asked for;
 	// helloRequestSent is set from our HelloRequest until the client
@@ -247,6 +253,8 @@ func (c *Conn) Write(p []byte) (int, error) {
 		return 0, ErrClosed
 	case c.handshakes == 0:
 		return 0, ErrHandshakeIncomplete
+	case len(c.out) > MaxQueuedOutput:
+		return 0, ErrOutputFull
 	}
 	if err := c.writeApplicationData(p); err != nil {
 		c.fail(err)

@@ -24,6 +24,9 @@ const (
 	// maxBufferedHandshake bounds the bytes of out-of-order handshake
 	// fragments held.
 	maxBufferedHandshake = 64 << 10
+	// MaxRecordsPerDatagram bounds the records read from one datagram;
+	// the rest of a datagram holding more is dropped.
+	MaxRecordsPerDatagram = 64
 )
 
 // epochState is one epoch's protection and sequence numbers in one
@@ -50,6 +53,7 @@ type datagramLayer struct {
 	c *Conn
 
 	datagram []byte // what is left of the datagram being read
+	records  int    // records read from it so far
 	read     *epochState
 	prevRead *epochState // the epoch before read, still accepted
 	reasm    *flights.Reassembler
@@ -88,7 +92,7 @@ func (l *datagramLayer) mtu() int {
 func (l *datagramLayer) reset() { l.dgStart = 0 }
 
 func (l *datagramLayer) feed(data []byte) {
-	l.datagram = data
+	l.datagram, l.records = data, 0
 	l.peerRetx = false
 }
 
@@ -98,7 +102,8 @@ func (l *datagramLayer) feed(data []byte) {
 func (l *datagramLayer) nextRecord() (record.ContentType, []byte, bool, error) {
 	for len(l.datagram) > 0 {
 		rec, rest, err := record.ParseDTLSRecord(l.datagram)
-		if err != nil {
+		l.records++
+		if err != nil || l.records > MaxRecordsPerDatagram {
 			l.datagram = nil
 			break
 		}

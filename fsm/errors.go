@@ -26,6 +26,9 @@ var (
 	// ErrHandshakeTimeout: a DTLS flight was retransmitted the most times
 	// allowed without an answer.
 	ErrHandshakeTimeout = errors.New("tls: handshake timed out")
+	// ErrOutputFull: the caller has left more than MaxQueuedOutput bytes
+	// of transmit events undrained.
+	ErrOutputFull = errors.New("tls: output queue full; drain the events")
 	// ErrWrongTransport: a stream input given to a datagram Conn or the
 	// other way round.
 	ErrWrongTransport = errors.New("tls: input for another transport")

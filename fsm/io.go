@@ -24,6 +24,9 @@ func (c *Conn) readRecords() error {
 }
 
 func (c *Conn) handleRecord(typ record.ContentType, payload []byte) error {
+	if err := c.countIdle(typ, payload); err != nil {
+		return err
+	}
 	if typ == record.TypeChangeCipherSpec && c.version != VersionTLS12 {
 		return c.handleChangeCipherSpec(payload)
 	}
@@ -44,6 +47,29 @@ func (c *Conn) handleRecord(typ record.ContentType, payload []byte) error {
 		return c.dispatch(InApplicationData, message{body: payload})
 	}
 	return alertf(record.AlertUnexpectedMessage, "protected %s record", typ)
+}
+
+// MaxIdleRecords is how many records in a row may arrive that move
+// nothing forward — empty application data, TLS 1.3's compatibility
+// change_cipher_spec, alerts that are ignored — before the connection
+// fails with unexpected_message.
+const MaxIdleRecords = 32
+
+// countIdle counts the records that make no progress and refuses a flood
+// of them; application data and handshake records reset the count.
+func (c *Conn) countIdle(typ record.ContentType, payload []byte) error {
+	switch {
+	case typ == record.TypeHandshake || typ == record.TypeApplicationData && len(payload) > 0:
+		c.idleRecords = 0
+		return nil
+	case typ == record.TypeAlert && len(payload) == 2 && record.Alert(payload[1]) == record.AlertCloseNotify:
+		return nil
+	}
+	c.idleRecords++
+	if c.idleRecords > MaxIdleRecords {
+		return alertf(record.AlertUnexpectedMessage, "more than %d records in a row without progress", MaxIdleRecords)
+	}
+	return nil
 }
 
 // handleChangeCipherSpec drops the compatibility-mode change_cipher_spec

@@ -149,9 +149,8 @@ func (c *Conn) receiveKeyUpdate(m message) (State, error) {
 	if ku.RequestUpdate > 1 {
 		return 0, alertf(record.AlertIllegalParameter, "KeyUpdate request_update %d", ku.RequestUpdate)
 	}
-	c.keyUpdatesInRow++
-	if limit := c.cfg.maxKeyUpdatesWithoutData(); limit > 0 && c.keyUpdatesInRow > limit {
-		return 0, alertf(record.AlertUnexpectedMessage, "more than %d KeyUpdates without application data", limit)
+	if err := c.countPostHandshake(); err != nil {
+		return 0, err
 	}
 	t := UpdateNotRequested
 	if ku.RequestUpdate == 1 {
@@ -173,6 +172,17 @@ func (c *Conn) receiveKeyUpdate(m message) (State, error) {
 	}
 	c.events.push(Event{Kind: EventKeyUpdateReceived, KeyUpdate: t})
 	return c.state, nil
+}
+
+// countPostHandshake counts the TLS 1.3 post-handshake messages (KeyUpdate,
+// NewSessionTicket) received since the last application data and refuses
+// more than Config.MaxKeyUpdatesWithoutData of them.
+func (c *Conn) countPostHandshake() error {
+	c.keyUpdatesInRow++
+	if limit := c.cfg.maxKeyUpdatesWithoutData(); limit > 0 && c.keyUpdatesInRow > limit {
+		return alertf(record.AlertUnexpectedMessage, "more than %d post-handshake messages without application data", limit)
+	}
+	return nil
 }
 
 // scheduleKeyUpdateAtLimit schedules an update once the write key has
