@@ -54,6 +54,7 @@ type datagramLayer struct {
 
 	datagram []byte // what is left of the datagram being read
 	records  int    // records read from it so far
+	inSeq    uint64 // sequence number of the last record read
 	read     *epochState
 	prevRead *epochState // the epoch before read, still accepted
 	reasm    *flights.Reassembler
@@ -109,6 +110,7 @@ func (l *datagramLayer) nextRecord() (record.ContentType, []byte, bool, error) {
 		}
 		l.datagram = rest
 		if payload, ok := l.open(rec); ok {
+			l.inSeq = rec.Seq
 			return rec.Type, payload, true, nil
 		}
 	}
@@ -207,8 +209,13 @@ func (l *datagramLayer) nextMessage() (flights.MsgType, []byte, []byte, bool, er
 	}
 	l.lastSeq = binary.BigEndian.Uint16(raw[4:6])
 	if typ == flights.TypeClientHello && !l.c.isClient {
-		// The server's messages continue the client's numbering.
+		// The server's messages continue the client's numbering, and so do
+		// its epoch-0 records (RFC 6347 §4.2.1), which a stateless cookie
+		// exchange may already have used up to there.
 		l.sendSeq = l.lastSeq
+		if l.write.epoch == 0 {
+			l.write.seq = max(l.write.seq, l.inSeq)
+		}
 	}
 	// The peer has moved on: what we send next is a new flight.
 	l.flightOpen = false
@@ -239,6 +246,8 @@ func (l *datagramLayer) addToFlight(item flightItem) {
 // sendStateless sends a HelloVerifyRequest with the message_seq of the
 // ClientHello it answers, keeping nothing: no flight, no timer.
 func (l *datagramLayer) sendStateless(raw []byte) error {
+	// The record takes the ClientHello's record sequence number.
+	l.write.seq = l.inSeq
 	msg := flights.ToDTLS(nil, raw, l.lastSeq)
 	l.transmitItem(flightItem{epoch: l.write, msg: msg})
 	l.c.cutTransmit()

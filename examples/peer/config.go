@@ -86,9 +86,15 @@ func buildConfig(o *options) (*fsm.Config, func(), error) {
 			cfg.ClientAuth = fsm.RequireAnyClientCert
 		}
 	}
-	// TODO(renegotiation): -client-renegotiation and -no-renegotiation
-	// become Config settings once the core implements TLS 1.2. TLS 1.3 has
-	// no renegotiation, so today they change nothing.
+	if o.dtls && cfg.MinVersion > fsm.VersionTLS12 {
+		return nil, nop, errors.New("DTLS 1.3 is not implemented")
+	}
+	cfg.MTU = o.mtu
+	// Renegotiation exists only in TLS and DTLS 1.2.
+	cfg.AllowClientRenegotiation = o.clientRenegotiation
+	if o.noRenegotiation {
+		cfg.Renegotiation = fsm.RenegotiateNever
+	}
 
 	if o.keylog == "" {
 		return cfg, nop, nil

@@ -1,5 +1,5 @@
 // Command peer is tlsm's counterpart of openssl s_client and s_server: a
-// TLS client or server driven from standard input, for poking real peers
+// TLS or DTLS client or server driven from standard input, for poking real peers
 // by hand and from scripts.
 //
 //	go run ./examples/peer -connect HOST:PORT [flags]   # client
@@ -27,7 +27,7 @@ const usage = `usage:
   peer -listen  HOST:PORT [flags]     # server
 
 flags:
-  -dtls                 DTLS over UDP (default: TLS over TCP; not implemented yet)
+  -dtls                 DTLS 1.2 over UDP (default: TLS over TCP)
   -min 1.2|1.3          lowest version offered/accepted (default 1.2)
   -max 1.2|1.3          highest version (default 1.3)
   -cert F -key F        PEM certificate and key (server default: a generated
@@ -37,17 +37,19 @@ flags:
   -servername NAME      SNI and the name verified (client; default: the host of -connect)
   -client-renegotiation server: accept client-initiated renegotiation (default: refuse)
   -no-renegotiation     refuse every renegotiation
-  -echo                 server: write every received line back
+  -echo                 server: write every received line back (DTLS: every
+                        received record)
   -accept N             server: exit after N connections (default 1); sessions
                         are reused across them
   -reconnect N          client: first connect N times, handshaking and closing
                         each time, resuming the session, then run as usual
   -keylog F             NSS key log, appended to (Wireshark/tshark can decrypt with it)
-  -mtu N                DTLS path MTU
+  -mtu N                DTLS path MTU (default: the core's)
 
 stdin, one line at a time:
-  R                     renegotiate (full handshake)
-  A                     abbreviated renegotiation (resume)
+  R                     renegotiate, TLS/DTLS 1.2 (client: full handshake;
+                        server: HelloRequest)
+  A                     abbreviated renegotiation (client offers the session)
   k                     KeyUpdate, update_not_requested
   K                     KeyUpdate, update_requested
   Q                     send close_notify and exit
@@ -58,7 +60,14 @@ stdin, one line at a time:
 stdout carries exactly the application data received. stderr carries one
 logfmt line per event:
   msg=listening addr=HOST:PORT
-  msg=handshake version=TLS1.3 cipher=<IANA name> resumed=true|false n=<count>
+  msg=handshake version=TLS1.3|TLS1.2|DTLS1.2 cipher=<IANA name> resumed=true|false n=<count>
+  msg=key_update dir=sent|received type=requested|not_requested
+  msg=renegotiation event=requested dir=sent|received
+                        a HelloRequest (server: sent, client: received)
+  msg=renegotiation event=started resumed=true|false
+                        a renegotiation handshake begins; resumed says
+                        whether the client offers the current session
+                        (always false on a server: see msg=handshake)
   msg=alert dir=sent|received level=warning|fatal desc=<name>
   msg=error err=<text>
   msg=closed
@@ -169,11 +178,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return code
 	}
 	log := newLogger(stderr)
-	if o.dtls {
-		// TODO(DTLS): run over UDP once the core speaks DTLS; -mtu applies there.
-		log.Info("error", "err", "DTLS not implemented yet")
-		return 1
-	}
 	cfg, closeCfg, err := buildConfig(o)
 	if err != nil {
 		log.Info("error", "err", err.Error())

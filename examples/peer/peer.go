@@ -9,8 +9,10 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/tlsm/tlsm/dtls"
 	"github.com/tlsm/tlsm/fsm"
 	"github.com/tlsm/tlsm/tls"
 )
@@ -36,18 +38,67 @@ type peer struct {
 
 func (p *peer) isClient() bool { return p.opts.connect != "" }
 
+// conn is what a session needs of a *tls.Conn or a *dtls.Conn.
+type conn interface {
+	Read(b []byte) (int, error)
+	Write(b []byte) (int, error)
+	SetDeadline(t time.Time) error
+	SetReadDeadline(t time.Time) error
+	Handshake() error
+	HandshakeContext(ctx context.Context) error
+	OnEvent(f func(fsm.Event))
+	ConnectionState() fsm.ConnectionState
+	Renegotiate() error
+	RenegotiateAbbreviated() error
+	KeyUpdate(t fsm.KeyUpdateType) error
+	// CloseWrite sends close_notify. TLS keeps the socket open for the
+	// peer's answer; DTLS closes the Conn, as its close_notify is the last
+	// thing it sends and Read returns one record at a time anyway.
+	CloseWrite() error
+}
+
+// dtlsConn adapts a *dtls.Conn to conn.
+type dtlsConn struct{ *dtls.Conn }
+
+// KeyUpdate fails as the core does for TLS 1.2: DTLS 1.2 has no key
+// updates, and DTLS 1.3 is not implemented.
+func (dtlsConn) KeyUpdate(fsm.KeyUpdateType) error { return fsm.ErrNotTLS13 }
+
+func (c dtlsConn) CloseWrite() error { return c.Conn.Close() }
+
+// dial opens a client connection, its handshake not yet run; abort
+// closes it without ceremony.
+func (p *peer) dial() (c conn, abort func(), err error) {
+	d := net.Dialer{Timeout: dialTimeout}
+	if !p.opts.dtls {
+		raw, err := d.Dial("tcp", p.opts.connect)
+		if err != nil {
+			return nil, nil, err
+		}
+		return tls.Client(raw, p.cfg), func() { raw.Close() }, nil
+	}
+	// dtls.DialContext would run the handshake before OnEvent could be
+	// set, so the client is put on a dialed socket here as it does.
+	raw, err := d.Dial("udp", p.opts.connect)
+	if err != nil {
+		return nil, nil, err
+	}
+	dc := dtls.Client(raw.(net.PacketConn), raw.RemoteAddr(), p.cfg)
+	return dtlsConn{dc}, func() { dc.Close() }, nil
+}
+
 func (p *peer) client() int {
 	for range p.opts.reconnect {
 		if !p.shortConnection() {
 			return 1
 		}
 	}
-	raw, err := net.DialTimeout("tcp", p.opts.connect, dialTimeout)
+	c, abort, err := p.dial()
 	if err != nil {
 		p.log.Info("error", "err", err.Error())
 		return 1
 	}
-	if ok, _ := p.serve(tls.Client(raw, p.cfg), raw); !ok {
+	if ok, _ := p.serve(c, abort); !ok {
 		return 1
 	}
 	return 0
@@ -60,39 +111,42 @@ const ticketWait = 300 * time.Millisecond
 // shortConnection connects, handshakes, takes what the server sends in a
 // short while (its tickets), and closes: a session to resume.
 func (p *peer) shortConnection() bool {
-	raw, err := net.DialTimeout("tcp", p.opts.connect, dialTimeout)
+	c, abort, err := p.dial()
 	if err != nil {
 		p.log.Info("error", "err", err.Error())
 		return false
 	}
-	defer raw.Close()
-	conn := tls.Client(raw, p.cfg)
-	s := &session{p: p, conn: conn, raw: raw}
-	conn.OnEvent(s.logEvent)
-	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
-	err = conn.HandshakeContext(ctx)
-	cancel()
-	if err != nil {
-		s.fail(err)
+	defer abort()
+	s := &session{p: p, conn: c}
+	c.OnEvent(s.logEvent)
+	if !s.handshake() {
 		return false
 	}
-	conn.SetReadDeadline(time.Now().Add(ticketWait))
-	buf := make([]byte, 4096)
+	c.SetReadDeadline(time.Now().Add(ticketWait))
+	buf := make([]byte, readBuffer)
 	for {
-		n, err := conn.Read(buf)
+		n, err := c.Read(buf)
 		p.stdout.Write(buf[:n])
 		if err != nil {
 			break
 		}
 	}
-	conn.SetDeadline(time.Now().Add(closeWait))
-	conn.CloseWrite()
+	c.SetDeadline(time.Now().Add(closeWait))
+	c.CloseWrite()
 	p.log.Info("closed")
 	return true
 }
 
 func (p *peer) server() int {
-	l, err := net.Listen("tcp", p.opts.listen)
+	var (
+		l   net.Listener
+		err error
+	)
+	if p.opts.dtls {
+		l, err = dtls.Listen("udp", p.opts.listen, p.cfg)
+	} else {
+		l, err = net.Listen("tcp", p.opts.listen)
+	}
 	if err != nil {
 		p.log.Info("error", "err", err.Error())
 		return 1
@@ -106,7 +160,14 @@ func (p *peer) server() int {
 			p.log.Info("error", "err", err.Error())
 			return 1
 		}
-		ok, quit := p.serve(tls.Server(raw, p.cfg), raw)
+		var c conn
+		abort := func() { raw.Close() }
+		if dc, ok := raw.(*dtls.Conn); ok {
+			c = dtlsConn{dc}
+		} else {
+			c = tls.Server(raw, p.cfg)
+		}
+		ok, quit := p.serve(c, abort)
 		if !ok {
 			status = 1
 		}
@@ -120,31 +181,47 @@ func (p *peer) server() int {
 // session is one connection.
 type session struct {
 	p    *peer
-	conn *tls.Conn
-	raw  net.Conn
-	// wmu serialises writers: stdin lines, echoes and close_notify.
+	conn conn
+	// wmu serialises writers: stdin lines, echoes, close_notify and the
+	// commands that start handshake messages.
 	wmu    sync.Mutex
 	failed bool
+	// handshakeLogged is set once an EventHandshakeDone was logged. A DTLS
+	// listener runs a handshake before Accept returns its Conn, so its
+	// events may come before OnEvent is set.
+	handshakeLogged atomic.Bool
 }
 
-// serve runs one connection until it closes. ok is false after a fatal
-// alert or error; quit is true when stdin asked to end the program.
-func (p *peer) serve(conn *tls.Conn, raw net.Conn) (ok, quit bool) {
-	s := &session{p: p, conn: conn, raw: raw}
-	defer func() {
-		raw.Close()
-		p.log.Info("closed")
-	}()
-
-	conn.OnEvent(s.logEvent)
+// handshake runs the first handshake and reports whether it succeeded.
+func (s *session) handshake() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
-	err := conn.HandshakeContext(ctx)
+	err := s.conn.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
 		s.fail(err)
+		return false
+	}
+	if !s.handshakeLogged.Load() {
+		cs := s.conn.ConnectionState()
+		s.logHandshake(cs.Version, cs.CipherSuite, cs.DidResume, cs.Handshakes)
+	}
+	return true
+}
+
+// serve runs one connection until it closes. ok is false after a fatal
+// alert or error; quit is true when stdin asked to end the program. abort
+// closes the connection without close_notify.
+func (p *peer) serve(c conn, abort func()) (ok, quit bool) {
+	s := &session{p: p, conn: c}
+	defer func() {
+		abort()
+		p.log.Info("closed")
+	}()
+
+	c.OnEvent(s.logEvent)
+	if !s.handshake() {
 		return false, false
 	}
-	cs := conn.ConnectionState()
 
 	readDone := make(chan error, 1)
 	go s.readLoop(readDone)
@@ -163,9 +240,9 @@ func (p *peer) serve(conn *tls.Conn, raw net.Conn) (ok, quit bool) {
 			cmd := strings.TrimRight(line, "\r\n")
 			switch cmd {
 			case "R", "A":
-				// TODO(renegotiation): TLS 1.2 renegotiation (R full, A
-				// resuming; server: HelloRequest) once the core does TLS 1.2.
-				p.log.Info("error", "err", renegotiationError(cs.Version))
+				if err := s.renegotiate(cmd == "A"); err != nil {
+					p.log.Info("error", "err", err.Error())
+				}
 			case "k", "K":
 				if err := s.keyUpdate(cmd == "K"); err != nil {
 					p.log.Info("error", "err", err.Error())
@@ -175,7 +252,7 @@ func (p *peer) serve(conn *tls.Conn, raw net.Conn) (ok, quit bool) {
 			default:
 				if err := s.write([]byte(line)); err != nil {
 					s.fail(err)
-					raw.Close()
+					abort()
 					<-readDone
 					return false, false
 				}
@@ -192,11 +269,20 @@ func (p *peer) serve(conn *tls.Conn, raw net.Conn) (ok, quit bool) {
 	}
 }
 
-func renegotiationError(version uint16) string {
-	if version == fsm.VersionTLS13 {
-		return "renegotiation is not supported with TLS 1.3"
+// renegotiate schedules a renegotiation and, as s_client's R does, starts
+// it at once: a client sends its ClientHello, a server a HelloRequest. The
+// read loop takes the rest of the handshake.
+func (s *session) renegotiate(abbreviated bool) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	schedule := s.conn.Renegotiate
+	if abbreviated {
+		schedule = s.conn.RenegotiateAbbreviated
 	}
-	return "renegotiation is not implemented yet"
+	if err := schedule(); err != nil {
+		return err
+	}
+	return s.conn.Handshake()
 }
 
 // keyUpdate schedules a key update and, as s_client's k and K do, sends it
@@ -220,8 +306,8 @@ func (s *session) logEvent(ev fsm.Event) {
 	log := s.p.log
 	switch ev.Kind {
 	case fsm.EventHandshakeDone:
-		log.Info("handshake", "version", fsm.VersionName(ev.Version), "cipher", fsm.CipherSuiteName(ev.Suite),
-			"resumed", ev.Resumed, "n", ev.Handshake)
+		s.logHandshake(ev.Version, ev.Suite, ev.Resumed, ev.Handshake)
+		s.handshakeLogged.Store(true)
 	case fsm.EventAlertSent:
 		s.alert("sent", ev.Level.String(), ev.Alert.String())
 	case fsm.EventAlertReceived:
@@ -230,19 +316,45 @@ func (s *session) logEvent(ev fsm.Event) {
 		log.Info("key_update", "dir", "sent", "type", ev.KeyUpdate.String())
 	case fsm.EventKeyUpdateReceived:
 		log.Info("key_update", "dir", "received", "type", ev.KeyUpdate.String())
+	case fsm.EventRenegotiationRequested:
+		// A server sends the HelloRequest, a client receives it.
+		dir := "sent"
+		if s.p.isClient() {
+			dir = "received"
+		}
+		log.Info("renegotiation", "event", "requested", "dir", dir)
+	case fsm.EventRenegotiationStarted:
+		log.Info("renegotiation", "event", "started", "resumed", ev.Resumed)
 	}
 }
 
+func (s *session) logHandshake(version, suite uint16, resumed bool, n int) {
+	s.p.log.Info("handshake", "version", fsm.VersionName(version), "cipher", fsm.CipherSuiteName(suite),
+		"resumed", resumed, "n", n)
+}
+
+// readBuffer holds any TLS read and any DTLS record, so that a DTLS Read
+// never fails with ErrShortBuffer.
+const readBuffer = 64 << 10
+
 // readLoop copies application data to stdout (and back to the peer with
-// -echo, line by line) until Read fails; io.EOF means close_notify.
+// -echo: TLS line by line, DTLS record by record) until Read fails; io.EOF
+// means close_notify.
 func (s *session) readLoop(done chan<- error) {
-	buf := make([]byte, 64<<10)
-	var line []byte // with -echo: received bytes not yet echoed
+	buf := make([]byte, readBuffer)
+	var line []byte // with -echo over TLS: received bytes not yet echoed
 	for {
 		n, err := s.conn.Read(buf)
 		if n > 0 {
 			s.p.stdout.Write(buf[:n])
-			if s.p.opts.echo {
+			switch {
+			case !s.p.opts.echo:
+			case s.p.opts.dtls:
+				if werr := s.write(buf[:n]); werr != nil {
+					done <- werr
+					return
+				}
+			default:
 				line = append(line, buf[:n]...)
 				if i := bytes.LastIndexByte(line, '\n'); i >= 0 {
 					if werr := s.write(line[:i+1]); werr != nil {
