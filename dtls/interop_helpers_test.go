@@ -1,0 +1,430 @@
+package dtls_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/tlsm/tlsm/fsm"
+	"github.com/tlsm/tlsm/internal/peers"
+)
+
+// Helpers for the interop tests: a recording UDP proxy and a stop-and-wait
+// message exchange that tolerates the occasional lost datagram.
+
+const (
+	// interopMessages is how many messages go each way.
+	interopMessages = 200
+	// replyWait is how long an exchange waits for an answer before it
+	// takes the message (or the answer) for lost and sends it again.
+	replyWait = 500 * time.Millisecond
+	// maxAttempts bounds the sends of one message.
+	maxAttempts = 5
+	// maxLosses bounds the resends of a whole exchange: loopback loses
+	// datagrams only under heavy load.
+	maxLosses = 5
+	// srtpLabel is the DTLS-SRTP exporter label (RFC 5764 §4.2).
+	srtpLabel = "EXTRACTOR-dtls_srtp"
+)
+
+// srtpKeyingLen is the keying material a DTLS-SRTP profile needs:
+// 2*(master key + master salt), RFC 5764 §4.2 and RFC 7714 §12.
+func srtpKeyingLen(t testing.TB, profile uint16) int {
+	t.Helper()
+	switch profile {
+	case fsm.SRTP_AES128_CM_HMAC_SHA1_80, fsm.SRTP_AES128_CM_HMAC_SHA1_32:
+		return 2 * (16 + 14)
+	case fsm.SRTP_AEAD_AES_128_GCM:
+		return 2 * (16 + 12)
+	case fsm.SRTP_AEAD_AES_256_GCM:
+		return 2 * (32 + 12)
+	}
+	t.Fatalf("unknown SRTP profile %#04x", profile)
+	return 0
+}
+
+// Directions through the proxy.
+const (
+	c2s = 0 // from the client to the server
+	s2c = 1 // from the server to the client
+)
+
+// Handshake message types (RFC 6347 §4.3.2).
+const (
+	hsClientHello        = 1
+	hsHelloVerifyRequest = 3
+	hsCertificate        = 11
+)
+
+// dirStats is what the proxy saw going one way.
+type dirStats struct {
+	datagrams int
+	maxSize   int
+	// fragments counts the epoch-0 handshake fragments of each message
+	// type; partial counts those that carry only part of a message.
+	fragments map[byte]int
+	partial   map[byte]int
+	// records counts the records of each epoch and sequence number
+	// (epoch<<48 | seq); a sender never reuses one, since even a
+	// retransmission gets a new sequence number (RFC 6347 §4.1).
+	records map[uint64]int
+	// dups lists the epoch/sequence pairs sent more than once.
+	dups []string
+	// appData counts application data records; lastApp is when the
+	// last was relayed.
+	appData int
+	lastApp time.Time
+}
+
+// recordingProxy relays datagrams between one client and a server on
+// 127.0.0.1, recording sizes and the plaintext handshake messages.
+type recordingProxy struct {
+	front net.PacketConn // the client sends here
+	back  *net.UDPConn   // connected to the server
+
+	mu     sync.Mutex
+	client net.Addr
+	stats  [2]dirStats
+}
+
+func newRecordingProxy(t testing.TB, server net.Addr) *recordingProxy {
+	t.Helper()
+	front, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	back, err := net.DialUDP("udp", nil, server.(*net.UDPAddr))
+	require.NoError(t, err)
+	p := &recordingProxy{front: front, back: back}
+	for i := range p.stats {
+		p.stats[i] = dirStats{fragments: map[byte]int{}, partial: map[byte]int{}, records: map[uint64]int{}}
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); p.forward() }()
+	go func() { defer wg.Done(); p.backward() }()
+	t.Cleanup(func() {
+		t.Logf("client→server: %v", p.Stats(c2s))
+		t.Logf("server→client: %v", p.Stats(s2c))
+		front.Close()
+		back.Close()
+		wg.Wait()
+	})
+	return p
+}
+
+// Addr is where clients send.
+func (p *recordingProxy) Addr() net.Addr { return p.front.LocalAddr() }
+
+// BackAddr is the address the server sees the client at.
+func (p *recordingProxy) BackAddr() net.Addr { return p.back.LocalAddr() }
+
+func (p *recordingProxy) forward() {
+	buf := make([]byte, 1<<16)
+	for {
+		n, from, err := p.front.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.client == nil {
+			p.client = from
+		}
+		ok := p.client.String() == from.String()
+		if ok {
+			p.recordLocked(c2s, buf[:n])
+		}
+		p.mu.Unlock()
+		if ok {
+			p.back.Write(buf[:n])
+		}
+	}
+}
+
+func (p *recordingProxy) backward() {
+	buf := make([]byte, 1<<16)
+	for {
+		n, err := p.back.Read(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue // ICMP port unreachable, say, before the client is up
+		}
+		p.mu.Lock()
+		to := p.client
+		if to != nil {
+			p.recordLocked(s2c, buf[:n])
+		}
+		p.mu.Unlock()
+		if to != nil {
+			p.front.WriteTo(buf[:n], to)
+		}
+	}
+}
+
+// recordLocked notes a datagram's size and the handshake fragments of its
+// epoch-0 DTLS 1.2 records.
+func (p *recordingProxy) recordLocked(dir int, d []byte) {
+	s := &p.stats[dir]
+	s.datagrams++
+	s.maxSize = max(s.maxSize, len(d))
+	for len(d) >= 13 {
+		typ, epoch := d[0], int(d[3])<<8|int(d[4])
+		n := int(d[11])<<8 | int(d[12])
+		if 13+n > len(d) {
+			return
+		}
+		body := d[13 : 13+n]
+		if typ == 23 {
+			s.appData++
+			s.lastApp = time.Now()
+		}
+		key := uint64(epoch)<<48 | recordSeq(d)
+		if s.records[key]++; s.records[key] == 2 {
+			desc := fmt.Sprintf("epoch %d seq %d", epoch, recordSeq(d))
+			if typ == 22 && epoch == 0 && len(body) > 0 {
+				desc += fmt.Sprintf(" (handshake type %d)", body[0])
+			}
+			s.dups = append(s.dups, desc)
+		}
+		d = d[13+n:]
+		if typ != 22 || epoch != 0 || len(body) < 12 {
+			continue
+		}
+		msgLen := int(body[1])<<16 | int(body[2])<<8 | int(body[3])
+		fragLen := int(body[9])<<16 | int(body[10])<<8 | int(body[11])
+		s.fragments[body[0]]++
+		if fragLen < msgLen {
+			s.partial[body[0]]++
+		}
+	}
+}
+
+// Diag describes the application data relayed so far, to tell where a
+// message was lost.
+func (p *recordingProxy) Diag() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return fmt.Sprintf("the proxy relayed %d application data records to the server (the last %v ago), %d to the client (the last %v ago)",
+		p.stats[c2s].appData, time.Since(p.stats[c2s].lastApp), p.stats[s2c].appData, time.Since(p.stats[s2c].lastApp))
+}
+
+// Stats returns a copy of what went one way.
+func (p *recordingProxy) Stats(dir int) dirStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.stats[dir]
+	s.fragments, s.partial = copyMap(s.fragments), copyMap(s.partial)
+	s.records = nil
+	s.dups = append([]string(nil), s.dups...)
+	return s
+}
+
+// recordSeq returns the 48-bit sequence number of the DTLS 1.2 record
+// that starts d.
+func recordSeq(d []byte) uint64 {
+	var seq uint64
+	for _, b := range d[5:11] {
+		seq = seq<<8 | uint64(b)
+	}
+	return seq
+}
+
+// setRecordSeq rewrites the sequence number of the record that starts d.
+func setRecordSeq(d []byte, seq uint64) {
+	for i := 10; i >= 5; i-- {
+		d[i] = byte(seq)
+		seq >>= 8
+	}
+}
+
+func copyMap(m map[byte]int) map[byte]int {
+	out := make(map[byte]int, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func (s dirStats) String() string {
+	return fmt.Sprintf("%d datagrams, largest %d bytes, handshake fragments %v (partial %v), reused record numbers %v",
+		s.datagrams, s.maxSize, s.fragments, s.partial, s.dups)
+}
+
+// message returns the i-th message from the client (prefix "c2s") or the
+// server ("s2c"): a sequence number and a random payload of some tens of
+// bytes, ending in a newline for openssl's line-oriented stdin and stdout.
+func message(prefix string, i int, payload string) string {
+	return fmt.Sprintf("%s %04d %s\n", prefix, i, payload)
+}
+
+func randomPayload(i int) string {
+	b := make([]byte, 16+i%48)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// answer turns a client message into the server's answer.
+func answer(msg []byte) []byte {
+	if !bytes.HasPrefix(msg, []byte("c2s ")) {
+		return nil
+	}
+	return append([]byte("s2c"), msg[3:]...)
+}
+
+// seqOf returns the sequence number of a message, or -1.
+func seqOf(msg []byte) int {
+	var prefix string
+	var seq int
+	if _, err := fmt.Sscanf(string(msg), "%3s %04d", &prefix, &seq); err != nil {
+		return -1
+	}
+	return seq
+}
+
+// exchange runs interopMessages round trips over c, stop and wait: it
+// sends a message, waits for the peer's answer, and checks it. A message
+// whose answer does not come within replyWait is sent again; late answers
+// to earlier messages are skipped. It returns how many resends it needed.
+func exchange(t testing.TB, c net.Conn, diag func() string) (resends int) {
+	t.Helper()
+	buf := make([]byte, 1<<16)
+	for i := range interopMessages {
+		msg := message("c2s", i, randomPayload(i))
+		want := answer([]byte(msg))
+	attempts:
+		for attempt := 1; ; attempt++ {
+			if attempt > maxAttempts {
+				t.Fatalf("message %d: no answer after %d attempts", i, maxAttempts)
+			}
+			if attempt > 1 {
+				resends++
+			}
+			_, err := c.Write([]byte(msg))
+			require.NoError(t, err, "write message %d", i)
+			require.NoError(t, c.SetReadDeadline(time.Now().Add(replyWait)))
+			for {
+				n, err := c.Read(buf)
+				if isTimeout(err) {
+					t.Logf("message %d: no answer within %v, resending; %s", i, replyWait, diag())
+					continue attempts
+				}
+				require.NoError(t, err, "read answer %d", i)
+				got := buf[:n]
+				if seq := seqOf(got); seq >= 0 && seq < i {
+					continue // a late answer to a resent message
+				}
+				require.Equal(t, string(want), string(got), "answer to message %d", i)
+				break attempts
+			}
+		}
+	}
+	require.NoError(t, c.SetReadDeadline(time.Time{}))
+	return resends
+}
+
+// isTimeout reports whether a Read failed at its deadline: tlsm returns
+// os.ErrDeadlineExceeded, pion context.DeadlineExceeded.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.As(err, &ne) && ne.Timeout()
+}
+
+// echoResult is what an answering peer saw.
+type echoResult struct {
+	seqs []int // sequence numbers received, in order, resends included
+	err  error
+}
+
+// serveEcho answers every client message on c until the peer closes it,
+// and reports the sequence numbers it received. A record may carry more
+// than one message (openssl sends what one read of its stdin returned):
+// their answers go back in one record.
+func serveEcho(c net.Conn) echoResult {
+	var r echoResult
+	buf := make([]byte, 1<<16)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				r.err = err
+			}
+			return r
+		}
+		var reply []byte
+		for _, msg := range bytes.SplitAfter(buf[:n], []byte("\n")) {
+			if len(msg) == 0 {
+				continue
+			}
+			a := answer(msg)
+			if a == nil {
+				r.err = fmt.Errorf("unexpected message %q", msg)
+				return r
+			}
+			r.seqs = append(r.seqs, seqOf(msg))
+			reply = append(reply, a...)
+		}
+		if _, err := c.Write(reply); err != nil {
+			r.err = err
+			return r
+		}
+	}
+}
+
+// checkSeqs checks that the answering peer received every message once,
+// in order, apart from resends of the latest.
+func checkSeqs(t testing.TB, seqs []int) {
+	t.Helper()
+	next := 0
+	for _, s := range seqs {
+		switch s {
+		case next:
+			next++
+		case next - 1: // a resend
+		default:
+			t.Fatalf("received message %d after %d: %v", s, next-1, seqs)
+		}
+	}
+	require.Equal(t, interopMessages, next, "messages received")
+	require.LessOrEqual(t, len(seqs)-interopMessages, maxLosses, "resent messages received")
+}
+
+// waitOutput waits up to timeout for the process's standard output,
+// from offset from on, to contain s, and returns the offset after it.
+func waitOutput(p *peers.Proc, from int, s string, timeout time.Duration) (int, bool) {
+	deadline := time.Now().Add(timeout)
+	for {
+		out := p.Stdout()
+		if i := strings.Index(out[min(from, len(out)):], s); i >= 0 {
+			return from + i + len(s), true
+		}
+		if time.Now().After(deadline) || p.Exited() {
+			return from, false
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+}
+
+// keyingMaterial extracts the hex keying material that openssl's
+// -keymatexport prints.
+func keyingMaterial(t testing.TB, out string) []byte {
+	t.Helper()
+	const marker = "Keying material: "
+	i := strings.Index(out, marker)
+	require.GreaterOrEqual(t, i, 0, "no keying material in openssl output")
+	line, _, _ := strings.Cut(out[i+len(marker):], "\n")
+	b, err := hex.DecodeString(strings.TrimSpace(line))
+	require.NoError(t, err)
+	return b
+}
