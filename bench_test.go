@@ -1,111 +1,30 @@
 package tlsm_test
 
 import (
-	gotls "crypto/tls"
-	"io"
-	"net"
 	"testing"
-	"time"
 
 	"github.com/tlsm/tlsm/fsm"
-	"github.com/tlsm/tlsm/internal/memconn"
-	"github.com/tlsm/tlsm/internal/testcert"
-	"github.com/tlsm/tlsm/tls"
+	"github.com/tlsm/tlsm/internal/benchsuite"
 )
 
-// benchConfigs returns tlsm configurations for X25519 + ECDSA P-256.
-func benchConfigs(b *testing.B) (client, server *fsm.Config) {
-	cert := testcert.MustNew(testcert.ECDSAP256)
-	server = &fsm.Config{Certificates: []fsm.Certificate{{Certificate: cert.CertDER, PrivateKey: cert.Key, Leaf: cert.Leaf}}}
-	client = &fsm.Config{RootCAs: cert.CAPool, ServerName: "localhost", CurvePreferences: []fsm.CurveID{fsm.X25519}}
-	return client, server
-}
-
-func goConfigs(b *testing.B) (client, server *gotls.Config) {
-	cert := testcert.MustNew(testcert.ECDSAP256)
-	server = &gotls.Config{Certificates: []gotls.Certificate{cert.TLSCertificate()}, SessionTicketsDisabled: true}
-	client = &gotls.Config{RootCAs: cert.CAPool, ServerName: "localhost", CurvePreferences: []gotls.CurveID{gotls.X25519},
-		ClientSessionCache: nil, MinVersion: gotls.VersionTLS13}
-	return client, server
-}
+// The benchmark bodies are in internal/benchsuite, which examples/bench
+// also runs and prints as one table; these wrappers give them their
+// `go test -bench` names.
 
 // BenchmarkHandshake13 measures one full TLS 1.3 handshake (client and
 // server together) with X25519 and an ECDSA P-256 certificate.
 func BenchmarkHandshake13(b *testing.B) {
-	b.Run("tlsm-core", func(b *testing.B) {
-		cc, sc := benchConfigs(b)
-		b.ReportAllocs()
-		for b.Loop() {
-			p := memconn.New(cc, sc)
-			if err := p.Handshake(); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("tlsm-pipe", func(b *testing.B) {
-		cc, sc := benchConfigs(b)
-		b.ReportAllocs()
-		for b.Loop() {
-			a, z := net.Pipe()
-			pipeHandshake(b, tls.Client(a, cc), tls.Server(z, sc))
-			a.Close()
-			z.Close()
-		}
-	})
-	b.Run("crypto-tls-pipe", func(b *testing.B) {
-		cc, sc := goConfigs(b)
-		b.ReportAllocs()
-		for b.Loop() {
-			a, z := net.Pipe()
-			pipeHandshake(b, gotls.Client(a, cc), gotls.Server(z, sc))
-			a.Close()
-			z.Close()
-		}
-	})
+	b.Run("tlsm-core", benchsuite.Handshake13Core)
+	b.Run("tlsm-pipe", benchsuite.Handshake13Pipe)
+	b.Run("crypto-tls-pipe", benchsuite.Handshake13GoTLS)
 }
 
 // BenchmarkHandshake12 measures one full TLS 1.2 handshake with
 // ECDHE-ECDSA-AES128-GCM-SHA256, X25519 and an ECDSA P-256 certificate.
 func BenchmarkHandshake12(b *testing.B) {
-	b.Run("tlsm-core", func(b *testing.B) {
-		cc, sc := benchConfigs(b)
-		cc.MaxVersion, sc.SessionTicketsDisabled = fsm.VersionTLS12, true
-		cc.SessionTicketsDisabled = true
-		b.ReportAllocs()
-		for b.Loop() {
-			p := memconn.New(cc, sc)
-			if err := p.Handshake(); err != nil {
-				b.Fatal(err)
-			}
-			if p.Client.Conn.ConnectionState().DidResume {
-				b.Fatal("resumed")
-			}
-			cc.ClientSessionCache = fsm.NewLRUSessionCache(1)
-		}
-	})
-	b.Run("tlsm-pipe", func(b *testing.B) {
-		cc, sc := benchConfigs(b)
-		cc.MaxVersion = fsm.VersionTLS12
-		b.ReportAllocs()
-		for b.Loop() {
-			cc.ClientSessionCache = fsm.NewLRUSessionCache(1)
-			a, z := net.Pipe()
-			pipeHandshake(b, tls.Client(a, cc), tls.Server(z, sc))
-			a.Close()
-			z.Close()
-		}
-	})
-	b.Run("crypto-tls-pipe", func(b *testing.B) {
-		cc, sc := goConfigs(b)
-		cc.MinVersion, cc.MaxVersion = gotls.VersionTLS12, gotls.VersionTLS12
-		b.ReportAllocs()
-		for b.Loop() {
-			a, z := net.Pipe()
-			pipeHandshake(b, gotls.Client(a, cc), gotls.Server(z, sc))
-			a.Close()
-			z.Close()
-		}
-	})
+	b.Run("tlsm-core", benchsuite.Handshake12Core)
+	b.Run("tlsm-pipe", benchsuite.Handshake12Pipe)
+	b.Run("crypto-tls-pipe", benchsuite.Handshake12GoTLS)
 }
 
 // BenchmarkResume measures resumed handshakes (TLS 1.2 tickets, TLS 1.3
@@ -114,158 +33,27 @@ func BenchmarkHandshake12(b *testing.B) {
 func BenchmarkResume(b *testing.B) {
 	for _, v := range []uint16{fsm.VersionTLS12, fsm.VersionTLS13} {
 		name := fsm.VersionName(v)
-		b.Run(name+"/tlsm-core", func(b *testing.B) {
-			cc, sc := benchConfigs(b)
-			cc.MaxVersion = v
-			b.ReportAllocs()
-			for i := 0; b.Loop(); i++ {
-				p := memconn.New(cc, sc)
-				if err := p.Handshake(); err != nil {
-					b.Fatal(err)
-				}
-				if err := p.Write(p.Server, []byte{1}); err != nil {
-					b.Fatal(err)
-				}
-				if i > 0 && !p.Client.Conn.ConnectionState().DidResume {
-					b.Fatal("not resumed")
-				}
-			}
-		})
-		b.Run(name+"/tlsm-pipe", func(b *testing.B) {
-			cc, sc := benchConfigs(b)
-			cc.MaxVersion = v
-			b.ReportAllocs()
-			for i := 0; b.Loop(); i++ {
-				a, z := net.Pipe()
-				c := tls.Client(a, cc)
-				resumeRound(b, c, tls.Server(z, sc))
-				if i > 0 && !c.ConnectionState().DidResume {
-					b.Fatal("not resumed")
-				}
-				a.Close()
-				z.Close()
-			}
-		})
-		b.Run(name+"/crypto-tls-pipe", func(b *testing.B) {
-			cc, sc := goConfigs(b)
-			cc.MinVersion, cc.MaxVersion = gotls.VersionTLS12, v
-			cc.ClientSessionCache = gotls.NewLRUClientSessionCache(1)
-			sc.SessionTicketsDisabled = false
-			b.ReportAllocs()
-			for i := 0; b.Loop(); i++ {
-				a, z := net.Pipe()
-				c := gotls.Client(a, cc)
-				resumeRound(b, c, gotls.Server(z, sc))
-				if i > 0 && !c.ConnectionState().DidResume {
-					b.Fatal("not resumed")
-				}
-				a.Close()
-				z.Close()
-			}
-		})
+		b.Run(name+"/tlsm-core", benchsuite.ResumeCore(v))
+		b.Run(name+"/tlsm-pipe", benchsuite.ResumePipe(v))
+		b.Run(name+"/crypto-tls-pipe", benchsuite.ResumeGoTLS(v))
 	}
 }
 
-// resumeRound handshakes and sends one byte from the server.
-func resumeRound(b *testing.B, client, server handshaker) {
-	done := make(chan error, 1)
-	go func() {
-		err := server.Handshake()
-		if err == nil {
-			_, err = server.Write([]byte{1})
-		}
-		done <- err
-	}()
-	var one [1]byte
-	if _, err := io.ReadFull(client, one[:]); err != nil {
-		b.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		b.Fatal(err)
-	}
-}
-
-type handshaker interface {
-	net.Conn
-	Handshake() error
-}
-
-func pipeHandshake(b *testing.B, client, server handshaker) {
-	done := make(chan error, 1)
-	go func() { done <- server.Handshake() }()
-	if err := client.Handshake(); err != nil {
-		b.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		b.Fatal(err)
-	}
-}
-
-// BenchmarkBulk16K measures protecting and unprotecting 16 KiB writes.
+// BenchmarkBulk16K measures protecting and unprotecting 16 KiB writes on
+// TLS 1.3. tlsm-pipe and crypto-tls-pipe use TLS_AES_128_GCM_SHA256;
+// crypto/tls cannot be told to use ChaCha20-Poly1305 between two of its
+// own Conns on a machine with AES instructions, so chacha/crypto-tls-pipe
+// is a crypto/tls client sending to a tlsm server that allows only it,
+// the receiver of chacha/tlsm-pipe. aead/* is the ceiling: the same
+// bytes sealed and opened by the AEAD alone.
 func BenchmarkBulk16K(b *testing.B) {
 	for _, suite := range []uint16{fsm.TLS_AES_128_GCM_SHA256, fsm.TLS_CHACHA20_POLY1305_SHA256} {
-		b.Run("tlsm-core/"+fsm.CipherSuiteName(suite), func(b *testing.B) { benchCoreBulk(b, suite) })
+		b.Run("tlsm-core/"+fsm.CipherSuiteName(suite), benchsuite.Bulk16KCore(suite))
 	}
-	b.Run("tlsm-pipe", func(b *testing.B) {
-		cc, sc := benchConfigs(b)
-		a, z := net.Pipe()
-		defer a.Close()
-		defer z.Close()
-		benchPipeBulk(b, tls.Client(a, cc), tls.Server(z, sc))
-	})
-	b.Run("crypto-tls-pipe", func(b *testing.B) {
-		cc, sc := goConfigs(b)
-		a, z := net.Pipe()
-		defer a.Close()
-		defer z.Close()
-		benchPipeBulk(b, gotls.Client(a, cc), gotls.Server(z, sc))
-	})
-}
-
-func benchCoreBulk(b *testing.B, suite uint16) {
-	cc, sc := benchConfigs(b)
-	cc.CipherSuites = []uint16{suite}
-	p := memconn.New(cc, sc)
-	if err := p.Handshake(); err != nil {
-		b.Fatal(err)
-	}
-	client, server := p.Client.Conn, p.Server.Conn
-	msg := make([]byte, 16384)
-	now := time.Now()
-	b.SetBytes(int64(len(msg)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := client.Write(msg); err != nil {
-			b.Fatal(err)
-		}
-		for ev := client.NextEvent(); ev.Kind != fsm.EventNone; ev = client.NextEvent() {
-			if ev.Kind == fsm.EventTransmit {
-				if err := server.HandleData(now, ev.Data); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-		got := 0
-		for ev := server.NextEvent(); ev.Kind != fsm.EventNone; ev = server.NextEvent() {
-			got += len(ev.Data)
-		}
-		if got != len(msg) {
-			b.Fatalf("delivered %d bytes", got)
-		}
-	}
-}
-
-func benchPipeBulk(b *testing.B, client, server handshaker) {
-	go io.Copy(io.Discard, server)
-	msg := make([]byte, 16384)
-	if _, err := client.Write(msg); err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(int64(len(msg)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := client.Write(msg); err != nil {
-			b.Fatal(err)
-		}
-	}
+	b.Run("tlsm-pipe", benchsuite.Bulk16KPipe(fsm.TLS_AES_128_GCM_SHA256))
+	b.Run("crypto-tls-pipe", benchsuite.Bulk16KGoTLS)
+	b.Run("chacha/tlsm-pipe", benchsuite.Bulk16KPipe(fsm.TLS_CHACHA20_POLY1305_SHA256))
+	b.Run("chacha/crypto-tls-pipe", benchsuite.Bulk16KGoTLSToTLSM(fsm.TLS_CHACHA20_POLY1305_SHA256))
+	b.Run("aead/AES-128-GCM", benchsuite.AEADAES128GCM16K)
+	b.Run("aead/ChaCha20-Poly1305", benchsuite.AEADChaCha16K)
 }

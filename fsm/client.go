@@ -57,6 +57,11 @@ func (c *Conn) sendClientHello(offer versionOffer, noResume bool) error {
 		SignatureAlgorithms: signatureSchemes,
 		ALPN:                c.cfg.NextProtos,
 	}
+	if c.handshakes > 0 {
+		// OpenSSL's DTLS server expects a renegotiation to carry the
+		// cookie of the first handshake, as its own client does.
+		hello.DTLSCookie = c.dtlsCookie
+	}
 	if offer.has(VersionTLS13) {
 		key, err := generateKeyShare(c.hs.group, rand)
 		if err != nil {

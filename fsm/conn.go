@@ -85,6 +85,11 @@ type Conn struct {
 	// session is the client's current TLS 1.2 session, which an
 	// abbreviated renegotiation offers.
 	session *Session
+	// held is application data written during a renegotiation.
+	held []byte
+	// dtlsCookie is the server's last HelloVerifyRequest cookie, which a
+	// DTLS renegotiation ClientHello carries again.
+	dtlsCookie []byte
 
 	sentClose bool
 	recvClose bool
@@ -253,7 +258,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		return 0, ErrClosed
 	case c.handshakes == 0:
 		return 0, ErrHandshakeIncomplete
-	case len(c.out) > MaxQueuedOutput:
+	case len(c.out)+len(c.held) > MaxQueuedOutput:
 		return 0, ErrOutputFull
 	}
 	if err := c.writeApplicationData(p); err != nil {
@@ -293,6 +298,10 @@ func (c *Conn) writeApplicationData(p []byte) error {
 		c.scheduleKeyUpdateAtLimit()
 		if err := c.runScheduled(true); err != nil {
 			return err
+		}
+		if c.holdDuringRenegotiation() {
+			c.held = append(c.held, p...)
+			return nil
 		}
 		n := min(len(p), record.MaxPlaintext)
 		if err := c.layer.writeRecord(record.TypeApplicationData, p[:n]); err != nil {

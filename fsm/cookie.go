@@ -105,6 +105,7 @@ func (c *Conn) clientHelloVerifyRequest(m message) (State, error) {
 	}
 	hello := *c.hs.hello
 	hello.DTLSCookie = bytes.Clone(hvr.Cookie)
+	c.dtlsCookie = hello.DTLSCookie
 	c.hs.hello = &hello
 	c.transcript.Reset()
 	c.hs.messages = nil

@@ -212,7 +212,9 @@ func (l *datagramLayer) nextMessage() (flights.MsgType, []byte, []byte, bool, er
 		// The server's messages continue the client's numbering, and so do
 		// its epoch-0 records (RFC 6347 §4.2.1), which a stateless cookie
 		// exchange may already have used up to there.
-		l.sendSeq = l.lastSeq
+		// After our HelloRequest (which took message_seq 0), our
+		// numbering goes on from it instead (RFC 6347 §4.2.2).
+		l.sendSeq = max(l.sendSeq, l.lastSeq)
 		if l.write.epoch == 0 {
 			l.write.seq = max(l.write.seq, l.inSeq)
 		}

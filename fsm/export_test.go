@@ -1,6 +1,9 @@
 package fsm
 
-import "github.com/tlsm/tlsm/record"
+import (
+	"github.com/tlsm/tlsm/cipher"
+	"github.com/tlsm/tlsm/record"
+)
 
 // SealForTest protects a handshake payload under c's current write keys,
 // for tests that inject messages the API cannot produce.
@@ -18,32 +21,16 @@ func (c *Conn) SealForTest(payload []byte) []byte {
 // handshake, which a renegotiation ClientHello carries.
 func (c *Conn) VerifyDataForTest() []byte { return c.clientVerify }
 
-// SealRecordForTest protects one record of type typ carrying payload under
-// c's current write keys, as the peer of a Conn expects it, and returns it
-// without sending it. It advances the write sequence number but nothing
-// else: it is how tests make records a Conn would never send (a
-// change_cipher_spec after the handshake, a stray handshake message). The
-// payload must fit one record (for DTLS, one datagram). Before keys are
-// set the record is in plaintext.
-func (c *Conn) SealRecordForTest(typ record.ContentType, payload []byte) ([]byte, error) {
+// WriteStateForTest returns c's current write protection, nil before
+// keys are set, and over datagrams the epoch it belongs to and the
+// sequence number of the next record. A copy of the state (the struct
+// holds no references to mutable data) protects records as c would.
+func (c *Conn) WriteStateForTest() (st *cipher.State, epoch uint16, seq uint64) {
 	switch l := c.layer.(type) {
 	case *streamLayer:
-		switch {
-		case l.writeKeys == nil:
-			return record.AppendPlain(nil, typ, l.plainRecordVersion(), payload), nil
-		case c.version == VersionTLS12:
-			return record.Seal12(nil, l.writeKeys, typ, VersionTLS12, payload)
-		default:
-			return record.Seal13(nil, l.writeKeys, typ, payload, 0)
-		}
+		return l.writeKeys, 0, 0
 	case *datagramLayer:
-		es := l.write
-		version := c.transport.recordVersion(c.state)
-		defer func() { es.seq++ }()
-		if es.st == nil {
-			return record.AppendDTLSPlain(nil, typ, version, es.epoch, es.seq, payload), nil
-		}
-		return record.SealDTLS12(nil, es.st, typ, version, es.epoch, es.seq, payload)
+		return l.write.st, l.write.epoch, l.write.seq
 	}
 	panic("unknown layer")
 }

@@ -155,6 +155,9 @@ func (c *Conn) completeHandshake() {
 	c.resumed = c.hs.resumed
 	c.hs = nil
 	c.layer.newHandshake()
+	if err := c.releaseHeld(); err != nil {
+		c.fail(err)
+	}
 	c.events.push(Event{Kind: EventHandshakeDone, Version: c.transport.wireVersion(c.version), Suite: c.suite.ID,
 		Resumed: c.resumed, Handshake: c.handshakes})
 }

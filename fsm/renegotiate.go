@@ -220,13 +220,33 @@ func (c *Conn) clientRenegotiationRefused(message) (State, error) {
 	}
 	c.hs = nil
 	c.layer.newHandshake()
-	return StateClientConnected12, nil
+	return StateClientConnected12, c.releaseHeld()
 }
 
 // serverRequestRefused notes that the client declined our HelloRequest.
 func (c *Conn) serverRequestRefused(message) (State, error) {
 	c.helloRequestSent = false
+	c.layer.newHandshake()
 	return c.state, nil
+}
+
+// holdDuringRenegotiation reports whether application data must wait:
+// once a renegotiation's hellos are exchanged, OpenSSL and crypto/tls take
+// no application data until it ends, although RFC 5246 allows it, so
+// Write holds it (up to MaxQueuedOutput) and sends it when the
+// renegotiation is over.
+func (c *Conn) holdDuringRenegotiation() bool {
+	return c.hs != nil && c.handshakes > 0
+}
+
+// releaseHeld sends the application data held during a renegotiation.
+func (c *Conn) releaseHeld() error {
+	if len(c.held) == 0 {
+		return nil
+	}
+	held := c.held
+	c.held = nil
+	return c.writeApplicationData(held)
 }
 
 // deliverDuringRenegotiation takes application data that arrives while a

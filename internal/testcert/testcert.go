@@ -202,6 +202,11 @@ func generate(kind Kind) (*Cert, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testcert: create leaf: %w", err)
 	}
+	return assemble(kind, caDER, leafDER, ca, leafKey)
+}
+
+// assemble makes a Cert of a CA and a leaf it signed.
+func assemble(kind Kind, caDER, leafDER []byte, ca *x509.Certificate, leafKey crypto.Signer) (*Cert, error) {
 	leaf, err := x509.ParseCertificate(leafDER)
 	if err != nil {
 		return nil, err
@@ -275,4 +280,73 @@ func (k Kind) fileTag() string {
 	default:
 		return fmt.Sprintf("kind%d", int(k))
 	}
+}
+
+// FixedTime is a moment inside the validity of the Fixed certificates.
+var FixedTime = time.Date(2030, time.January, 1, 0, 0, 0, 0, time.UTC)
+
+var fixed struct {
+	once sync.Once
+	cert *Cert
+	err  error
+}
+
+// Fixed returns an Ed25519 leaf for DNS:localhost and its CA, made from
+// fixed key seeds, serial numbers and validity (2020 to 2120), so that
+// every process gets the same bytes. Ed25519 signatures are deterministic
+// too, so a handshake with seeded randomness and a fixed clock replays
+// exactly: fuzz corpora hold such recorded handshakes. Check it at
+// FixedTime. Like New's, the result is shared and read-only.
+func Fixed() *Cert {
+	fixed.once.Do(func() { fixed.cert, fixed.err = generateFixed() })
+	if fixed.err != nil {
+		panic(fixed.err)
+	}
+	return fixed.cert
+}
+
+func generateFixed() (*Cert, error) {
+	seed := func(label string) []byte {
+		s := make([]byte, ed25519.SeedSize)
+		copy(s, "tlsm fixed test key: "+label)
+		return s
+	}
+	caKey := ed25519.NewKeyFromSeed(seed("CA"))
+	leafKey := ed25519.NewKeyFromSeed(seed("leaf"))
+	notBefore := time.Date(2020, time.January, 1, 0, 0, 0, 0, time.UTC)
+	notAfter := time.Date(2120, time.January, 1, 0, 0, 0, 0, time.UTC)
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{Organization: []string{"tlsm test"}, CommonName: "tlsm fixed test CA"},
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	if err != nil {
+		return nil, fmt.Errorf("testcert: create fixed CA: %w", err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, err
+	}
+	leafTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(2),
+		Subject:               pkix.Name{Organization: []string{"tlsm test"}, CommonName: "localhost"},
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true,
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, leafKey.Public(), caKey)
+	if err != nil {
+		return nil, fmt.Errorf("testcert: create fixed leaf: %w", err)
+	}
+	return assemble(Ed25519, caDER, leafDER, ca, leafKey)
 }

@@ -113,3 +113,19 @@ func TestTLSCertificate(t *testing.T) {
 	assert.Equal(t, c.CertDER, tc.Certificate)
 	assert.Equal(t, c.Leaf, tc.Leaf)
 }
+
+// TestFixed checks that Fixed makes the same valid chain every time.
+func TestFixed(t *testing.T) {
+	c := Fixed()
+	again, err := generateFixed()
+	require.NoError(t, err)
+	require.Equal(t, c.CertDER, again.CertDER)
+	require.Equal(t, c.KeyPEM, again.KeyPEM)
+	_, err = c.Leaf.Verify(x509.VerifyOptions{
+		DNSName:     "localhost",
+		Roots:       c.CAPool,
+		CurrentTime: FixedTime,
+	})
+	require.NoError(t, err)
+	require.Equal(t, Ed25519, c.Kind)
+}

@@ -1,0 +1,192 @@
+package record
+
+// The seeds in testdata/fuzz are records of real conversations, recorded
+// by the fsm package's TestFuzzCorpus, which also regenerates them.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+)
+
+// FuzzStreamReader writes data to a StreamReader in the pieces splits
+// gives (each byte one piece's length, modulo 64 and at least 1; what is
+// left goes last), reading every record after each write, with MaxFragment
+// set to maxFragment. Every record must be the next bytes of data, in the
+// reader's framing, and stay so until Compact; an error must be the Alert
+// the next header calls for; and records must be read as soon as they are
+// whole. A piece's top bit asks for a Compact before it.
+func FuzzStreamReader(f *testing.F) {
+	hello := AppendPlain(nil, TypeHandshake, VersionTLS10, []byte{1, 0, 0, 2, 3, 3})
+	f.Add(uint16(0), []byte{}, []byte{})
+	f.Add(uint16(0), []byte{1, 1, 1, 0x81}, hello)
+	f.Add(uint16(4), []byte{3}, append(hello, AppendPlain(nil, TypeAlert, VersionTLS12, []byte{2, 10})...))
+	f.Add(uint16(0), []byte{}, []byte{24, 3, 3, 0, 0})
+	f.Add(uint16(0), []byte{}, []byte{23, 3, 3, 0x48, 0x01})
+	f.Fuzz(func(t *testing.T, maxFragment uint16, splits, data []byte) {
+		limit := int(maxFragment)
+		if limit == 0 {
+			limit = MaxCiphertext13
+		}
+		r := StreamReader{MaxFragment: int(maxFragment)}
+		// off is where the next record starts in data; held are the
+		// records returned since the last Compact, with their offsets.
+		written, off := 0, 0
+		type readRecord struct {
+			rec Record
+			at  int
+		}
+		var held []readRecord
+		for written < len(data) {
+			n := len(data) - written
+			if len(splits) > 0 {
+				n = min(n, max(1, int(splits[0]&0x3f)))
+				if splits[0]&0x80 != 0 {
+					for _, h := range held {
+						checkStreamRecord(t, data, h.at, h.rec)
+					}
+					r.Compact()
+					held = held[:0]
+				}
+				splits = splits[1:]
+			}
+			r.Write(data[written : written+n])
+			written += n
+			for {
+				if got, want := r.Buffered(), written-off; got != want {
+					t.Fatalf("Buffered() = %d, want %d", got, want)
+				}
+				rec, ok, err := r.Next()
+				if err != nil {
+					if ok {
+						t.Fatalf("Next returned a record and %v", err)
+					}
+					checkStreamError(t, data[off:written], limit, err)
+					return
+				}
+				if !ok {
+					// Incomplete: no header yet, or a record cut short.
+					b := data[off:written]
+					if len(b) >= HeaderLen && len(b) >= HeaderLen+int(binary.BigEndian.Uint16(b[3:5])) {
+						t.Fatalf("a whole record at %d is not returned", off)
+					}
+					break
+				}
+				checkStreamRecord(t, data, off, rec)
+				if len(rec.Payload) > limit {
+					t.Fatalf("record of %d bytes over the limit %d", len(rec.Payload), limit)
+				}
+				held = append(held, readRecord{rec, off})
+				off += HeaderLen + len(rec.Payload)
+			}
+		}
+		for _, h := range held {
+			checkStreamRecord(t, data, h.at, h.rec)
+		}
+		r.Reset()
+		if r.Buffered() != 0 {
+			t.Fatalf("Buffered() = %d after Reset", r.Buffered())
+		}
+	})
+}
+
+// checkStreamRecord asserts that rec is the record at data[at:].
+func checkStreamRecord(t *testing.T, data []byte, at int, rec Record) {
+	t.Helper()
+	n := len(rec.Payload)
+	if at+HeaderLen+n > len(data) {
+		t.Fatalf("record at %d of %d bytes runs past the input (%d bytes)", at, n, len(data))
+	}
+	b := data[at : at+HeaderLen+n]
+	switch {
+	case !bytes.Equal(rec.Header, b[:HeaderLen]):
+		t.Fatalf("header %x, want %x", rec.Header, b[:HeaderLen])
+	case !bytes.Equal(rec.Payload, b[HeaderLen:]):
+		t.Fatalf("payload at %d differs from the input", at)
+	case rec.Type != ContentType(b[0]) || rec.Version != binary.BigEndian.Uint16(b[1:3]):
+		t.Fatalf("type %d version %#x, header %x", rec.Type, rec.Version, b[:HeaderLen])
+	case int(binary.BigEndian.Uint16(b[3:5])) != n:
+		t.Fatalf("payload of %d bytes, header %x", n, b[:HeaderLen])
+	}
+}
+
+// checkStreamError asserts that err is the alert the header at the start
+// of b calls for.
+func checkStreamError(t *testing.T, b []byte, limit int, err error) {
+	t.Helper()
+	if _, ok := err.(Alert); !ok {
+		t.Fatalf("error %v (%T) is not an Alert", err, err)
+	}
+	if len(b) < HeaderLen {
+		t.Fatalf("%v with only %d bytes buffered", err, len(b))
+	}
+	var want Alert
+	switch ContentType(b[0]) {
+	case TypeChangeCipherSpec, TypeAlert, TypeHandshake, TypeApplicationData:
+		if int(binary.BigEndian.Uint16(b[3:5])) <= limit {
+			t.Fatalf("%v for a good header %x", err, b[:HeaderLen])
+		}
+		want = AlertRecordOverflow
+	default:
+		want = AlertUnexpectedMessage
+	}
+	if err != want {
+		t.Fatalf("header %x: %v, want %v", b[:HeaderLen], err, want)
+	}
+}
+
+// FuzzParseDTLSRecord parses a datagram record by record until an error
+// or its end. Each record must be the next bytes of the datagram, rest what
+// follows it, and AppendDTLSPlain must frame the record's fields into
+// exactly those bytes again; an error must be AlertDecodeError, and only
+// for a header that is short, of an unknown type, or whose length is over
+// MaxCiphertext12 or past the end.
+func FuzzParseDTLSRecord(f *testing.F) {
+	one := AppendDTLSPlain(nil, TypeHandshake, VersionDTLS10, 0, 0, []byte{1, 0, 0, 0})
+	f.Add([]byte{})
+	f.Add(one)
+	f.Add(append(AppendDTLSPlain(one, TypeChangeCipherSpec, VersionDTLS12, 0, 5, []byte{1}), one[:7]...))
+	f.Add(AppendDTLSPlain(nil, TypeApplicationData, VersionDTLS12, 0xffff, MaxSeq48, nil))
+	f.Fuzz(func(t *testing.T, datagram []byte) {
+		d := datagram
+		for len(d) > 0 {
+			rec, rest, err := ParseDTLSRecord(d)
+			if err != nil {
+				if err != AlertDecodeError {
+					t.Fatalf("error %v, want %v", err, AlertDecodeError)
+				}
+				if rest != nil {
+					t.Fatalf("rest of %d bytes with an error", len(rest))
+				}
+				if len(d) >= DTLSHeaderLen {
+					n := int(binary.BigEndian.Uint16(d[11:13]))
+					switch ContentType(d[0]) {
+					case TypeChangeCipherSpec, TypeAlert, TypeHandshake, TypeApplicationData:
+						if n <= MaxCiphertext12 && n <= len(d)-DTLSHeaderLen {
+							t.Fatalf("%v for a good record %x", err, d[:DTLSHeaderLen])
+						}
+					}
+				}
+				return
+			}
+			end := DTLSHeaderLen + len(rec.Payload)
+			if len(rest) >= len(d) || len(d)-len(rest) != end {
+				t.Fatalf("record of %d bytes leaves %d of %d", len(rec.Payload), len(rest), len(d))
+			}
+			if len(rest) > 0 && &rest[0] != &d[end] {
+				t.Fatalf("rest does not alias the datagram after the record")
+			}
+			if len(rec.Payload) > MaxCiphertext12 || rec.Seq > MaxSeq48 {
+				t.Fatalf("payload of %d bytes, seq %d", len(rec.Payload), rec.Seq)
+			}
+			if !bytes.Equal(rec.Header, d[:DTLSHeaderLen]) {
+				t.Fatalf("header %x, want %x", rec.Header, d[:DTLSHeaderLen])
+			}
+			again := AppendDTLSPlain(nil, rec.Type, rec.Version, rec.Epoch, rec.Seq, rec.Payload)
+			if !bytes.Equal(again, d[:end]) {
+				t.Fatalf("re-encoded %x, want %x", again, d[:end])
+			}
+			d = rest
+		}
+	})
+}
