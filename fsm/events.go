@@ -64,8 +64,9 @@ func (k EventKind) String() string {
 }
 
 // Event is one output of a Conn. Only the fields of its Kind are set. Data
-// aliases the Conn's buffers: it is valid until the next call to a Conn
-// method other than NextEvent.
+// aliases the Conn's buffers (or, for data from HandleDatagram, the
+// datagram given to it): it is valid until the next call to a Conn method
+// other than NextEvent.
 type Event struct {
 	Kind      EventKind
 	Data      []byte
