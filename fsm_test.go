@@ -45,12 +45,15 @@ type env struct {
 
 // sim returns a simulator for fresh client and server configurations
 // whose randomness comes from the seed, logging its trace on failure.
-func (e *env) sim(t *testing.T, opts sim.Options) *sim.Sim {
+func (e *env) sim(t *testing.T, opts sim.Options, edit ...func(client, server *fsm.Config)) *sim.Sim {
 	server := &fsm.Config{
 		Rand:         sim.Rand(e.seed, sim.Server),
 		Certificates: []fsm.Certificate{{Certificate: e.cert.CertDER, PrivateKey: e.cert.Key}},
 	}
 	client := &fsm.Config{Rand: sim.Rand(e.seed, sim.Client), RootCAs: e.cert.CAPool, ServerName: "localhost"}
+	for _, f := range edit {
+		f(client, server)
+	}
 	// The virtual clock must be inside the certificate's validity.
 	opts.Epoch = e.cert.Leaf.NotBefore.Add(time.Hour)
 	s := sim.New(e.seed, e.tr, client, server, opts)
@@ -74,6 +77,24 @@ func pump(t *testing.T, s *sim.Sim) { require.NoError(t, s.Run()) }
 var delayed = sim.Link{Delay: 10 * time.Millisecond, Jitter: 10 * time.Millisecond}
 
 var scenarios = []scenario{
+	// The per-transport rule of SSL_renegotiate(3): a client answering the
+	// server's renegotiation request resumes its session over TLS, not
+	// over DTLS. Same scenario, the transport decides.
+	{"server-requested-renegotiation", false, func(t *testing.T, e *env) {
+		s := e.sim(t, sim.Options{Link: delayed}, func(client, _ *fsm.Config) { client.MaxVersion = fsm.VersionTLS12 })
+		require.NoError(t, s.Handshake())
+		require.NoError(t, write(s, sim.Client, []byte("before")))
+		require.NoError(t, s.Do(sim.Server, (*fsm.Conn).Renegotiate))
+		require.NoError(t, s.Do(sim.Server, (*fsm.Conn).Handshake))
+		pump(t, s)
+		require.NoError(t, write(s, sim.Client, []byte(" after")))
+		require.Equal(t, "before after", string(s.Server.Received))
+		cs := s.Client.Conn.ConnectionState()
+		require.Equal(t, 2, cs.Handshakes)
+		wantResume := map[sim.Transport]bool{sim.TLS: true, sim.DTLS: false}[e.tr]
+		require.Equal(t, wantResume, cs.DidResume, "resumed on a HelloRequest over %s", e.tr)
+		require.Equal(t, wantResume, s.Server.Conn.ConnectionState().DidResume)
+	}},
 	{"handshake-data-close", false, func(t *testing.T, e *env) {
 		link := delayed
 		// Datagrams arrive out of order and twice; none is lost, so that

@@ -64,3 +64,7 @@ func (c *Conn) SealDatagramRecordForTest(typ record.ContentType, payload []byte)
 	c.out = c.out[:out]
 	return b
 }
+
+// ForgetSecureRenegotiationForTest makes c behave as if the peer had not
+// negotiated RFC 5746, which no real peer of the tests does.
+func (c *Conn) ForgetSecureRenegotiationForTest() { c.secureRenegotiation = false }
