@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"bytes"
-	"crypto/x509"
 	"io"
 	"net"
 	"slices"
@@ -383,21 +382,10 @@ func (c *Conn) clientCertificate(m message) (State, error) {
 	if len(cert.Entries) == 0 {
 		return 0, alertf(record.AlertDecodeError, "empty server Certificate")
 	}
-	certs, err := parseCertificates(cert.Entries)
-	if err != nil {
+	roots, name, usage, verify := c.serverChain()
+	if err := c.acceptPeerCertificates(cert.Entries, roots, name, usage, verify); err != nil {
 		return 0, err
 	}
-	var chains [][]*x509.Certificate
-	if !c.cfg.InsecureSkipVerify {
-		if chains, err = c.verifyChain(certs, c.cfg.RootCAs, c.cfg.ServerName, x509.ExtKeyUsageServerAuth); err != nil {
-			return 0, err
-		}
-	}
-	if err := c.runVerifyCallback(cert.Entries, chains); err != nil {
-		return 0, err
-	}
-	c.peerCerts, c.chains = certs, chains
-	c.hs.peerKey = certs[0].PublicKey
 	c.transcript.Write(m.raw)
 	return StateClientWaitCertificateVerify13, nil
 }

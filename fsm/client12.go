@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"bytes"
-	"crypto/x509"
 	"slices"
 
 	"github.com/tlsm/tlsm/cipher"
@@ -100,7 +99,8 @@ func (c *Conn) client12Certificate(m message) (State, error) {
 	if err := c.checkSamePeer(msg.Certificates[0]); err != nil {
 		return 0, err
 	}
-	if err := c.checkPeerCertificate12(&msg, c.cfg.RootCAs, c.cfg.ServerName, x509.ExtKeyUsageServerAuth, !c.cfg.InsecureSkipVerify); err != nil {
+	roots, name, usage, verify := c.serverChain()
+	if err := c.acceptPeerCertificates(certificateEntries(&msg), roots, name, usage, verify); err != nil {
 		return 0, err
 	}
 	if !certificateFitsSuite12(c.suite, c.hs.peerKey) {

@@ -3,7 +3,6 @@ package fsm
 import (
 	"bytes"
 	"crypto/hmac"
-	"crypto/x509"
 	"encoding/binary"
 	"io"
 	"slices"
@@ -375,21 +374,10 @@ func (c *Conn) serverCertificate(m message) (State, error) {
 		c.transcript.Write(m.raw)
 		return StateServerWaitFinished13, nil
 	}
-	certs, err := parseCertificates(cert.Entries)
-	if err != nil {
+	roots, name, usage, verify := c.clientChain()
+	if err := c.acceptPeerCertificates(cert.Entries, roots, name, usage, verify); err != nil {
 		return 0, err
 	}
-	var chains [][]*x509.Certificate
-	if auth == VerifyClientCertIfGiven || auth == RequireAndVerifyClientCert {
-		if chains, err = c.verifyChain(certs, c.cfg.ClientCAs, "", x509.ExtKeyUsageClientAuth); err != nil {
-			return 0, err
-		}
-	}
-	if err := c.runVerifyCallback(cert.Entries, chains); err != nil {
-		return 0, err
-	}
-	c.peerCerts, c.chains = certs, chains
-	c.hs.peerKey = certs[0].PublicKey
 	c.transcript.Write(m.raw)
 	return StateServerWaitCertificateVerify13, nil
 }

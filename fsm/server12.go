@@ -1,7 +1,6 @@
 package fsm
 
 import (
-	"crypto/x509"
 	"io"
 	"slices"
 	"time"
@@ -268,8 +267,8 @@ func (c *Conn) server12Certificate(m message) (State, error) {
 		if err := c.checkSamePeer(msg.Certificates[0]); err != nil {
 			return 0, err
 		}
-		verify := auth == VerifyClientCertIfGiven || auth == RequireAndVerifyClientCert
-		if err := c.checkPeerCertificate12(&msg, c.cfg.ClientCAs, "", x509.ExtKeyUsageClientAuth, verify); err != nil {
+		roots, name, usage, verify := c.clientChain()
+		if err := c.acceptPeerCertificates(certificateEntries(&msg), roots, name, usage, verify); err != nil {
 			return 0, err
 		}
 	}

@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"crypto/hmac"
-	"crypto/x509"
 	"slices"
 
 	"github.com/tlsm/tlsm/cipher"
@@ -150,28 +149,13 @@ func certificateFitsSuite12(s *cipher.Suite, pub any) bool {
 	return s.ECDSA != isRSA
 }
 
-// checkPeerCertificate12 parses and verifies a TLS 1.2 Certificate.
-func (c *Conn) checkPeerCertificate12(msg *flights.Certificate12, roots *x509.CertPool, name string, usage x509.ExtKeyUsage, verify bool) error {
+// certificateEntries gives a TLS 1.2 Certificate the TLS 1.3 shape.
+func certificateEntries(msg *flights.Certificate12) []flights.CertificateEntry {
 	entries := make([]flights.CertificateEntry, len(msg.Certificates))
 	for i, der := range msg.Certificates {
 		entries[i].Data = der
 	}
-	certs, err := parseCertificates(entries)
-	if err != nil {
-		return err
-	}
-	var chains [][]*x509.Certificate
-	if verify {
-		if chains, err = c.verifyChain(certs, roots, name, usage); err != nil {
-			return err
-		}
-	}
-	if err := c.runVerifyCallback(entries, chains); err != nil {
-		return err
-	}
-	c.peerCerts, c.chains = certs, chains
-	c.hs.peerKey = certs[0].PublicKey
-	return nil
+	return entries
 }
 
 // signatureSchemes12 are the schemes we accept in TLS 1.2 signatures.

@@ -87,3 +87,36 @@ func (c *Conn) keyLog(label string, secret []byte) {
 func writeKeyLog(w io.Writer, label string, random, secret []byte) {
 	fmt.Fprintf(w, "%s %x %x\n", label, random, secret)
 }
+
+// acceptPeerCertificates parses the peer's chain, verifies it when verify
+// is set (against roots, for name, with usage), runs the callback, and
+// records the peer's certificates and key.
+func (c *Conn) acceptPeerCertificates(entries []flights.CertificateEntry, roots *x509.CertPool, name string, usage x509.ExtKeyUsage, verify bool) error {
+	certs, err := parseCertificates(entries)
+	if err != nil {
+		return err
+	}
+	var chains [][]*x509.Certificate
+	if verify {
+		if chains, err = c.verifyChain(certs, roots, name, usage); err != nil {
+			return err
+		}
+	}
+	if err := c.runVerifyCallback(entries, chains); err != nil {
+		return err
+	}
+	c.peerCerts, c.chains = certs, chains
+	c.hs.peerKey = certs[0].PublicKey
+	return nil
+}
+
+// serverChain and clientChain are the verification parameters of the
+// server's certificate (checked by a client) and of a client's.
+func (c *Conn) serverChain() (*x509.CertPool, string, x509.ExtKeyUsage, bool) {
+	return c.cfg.RootCAs, c.cfg.ServerName, x509.ExtKeyUsageServerAuth, !c.cfg.InsecureSkipVerify
+}
+
+func (c *Conn) clientChain() (*x509.CertPool, string, x509.ExtKeyUsage, bool) {
+	auth := c.cfg.ClientAuth
+	return c.cfg.ClientCAs, "", x509.ExtKeyUsageClientAuth, auth == VerifyClientCertIfGiven || auth == RequireAndVerifyClientCert
+}
