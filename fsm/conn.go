@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -82,11 +83,16 @@ type Conn struct {
 	helloRequestSent  bool
 	renegotiations    int
 	lastRenegotiation time.Time
+	// peerCompleted is true once the peer is known to have completed the
+	// last handshake (see completeHandshake).
+	peerCompleted bool
 	// session is the client's current TLS 1.2 session, which an
 	// abbreviated renegotiation offers.
 	session *Session
-	// held is application data written during a renegotiation.
-	held []byte
+	// held is application data written during a renegotiation, one entry
+	// per Write; heldBytes is its size.
+	held      [][]byte
+	heldBytes int
 	// dtlsCookie is the server's last HelloVerifyRequest cookie, which a
 	// DTLS renegotiation ClientHello carries again.
 	dtlsCookie []byte
@@ -247,6 +253,13 @@ func (c *Conn) handleInput(now time.Time, data []byte) error {
 	if err := c.readRecords(); err != nil {
 		c.fail(err)
 	}
+	if c.err == nil {
+		// The input may have made the time suitable for a scheduled
+		// renegotiation (the peer showed it completed the handshake).
+		if err := c.startScheduledRenegotiation(); err != nil {
+			c.fail(err)
+		}
+	}
 	c.end()
 	return c.err
 }
@@ -262,7 +275,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		return 0, ErrClosed
 	case c.handshakes == 0:
 		return 0, ErrHandshakeIncomplete
-	case len(c.out)+len(c.held) > MaxQueuedOutput:
+	case len(c.out)+c.heldBytes > MaxQueuedOutput:
 		return 0, ErrOutputFull
 	}
 	if err := c.writeApplicationData(p); err != nil {
@@ -304,7 +317,8 @@ func (c *Conn) writeApplicationData(p []byte) error {
 			return err
 		}
 		if c.holdDuringRenegotiation() {
-			c.held = append(c.held, p...)
+			c.held = append(c.held, bytes.Clone(p))
+			c.heldBytes += len(p)
 			return nil
 		}
 		n := min(len(p), record.MaxPlaintext)

@@ -170,6 +170,12 @@ func (l *datagramLayer) writeHandshake(payload []byte) error {
 			return nil // a malformed fragment is dropped like a bad record
 		}
 		payload = rest
+		if l.stale(f) {
+			// A copy of a message of a handshake that is over: the peer
+			// asks for our last flight again.
+			l.peerRetx = true
+			continue
+		}
 		if l.startsHandshake(f) && f.Seq != l.reasm.NextSeq() {
 			l.reasm.SetNextSeq(f.Seq)
 		}
@@ -184,20 +190,47 @@ func (l *datagramLayer) writeHandshake(payload []byte) error {
 	return nil
 }
 
+// stale reports whether f belongs to no handshake we could be in: while
+// none runs, only a ClientHello (to a server) or a HelloRequest (to a
+// client that has completed one) may begin one.
+func (l *datagramLayer) stale(f flights.Fragment) bool {
+	c := l.c
+	if c.hs != nil || c.state == StateServerStart {
+		return f.Type == flights.TypeHelloRequest && c.handshakes == 0
+	}
+	switch f.Type {
+	case flights.TypeClientHello:
+		return c.isClient
+	case flights.TypeHelloRequest:
+		return !c.isClient
+	}
+	return handshake12Message[f.Type]
+}
+
+// handshake12Message are the messages a (D)TLS 1.2 handshake carries,
+// copies of which may still arrive once it is over. Any other message is
+// left to the state machine, which refuses it.
+var handshake12Message = map[flights.MsgType]bool{
+	flights.TypeServerHello: true, flights.TypeHelloVerifyRequest: true, flights.TypeCertificate: true,
+	flights.TypeServerKeyExchange: true, flights.TypeCertificateRequest: true, flights.TypeServerHelloDone: true,
+	flights.TypeCertificateVerify: true, flights.TypeClientKeyExchange: true, flights.TypeFinished: true,
+	flights.TypeNewSessionTicket: true,
+}
+
 // startsHandshake reports whether f begins the peer's part of a handshake
 // whose numbering we cannot know: a ClientHello reaching a server that
 // keeps no state (a first one, one sent again, one after a stateless cookie
 // exchange, one starting a renegotiation), or the server's first answer to
-// our ClientHello, which follows its own numbering after a HelloRequest
-// (but never goes back behind what we took last).
+// our ClientHello, which follows its own numbering after a HelloRequest.
 func (l *datagramLayer) startsHandshake(f flights.Fragment) bool {
 	switch l.c.state {
 	case StateServerStart, StateServerConnected12:
 		return f.Type == flights.TypeClientHello
 	case StateClientWaitServerHello:
 		// Not a HelloVerifyRequest: a copy of one already answered would
-		// make us send a third ClientHello.
-		return f.Type == flights.TypeServerHello && f.Seq > l.lastSeq
+		// make us send a third ClientHello. (A copy of an earlier
+		// handshake's ServerHello is of an earlier epoch, never seen here.)
+		return f.Type == flights.TypeServerHello
 	}
 	return false
 }
@@ -220,7 +253,7 @@ func (l *datagramLayer) nextMessage() (flights.MsgType, []byte, []byte, bool, er
 		}
 	}
 	// The peer has moved on: what we send next is a new flight.
-	l.flightOpen = false
+	l.closeFlight()
 	return typ, body, raw, true, nil
 }
 
@@ -361,8 +394,24 @@ func (l *datagramLayer) writeState() *cipher.State { return l.write.st }
 // newHandshake numbers the messages of the next handshake from 0 (RFC 6347
 // §4.2.2). The last flight is kept: the peer may still ask for it.
 func (l *datagramLayer) newHandshake() {
-	l.sendSeq = 0
+	l.sendSeq, l.lastSeq = 0, 0
 	l.reasm.Reset()
+}
+
+// beginHandshake also ends the last flight: what we queue next is a new
+// one, never sent along with the old.
+func (l *datagramLayer) beginHandshake() {
+	l.newHandshake()
+	l.closeFlight()
+}
+
+// closeFlight sends what the flight still holds unsent, then lets the next
+// message start a new flight.
+func (l *datagramLayer) closeFlight() {
+	if err := l.flush(); err != nil {
+		l.c.fail(err)
+	}
+	l.flightOpen = false
 }
 
 // end transmits the new flight items, cuts the last datagram, and sets
@@ -373,7 +422,9 @@ func (l *datagramLayer) end() {
 	}
 	l.c.cutTransmit()
 	l.dgStart = len(l.c.out)
-	waiting := l.c.hs != nil && l.c.state != StateClosed && len(l.flight) > 0 && l.sent == len(l.flight)
+	// A handshake waits for the peer; so does a HelloRequest, which is
+	// sent again until the client answers it.
+	waiting := (l.c.hs != nil || l.c.helloRequestSent) && l.c.state != StateClosed && len(l.flight) > 0 && l.sent == len(l.flight)
 	switch {
 	case waiting && l.deadline.IsZero():
 		if l.timeout == 0 {

@@ -153,6 +153,13 @@ func containsScheme(list []uint16, s uint16) bool {
 func (c *Conn) completeHandshake() {
 	c.handshakes++
 	c.resumed = c.hs.resumed
+	// Over datagrams, the side that sent the handshake's last flight
+	// cannot know the peer received it until the peer sends something
+	// more; until then that flight must stay ready to be sent again, so
+	// no new handshake may replace it. The last flight is the server's
+	// in a full TLS 1.2 handshake, the client's in an abbreviated one.
+	sentLast := c.version == VersionTLS12 && c.isClient == c.hs.resumed
+	c.peerCompleted = !c.transport.Datagram || !sentLast
 	c.hs = nil
 	c.layer.newHandshake()
 	if err := c.releaseHeld(); err != nil {

@@ -33,10 +33,18 @@ func (c *Conn) handleRecord(typ record.ContentType, payload []byte) error {
 	if c.layer.handshakeBuffered() > 0 && typ != record.TypeHandshake {
 		return alertf(record.AlertUnexpectedMessage, "%s record inside a handshake message", typ)
 	}
+	if typ == record.TypeApplicationData || typ == record.TypeAlert {
+		// Only a peer that has completed the handshake sends these
+		// under its keys.
+		c.peerCompleted = c.peerCompleted || c.hs == nil && c.handshakes > 0
+	}
 	switch typ {
 	case record.TypeChangeCipherSpec:
 		if len(payload) != 1 || payload[0] != 1 {
 			return alertf(record.AlertUnexpectedMessage, "bad change_cipher_spec")
+		}
+		if c.transport.DropEarlyChangeCipherSpec && Lookup(c.state, InChangeCipherSpec) == nil {
+			return nil
 		}
 		return c.dispatch(InChangeCipherSpec, message{})
 	case record.TypeHandshake:

@@ -50,8 +50,12 @@ type layer interface {
 	// handleTimeout acts on the retransmission timer.
 	handleTimeout(now time.Time) error
 	// newHandshake starts the message numbering of a new handshake
-	// (DTLS: message_seq starts at 0 in each handshake).
+	// (DTLS: message_seq starts at 0 in each handshake). The last flight
+	// is kept: the peer may still ask for it again.
 	newHandshake()
+	// beginHandshake is newHandshake when we start a new handshake (or a
+	// request for one): the last flight is over.
+	beginHandshake()
 }
 
 // streamLayer frames TLS over a reliable byte stream.
@@ -176,6 +180,9 @@ func (l *streamLayer) sendStateless(raw []byte) error {
 
 // newHandshake does nothing: TLS handshake messages carry no numbers.
 func (l *streamLayer) newHandshake() {}
+
+// beginHandshake does nothing either.
+func (l *streamLayer) beginHandshake() {}
 
 // handleTimeout does nothing: a stream needs no timers.
 func (l *streamLayer) handleTimeout(time.Time) error { return nil }

@@ -96,10 +96,11 @@ func (c *Conn) scheduleRenegotiation(r renegotiation) error {
 }
 
 // startScheduledRenegotiation acts on a scheduled renegotiation when the
-// time is suitable: no handshake running, nothing closed. Otherwise it stays
+// time is suitable: no handshake running, nothing closed, and the peer
+// known to have completed the last handshake. Otherwise it stays
 // scheduled.
 func (c *Conn) startScheduledRenegotiation() error {
-	if c.scheduledReneg == renegotiationNone || c.hs != nil || !c.connected() || c.sentClose || c.recvClose {
+	if c.scheduledReneg == renegotiationNone || c.hs != nil || !c.connected() || c.sentClose || c.recvClose || !c.peerCompleted {
 		return nil
 	}
 	return c.dispatch(InRenegotiate, message{})
@@ -118,7 +119,7 @@ func (c *Conn) clientRenegotiate(message) (State, error) {
 func (c *Conn) startClientRenegotiation(resume bool) (State, error) {
 	c.events.push(Event{Kind: EventRenegotiationStarted, Resumed: resume})
 	c.transcript.Reset()
-	c.layer.newHandshake()
+	c.layer.beginHandshake()
 	offer := versionOffer{versions: []uint16{VersionTLS12}, suites: c.cfg.suitesFor(VersionTLS12)}
 	if err := c.sendClientHello(offer, !resume); err != nil {
 		return 0, err
@@ -159,7 +160,7 @@ func (c *Conn) ignoreHelloRequest(m message) (State, error) {
 // part of any handshake's transcript.
 func (c *Conn) serverHelloRequest(message) (State, error) {
 	c.scheduledReneg = renegotiationNone
-	c.layer.newHandshake()
+	c.layer.beginHandshake()
 	c.sendPostHandshake((&flights.HelloRequest{}).Append(nil))
 	c.helloRequestSent = true
 	c.events.push(Event{Kind: EventRenegotiationRequested})
@@ -219,14 +220,14 @@ func (c *Conn) clientRenegotiationRefused(message) (State, error) {
 		return c.state, nil
 	}
 	c.hs = nil
-	c.layer.newHandshake()
+	c.layer.beginHandshake()
 	return StateClientConnected12, c.releaseHeld()
 }
 
 // serverRequestRefused notes that the client declined our HelloRequest.
 func (c *Conn) serverRequestRefused(message) (State, error) {
 	c.helloRequestSent = false
-	c.layer.newHandshake()
+	c.layer.beginHandshake()
 	return c.state, nil
 }
 
@@ -239,14 +240,17 @@ func (c *Conn) holdDuringRenegotiation() bool {
 	return c.hs != nil && c.handshakes > 0
 }
 
-// releaseHeld sends the application data held during a renegotiation.
+// releaseHeld sends the application data held during a renegotiation,
+// one Write at a time, so that over datagrams each stays its own record.
 func (c *Conn) releaseHeld() error {
-	if len(c.held) == 0 {
-		return nil
-	}
 	held := c.held
-	c.held = nil
-	return c.writeApplicationData(held)
+	c.held, c.heldBytes = nil, 0
+	for _, p := range held {
+		if err := c.writeApplicationData(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // deliverDuringRenegotiation takes application data that arrives while a

@@ -169,15 +169,17 @@ func renegotiationHello(p *memconn.Pair) *flights.ClientHello {
 	}
 }
 
-// TestRenegotiationHostile feeds a server that allows client renegotiation
-// malformed renegotiation ClientHellos under the client's keys: each ends
-// in its alert and a closed connection, never a panic.
-func TestRenegotiationHostile(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		edit  func(ch *flights.ClientHello)
-		alert fsm.Alert
-	}{
+// renegotiationHostileCase is a renegotiation ClientHello spoiled by edit
+// and the alert it must end in.
+type renegotiationHostileCase struct {
+	name  string
+	edit  func(ch *flights.ClientHello)
+	alert fsm.Alert
+}
+
+// renegotiationHostileCases are the table of TestRenegotiationHostile.
+func renegotiationHostileCases() []renegotiationHostileCase {
+	return []renegotiationHostileCase{
 		{"no signature_algorithms (CVE-2021-3449 shape)", func(ch *flights.ClientHello) {
 			ch.SignatureAlgorithms = nil
 			ch.SignatureAlgorithmsCert = []uint16{fsm.ECDSAWithP256AndSHA256}
@@ -190,7 +192,18 @@ func TestRenegotiationHostile(t *testing.T) {
 		{"renegotiation SCSV", func(ch *flights.ClientHello) { ch.CipherSuites = append(ch.CipherSuites, 0x00ff) }, 40},
 		{"TLS 1.3 only", func(ch *flights.ClientHello) { ch.SupportedVersions = []uint16{fsm.VersionTLS13} }, 70},
 		{"no cipher suite in common", func(ch *flights.ClientHello) { ch.CipherSuites = []uint16{0x1301} }, 40},
-	} {
+	}
+}
+
+// renegotiationHostileExtra counts the hostile subtests of
+// TestRenegotiationHostile outside its table ("truncated").
+const renegotiationHostileExtra = 1
+
+// TestRenegotiationHostile feeds a server that allows client renegotiation
+// malformed renegotiation ClientHellos under the client's keys: each ends
+// in its alert and a closed connection, never a panic.
+func TestRenegotiationHostile(t *testing.T) {
+	for _, tc := range renegotiationHostileCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			p := tls12Pair(t, func(cc, sc *fsm.Config) { sc.AllowClientRenegotiation = true })
 			ch := renegotiationHello(p)

@@ -28,6 +28,11 @@ type Transport struct {
 	// ResumeOnHelloRequest says whether a client answering a server's
 	// renegotiation request offers its current session (TLS: yes; DTLS: no).
 	ResumeOnHelloRequest bool
+	// DropEarlyChangeCipherSpec drops a ChangeCipherSpec that arrives
+	// before the handshake messages it follows: over datagrams those may
+	// have been lost or reordered (RFC 6347 §4.1), and the peer sends them
+	// again; over a stream it is an unexpected_message.
+	DropEarlyChangeCipherSpec bool
 
 	newLayer func(*Conn) layer
 }
@@ -45,15 +50,16 @@ var Stream = &Transport{
 
 // Datagram is the transport of DTLS over datagrams.
 var Datagram = &Transport{
-	Name:                 "DTLS",
-	Datagram:             true,
-	InitialRecordVersion: record.VersionDTLS10,
-	RecordVersion:        record.VersionDTLS12,
-	Version12:            record.VersionDTLS12,
-	MaxVersion:           VersionTLS12,
-	HelloVerify:          true,
-	ResumeOnHelloRequest: false,
-	newLayer:             newDatagramLayer,
+	Name:                      "DTLS",
+	Datagram:                  true,
+	InitialRecordVersion:      record.VersionDTLS10,
+	RecordVersion:             record.VersionDTLS12,
+	Version12:                 record.VersionDTLS12,
+	MaxVersion:                VersionTLS12,
+	HelloVerify:               true,
+	ResumeOnHelloRequest:      false,
+	DropEarlyChangeCipherSpec: true,
+	newLayer:                  newDatagramLayer,
 }
 
 // parseClientHello decodes a ClientHello body in the transport's layout.

@@ -202,7 +202,9 @@ func tlsRenegotiation(w io.Writer) error {
 
 // dtlsRenegotiation is the same over DTLS 1.2, where the client does not
 // resume on a server's request (OpenSSL's rule, kept for DTLS): a full
-// handshake, n=2, resumed=false.
+// handshake, n=2, resumed=false. The server sent the handshake's last
+// flight, so it waits to hear from the client before asking: a lost
+// flight must still be resendable.
 func dtlsRenegotiation(w io.Writer) error {
 	clientCfg, serverCfg, err := configs(5)
 	if err != nil {
@@ -220,7 +222,14 @@ func dtlsRenegotiation(w io.Writer) error {
 	if err := l.run(); err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "-- handshake done; the server renegotiates --")
+	l.client.say("Write(%q)", "before")
+	if _, err := l.client.conn.Write([]byte("before")); err != nil {
+		return err
+	}
+	if err := l.run(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "-- the client has been heard from; the server renegotiates --")
 	l.server.say("Renegotiate(); RenegotiatePending() = %t", schedule(l.server.conn.Renegotiate, l.server.conn))
 	l.server.say("Handshake()")
 	if err := l.server.conn.Handshake(); err != nil {

@@ -1,0 +1,272 @@
+// Command simulation runs one seed of two scenarios on the deterministic
+// network simulator of internal/sim, prints the full event trace of each
+// and checks their properties:
+//
+//	go run ./examples/simulation -seed 7
+//
+// The DTLS 1.2 scenario runs over a link that loses, duplicates and
+// reorders datagrams, with renegotiations started by both sides; the TLS
+// 1.3 scenario over a stream cut at random points, with key updates from
+// both sides. Each side writes messages that carry a unique id. When the
+// schedule is done the link turns clean and the network runs until it is
+// quiet; then the sides must agree (both open with the same number of
+// handshakes, or both closed), neither may have sent a fatal alert, TLS
+// must have delivered every byte once and in order, DTLS no message twice,
+// and each change of state must follow the edges of fsm.Table(). The
+// command exits 0 when the properties hold, and 1 naming the first one
+// violated otherwise.
+//
+// The same seed prints the same output, byte for byte, in every process:
+// the certificates are Ed25519 (whose signatures are deterministic) made
+// from fixed keys, serial numbers and validity, every Config.Rand is
+// sim.Rand of the seed, and the simulator draws everything else from the
+// seed.
+package main
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"io"
+	"math/big"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/tlsm/tlsm/fsm"
+	"github.com/tlsm/tlsm/internal/sim"
+)
+
+func main() {
+	seed := flag.Uint64("seed", 1, "seed of the run")
+	flag.Parse()
+	os.Exit(run(*seed, os.Stdout))
+}
+
+// run runs both scenarios of seed, writing their traces and verdicts to w,
+// and returns the exit code.
+func run(seed uint64, w io.Writer) int {
+	pki, err := newPKI()
+	if err != nil {
+		fmt.Fprintln(w, "simulation:", err)
+		return 1
+	}
+	code := 0
+	for _, tr := range []sim.Transport{sim.DTLS, sim.TLS} {
+		fmt.Fprintf(w, "== %s, seed %d\n", tr, seed)
+		r := scenario(seed, tr, pki)
+		for _, line := range r.s.Trace() {
+			fmt.Fprintln(w, line)
+		}
+		if v := r.check(); v != "" {
+			fmt.Fprintf(w, "== %s: property violated: %s\n", tr, v)
+			code = 1
+			continue
+		}
+		fmt.Fprintf(w, "== %s: properties hold: %d handshakes each, %d and %d messages delivered, state %s / %s\n",
+			tr, r.s.Client.Handshakes, len(r.s.Client.Messages), len(r.s.Server.Messages),
+			r.s.Client.Conn.State(), r.s.Server.Conn.State())
+	}
+	return code
+}
+
+// pki is a CA and a leaf for localhost, both Ed25519, made the same way in
+// every process.
+type pki struct {
+	leaf  fsm.Certificate
+	roots *x509.CertPool
+	epoch time.Time
+}
+
+func newPKI() (*pki, error) {
+	notBefore := sim.DefaultEpoch.Add(-time.Hour)
+	caKey := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, ed25519.SeedSize))
+	leafKey := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{2}, ed25519.SeedSize))
+	ca := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tlsm simulation CA"},
+		NotBefore: notBefore, NotAfter: notBefore.Add(48 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(nil, ca, ca, caKey.Public(), caKey)
+	if err != nil {
+		return nil, err
+	}
+	ca, err = x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, err
+	}
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
+		NotBefore: notBefore, NotAfter: notBefore.Add(48 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	leafDER, err := x509.CreateCertificate(nil, leaf, ca, leafKey.Public(), caKey)
+	if err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	return &pki{
+		leaf:  fsm.Certificate{Certificate: [][]byte{leafDER, caDER}, PrivateKey: leafKey},
+		roots: roots, epoch: sim.DefaultEpoch,
+	}, nil
+}
+
+// result is one scenario's run and what was written.
+type result struct {
+	s      *sim.Sim
+	tr     sim.Transport
+	sent   [2][]byte
+	msgs   [2]map[uint64]string
+	states [2][]fsm.State
+}
+
+func (r *result) observe() {
+	for _, e := range []*sim.Endpoint{r.s.Client, r.s.Server} {
+		st := e.Conn.State()
+		if n := len(r.states[e.Side]); n == 0 || r.states[e.Side][n-1] != st {
+			r.states[e.Side] = append(r.states[e.Side], st)
+		}
+	}
+}
+
+// scenario runs the schedule of seed over tr.
+func scenario(seed uint64, tr sim.Transport, p *pki) *result {
+	rng := rand.New(rand.NewPCG(seed, uint64(tr)))
+	r := &result{tr: tr, msgs: [2]map[uint64]string{{}, {}}}
+	server := &fsm.Config{
+		Rand: sim.Rand(seed, sim.Server), Certificates: []fsm.Certificate{p.leaf},
+		AllowClientRenegotiation: true, MaxRetransmits: 20,
+	}
+	client := &fsm.Config{Rand: sim.Rand(seed, sim.Client), RootCAs: p.roots, ServerName: "localhost", MaxRetransmits: 20}
+	link := sim.Link{Delay: 10 * time.Millisecond, Jitter: 10 * time.Millisecond}
+	if tr == sim.DTLS {
+		link.Loss, link.Duplicate, link.Reorder = 0.1, 0.1, 0.2
+	}
+	opts := sim.Options{Epoch: p.epoch, Link: link, Tamper: func(_ sim.Side, b []byte) []byte {
+		if r.s != nil {
+			r.observe()
+		}
+		return b
+	}}
+	r.s = sim.New(seed, tr, client, server, opts)
+	s := r.s
+	r.observe()
+	if s.Start() != nil {
+		return r
+	}
+	id := seed << 20
+	for i := range 12 {
+		side := sim.Side(rng.IntN(2))
+		switch {
+		case i%4 == 3 && tr == sim.DTLS:
+			s.Note("%s renegotiates", side)
+			_ = s.Do(side, func(c *fsm.Conn) error {
+				if c.Renegotiate() != nil {
+					return nil
+				}
+				return c.Handshake()
+			})
+		case i%4 == 3:
+			s.Note("%s updates its keys", side)
+			_ = s.Do(side, func(c *fsm.Conn) error {
+				if c.KeyUpdate(fsm.UpdateRequested) != nil {
+					return nil
+				}
+				return c.Handshake()
+			})
+		default:
+			id++
+			msg := binary.BigEndian.AppendUint64(nil, id)
+			for range rng.IntN(500) {
+				msg = append(msg, byte(rng.Uint32()))
+			}
+			if s.Write(side, msg) == nil {
+				r.sent[side] = append(r.sent[side], msg...)
+				r.msgs[side][id] = string(msg)
+			}
+		}
+		_ = s.RunFor(time.Duration(rng.IntN(80)) * time.Millisecond)
+		r.observe()
+	}
+	s.SetLinks(sim.Link{Delay: link.Delay})
+	s.Note("clean link")
+	_ = s.Run()
+	r.observe()
+	return r
+}
+
+// check returns the first property violated, or "".
+func (r *result) check() string {
+	c, sv := r.s.Client, r.s.Server
+	for _, e := range []*sim.Endpoint{c, sv} {
+		if e.CloseErr != nil {
+			return fmt.Sprintf("no fatal alert: %s closed: %v", e.Side, e.CloseErr)
+		}
+	}
+	cClosed, sClosed := c.Conn.State() == fsm.StateClosed, sv.Conn.State() == fsm.StateClosed
+	if cClosed != sClosed || !cClosed && c.Handshakes != sv.Handshakes {
+		return fmt.Sprintf("agreement: client %s after %d handshakes, server %s after %d",
+			c.Conn.State(), c.Handshakes, sv.Conn.State(), sv.Handshakes)
+	}
+	for _, to := range []*sim.Endpoint{c, sv} {
+		from := to.Side.Peer()
+		if r.tr == sim.TLS {
+			if !bytes.Equal(r.sent[from], to.Received) {
+				return fmt.Sprintf("TLS delivers every byte once, in order: %s got %d of %d bytes", to.Side, len(to.Received), len(r.sent[from]))
+			}
+			continue
+		}
+		seen := map[uint64]bool{}
+		for _, m := range to.Messages {
+			if len(m) < 8 || r.msgs[from][binary.BigEndian.Uint64(m)] != string(m) {
+				return fmt.Sprintf("DTLS delivers only what was sent: %s got %x", to.Side, m)
+			}
+			id := binary.BigEndian.Uint64(m)
+			if seen[id] {
+				return fmt.Sprintf("DTLS delivers a message once: %s got id %#x twice", to.Side, id)
+			}
+			seen[id] = true
+		}
+	}
+	reach := reachable()
+	for side, states := range r.states {
+		for i := 1; i < len(states); i++ {
+			a, b := states[i-1], states[i]
+			if b != fsm.StateClosed && !reach[a][b] {
+				return fmt.Sprintf("state table: %s went %s -> %s", sim.Side(side), a, b)
+			}
+		}
+	}
+	return ""
+}
+
+// reachable returns, for each state, the states one or more edges of
+// fsm.Table() lead to. One observation may span several transitions (a
+// datagram can hold a whole flight), so changes are checked as paths.
+func reachable() map[fsm.State]map[fsm.State]bool {
+	next := map[fsm.State][]fsm.State{}
+	for _, t := range fsm.Table() {
+		next[t.From] = append(next[t.From], t.To...)
+	}
+	reach := map[fsm.State]map[fsm.State]bool{}
+	for from := range next {
+		seen := map[fsm.State]bool{}
+		queue := slices.Clone(next[from])
+		for len(queue) > 0 {
+			s := queue[0]
+			queue = queue[1:]
+			if !seen[s] {
+				seen[s] = true
+				queue = append(queue, next[s]...)
+			}
+		}
+		reach[from] = seen
+	}
+	return reach
+}
