@@ -16,6 +16,7 @@ import (
 	"github.com/tlsm/tlsm/dtls"
 	"github.com/tlsm/tlsm/fsm"
 	"github.com/tlsm/tlsm/internal/peers"
+	"github.com/tlsm/tlsm/internal/renegtest"
 	"github.com/tlsm/tlsm/internal/testcert"
 	"github.com/tlsm/tlsm/record"
 )
@@ -32,13 +33,13 @@ const renegRTO = 200 * time.Millisecond
 
 // renegSServer starts openssl s_server -dtls1_2 -trace and returns it with
 // a tlsm DTLS client connected to it, the handshake done.
-func renegSServer(t *testing.T, cfg *dtls.Config, extra ...string) (*peers.Proc, *dtls.Conn, *renegLog) {
+func renegSServer(t *testing.T, cfg *dtls.Config, extra ...string) (*peers.Proc, *dtls.Conn, *renegtest.Log) {
 	t.Helper()
 	certFile, keyFile, roots := renegOpenSSLCert(t)
 	port := peers.FreeUDPPort(t)
 	args := append([]string{"s_server", "-accept", peers.Addr(port), "-cert", certFile, "-key", keyFile,
 		"-dtls1_2", "-state", "-naccept", "1"}, extra...)
-	srv := renegOpenSSL(t, args...)
+	srv := renegtest.OpenSSL(t, args...)
 	srv.WaitOutput(t, "ACCEPT", peers.StartTimeout)
 	pc, err := net.ListenPacket("udp", peers.Addr(0))
 	require.NoError(t, err)
@@ -50,7 +51,7 @@ func renegSServer(t *testing.T, cfg *dtls.Config, extra ...string) (*peers.Proc,
 	cfg.RootCAs, cfg.ServerName, cfg.RetransmitTimeout = roots, "localhost", renegRTO
 	c := dtls.Client(pc, raddr, cfg)
 	t.Cleanup(func() { c.Close() })
-	log := renegWatch(c)
+	log := renegtest.Watch(c)
 	renegHandshake(t, c)
 	return srv, c, log
 }
@@ -81,7 +82,7 @@ func renegOpenSSLCert(t *testing.T) (certFile, keyFile string, roots *x509.CertP
 
 func renegHandshake(t *testing.T, c *dtls.Conn) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), renegWait)
+	ctx, cancel := context.WithTimeout(context.Background(), renegtest.Wait)
 	defer cancel()
 	require.NoError(t, c.HandshakeContext(ctx))
 	require.Equal(t, record.VersionDTLS12, c.ConnectionState().Version)
@@ -89,21 +90,21 @@ func renegHandshake(t *testing.T, c *dtls.Conn) {
 
 // renegPingPong checks application data both ways with an s_server or
 // s_client, which prints what it reads and sends its standard input.
-func renegPingPong(t *testing.T, p *peers.Proc, c *dtls.Conn, r renegExpecter, tag string) {
+func renegPingPong(t *testing.T, p *peers.Proc, c *dtls.Conn, r renegtest.Expecter, tag string) {
 	t.Helper()
 	_, err := c.Write([]byte("to-peer-" + tag + "\n"))
 	require.NoError(t, err)
-	p.WaitOutput(t, "to-peer-"+tag+"\n", renegWait)
+	p.WaitOutput(t, "to-peer-"+tag+"\n", renegtest.Wait)
 	p.Send("from-peer-" + tag)
-	r.expect(t, "from-peer-"+tag+"\n")
+	r.Expect(t, "from-peer-"+tag+"\n")
 }
 
 // renegCheckLast checks the last handshake tlsm completed: number n,
 // resumed or not, and that there were no others after the first. A
 // listener's Conn may miss the event of the first handshake.
-func renegCheckLast(t *testing.T, log *renegLog, n int, resumed bool) {
+func renegCheckLast(t *testing.T, log *renegtest.Log, n int, resumed bool) {
 	t.Helper()
-	hs := log.handshakes()
+	hs := log.Handshakes()
 	require.NotEmpty(t, hs, "tlsm handshakes")
 	if hs[0].Handshake == 1 {
 		assert.False(t, hs[0].Resumed, "first handshake resumed")
@@ -119,14 +120,14 @@ func renegCheckLast(t *testing.T, log *renegLog, n int, resumed bool) {
 // renegCheckTrace checks the messages of a renegotiation in openssl's
 // trace: a ClientHello and both Finished, and Certificate messages (and
 // a ServerKeyExchange) only in a full handshake.
-func renegCheckTrace(t *testing.T, msgs []renegMsg, opensslIsServer, full bool) {
+func renegCheckTrace(t *testing.T, msgs []renegtest.Msg, opensslIsServer, full bool) {
 	t.Helper()
-	assert.True(t, renegHas(msgs, !opensslIsServer, "ClientHello"), "ClientHello in %v", msgs)
-	assert.True(t, renegHas(msgs, opensslIsServer, "ServerHello"), "ServerHello in %v", msgs)
-	assert.Equal(t, full, renegHas(msgs, opensslIsServer, "Certificate"), "server Certificate in %v", msgs)
-	assert.Equal(t, full, renegHas(msgs, opensslIsServer, "ServerKeyExchange"), "ServerKeyExchange in %v", msgs)
-	assert.Equal(t, full, renegHas(msgs, !opensslIsServer, "ClientKeyExchange"), "ClientKeyExchange in %v", msgs)
-	assert.True(t, renegFinished(msgs), "Finished both ways in %v", msgs)
+	assert.True(t, renegtest.Has(msgs, !opensslIsServer, "ClientHello"), "ClientHello in %v", msgs)
+	assert.True(t, renegtest.Has(msgs, opensslIsServer, "ServerHello"), "ServerHello in %v", msgs)
+	assert.Equal(t, full, renegtest.Has(msgs, opensslIsServer, "Certificate"), "server Certificate in %v", msgs)
+	assert.Equal(t, full, renegtest.Has(msgs, opensslIsServer, "ServerKeyExchange"), "ServerKeyExchange in %v", msgs)
+	assert.Equal(t, full, renegtest.Has(msgs, !opensslIsServer, "ClientKeyExchange"), "ClientKeyExchange in %v", msgs)
+	assert.True(t, renegtest.Finished(msgs), "Finished both ways in %v", msgs)
 }
 
 // TestRenegOpenSSLServerHelloRequest: s_server -dtls1_2 r sends a
@@ -143,21 +144,21 @@ func TestRenegOpenSSLServerHelloRequest(t *testing.T) {
 	// tlsm reads nothing until s_server has sent the HelloRequest and a
 	// line after it.
 	srv.Send("r")
-	srv.WaitOutput(t, renegSDH, renegWait)
+	srv.WaitOutput(t, renegSDH, renegtest.Wait)
 	srv.Send("during")
 	time.Sleep(200 * time.Millisecond) // the line goes out right after the HelloRequest
-	r := renegStartReader(c)
-	r.expect(t, "during\n")
-	started := log.waitFor(t, "renegotiation_started", func(ev fsm.Event) bool { return ev.Kind == fsm.EventRenegotiationStarted })
+	r := renegtest.StartReader(c)
+	r.Expect(t, "during\n")
+	started := log.WaitFor(t, "renegotiation_started", func(ev fsm.Event) bool { return ev.Kind == fsm.EventRenegotiationStarted })
 	assert.False(t, started.Resumed, "the DTLS client offers no session")
 	renegWaitRenegotiated(t, log, 2)
-	assert.Equal(t, "during\n", log.dataBetween(fsm.EventRenegotiationStarted, 2),
+	assert.Equal(t, "during\n", log.DataBetween(fsm.EventRenegotiationStarted, 2),
 		"the line between HelloRequest and the new handshake arrives while it runs")
 	renegPingPong(t, srv, c, r, "2")
 
 	renegCheckLast(t, log, 2, false)
 	renegCheckCertificates(t, srv, 2)
-	assert.Zero(t, log.count(fsm.EventAlertSent)+log.count(fsm.EventAlertReceived), "alerts")
+	assert.Zero(t, log.Count(fsm.EventAlertSent)+log.Count(fsm.EventAlertReceived), "alerts")
 }
 
 // renegStateCertificate is what s_server -state prints when it sends its
@@ -173,7 +174,7 @@ func renegCheckCertificates(t *testing.T, srv *peers.Proc, want int) {
 	t.Helper()
 	// -state writes to standard error.
 	require.Eventually(t, func() bool { return strings.Count(srv.Stderr(), renegStateCertificate) >= want },
-		renegWait, 10*time.Millisecond, "s_server certificates sent: want %d", want)
+		renegtest.Wait, 10*time.Millisecond, "s_server certificates sent: want %d", want)
 	require.Equal(t, want, strings.Count(srv.Stderr(), renegStateCertificate))
 }
 
@@ -201,7 +202,7 @@ func TestRenegOpenSSLServerClientInitiated(t *testing.T) {
 				extra = append(extra, "-client_renegotiation")
 			}
 			srv, c, log := renegSServer(t, nil, extra...)
-			r := renegStartReader(c)
+			r := renegtest.StartReader(c)
 			renegPingPong(t, srv, c, r, "1")
 			if tc.abbr {
 				require.NoError(t, c.RenegotiateAbbreviated())
@@ -211,20 +212,20 @@ func TestRenegOpenSSLServerClientInitiated(t *testing.T) {
 			require.True(t, c.RenegotiatePending())
 			require.NoError(t, c.Handshake())
 			require.False(t, c.RenegotiatePending(), "the ClientHello is sent")
-			started := log.waitFor(t, "renegotiation_started", func(ev fsm.Event) bool { return ev.Kind == fsm.EventRenegotiationStarted })
+			started := log.WaitFor(t, "renegotiation_started", func(ev fsm.Event) bool { return ev.Kind == fsm.EventRenegotiationStarted })
 			assert.Equal(t, tc.abbr, started.Resumed, "offers the session")
 
 			if !tc.allowed {
-				log.waitAlert(t, fsm.EventAlertReceived, record.LevelWarning, record.AlertNoRenegotiation)
+				log.WaitAlert(t, fsm.EventAlertReceived, record.LevelWarning, record.AlertNoRenegotiation)
 				renegPingPong(t, srv, c, r, "2")
 				renegPingPong(t, srv, c, r, "3")
 				renegCheckLast(t, log, 1, false)
-				assert.Zero(t, log.count(fsm.EventAlertSent), "tlsm sent an alert")
-				srv.WaitOutput(t, "SSL3 alert write:warning:no renegotiation", renegWait)
+				assert.Zero(t, log.Count(fsm.EventAlertSent), "tlsm sent an alert")
+				srv.WaitOutput(t, "SSL3 alert write:warning:no renegotiation", renegtest.Wait)
 				return
 			}
 			renegWaitRenegotiated(t, log, 2)
-			log.waitHandshake(t, 2)
+			log.WaitHandshake(t, 2)
 			renegPingPong(t, srv, c, r, "2")
 			renegCheckLast(t, log, 2, tc.abbr)
 			assert.Equal(t, tc.abbr, c.ConnectionState().DidResume, "DidResume")
@@ -233,14 +234,14 @@ func TestRenegOpenSSLServerClientInitiated(t *testing.T) {
 			} else {
 				renegCheckCertificates(t, srv, 2)
 			}
-			assert.Zero(t, log.count(fsm.EventAlertSent)+log.count(fsm.EventAlertReceived), "alerts")
+			assert.Zero(t, log.Count(fsm.EventAlertSent)+log.Count(fsm.EventAlertReceived), "alerts")
 		})
 	}
 }
 
 // renegListener listens with a tlsm DTLS 1.2 server and returns its port
 // and a function accepting one connection, watched, handshake done.
-func renegListener(t *testing.T, cfg *dtls.Config) (int, func() (*dtls.Conn, *renegLog)) {
+func renegListener(t *testing.T, cfg *dtls.Config) (int, func() (*dtls.Conn, *renegtest.Log)) {
 	t.Helper()
 	cert := testcert.MustNew(testcert.ECDSAP256)
 	cfg.Certificates = []dtls.Certificate{{Certificate: cert.CertDER, PrivateKey: cert.Key}}
@@ -249,7 +250,7 @@ func renegListener(t *testing.T, cfg *dtls.Config) (int, func() (*dtls.Conn, *re
 	ln, err := dtls.Listen("udp", peers.Addr(0), cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { ln.Close() })
-	return ln.Addr().(*net.UDPAddr).Port, func() (*dtls.Conn, *renegLog) {
+	return ln.Addr().(*net.UDPAddr).Port, func() (*dtls.Conn, *renegtest.Log) {
 		t.Helper()
 		type accepted struct {
 			c   net.Conn
@@ -263,13 +264,13 @@ func renegListener(t *testing.T, cfg *dtls.Config) (int, func() (*dtls.Conn, *re
 		var a accepted
 		select {
 		case a = <-ch:
-		case <-time.After(renegWait):
+		case <-time.After(renegtest.Wait):
 			t.Fatal("no DTLS connection accepted")
 		}
 		require.NoError(t, a.err)
 		c := a.c.(*dtls.Conn)
 		t.Cleanup(func() { c.Close() })
-		log := renegWatch(c)
+		log := renegtest.Watch(c)
 		renegHandshake(t, c)
 		return c, log
 	}
@@ -286,20 +287,20 @@ func TestRenegOpenSSLClient(t *testing.T) {
 		t.Run(map[bool]string{true: "Allowed", false: "Refused"}[allow], func(t *testing.T) {
 			t.Parallel()
 			port, accept := renegListener(t, &dtls.Config{AllowClientRenegotiation: allow})
-			cli := renegOpenSSL(t, "s_client", "-connect", peers.Addr(port), "-dtls1_2", "-trace")
+			cli := renegtest.OpenSSL(t, "s_client", "-connect", peers.Addr(port), "-dtls1_2", "-trace")
 			c, log := accept()
-			r := renegStartReader(c)
+			r := renegtest.StartReader(c)
 			renegPingPong(t, cli, c, r, "1")
 			cli.Send("R")
 			if !allow {
-				log.waitAlert(t, fsm.EventAlertSent, record.LevelWarning, record.AlertNoRenegotiation)
-				cli.WaitOutput(t, renegTraceAlert, renegWait)
-				log.waitAlert(t, fsm.EventAlertReceived, record.LevelFatal, record.AlertHandshakeFailure)
-				require.Error(t, r.result(t), "tlsm read after the fatal alert")
+				log.WaitAlert(t, fsm.EventAlertSent, record.LevelWarning, record.AlertNoRenegotiation)
+				cli.WaitOutput(t, renegTraceAlert, renegtest.Wait)
+				log.WaitAlert(t, fsm.EventAlertReceived, record.LevelFatal, record.AlertHandshakeFailure)
+				require.Error(t, r.Result(t), "tlsm read after the fatal alert")
 				renegCheckLast(t, log, 1, false)
 				// One warning per ClientHello: s_client may have sent its
 				// again (OpenSSL retransmits after 1 s) before it read ours.
-				evs, _ := log.snapshot()
+				evs, _ := log.Snapshot()
 				for _, ev := range evs {
 					if ev.Kind == fsm.EventAlertSent {
 						assert.Equal(t, record.LevelWarning, ev.Level, "tlsm sent only warnings")
@@ -308,12 +309,12 @@ func TestRenegOpenSSLClient(t *testing.T) {
 				}
 				return
 			}
-			log.waitHandshake(t, 2)
+			log.WaitHandshake(t, 2)
 			renegPingPong(t, cli, c, r, "2")
 			renegCheckLast(t, log, 2, false)
-			msgs := renegWaitTrace(t, cli, renegClientHello3, "the renegotiation", renegFinished)
+			msgs := renegtest.WaitTrace(t, cli, renegClientHello3, "the renegotiation", renegtest.Finished)
 			renegCheckTrace(t, msgs, false, true)
-			assert.Zero(t, log.count(fsm.EventAlertSent)+log.count(fsm.EventAlertReceived), "alerts")
+			assert.Zero(t, log.Count(fsm.EventAlertSent)+log.Count(fsm.EventAlertReceived), "alerts")
 		})
 	}
 }
@@ -325,36 +326,36 @@ func TestRenegOpenSSLClient(t *testing.T) {
 func TestRenegOpenSSLClientHelloRequest(t *testing.T) {
 	t.Parallel()
 	port, accept := renegListener(t, &dtls.Config{})
-	cli := renegOpenSSL(t, "s_client", "-connect", peers.Addr(port), "-dtls1_2", "-trace")
+	cli := renegtest.OpenSSL(t, "s_client", "-connect", peers.Addr(port), "-dtls1_2", "-trace")
 	c, log := accept()
-	r := renegStartReader(c)
+	r := renegtest.StartReader(c)
 	renegPingPong(t, cli, c, r, "1")
 	require.NoError(t, c.Renegotiate())
 	require.True(t, c.RenegotiatePending())
 	require.NoError(t, c.Handshake())
-	require.Equal(t, 1, log.count(fsm.EventRenegotiationRequested))
+	require.Equal(t, 1, log.Count(fsm.EventRenegotiationRequested))
 	renegWaitRenegotiated(t, log, 2)
 	require.False(t, c.RenegotiatePending())
 	renegPingPong(t, cli, c, r, "2")
 	renegCheckLast(t, log, 2, false)
-	msgs := renegWaitTrace(t, cli, renegHelloRequest, "the renegotiation", renegFinished)
+	msgs := renegtest.WaitTrace(t, cli, renegtest.HelloRequest, "the renegotiation", renegtest.Finished)
 	renegCheckTrace(t, msgs, false, true)
 	assert.True(t, strings.Contains(cli.Stdout(), "HelloRequest"))
 }
 
 // renegWaitRenegotiated waits for handshake n, failing at once should
 // the connection end instead.
-func renegWaitRenegotiated(t *testing.T, log *renegLog, n int) {
+func renegWaitRenegotiated(t *testing.T, log *renegtest.Log, n int) {
 	t.Helper()
-	ev := log.waitFor(t, "the renegotiation's end", func(ev fsm.Event) bool {
+	ev := log.WaitFor(t, "the renegotiation's end", func(ev fsm.Event) bool {
 		return ev.Kind == fsm.EventHandshakeDone && ev.Handshake == n || ev.Kind == fsm.EventClosed
 	})
 	if ev.Kind == fsm.EventClosed {
-		evs, _ := log.snapshot()
-		t.Fatalf("the connection ended instead of completing handshake %d: %v; events:\n%s", n, ev.Err, renegDescribe(evs))
+		evs, _ := log.Snapshot()
+		t.Fatalf("the connection ended instead of completing handshake %d: %v; events:\n%s", n, ev.Err, renegtest.Describe(evs))
 	}
 }
 
 // renegClientHello3 marks the renegotiation's ClientHello in -trace
 // output: the first handshake has two, the second after the cookie.
-var renegClientHello3 = renegMark{"ClientHello, Length=", 3}
+var renegClientHello3 = renegtest.Mark{S: "ClientHello, Length=", N: 3}

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/tlsm/tlsm/fsm"
 	"github.com/tlsm/tlsm/internal/peers"
+	"github.com/tlsm/tlsm/internal/renegtest"
 	"github.com/tlsm/tlsm/internal/testcert"
 	"github.com/tlsm/tlsm/record"
 	"github.com/tlsm/tlsm/tls"
@@ -28,7 +29,7 @@ const renegSDH = "SSL_do_handshake -> 1"
 
 // renegSServer starts openssl s_server -tls1_2 -trace and returns it with
 // a tlsm client connected to it, the handshake done.
-func renegSServer(t *testing.T, cfg *tls.Config, extra ...string) (*peers.Proc, *tls.Conn, *renegLog) {
+func renegSServer(t *testing.T, cfg *tls.Config, extra ...string) (*peers.Proc, *tls.Conn, *renegtest.Log) {
 	t.Helper()
 	cert := testcert.MustNew(testcert.ECDSAP256)
 	certFile, keyFile, caFile := opensslFiles(t, cert)
@@ -41,18 +42,18 @@ func renegSServer(t *testing.T, cfg *tls.Config, extra ...string) (*peers.Proc, 
 	port := peers.FreePort(t)
 	args := append([]string{"s_server", "-accept", peers.Addr(port), "-cert", certFile, "-key", keyFile,
 		"-CAfile", caFile, "-tls1_2", "-trace", "-naccept", "1"}, extra...)
-	srv := renegOpenSSL(t, args...)
+	srv := renegtest.OpenSSL(t, args...)
 	srv.WaitOutput(t, "ACCEPT", peers.StartTimeout)
 	if cfg == nil {
 		cfg = &tls.Config{}
 	}
 	cfg.RootCAs, cfg.ServerName = cert.CAPool, "localhost"
-	raw, err := net.DialTimeout("tcp", peers.Addr(port), renegWait)
+	raw, err := net.DialTimeout("tcp", peers.Addr(port), renegtest.Wait)
 	require.NoError(t, err)
 	c := tls.Client(raw, cfg)
 	t.Cleanup(func() { c.Close() })
 	require.NoError(t, c.SetDeadline(time.Now().Add(30*time.Second)))
-	log := renegWatch(c)
+	log := renegtest.Watch(c)
 	require.NoError(t, handshakeTLSM(c))
 	require.Equal(t, fsm.VersionTLS12, c.ConnectionState().Version)
 	return srv, c, log
@@ -60,20 +61,20 @@ func renegSServer(t *testing.T, cfg *tls.Config, extra ...string) (*peers.Proc, 
 
 // renegPingPong checks application data both ways with an s_server or
 // s_client, which prints what it reads and sends its standard input.
-func renegPingPong(t *testing.T, p *peers.Proc, c *tls.Conn, r renegExpecter, tag string) {
+func renegPingPong(t *testing.T, p *peers.Proc, c *tls.Conn, r renegtest.Expecter, tag string) {
 	t.Helper()
 	_, err := c.Write([]byte("to-peer-" + tag + "\n"))
 	require.NoError(t, err)
-	p.WaitOutput(t, "to-peer-"+tag+"\n", renegWait)
+	p.WaitOutput(t, "to-peer-"+tag+"\n", renegtest.Wait)
 	p.Send("from-peer-" + tag)
-	r.expect(t, "from-peer-"+tag+"\n")
+	r.Expect(t, "from-peer-"+tag+"\n")
 }
 
 // renegCheckHandshakes checks the handshakes tlsm completed: n of them,
 // the last one resumed or not.
-func renegCheckHandshakes(t *testing.T, log *renegLog, n int, resumed bool) {
+func renegCheckHandshakes(t *testing.T, log *renegtest.Log, n int, resumed bool) {
 	t.Helper()
-	hs := log.handshakes()
+	hs := log.Handshakes()
 	require.Len(t, hs, n, "tlsm handshakes")
 	for i, ev := range hs {
 		assert.Equal(t, i+1, ev.Handshake, "handshake number")
@@ -85,14 +86,14 @@ func renegCheckHandshakes(t *testing.T, log *renegLog, n int, resumed bool) {
 // renegCheckTrace checks the messages of a renegotiation in openssl's
 // trace: a ClientHello and both Finished, and Certificate messages (and
 // a ServerKeyExchange) only in a full handshake.
-func renegCheckTrace(t *testing.T, msgs []renegMsg, opensslIsServer, full bool) {
+func renegCheckTrace(t *testing.T, msgs []renegtest.Msg, opensslIsServer, full bool) {
 	t.Helper()
-	assert.True(t, renegHas(msgs, !opensslIsServer, "ClientHello"), "ClientHello in %v", msgs)
-	assert.True(t, renegHas(msgs, opensslIsServer, "ServerHello"), "ServerHello in %v", msgs)
-	assert.Equal(t, full, renegHas(msgs, opensslIsServer, "Certificate"), "server Certificate in %v", msgs)
-	assert.Equal(t, full, renegHas(msgs, opensslIsServer, "ServerKeyExchange"), "ServerKeyExchange in %v", msgs)
-	assert.Equal(t, full, renegHas(msgs, !opensslIsServer, "ClientKeyExchange"), "ClientKeyExchange in %v", msgs)
-	assert.True(t, renegFinished(msgs), "Finished both ways in %v", msgs)
+	assert.True(t, renegtest.Has(msgs, !opensslIsServer, "ClientHello"), "ClientHello in %v", msgs)
+	assert.True(t, renegtest.Has(msgs, opensslIsServer, "ServerHello"), "ServerHello in %v", msgs)
+	assert.Equal(t, full, renegtest.Has(msgs, opensslIsServer, "Certificate"), "server Certificate in %v", msgs)
+	assert.Equal(t, full, renegtest.Has(msgs, opensslIsServer, "ServerKeyExchange"), "ServerKeyExchange in %v", msgs)
+	assert.Equal(t, full, renegtest.Has(msgs, !opensslIsServer, "ClientKeyExchange"), "ClientKeyExchange in %v", msgs)
+	assert.True(t, renegtest.Finished(msgs), "Finished both ways in %v", msgs)
 }
 
 // TestRenegOpenSSLServerHelloRequest: s_server r sends a HelloRequest; a
@@ -108,21 +109,21 @@ func TestRenegOpenSSLServerHelloRequest(t *testing.T) {
 	// tlsm reads nothing until s_server has sent the HelloRequest and a
 	// line after it, so that it sees the line once it has answered.
 	srv.Send("r")
-	srv.WaitOutput(t, renegSDH, renegWait)
+	srv.WaitOutput(t, renegSDH, renegtest.Wait)
 	srv.Send("during")
-	renegWaitCount(t, srv, renegHelloRequest, "ApplicationData (23)", 1)
-	r := renegStartReader(c)
-	r.expect(t, "during\n")
-	log.waitHandshake(t, 2)
-	assert.Equal(t, "during\n", log.dataBetween(fsm.EventRenegotiationStarted, 2),
+	renegWaitCount(t, srv, renegtest.HelloRequest, "ApplicationData (23)", 1)
+	r := renegtest.StartReader(c)
+	r.Expect(t, "during\n")
+	log.WaitHandshake(t, 2)
+	assert.Equal(t, "during\n", log.DataBetween(fsm.EventRenegotiationStarted, 2),
 		"the line between HelloRequest and the new handshake arrives while it runs")
 	renegPingPong(t, srv, c, r, "2")
 
 	renegCheckHandshakes(t, log, 2, true)
-	assert.Equal(t, 1, log.count(fsm.EventRenegotiationRequested))
-	msgs := renegWaitTrace(t, srv, renegHelloRequest, "the renegotiation", renegFinished)
+	assert.Equal(t, 1, log.Count(fsm.EventRenegotiationRequested))
+	msgs := renegtest.WaitTrace(t, srv, renegtest.HelloRequest, "the renegotiation", renegtest.Finished)
 	renegCheckTrace(t, msgs, true, false)
-	assert.Zero(t, log.count(fsm.EventAlertSent)+log.count(fsm.EventAlertReceived), "alerts")
+	assert.Zero(t, log.Count(fsm.EventAlertSent)+log.Count(fsm.EventAlertReceived), "alerts")
 }
 
 // TestRenegOpenSSLServerHelloRequestClientCert: s_server R asks for a
@@ -151,21 +152,21 @@ func TestRenegOpenSSLServerHelloRequestClientCert(t *testing.T) {
 			t.Parallel()
 			cfg := &tls.Config{Certificates: []tls.Certificate{tlsmCert(renegClientCert(t))}}
 			srv, c, log := renegSServer(t, cfg, append([]string{"-verify_return_error"}, tc.extra...)...)
-			r := renegStartReader(c)
+			r := renegtest.StartReader(c)
 			renegPingPong(t, srv, c, r, "1")
 			srv.Send("R")
-			log.waitHandshake(t, 2)
+			log.WaitHandshake(t, 2)
 			renegPingPong(t, srv, c, r, "2")
 			renegCheckHandshakes(t, log, 2, !tc.full)
-			msgs := renegWaitTrace(t, srv, renegHelloRequest, "the renegotiation", renegFinished)
+			msgs := renegtest.WaitTrace(t, srv, renegtest.HelloRequest, "the renegotiation", renegtest.Finished)
 			renegCheckTrace(t, msgs, true, tc.full)
-			assert.Equal(t, tc.certReq, renegHas(msgs, true, "CertificateRequest"), "CertificateRequest in %v", msgs)
-			assert.Equal(t, tc.certReq, renegHas(msgs, false, "Certificate"), "client Certificate in %v", msgs)
-			assert.Equal(t, tc.certReq, renegHas(msgs, false, "CertificateVerify"), "CertificateVerify in %v", msgs)
+			assert.Equal(t, tc.certReq, renegtest.Has(msgs, true, "CertificateRequest"), "CertificateRequest in %v", msgs)
+			assert.Equal(t, tc.certReq, renegtest.Has(msgs, false, "Certificate"), "client Certificate in %v", msgs)
+			assert.Equal(t, tc.certReq, renegtest.Has(msgs, false, "CertificateVerify"), "CertificateVerify in %v", msgs)
 			if !tc.certReq && len(tc.extra) > 0 && tc.extra[0] != "-no_resumption_on_reneg" {
 				// The certificate came in the first handshake.
-				first := renegTrace(srv.Stdout(), renegMark{})
-				assert.True(t, renegHas(first, false, "CertificateVerify"), "first handshake: %v", first)
+				first := renegtest.Trace(srv.Stdout(), renegtest.Mark{})
+				assert.True(t, renegtest.Has(first, false, "CertificateVerify"), "first handshake: %v", first)
 			}
 		})
 	}
@@ -206,7 +207,7 @@ func TestRenegOpenSSLServerClientInitiated(t *testing.T) {
 				extra = append(extra, "-client_renegotiation")
 			}
 			srv, c, log := renegSServer(t, nil, extra...)
-			r := renegStartReader(c)
+			r := renegtest.StartReader(c)
 			renegPingPong(t, srv, c, r, "1")
 			require.False(t, c.RenegotiatePending())
 			if tc.abbr {
@@ -217,18 +218,18 @@ func TestRenegOpenSSLServerClientInitiated(t *testing.T) {
 			require.True(t, c.RenegotiatePending())
 			require.NoError(t, c.Handshake())
 			require.False(t, c.RenegotiatePending(), "the ClientHello is sent")
-			started := log.waitFor(t, "renegotiation_started", func(ev fsm.Event) bool { return ev.Kind == fsm.EventRenegotiationStarted })
+			started := log.WaitFor(t, "renegotiation_started", func(ev fsm.Event) bool { return ev.Kind == fsm.EventRenegotiationStarted })
 			assert.Equal(t, tc.abbr, started.Resumed, "offers the session")
 
 			if !tc.allowed {
-				log.waitAlert(t, fsm.EventAlertReceived, record.LevelWarning, record.AlertNoRenegotiation)
+				log.WaitAlert(t, fsm.EventAlertReceived, record.LevelWarning, record.AlertNoRenegotiation)
 				renegPingPong(t, srv, c, r, "2")
 				renegPingPong(t, srv, c, r, "3")
 				renegCheckHandshakes(t, log, 1, false)
-				assert.Zero(t, log.count(fsm.EventAlertSent), "tlsm sent an alert")
-				srv.WaitOutput(t, renegTraceAlert, renegWait)
-				msgs := renegTrace(srv.Stdout(), renegClientHello2)
-				assert.Equal(t, []renegMsg{{false, "ClientHello"}}, msgs, "s_server after the ClientHello")
+				assert.Zero(t, log.Count(fsm.EventAlertSent), "tlsm sent an alert")
+				srv.WaitOutput(t, renegTraceAlert, renegtest.Wait)
+				msgs := renegtest.Trace(srv.Stdout(), renegClientHello2)
+				assert.Equal(t, []renegtest.Msg{{Sent: false, Name: "ClientHello"}}, msgs, "s_server after the ClientHello")
 				// A later Renegotiate is refused again, and nothing wedges.
 				require.NoError(t, c.Renegotiate())
 				require.NoError(t, c.Handshake())
@@ -237,14 +238,14 @@ func TestRenegOpenSSLServerClientInitiated(t *testing.T) {
 				renegCheckHandshakes(t, log, 1, false)
 				return
 			}
-			hs := log.waitHandshake(t, 2)
+			hs := log.WaitHandshake(t, 2)
 			assert.Equal(t, fsm.VersionTLS12, hs.Version)
 			renegPingPong(t, srv, c, r, "2")
 			renegCheckHandshakes(t, log, 2, tc.abbr)
 			assert.Equal(t, tc.abbr, c.ConnectionState().DidResume, "DidResume")
-			msgs := renegWaitTrace(t, srv, renegClientHello2, "the renegotiation", renegFinished)
+			msgs := renegtest.WaitTrace(t, srv, renegClientHello2, "the renegotiation", renegtest.Finished)
 			renegCheckTrace(t, msgs, true, !tc.abbr)
-			assert.Zero(t, log.count(fsm.EventAlertSent)+log.count(fsm.EventAlertReceived), "alerts")
+			assert.Zero(t, log.Count(fsm.EventAlertSent)+log.Count(fsm.EventAlertReceived), "alerts")
 		})
 	}
 }
@@ -256,15 +257,15 @@ func TestRenegOpenSSLServerClientInitiated(t *testing.T) {
 func TestRenegOpenSSLServerWriteStartsIt(t *testing.T) {
 	t.Parallel()
 	srv, c, log := renegSServer(t, nil, "-client_renegotiation")
-	r := renegStartReader(c)
+	r := renegtest.StartReader(c)
 	renegPingPong(t, srv, c, r, "1")
 	require.NoError(t, c.Renegotiate())
 	_, err := c.Write([]byte("to-openssl-2\n"))
 	require.NoError(t, err)
-	log.waitHandshake(t, 2)
-	srv.WaitOutput(t, "to-openssl-2\n", renegWait)
+	log.WaitHandshake(t, 2)
+	srv.WaitOutput(t, "to-openssl-2\n", renegtest.Wait)
 	srv.Send("from-openssl-2")
-	r.expect(t, "from-openssl-2\n")
+	r.Expect(t, "from-openssl-2\n")
 	renegPingPong(t, srv, c, r, "3")
 	renegCheckHandshakes(t, log, 2, false)
 }
@@ -285,26 +286,26 @@ func TestRenegOpenSSLServerWriteWhileRunning(t *testing.T) {
 	// s_server reads the ClientHello and answers with its flight; tlsm
 	// reads nothing yet, so its renegotiation is still running when it
 	// writes, and the line reaches s_server after its ServerHello.
-	renegWaitTrace(t, srv, renegClientHello2, "ServerHelloDone", func(m []renegMsg) bool { return renegHas(m, true, "ServerHelloDone") })
+	renegtest.WaitTrace(t, srv, renegClientHello2, "ServerHelloDone", func(m []renegtest.Msg) bool { return renegtest.Has(m, true, "ServerHelloDone") })
 	_, err := c.Write([]byte("to-openssl-2\n"))
 	require.NoError(t, err)
-	r := renegStartReader(c)
-	ev := log.waitFor(t, "handshake 2 or the end", func(ev fsm.Event) bool {
+	r := renegtest.StartReader(c)
+	ev := log.WaitFor(t, "handshake 2 or the end", func(ev fsm.Event) bool {
 		return ev.Kind == fsm.EventHandshakeDone && ev.Handshake == 2 || ev.Kind == fsm.EventClosed
 	})
 	require.Equal(t, "handshake", ev.Kind.String(),
 		"the renegotiation did not complete: tlsm sent application data in the middle of its handshake, and s_server ended the connection: %v", ev.Err)
-	srv.WaitOutput(t, "to-openssl-2\n", renegWait)
+	srv.WaitOutput(t, "to-openssl-2\n", renegtest.Wait)
 	srv.Send("from-openssl-2")
-	r.expect(t, "from-openssl-2\n")
+	r.Expect(t, "from-openssl-2\n")
 	renegPingPong(t, srv, c, r, "3")
 	renegCheckHandshakes(t, log, 2, false)
-	assert.Zero(t, log.count(fsm.EventAlertReceived), "alerts received")
+	assert.Zero(t, log.Count(fsm.EventAlertReceived), "alerts received")
 }
 
 // renegTLSMServer listens with a tlsm TLS 1.2 server and returns its port
 // and a function accepting one connection, watched, handshake done.
-func renegTLSMServer(t *testing.T, cfg *tls.Config) (int, func() (*tls.Conn, *renegLog)) {
+func renegTLSMServer(t *testing.T, cfg *tls.Config) (int, func() (*tls.Conn, *renegtest.Log)) {
 	t.Helper()
 	cert := testcert.MustNew(testcert.ECDSAP256)
 	cfg.Certificates = []tls.Certificate{tlsmCert(cert)}
@@ -312,15 +313,15 @@ func renegTLSMServer(t *testing.T, cfg *tls.Config) (int, func() (*tls.Conn, *re
 	ln, err := net.Listen("tcp", peers.Addr(0))
 	require.NoError(t, err)
 	t.Cleanup(func() { ln.Close() })
-	return ln.Addr().(*net.TCPAddr).Port, func() (*tls.Conn, *renegLog) {
+	return ln.Addr().(*net.TCPAddr).Port, func() (*tls.Conn, *renegtest.Log) {
 		t.Helper()
-		ln.(*net.TCPListener).SetDeadline(time.Now().Add(renegWait))
+		ln.(*net.TCPListener).SetDeadline(time.Now().Add(renegtest.Wait))
 		raw, err := ln.Accept()
 		require.NoError(t, err)
 		c := tls.Server(raw, cfg)
 		t.Cleanup(func() { c.Close() })
 		require.NoError(t, c.SetDeadline(time.Now().Add(30*time.Second)))
-		log := renegWatch(c)
+		log := renegtest.Watch(c)
 		require.NoError(t, handshakeTLSM(c))
 		require.Equal(t, fsm.VersionTLS12, c.ConnectionState().Version)
 		return c, log
@@ -339,31 +340,31 @@ func TestRenegOpenSSLClient(t *testing.T) {
 		t.Run(map[bool]string{true: "Allowed", false: "Refused"}[allow], func(t *testing.T) {
 			t.Parallel()
 			port, accept := renegTLSMServer(t, &tls.Config{AllowClientRenegotiation: allow})
-			cli := renegOpenSSL(t, "s_client", "-connect", peers.Addr(port), "-tls1_2", "-trace")
+			cli := renegtest.OpenSSL(t, "s_client", "-connect", peers.Addr(port), "-tls1_2", "-trace")
 			c, log := accept()
-			r := renegStartReader(c)
+			r := renegtest.StartReader(c)
 			renegPingPong(t, cli, c, r, "1")
 			renegPingPong(t, cli, c, r, "2")
 			cli.Send("R")
 			if !allow {
-				log.waitAlert(t, fsm.EventAlertSent, record.LevelWarning, record.AlertNoRenegotiation)
-				log.waitAlert(t, fsm.EventAlertReceived, record.LevelFatal, record.AlertHandshakeFailure)
-				require.Error(t, r.result(t), "tlsm read after the fatal alert")
-				cli.WaitOutput(t, renegTraceAlert, renegWait)
-				cli.WaitOutput(t, "no renegotiation", renegWait)
-				code, err := cli.Wait(renegWait)
+				log.WaitAlert(t, fsm.EventAlertSent, record.LevelWarning, record.AlertNoRenegotiation)
+				log.WaitAlert(t, fsm.EventAlertReceived, record.LevelFatal, record.AlertHandshakeFailure)
+				require.Error(t, r.Result(t), "tlsm read after the fatal alert")
+				cli.WaitOutput(t, renegTraceAlert, renegtest.Wait)
+				cli.WaitOutput(t, "no renegotiation", renegtest.Wait)
+				code, err := cli.Wait(renegtest.Wait)
 				require.NoError(t, err)
 				assert.NotZero(t, code, "s_client exit status")
 				renegCheckHandshakes(t, log, 1, false)
-				assert.Equal(t, 1, log.count(fsm.EventAlertSent), "tlsm sent one alert")
+				assert.Equal(t, 1, log.Count(fsm.EventAlertSent), "tlsm sent one alert")
 				return
 			}
-			log.waitHandshake(t, 2)
+			log.WaitHandshake(t, 2)
 			renegPingPong(t, cli, c, r, "3")
 			renegCheckHandshakes(t, log, 2, false)
-			msgs := renegWaitTrace(t, cli, renegClientHello2, "the renegotiation", renegFinished)
+			msgs := renegtest.WaitTrace(t, cli, renegClientHello2, "the renegotiation", renegtest.Finished)
 			renegCheckTrace(t, msgs, false, true)
-			assert.Zero(t, log.count(fsm.EventAlertSent)+log.count(fsm.EventAlertReceived), "alerts")
+			assert.Zero(t, log.Count(fsm.EventAlertSent)+log.Count(fsm.EventAlertReceived), "alerts")
 		})
 	}
 }
@@ -375,30 +376,30 @@ func TestRenegOpenSSLClient(t *testing.T) {
 func TestRenegOpenSSLClientHelloRequest(t *testing.T) {
 	t.Parallel()
 	port, accept := renegTLSMServer(t, &tls.Config{})
-	cli := renegOpenSSL(t, "s_client", "-connect", peers.Addr(port), "-tls1_2", "-trace")
+	cli := renegtest.OpenSSL(t, "s_client", "-connect", peers.Addr(port), "-tls1_2", "-trace")
 	c, log := accept()
 	renegPingPong(t, cli, c, renegSync{c}, "1")
 	require.NoError(t, c.Renegotiate())
 	require.True(t, c.RenegotiatePending())
 	require.NoError(t, c.Handshake())
-	require.Equal(t, 1, log.count(fsm.EventRenegotiationRequested))
+	require.Equal(t, 1, log.Count(fsm.EventRenegotiationRequested))
 	// tlsm reads nothing until s_client has printed the line, so it sees
 	// the ClientHello only after writing.
 	_, err := c.Write([]byte("during\n"))
 	require.NoError(t, err)
 	require.True(t, c.RenegotiatePending(), "HelloRequest not yet answered")
-	cli.WaitOutput(t, "during\n", renegWait)
-	r := renegStartReader(c)
-	log.waitHandshake(t, 2)
+	cli.WaitOutput(t, "during\n", renegtest.Wait)
+	r := renegtest.StartReader(c)
+	log.WaitHandshake(t, 2)
 	require.False(t, c.RenegotiatePending())
 	renegPingPong(t, cli, c, r, "2")
 	renegCheckHandshakes(t, log, 2, true)
-	msgs := renegWaitTrace(t, cli, renegHelloRequest, "the renegotiation", renegFinished)
+	msgs := renegtest.WaitTrace(t, cli, renegtest.HelloRequest, "the renegotiation", renegtest.Finished)
 	renegCheckTrace(t, msgs, false, false)
 	// The line came between s_client's ClientHello and the ServerHello.
 	out := cli.Stdout()
-	i, j, k := strings.Index(out, "ClientHello, Length="), strings.Index(out, "during\n"), renegIndex(out, renegMark{"ServerHello, Length=", 2})
-	assert.True(t, renegIndex(out, renegClientHello2) < j && j < k, "s_client read the line after its ClientHello (%d) and before the ServerHello (%d): %d", i, k, j)
+	i, j, k := strings.Index(out, "ClientHello, Length="), strings.Index(out, "during\n"), renegtest.Index(out, renegtest.Mark{S: "ServerHello, Length=", N: 2})
+	assert.True(t, renegtest.Index(out, renegClientHello2) < j && j < k, "s_client read the line after its ClientHello (%d) and before the ServerHello (%d): %d", i, k, j)
 }
 
 // renegGoEcho runs a crypto/tls client that writes back every line it
@@ -439,11 +440,11 @@ func renegGoEcho(t *testing.T, port int, policy gotls.RenegotiationSupport) (rea
 }
 
 // renegEcho writes a line and expects it back.
-func renegEcho(t *testing.T, c *tls.Conn, r renegExpecter, line string) {
+func renegEcho(t *testing.T, c *tls.Conn, r renegtest.Expecter, line string) {
 	t.Helper()
 	_, err := c.Write([]byte(line + "\n"))
 	require.NoError(t, err)
-	r.expect(t, line+"\n")
+	r.Expect(t, line+"\n")
 }
 
 // TestRenegCryptoTLSClient: a tlsm server renegotiates (HelloRequest)
@@ -460,18 +461,18 @@ func TestRenegCryptoTLSClient(t *testing.T) {
 		port, accept := renegTLSMServer(t, &tls.Config{})
 		_, _, done := renegGoEcho(t, port, gotls.RenegotiateFreelyAsClient)
 		c, log := accept()
-		r := renegStartReader(c)
+		r := renegtest.StartReader(c)
 		renegEcho(t, c, r, "line-1")
 		for n := 2; n <= 4; n++ {
 			require.NoError(t, c.Renegotiate())
 			require.NoError(t, c.Handshake())
-			log.waitHandshake(t, n)
+			log.WaitHandshake(t, n)
 			require.False(t, c.RenegotiatePending())
 			renegEcho(t, c, r, fmt.Sprintf("line-%d", n))
 		}
 		renegCheckHandshakes(t, log, 4, false)
-		assert.Equal(t, 3, log.count(fsm.EventRenegotiationStarted))
-		assert.Zero(t, log.count(fsm.EventAlertSent)+log.count(fsm.EventAlertReceived), "alerts")
+		assert.Equal(t, 3, log.Count(fsm.EventRenegotiationStarted))
+		assert.Zero(t, log.Count(fsm.EventAlertSent)+log.Count(fsm.EventAlertReceived), "alerts")
 		require.NoError(t, c.Close())
 		assert.ErrorIs(t, renegRecv(t, done), io.EOF, "crypto/tls reads close_notify")
 	})
@@ -480,16 +481,16 @@ func TestRenegCryptoTLSClient(t *testing.T) {
 		port, accept := renegTLSMServer(t, &tls.Config{})
 		rerrs, werrs, _ := renegGoEcho(t, port, gotls.RenegotiateOnceAsClient)
 		c, log := accept()
-		r := renegStartReader(c)
+		r := renegtest.StartReader(c)
 		renegEcho(t, c, r, "line-1")
 		require.NoError(t, c.Renegotiate())
 		require.NoError(t, c.Handshake())
-		log.waitHandshake(t, 2)
+		log.WaitHandshake(t, 2)
 		renegEcho(t, c, r, "line-2")
 
 		require.NoError(t, c.Renegotiate())
 		require.NoError(t, c.Handshake())
-		log.waitAlert(t, fsm.EventAlertReceived, record.LevelWarning, record.AlertNoRenegotiation)
+		log.WaitAlert(t, fsm.EventAlertReceived, record.LevelWarning, record.AlertNoRenegotiation)
 		require.False(t, c.RenegotiatePending(), "the request was answered")
 		assert.ErrorContains(t, renegRecv(t, rerrs), "no renegotiation", "crypto/tls Read")
 		// tlsm carries on: crypto/tls reads the next line, but cannot
@@ -499,18 +500,18 @@ func TestRenegCryptoTLSClient(t *testing.T) {
 		werr := renegRecv(t, werrs)
 		assert.ErrorContains(t, werr, "no renegotiation")
 		renegCheckHandshakes(t, log, 2, false)
-		assert.Zero(t, log.count(fsm.EventAlertSent), "tlsm sent an alert")
+		assert.Zero(t, log.Count(fsm.EventAlertSent), "tlsm sent an alert")
 	})
 }
 
-// renegRecv receives from ch within renegWait.
+// renegRecv receives from ch within renegtest.Wait.
 func renegRecv[T any](t *testing.T, ch <-chan T) T {
 	t.Helper()
 	select {
 	case v := <-ch:
 		return v
-	case <-time.After(renegWait):
-		t.Fatalf("nothing within %v", renegWait)
+	case <-time.After(renegtest.Wait):
+		t.Fatalf("nothing within %v", renegtest.Wait)
 		panic("unreachable")
 	}
 }
@@ -551,8 +552,8 @@ func TestRenegGnuTLSClient(t *testing.T) {
 			port, accept := renegTLSMServer(t, &tls.Config{AllowClientRenegotiation: tc.allow})
 			cli := renegGnuTLSCLI(t, port)
 			c, log := accept()
-			r := renegStartReader(c)
-			cli.WaitOutput(t, "- Handshake was completed", renegWait)
+			r := renegtest.StartReader(c)
+			cli.WaitOutput(t, "- Handshake was completed", renegtest.Wait)
 			renegPingPong(t, cli, c, r, "1")
 			if tc.hello {
 				require.NoError(t, c.Renegotiate())
@@ -561,15 +562,15 @@ func TestRenegGnuTLSClient(t *testing.T) {
 				cli.Send("^renegotiate^")
 			}
 			if !tc.allow && !tc.hello {
-				log.waitAlert(t, fsm.EventAlertReceived, record.LevelFatal, record.AlertInternalError)
-				cli.WaitOutput(t, tc.cliSays, renegWait)
-				cli.WaitOutput(t, "Received alert [100]: No renegotiation is allowed", renegWait)
-				require.Error(t, r.result(t))
-				code, err := cli.Wait(renegWait)
+				log.WaitAlert(t, fsm.EventAlertReceived, record.LevelFatal, record.AlertInternalError)
+				cli.WaitOutput(t, tc.cliSays, renegtest.Wait)
+				cli.WaitOutput(t, "Received alert [100]: No renegotiation is allowed", renegtest.Wait)
+				require.Error(t, r.Result(t))
+				code, err := cli.Wait(renegtest.Wait)
 				require.NoError(t, err)
 				assert.NotZero(t, code, "gnutls-cli exit status")
 				renegCheckHandshakes(t, log, 1, false)
-				evs, _ := log.snapshot()
+				evs, _ := log.Snapshot()
 				for _, ev := range evs {
 					if ev.Kind == fsm.EventAlertSent {
 						assert.Equal(t, record.AlertNoRenegotiation, ev.Alert, "tlsm sent only no_renegotiation")
@@ -577,18 +578,18 @@ func TestRenegGnuTLSClient(t *testing.T) {
 					}
 				}
 				// GnuTLS 3.7 gives up after 16 warnings: 17 ClientHellos.
-				assert.GreaterOrEqual(t, log.count(fsm.EventAlertSent), 2, "one warning per gnutls ClientHello")
-				t.Logf("gnutls-cli sent %d renegotiation ClientHellos", log.count(fsm.EventAlertSent))
+				assert.GreaterOrEqual(t, log.Count(fsm.EventAlertSent), 2, "one warning per gnutls ClientHello")
+				t.Logf("gnutls-cli sent %d renegotiation ClientHellos", log.Count(fsm.EventAlertSent))
 				return
 			}
-			log.waitHandshake(t, 2)
-			cli.WaitOutput(t, tc.cliSays, renegWait)
+			log.WaitHandshake(t, 2)
+			cli.WaitOutput(t, tc.cliSays, renegtest.Wait)
 			if tc.hello {
-				cli.WaitOutput(t, "*** Received rehandshake request", renegWait)
+				cli.WaitOutput(t, "*** Received rehandshake request", renegtest.Wait)
 			}
 			renegPingPong(t, cli, c, r, "2")
 			renegCheckHandshakes(t, log, 2, false)
-			assert.Zero(t, log.count(fsm.EventAlertSent)+log.count(fsm.EventAlertReceived), "alerts")
+			assert.Zero(t, log.Count(fsm.EventAlertSent)+log.Count(fsm.EventAlertReceived), "alerts")
 		})
 	}
 }
