@@ -55,6 +55,7 @@ type datagramLayer struct {
 	datagram []byte // what is left of the datagram being read
 	records  int    // records read from it so far
 	inSeq    uint64 // sequence number of the last record read
+	inPrev   bool   // the last record read was of the previous epoch
 	read     *epochState
 	prevRead *epochState // the epoch before read, still accepted
 	reasm    *flights.Reassembler
@@ -110,7 +111,7 @@ func (l *datagramLayer) nextRecord() (record.ContentType, []byte, bool, error) {
 		}
 		l.datagram = rest
 		if payload, ok := l.open(rec); ok {
-			l.inSeq = rec.Seq
+			l.inSeq, l.inPrev = rec.Seq, rec.Epoch != l.read.epoch
 			return rec.Type, payload, true, nil
 		}
 	}
@@ -390,6 +391,8 @@ func (l *datagramLayer) setReadState(st *cipher.State) {
 }
 
 func (l *datagramLayer) writeState() *cipher.State { return l.write.st }
+
+func (l *datagramLayer) currentKeys() bool { return !l.inPrev }
 
 // newHandshake numbers the messages of the next handshake from 0 (RFC 6347
 // §4.2.2). The last flight is kept: the peer may still ask for it.

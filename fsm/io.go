@@ -33,9 +33,9 @@ func (c *Conn) handleRecord(typ record.ContentType, payload []byte) error {
 	if c.layer.handshakeBuffered() > 0 && typ != record.TypeHandshake {
 		return alertf(record.AlertUnexpectedMessage, "%s record inside a handshake message", typ)
 	}
-	if typ == record.TypeApplicationData || typ == record.TypeAlert {
+	if (typ == record.TypeApplicationData || typ == record.TypeAlert) && c.layer.currentKeys() {
 		// Only a peer that has completed the handshake sends these
-		// under its keys.
+		// under its new keys.
 		c.peerCompleted = c.peerCompleted || c.hs == nil && c.handshakes > 0
 	}
 	switch typ {

@@ -56,6 +56,10 @@ type layer interface {
 	// beginHandshake is newHandshake when we start a new handshake (or a
 	// request for one): the last flight is over.
 	beginHandshake()
+	// currentKeys reports whether the record nextRecord returned last was
+	// protected with the current read keys (DTLS also takes the previous
+	// epoch's).
+	currentKeys() bool
 }
 
 // streamLayer frames TLS over a reliable byte stream.
@@ -183,6 +187,9 @@ func (l *streamLayer) newHandshake() {}
 
 // beginHandshake does nothing either.
 func (l *streamLayer) beginHandshake() {}
+
+// currentKeys is always true: a stream has one epoch at a time.
+func (l *streamLayer) currentKeys() bool { return true }
 
 // handleTimeout does nothing: a stream needs no timers.
 func (l *streamLayer) handleTimeout(time.Time) error { return nil }
