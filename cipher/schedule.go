@@ -2,26 +2,33 @@ package cipher
 
 import (
 	"crypto"
-	"crypto/hkdf"
-	"crypto/hmac"
 	"encoding/binary"
+	"hash"
 )
 
 // ExpandLabel is HKDF-Expand-Label from RFC 8446 §7.1.
 func ExpandLabel(h crypto.Hash, secret []byte, label string, context []byte, length int) []byte {
-	info := make([]byte, 0, 2+1+6+len(label)+1+len(context))
+	if length > 255*h.Size() {
+		panic("cipher: HKDF output too long") // a programming error
+	}
+	info := make([]byte, 0, 2+1+6+len(label)+1+len(context)+1)
 	info = binary.BigEndian.AppendUint16(info, uint16(length))
 	info = append(info, byte(6+len(label)))
 	info = append(info, "tls13 "...)
 	info = append(info, label...)
 	info = append(info, byte(len(context)))
 	info = append(info, context...)
-	out, err := hkdf.Expand(h.New, secret, string(info), length)
-	if err != nil {
-		// Only reachable with a length over 255*HashLen, a programming error.
-		panic("cipher: " + err.Error())
+	info = append(info, 0) // the block counter
+	m := newMAC(h, secret)
+	out := make([]byte, 0, (length+h.Size()-1)/h.Size()*h.Size())
+	var prev []byte
+	for i := byte(1); len(out) < length; i++ {
+		// T(i) = HMAC(secret, T(i-1) || info || i), RFC 5869 §2.3.
+		info[len(info)-1] = i
+		out = m.sum(out, prev, info)
+		prev = out[len(out)-h.Size():]
 	}
-	return out
+	return out[:length]
 }
 
 // Extract is HKDF-Extract. A nil secret means a string of HashLen zeros.
@@ -29,11 +36,49 @@ func Extract(h crypto.Hash, secret, salt []byte) []byte {
 	if secret == nil {
 		secret = make([]byte, h.Size())
 	}
-	out, err := hkdf.Extract(h.New, secret, salt)
-	if err != nil {
-		panic("cipher: " + err.Error())
+	if salt == nil {
+		salt = make([]byte, h.Size())
 	}
-	return out
+	return newMAC(h, salt).sum(nil, secret, nil)
+}
+
+// mac is HMAC (RFC 2104) keyed once and computed on demand, with fewer
+// allocations than crypto/hmac for the short, one-shot computations of a
+// key schedule, where they add up: the handshake runs dozens.
+type mac struct {
+	inner, outer hash.Hash
+	pad          []byte // key XOR ipad, then key XOR opad, block size each
+}
+
+func newMAC(h crypto.Hash, key []byte) *mac {
+	m := &mac{inner: h.New(), outer: h.New()}
+	bs := m.inner.BlockSize()
+	if len(key) > bs {
+		m.inner.Write(key)
+		key = m.inner.Sum(nil)
+		m.inner.Reset()
+	}
+	m.pad = make([]byte, 2*bs)
+	copy(m.pad, key)
+	copy(m.pad[bs:], key)
+	for i := range bs {
+		m.pad[i] ^= 0x36
+		m.pad[bs+i] ^= 0x5c
+	}
+	return m
+}
+
+// sum appends HMAC(key, a || b) to dst.
+func (m *mac) sum(dst, a, b []byte) []byte {
+	bs := len(m.pad) / 2
+	m.inner.Reset()
+	m.inner.Write(m.pad[:bs])
+	m.inner.Write(a)
+	m.inner.Write(b)
+	m.outer.Reset()
+	m.outer.Write(m.pad[bs:])
+	m.outer.Write(m.inner.Sum(dst[len(dst):]))
+	return m.outer.Sum(dst)
 }
 
 // DeriveSecret is Derive-Secret from RFC 8446 §7.1, taking the transcript
@@ -100,9 +145,7 @@ const (
 // secret of its sender and the transcript hash up to (not including) it.
 func FinishedMAC(h crypto.Hash, trafficSecret, transcriptHash []byte) []byte {
 	key := ExpandLabel(h, trafficSecret, "finished", nil, h.Size())
-	mac := hmac.New(h.New, key)
-	mac.Write(transcriptHash)
-	return mac.Sum(nil)
+	return newMAC(h, key).sum(nil, transcriptHash, nil)
 }
 
 // NextTrafficSecret derives application_traffic_secret_N+1 (RFC 8446 §7.2).
