@@ -1,0 +1,54 @@
+package cipher
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"encoding/binary"
+	"testing"
+)
+
+// TestMACMatchesHMAC checks the key schedule's HMAC against crypto/hmac for
+// keys shorter than, equal to and longer than the hash block size.
+func TestMACMatchesHMAC(t *testing.T) {
+	for _, h := range []crypto.Hash{crypto.SHA256, crypto.SHA384} {
+		for _, keyLen := range []int{0, 1, 32, 48, 64, 127, 128, 129, 200} {
+			key := bytes.Repeat([]byte{byte(keyLen)}, keyLen)
+			a, b := []byte("first part"), []byte("second")
+			want := hmac.New(h.New, key)
+			want.Write(a)
+			want.Write(b)
+			m := newMAC(h, key)
+			for range 2 { // a second sum must not see the first
+				got := m.sum([]byte("prefix"), a, b)
+				if !bytes.Equal(got[:6], []byte("prefix")) || !bytes.Equal(got[6:], want.Sum(nil)) {
+					t.Fatalf("%v key %d: HMAC mismatch", h, keyLen)
+				}
+			}
+		}
+	}
+}
+
+// TestExpandLabelMatchesHKDF checks ExpandLabel and Extract against
+// crypto/hkdf across single- and multi-block output lengths.
+func TestExpandLabelMatchesHKDF(t *testing.T) {
+	for _, h := range []crypto.Hash{crypto.SHA256, crypto.SHA384} {
+		secret := Extract(h, []byte("input keying material"), []byte("salt"))
+		want, err := hkdf.Extract(h.New, []byte("input keying material"), []byte("salt"))
+		if err != nil || !bytes.Equal(secret, want) {
+			t.Fatalf("%v: Extract mismatch (%v)", h, err)
+		}
+		for _, n := range []int{1, 12, 16, 32, 33, 48, 64, 100, 255} {
+			info := binary.BigEndian.AppendUint16(nil, uint16(n))
+			info = append(info, byte(len("tls13 key")))
+			info = append(info, "tls13 key"...)
+			info = append(info, 3, 'c', 't', 'x')
+			want, err := hkdf.Expand(h.New, secret, string(info), n)
+			got := ExpandLabel(h, secret, "key", []byte("ctx"), n)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("%v length %d: ExpandLabel mismatch (%v)", h, n, err)
+			}
+		}
+	}
+}
