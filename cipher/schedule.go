@@ -47,7 +47,8 @@ func Extract(h crypto.Hash, secret, salt []byte) []byte {
 // key schedule, where they add up: the handshake runs dozens.
 type mac struct {
 	inner, outer hash.Hash
-	pad          []byte // key XOR ipad, then key XOR opad, block size each
+	bs           int       // the hash block size
+	pad          [256]byte // key XOR ipad, then key XOR opad; SHA-384 blocks are 128 bytes
 }
 
 func newMAC(h crypto.Hash, key []byte) *mac {
@@ -58,8 +59,8 @@ func newMAC(h crypto.Hash, key []byte) *mac {
 		key = m.inner.Sum(nil)
 		m.inner.Reset()
 	}
-	m.pad = make([]byte, 2*bs)
-	copy(m.pad, key)
+	m.bs = bs
+	copy(m.pad[:bs], key)
 	copy(m.pad[bs:], key)
 	for i := range bs {
 		m.pad[i] ^= 0x36
@@ -70,13 +71,13 @@ func newMAC(h crypto.Hash, key []byte) *mac {
 
 // sum appends HMAC(key, a || b) to dst.
 func (m *mac) sum(dst, a, b []byte) []byte {
-	bs := len(m.pad) / 2
+	bs := m.bs
 	m.inner.Reset()
 	m.inner.Write(m.pad[:bs])
 	m.inner.Write(a)
 	m.inner.Write(b)
 	m.outer.Reset()
-	m.outer.Write(m.pad[bs:])
+	m.outer.Write(m.pad[bs : 2*bs])
 	m.outer.Write(m.inner.Sum(dst[len(dst):]))
 	return m.outer.Sum(dst)
 }
