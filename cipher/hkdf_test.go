@@ -15,7 +15,7 @@ func TestMACMatchesHMAC(t *testing.T) {
 	for _, h := range []crypto.Hash{crypto.SHA256, crypto.SHA384} {
 		for _, keyLen := range []int{0, 1, 32, 48, 64, 127, 128, 129, 200} {
 			key := bytes.Repeat([]byte{byte(keyLen)}, keyLen)
-			a, b := []byte("first part"), []byte("second")
+			a, b := []byte("first part"), bytes.Repeat([]byte("second"), keyLen) // up to past the stack buffer
 			want := hmac.New(h.New, key)
 			want.Write(a)
 			want.Write(b)
@@ -39,15 +39,19 @@ func TestExpandLabelMatchesHKDF(t *testing.T) {
 		if err != nil || !bytes.Equal(secret, want) {
 			t.Fatalf("%v: Extract mismatch (%v)", h, err)
 		}
-		for _, n := range []int{1, 12, 16, 32, 33, 48, 64, 100, 255} {
-			info := binary.BigEndian.AppendUint16(nil, uint16(n))
-			info = append(info, byte(len("tls13 key")))
-			info = append(info, "tls13 key"...)
-			info = append(info, 3, 'c', 't', 'x')
-			want, err := hkdf.Expand(h.New, secret, string(info), n)
-			got := ExpandLabel(h, secret, "key", []byte("ctx"), n)
-			if err != nil || !bytes.Equal(got, want) {
-				t.Fatalf("%v length %d: ExpandLabel mismatch (%v)", h, n, err)
+		long := bytes.Repeat([]byte{7}, 250) // past the stack buffers
+		for _, context := range [][]byte{nil, []byte("ctx"), long} {
+			for _, n := range []int{1, 12, 16, 32, 33, 48, 64, 100, 255} {
+				info := binary.BigEndian.AppendUint16(nil, uint16(n))
+				info = append(info, byte(len("tls13 key")))
+				info = append(info, "tls13 key"...)
+				info = append(info, byte(len(context)))
+				info = append(info, context...)
+				want, err := hkdf.Expand(h.New, secret, string(info), n)
+				got := ExpandLabel(h, secret, "key", context, n)
+				if err != nil || !bytes.Equal(got, want) {
+					t.Fatalf("%v length %d context %d: ExpandLabel mismatch (%v)", h, n, len(context), err)
+				}
 			}
 		}
 	}

@@ -2,8 +2,9 @@ package cipher
 
 import (
 	"crypto"
+	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/binary"
-	"hash"
 )
 
 // ExpandLabel is HKDF-Expand-Label from RFC 8446 §7.1.
@@ -11,7 +12,8 @@ func ExpandLabel(h crypto.Hash, secret []byte, label string, context []byte, len
 	if length > 255*h.Size() {
 		panic("cipher: HKDF output too long") // a programming error
 	}
-	info := make([]byte, 0, 2+1+6+len(label)+1+len(context)+1)
+	var infoBuf [128]byte // TLS labels and contexts fit; longer ones move to the heap
+	info := infoBuf[:0]
 	info = binary.BigEndian.AppendUint16(info, uint16(length))
 	info = append(info, byte(6+len(label)))
 	info = append(info, "tls13 "...)
@@ -39,47 +41,70 @@ func Extract(h crypto.Hash, secret, salt []byte) []byte {
 	if salt == nil {
 		salt = make([]byte, h.Size())
 	}
-	return newMAC(h, salt).sum(nil, secret, nil)
+	m := newMAC(h, salt)
+	return m.sum(nil, secret, nil)
 }
 
-// mac is HMAC (RFC 2104) keyed once and computed on demand, with fewer
-// allocations than crypto/hmac for the short, one-shot computations of a
-// key schedule, where they add up: the handshake runs dozens.
+// mac is HMAC (RFC 2104) keyed once and computed on demand. A key schedule
+// runs dozens of short HMACs per handshake; hashing them in one shot from a
+// stack buffer makes them allocation-free, where crypto/hmac allocates
+// two hash states and their pads for every key.
 type mac struct {
-	inner, outer hash.Hash
-	bs           int       // the hash block size
-	pad          [256]byte // key XOR ipad, then key XOR opad; SHA-384 blocks are 128 bytes
+	h   crypto.Hash
+	bs  int       // the hash block size
+	pad [256]byte // key XOR ipad, then key XOR opad; SHA-384 blocks are 128 bytes
 }
 
-func newMAC(h crypto.Hash, key []byte) *mac {
-	m := &mac{inner: h.New(), outer: h.New()}
-	bs := m.inner.BlockSize()
-	if len(key) > bs {
-		m.inner.Write(key)
-		key = m.inner.Sum(nil)
-		m.inner.Reset()
+func newMAC(h crypto.Hash, key []byte) mac {
+	m := mac{h: h, bs: blockSize(h)}
+	if len(key) > m.bs {
+		var digest [64]byte
+		key = hashOnce(h, digest[:0], key)
 	}
-	m.bs = bs
-	copy(m.pad[:bs], key)
-	copy(m.pad[bs:], key)
-	for i := range bs {
+	copy(m.pad[:m.bs], key)
+	copy(m.pad[m.bs:2*m.bs], key)
+	for i := range m.bs {
 		m.pad[i] ^= 0x36
-		m.pad[bs+i] ^= 0x5c
+		m.pad[m.bs+i] ^= 0x5c
 	}
 	return m
 }
 
 // sum appends HMAC(key, a || b) to dst.
 func (m *mac) sum(dst, a, b []byte) []byte {
-	bs := m.bs
-	m.inner.Reset()
-	m.inner.Write(m.pad[:bs])
-	m.inner.Write(a)
-	m.inner.Write(b)
-	m.outer.Reset()
-	m.outer.Write(m.pad[bs : 2*bs])
-	m.outer.Write(m.inner.Sum(dst[len(dst):]))
-	return m.outer.Sum(dst)
+	var buf [512]byte
+	var inner [64]byte
+	msg := append(append(append(buf[:0], m.pad[:m.bs]...), a...), b...)
+	innerSum := hashOnce(m.h, inner[:0], msg)
+	msg = append(append(buf[:0], m.pad[m.bs:2*m.bs]...), innerSum...)
+	return hashOnce(m.h, dst, msg)
+}
+
+// blockSize is the input block size of h.
+func blockSize(h crypto.Hash) int {
+	switch h {
+	case crypto.SHA256:
+		return sha256.BlockSize
+	case crypto.SHA384:
+		return sha512.BlockSize
+	}
+	return h.New().BlockSize()
+}
+
+// hashOnce appends the h digest of data to dst. The one-shot functions of
+// the two hashes TLS suites use keep data on the caller's stack.
+func hashOnce(h crypto.Hash, dst, data []byte) []byte {
+	switch h {
+	case crypto.SHA256:
+		d := sha256.Sum256(data)
+		return append(dst, d[:]...)
+	case crypto.SHA384:
+		d := sha512.Sum384(data)
+		return append(dst, d[:]...)
+	}
+	d := h.New()
+	d.Write(data)
+	return d.Sum(dst)
 }
 
 // DeriveSecret is Derive-Secret from RFC 8446 §7.1, taking the transcript
@@ -146,7 +171,8 @@ const (
 // secret of its sender and the transcript hash up to (not including) it.
 func FinishedMAC(h crypto.Hash, trafficSecret, transcriptHash []byte) []byte {
 	key := ExpandLabel(h, trafficSecret, "finished", nil, h.Size())
-	return newMAC(h, key).sum(nil, transcriptHash, nil)
+	m := newMAC(h, key)
+	return m.sum(nil, transcriptHash, nil)
 }
 
 // NextTrafficSecret derives application_traffic_secret_N+1 (RFC 8446 §7.2).
