@@ -88,11 +88,11 @@ func blockSize(h crypto.Hash) int {
 	case crypto.SHA384:
 		return sha512.BlockSize
 	}
-	return h.New().BlockSize()
+	panic("cipher: no TLS 1.3 suite uses " + h.String()) // a programming error
 }
 
 // hashOnce appends the h digest of data to dst. The one-shot functions of
-// the two hashes TLS suites use keep data on the caller's stack.
+// the two hashes TLS 1.3 suites use keep data on the caller's stack.
 func hashOnce(h crypto.Hash, dst, data []byte) []byte {
 	switch h {
 	case crypto.SHA256:
@@ -102,9 +102,7 @@ func hashOnce(h crypto.Hash, dst, data []byte) []byte {
 		d := sha512.Sum384(data)
 		return append(dst, d[:]...)
 	}
-	d := h.New()
-	d.Write(data)
-	return d.Sum(dst)
+	panic("cipher: no TLS 1.3 suite uses " + h.String()) // a programming error
 }
 
 // DeriveSecret is Derive-Secret from RFC 8446 §7.1, taking the transcript
