@@ -49,7 +49,7 @@ type Conn struct {
 	err      error // the error that closed the core
 	writeErr error // a failed socket write; permanent
 
-	rbuf    []byte
+	rbuf    []byte // socket read buffer; grows while reads fill it
 	onEvent func(fsm.Event)
 }
 
@@ -66,7 +66,7 @@ func Server(conn net.Conn, cfg *Config) *Conn {
 }
 
 func newConn(conn net.Conn, core *fsm.Conn) *Conn {
-	c := &Conn{conn: conn, core: core, rbuf: make([]byte, 16384+512)}
+	c := &Conn{conn: conn, core: core, rbuf: make([]byte, minReadBuffer)}
 	c.flushed.L = &c.mu
 	return c
 }
@@ -141,6 +141,14 @@ func (c *Conn) runHandshake() error {
 	}
 }
 
+// The socket read buffer starts small, so an idle connection holds little,
+// and doubles each time a read fills it, up to one full record with its
+// overhead, so bulk transfers read a record at a time.
+const (
+	minReadBuffer = 2048
+	maxReadBuffer = 16384 + 512
+)
+
 // readOnce reads from the socket once and feeds the core. The caller holds
 // readMu.
 func (c *Conn) readOnce() error {
@@ -149,6 +157,9 @@ func (c *Conn) readOnce() error {
 		data := c.rbuf[:n]
 		if err := c.callCore(func(core *fsm.Conn) error { return core.HandleData(time.Now(), data) }, false); err != nil {
 			return err
+		}
+		if n == len(c.rbuf) && n < maxReadBuffer {
+			c.rbuf = make([]byte, min(2*n, maxReadBuffer))
 		}
 	}
 	if rerr != nil {

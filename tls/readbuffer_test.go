@@ -1,0 +1,76 @@
+package tls_test
+
+import (
+	"io"
+	"net"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/tlsm/tlsm/internal/testcert"
+	"github.com/tlsm/tlsm/tls"
+)
+
+// readSizes records the buffer length of every Read on a net.Conn.
+type readSizes struct {
+	net.Conn
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (r *readSizes) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	r.sizes = append(r.sizes, len(p))
+	r.mu.Unlock()
+	return r.Conn.Read(p)
+}
+
+func (r *readSizes) largest() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maxOf(r.sizes)
+}
+
+func maxOf(xs []int) int {
+	m := 0
+	for _, x := range xs {
+		m = max(m, x)
+	}
+	return m
+}
+
+// TestReadBufferGrowsWithTraffic checks that a Conn reads its socket
+// through a small buffer while traffic is light, so an idle connection holds
+// little, and through one full record's worth under bulk transfer.
+func TestReadBufferGrowsWithTraffic(t *testing.T) {
+	cert := testcert.MustNew(testcert.ECDSAP256)
+	a, b := net.Pipe()
+	tap := &readSizes{Conn: a}
+	srv := tls.Server(b, &tls.Config{Certificates: []tls.Certificate{tlsmCert(cert)}})
+	cli := tls.Client(tap, &tls.Config{RootCAs: cert.CAPool, ServerName: "localhost"})
+	defer a.Close() // no close_notify: nobody would read it
+	defer b.Close()
+
+	bulk := randomBytes(seedFor(t.Name()), 1<<20)
+	done := make(chan error, 1)
+	go func() {
+		if err := srv.Handshake(); err != nil {
+			done <- err
+			return
+		}
+		_, err := srv.Write(bulk)
+		done <- err
+	}()
+	require.NoError(t, cli.Handshake())
+	tap.mu.Lock()
+	require.Equal(t, 2048, tap.sizes[0], "first socket read")
+	tap.mu.Unlock()
+	require.Less(t, tap.largest(), 16384, "socket reads during the handshake")
+
+	got := make([]byte, len(bulk))
+	_, err := io.ReadFull(cli, got)
+	require.NoError(t, err)
+	require.NoError(t, <-done)
+	require.Equal(t, bulk, got)
+	require.Equal(t, 16384+512, tap.largest(), "socket reads under bulk transfer")
+}
