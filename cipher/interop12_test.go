@@ -14,25 +14,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/tlsm/tlsm/internal/testcert"
+	"github.com/tlsm/tlsm/internal/testconn"
 )
-
-// tapConn records what passes through a net.Conn in each direction.
-type tapConn struct {
-	net.Conn
-	read, written bytes.Buffer
-}
-
-func (c *tapConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.read.Write(p[:n])
-	return n, err
-}
-
-func (c *tapConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	c.written.Write(p[:n])
-	return n, err
-}
 
 // goSession is what a crypto/tls TLS 1.2 connection revealed: the client's
 // view of the exporter, its key log and the bytes on the wire.
@@ -60,7 +43,7 @@ func runGoTLS12(t *testing.T, id uint16) *goSession {
 	var keyLog bytes.Buffer
 	cp, sp := net.Pipe()
 	t.Cleanup(func() { cp.Close(); sp.Close() })
-	tap := &tapConn{Conn: cp}
+	tap := &testconn.Tap{Conn: cp}
 	client := tls.Client(tap, &tls.Config{
 		MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12,
 		CipherSuites: []uint16{id},
@@ -113,8 +96,7 @@ func runGoTLS12(t *testing.T, id uint16) *goSession {
 		}
 	}
 	require.Len(t, sess.master, MasterSecretLen12, "key log: %q", keyLog.String())
-	sess.c2s = tap.written.Bytes()
-	sess.s2c = tap.read.Bytes()
+	sess.s2c, sess.c2s = tap.Streams()
 	return sess
 }
 

@@ -13,25 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/tlsm/tlsm/cipher"
 	"github.com/tlsm/tlsm/internal/testcert"
+	"github.com/tlsm/tlsm/internal/testconn"
 )
-
-// tapConn records what passes through a net.Conn in each direction.
-type tapConn struct {
-	net.Conn
-	read, written bytes.Buffer
-}
-
-func (c *tapConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.read.Write(p[:n])
-	return n, err
-}
-
-func (c *tapConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	c.written.Write(p[:n])
-	return n, err
-}
 
 // TestOpen12CryptoTLS decrypts, with Open12, the application data records
 // of a crypto/tls TLS 1.2 connection in both directions, for every suite.
@@ -52,7 +35,7 @@ func TestOpen12CryptoTLS(t *testing.T) {
 			var keyLog bytes.Buffer
 			cp, sp := net.Pipe()
 			t.Cleanup(func() { cp.Close(); sp.Close() })
-			tap := &tapConn{Conn: cp}
+			tap := &testconn.Tap{Conn: cp}
 			client := tls.Client(tap, &tls.Config{
 				MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12,
 				CipherSuites: []uint16{id},
@@ -102,7 +85,7 @@ func TestOpen12CryptoTLS(t *testing.T) {
 			require.Len(t, master, cipher.MasterSecretLen12)
 			// Each hello's random follows the record header (5), the
 			// handshake header (4) and legacy_version (2).
-			c2s, s2c := tap.written.Bytes(), tap.read.Bytes()
+			s2c, c2s := tap.Streams()
 			require.Equal(t, byte(TypeHandshake), c2s[0])
 			require.Equal(t, byte(TypeHandshake), s2c[0])
 			require.Equal(t, byte(1), c2s[5], "ClientHello")

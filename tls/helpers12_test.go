@@ -151,13 +151,10 @@ func parseServerHello(stream []byte) (helloInfo, error) {
 // whether the tap sits on the client's socket.
 func serverHelloOf(t *testing.T, tap *tapConn, asClient bool) helloInfo {
 	t.Helper()
-	tap.mu.Lock()
-	stream := tap.written
+	read, stream := tap.Streams()
 	if asClient {
-		stream = tap.read
+		stream = read
 	}
-	stream = bytes.Clone(stream)
-	tap.mu.Unlock()
 	h, err := parseServerHello(stream)
 	require.NoError(t, err)
 	return h

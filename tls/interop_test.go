@@ -124,7 +124,7 @@ func dialTLSM(t *testing.T, addr string, cfg *tls.Config) (*tls.Conn, *tapConn) 
 	t.Helper()
 	raw, err := net.DialTimeout("tcp", addr, handshakeTimeout)
 	require.NoError(t, err)
-	tap := &tapConn{Conn: raw}
+	tap := newTapConn(raw)
 	c := tls.Client(tap, cfg)
 	t.Cleanup(func() { c.Close() })
 	return c, tap
@@ -143,7 +143,7 @@ func tlsmListener(t *testing.T, cfg *tls.Config) (int, func() (*tls.Conn, *tapCo
 		if err != nil {
 			return nil, nil, err
 		}
-		tap := &tapConn{Conn: raw}
+		tap := newTapConn(raw)
 		return tls.Server(tap, cfg), tap, nil
 	}
 	return ln.Addr().(*net.TCPAddr).Port, accept

@@ -21,6 +21,7 @@ import (
 
 	"github.com/tlsm/tlsm/fsm"
 	"github.com/tlsm/tlsm/internal/testcert"
+	"github.com/tlsm/tlsm/internal/testconn"
 	"github.com/tlsm/tlsm/tls"
 )
 
@@ -155,43 +156,23 @@ func expectEOF(r io.Reader) error {
 // plaintext handshake messages.
 const tapLimit = 64 << 10
 
-// tapConn records the first bytes read and written on a net.Conn, so that
-// tests can inspect the plaintext ClientHello and ServerHello messages.
-type tapConn struct {
-	net.Conn
-	mu      sync.Mutex
-	read    []byte
-	written []byte
-}
+// tapConn records the first tapLimit bytes read and written on a net.Conn,
+// so that tests can inspect the plaintext ClientHello and ServerHello
+// messages.
+type tapConn struct{ testconn.Tap }
 
-func (c *tapConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.mu.Lock()
-	if room := tapLimit - len(c.read); room > 0 {
-		c.read = append(c.read, p[:min(n, room)]...)
-	}
-	c.mu.Unlock()
-	return n, err
-}
-
-func (c *tapConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	if room := tapLimit - len(c.written); room > 0 {
-		c.written = append(c.written, p[:min(len(p), room)]...)
-	}
-	c.mu.Unlock()
-	return c.Conn.Write(p)
+func newTapConn(conn net.Conn) *tapConn {
+	return &tapConn{testconn.Tap{Conn: conn, Limit: tapLimit}}
 }
 
 // summary parses the captured streams; asClient tells which one the
 // client wrote.
 func (c *tapConn) summary(asClient bool) (handshakeSummary, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	read, written := c.Streams()
 	if asClient {
-		return summarize(c.written, c.read)
+		return summarize(written, read)
 	}
-	return summarize(c.read, c.written)
+	return summarize(read, written)
 }
 
 // helloRetryRandom is ServerHello.random of a HelloRetryRequest
