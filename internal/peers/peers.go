@@ -263,10 +263,12 @@ func (p *Proc) Wait(timeout time.Duration) (exitCode int, err error) {
 // Kill kills the process and every process in its process group. It is safe
 // to call more than once and after the process has exited.
 func (p *Proc) Kill() {
-	p.CloseStdin()
+	// Kill before closing stdin: a peer that saw its input end first could
+	// still close cleanly, which is what a test that kills it rules out.
 	if !p.Exited() {
 		killProcessGroup(p.cmd)
 	}
+	p.CloseStdin()
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago: it
