@@ -194,6 +194,9 @@ type Config struct {
 	// ServerSessionCache keeps a server's TLS 1.2 sessions by session ID;
 	// nil means a bounded LRU cache shared by the connections of this Config.
 	ServerSessionCache SessionCache
+	// CertificateCache shares the peers' parsed certificates between
+	// connections; nil means one shared by the connections of this Config.
+	CertificateCache *CertificateCache
 
 	// mu guards the state made on first use.
 	mu          sync.Mutex
@@ -201,6 +204,7 @@ type Config struct {
 	fixedKeys   []ticketKey
 	clientCache SessionCache
 	serverCache SessionCache
+	certCache   *CertificateCache
 	cookieKeys  []cookieSecret
 }
 
@@ -226,7 +230,9 @@ func (c *Config) Clone() *Config {
 		RequireSecureRenegotiation: c.RequireSecureRenegotiation,
 		SessionTicketsDisabled:     c.SessionTicketsDisabled, SessionTicketKeys: c.SessionTicketKeys,
 		ClientSessionCache: c.ClientSessionCache, ServerSessionCache: c.ServerSessionCache,
-		autoKeys: c.autoKeys, fixedKeys: c.fixedKeys, clientCache: c.clientCache, serverCache: c.serverCache,
+		CertificateCache: c.CertificateCache,
+		autoKeys:         c.autoKeys, fixedKeys: c.fixedKeys, clientCache: c.clientCache, serverCache: c.serverCache,
+		certCache: c.certCache,
 	}
 }
 

@@ -128,6 +128,20 @@ func (c *Config) ensureCaches() {
 	if c.serverCache == nil {
 		c.serverCache = NewLRUSessionCache(DefaultSessionCacheSize)
 	}
+	if c.certCache == nil {
+		c.certCache = NewCertificateCache()
+	}
+}
+
+// certificates returns the configured certificate cache, or the default.
+func (c *Config) certificates() *CertificateCache {
+	if c.CertificateCache != nil {
+		return c.CertificateCache
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ensureCaches()
+	return c.certCache
 }
 
 // caches returns the configured caches, or the defaults.

@@ -11,13 +11,13 @@ import (
 	"github.com/tlsm/tlsm/record"
 )
 
-// parseCertificates parses the peer's chain; a bad certificate is
-// bad_certificate. The entries alias the handshake buffer, so each is
-// copied: x509.Certificate keeps slices of its input.
-func parseCertificates(entries []flights.CertificateEntry) ([]*x509.Certificate, error) {
+// parseCertificates parses the peer's chain through the Config's
+// certificate cache; a bad certificate is bad_certificate.
+func (c *Conn) parseCertificates(entries []flights.CertificateEntry) ([]*x509.Certificate, error) {
+	cache := c.cfg.certificates()
 	certs := make([]*x509.Certificate, len(entries))
 	for i, e := range entries {
-		cert, err := x509.ParseCertificate(bytes.Clone(e.Data))
+		cert, err := cache.Parse(e.Data)
 		if err != nil {
 			return nil, alertf(record.AlertBadCertificate, "parsing certificate %d: %v", i, err)
 		}
@@ -92,7 +92,7 @@ func writeKeyLog(w io.Writer, label string, random, secret []byte) {
 // is set (against roots, for name, with usage), runs the callback, and
 // records the peer's certificates and key.
 func (c *Conn) acceptPeerCertificates(entries []flights.CertificateEntry, roots *x509.CertPool, name string, usage x509.ExtKeyUsage, verify bool) error {
-	certs, err := parseCertificates(entries)
+	certs, err := c.parseCertificates(entries)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,86 @@
+package fsm_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"math/big"
+	"runtime"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/tlsm/tlsm/fsm"
+	"github.com/tlsm/tlsm/internal/memconn"
+	"github.com/tlsm/tlsm/internal/testcert"
+)
+
+func TestCertificateCacheSharesLiveCertificates(t *testing.T) {
+	cache := fsm.NewCertificateCache()
+	der := testcert.MustNew(testcert.ECDSAP256).CertDER[0]
+	in := append([]byte(nil), der...)
+	first, err := cache.Parse(in)
+	require.NoError(t, err)
+	clear(in) // the caller's buffer is its own again
+	second, err := cache.Parse(der)
+	require.NoError(t, err)
+	require.Same(t, first, second)
+	require.Equal(t, der, first.Raw)
+	require.Equal(t, 1, cache.Len())
+}
+
+func TestCertificateCacheRejectsGarbage(t *testing.T) {
+	cache := fsm.NewCertificateCache()
+	_, err := cache.Parse([]byte{0x30, 0x03, 0x02, 0x01})
+	require.Error(t, err)
+	require.Zero(t, cache.Len())
+}
+
+// TestCertificateCacheForgetsDeadEntries parses many distinct certificates,
+// keeps none, and checks that the cache does not grow with them.
+func TestCertificateCacheForgetsDeadEntries(t *testing.T) {
+	cache := fsm.NewCertificateCache()
+	ders := distinctCertificates(t, 1000)
+	for i, der := range ders {
+		_, err := cache.Parse(der)
+		require.NoError(t, err)
+		if i%100 == 99 {
+			runtime.GC()
+		}
+	}
+	require.Less(t, cache.Len(), 300, "dead entries are swept as the cache grows")
+}
+
+func distinctCertificates(t *testing.T, n int) [][]byte {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	ders := make([][]byte, n)
+	for i := range ders {
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(i + 1))}
+		ders[i], err = x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+		require.NoError(t, err)
+	}
+	return ders
+}
+
+// TestConnectionsShareParsedCertificates checks that two handshakes with
+// one Config see one parsed server certificate, and that a Config given
+// its own cache uses it.
+func TestConnectionsShareParsedCertificates(t *testing.T) {
+	cc, sc := configs(t, testcert.ECDSAP256)
+	sc.SessionTicketsDisabled = true // full handshakes: a resumed one reuses the session's certificates
+	peerLeaf := func() *x509.Certificate {
+		p := memconn.New(cc, sc)
+		require.NoError(t, p.Handshake())
+		return p.Client.Conn.ConnectionState().PeerCertificates[0]
+	}
+	a, b := peerLeaf(), peerLeaf()
+	require.Same(t, a, b)
+
+	cc.CertificateCache = fsm.NewCertificateCache()
+	c := peerLeaf()
+	require.True(t, a != c, "a Config's own cache starts empty")
+	require.Equal(t, a.Raw, c.Raw)
+	require.Equal(t, 2, cc.CertificateCache.Len(), "leaf and CA of the chain")
+	runtime.KeepAlive(a)
+}
