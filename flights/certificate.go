@@ -14,20 +14,20 @@ type CertificateRequest struct {
 
 // Append appends the complete CertificateRequest message to b.
 func (m *CertificateRequest) Append(b []byte) []byte {
-	return appendMessage(b, TypeCertificateRequest, func(b *cryptobyte.Builder) {
+	return appendMessage(b, TypeCertificateRequest, func(b *builder) {
 		addBytes8(b, m.Context)
-		b.AddUint16LengthPrefixed(m.addExtensions)
+		b.addPrefixed16(m.addExtensions)
 	})
 }
 
-func (m *CertificateRequest) addExtensions(b *cryptobyte.Builder) {
+func (m *CertificateRequest) addExtensions(b *builder) {
 	addListExtension(b, ExtSignatureAlgorithms, m.SignatureAlgorithms)
 	addListExtension(b, ExtSignatureAlgorithmsCert, m.SignatureAlgorithmsCert)
 	if len(m.CertificateAuthorities) == 0 {
 		return
 	}
-	addExtension(b, ExtCertificateAuthorities, func(b *cryptobyte.Builder) {
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+	addExtension(b, ExtCertificateAuthorities, func(b *builder) {
+		b.addPrefixed16(func(b *builder) {
 			for _, dn := range m.CertificateAuthorities {
 				addBytes16(b, dn)
 			}
@@ -102,9 +102,9 @@ type Certificate struct {
 
 // Append appends the complete Certificate message to b.
 func (m *Certificate) Append(b []byte) []byte {
-	return appendMessage(b, TypeCertificate, func(b *cryptobyte.Builder) {
+	return appendMessage(b, TypeCertificate, func(b *builder) {
 		addBytes8(b, m.Context)
-		b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
+		b.addPrefixed24(func(b *builder) {
 			for i := range m.Entries {
 				m.Entries[i].add(b)
 			}
@@ -112,18 +112,18 @@ func (m *Certificate) Append(b []byte) []byte {
 	})
 }
 
-func (e *CertificateEntry) add(b *cryptobyte.Builder) {
+func (e *CertificateEntry) add(b *builder) {
 	addBytes24(b, e.Data)
-	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+	b.addPrefixed16(func(b *builder) {
 		if len(e.OCSPStaple) > 0 {
-			addExtension(b, ExtStatusRequest, func(b *cryptobyte.Builder) {
-				b.AddUint8(1) // ocsp
+			addExtension(b, ExtStatusRequest, func(b *builder) {
+				b.addUint8(1) // ocsp
 				addBytes24(b, e.OCSPStaple)
 			})
 		}
 		if len(e.SCTs) > 0 {
-			addExtension(b, ExtSCT, func(b *cryptobyte.Builder) {
-				b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+			addExtension(b, ExtSCT, func(b *builder) {
+				b.addPrefixed16(func(b *builder) {
 					for _, sct := range e.SCTs {
 						addBytes16(b, sct)
 					}

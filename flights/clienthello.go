@@ -65,19 +65,19 @@ func (m *ClientHello) BindersLen() int {
 	if len(m.PSKIdentities) == 0 {
 		return 0
 	}
-	b := cryptobyte.NewBuilder(nil)
+	b := newBuilder(nil)
 	m.addBinders(b)
-	return len(b.BytesOrPanic())
+	return len(b.mustBytes())
 }
 
-func (m *ClientHello) marshalBody(b *cryptobyte.Builder) {
+func (m *ClientHello) marshalBody(b *builder) {
 	addHelloHead(b, m.Version, m.Random, m.SessionID)
 	if m.DTLS {
 		addBytes8(b, m.DTLSCookie)
 	}
 	addList16(b, m.CipherSuites)
 	addBytes8(b, m.CompressionMethods)
-	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+	b.addPrefixed16(func(b *builder) {
 		m.addLegacyExtensions(b)
 		m.addModernExtensions(b)
 		m.addPSK(b)
@@ -85,67 +85,67 @@ func (m *ClientHello) marshalBody(b *cryptobyte.Builder) {
 }
 
 // addLegacyExtensions writes the extensions that predate TLS 1.3.
-func (m *ClientHello) addLegacyExtensions(b *cryptobyte.Builder) {
+func (m *ClientHello) addLegacyExtensions(b *builder) {
 	if m.ServerName != "" {
-		addExtension(b, ExtServerName, func(b *cryptobyte.Builder) {
-			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
-				b.AddUint8(0) // host_name
+		addExtension(b, ExtServerName, func(b *builder) {
+			b.addPrefixed16(func(b *builder) {
+				b.addUint8(0) // host_name
 				addBytes16(b, []byte(m.ServerName))
 			})
 		})
 	}
 	if m.StatusRequest {
-		addExtension(b, ExtStatusRequest, func(b *cryptobyte.Builder) {
-			b.AddUint8(1)      // ocsp
+		addExtension(b, ExtStatusRequest, func(b *builder) {
+			b.addUint8(1)      // ocsp
 			addBytes16(b, nil) // no responder ids
 			addBytes16(b, nil) // no request extensions
 		})
 	}
 	addListExtension(b, ExtSupportedGroups, m.SupportedGroups)
 	if len(m.ECPointFormats) > 0 {
-		addExtension(b, ExtECPointFormats, func(b *cryptobyte.Builder) { addBytes8(b, m.ECPointFormats) })
+		addExtension(b, ExtECPointFormats, func(b *builder) { addBytes8(b, m.ECPointFormats) })
 	}
 	addListExtension(b, ExtSignatureAlgorithms, m.SignatureAlgorithms)
 	if len(m.ALPN) > 0 {
-		addExtension(b, ExtALPN, func(b *cryptobyte.Builder) { addALPN(b, m.ALPN...) })
+		addExtension(b, ExtALPN, func(b *builder) { addALPN(b, m.ALPN...) })
 	}
 	if m.ExtendedMasterSecret {
 		addEmptyExtension(b, ExtExtendedMasterSecret)
 	}
 	if len(m.SRTPProfiles) > 0 {
-		addExtension(b, ExtUseSRTP, func(b *cryptobyte.Builder) { addSRTP(b, m.SRTPProfiles, m.SRTPMKI) })
+		addExtension(b, ExtUseSRTP, func(b *builder) { addSRTP(b, m.SRTPProfiles, m.SRTPMKI) })
 	}
 	if m.TicketSupported || len(m.SessionTicket) > 0 {
-		addExtension(b, ExtSessionTicket, func(b *cryptobyte.Builder) { b.AddBytes(m.SessionTicket) })
+		addExtension(b, ExtSessionTicket, func(b *builder) { b.addBytes(m.SessionTicket) })
 	}
 	if m.SecureRenegotiationSupported || len(m.SecureRenegotiation) > 0 {
-		addExtension(b, ExtRenegotiationInfo, func(b *cryptobyte.Builder) { addBytes8(b, m.SecureRenegotiation) })
+		addExtension(b, ExtRenegotiationInfo, func(b *builder) { addBytes8(b, m.SecureRenegotiation) })
 	}
 }
 
 // addModernExtensions writes the TLS 1.3 extensions other than
 // pre_shared_key.
-func (m *ClientHello) addModernExtensions(b *cryptobyte.Builder) {
+func (m *ClientHello) addModernExtensions(b *builder) {
 	if m.EarlyData {
 		addEmptyExtension(b, ExtEarlyData)
 	}
 	if len(m.SupportedVersions) > 0 {
-		addExtension(b, ExtSupportedVersions, func(b *cryptobyte.Builder) {
-			b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { addUint16s(b, m.SupportedVersions) })
+		addExtension(b, ExtSupportedVersions, func(b *builder) {
+			b.addPrefixed8(func(b *builder) { addUint16s(b, m.SupportedVersions) })
 		})
 	}
 	if len(m.Cookie) > 0 {
-		addExtension(b, ExtCookie, func(b *cryptobyte.Builder) { addBytes16(b, m.Cookie) })
+		addExtension(b, ExtCookie, func(b *builder) { addBytes16(b, m.Cookie) })
 	}
 	if len(m.PSKModes) > 0 {
-		addExtension(b, ExtPSKModes, func(b *cryptobyte.Builder) { addBytes8(b, m.PSKModes) })
+		addExtension(b, ExtPSKModes, func(b *builder) { addBytes8(b, m.PSKModes) })
 	}
 	addListExtension(b, ExtSignatureAlgorithmsCert, m.SignatureAlgorithmsCert)
 	if len(m.KeyShares) > 0 {
-		addExtension(b, ExtKeyShare, func(b *cryptobyte.Builder) {
-			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+		addExtension(b, ExtKeyShare, func(b *builder) {
+			b.addPrefixed16(func(b *builder) {
 				for _, ks := range m.KeyShares {
-					b.AddUint16(ks.Group)
+					b.addUint16(ks.Group)
 					addBytes16(b, ks.Data)
 				}
 			})
@@ -154,15 +154,15 @@ func (m *ClientHello) addModernExtensions(b *cryptobyte.Builder) {
 }
 
 // addPSK writes the pre_shared_key extension, which must come last.
-func (m *ClientHello) addPSK(b *cryptobyte.Builder) {
+func (m *ClientHello) addPSK(b *builder) {
 	if len(m.PSKIdentities) == 0 {
 		return
 	}
-	addExtension(b, ExtPreSharedKey, func(b *cryptobyte.Builder) {
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+	addExtension(b, ExtPreSharedKey, func(b *builder) {
+		b.addPrefixed16(func(b *builder) {
 			for _, id := range m.PSKIdentities {
 				addBytes16(b, id.Identity)
-				b.AddUint32(id.ObfuscatedTicketAge)
+				b.addUint32(id.ObfuscatedTicketAge)
 			}
 		})
 		m.addBinders(b)
@@ -170,8 +170,8 @@ func (m *ClientHello) addPSK(b *cryptobyte.Builder) {
 }
 
 // addBinders writes the 16-bit prefixed list of PSK binders.
-func (m *ClientHello) addBinders(b *cryptobyte.Builder) {
-	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+func (m *ClientHello) addBinders(b *builder) {
+	b.addPrefixed16(func(b *builder) {
 		for _, binder := range m.PSKBinders {
 			addBytes8(b, binder)
 		}

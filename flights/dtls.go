@@ -75,13 +75,13 @@ func AppendFragment(dst []byte, f Fragment) []byte {
 // appendDTLSHeader appends a DTLS handshake header; the values must fit
 // their fields.
 func appendDTLSHeader(dst []byte, typ MsgType, length uint32, seq uint16, offset, fragLen uint32) []byte {
-	b := cryptobyte.NewBuilder(dst)
-	b.AddUint8(uint8(typ))
-	b.AddUint24(length)
-	b.AddUint16(seq)
-	b.AddUint24(offset)
-	b.AddUint24(fragLen)
-	return b.BytesOrPanic()
+	b := newBuilder(dst)
+	b.addUint8(uint8(typ))
+	b.addUint24(length)
+	b.addUint16(seq)
+	b.addUint24(offset)
+	b.addUint24(fragLen)
+	return b.mustBytes()
 }
 
 // ToDTLS appends to dst the DTLS form of tlsMsg, a whole handshake message
@@ -154,8 +154,8 @@ type HelloVerifyRequest struct {
 // Append appends the complete HelloVerifyRequest message, in TLS framing,
 // to b. It panics if Cookie is longer than 255 bytes.
 func (m *HelloVerifyRequest) Append(b []byte) []byte {
-	return appendMessage(b, TypeHelloVerifyRequest, func(b *cryptobyte.Builder) {
-		b.AddUint16(m.Version)
+	return appendMessage(b, TypeHelloVerifyRequest, func(b *builder) {
+		b.addUint16(m.Version)
 		addBytes8(b, m.Cookie)
 	})
 }

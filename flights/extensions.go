@@ -17,18 +17,18 @@ type EncryptedExtensions struct {
 
 // Append appends the complete EncryptedExtensions message to b.
 func (m *EncryptedExtensions) Append(b []byte) []byte {
-	return appendMessage(b, TypeEncryptedExtensions, func(b *cryptobyte.Builder) {
-		b.AddUint16LengthPrefixed(m.addExtensions)
+	return appendMessage(b, TypeEncryptedExtensions, func(b *builder) {
+		b.addPrefixed16(m.addExtensions)
 	})
 }
 
-func (m *EncryptedExtensions) addExtensions(b *cryptobyte.Builder) {
+func (m *EncryptedExtensions) addExtensions(b *builder) {
 	if m.ServerNameAck {
 		addEmptyExtension(b, ExtServerName)
 	}
 	addListExtension(b, ExtSupportedGroups, m.SupportedGroups)
 	if m.ALPN != "" {
-		addExtension(b, ExtALPN, func(b *cryptobyte.Builder) { addALPN(b, m.ALPN) })
+		addExtension(b, ExtALPN, func(b *builder) { addALPN(b, m.ALPN) })
 	}
 	if m.EarlyData {
 		addEmptyExtension(b, ExtEarlyData)

@@ -5,14 +5,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/tlsm/tlsm/record"
-	"golang.org/x/crypto/cryptobyte"
 )
 
 // ext encodes one extension with the given body.
 func ext(typ uint16, body ...byte) []byte {
-	b := cryptobyte.NewBuilder(nil)
-	addExtension(b, typ, func(b *cryptobyte.Builder) { b.AddBytes(body) })
-	return b.BytesOrPanic()
+	b := newBuilder(nil)
+	addExtension(b, typ, func(b *builder) { b.addBytes(body) })
+	return b.mustBytes()
 }
 
 // helloHead is version 0x0303, a 32-byte random and an empty session id.
@@ -23,46 +22,46 @@ func helloHead(random []byte) []byte {
 // chBody builds a ClientHello body with one cipher suite, null compression
 // and the given encoded extensions.
 func chBody(exts ...[]byte) []byte {
-	b := cryptobyte.NewBuilder(helloHead(fill(1, 32)))
+	b := newBuilder(helloHead(fill(1, 32)))
 	addList16(b, []uint16{0x1301})
 	addBytes8(b, []byte{0})
-	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+	b.addPrefixed16(func(b *builder) {
 		for _, e := range exts {
-			b.AddBytes(e)
+			b.addBytes(e)
 		}
 	})
-	return b.BytesOrPanic()
+	return b.mustBytes()
 }
 
 // shBody builds a ServerHello body with the given random and extensions.
 func shBody(random []byte, exts ...[]byte) []byte {
-	b := cryptobyte.NewBuilder(helloHead(random))
-	b.AddUint16(0x1301)
-	b.AddUint8(0)
-	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+	b := newBuilder(helloHead(random))
+	b.addUint16(0x1301)
+	b.addUint8(0)
+	b.addPrefixed16(func(b *builder) {
 		for _, e := range exts {
-			b.AddBytes(e)
+			b.addBytes(e)
 		}
 	})
-	return b.BytesOrPanic()
+	return b.mustBytes()
 }
 
 // pskExt builds a pre_shared_key extension with one identity and the
 // given binders.
 func pskExt(binders ...[]byte) []byte {
-	b := cryptobyte.NewBuilder(nil)
-	addExtension(b, ExtPreSharedKey, func(b *cryptobyte.Builder) {
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+	b := newBuilder(nil)
+	addExtension(b, ExtPreSharedKey, func(b *builder) {
+		b.addPrefixed16(func(b *builder) {
 			addBytes16(b, []byte("id"))
-			b.AddUint32(0)
+			b.addUint32(0)
 		})
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+		b.addPrefixed16(func(b *builder) {
 			for _, x := range binders {
 				addBytes8(b, x)
 			}
 		})
 	})
-	return b.BytesOrPanic()
+	return b.mustBytes()
 }
 
 func cat(parts ...[]byte) []byte {

@@ -11,8 +11,8 @@ type CertificateVerify struct {
 
 // Append appends the complete CertificateVerify message to b.
 func (m *CertificateVerify) Append(b []byte) []byte {
-	return appendMessage(b, TypeCertificateVerify, func(b *cryptobyte.Builder) {
-		b.AddUint16(m.Algorithm)
+	return appendMessage(b, TypeCertificateVerify, func(b *builder) {
+		b.addUint16(m.Algorithm)
 		addBytes16(b, m.Signature)
 	})
 }
@@ -34,8 +34,8 @@ type Finished struct {
 
 // Append appends the complete Finished message to b.
 func (m *Finished) Append(b []byte) []byte {
-	return appendMessage(b, TypeFinished, func(b *cryptobyte.Builder) {
-		b.AddBytes(m.VerifyData)
+	return appendMessage(b, TypeFinished, func(b *builder) {
+		b.addBytes(m.VerifyData)
 	})
 }
 
@@ -61,14 +61,14 @@ type NewSessionTicket struct {
 
 // Append appends the complete NewSessionTicket message to b.
 func (m *NewSessionTicket) Append(b []byte) []byte {
-	return appendMessage(b, TypeNewSessionTicket, func(b *cryptobyte.Builder) {
-		b.AddUint32(m.Lifetime)
-		b.AddUint32(m.AgeAdd)
+	return appendMessage(b, TypeNewSessionTicket, func(b *builder) {
+		b.addUint32(m.Lifetime)
+		b.addUint32(m.AgeAdd)
 		addBytes8(b, m.Nonce)
 		addBytes16(b, m.Ticket)
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+		b.addPrefixed16(func(b *builder) {
 			if m.MaxEarlyData != 0 {
-				addExtension(b, ExtEarlyData, func(b *cryptobyte.Builder) { b.AddUint32(m.MaxEarlyData) })
+				addExtension(b, ExtEarlyData, func(b *builder) { b.addUint32(m.MaxEarlyData) })
 			}
 		})
 	})
@@ -103,8 +103,8 @@ type KeyUpdate struct {
 
 // Append appends the complete KeyUpdate message to b.
 func (m *KeyUpdate) Append(b []byte) []byte {
-	return appendMessage(b, TypeKeyUpdate, func(b *cryptobyte.Builder) {
-		b.AddUint8(m.RequestUpdate)
+	return appendMessage(b, TypeKeyUpdate, func(b *builder) {
+		b.addUint8(m.RequestUpdate)
 	})
 }
 
@@ -122,7 +122,7 @@ type EndOfEarlyData struct{}
 
 // Append appends the complete EndOfEarlyData message to b.
 func (m *EndOfEarlyData) Append(b []byte) []byte {
-	return appendMessage(b, TypeEndOfEarlyData, func(*cryptobyte.Builder) {})
+	return appendMessage(b, TypeEndOfEarlyData, func(*builder) {})
 }
 
 // Unmarshal checks that an EndOfEarlyData body is empty. It returns nil or

@@ -63,66 +63,66 @@ func (m *ServerHello) Append(b []byte) []byte {
 	return appendMessage(b, TypeServerHello, m.marshalBody)
 }
 
-func (m *ServerHello) marshalBody(b *cryptobyte.Builder) {
+func (m *ServerHello) marshalBody(b *builder) {
 	addHelloHead(b, m.Version, m.Random, m.SessionID)
-	b.AddUint16(m.CipherSuite)
-	b.AddUint8(m.CompressionMethod)
-	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+	b.addUint16(m.CipherSuite)
+	b.addUint8(m.CompressionMethod)
+	b.addPrefixed16(func(b *builder) {
 		m.addModernExtensions(b)
 		m.addLegacyExtensions(b)
 	})
 }
 
 // addModernExtensions writes the TLS 1.3 extensions.
-func (m *ServerHello) addModernExtensions(b *cryptobyte.Builder) {
+func (m *ServerHello) addModernExtensions(b *builder) {
 	if m.SupportedVersion != 0 {
-		addExtension(b, ExtSupportedVersions, func(b *cryptobyte.Builder) { b.AddUint16(m.SupportedVersion) })
+		addExtension(b, ExtSupportedVersions, func(b *builder) { b.addUint16(m.SupportedVersion) })
 	}
 	m.addKeyShare(b)
 	if len(m.Cookie) > 0 {
-		addExtension(b, ExtCookie, func(b *cryptobyte.Builder) { addBytes16(b, m.Cookie) })
+		addExtension(b, ExtCookie, func(b *builder) { addBytes16(b, m.Cookie) })
 	}
 	if m.HasSelectedPSK {
-		addExtension(b, ExtPreSharedKey, func(b *cryptobyte.Builder) { b.AddUint16(m.SelectedPSK) })
+		addExtension(b, ExtPreSharedKey, func(b *builder) { b.addUint16(m.SelectedPSK) })
 	}
 }
 
 // addKeyShare writes key_share: a bare group in a HelloRetryRequest, a
 // KeyShareEntry otherwise.
-func (m *ServerHello) addKeyShare(b *cryptobyte.Builder) {
+func (m *ServerHello) addKeyShare(b *builder) {
 	if m.IsHelloRetryRequest() {
 		if m.SelectedGroup != 0 {
-			addExtension(b, ExtKeyShare, func(b *cryptobyte.Builder) { b.AddUint16(m.SelectedGroup) })
+			addExtension(b, ExtKeyShare, func(b *builder) { b.addUint16(m.SelectedGroup) })
 		}
 		return
 	}
 	if m.KeyShare.Group != 0 || len(m.KeyShare.Data) > 0 {
-		addExtension(b, ExtKeyShare, func(b *cryptobyte.Builder) {
-			b.AddUint16(m.KeyShare.Group)
+		addExtension(b, ExtKeyShare, func(b *builder) {
+			b.addUint16(m.KeyShare.Group)
 			addBytes16(b, m.KeyShare.Data)
 		})
 	}
 }
 
 // addLegacyExtensions writes the extensions that predate TLS 1.3.
-func (m *ServerHello) addLegacyExtensions(b *cryptobyte.Builder) {
+func (m *ServerHello) addLegacyExtensions(b *builder) {
 	if m.ALPN != "" {
-		addExtension(b, ExtALPN, func(b *cryptobyte.Builder) { addALPN(b, m.ALPN) })
+		addExtension(b, ExtALPN, func(b *builder) { addALPN(b, m.ALPN) })
 	}
 	if m.ExtendedMasterSecret {
 		addEmptyExtension(b, ExtExtendedMasterSecret)
 	}
 	if len(m.SRTPProfiles) > 0 {
-		addExtension(b, ExtUseSRTP, func(b *cryptobyte.Builder) { addSRTP(b, m.SRTPProfiles, m.SRTPMKI) })
+		addExtension(b, ExtUseSRTP, func(b *builder) { addSRTP(b, m.SRTPProfiles, m.SRTPMKI) })
 	}
 	if m.TicketSupported {
 		addEmptyExtension(b, ExtSessionTicket)
 	}
 	if len(m.ECPointFormats) > 0 {
-		addExtension(b, ExtECPointFormats, func(b *cryptobyte.Builder) { addBytes8(b, m.ECPointFormats) })
+		addExtension(b, ExtECPointFormats, func(b *builder) { addBytes8(b, m.ECPointFormats) })
 	}
 	if m.SecureRenegotiationSupported || len(m.SecureRenegotiation) > 0 {
-		addExtension(b, ExtRenegotiationInfo, func(b *cryptobyte.Builder) { addBytes8(b, m.SecureRenegotiation) })
+		addExtension(b, ExtRenegotiationInfo, func(b *builder) { addBytes8(b, m.SecureRenegotiation) })
 	}
 }
 

@@ -29,9 +29,9 @@ type ServerKeyExchange struct {
 
 // addParams writes the ServerECDHParams: curve type, named curve and the
 // 8-bit prefixed point.
-func (m *ServerKeyExchange) addParams(b *cryptobyte.Builder) {
-	b.AddUint8(curveTypeNamed)
-	b.AddUint16(m.Curve)
+func (m *ServerKeyExchange) addParams(b *builder) {
+	b.addUint8(curveTypeNamed)
+	b.addUint16(m.Curve)
 	addBytes8(b, m.PublicKey)
 }
 
@@ -39,16 +39,16 @@ func (m *ServerKeyExchange) addParams(b *cryptobyte.Builder) {
 // of the message that the server signs after the two randoms. It panics if
 // PublicKey is longer than 255 bytes.
 func (m *ServerKeyExchange) Params() []byte {
-	b := cryptobyte.NewBuilder(nil)
+	b := newBuilder(nil)
 	m.addParams(b)
-	return b.BytesOrPanic()
+	return b.mustBytes()
 }
 
 // Append appends the complete ServerKeyExchange message to b.
 func (m *ServerKeyExchange) Append(b []byte) []byte {
-	return appendMessage(b, TypeServerKeyExchange, func(b *cryptobyte.Builder) {
+	return appendMessage(b, TypeServerKeyExchange, func(b *builder) {
 		m.addParams(b)
-		b.AddUint16(m.Algorithm)
+		b.addUint16(m.Algorithm)
 		addBytes16(b, m.Signature)
 	})
 }
@@ -79,7 +79,7 @@ type ServerHelloDone struct{}
 
 // Append appends the complete ServerHelloDone message to b.
 func (m *ServerHelloDone) Append(b []byte) []byte {
-	return appendMessage(b, TypeServerHelloDone, func(*cryptobyte.Builder) {})
+	return appendMessage(b, TypeServerHelloDone, func(*builder) {})
 }
 
 // Unmarshal checks that a ServerHelloDone body is empty. It returns nil or
@@ -94,7 +94,7 @@ type HelloRequest struct{}
 
 // Append appends the complete HelloRequest message to b.
 func (m *HelloRequest) Append(b []byte) []byte {
-	return appendMessage(b, TypeHelloRequest, func(*cryptobyte.Builder) {})
+	return appendMessage(b, TypeHelloRequest, func(*builder) {})
 }
 
 // Unmarshal checks that a HelloRequest body is empty. It returns nil or a
@@ -112,7 +112,7 @@ type ClientKeyExchange struct {
 
 // Append appends the complete ClientKeyExchange message to b.
 func (m *ClientKeyExchange) Append(b []byte) []byte {
-	return appendMessage(b, TypeClientKeyExchange, func(b *cryptobyte.Builder) {
+	return appendMessage(b, TypeClientKeyExchange, func(b *builder) {
 		addBytes8(b, m.PublicKey)
 	})
 }
@@ -141,10 +141,10 @@ type CertificateRequest12 struct {
 
 // Append appends the complete CertificateRequest message to b.
 func (m *CertificateRequest12) Append(b []byte) []byte {
-	return appendMessage(b, TypeCertificateRequest, func(b *cryptobyte.Builder) {
+	return appendMessage(b, TypeCertificateRequest, func(b *builder) {
 		addBytes8(b, m.CertificateTypes)
 		addList16(b, m.SignatureAlgorithms)
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+		b.addPrefixed16(func(b *builder) {
 			for _, dn := range m.CertificateAuthorities {
 				addBytes16(b, dn)
 			}
@@ -174,8 +174,8 @@ type Certificate12 struct {
 
 // Append appends the complete Certificate message to b.
 func (m *Certificate12) Append(b []byte) []byte {
-	return appendMessage(b, TypeCertificate, func(b *cryptobyte.Builder) {
-		b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
+	return appendMessage(b, TypeCertificate, func(b *builder) {
+		b.addPrefixed24(func(b *builder) {
 			for _, c := range m.Certificates {
 				addBytes24(b, c)
 			}
@@ -206,8 +206,8 @@ type NewSessionTicket12 struct {
 
 // Append appends the complete NewSessionTicket message to b.
 func (m *NewSessionTicket12) Append(b []byte) []byte {
-	return appendMessage(b, TypeNewSessionTicket, func(b *cryptobyte.Builder) {
-		b.AddUint32(m.LifetimeHint)
+	return appendMessage(b, TypeNewSessionTicket, func(b *builder) {
+		b.addUint32(m.LifetimeHint)
 		addBytes16(b, m.Ticket)
 	})
 }

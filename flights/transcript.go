@@ -3,8 +3,6 @@ package flights
 import (
 	"crypto"
 	"hash"
-
-	"golang.org/x/crypto/cryptobyte"
 )
 
 // Transcript is the running handshake hash (RFC 8446 §4.4.1). Until the
@@ -79,8 +77,8 @@ func (t *Transcript) SumWith(h crypto.Hash, extra []byte) []byte {
 func (t *Transcript) HelloRetry() {
 	digest := t.Sum(nil)
 	t.running.Reset()
-	msg := appendMessage(nil, TypeMessageHash, func(b *cryptobyte.Builder) {
-		b.AddBytes(digest)
+	msg := appendMessage(nil, TypeMessageHash, func(b *builder) {
+		b.addBytes(digest)
 	})
 	t.running.Write(msg)
 }

@@ -30,63 +30,63 @@ func okOr(ok bool) error {
 
 // appendMessage appends a handshake header for typ followed by the body
 // that fill writes.
-func appendMessage(b []byte, typ MsgType, fill cryptobyte.BuilderContinuation) []byte {
-	bld := cryptobyte.NewBuilder(b)
-	bld.AddUint8(uint8(typ))
-	bld.AddUint24LengthPrefixed(fill)
-	return bld.BytesOrPanic()
+func appendMessage(b []byte, typ MsgType, fill func(*builder)) []byte {
+	bld := newBuilder(b)
+	bld.addUint8(uint8(typ))
+	bld.addPrefixed24(fill)
+	return bld.mustBytes()
 }
 
 // addExtension writes one extension with the body that fill writes.
-func addExtension(b *cryptobyte.Builder, typ uint16, fill cryptobyte.BuilderContinuation) {
-	b.AddUint16(typ)
-	b.AddUint16LengthPrefixed(fill)
+func addExtension(b *builder, typ uint16, fill func(*builder)) {
+	b.addUint16(typ)
+	b.addPrefixed16(fill)
 }
 
 // addEmptyExtension writes an extension with an empty body.
-func addEmptyExtension(b *cryptobyte.Builder, typ uint16) {
-	addExtension(b, typ, func(*cryptobyte.Builder) {})
+func addEmptyExtension(b *builder, typ uint16) {
+	addExtension(b, typ, func(*builder) {})
 }
 
 // addUint16s writes the values without a length prefix.
-func addUint16s(b *cryptobyte.Builder, list []uint16) {
+func addUint16s(b *builder, list []uint16) {
 	for _, v := range list {
-		b.AddUint16(v)
+		b.addUint16(v)
 	}
 }
 
 // addList16 writes the values behind a 16-bit length prefix.
-func addList16(b *cryptobyte.Builder, list []uint16) {
-	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { addUint16s(b, list) })
+func addList16(b *builder, list []uint16) {
+	b.addPrefixed16(func(b *builder) { addUint16s(b, list) })
 }
 
 // addListExtension writes an extension holding a 16-bit prefixed list of
 // uint16 values, or nothing when the list is empty.
-func addListExtension(b *cryptobyte.Builder, typ uint16, list []uint16) {
+func addListExtension(b *builder, typ uint16, list []uint16) {
 	if len(list) == 0 {
 		return
 	}
-	addExtension(b, typ, func(b *cryptobyte.Builder) { addList16(b, list) })
+	addExtension(b, typ, func(b *builder) { addList16(b, list) })
 }
 
 // addBytes8 writes v behind an 8-bit length prefix.
-func addBytes8(b *cryptobyte.Builder, v []byte) {
-	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(v) })
+func addBytes8(b *builder, v []byte) {
+	b.addPrefixed8(func(b *builder) { b.addBytes(v) })
 }
 
 // addBytes16 writes v behind a 16-bit length prefix.
-func addBytes16(b *cryptobyte.Builder, v []byte) {
-	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(v) })
+func addBytes16(b *builder, v []byte) {
+	b.addPrefixed16(func(b *builder) { b.addBytes(v) })
 }
 
 // addBytes24 writes v behind a 24-bit length prefix.
-func addBytes24(b *cryptobyte.Builder, v []byte) {
-	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(v) })
+func addBytes24(b *builder, v []byte) {
+	b.addPrefixed24(func(b *builder) { b.addBytes(v) })
 }
 
 // addALPN writes a ProtocolNameList holding names.
-func addALPN(b *cryptobyte.Builder, names ...string) {
-	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+func addALPN(b *builder, names ...string) {
+	b.addPrefixed16(func(b *builder) {
 		for _, n := range names {
 			addBytes8(b, []byte(n))
 		}
@@ -95,15 +95,15 @@ func addALPN(b *cryptobyte.Builder, names ...string) {
 
 // addHelloHead writes the version, random and session id shared by
 // ClientHello and ServerHello.
-func addHelloHead(b *cryptobyte.Builder, version uint16, random, sessionID []byte) {
+func addHelloHead(b *builder, version uint16, random, sessionID []byte) {
 	if len(random) != 32 {
-		b.SetError(errRandomLen)
+		b.setError(errRandomLen)
 	}
 	if len(sessionID) > 32 {
-		b.SetError(errSessionIDLen)
+		b.setError(errSessionIDLen)
 	}
-	b.AddUint16(version)
-	b.AddBytes(random)
+	b.addUint16(version)
+	b.addBytes(random)
 	addBytes8(b, sessionID)
 }
 
@@ -241,10 +241,10 @@ func skip(data *cryptobyte.String) {
 }
 
 // addSRTP writes a UseSRTPData: profiles<2..2^16-1>, srtp_mki<0..255>.
-func addSRTP(b *cryptobyte.Builder, profiles []uint16, mki []byte) {
-	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+func addSRTP(b *builder, profiles []uint16, mki []byte) {
+	b.addPrefixed16(func(b *builder) {
 		for _, p := range profiles {
-			b.AddUint16(p)
+			b.addUint16(p)
 		}
 	})
 	addBytes8(b, mki)
