@@ -12,9 +12,13 @@ import (
 // `go test -bench` names.
 
 // BenchmarkHandshake13 measures one full TLS 1.3 handshake (client and
-// server together) with X25519 and an ECDSA P-256 certificate.
+// server together) with X25519 and an ECDSA P-256 certificate. tlsm's
+// Config remembers the server's parsed and verified chain across
+// handshakes (fsm.CertificateCache); tlsm-core-cold starts each handshake
+// with an empty cache.
 func BenchmarkHandshake13(b *testing.B) {
 	b.Run("tlsm-core", benchsuite.Handshake13Core)
+	b.Run("tlsm-core-cold", benchsuite.Handshake13CoreCold)
 	b.Run("tlsm-pipe", benchsuite.Handshake13Pipe)
 	b.Run("crypto-tls-pipe", benchsuite.Handshake13GoTLS)
 }

@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/tlsm/tlsm/fsm"
@@ -83,4 +84,60 @@ func TestConnectionsShareParsedCertificates(t *testing.T) {
 	require.Equal(t, a.Raw, c.Raw)
 	require.Equal(t, 2, cc.CertificateCache.Len(), "leaf and CA of the chain")
 	runtime.KeepAlive(a)
+}
+
+// TestVerifiedChainsAreRemembered checks that a repeated full handshake
+// does not verify the same chain again, and that what the remembered
+// verification depends on (the time, the roots, the name) still counts.
+func TestVerifiedChainsAreRemembered(t *testing.T) {
+	cc, sc := configs(t, testcert.ECDSAP256)
+	sc.SessionTicketsDisabled = true
+	cc.CertificateCache = fsm.NewCertificateCache()
+	handshake := func(at time.Time) *memconn.Pair {
+		p := memconn.New(cc, sc)
+		p.Now = at
+		_ = p.Handshake()
+		return p
+	}
+	now := time.Now()
+	first := handshake(now) // alive to the end, and so its certificates
+	defer runtime.KeepAlive(first)
+	require.Equal(t, 0, cc.CertificateCache.VerifyHitsForTest())
+	second := handshake(now.Add(time.Hour))
+	require.NoError(t, second.Client.Err)
+	require.Equal(t, 1, cc.CertificateCache.VerifyHitsForTest())
+	require.Equal(t, first.Client.Conn.ConnectionState().VerifiedChains, second.Client.Conn.ConnectionState().VerifiedChains)
+
+	expired := handshake(now.Add(48 * time.Hour))
+	require.ErrorIs(t, expired.Client.CloseErr, fsm.Alert(45)) // certificate_expired
+
+	cc.ServerName = "elsewhere.example"
+	renamed := handshake(now)
+	require.ErrorIs(t, renamed.Client.CloseErr, fsm.Alert(42)) // bad_certificate
+
+	cc.ServerName = "localhost"
+	cc.RootCAs = testcert.MustNew(testcert.Ed25519).CAPool
+	untrusted := handshake(now)
+	require.ErrorIs(t, untrusted.Client.CloseErr, fsm.Alert(48)) // unknown_ca
+	require.Equal(t, 1, cc.CertificateCache.VerifyHitsForTest())
+}
+
+// TestVerifiedClientChainsAreRemembered is the same for a server that
+// verifies client certificates.
+func TestVerifiedClientChainsAreRemembered(t *testing.T) {
+	cc, sc := configs(t, testcert.ECDSAP256)
+	cert := testcert.MustNew(testcert.ECDSAP256)
+	cc.Certificates = []fsm.Certificate{{Certificate: cert.CertDER, PrivateKey: cert.Key}}
+	sc.ClientAuth = fsm.RequireAndVerifyClientCert
+	sc.ClientCAs = cert.CAPool
+	sc.SessionTicketsDisabled = true
+	var pairs []*memconn.Pair // alive, so that the weakly cached certificates are too
+	for range 3 {
+		p := memconn.New(cc, sc)
+		require.NoError(t, p.Handshake())
+		require.Len(t, p.Server.Conn.ConnectionState().VerifiedChains, 1)
+		pairs = append(pairs, p)
+	}
+	require.Equal(t, 2, sc.CertificateCacheForTest().VerifyHitsForTest())
+	runtime.KeepAlive(pairs)
 }

@@ -68,3 +68,13 @@ func (c *Conn) SealDatagramRecordForTest(typ record.ContentType, payload []byte)
 // ForgetSecureRenegotiationForTest makes c behave as if the peer had not
 // negotiated RFC 5746, which no real peer of the tests does.
 func (c *Conn) ForgetSecureRenegotiationForTest() { c.secureRenegotiation = false }
+
+// VerifyHitsForTest returns how many verifications cc answered from memory.
+func (cc *CertificateCache) VerifyHitsForTest() int {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.hits
+}
+
+// CertificateCacheForTest returns the cache c's connections use.
+func (c *Config) CertificateCacheForTest() *CertificateCache { return c.certificates() }

@@ -32,6 +32,10 @@ func (c *Conn) parseCertificates(entries []flights.CertificateEntry) ([]*x509.Ce
 // verifyChain checks certs against roots at the connection's time, for the
 // given name (server) or for client authentication (name empty).
 func (c *Conn) verifyChain(certs []*x509.Certificate, roots *x509.CertPool, name string, usage x509.ExtKeyUsage) ([][]*x509.Certificate, error) {
+	cache := c.cfg.certificates()
+	if chains := cache.verifiedChains(certs, roots, name, usage, c.now); chains != nil {
+		return chains, nil
+	}
 	opts := x509.VerifyOptions{
 		Roots:         roots,
 		CurrentTime:   c.now,
@@ -46,6 +50,7 @@ func (c *Conn) verifyChain(certs []*x509.Certificate, roots *x509.CertPool, name
 	if err != nil {
 		return nil, &protocolError{alert: certificateAlert(err), msg: err.Error()}
 	}
+	cache.rememberVerified(certs, roots, name, usage, chains)
 	return chains, nil
 }
 

@@ -144,6 +144,8 @@ func figures() []figure {
 			benchSrc("handshake13/tlsm-pipe", benchsuite.Handshake13Pipe), h13Go, hs},
 		{"TLS1.3 full handshake: fsm core in memory vs crypto/tls (net.Pipe)",
 			benchSrc("handshake13/tlsm-core", benchsuite.Handshake13Core), h13Go, hs},
+		{"TLS1.3 full handshake, cold certificate cache: fsm core in memory vs crypto/tls (net.Pipe)",
+			benchSrc("handshake13/tlsm-core-cold", benchsuite.Handshake13CoreCold), h13Go, hs},
 		{"TLS1.2 ECDHE-ECDSA-AES128-GCM full handshake: tls.Conn vs crypto/tls (net.Pipe)",
 			benchSrc("handshake12/tlsm-pipe", benchsuite.Handshake12Pipe), h12Go, hs},
 		{"TLS1.2 ECDHE-ECDSA-AES128-GCM full handshake: fsm core in memory vs crypto/tls (net.Pipe)",

@@ -23,6 +23,19 @@ func Handshake13Core(b *testing.B) {
 	coreHandshakes(b, cc, sc, fsm.VersionTLS13)
 }
 
+// Handshake13CoreCold is Handshake13Core with an empty certificate cache
+// on every handshake, so that the client parses and verifies the server's
+// chain each time, as on its first connection to a server. Handshake13Core
+// shows the repeat connections, whose chain is parsed and verified once.
+func Handshake13CoreCold(b *testing.B) {
+	cc, sc := TLSConfigs()
+	b.ReportAllocs()
+	for b.Loop() {
+		cc.CertificateCache = fsm.NewCertificateCache()
+		coreHandshake(b, cc, sc, fsm.VersionTLS13)
+	}
+}
+
 // Handshake13Pipe is a TLS 1.3 handshake between two tls.Conns.
 func Handshake13Pipe(b *testing.B) {
 	cc, sc := TLSConfigs()
@@ -70,13 +83,18 @@ func Handshake12GoTLS(b *testing.B) {
 func coreHandshakes(b *testing.B, cc, sc *fsm.Config, version uint16) {
 	b.ReportAllocs()
 	for b.Loop() {
-		p := memconn.New(cc, sc)
-		if err := p.Handshake(); err != nil {
-			b.Fatal(err)
-		}
-		if st := p.Client.Conn.ConnectionState(); st.DidResume || st.Version != version {
-			b.Fatalf("negotiated version %#x, resumed %v", st.Version, st.DidResume)
-		}
+		coreHandshake(b, cc, sc, version)
+	}
+}
+
+// coreHandshake runs one full handshake between two fsm.Conns.
+func coreHandshake(b *testing.B, cc, sc *fsm.Config, version uint16) {
+	p := memconn.New(cc, sc)
+	if err := p.Handshake(); err != nil {
+		b.Fatal(err)
+	}
+	if st := p.Client.Conn.ConnectionState(); st.DidResume || st.Version != version {
+		b.Fatalf("negotiated version %#x, resumed %v", st.Version, st.DidResume)
 	}
 }
 
