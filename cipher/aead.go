@@ -55,7 +55,9 @@ func NewState(s *Suite, key, iv []byte) (*State, error) {
 
 // NewTrafficState derives keys from a TLS 1.3 traffic secret.
 func NewTrafficState(s *Suite, secret []byte) (*State, error) {
-	key, iv := TrafficKeys(s, secret)
+	var keyBuf, ivBuf [64]byte // one block of either hash holds a key or an IV
+	key := appendExpandLabel(keyBuf[:0], s.Hash, secret, "key", nil, s.KeyLen)
+	iv := appendExpandLabel(ivBuf[:0], s.Hash, secret, "iv", nil, NonceLen)
 	return NewState(s, key, iv)
 }
 

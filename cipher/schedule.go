@@ -9,6 +9,14 @@ import (
 
 // ExpandLabel is HKDF-Expand-Label from RFC 8446 §7.1.
 func ExpandLabel(h crypto.Hash, secret []byte, label string, context []byte, length int) []byte {
+	return appendExpandLabel(make([]byte, 0, (length+h.Size()-1)/h.Size()*h.Size()), h, secret, label, context, length)
+}
+
+// appendExpandLabel appends HKDF-Expand-Label to dst and returns the
+// output, which starts at len(dst). Whole hash blocks are appended before
+// the output is cut to length, so a caller that wants no allocation gives
+// dst room for them.
+func appendExpandLabel(dst []byte, h crypto.Hash, secret []byte, label string, context []byte, length int) []byte {
 	if length > 255*h.Size() {
 		panic("cipher: HKDF output too long") // a programming error
 	}
@@ -22,7 +30,7 @@ func ExpandLabel(h crypto.Hash, secret []byte, label string, context []byte, len
 	info = append(info, context...)
 	info = append(info, 0) // the block counter
 	m := newMAC(h, secret)
-	out := make([]byte, 0, (length+h.Size()-1)/h.Size()*h.Size())
+	out := dst[len(dst):]
 	var prev []byte
 	for i := byte(1); len(out) < length; i++ {
 		// T(i) = HMAC(secret, T(i-1) || info || i), RFC 5869 §2.3.
@@ -35,11 +43,12 @@ func ExpandLabel(h crypto.Hash, secret []byte, label string, context []byte, len
 
 // Extract is HKDF-Extract. A nil secret means a string of HashLen zeros.
 func Extract(h crypto.Hash, secret, salt []byte) []byte {
+	var zeros [64]byte
 	if secret == nil {
-		secret = make([]byte, h.Size())
+		secret = zeros[:h.Size()]
 	}
 	if salt == nil {
-		salt = make([]byte, h.Size())
+		salt = zeros[:h.Size()]
 	}
 	m := newMAC(h, salt)
 	return m.sum(nil, secret, nil)
@@ -111,8 +120,21 @@ func DeriveSecret(h crypto.Hash, secret []byte, label string, transcriptHash []b
 	return ExpandLabel(h, secret, label, transcriptHash, h.Size())
 }
 
-// emptyHash returns Hash("") for h.
+// The hashes of the empty string, which Derive-Secret uses for "derived"
+// and the exporter.
+var (
+	emptySHA256 = sha256.Sum256(nil)
+	emptySHA384 = sha512.Sum384(nil)
+)
+
+// emptyHash returns Hash("") for h; the caller must not change it.
 func emptyHash(h crypto.Hash) []byte {
+	if h == crypto.SHA384 {
+		return emptySHA384[:]
+	}
+	if h == crypto.SHA256 {
+		return emptySHA256[:]
+	}
 	return h.New().Sum(nil)
 }
 
@@ -136,7 +158,8 @@ func (s *Schedule) Secret() []byte { return s.secret }
 
 // advance moves to the next stage, mixing in ikm (nil for zeros).
 func (s *Schedule) advance(ikm []byte) {
-	derived := DeriveSecret(s.hash, s.secret, "derived", emptyHash(s.hash))
+	var buf [64]byte
+	derived := appendExpandLabel(buf[:0], s.hash, s.secret, "derived", emptyHash(s.hash), s.hash.Size())
 	s.secret = Extract(s.hash, ikm, derived)
 }
 
@@ -168,7 +191,8 @@ const (
 // FinishedMAC computes verify_data for a Finished message from the traffic
 // secret of its sender and the transcript hash up to (not including) it.
 func FinishedMAC(h crypto.Hash, trafficSecret, transcriptHash []byte) []byte {
-	key := ExpandLabel(h, trafficSecret, "finished", nil, h.Size())
+	var buf [64]byte
+	key := appendExpandLabel(buf[:0], h, trafficSecret, "finished", nil, h.Size())
 	m := newMAC(h, key)
 	return m.sum(nil, transcriptHash, nil)
 }

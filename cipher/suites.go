@@ -36,11 +36,18 @@ type Suite struct {
 	// each record: 8 for AES-GCM, 0 for ChaCha20-Poly1305 and TLS 1.3.
 	ExplicitNonceLen int
 
-	newAEAD func(key []byte) (gocipher.AEAD, error)
+	// chacha is true for ChaCha20-Poly1305 and false for AES-GCM.
+	chacha bool
 }
 
-// NewAEAD returns the suite's AEAD keyed with key.
-func (s *Suite) NewAEAD(key []byte) (gocipher.AEAD, error) { return s.newAEAD(key) }
+// NewAEAD returns the suite's AEAD keyed with key. The AEAD keeps its own
+// copy of the key.
+func (s *Suite) NewAEAD(key []byte) (gocipher.AEAD, error) {
+	if s.chacha {
+		return chacha20poly1305.New(key)
+	}
+	return newGCM(key)
+}
 
 // TLS 1.3 cipher suite code points.
 const (
@@ -58,16 +65,16 @@ func newGCM(key []byte) (gocipher.AEAD, error) {
 }
 
 var suites = []*Suite{
-	{ID: TLS_AES_128_GCM_SHA256, Name: "TLS_AES_128_GCM_SHA256", Hash: crypto.SHA256, KeyLen: 16, TLS13: true, newAEAD: newGCM},
-	{ID: TLS_AES_256_GCM_SHA384, Name: "TLS_AES_256_GCM_SHA384", Hash: crypto.SHA384, KeyLen: 32, TLS13: true, newAEAD: newGCM},
-	{ID: TLS_CHACHA20_POLY1305_SHA256, Name: "TLS_CHACHA20_POLY1305_SHA256", Hash: crypto.SHA256, KeyLen: 32, TLS13: true, newAEAD: chacha20poly1305.New},
+	{ID: TLS_AES_128_GCM_SHA256, Name: "TLS_AES_128_GCM_SHA256", Hash: crypto.SHA256, KeyLen: 16, TLS13: true},
+	{ID: TLS_AES_256_GCM_SHA384, Name: "TLS_AES_256_GCM_SHA384", Hash: crypto.SHA384, KeyLen: 32, TLS13: true},
+	{ID: TLS_CHACHA20_POLY1305_SHA256, Name: "TLS_CHACHA20_POLY1305_SHA256", Hash: crypto.SHA256, KeyLen: 32, TLS13: true, chacha: true},
 
-	{ID: TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, Name: "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", Hash: crypto.SHA256, KeyLen: 16, ECDSA: true, FixedIVLen: 4, ExplicitNonceLen: 8, newAEAD: newGCM},
-	{ID: TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, Name: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", Hash: crypto.SHA256, KeyLen: 16, FixedIVLen: 4, ExplicitNonceLen: 8, newAEAD: newGCM},
-	{ID: TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, Name: "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", Hash: crypto.SHA384, KeyLen: 32, ECDSA: true, FixedIVLen: 4, ExplicitNonceLen: 8, newAEAD: newGCM},
-	{ID: TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, Name: "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", Hash: crypto.SHA384, KeyLen: 32, FixedIVLen: 4, ExplicitNonceLen: 8, newAEAD: newGCM},
-	{ID: TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, Name: "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", Hash: crypto.SHA256, KeyLen: 32, ECDSA: true, FixedIVLen: 12, newAEAD: chacha20poly1305.New},
-	{ID: TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, Name: "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", Hash: crypto.SHA256, KeyLen: 32, FixedIVLen: 12, newAEAD: chacha20poly1305.New},
+	{ID: TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, Name: "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", Hash: crypto.SHA256, KeyLen: 16, ECDSA: true, FixedIVLen: 4, ExplicitNonceLen: 8},
+	{ID: TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, Name: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", Hash: crypto.SHA256, KeyLen: 16, FixedIVLen: 4, ExplicitNonceLen: 8},
+	{ID: TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, Name: "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", Hash: crypto.SHA384, KeyLen: 32, ECDSA: true, FixedIVLen: 4, ExplicitNonceLen: 8},
+	{ID: TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, Name: "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", Hash: crypto.SHA384, KeyLen: 32, FixedIVLen: 4, ExplicitNonceLen: 8},
+	{ID: TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, Name: "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", Hash: crypto.SHA256, KeyLen: 32, ECDSA: true, FixedIVLen: 12, chacha: true},
+	{ID: TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, Name: "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", Hash: crypto.SHA256, KeyLen: 32, FixedIVLen: 12, chacha: true},
 }
 
 // SuiteByID returns the suite with the given code point, or nil.
