@@ -203,9 +203,9 @@ type extParser func(typ uint16, data *cryptobyte.String, last bool) error
 // trailing bytes, and records the types in order into rec when non-nil.
 func walkExtensions(exts cryptobyte.String, rec *[]uint16, parse extParser) error {
 	var seen extSet
+	var data cryptobyte.String // one for the walk: parse makes it escape
 	for !exts.Empty() {
 		var typ uint16
-		var data cryptobyte.String
 		if !exts.ReadUint16(&typ) || !exts.ReadUint16LengthPrefixed(&data) {
 			return errDecode
 		}
