@@ -97,9 +97,11 @@ type Conn struct {
 	hsActive      bool
 	hsDeadline    time.Time
 	hsCanceled    bool
-
-	rbuf []byte // receive buffer of a Conn that reads its own socket
 }
+
+// datagramBuffers lends receive buffers to Conns that read their own
+// socket, for the length of one read: a Conn not reading holds none.
+var datagramBuffers = sync.Pool{New: func() any { b := make([]byte, maxDatagram); return &b }}
 
 // Client returns a client Conn exchanging datagrams with raddr over
 // pconn; datagrams from other addresses are ignored. The Conn reads pconn
@@ -266,15 +268,14 @@ func (c *Conn) await(ctx context.Context) error {
 			return c.opError("read", net.ErrClosed)
 		}
 	}
-	if c.rbuf == nil {
-		c.rbuf = make([]byte, maxDatagram)
-	}
-	n, from, err := c.pconn.ReadFrom(c.rbuf)
+	buf := datagramBuffers.Get().(*[]byte)
+	defer datagramBuffers.Put(buf)
+	n, from, err := c.pconn.ReadFrom(*buf)
 	if err != nil {
 		return err
 	}
 	if sameAddr(from, c.raddr) {
-		c.deliver(c.rbuf[:n])
+		c.deliver((*buf)[:n]) // the core and the receive queue copy what they keep
 	}
 	return nil
 }

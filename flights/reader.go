@@ -42,6 +42,14 @@ func (r *Reader) Write(p []byte) {
 	r.buf = append(r.buf, p...)
 }
 
+// Release drops the buffer when it holds no partial message, invalidating
+// the slices Next returned; the next Write allocates a new one.
+func (r *Reader) Release() {
+	if r.Buffered() == 0 {
+		r.buf, r.off = nil, 0
+	}
+}
+
 // Next returns the next complete message: its type, its body and raw, the
 // 4-byte header followed by the body, as the transcript needs it. ok is
 // false when no complete message is buffered. err is

@@ -43,6 +43,9 @@ type Conn struct {
 	out     []byte
 	outMark int
 	events  eventQueue
+	// releaseWhenDrained is set by a completed handshake: the caller's
+	// draining the events releases the handshake's buffers.
+	releaseWhenDrained bool
 
 	hs         *handshake
 	suite      *cipher.Suite
@@ -156,7 +159,25 @@ func (c *Conn) HandshakeComplete() bool { return c.handshakes > 0 }
 
 // NextEvent returns the next output event, or an Event of kind EventNone
 // when there is none.
-func (c *Conn) NextEvent() Event { return c.events.pop() }
+func (c *Conn) NextEvent() Event {
+	ev := c.events.pop()
+	if c.releaseWhenDrained && c.events.empty() {
+		c.releaseBuffers()
+	}
+	return ev
+}
+
+// releaseBuffers drops the buffers a handshake grew, once the caller has
+// drained its events, so that an idle connection holds only its keys and
+// state; the data path grows its own buffers again on first use and keeps
+// them. The caller may still be reading the last event's Data, so buffers
+// are only let go of, never moved or reused.
+func (c *Conn) releaseBuffers() {
+	c.releaseWhenDrained = false
+	c.events = eventQueue{}
+	c.out, c.outMark = nil, 0
+	c.layer.release()
+}
 
 // begin starts an input or API call: when the caller has drained every
 // event, the buffers behind earlier events are reused.

@@ -93,6 +93,11 @@ func (l *datagramLayer) mtu() int {
 
 func (l *datagramLayer) reset() { l.dgStart = 0 }
 
+// release follows the Conn's dropping its output buffer; the last flight
+// must stay ready to be sent again, and the reassembler holds only what is
+// outstanding.
+func (l *datagramLayer) release() { l.dgStart = 0 }
+
 func (l *datagramLayer) feed(data []byte) {
 	l.datagram, l.records = data, 0
 	l.peerRetx = false

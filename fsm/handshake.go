@@ -152,6 +152,7 @@ func containsScheme(list []uint16, s uint16) bool {
 // completeHandshake records the outcome and reports it.
 func (c *Conn) completeHandshake() {
 	c.handshakes++
+	c.releaseWhenDrained = true
 	c.resumed = c.hs.resumed
 	// Over datagrams, the side that sent the handshake's last flight
 	// cannot know the peer received it until the peer sends something

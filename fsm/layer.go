@@ -16,6 +16,10 @@ type layer interface {
 	// reset runs when the caller has drained every event, so the buffers
 	// behind earlier events may be reused.
 	reset()
+	// release runs when the Conn drops its output buffer after a
+	// handshake; it drops the buffers that hold nothing, without moving
+	// any, to be grown again on use.
+	release()
 	// feed takes input: a piece of the byte stream, or one datagram.
 	feed(data []byte)
 	// nextRecord returns the next record's content type and plaintext.
@@ -79,6 +83,14 @@ func newStreamLayer(c *Conn) layer {
 }
 
 func (l *streamLayer) reset() { l.in.Compact() }
+
+func (l *streamLayer) release() {
+	l.in.Release()
+	l.hsIn.Release()
+	if len(l.hsOut) == 0 {
+		l.hsOut = nil
+	}
+}
 
 func (l *streamLayer) feed(data []byte) { l.in.Write(data) }
 

@@ -30,6 +30,14 @@ func (r *StreamReader) Compact() {
 	r.start = 0
 }
 
+// Release drops the buffer when it holds no partial record, invalidating
+// every record returned so far; the next Write allocates a new one.
+func (r *StreamReader) Release() {
+	if r.Buffered() == 0 {
+		r.buf, r.start = nil, 0
+	}
+}
+
 // Buffered returns the number of bytes held that do not yet form a record.
 func (r *StreamReader) Buffered() int { return len(r.buf) - r.start }
 
