@@ -140,3 +140,21 @@ func TestReaderNoAllocs(t *testing.T) {
 	})
 	require.Zero(t, allocs)
 }
+
+// TestReaderRelease checks that Release keeps a partial message and drops
+// only an empty buffer, after which reading goes on.
+func TestReaderRelease(t *testing.T) {
+	msg := (&Finished{VerifyData: fill(0xf0, 32)}).Append(nil)
+	r := NewReader(0)
+	r.Write(msg)
+	r.Write(msg[:5])
+	require.Len(t, drain(t, r), 1)
+	r.Release()
+	require.Equal(t, 5, r.Buffered(), "a partial message is kept")
+	r.Write(msg[5:])
+	require.Equal(t, [][]byte{msg}, drain(t, r))
+	r.Release()
+	require.Nil(t, r.buf)
+	r.Write(msg)
+	require.Equal(t, [][]byte{msg}, drain(t, r))
+}

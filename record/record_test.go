@@ -151,3 +151,28 @@ func BenchmarkSealOpen16K(b *testing.B) {
 		}
 	}
 }
+
+// TestStreamReaderRelease checks that Release keeps a partial record and
+// drops only an empty buffer, after which reading goes on.
+func TestStreamReaderRelease(t *testing.T) {
+	rec := AppendPlain(nil, TypeHandshake, VersionTLS12, []byte("hello"))
+	var r StreamReader
+	r.Write(rec)
+	r.Write(rec[:3])
+	_, ok, err := r.Next()
+	require.NoError(t, err)
+	require.True(t, ok)
+	r.Release()
+	require.Equal(t, 3, r.Buffered(), "a partial record is kept")
+	r.Write(rec[3:])
+	got, ok, err := r.Next()
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, "hello", string(got.Payload))
+	r.Release()
+	require.Nil(t, r.buf)
+	r.Write(rec)
+	got, ok, _ = r.Next()
+	require.True(t, ok)
+	require.Equal(t, "hello", string(got.Payload))
+}
