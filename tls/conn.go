@@ -49,7 +49,7 @@ type Conn struct {
 	err      error // the error that closed the core
 	writeErr error // a failed socket write; permanent
 
-	rbuf    []byte // socket read buffer; grows while reads fill it
+	rclass  int // index of the socket read size; grows while reads fill it
 	onEvent func(fsm.Event)
 }
 
@@ -66,7 +66,7 @@ func Server(conn net.Conn, cfg *Config) *Conn {
 }
 
 func newConn(conn net.Conn, core *fsm.Conn) *Conn {
-	c := &Conn{conn: conn, core: core, rbuf: make([]byte, minReadBuffer)}
+	c := &Conn{conn: conn, core: core, }
 	c.flushed.L = &c.mu
 	return c
 }
@@ -133,6 +133,9 @@ func (c *Conn) runHandshake() error {
 	defer c.readMu.Unlock()
 	for {
 		if err := c.handshakeState(); err != errHandshakeRunning {
+			if err == nil {
+				c.releaseWriteBuffers()
+			}
 			return err
 		}
 		if err := c.readOnce(); err != nil {
@@ -141,25 +144,46 @@ func (c *Conn) runHandshake() error {
 	}
 }
 
-// The socket read buffer starts small, so an idle connection holds little,
-// and doubles each time a read fills it, up to one full record with its
-// overhead, so bulk transfers read a record at a time.
-const (
-	minReadBuffer = 2048
-	maxReadBuffer = 16384 + 512
-)
+// releaseWriteBuffers lets go of the output buffers the handshake grew,
+// unless they are in use; the data path grows its own on first use.
+func (c *Conn) releaseWriteBuffers() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.flushing && len(c.pending) == 0 {
+		c.pending, c.spare = nil, nil
+	}
+}
+
+// The socket read size starts small and doubles each time a read fills
+// it, up to one full record with its overhead, so bulk transfers read a
+// record at a time.
+var readSizes = [...]int{2048, 4096, 8192, 16384 + 512}
+
+// readBuffers lends socket read buffers, one pool per read size, for the
+// length of one read: the core copies what it keeps, so a Conn that is
+// not reading holds no buffer.
+var readBuffers [len(readSizes)]sync.Pool
+
+func init() {
+	for i, size := range readSizes {
+		readBuffers[i].New = func() any { b := make([]byte, size); return &b }
+	}
+}
 
 // readOnce reads from the socket once and feeds the core. The caller holds
 // readMu.
 func (c *Conn) readOnce() error {
-	n, rerr := c.conn.Read(c.rbuf)
+	pool := &readBuffers[c.rclass]
+	buf := pool.Get().(*[]byte)
+	defer pool.Put(buf)
+	n, rerr := c.conn.Read(*buf)
 	if n > 0 {
-		data := c.rbuf[:n]
+		data := (*buf)[:n]
 		if err := c.callCore(func(core *fsm.Conn) error { return core.HandleData(time.Now(), data) }, false); err != nil {
 			return err
 		}
-		if n == len(c.rbuf) && n < maxReadBuffer {
-			c.rbuf = make([]byte, min(2*n, maxReadBuffer))
+		if n == len(*buf) && c.rclass < len(readSizes)-1 {
+			c.rclass++
 		}
 	}
 	if rerr != nil {
