@@ -177,9 +177,9 @@ func figures() []figure {
 			idleSrc("idle13/tlsm-core", benchsuite.IdleTLSCore), goIdle, idle},
 		{"idle TLS1.3 connection, both ends: tls.Conn vs crypto/tls (net.Pipe)",
 			idleSrc("idle13/tlsm-pipe", benchsuite.IdleTLSConn), goIdle, idle},
-		{"idle DTLS1.2 connection, both ends: fsm core pair vs pion/dtls (dpipe)",
+		{"idle DTLS1.2 connection, both ends: fsm core pair vs pion/dtls (dpipe's memory subtracted)",
 			idleSrc("idle-dtls/tlsm-core", benchsuite.IdleDTLSCore), pion, idle},
-		{"idle DTLS1.2 connection, both ends: dtls.Conn vs pion/dtls (dpipe)",
+		{"idle DTLS1.2 connection, both ends: dtls.Conn vs pion/dtls (dpipe's memory subtracted)",
 			idleSrc("idle-dtls/tlsm-dpipe", benchsuite.IdleDTLSConn), pion, idle},
 	}
 }
