@@ -225,12 +225,26 @@ func (c *Conn) Start(now time.Time) error {
 }
 
 // HandleData consumes bytes received from the peer, which may be cut at any
-// point. It returns the error that closed the connection, if any.
+// point. It returns the error that closed the connection, if any. The
+// bytes are copied as needed; data is the caller's again on return.
 func (c *Conn) HandleData(now time.Time, data []byte) error {
 	if c.transport.Datagram {
 		return ErrWrongTransport
 	}
-	return c.handleInput(now, data)
+	return c.handleInput(now, data, false)
+}
+
+// HandleDataInPlace is HandleData without the copy: whole records are
+// decrypted where they lie in data, so its bytes change, and the Data of
+// the events it produces may point into it. Keep data unchanged until
+// those events are drained; then it is the caller's again (only an
+// incomplete record at its end is copied, to wait for the rest). An
+// adapter with its own read buffer saves a copy of every record this way.
+func (c *Conn) HandleDataInPlace(now time.Time, data []byte) error {
+	if c.transport.Datagram {
+		return ErrWrongTransport
+	}
+	return c.handleInput(now, data, true)
 }
 
 // HandleDatagram consumes one datagram received from the peer (DTLS).
@@ -242,7 +256,7 @@ func (c *Conn) HandleDatagram(now time.Time, datagram []byte) error {
 	if !c.transport.Datagram {
 		return ErrWrongTransport
 	}
-	return c.handleInput(now, datagram)
+	return c.handleInput(now, datagram, true)
 }
 
 // HandleTimeout tells the Conn the time; when a timer it asked for
@@ -259,7 +273,9 @@ func (c *Conn) HandleTimeout(now time.Time) error {
 	return c.err
 }
 
-func (c *Conn) handleInput(now time.Time, data []byte) error {
+// handleInput takes input; lent is true when the caller lets records be
+// read and decrypted in data itself.
+func (c *Conn) handleInput(now time.Time, data []byte, lent bool) error {
 	c.begin(now)
 	if c.state == StateClosed || c.recvClose {
 		return c.err
@@ -270,7 +286,7 @@ func (c *Conn) handleInput(now time.Time, data []byte) error {
 		c.end()
 		return c.err
 	}
-	c.layer.feed(data)
+	c.layer.feed(data, lent)
 	if err := c.readRecords(); err != nil {
 		c.fail(err)
 	}

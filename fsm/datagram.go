@@ -98,7 +98,9 @@ func (l *datagramLayer) reset() { l.dgStart = 0 }
 // outstanding.
 func (l *datagramLayer) release() { l.dgStart = 0 }
 
-func (l *datagramLayer) feed(data []byte) {
+// feed takes one datagram, always read in place (HandleDatagram's
+// contract).
+func (l *datagramLayer) feed(data []byte, _ bool) {
 	l.datagram, l.records = data, 0
 	l.peerRetx = false
 }

@@ -21,7 +21,8 @@ type layer interface {
 	// any, to be grown again on use.
 	release()
 	// feed takes input: a piece of the byte stream, or one datagram.
-	feed(data []byte)
+	// When lent, records may be read in data itself until end.
+	feed(data []byte, lent bool)
 	// nextRecord returns the next record's content type and plaintext.
 	// ok is false when the input is used up.
 	nextRecord() (typ record.ContentType, payload []byte, ok bool, err error)
@@ -92,7 +93,13 @@ func (l *streamLayer) release() {
 	}
 }
 
-func (l *streamLayer) feed(data []byte) { l.in.Write(data) }
+func (l *streamLayer) feed(data []byte, lent bool) {
+	if lent {
+		l.in.WriteInPlace(data)
+	} else {
+		l.in.Write(data)
+	}
+}
 
 func (l *streamLayer) nextRecord() (record.ContentType, []byte, bool, error) {
 	c := l.c
@@ -208,6 +215,7 @@ func (l *streamLayer) handleTimeout(time.Time) error { return nil }
 
 // end makes everything produced one transmit event.
 func (l *streamLayer) end() {
+	l.in.Detach() // the input lent to this call goes back to the caller
 	if err := l.flush(); err != nil {
 		l.c.fail(err)
 	}

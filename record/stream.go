@@ -5,9 +5,15 @@ import "encoding/binary"
 // StreamReader cuts a byte stream into records. Bytes may arrive split at
 // any point, one at a time if need be. It holds at most one incomplete
 // record beyond what the caller has written and not yet consumed.
+//
+// Input given with WriteInPlace is read where it lies, without a copy,
+// until Detach: only what is left of it then is copied into the reader's
+// own buffer.
 type StreamReader struct {
 	buf   []byte
 	start int
+	// ext is input read in place: records are cut from it directly.
+	ext []byte
 	// MaxFragment is the largest fragment length accepted; a longer one is
 	// a record_overflow. Zero means MaxCiphertext13.
 	MaxFragment int
@@ -16,7 +22,32 @@ type StreamReader struct {
 // Write appends stream bytes. Records returned earlier by Next stay valid
 // (though the buffer may move) until Compact.
 func (r *StreamReader) Write(p []byte) {
+	r.Detach()
 	r.buf = append(r.buf, p...)
+}
+
+// WriteInPlace is Write for input the caller lends until Detach: when
+// nothing is buffered, records are cut from p itself, so that their
+// payloads (decrypted in place, perhaps) lie in p. Otherwise p is copied,
+// as by Write.
+func (r *StreamReader) WriteInPlace(p []byte) {
+	if r.Buffered() > 0 {
+		r.Write(p)
+		return
+	}
+	r.ext = p
+}
+
+// Detach ends the loan of WriteInPlace: the unread rest of that input, an
+// incomplete record or records not yet asked for, is copied into the
+// reader's buffer. Records returned from the input stay where they are.
+func (r *StreamReader) Detach() {
+	if r.ext == nil {
+		return
+	}
+	rest := r.ext
+	r.ext = nil
+	r.buf = append(r.buf, rest...)
 }
 
 // Compact drops consumed bytes, invalidating every record returned so far.
@@ -39,45 +70,64 @@ func (r *StreamReader) Release() {
 }
 
 // Buffered returns the number of bytes held that do not yet form a record.
-func (r *StreamReader) Buffered() int { return len(r.buf) - r.start }
+func (r *StreamReader) Buffered() int { return len(r.buf) - r.start + len(r.ext) }
 
 // Next returns the next complete record. ok is false when more bytes are
 // needed. err is AlertRecordOverflow for a length beyond the limit and
 // AlertUnexpectedMessage for an unknown content type.
 func (r *StreamReader) Next() (rec Record, ok bool, err error) {
-	b := r.buf[r.start:]
+	if r.ext != nil {
+		rec, n, ok, err := r.cut(r.ext)
+		if ok {
+			r.ext = r.ext[n:]
+			if len(r.ext) == 0 {
+				r.ext = nil
+			}
+		}
+		return rec, ok, err
+	}
+	rec, n, ok, err := r.cut(r.buf[r.start:])
+	if ok {
+		r.start += n
+	}
+	return rec, ok, err
+}
+
+// cut returns the record at the start of b and its length on the wire.
+func (r *StreamReader) cut(b []byte) (rec Record, n int, ok bool, err error) {
 	if len(b) < HeaderLen {
-		return Record{}, false, nil
+		return Record{}, 0, false, nil
 	}
 	typ := ContentType(b[0])
 	switch typ {
 	case TypeChangeCipherSpec, TypeAlert, TypeHandshake, TypeApplicationData:
 	default:
-		return Record{}, false, AlertUnexpectedMessage
+		return Record{}, 0, false, AlertUnexpectedMessage
 	}
-	n := int(binary.BigEndian.Uint16(b[3:5]))
+	length := int(binary.BigEndian.Uint16(b[3:5]))
 	limit := r.MaxFragment
 	if limit == 0 {
 		limit = MaxCiphertext13
 	}
-	if n > limit {
-		return Record{}, false, AlertRecordOverflow
+	if length > limit {
+		return Record{}, 0, false, AlertRecordOverflow
 	}
-	if len(b) < HeaderLen+n {
-		return Record{}, false, nil
+	n = HeaderLen + length
+	if len(b) < n {
+		return Record{}, 0, false, nil
 	}
 	rec = Record{
 		Type:    typ,
 		Version: binary.BigEndian.Uint16(b[1:3]),
 		Header:  b[:HeaderLen:HeaderLen],
-		Payload: b[HeaderLen : HeaderLen+n : HeaderLen+n],
+		Payload: b[HeaderLen:n:n],
 	}
-	r.start += HeaderLen + n
-	return rec, true, nil
+	return rec, n, true, nil
 }
 
 // Reset drops every buffered byte.
 func (r *StreamReader) Reset() {
 	r.buf = r.buf[:0]
 	r.start = 0
+	r.ext = nil
 }

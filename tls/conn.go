@@ -179,7 +179,7 @@ func (c *Conn) readOnce() error {
 	n, rerr := c.conn.Read(*buf)
 	if n > 0 {
 		data := (*buf)[:n]
-		if err := c.callCore(func(core *fsm.Conn) error { return core.HandleData(time.Now(), data) }, false); err != nil {
+		if err := c.callCore(func(core *fsm.Conn) error { return core.HandleDataInPlace(time.Now(), data) }, false); err != nil {
 			return err
 		}
 		if n == len(*buf) && c.rclass < len(readSizes)-1 {
