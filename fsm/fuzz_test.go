@@ -122,6 +122,8 @@ type fuzzConn struct {
 	events []fsm.Event
 	// timeoutOK allows closing with ErrHandshakeTimeout.
 	timeoutOK bool
+	// inPlace feeds stream input with HandleDataInPlace, wiping it after.
+	inPlace bool
 }
 
 func newFuzzConn(c *fsm.Conn) *fuzzConn {
@@ -154,8 +156,18 @@ func (f *fuzzConn) returned(t *testing.T, err error) {
 	f.drain(t)
 }
 
+// handleData feeds b, or with inPlace a copy of it that is wiped once
+// its events are drained: the Conn must keep nothing of lent input.
 func (f *fuzzConn) handleData(t *testing.T, b []byte) {
-	f.returned(t, f.conn.HandleData(f.now, b))
+	if !f.inPlace {
+		f.returned(t, f.conn.HandleData(f.now, b))
+		return
+	}
+	lent := bytes.Clone(b)
+	f.returned(t, f.conn.HandleDataInPlace(f.now, lent))
+	for i := range lent {
+		lent[i] = 0xee
+	}
 }
 
 // handleDatagram feeds a copy of b: a Conn opens records in place, in
@@ -400,12 +412,15 @@ const (
 	// modeSealed reads the input as records to protect with the client's
 	// keys (see fuzzRecords) rather than as raw bytes.
 	modeSealed
+	// modeInPlace feeds the input with HandleDataInPlace.
+	modeInPlace
 )
 
 // FuzzTLSEstablished completes a TLS 1.3 or TLS 1.2 handshake, then feeds
 // the server the input as further bytes from the client: raw, or as
 // records the client's keys protect, which reach what lies behind the
-// record protection. Besides the common checks, the application data
+// record protection; copied by HandleData or lent to HandleDataInPlace.
+// Besides the common checks, the application data
 // delivered must be exactly what the sealed records carried, up to where
 // the server stopped reading.
 func FuzzTLSEstablished(f *testing.F) {
@@ -413,6 +428,7 @@ func FuzzTLSEstablished(f *testing.F) {
 	f.Add(byte(modeTLS12), []byte{23, 3, 3, 0, 1, 0})
 	f.Add(byte(modeSealed), appendFuzzRecord(nil, record.TypeApplicationData, []byte("hello")))
 	f.Add(byte(modeSealed|modeTLS12), appendFuzzRecord(nil, record.TypeAlert, []byte{1, 0}))
+	f.Add(byte(modeSealed|modeInPlace), appendFuzzRecord(nil, record.TypeApplicationData, []byte("in place")))
 	f.Fuzz(func(t *testing.T, mode byte, in []byte) {
 		if len(in) <= fuzzMaxInput {
 			runTLSEstablished(t, mode, in)
@@ -427,6 +443,7 @@ func runTLSEstablished(t *testing.T, mode byte, in []byte) *fuzzConn {
 	}
 	r := fuzzReplayOf(t, variant)
 	s := newFuzzConn(fsm.NewServer(fuzzServerConfig()))
+	s.inPlace = mode&modeInPlace != 0
 	for _, b := range r.sent {
 		s.handleData(t, b)
 	}

@@ -176,3 +176,34 @@ func TestStreamReaderRelease(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, "hello", string(got.Payload))
 }
+
+// TestStreamReaderInPlace checks that records are cut from lent input
+// without a copy and that Detach keeps the unread rest, so the caller may
+// reuse its buffer.
+func TestStreamReaderInPlace(t *testing.T) {
+	one := AppendPlain(nil, TypeHandshake, VersionTLS12, []byte("one"))
+	two := AppendPlain(nil, TypeHandshake, VersionTLS12, []byte("two"))
+	three := AppendPlain(nil, TypeHandshake, VersionTLS12, []byte("three"))
+	in := append(append(append([]byte(nil), one...), two...), three[:4]...)
+	var r StreamReader
+	r.WriteInPlace(in)
+	for i, want := range []string{"one", "two"} {
+		rec, ok, err := r.Next()
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, want, string(rec.Payload))
+		require.Same(t, &in[i*len(one)+HeaderLen], &rec.Payload[0], "read in place")
+	}
+	_, ok, err := r.Next()
+	require.NoError(t, err)
+	require.False(t, ok)
+	r.Detach()
+	clear(in) // the caller's buffer is its own again
+	require.Equal(t, 4, r.Buffered())
+	r.WriteInPlace(three[4:]) // something is buffered: copied
+	rec, ok, err := r.Next()
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, "three", string(rec.Payload))
+	r.Detach()
+}
