@@ -12,6 +12,7 @@ type Transcript struct {
 	h       crypto.Hash
 	running hash.Hash
 	pending []byte
+	sum     [64]byte // where Digest puts its result
 }
 
 // Write adds a full handshake message, header included.
@@ -38,6 +39,11 @@ func (t *Transcript) SetHash(h crypto.Hash) {
 	t.running.Write(t.pending)
 	t.pending = nil
 }
+
+// Digest returns the hash of the messages so far without changing the
+// state, in a buffer of the Transcript's that the next Digest overwrites:
+// use it at once, or copy it. It panics if SetHash has not been called.
+func (t *Transcript) Digest() []byte { return t.Sum(t.sum[:0]) }
 
 // Sum appends the hash of the messages so far to dst without changing the
 // state. It panics if SetHash has not been called.

@@ -1,6 +1,7 @@
 package flights
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -61,4 +62,17 @@ func TestTranscriptSumWith(t *testing.T) {
 	require.Equal(t, want[:], tr.SumWith(crypto.SHA256, []byte("two")))
 	only := sha256.Sum256([]byte("one"))
 	require.Equal(t, only[:], tr.Sum(nil), "SumWith leaves the state alone")
+}
+
+func TestTranscriptDigest(t *testing.T) {
+	var tr Transcript
+	tr.Write([]byte("first message"))
+	tr.SetHash(crypto.SHA256)
+	require.Equal(t, tr.Sum(nil), tr.Digest())
+	first := bytes.Clone(tr.Digest())
+	tr.Write([]byte("second message"))
+	require.Equal(t, tr.Sum(nil), tr.Digest())
+	require.NotEqual(t, first, tr.Digest())
+	allocs := testing.AllocsPerRun(10, func() { tr.Digest() })
+	require.Zero(t, allocs, "Digest uses the Transcript's own buffer")
 }

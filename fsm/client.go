@@ -415,7 +415,7 @@ func (c *Conn) clientFinished(m message) (State, error) {
 		}
 	}
 	c.sendFinished(hs.clientHS)
-	c.resumptionMaster = hs.sched.Derive(cipher.LabelResumptionMaster, c.transcript.Sum(nil))
+	c.resumptionMaster = hs.sched.Derive(cipher.LabelResumptionMaster, c.transcript.Digest())
 	if err := c.setWriteKeys(c.clientAP); err != nil {
 		return 0, err
 	}

@@ -56,7 +56,7 @@ func (c *Conn) deriveHandshakeSecrets(shared []byte) {
 	hs := c.hs
 	hs.sched = cipher.NewSchedule(c.suite.Hash, hs.psk)
 	hs.sched.ToHandshake(shared)
-	th := c.transcript.Sum(nil)
+	th := c.transcript.Digest()
 	hs.clientHS = hs.sched.Derive(cipher.LabelClientHandshake, th)
 	hs.serverHS = hs.sched.Derive(cipher.LabelServerHandshake, th)
 	c.keyLog("CLIENT_HANDSHAKE_TRAFFIC_SECRET", hs.clientHS)
@@ -68,7 +68,7 @@ func (c *Conn) deriveHandshakeSecrets(shared []byte) {
 func (c *Conn) deriveApplicationSecrets() {
 	hs := c.hs
 	hs.sched.ToMaster()
-	th := c.transcript.Sum(nil)
+	th := c.transcript.Digest()
 	c.clientAP = hs.sched.Derive(cipher.LabelClientApplication, th)
 	c.serverAP = hs.sched.Derive(cipher.LabelServerApplication, th)
 	c.exporter = hs.sched.Derive(cipher.LabelExporterMaster, th)
@@ -79,7 +79,7 @@ func (c *Conn) deriveApplicationSecrets() {
 
 // finishedMAC is the verify_data of a Finished sent with trafficSecret.
 func (c *Conn) finishedMAC(trafficSecret []byte) []byte {
-	return cipher.FinishedMAC(c.suite.Hash, trafficSecret, c.transcript.Sum(nil))
+	return cipher.FinishedMAC(c.suite.Hash, trafficSecret, c.transcript.Digest())
 }
 
 // checkFinished verifies a peer's Finished and adds it to the transcript.
@@ -115,7 +115,7 @@ func (c *Conn) sendCertificate(context string) error {
 	if hs.cert == nil {
 		return nil
 	}
-	sig, err := sign(c.cfg.rand(), hs.cert.PrivateKey, hs.scheme, signedMessage(context, c.transcript.Sum(nil)))
+	sig, err := sign(c.cfg.rand(), hs.cert.PrivateKey, hs.scheme, signedMessage(context, c.transcript.Digest()))
 	if err != nil {
 		return alertf(record.AlertInternalError, "signing: %v", err)
 	}
@@ -133,7 +133,7 @@ func (c *Conn) checkCertificateVerify(m message, context string, offered []uint1
 	if !containsScheme(offered, cv.Algorithm) {
 		return alertf(record.AlertIllegalParameter, "signature scheme %#04x was not offered", cv.Algorithm)
 	}
-	if err := verify(c.hs.peerKey, cv.Algorithm, signedMessage(context, c.transcript.Sum(nil)), cv.Signature); err != nil {
+	if err := verify(c.hs.peerKey, cv.Algorithm, signedMessage(context, c.transcript.Digest()), cv.Signature); err != nil {
 		return err
 	}
 	c.transcript.Write(m.raw)

@@ -397,7 +397,7 @@ func (c *Conn) serverFinished(m message) (State, error) {
 		return 0, err
 	}
 	if c.resumptionMaster == nil {
-		c.resumptionMaster = c.hs.sched.Derive(cipher.LabelResumptionMaster, c.transcript.Sum(nil))
+		c.resumptionMaster = c.hs.sched.Derive(cipher.LabelResumptionMaster, c.transcript.Digest())
 		if err := c.sendNewSessionTicket(); err != nil {
 			return 0, err
 		}

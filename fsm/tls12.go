@@ -37,7 +37,7 @@ func (c *Conn) enterTLS12(suite *cipher.Suite, clientHelloRaw []byte) {
 func (c *Conn) establishKeys12(preMaster []byte) error {
 	h := c.suite.Hash
 	if c.ems {
-		c.master = cipher.ExtendedMasterSecret12(h, preMaster, c.transcript.Sum(nil))
+		c.master = cipher.ExtendedMasterSecret12(h, preMaster, c.transcript.Digest())
 	} else {
 		c.master = cipher.MasterSecret12(h, preMaster, c.random[:], c.srvRandom[:])
 	}
@@ -105,7 +105,7 @@ func (c *Conn) sendFinished12() error {
 		return err
 	}
 	label, _ := c.finishedLabels()
-	verify := cipher.VerifyData12(c.suite.Hash, c.master, label, c.transcript.Sum(nil))
+	verify := cipher.VerifyData12(c.suite.Hash, c.master, label, c.transcript.Digest())
 	c.rememberVerifyData(true, verify)
 	fin := flights.Finished{VerifyData: verify}
 	c.sendMessage(fin.Append(nil))
@@ -119,7 +119,7 @@ func (c *Conn) checkFinished12(m message) error {
 		return err
 	}
 	_, label := c.finishedLabels()
-	want := cipher.VerifyData12(c.suite.Hash, c.master, label, c.transcript.Sum(nil))
+	want := cipher.VerifyData12(c.suite.Hash, c.master, label, c.transcript.Digest())
 	if !hmac.Equal(fin.VerifyData, want) {
 		return alertf(record.AlertDecryptError, "wrong Finished verify_data")
 	}
