@@ -2,6 +2,7 @@ package flights
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/tlsm/tlsm/record"
 	"golang.org/x/crypto/cryptobyte"
@@ -28,10 +29,14 @@ func okOr(ok bool) error {
 	return errDecode
 }
 
+// messageSizeHint is the room appendMessage makes before building a
+// message: most handshake messages fit, so they are built without regrowing.
+const messageSizeHint = 256
+
 // appendMessage appends a handshake header for typ followed by the body
 // that fill writes.
 func appendMessage(b []byte, typ MsgType, fill func(*builder)) []byte {
-	bld := newBuilder(b)
+	bld := newBuilder(slices.Grow(b, messageSizeHint))
 	bld.addUint8(uint8(typ))
 	bld.addPrefixed24(fill)
 	return bld.mustBytes()
