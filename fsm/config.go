@@ -278,13 +278,14 @@ func (c *Config) rand() io.Reader {
 	return rand.Reader
 }
 
-// suitesFor returns the enabled suites of one version, in preference order.
+// suitesFor returns the enabled suites of one version, in preference order;
+// the caller must not change the slice.
 func (c *Config) suitesFor(version uint16) []uint16 {
 	if len(c.CipherSuites) == 0 {
 		if version == VersionTLS13 {
-			return cipher.TLS13Suites()
+			return defaultSuites13
 		}
-		return cipher.TLS12Suites()
+		return defaultSuites12
 	}
 	var out []uint16
 	for _, id := range c.CipherSuites {
@@ -299,8 +300,27 @@ func (c *Config) suitesFor(version uint16) []uint16 {
 // carried by transport t, and has enabled suites.
 func (c *Config) versionEnabled(t *Transport, v uint16) bool {
 	lo, hi := c.versionRange()
-	return v >= lo && v <= hi && v <= t.MaxVersion && len(c.suitesFor(v)) > 0
+	return v >= lo && v <= hi && v <= t.MaxVersion && c.hasSuiteFor(v)
 }
+
+// hasSuiteFor reports whether a suite of version is enabled.
+func (c *Config) hasSuiteFor(version uint16) bool {
+	if len(c.CipherSuites) == 0 {
+		return true
+	}
+	for _, id := range c.CipherSuites {
+		if s := cipher.SuiteByID(id); s != nil && s.TLS13 == (version == VersionTLS13) {
+			return true
+		}
+	}
+	return false
+}
+
+// The suites enabled by default, which callers of suitesFor only read.
+var (
+	defaultSuites13 = cipher.TLS13Suites()
+	defaultSuites12 = cipher.TLS12Suites()
+)
 
 // versionOffer is what a client offers: versions, highest first, and the
 // suites of all of them.
