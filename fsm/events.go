@@ -89,7 +89,16 @@ type eventQueue struct {
 	head int
 }
 
-func (e *eventQueue) push(ev Event) { e.q = append(e.q, ev) }
+func (e *eventQueue) push(ev Event) {
+	if e.q == nil {
+		e.q = make([]Event, 0, eventQueueStart)
+	}
+	e.q = append(e.q, ev)
+}
+
+// eventQueueStart is the capacity a queue starts with: a handshake flight
+// or a burst of records rarely needs more.
+const eventQueueStart = 8
 
 func (e *eventQueue) pop() Event {
 	if e.head == len(e.q) {
