@@ -166,10 +166,10 @@ func (c *Conn) client12ServerHelloDone(m message) (State, error) {
 		if hs.cert != nil {
 			msg.Certificates = hs.cert.Certificate
 		}
-		c.sendMessage(msg.Append(nil))
+		c.sendBuilt(msg.Append(c.msgBuffer()))
 	}
 	cke := flights.ClientKeyExchange{PublicKey: hs.key.PublicKey().Bytes()}
-	c.sendMessage(cke.Append(nil))
+	c.sendBuilt(cke.Append(c.msgBuffer()))
 	if err := c.establishKeys12(hs.preMaster); err != nil {
 		return 0, err
 	}
@@ -208,7 +208,7 @@ func (c *Conn) sendCertificateVerify12() error {
 		return alertf(record.AlertInternalError, "signing: %v", err)
 	}
 	cv := flights.CertificateVerify{Algorithm: c.hs.scheme, Signature: sig}
-	c.sendMessage(cv.Append(nil))
+	c.sendBuilt(cv.Append(c.msgBuffer()))
 	return nil
 }
 

@@ -43,6 +43,8 @@ type Conn struct {
 	out     []byte
 	outMark int
 	events  eventQueue
+	// msgBuf is where handshake messages are built (see sendBuilt).
+	msgBuf []byte
 	// releaseWhenDrained is set by a completed handshake: the caller's
 	// draining the events releases the handshake's buffers.
 	releaseWhenDrained bool
@@ -176,6 +178,7 @@ func (c *Conn) releaseBuffers() {
 	c.releaseWhenDrained = false
 	c.events = eventQueue{}
 	c.out, c.outMark = nil, 0
+	c.msgBuf = nil
 	c.layer.release()
 }
 

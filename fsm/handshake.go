@@ -98,7 +98,7 @@ func (c *Conn) checkFinished(m message, trafficSecret []byte) error {
 // sendFinished queues our Finished.
 func (c *Conn) sendFinished(trafficSecret []byte) {
 	fin := flights.Finished{VerifyData: c.finishedMAC(trafficSecret)}
-	c.sendMessage(fin.Append(nil))
+	c.sendBuilt(fin.Append(c.msgBuffer()))
 }
 
 // sendCertificate queues our Certificate and, when it is not empty, our
@@ -111,7 +111,7 @@ func (c *Conn) sendCertificate(context string) error {
 			msg.Entries = append(msg.Entries, flights.CertificateEntry{Data: der})
 		}
 	}
-	c.sendMessage(msg.Append(nil))
+	c.sendBuilt(msg.Append(c.msgBuffer()))
 	if hs.cert == nil {
 		return nil
 	}
@@ -120,7 +120,7 @@ func (c *Conn) sendCertificate(context string) error {
 		return alertf(record.AlertInternalError, "signing: %v", err)
 	}
 	cv := flights.CertificateVerify{Algorithm: hs.scheme, Signature: sig}
-	c.sendMessage(cv.Append(nil))
+	c.sendBuilt(cv.Append(c.msgBuffer()))
 	return nil
 }
 

@@ -176,6 +176,18 @@ func (c *Conn) sendMessage(raw []byte) {
 	c.events.push(Event{Kind: EventMessageSent, Message: flights.MsgType(raw[0])})
 }
 
+// msgBuffer returns the Conn's buffer for building the next message that
+// sendBuilt takes, emptied.
+func (c *Conn) msgBuffer() []byte { return c.msgBuf[:0] }
+
+// sendBuilt is sendMessage for a message built in msgBuffer, which it
+// keeps, grown as it may be, for the next one: sendMessage copies what it
+// sends.
+func (c *Conn) sendBuilt(raw []byte) {
+	c.sendMessage(raw)
+	c.msgBuf = raw[:0]
+}
+
 // sendPostHandshake queues a message that is not part of the transcript
 // (TLS 1.3 NewSessionTicket and KeyUpdate).
 func (c *Conn) sendPostHandshake(raw []byte) {

@@ -217,7 +217,7 @@ func (c *Conn) sendHelloRetryRequest(ch *flights.ClientHello) (State, error) {
 		SupportedVersion: VersionTLS13,
 		SelectedGroup:    uint16(c.hs.group),
 	}
-	c.sendMessage(hrr.Append(nil))
+	c.sendBuilt(hrr.Append(c.msgBuffer()))
 	return StateServerWaitClientHelloRetried, nil
 }
 
@@ -314,7 +314,7 @@ func (c *Conn) serverFlight(clientShare []byte) (State, error) {
 		HasSelectedPSK: hs.resumed, SelectedPSK: hs.pskIndex,
 	}
 	c.version = VersionTLS13
-	c.sendMessage(sh.Append(nil))
+	c.sendBuilt(sh.Append(c.msgBuffer()))
 	c.deriveHandshakeSecrets(shared)
 	if err := c.setWriteKeys(hs.serverHS); err != nil {
 		return 0, err
@@ -323,12 +323,12 @@ func (c *Conn) serverFlight(clientShare []byte) (State, error) {
 		return 0, err
 	}
 	ee := flights.EncryptedExtensions{ALPN: c.alpn}
-	c.sendMessage(ee.Append(nil))
+	c.sendBuilt(ee.Append(c.msgBuffer()))
 	next := StateServerWaitFinished13
 	if !hs.resumed {
 		if c.cfg.ClientAuth != NoClientCert {
 			hs.certReq = &flights.CertificateRequest{SignatureAlgorithms: signatureSchemes13}
-			c.sendMessage(hs.certReq.Append(nil))
+			c.sendBuilt(hs.certReq.Append(c.msgBuffer()))
 			next = StateServerWaitCertificate13
 		}
 		if err := c.sendCertificate(serverSignatureContext); err != nil {

@@ -99,7 +99,7 @@ func (c *Conn) server12Resume(ch *flights.ClientHello, s *Session, m message) (S
 		sh.ECPointFormats = []uint8{0}
 	}
 	c.chooseSRTP(ch, &sh)
-	c.sendMessage(sh.Append(nil))
+	c.sendBuilt(sh.Append(c.msgBuffer()))
 	if err := c.derivePendingKeys12(); err != nil {
 		return 0, err
 	}
@@ -216,9 +216,9 @@ func (c *Conn) server12Flight(ch *flights.ClientHello) (State, error) {
 		}
 		sh.SessionID = hs.sessionID
 	}
-	c.sendMessage(sh.Append(nil))
+	c.sendBuilt(sh.Append(c.msgBuffer()))
 	cert := flights.Certificate12{Certificates: hs.cert.Certificate}
-	c.sendMessage(cert.Append(nil))
+	c.sendBuilt(cert.Append(c.msgBuffer()))
 	if err := c.sendServerKeyExchange12(); err != nil {
 		return 0, err
 	}
@@ -228,10 +228,10 @@ func (c *Conn) server12Flight(ch *flights.ClientHello) (State, error) {
 			CertificateTypes:    []byte{64, 1}, // ecdsa_sign, rsa_sign
 			SignatureAlgorithms: signatureSchemes12,
 		}
-		c.sendMessage(hs.certReq12.Append(nil))
+		c.sendBuilt(hs.certReq12.Append(c.msgBuffer()))
 		next = StateServerWaitCertificate12
 	}
-	c.sendMessage((&flights.ServerHelloDone{}).Append(nil))
+	c.sendBuilt((&flights.ServerHelloDone{}).Append(c.msgBuffer()))
 	return next, nil
 }
 
@@ -249,7 +249,7 @@ func (c *Conn) sendServerKeyExchange12() error {
 	if ske.Signature, err = sign(c.cfg.rand(), hs.cert.PrivateKey, hs.scheme, signed); err != nil {
 		return alertf(record.AlertInternalError, "signing: %v", err)
 	}
-	c.sendMessage(ske.Append(nil))
+	c.sendBuilt(ske.Append(c.msgBuffer()))
 	return nil
 }
 
@@ -342,7 +342,7 @@ func (c *Conn) sendServerFinished12() error {
 			return err
 		}
 		nst := flights.NewSessionTicket12{LifetimeHint: uint32(SessionLifetime / time.Second), Ticket: ticket}
-		c.sendMessage(nst.Append(nil))
+		c.sendBuilt(nst.Append(c.msgBuffer()))
 	}
 	if err := c.sendFinished12(); err != nil {
 		return err

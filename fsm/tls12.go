@@ -108,7 +108,7 @@ func (c *Conn) sendFinished12() error {
 	verify := cipher.VerifyData12(c.suite.Hash, c.master, label, c.transcript.Digest())
 	c.rememberVerifyData(true, verify)
 	fin := flights.Finished{VerifyData: verify}
-	c.sendMessage(fin.Append(nil))
+	c.sendBuilt(fin.Append(c.msgBuffer()))
 	return c.layer.flush()
 }
 
