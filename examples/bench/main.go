@@ -5,7 +5,7 @@
 // better tlsm is: above 1 tlsm is better (faster, fewer allocations,
 // less memory), below 1 it is worse.
 //
-//	go run ./examples/bench           # fastest of 5 runs of 500 ms per benchmark
+//	go run ./examples/bench           # median of 5 runs of 500 ms per benchmark
 //	go run ./examples/bench -quick    # one run of 200 ms: under a minute
 //	go run ./examples/bench -tsv      # figure<TAB>tlsm<TAB>peer<TAB>unit<TAB>ratio
 //	go run ./examples/bench -run DTLS # only the figures whose name matches
@@ -15,6 +15,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"flag"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -190,8 +192,8 @@ type options struct {
 	// or "100x" for a fixed b.N.
 	benchtime string
 	// count is how many times each benchmark runs, tlsm's and its peer's
-	// in turn; the fastest run counts, as the least disturbed by the rest
-	// of the machine.
+	// in turn; the median run counts, so that neither one lucky nor one
+	// disturbed run decides.
 	count int
 	// idleConns is how many connections each idle figure opens.
 	idleConns int
@@ -252,7 +254,7 @@ func (r *runner) value(src source, unit string) (float64, error) {
 }
 
 // measure runs the benchmarks among srcs not yet measured, in turn,
-// opts.count times, and keeps the fastest run of each.
+// opts.count times, and keeps the median run of each (by time per op).
 func (r *runner) measure(srcs ...source) error {
 	var todo []source
 	for _, src := range srcs {
@@ -260,7 +262,7 @@ func (r *runner) measure(srcs ...source) error {
 			todo = append(todo, src)
 		}
 	}
-	best := map[string]testing.BenchmarkResult{}
+	runs := map[string][]testing.BenchmarkResult{}
 	for i := range max(r.opts.count, 1) {
 		for _, src := range todo {
 			r.say(src.key, fmt.Sprintf("%s, run %d of %d", r.opts.benchtime, i+1, max(r.opts.count, 1)))
@@ -268,13 +270,12 @@ func (r *runner) measure(srcs ...source) error {
 			if res.N == 0 {
 				return fmt.Errorf("%s: benchmark failed; `go test -run '^$' -bench .` at the module root shows why", src.key)
 			}
-			if b, ok := best[src.key]; !ok || nsPerOp(res) < nsPerOp(b) {
-				best[src.key] = res
-			}
+			runs[src.key] = append(runs[src.key], res)
 		}
 	}
-	for k, res := range best {
-		r.bench[k] = res
+	for k, results := range runs {
+		slices.SortFunc(results, func(a, b testing.BenchmarkResult) int { return cmp.Compare(nsPerOp(a), nsPerOp(b)) })
+		r.bench[k] = results[(len(results)-1)/2]
 	}
 	return nil
 }
@@ -390,10 +391,10 @@ func cpuModel() string {
 
 func main() {
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
-	quick := fs.Bool("quick", false, "one run of 200 ms per benchmark instead of the fastest of 5 of 500 ms: the whole suite in under a minute")
+	quick := fs.Bool("quick", false, "one run of 200 ms per benchmark instead of the median of 5 of 500 ms: the whole suite in under a minute")
 	tsv := fs.Bool("tsv", false, "print figure<TAB>tlsm<TAB>peer<TAB>unit<TAB>ratio lines only (the rest goes to stderr)")
 	filter := fs.String("run", "", "measure only the figures whose name matches this regular expression")
-	count := fs.Int("count", 0, "runs of each benchmark, the fastest counting (default 1 with -quick, 5 without)")
+	count := fs.Int("count", 0, "runs of each benchmark, the median counting (default 1 with -quick, 5 without)")
 	conns := fs.Int("conns", 0, "connections per idle figure (default 1000 with -quick, 2000 without)")
 	fs.Parse(os.Args[1:])
 
@@ -422,7 +423,7 @@ func main() {
 	}
 	fmt.Fprintf(head, "machine: %s\n", machine())
 	fmt.Fprintf(head, "command: %s\n", strings.Join(append([]string{"go run ./examples/bench"}, os.Args[1:]...), " "))
-	fmt.Fprintf(head, "settings: %s per benchmark, fastest of %d, tlsm and peer in turn; %d connections per idle figure\n",
+	fmt.Fprintf(head, "settings: %s per benchmark, median of %d, tlsm and peer in turn; %d connections per idle figure\n",
 		opts.benchtime, opts.count, opts.idleConns)
 	fmt.Fprintf(head, "ratio > 1: tlsm is better (faster, fewer allocations, less memory); %s: tlsm has none, the peer some\n", infinityMarker)
 
