@@ -39,6 +39,7 @@ type CertificateCache struct {
 	sweepAt  int
 	verified map[verifyKey]*verifiedEntry
 	vSweepAt int
+	limit    int // entries of each map; MaxCachedCertificates
 	hits     int // verifications answered from the cache, for tests
 }
 
@@ -65,6 +66,7 @@ func NewCertificateCache() *CertificateCache {
 		sweepAt:  minCertificateSweep,
 		verified: make(map[verifyKey]*verifiedEntry),
 		vSweepAt: minCertificateSweep,
+		limit:    MaxCachedCertificates,
 	}
 }
 
@@ -111,7 +113,7 @@ func (cc *CertificateCache) store(key string, cert *x509.Certificate) {
 		}
 		cc.sweepAt = max(2*len(cc.certs), minCertificateSweep)
 	}
-	if len(cc.certs) < MaxCachedCertificates {
+	if len(cc.certs) < cc.limit {
 		cc.certs[key] = weak.Make(cert)
 	}
 }
@@ -166,7 +168,7 @@ func (cc *CertificateCache) rememberVerified(certs []*x509.Certificate, roots *x
 		}
 		cc.vSweepAt = max(2*len(cc.verified), minCertificateSweep)
 	}
-	if len(cc.verified) < MaxCachedCertificates {
+	if len(cc.verified) < cc.limit {
 		cc.verified[key] = e
 	}
 }

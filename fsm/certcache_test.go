@@ -141,3 +141,25 @@ func TestVerifiedClientChainsAreRemembered(t *testing.T) {
 	require.Equal(t, 2, sc.CertificateCacheForTest().VerifyHitsForTest())
 	runtime.KeepAlive(pairs)
 }
+
+// TestCertificateCacheLimit fills a small cache with live certificates:
+// it stops growing at its limit, and what does not fit is still parsed.
+func TestCertificateCacheLimit(t *testing.T) {
+	cache := fsm.NewCertificateCacheForTest(8)
+	ders := distinctCertificates(t, 20)
+	var live []*x509.Certificate
+	for _, der := range ders {
+		cert, err := cache.Parse(der)
+		require.NoError(t, err)
+		live = append(live, cert)
+	}
+	require.Equal(t, 8, cache.Len())
+	again, err := cache.Parse(ders[19])
+	require.NoError(t, err)
+	require.True(t, again != live[19], "not remembered: parsed afresh")
+	require.Equal(t, live[19].Raw, again.Raw)
+	cached, err := cache.Parse(ders[0])
+	require.NoError(t, err)
+	require.Same(t, live[0], cached)
+	runtime.KeepAlive(live)
+}

@@ -78,3 +78,10 @@ func (cc *CertificateCache) VerifyHitsForTest() int {
 
 // CertificateCacheForTest returns the cache c's connections use.
 func (c *Config) CertificateCacheForTest() *CertificateCache { return c.certificates() }
+
+// NewCertificateCacheForTest returns a cache of at most limit entries.
+func NewCertificateCacheForTest(limit int) *CertificateCache {
+	cc := NewCertificateCache()
+	cc.limit = limit
+	return cc
+}
