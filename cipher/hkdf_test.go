@@ -56,3 +56,23 @@ func TestExpandLabelMatchesHKDF(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendDerive checks that secrets derived into one block equal
+// Derive's and that none can grow into the next.
+func TestAppendDerive(t *testing.T) {
+	for _, h := range []crypto.Hash{crypto.SHA256, crypto.SHA384} {
+		s := NewSchedule(h, nil)
+		s.ToHandshake(bytes.Repeat([]byte{7}, 32))
+		th := bytes.Repeat([]byte{9}, h.Size())
+		n := h.Size()
+		block := make([]byte, 0, 2*n)
+		a := s.AppendDerive(block, LabelClientHandshake, th)
+		b := s.AppendDerive(block[n:n], LabelServerHandshake, th)
+		if !bytes.Equal(a, s.Derive(LabelClientHandshake, th)) || !bytes.Equal(b, s.Derive(LabelServerHandshake, th)) {
+			t.Fatalf("%v: AppendDerive differs from Derive", h)
+		}
+		if cap(a) != n || cap(b) != n {
+			t.Fatalf("%v: capacities %d, %d, want %d", h, cap(a), cap(b), n)
+		}
+	}
+}

@@ -43,6 +43,11 @@ func appendExpandLabel(dst []byte, h crypto.Hash, secret []byte, label string, c
 
 // Extract is HKDF-Extract. A nil secret means a string of HashLen zeros.
 func Extract(h crypto.Hash, secret, salt []byte) []byte {
+	return appendExtract(nil, h, secret, salt)
+}
+
+// appendExtract appends HKDF-Extract to dst.
+func appendExtract(dst []byte, h crypto.Hash, secret, salt []byte) []byte {
 	var zeros [64]byte
 	if secret == nil {
 		secret = zeros[:h.Size()]
@@ -51,7 +56,7 @@ func Extract(h crypto.Hash, secret, salt []byte) []byte {
 		salt = zeros[:h.Size()]
 	}
 	m := newMAC(h, salt)
-	return m.sum(nil, secret, nil)
+	return m.sum(dst, secret, nil)
 }
 
 // mac is HMAC (RFC 2104) keyed once and computed on demand. A key schedule
@@ -142,25 +147,29 @@ func emptyHash(h crypto.Hash) []byte {
 // to the handshake secret to the master secret.
 type Schedule struct {
 	hash   crypto.Hash
-	secret []byte
+	secret []byte   // the current stage's secret, in buf
+	buf    [64]byte // holds each stage's secret in turn
 }
 
 // NewSchedule starts a key schedule from the early secret; psk may be nil.
 func NewSchedule(h crypto.Hash, psk []byte) *Schedule {
-	return &Schedule{hash: h, secret: Extract(h, psk, nil)}
+	s := &Schedule{hash: h}
+	s.secret = appendExtract(s.buf[:0], h, psk, nil)
+	return s
 }
 
 // Hash returns the schedule's hash function.
 func (s *Schedule) Hash() crypto.Hash { return s.hash }
 
-// Secret returns the current stage's secret.
+// Secret returns the current stage's secret, which the next stage
+// overwrites.
 func (s *Schedule) Secret() []byte { return s.secret }
 
 // advance moves to the next stage, mixing in ikm (nil for zeros).
 func (s *Schedule) advance(ikm []byte) {
 	var buf [64]byte
 	derived := appendExpandLabel(buf[:0], s.hash, s.secret, "derived", emptyHash(s.hash), s.hash.Size())
-	s.secret = Extract(s.hash, ikm, derived)
+	s.secret = appendExtract(s.buf[:0], s.hash, ikm, derived)
 }
 
 // ToHandshake moves from the early secret to the handshake secret using the
@@ -173,6 +182,16 @@ func (s *Schedule) ToMaster() { s.advance(nil) }
 // Derive returns Derive-Secret(current, label, transcriptHash).
 func (s *Schedule) Derive(label string, transcriptHash []byte) []byte {
 	return DeriveSecret(s.hash, s.secret, label, transcriptHash)
+}
+
+// AppendDerive appends Derive-Secret(current, label, transcriptHash) to
+// dst and returns it as a slice of its own length and capacity: several
+// secrets can share one allocation, given room for Hash().Size() bytes
+// each.
+func (s *Schedule) AppendDerive(dst []byte, label string, transcriptHash []byte) []byte {
+	n := s.hash.Size()
+	out := appendExpandLabel(dst, s.hash, s.secret, label, transcriptHash, n)
+	return out[:n:n]
 }
 
 // Labels of the TLS 1.3 secrets (RFC 8446 §7.1).

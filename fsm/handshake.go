@@ -57,8 +57,10 @@ func (c *Conn) deriveHandshakeSecrets(shared []byte) {
 	hs.sched = cipher.NewSchedule(c.suite.Hash, hs.psk)
 	hs.sched.ToHandshake(shared)
 	th := c.transcript.Digest()
-	hs.clientHS = hs.sched.Derive(cipher.LabelClientHandshake, th)
-	hs.serverHS = hs.sched.Derive(cipher.LabelServerHandshake, th)
+	n := c.suite.Hash.Size()
+	block := make([]byte, 0, 2*n) // both secrets in one allocation
+	hs.clientHS = hs.sched.AppendDerive(block, cipher.LabelClientHandshake, th)
+	hs.serverHS = hs.sched.AppendDerive(block[n:n], cipher.LabelServerHandshake, th)
 	c.keyLog("CLIENT_HANDSHAKE_TRAFFIC_SECRET", hs.clientHS)
 	c.keyLog("SERVER_HANDSHAKE_TRAFFIC_SECRET", hs.serverHS)
 }
@@ -69,9 +71,11 @@ func (c *Conn) deriveApplicationSecrets() {
 	hs := c.hs
 	hs.sched.ToMaster()
 	th := c.transcript.Digest()
-	c.clientAP = hs.sched.Derive(cipher.LabelClientApplication, th)
-	c.serverAP = hs.sched.Derive(cipher.LabelServerApplication, th)
-	c.exporter = hs.sched.Derive(cipher.LabelExporterMaster, th)
+	n := c.suite.Hash.Size()
+	block := make([]byte, 0, 3*n) // the three secrets in one allocation
+	c.clientAP = hs.sched.AppendDerive(block, cipher.LabelClientApplication, th)
+	c.serverAP = hs.sched.AppendDerive(block[n:n], cipher.LabelServerApplication, th)
+	c.exporter = hs.sched.AppendDerive(block[2*n:2*n], cipher.LabelExporterMaster, th)
 	c.keyLog("CLIENT_TRAFFIC_SECRET_0", c.clientAP)
 	c.keyLog("SERVER_TRAFFIC_SECRET_0", c.serverAP)
 	c.keyLog("EXPORTER_SECRET", c.exporter)
