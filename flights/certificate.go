@@ -44,8 +44,12 @@ func (m *CertificateRequest) Unmarshal(body []byte) error {
 	if !s.ReadUint8LengthPrefixed((*cryptobyte.String)(&m.Context)) {
 		return errDecode
 	}
-	if err := readExtensionBlock(&s, nil, m.parseExtension); err != nil {
-		return err
+	w := extWalker{}
+	for w.readBlock(&s); w.next(); {
+		w.parsed(m.parseExtension(w.typ, &w.data, w.last()))
+	}
+	if w.err != nil {
+		return w.err
 	}
 	if len(m.SignatureAlgorithms) == 0 {
 		return errMissing
@@ -158,7 +162,11 @@ func (e *CertificateEntry) parse(s *cryptobyte.String) error {
 	if !readBytes24(s, &e.Data) || !s.ReadUint16LengthPrefixed(&exts) {
 		return errDecode
 	}
-	return walkExtensions(exts, nil, e.parseExtension)
+	w := extWalker{exts: exts}
+	for w.next() {
+		w.parsed(e.parseExtension(w.typ, &w.data, w.last()))
+	}
+	return w.err
 }
 
 func (e *CertificateEntry) parseExtension(typ uint16, d *cryptobyte.String, _ bool) error {

@@ -204,7 +204,11 @@ func (m *ClientHello) unmarshal(body []byte, dtls bool) error {
 	if s.Empty() {
 		return nil // a hello without extensions is legal before TLS 1.3
 	}
-	return readExtensionBlock(&s, &m.Extensions, m.parseExtension)
+	w := extWalker{rec: &m.Extensions}
+	for w.readBlock(&s); w.next(); {
+		w.parsed(m.parseExtension(w.typ, &w.data, w.last()))
+	}
+	return w.err
 }
 
 func (m *ClientHello) parseExtension(typ uint16, d *cryptobyte.String, last bool) error {

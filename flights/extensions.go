@@ -40,7 +40,11 @@ func (m *EncryptedExtensions) addExtensions(b *builder) {
 func (m *EncryptedExtensions) Unmarshal(body []byte) error {
 	*m = EncryptedExtensions{}
 	s := cryptobyte.String(body)
-	return readExtensionBlock(&s, &m.Extensions, m.parseExtension)
+	w := extWalker{rec: &m.Extensions}
+	for w.readBlock(&s); w.next(); {
+		w.parsed(m.parseExtension(w.typ, &w.data, w.last()))
+	}
+	return w.err
 }
 
 func (m *EncryptedExtensions) parseExtension(typ uint16, d *cryptobyte.String, _ bool) error {

@@ -84,7 +84,11 @@ func (m *NewSessionTicket) Unmarshal(body []byte) error {
 		!readBytes16(&s, &m.Ticket) {
 		return errDecode
 	}
-	return readExtensionBlock(&s, nil, m.parseExtension)
+	w := extWalker{}
+	for w.readBlock(&s); w.next(); {
+		w.parsed(m.parseExtension(w.typ, &w.data, w.last()))
+	}
+	return w.err
 }
 
 func (m *NewSessionTicket) parseExtension(typ uint16, d *cryptobyte.String, _ bool) error {

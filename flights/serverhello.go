@@ -140,7 +140,11 @@ func (m *ServerHello) Unmarshal(body []byte) error {
 	if s.Empty() {
 		return nil // a hello without extensions is legal before TLS 1.3
 	}
-	return readExtensionBlock(&s, &m.Extensions, m.parseExtension)
+	w := extWalker{rec: &m.Extensions}
+	for w.readBlock(&s); w.next(); {
+		w.parsed(m.parseExtension(w.typ, &w.data, w.last()))
+	}
+	return w.err
 }
 
 func (m *ServerHello) parseExtension(typ uint16, d *cryptobyte.String, _ bool) error {

@@ -199,45 +199,64 @@ func (s *extSet) add(typ uint16) bool {
 	return true
 }
 
-// extParser handles one extension body. last reports whether it is the
-// final extension of the block. The parser must consume all of data it
-// understands; unknown types must leave data empty by skipping it.
-type extParser func(typ uint16, data *cryptobyte.String, last bool) error
-
-// walkExtensions parses an extensions block, rejecting duplicates and
-// trailing bytes, and records the types in order into rec when non-nil.
-func walkExtensions(exts cryptobyte.String, rec *[]uint16, parse extParser) error {
-	var seen extSet
-	var data cryptobyte.String // one for the walk: parse makes it escape
-	for !exts.Empty() {
-		var typ uint16
-		if !exts.ReadUint16(&typ) || !exts.ReadUint16LengthPrefixed(&data) {
-			return errDecode
-		}
-		if !seen.add(typ) {
-			return errIllegal
-		}
-		if rec != nil {
-			*rec = append(*rec, typ)
-		}
-		if err := parse(typ, &data, exts.Empty()); err != nil {
-			return err
-		}
-		if !data.Empty() {
-			return errDecode
-		}
-	}
-	return nil
+// extWalker walks an extensions block, rejecting duplicates and bytes
+// that do not form an extension, and records the types in order into rec
+// when it is non-nil. Its caller parses each body, all of it:
+//
+//	w := extWalker{exts: exts}
+//	for w.next() {
+//		w.parsed(m.parseExtension(w.typ, &w.data, w.last()))
+//	}
+//	return w.err
+//
+// The body lives in the walker, which lives on the caller's stack: a
+// callback taking it would move it to the heap for every message.
+type extWalker struct {
+	exts cryptobyte.String
+	rec  *[]uint16
+	seen extSet
+	typ  uint16
+	data cryptobyte.String
+	err  error
 }
 
-// readExtensionBlock reads a 16-bit prefixed extensions block that must end
-// the message and walks it.
-func readExtensionBlock(s *cryptobyte.String, rec *[]uint16, parse extParser) error {
-	var exts cryptobyte.String
-	if !s.ReadUint16LengthPrefixed(&exts) || !s.Empty() {
-		return errDecode
+// readBlock reads a 16-bit prefixed extensions block that must end s.
+func (w *extWalker) readBlock(s *cryptobyte.String) {
+	if !s.ReadUint16LengthPrefixed(&w.exts) || !s.Empty() {
+		w.err = errDecode
 	}
-	return walkExtensions(exts, rec, parse)
+}
+
+// next moves to the next extension, reporting false at the end of the
+// block or after an error.
+func (w *extWalker) next() bool {
+	if w.err != nil || w.exts.Empty() {
+		return false
+	}
+	if !w.exts.ReadUint16(&w.typ) || !w.exts.ReadUint16LengthPrefixed(&w.data) {
+		w.err = errDecode
+		return false
+	}
+	if !w.seen.add(w.typ) {
+		w.err = errIllegal
+		return false
+	}
+	if w.rec != nil {
+		*w.rec = append(*w.rec, w.typ)
+	}
+	return true
+}
+
+// last reports whether the current extension is the block's final one.
+func (w *extWalker) last() bool { return w.exts.Empty() }
+
+// parsed takes the outcome of parsing the current body, which must have
+// been consumed whole.
+func (w *extWalker) parsed(err error) {
+	if err == nil && !w.data.Empty() {
+		err = errDecode
+	}
+	w.err = err
 }
 
 // skip discards an extension body that the parser does not interpret.
