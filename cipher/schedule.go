@@ -210,10 +210,15 @@ const (
 // FinishedMAC computes verify_data for a Finished message from the traffic
 // secret of its sender and the transcript hash up to (not including) it.
 func FinishedMAC(h crypto.Hash, trafficSecret, transcriptHash []byte) []byte {
+	return AppendFinishedMAC(nil, h, trafficSecret, transcriptHash)
+}
+
+// AppendFinishedMAC is FinishedMAC appending to dst.
+func AppendFinishedMAC(dst []byte, h crypto.Hash, trafficSecret, transcriptHash []byte) []byte {
 	var buf [64]byte
 	key := appendExpandLabel(buf[:0], h, trafficSecret, "finished", nil, h.Size())
 	m := newMAC(h, key)
-	return m.sum(nil, transcriptHash, nil)
+	return m.sum(dst, transcriptHash, nil)
 }
 
 // NextTrafficSecret derives application_traffic_secret_N+1 (RFC 8446 §7.2).

@@ -81,9 +81,10 @@ func (c *Conn) deriveApplicationSecrets() {
 	c.keyLog("EXPORTER_SECRET", c.exporter)
 }
 
-// finishedMAC is the verify_data of a Finished sent with trafficSecret.
-func (c *Conn) finishedMAC(trafficSecret []byte) []byte {
-	return cipher.FinishedMAC(c.suite.Hash, trafficSecret, c.transcript.Digest())
+// finishedMAC appends to dst the verify_data of a Finished sent with
+// trafficSecret; 64 bytes of room take any hash.
+func (c *Conn) finishedMAC(dst, trafficSecret []byte) []byte {
+	return cipher.AppendFinishedMAC(dst, c.suite.Hash, trafficSecret, c.transcript.Digest())
 }
 
 // checkFinished verifies a peer's Finished and adds it to the transcript.
@@ -92,7 +93,8 @@ func (c *Conn) checkFinished(m message, trafficSecret []byte) error {
 	if err := fin.Unmarshal(m.body); err != nil {
 		return err
 	}
-	if !hmac.Equal(fin.VerifyData, c.finishedMAC(trafficSecret)) {
+	var want [64]byte
+	if !hmac.Equal(fin.VerifyData, c.finishedMAC(want[:0], trafficSecret)) {
 		return alertf(record.AlertDecryptError, "wrong Finished verify_data")
 	}
 	c.transcript.Write(m.raw)
@@ -101,7 +103,8 @@ func (c *Conn) checkFinished(m message, trafficSecret []byte) error {
 
 // sendFinished queues our Finished.
 func (c *Conn) sendFinished(trafficSecret []byte) {
-	fin := flights.Finished{VerifyData: c.finishedMAC(trafficSecret)}
+	var mac [64]byte
+	fin := flights.Finished{VerifyData: c.finishedMAC(mac[:0], trafficSecret)}
 	c.sendBuilt(fin.Append(c.msgBuffer()))
 }
 

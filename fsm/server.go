@@ -347,7 +347,8 @@ func (c *Conn) serverFlight(clientShare []byte) (State, error) {
 		// it later could be writing it just as the client writes its
 		// first data, which a peer that does not read while it writes
 		// (a synchronous pipe) would never take.
-		fin := flights.Finished{VerifyData: c.finishedMAC(hs.clientHS)}
+		var mac [64]byte
+		fin := flights.Finished{VerifyData: c.finishedMAC(mac[:0], hs.clientHS)}
 		th := c.transcript.SumWith(c.suite.Hash, fin.Append(nil))
 		c.resumptionMaster = hs.sched.Derive(cipher.LabelResumptionMaster, th)
 		if err := c.sendNewSessionTicket(); err != nil {

@@ -6,6 +6,8 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
 	"errors"
 	"io"
 	"slices"
@@ -54,19 +56,28 @@ func schemesFor13(pub crypto.PublicKey) []uint16 {
 	case *ecdsa.PublicKey:
 		switch k.Curve {
 		case elliptic.P256():
-			return []uint16{ECDSAWithP256AndSHA256}
+			return schemesP256
 		case elliptic.P384():
-			return []uint16{ECDSAWithP384AndSHA384}
+			return schemesP384
 		case elliptic.P521():
-			return []uint16{ECDSAWithP521AndSHA512}
+			return schemesP521
 		}
 	case *rsa.PublicKey:
-		return []uint16{PSSWithSHA256, PSSWithSHA384, PSSWithSHA512}
+		return schemesRSAPSS
 	case ed25519.PublicKey:
-		return []uint16{Ed25519}
+		return schemesEd25519
 	}
 	return nil
 }
+
+// The lists schemesFor13 returns, which its callers only read.
+var (
+	schemesP256    = []uint16{ECDSAWithP256AndSHA256}
+	schemesP384    = []uint16{ECDSAWithP384AndSHA384}
+	schemesP521    = []uint16{ECDSAWithP521AndSHA512}
+	schemesRSAPSS  = []uint16{PSSWithSHA256, PSSWithSHA384, PSSWithSHA512}
+	schemesEd25519 = []uint16{Ed25519}
+)
 
 // schemesFor12 lists the TLS 1.2 signature schemes a key can make: ECDSA
 // with any hash, RSA with PSS or PKCS #1 v1.5, Ed25519.
@@ -110,9 +121,20 @@ func signedMessage(context string, transcriptHash []byte) []byte {
 	return append(out, transcriptHash...)
 }
 
+// digest returns the h hash of msg, or msg itself for h 0 (Ed25519).
 func digest(h crypto.Hash, msg []byte) []byte {
-	if h == 0 {
+	switch h {
+	case 0:
 		return msg
+	case crypto.SHA256:
+		d := sha256.Sum256(msg)
+		return d[:]
+	case crypto.SHA384:
+		d := sha512.Sum384(msg)
+		return d[:]
+	case crypto.SHA512:
+		d := sha512.Sum512(msg)
+		return d[:]
 	}
 	d := h.New()
 	d.Write(msg)
