@@ -1,6 +1,8 @@
 package flights
 
 import (
+	"slices"
+
 	"github.com/tlsm/tlsm/record"
 	"golang.org/x/crypto/cryptobyte"
 )
@@ -40,6 +42,12 @@ func (r *Reader) Write(p []byte) {
 		r.off = 0
 	}
 	r.buf = append(r.buf, p...)
+}
+
+// Grow makes room for n more bytes, so that Writes of that many do not
+// regrow the buffer one step at a time.
+func (r *Reader) Grow(n int) {
+	r.buf = slices.Grow(r.buf, n)
 }
 
 // Release drops the buffer when it holds no partial message, invalidating

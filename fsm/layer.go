@@ -67,6 +67,12 @@ type layer interface {
 	currentKeys() bool
 }
 
+// flightSizeHint is the room a stream layer makes, in the first
+// handshake, for a flight of handshake messages in each direction: a
+// server's flight with a short certificate chain fits without regrowing.
+// Later messages (tickets, key updates) are small and grow what they need.
+const flightSizeHint = 2048
+
 // streamLayer frames TLS over a reliable byte stream.
 type streamLayer struct {
 	c         *Conn
@@ -133,6 +139,9 @@ func (l *streamLayer) nextRecord() (record.ContentType, []byte, bool, error) {
 }
 
 func (l *streamLayer) writeHandshake(payload []byte) error {
+	if l.c.handshakes == 0 && l.hsIn.Buffered() == 0 {
+		l.hsIn.Grow(flightSizeHint)
+	}
 	l.hsIn.Write(payload)
 	return nil
 }
@@ -144,6 +153,9 @@ func (l *streamLayer) nextMessage() (flights.MsgType, []byte, []byte, bool, erro
 func (l *streamLayer) handshakeBuffered() int { return l.hsIn.Buffered() }
 
 func (l *streamLayer) queueMessage(raw []byte) []byte {
+	if l.hsOut == nil && l.c.handshakes == 0 {
+		l.hsOut = make([]byte, 0, max(flightSizeHint, len(raw)))
+	}
 	l.hsOut = append(l.hsOut, raw...)
 	return raw
 }
