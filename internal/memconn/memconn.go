@@ -28,6 +28,7 @@ type Side struct {
 	Err error
 
 	pending []byte // bytes transmitted to this side, not yet fed
+	spare   []byte // the buffer of pending bytes fed before, for reuse
 }
 
 // Pair is a client and a server joined by an in-memory byte stream.
@@ -46,11 +47,15 @@ type Pair struct {
 
 // New returns a pair of fresh Conns for the two configurations.
 func New(client, server *fsm.Config) *Pair {
-	return &Pair{
-		Client: &Side{Name: "client", Conn: fsm.NewClient(client)},
-		Server: &Side{Name: "server", Conn: fsm.NewServer(server)},
-		Now:    time.Now(),
+	a := &struct {
+		pair           Pair
+		client, server Side
+	}{ // one allocation for the three
+		client: Side{Name: "client", Conn: fsm.NewClient(client)},
+		server: Side{Name: "server", Conn: fsm.NewServer(server)},
 	}
+	a.pair = Pair{Client: &a.client, Server: &a.server, Now: time.Now()}
+	return &a.pair
 }
 
 // ErrStalled reports that neither side can make progress.
@@ -90,19 +95,23 @@ func (p *Pair) Pump() {
 
 // feed hands pending bytes to s, in chunks if Chunk is set.
 func (p *Pair) feed(s *Side) {
-	for len(s.pending) > 0 {
-		n := len(s.pending)
+	in := s.pending
+	s.pending = nil
+	for rest := in; len(rest) > 0; {
+		n := len(rest)
 		if p.Chunk != nil {
 			n = max(1, min(n, p.Chunk(n)))
 		}
-		chunk := s.pending[:n]
-		s.pending = s.pending[n:]
+		chunk := rest[:n]
+		rest = rest[n:]
 		if err := s.Conn.HandleData(p.Now, chunk); err != nil {
 			s.Err = err
 		}
 		p.drain(s, p.peer(s))
 	}
-	s.pending = nil
+	if s.pending == nil {
+		s.spare = in[:0] // HandleData copied what it keeps
+	}
 }
 
 func (p *Pair) peer(s *Side) *Side {
@@ -127,6 +136,9 @@ func (p *Pair) drain(from, to *Side) {
 			b := ev.Data
 			if p.Tamper != nil {
 				b = p.Tamper(from, append([]byte(nil), b...))
+			}
+			if to.pending == nil {
+				to.pending, to.spare = to.spare, nil
 			}
 			to.pending = append(to.pending, b...)
 		case fsm.EventData:
