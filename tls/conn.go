@@ -66,7 +66,7 @@ func Server(conn net.Conn, cfg *Config) *Conn {
 }
 
 func newConn(conn net.Conn, core *fsm.Conn) *Conn {
-	c := &Conn{conn: conn, core: core, }
+	c := &Conn{conn: conn, core: core}
 	c.flushed.L = &c.mu
 	return c
 }
