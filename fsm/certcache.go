@@ -2,18 +2,20 @@ package fsm
 
 import (
 	"crypto/x509"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
 	"weak"
 )
 
-// MaxCachedCertificates bounds the entries of a CertificateCache.
-const MaxCachedCertificates = 1 << 14
-
-// minCertificateSweep is the size below which a CertificateCache does not
-// look for dead entries.
-const minCertificateSweep = 64
+// Bounds of a CertificateCache: it holds at most MaxCachedCertificates
+// parsed certificates, whose encodings take at most
+// MaxCachedCertificateBytes, and as many verified chains.
+const (
+	MaxCachedCertificates     = 1 << 14
+	MaxCachedCertificateBytes = 8 << 20
+)
 
 // CertificateCache shares parsed peer certificates, and the chains they
 // were verified to, between connections.
@@ -29,18 +31,31 @@ const minCertificateSweep = 64
 // and the handshake signature are checked on every handshake.
 //
 // The cache keeps only weak references, so it never keeps a certificate
-// alive, and it forgets dead entries as it grows. Connections that share
+// alive, and an entry goes when its certificate is collected (a cleanup
+// the runtime runs after the garbage collector). Connections that share
 // a certificate share one *x509.Certificate, which must be treated as
 // read-only. A CertificateCache is safe for concurrent use; make one with
 // NewCertificateCache.
 type CertificateCache struct {
-	mu       sync.Mutex
-	certs    map[string]weak.Pointer[x509.Certificate]
-	sweepAt  int
-	verified map[verifyKey]*verifiedEntry
-	vSweepAt int
-	limit    int // entries of each map; MaxCachedCertificates
-	hits     int // verifications answered from the cache, for tests
+	mu        sync.Mutex
+	certs     map[string]weak.Pointer[x509.Certificate]
+	bytes     int // the length of the keys of certs
+	verified  map[verifyKey]*verifiedEntry
+	limit     int // entries of each map; MaxCachedCertificates
+	byteLimit int // MaxCachedCertificateBytes
+	hits      int // verifications answered from the cache, for tests
+}
+
+// certRef and verifiedRef name an entry for the cleanup that removes it,
+// unless it has been replaced since.
+type certRef struct {
+	key string
+	ptr weak.Pointer[x509.Certificate]
+}
+
+type verifiedRef struct {
+	key   verifyKey
+	entry *verifiedEntry
 }
 
 // verifyKey is what a verification depends on besides the intermediates
@@ -62,11 +77,10 @@ type verifiedEntry struct {
 // NewCertificateCache returns an empty cache.
 func NewCertificateCache() *CertificateCache {
 	return &CertificateCache{
-		certs:    make(map[string]weak.Pointer[x509.Certificate]),
-		sweepAt:  minCertificateSweep,
-		verified: make(map[verifyKey]*verifiedEntry),
-		vSweepAt: minCertificateSweep,
-		limit:    MaxCachedCertificates,
+		certs:     make(map[string]weak.Pointer[x509.Certificate]),
+		verified:  make(map[verifyKey]*verifiedEntry),
+		limit:     MaxCachedCertificates,
+		byteLimit: MaxCachedCertificateBytes,
 	}
 }
 
@@ -86,7 +100,8 @@ func (cc *CertificateCache) Parse(der []byte) (*x509.Certificate, error) {
 	return cert, nil
 }
 
-// Len returns the number of entries, live or not yet forgotten.
+// Len returns the number of parsed certificates held, live or not yet
+// forgotten.
 func (cc *CertificateCache) Len() int {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
@@ -99,22 +114,32 @@ func (cc *CertificateCache) lookup(der []byte) *x509.Certificate {
 	return cc.certs[string(der)].Value()
 }
 
-// store adds cert under key. When the map has doubled since the last
-// sweep, the entries whose certificates were collected are removed first;
-// a map full of live entries takes no more.
+// store adds cert under key, unless the cache is full, and arranges for
+// the entry to go when cert does.
 func (cc *CertificateCache) store(key string, cert *x509.Certificate) {
+	ptr := weak.Make(cert)
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	if len(cc.certs) >= cc.sweepAt {
-		for k, p := range cc.certs {
-			if p.Value() == nil {
-				delete(cc.certs, k)
-			}
-		}
-		cc.sweepAt = max(2*len(cc.certs), minCertificateSweep)
+	old, had := cc.certs[key]
+	switch {
+	case had && old.Value() != nil:
+		return // another connection parsed it at the same time
+	case !had && (len(cc.certs) >= cc.limit || cc.bytes+len(key) > cc.byteLimit):
+		return
+	case !had:
+		cc.bytes += len(key)
 	}
-	if len(cc.certs) < cc.limit {
-		cc.certs[key] = weak.Make(cert)
+	cc.certs[key] = ptr
+	runtime.AddCleanup(cert, cc.forget, certRef{key: key, ptr: ptr})
+}
+
+// forget removes a parsed certificate's entry once it has been collected.
+func (cc *CertificateCache) forget(ref certRef) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.certs[ref.key] == ref.ptr {
+		delete(cc.certs, ref.key)
+		cc.bytes -= len(ref.key)
 	}
 }
 
@@ -160,16 +185,19 @@ func (cc *CertificateCache) rememberVerified(certs []*x509.Certificate, roots *x
 	key := verifyKey{leaf: weak.Make(certs[0]), roots: roots, name: name, usage: usage}
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	if len(cc.verified) >= cc.vSweepAt {
-		for k := range cc.verified {
-			if k.leaf.Value() == nil {
-				delete(cc.verified, k)
-			}
-		}
-		cc.vSweepAt = max(2*len(cc.verified), minCertificateSweep)
+	if _, had := cc.verified[key]; !had && len(cc.verified) >= cc.limit {
+		return
 	}
-	if len(cc.verified) < cc.limit {
-		cc.verified[key] = e
+	cc.verified[key] = e
+	runtime.AddCleanup(certs[0], cc.forgetVerified, verifiedRef{key: key, entry: e})
+}
+
+// forgetVerified removes a verification once its leaf has been collected.
+func (cc *CertificateCache) forgetVerified(ref verifiedRef) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.verified[ref.key] == ref.entry {
+		delete(cc.verified, ref.key)
 	}
 }
 

@@ -38,18 +38,27 @@ func TestCertificateCacheRejectsGarbage(t *testing.T) {
 }
 
 // TestCertificateCacheForgetsDeadEntries parses many distinct certificates,
-// keeps none, and checks that the cache does not grow with them.
+// keeps none, and checks that their entries go once they are collected.
 func TestCertificateCacheForgetsDeadEntries(t *testing.T) {
 	cache := fsm.NewCertificateCache()
-	ders := distinctCertificates(t, 1000)
-	for i, der := range ders {
+	for _, der := range distinctCertificates(t, 300) {
 		_, err := cache.Parse(der)
 		require.NoError(t, err)
-		if i%100 == 99 {
-			runtime.GC()
-		}
 	}
-	require.Less(t, cache.Len(), 300, "dead entries are swept as the cache grows")
+	require.True(t, waitEmpty(cache), "entries left after collection: %d", cache.Len())
+}
+
+// waitEmpty collects garbage until the cache's cleanups have emptied it,
+// for up to five seconds (cleanups run on the runtime's own schedule).
+func waitEmpty(cache *fsm.CertificateCache) bool {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		runtime.GC()
+		if cache.Len() == 0 {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
 }
 
 func distinctCertificates(t *testing.T, n int) [][]byte {
@@ -106,6 +115,7 @@ func TestVerifiedChainsAreRemembered(t *testing.T) {
 	second := handshake(now.Add(time.Hour))
 	require.NoError(t, second.Client.Err)
 	require.Equal(t, 1, cc.CertificateCache.VerifyHitsForTest())
+	require.Equal(t, 1, cc.CertificateCache.VerifiedLenForTest())
 	require.Equal(t, first.Client.Conn.ConnectionState().VerifiedChains, second.Client.Conn.ConnectionState().VerifiedChains)
 
 	expired := handshake(now.Add(48 * time.Hour))
@@ -143,23 +153,62 @@ func TestVerifiedClientChainsAreRemembered(t *testing.T) {
 }
 
 // TestCertificateCacheLimit fills a small cache with live certificates:
-// it stops growing at its limit, and what does not fit is still parsed.
+// it stops growing at its limit, what does not fit is still parsed, and
+// once the certificates are collected the cache takes new ones again.
 func TestCertificateCacheLimit(t *testing.T) {
-	cache := fsm.NewCertificateCacheForTest(8)
 	ders := distinctCertificates(t, 20)
-	var live []*x509.Certificate
-	for _, der := range ders {
-		cert, err := cache.Parse(der)
-		require.NoError(t, err)
-		live = append(live, cert)
+	for _, tc := range []struct {
+		name             string
+		limit, byteLimit int
+	}{
+		{"entries", 8, 1 << 20},
+		{"bytes", 100, 8*len(ders[0]) + 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cache := fsm.NewCertificateCacheForTest(tc.limit, tc.byteLimit)
+			var live []*x509.Certificate
+			for _, der := range ders {
+				cert, err := cache.Parse(der)
+				require.NoError(t, err)
+				live = append(live, cert)
+			}
+			require.Equal(t, 8, cache.Len())
+			again, err := cache.Parse(ders[19])
+			require.NoError(t, err)
+			require.True(t, again != live[19], "not remembered: parsed afresh")
+			require.Equal(t, live[19].Raw, again.Raw)
+			cached, err := cache.Parse(ders[0])
+			require.NoError(t, err)
+			require.Same(t, live[0], cached)
+			runtime.KeepAlive(live)
+
+			live, again, cached = nil, nil, nil
+			require.True(t, waitEmpty(cache), "entries left after collection: %d", cache.Len())
+			first, err := cache.Parse(ders[19])
+			require.NoError(t, err)
+			second, err := cache.Parse(ders[19])
+			require.NoError(t, err)
+			require.Same(t, first, second, "room again once the old entries went")
+		})
 	}
-	require.Equal(t, 8, cache.Len())
-	again, err := cache.Parse(ders[19])
-	require.NoError(t, err)
-	require.True(t, again != live[19], "not remembered: parsed afresh")
-	require.Equal(t, live[19].Raw, again.Raw)
-	cached, err := cache.Parse(ders[0])
-	require.NoError(t, err)
-	require.Same(t, live[0], cached)
-	runtime.KeepAlive(live)
+}
+
+// TestVerificationWithoutTimeIsNotRemembered: given no time, x509 reads
+// the clock itself, which the cache cannot key by, so every handshake
+// verifies.
+func TestVerificationWithoutTimeIsNotRemembered(t *testing.T) {
+	cc, sc := configs(t, testcert.ECDSAP256)
+	sc.SessionTicketsDisabled = true
+	cc.CertificateCache = fsm.NewCertificateCache()
+	var pairs []*memconn.Pair
+	for range 2 {
+		p := memconn.New(cc, sc)
+		p.Now = time.Time{}
+		require.NoError(t, p.Handshake())
+		pairs = append(pairs, p)
+	}
+	require.Zero(t, cc.CertificateCache.VerifyHitsForTest())
+	require.Zero(t, cc.CertificateCache.VerifiedLenForTest(), "nothing remembered")
+	require.Equal(t, 2, cc.CertificateCache.Len(), "parsing is still shared")
+	runtime.KeepAlive(pairs)
 }

@@ -79,9 +79,17 @@ func (cc *CertificateCache) VerifyHitsForTest() int {
 // CertificateCacheForTest returns the cache c's connections use.
 func (c *Config) CertificateCacheForTest() *CertificateCache { return c.certificates() }
 
-// NewCertificateCacheForTest returns a cache of at most limit entries.
-func NewCertificateCacheForTest(limit int) *CertificateCache {
+// NewCertificateCacheForTest returns a cache of at most limit entries and
+// byteLimit bytes of encodings.
+func NewCertificateCacheForTest(limit, byteLimit int) *CertificateCache {
 	cc := NewCertificateCache()
-	cc.limit = limit
+	cc.limit, cc.byteLimit = limit, byteLimit
 	return cc
+}
+
+// VerifiedLenForTest returns how many verifications cc remembers.
+func (cc *CertificateCache) VerifiedLenForTest() int {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return len(cc.verified)
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"time"
 
 	"github.com/tlsm/tlsm/flights"
 	"github.com/tlsm/tlsm/record"
@@ -32,9 +34,12 @@ func (c *Conn) parseCertificates(entries []flights.CertificateEntry) ([]*x509.Ce
 // verifyChain checks certs against roots at the connection's time, for the
 // given name (server) or for client authentication (name empty).
 func (c *Conn) verifyChain(certs []*x509.Certificate, roots *x509.CertPool, name string, usage x509.ExtKeyUsage) ([][]*x509.Certificate, error) {
-	cache := c.cfg.certificates()
-	if chains := cache.verifiedChains(certs, roots, name, usage, c.now); chains != nil {
-		return chains, nil
+	var cache *CertificateCache
+	if verificationRepeatable(roots, c.now) {
+		cache = c.cfg.certificates()
+		if chains := cache.verifiedChains(certs, roots, name, usage, c.now); chains != nil {
+			return chains, nil
+		}
 	}
 	opts := x509.VerifyOptions{
 		Roots:         roots,
@@ -50,8 +55,22 @@ func (c *Conn) verifyChain(certs []*x509.Certificate, roots *x509.CertPool, name
 	if err != nil {
 		return nil, &protocolError{alert: certificateAlert(err), msg: err.Error()}
 	}
-	cache.rememberVerified(certs, roots, name, usage, chains)
+	if cache != nil {
+		cache.rememberVerified(certs, roots, name, usage, chains)
+	}
 	return chains, nil
+}
+
+// platformVerifier is true where x509 hands verification against the
+// system roots to the operating system, whose answer may change with its
+// settings.
+const platformVerifier = runtime.GOOS == "darwin" || runtime.GOOS == "ios" || runtime.GOOS == "windows"
+
+// verificationRepeatable reports whether a verification against roots at
+// now depends only on what the CertificateCache keys it by: not when x509
+// would read the clock (no time given) or ask the operating system.
+func verificationRepeatable(roots *x509.CertPool, now time.Time) bool {
+	return !now.IsZero() && (roots != nil || !platformVerifier)
 }
 
 // certificateAlert maps a verification failure to its alert.
