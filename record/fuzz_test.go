@@ -15,7 +15,9 @@ import (
 // set to maxFragment. Every record must be the next bytes of data, in the
 // reader's framing, and stay so until Compact; an error must be the Alert
 // the next header calls for; and records must be read as soon as they are
-// whole. A piece's top bit asks for a Compact before it.
+// whole. A piece's top bit asks for a Compact before it; its next bit lends
+// it (WriteInPlace): a copy of the piece is wiped after Detach, and the
+// records read from it are checked before.
 func FuzzStreamReader(f *testing.F) {
 	hello := AppendPlain(nil, TypeHandshake, VersionTLS10, []byte{1, 0, 0, 2, 3, 3})
 	f.Add(uint16(0), []byte{}, []byte{})
@@ -23,6 +25,7 @@ func FuzzStreamReader(f *testing.F) {
 	f.Add(uint16(4), []byte{3}, append(hello, AppendPlain(nil, TypeAlert, VersionTLS12, []byte{2, 10})...))
 	f.Add(uint16(0), []byte{}, []byte{24, 3, 3, 0, 0})
 	f.Add(uint16(0), []byte{}, []byte{23, 3, 3, 0x48, 0x01})
+	f.Add(uint16(0), []byte{0x43, 0x41, 0x7f, 0x40}, append(hello, hello...))
 	f.Fuzz(func(t *testing.T, maxFragment uint16, splits, data []byte) {
 		limit := int(maxFragment)
 		if limit == 0 {
@@ -39,7 +42,9 @@ func FuzzStreamReader(f *testing.F) {
 		var held []readRecord
 		for written < len(data) {
 			n := len(data) - written
+			lend := false
 			if len(splits) > 0 {
+				lend = splits[0]&0x40 != 0
 				n = min(n, max(1, int(splits[0]&0x3f)))
 				if splits[0]&0x80 != 0 {
 					for _, h := range held {
@@ -50,7 +55,13 @@ func FuzzStreamReader(f *testing.F) {
 				}
 				splits = splits[1:]
 			}
-			r.Write(data[written : written+n])
+			piece := data[written : written+n]
+			if lend {
+				piece = bytes.Clone(piece)
+				r.WriteInPlace(piece)
+			} else {
+				r.Write(piece)
+			}
 			written += n
 			for {
 				if got, want := r.Buffered(), written-off; got != want {
@@ -78,6 +89,14 @@ func FuzzStreamReader(f *testing.F) {
 				}
 				held = append(held, readRecord{rec, off})
 				off += HeaderLen + len(rec.Payload)
+			}
+			if lend {
+				for _, h := range held {
+					checkStreamRecord(t, data, h.at, h.rec)
+				}
+				held = held[:0] // those read from the piece die with it
+				r.Detach()
+				clear(piece)
 			}
 		}
 		for _, h := range held {

@@ -207,3 +207,37 @@ func TestStreamReaderInPlace(t *testing.T) {
 	require.Equal(t, "three", string(rec.Payload))
 	r.Detach()
 }
+
+// TestStreamReaderInPlaceTopUp checks that lent input which finishes a
+// buffered record has only that record's missing bytes copied: the
+// records after it are read where they lie.
+func TestStreamReaderInPlaceTopUp(t *testing.T) {
+	records := [][]byte{
+		AppendPlain(nil, TypeApplicationData, VersionTLS12, []byte("first")),
+		AppendPlain(nil, TypeApplicationData, VersionTLS12, []byte("second")),
+		AppendPlain(nil, TypeApplicationData, VersionTLS12, []byte("third")),
+	}
+	stream := bytes.Join(records, nil)
+	const cut = 7 // the first header and two bytes of its payload
+	var r StreamReader
+	r.WriteInPlace(bytes.Clone(stream[:cut]))
+	_, ok, err := r.Next()
+	require.NoError(t, err)
+	require.False(t, ok)
+	r.Detach()
+	lent := bytes.Clone(stream[cut:])
+	r.WriteInPlace(lent)
+	at := 0
+	for i, want := range []string{"first", "second", "third"} {
+		got, ok, err := r.Next()
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, want, string(got.Payload))
+		if i > 0 {
+			require.Same(t, &lent[at-cut], &got.Header[0], "record %d read in place", i)
+		}
+		at += len(records[i])
+	}
+	r.Detach()
+	require.Zero(t, r.Buffered())
+}

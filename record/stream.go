@@ -26,16 +26,47 @@ func (r *StreamReader) Write(p []byte) {
 	r.buf = append(r.buf, p...)
 }
 
-// WriteInPlace is Write for input the caller lends until Detach: when
-// nothing is buffered, records are cut from p itself, so that their
-// payloads (decrypted in place, perhaps) lie in p. Otherwise p is copied,
-// as by Write.
+// WriteInPlace is Write for input the caller lends until Detach: records
+// are cut from p itself, so that their payloads (decrypted in place,
+// perhaps) lie in p. Only what an incomplete record already buffered
+// lacks is copied from p, to complete it.
 func (r *StreamReader) WriteInPlace(p []byte) {
-	if r.Buffered() > 0 {
-		r.Write(p)
-		return
+	r.Detach()
+	if p = r.complete(p); len(p) > 0 {
+		r.ext = p
 	}
-	r.ext = p
+}
+
+// complete copies from p into the buffer what the incomplete record at its
+// end lacks, as far as p goes, and returns the rest of p. A record over
+// the length limit is left for Next to refuse.
+func (r *StreamReader) complete(p []byte) []byte {
+	tail := r.start // the start of the incomplete record, if any
+	for {
+		rest := r.buf[tail:]
+		if len(rest) < HeaderLen || len(rest) < HeaderLen+int(binary.BigEndian.Uint16(rest[3:5])) {
+			break
+		}
+		tail += HeaderLen + int(binary.BigEndian.Uint16(rest[3:5]))
+	}
+	for len(p) > 0 && tail < len(r.buf) {
+		rest := r.buf[tail:]
+		need := HeaderLen
+		if len(rest) >= HeaderLen {
+			length := int(binary.BigEndian.Uint16(rest[3:5]))
+			if length > r.limit() {
+				break
+			}
+			need += length
+		}
+		if len(rest) >= need {
+			break
+		}
+		take := min(need-len(rest), len(p))
+		r.buf = append(r.buf, p[:take]...)
+		p = p[take:]
+	}
+	return p
 }
 
 // Detach ends the loan of WriteInPlace: the unread rest of that input, an
@@ -74,21 +105,33 @@ func (r *StreamReader) Buffered() int { return len(r.buf) - r.start + len(r.ext)
 
 // Next returns the next complete record. ok is false when more bytes are
 // needed. err is AlertRecordOverflow for a length beyond the limit and
-// AlertUnexpectedMessage for an unknown content type.
+// AlertUnexpectedMessage for an unknown content type. Buffered bytes come
+// before lent ones.
 func (r *StreamReader) Next() (rec Record, ok bool, err error) {
-	if r.ext != nil {
-		rec, n, ok, err := r.cut(r.ext)
-		if ok {
-			r.ext = r.ext[n:]
-			if len(r.ext) == 0 {
-				r.ext = nil
-			}
+	if r.start < len(r.buf) {
+		rec, n, ok, err := r.cut(r.buf[r.start:])
+		switch {
+		case ok:
+			r.start += n
+			return rec, true, nil
+		case err != nil || r.ext == nil:
+			return rec, false, err
 		}
-		return rec, ok, err
+		// An incomplete buffered record with lent input after it: only a
+		// refused length stops WriteInPlace completing it, and cut has
+		// refused that above, so this is not reached; be safe anyway.
+		r.Detach()
+		return r.Next()
 	}
-	rec, n, ok, err := r.cut(r.buf[r.start:])
+	if r.ext == nil {
+		return Record{}, false, nil
+	}
+	rec, n, ok, err := r.cut(r.ext)
 	if ok {
-		r.start += n
+		r.ext = r.ext[n:]
+		if len(r.ext) == 0 {
+			r.ext = nil
+		}
 	}
 	return rec, ok, err
 }
@@ -105,11 +148,7 @@ func (r *StreamReader) cut(b []byte) (rec Record, n int, ok bool, err error) {
 		return Record{}, 0, false, AlertUnexpectedMessage
 	}
 	length := int(binary.BigEndian.Uint16(b[3:5]))
-	limit := r.MaxFragment
-	if limit == 0 {
-		limit = MaxCiphertext13
-	}
-	if length > limit {
+	if length > r.limit() {
 		return Record{}, 0, false, AlertRecordOverflow
 	}
 	n = HeaderLen + length
@@ -123,6 +162,14 @@ func (r *StreamReader) cut(b []byte) (rec Record, n int, ok bool, err error) {
 		Payload: b[HeaderLen:n:n],
 	}
 	return rec, n, true, nil
+}
+
+// limit is the largest fragment length accepted.
+func (r *StreamReader) limit() int {
+	if r.MaxFragment == 0 {
+		return MaxCiphertext13
+	}
+	return r.MaxFragment
 }
 
 // Reset drops every buffered byte.
