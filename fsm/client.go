@@ -246,7 +246,7 @@ func (c *Conn) clientHelloRetryRequest(m message) (State, error) {
 		c.hs.key, c.hs.group = key, group
 		hello.KeyShares = []flights.KeyShare{{Group: uint16(group), Data: key.PublicKey().Bytes()}}
 	}
-	hello.Cookie = hrr.Cookie
+	hello.Cookie = bytes.Clone(hrr.Cookie) // the HRR's buffer is reused
 	hello.EarlyData = false
 	if len(hello.PSKIdentities) > 0 && cipher.SuiteByID(c.hs.session.Suite).Hash != c.suite.Hash {
 		// The PSK cannot be used with the suite the server chose.

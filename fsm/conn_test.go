@@ -179,3 +179,33 @@ func TestHandleDataInPlace(t *testing.T) {
 	}
 	require.Equal(t, want, got)
 }
+
+// TestHelloRetryWithClientCertificateIssuesTicket: the server reads the
+// second ClientHello's psk_key_exchange_modes again after the client's
+// Certificate, CertificateVerify and Finished have arrived, so the hello
+// must not share their input buffer. A ticket is issued and resumes.
+func TestHelloRetryWithClientCertificateIssuesTicket(t *testing.T) {
+	cc, sc := configs(t, testcert.ECDSAP256)
+	cert := testcert.MustNew(testcert.ECDSAP256)
+	cc.Certificates = []fsm.Certificate{{Certificate: cert.CertDER, PrivateKey: cert.Key}}
+	cc.CurvePreferences = []fsm.CurveID{fsm.X25519, fsm.CurveP256}
+	sc.CurvePreferences = []fsm.CurveID{fsm.CurveP256}
+	sc.ClientAuth = fsm.RequireAndVerifyClientCert
+	sc.ClientCAs = cert.CAPool
+	p := memconn.New(cc, sc)
+	var sent []string
+	p.Trace = func(s *memconn.Side, ev fsm.Event) {
+		if ev.Kind == fsm.EventMessageSent {
+			sent = append(sent, s.Name+":"+ev.Message.String())
+		}
+	}
+	require.NoError(t, p.Handshake())
+	require.NoError(t, p.Write(p.Server, []byte("x"))) // the client takes the ticket
+	require.Equal(t, []string{"client:client_hello", "server:server_hello", "client:client_hello"}, sent[:3], "a retry")
+	require.Contains(t, sent, "client:certificate")
+	require.Contains(t, sent, "server:new_session_ticket")
+
+	again := memconn.New(cc, sc)
+	require.NoError(t, again.Handshake())
+	require.True(t, again.Client.Conn.ConnectionState().DidResume)
+}

@@ -224,7 +224,9 @@ func (c *Conn) sendHelloRetryRequest(ch *flights.ClientHello) (State, error) {
 // serverClientHelloRetried handles the ClientHello that answers our
 // HelloRetryRequest.
 func (c *Conn) serverClientHelloRetried(m message) (State, error) {
-	ch, err := c.transport.parseClientHello(m.body)
+	// Kept in c.hs.hello and read again when the client's flight, which
+	// lands in the same input buffer, is done: parsed from a copy.
+	ch, err := c.transport.parseClientHello(bytes.Clone(m.body))
 	if err != nil {
 		return 0, err
 	}
