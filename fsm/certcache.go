@@ -34,8 +34,10 @@ const (
 // alive, and an entry goes when its certificate is collected (a cleanup
 // the runtime runs after the garbage collector). Connections that share
 // a certificate share one *x509.Certificate, which must be treated as
-// read-only. A CertificateCache is safe for concurrent use; make one with
-// NewCertificateCache.
+// read-only. A CertificateCache keeps the root pools it has verified
+// against; a certificate that is itself in such a pool stays cached while
+// the cache lives. A CertificateCache is safe for concurrent use; make one
+// with NewCertificateCache.
 type CertificateCache struct {
 	mu        sync.Mutex
 	certs     map[string]weak.Pointer[x509.Certificate]
@@ -46,16 +48,11 @@ type CertificateCache struct {
 	hits      int // verifications answered from the cache, for tests
 }
 
-// certRef and verifiedRef name an entry for the cleanup that removes it,
-// unless it has been replaced since.
+// certRef names a parsed certificate's entry for the cleanup that removes
+// it, unless it has been replaced since.
 type certRef struct {
 	key string
 	ptr weak.Pointer[x509.Certificate]
-}
-
-type verifiedRef struct {
-	key   verifyKey
-	entry *verifiedEntry
 }
 
 // verifyKey is what a verification depends on besides the intermediates
@@ -159,8 +156,7 @@ func (cc *CertificateCache) verifiedChains(certs []*x509.Certificate, roots *x50
 		chains[i] = make([]*x509.Certificate, len(weakChain))
 		for j, p := range weakChain {
 			if chains[i][j] = p.Value(); chains[i][j] == nil {
-				delete(cc.verified, key)
-				return nil
+				return nil // a new verification replaces the entry
 			}
 		}
 	}
@@ -185,20 +181,24 @@ func (cc *CertificateCache) rememberVerified(certs []*x509.Certificate, roots *x
 	key := verifyKey{leaf: weak.Make(certs[0]), roots: roots, name: name, usage: usage}
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	if _, had := cc.verified[key]; !had && len(cc.verified) >= cc.limit {
+	_, had := cc.verified[key]
+	if !had && len(cc.verified) >= cc.limit {
 		return
 	}
 	cc.verified[key] = e
-	runtime.AddCleanup(certs[0], cc.forgetVerified, verifiedRef{key: key, entry: e})
+	if !had {
+		// One cleanup per key: the key names the leaf, and whatever entry
+		// the key holds when the leaf goes, goes with it.
+		runtime.AddCleanup(certs[0], cc.forgetVerified, key)
+	}
 }
 
-// forgetVerified removes a verification once its leaf has been collected.
-func (cc *CertificateCache) forgetVerified(ref verifiedRef) {
+// forgetVerified removes the verification of a leaf that has been
+// collected.
+func (cc *CertificateCache) forgetVerified(key verifyKey) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	if cc.verified[ref.key] == ref.entry {
-		delete(cc.verified, ref.key)
-	}
+	delete(cc.verified, key)
 }
 
 func weakPointers(certs []*x509.Certificate) []weak.Pointer[x509.Certificate] {

@@ -157,12 +157,16 @@ func TestVerifiedClientChainsAreRemembered(t *testing.T) {
 // once the certificates are collected the cache takes new ones again.
 func TestCertificateCacheLimit(t *testing.T) {
 	ders := distinctCertificates(t, 20)
+	eight := 0 // the bytes of the first eight encodings, which differ in length
+	for _, der := range ders[:8] {
+		eight += len(der)
+	}
 	for _, tc := range []struct {
 		name             string
 		limit, byteLimit int
 	}{
 		{"entries", 8, 1 << 20},
-		{"bytes", 100, 8*len(ders[0]) + 1},
+		{"bytes", 100, eight},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cache := fsm.NewCertificateCacheForTest(tc.limit, tc.byteLimit)
