@@ -218,14 +218,17 @@ func (c *Conn) watchContext(ctx context.Context) func() {
 	c.hsDeadline, _ = ctx.Deadline()
 	c.applyReadDeadlineLocked()
 	c.mu.Unlock()
-	stop := context.AfterFunc(ctx, func() {
-		c.mu.Lock()
-		if c.hsActive {
-			c.hsCanceled = true
-			c.applyReadDeadlineLocked()
-		}
-		c.mu.Unlock()
-	})
+	stop := func() bool { return true }
+	if ctx.Done() != nil { // a context that can end
+		stop = context.AfterFunc(ctx, func() {
+			c.mu.Lock()
+			if c.hsActive {
+				c.hsCanceled = true
+				c.applyReadDeadlineLocked()
+			}
+			c.mu.Unlock()
+		})
+	}
 	return func() {
 		stop()
 		c.mu.Lock()

@@ -95,8 +95,10 @@ func (c *Conn) handshake(ctx context.Context, force bool) error {
 		c.conn.SetDeadline(deadline)
 		defer c.conn.SetDeadline(time.Time{})
 	}
-	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	if ctx.Done() != nil { // a context that can end: it interrupts the socket
+		stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
+		defer stop()
+	}
 	err := c.runHandshake()
 	if err != nil && ctx.Err() != nil {
 		return ctx.Err()
