@@ -1,6 +1,7 @@
 package tls_test
 
 import (
+	"context"
 	gotls "crypto/tls"
 	"io"
 	"net"
@@ -88,4 +89,25 @@ func TestGoClient(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "ping", string(buf))
 	require.Equal(t, uint16(gotls.VersionTLS13), c.ConnectionState().Version)
+}
+
+// TestHandshakeContextCanceled: cancelling the context of a handshake
+// with a peer that never answers interrupts the blocked socket read.
+func TestHandshakeContextCanceled(t *testing.T) {
+	cert := testcert.MustNew(testcert.ECDSAP256)
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	go io.Copy(io.Discard, b) // takes the ClientHello, answers nothing
+	cli := tls.Client(a, &tls.Config{RootCAs: cert.CAPool, ServerName: "localhost"})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	done := make(chan error, 1)
+	go func() { done <- cli.HandshakeContext(ctx) }()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handshake did not end with its context")
+	}
 }
