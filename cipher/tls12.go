@@ -48,8 +48,28 @@ const (
 
 // PRF12 is the TLS 1.2 pseudorandom function PRF(secret, label, seed) of
 // RFC 5246 §5: P_hash(secret, label || seed) with HMAC over h, cut to
-// length bytes. h is the suite's Hash.
+// length bytes. h is the suite's Hash. For SHA-256 and SHA-384, the
+// hashes of every TLS 1.2 suite here, the HMACs run on stack buffers
+// (see mac).
 func PRF12(h crypto.Hash, secret []byte, label string, seed []byte, length int) []byte {
+	if h != crypto.SHA256 && h != crypto.SHA384 {
+		return prf12HMAC(h, secret, label, seed, length)
+	}
+	var labelSeedBuf [128]byte // TLS labels and seeds fit; longer ones move to the heap
+	labelSeed := append(append(labelSeedBuf[:0], label...), seed...)
+	m := newMAC(h, secret)
+	var aBuf [64]byte
+	a := m.sum(aBuf[:0], labelSeed, nil) // A(1)
+	out := make([]byte, 0, length+h.Size())
+	for len(out) < length {
+		out = m.sum(out, a, labelSeed) // HMAC(secret, A(i) || label || seed)
+		a = m.sum(aBuf[:0], a, nil)    // A(i+1); sum reads a before it writes
+	}
+	return out[:length:length]
+}
+
+// prf12HMAC is PRF12 on crypto/hmac, for any hash.
+func prf12HMAC(h crypto.Hash, secret []byte, label string, seed []byte, length int) []byte {
 	labelSeed := make([]byte, 0, len(label)+len(seed))
 	labelSeed = append(labelSeed, label...)
 	labelSeed = append(labelSeed, seed...)

@@ -227,3 +227,21 @@ func TestSealOpen12Allocs(t *testing.T) {
 		require.Zero(t, allocs, s.Name)
 	}
 }
+
+// TestPRF12MatchesHMAC checks the stack-buffer PRF against the one on
+// crypto/hmac for both hashes, secrets around the block sizes, long seeds
+// and outputs of several blocks.
+func TestPRF12MatchesHMAC(t *testing.T) {
+	for _, h := range []crypto.Hash{crypto.SHA256, crypto.SHA384} {
+		for _, secretLen := range []int{0, 1, 32, 48, 64, 65, 128, 129, 200} {
+			for _, seedLen := range []int{0, 32, 64, 150} {
+				for _, n := range []int{1, 12, 48, 100, 136} {
+					secret := bytes.Repeat([]byte{byte(secretLen)}, secretLen)
+					seed := bytes.Repeat([]byte{byte(seedLen + 1)}, seedLen)
+					want := prf12HMAC(h, secret, "key expansion", seed, n)
+					require.Equal(t, want, PRF12(h, secret, "key expansion", seed, n), "%v secret %d seed %d out %d", h, secretLen, seedLen, n)
+				}
+			}
+		}
+	}
+}

@@ -201,6 +201,9 @@ func (c *Conn) sendPostHandshake(raw []byte) {
 func (c *Conn) addTranscript(raw []byte) {
 	c.transcript.Write(raw)
 	if c.hs != nil && c.version != VersionTLS13 {
+		if c.hs.messages == nil {
+			c.hs.messages = make([]byte, 0, max(flightSizeHint, len(raw)))
+		}
 		c.hs.messages = append(c.hs.messages, raw...)
 	}
 }
