@@ -100,7 +100,8 @@ func (r *StreamReader) Release() {
 	}
 }
 
-// Buffered returns the number of bytes held that do not yet form a record.
+// Buffered returns the number of bytes held, buffered or lent, that Next
+// has not returned as records.
 func (r *StreamReader) Buffered() int { return len(r.buf) - r.start + len(r.ext) }
 
 // Next returns the next complete record. ok is false when more bytes are
