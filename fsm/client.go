@@ -366,7 +366,9 @@ func (c *Conn) clientCertificateRequest(m message) (State, error) {
 	if len(cr.SignatureAlgorithms) == 0 {
 		return 0, alertf(record.AlertMissingExtension, "CertificateRequest without signature_algorithms")
 	}
-	c.hs.certReq = &cr
+	// Kept until our flight: only the parsed lists, which are the
+	// request's own, not the bytes of the input buffer.
+	c.hs.certReq = &flights.CertificateRequest{SignatureAlgorithms: cr.SignatureAlgorithms, SignatureAlgorithmsCert: cr.SignatureAlgorithmsCert}
 	c.transcript.Write(m.raw)
 	return StateClientWaitCertificate13, nil
 }

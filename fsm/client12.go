@@ -146,7 +146,9 @@ func (c *Conn) client12CertificateRequest(m message) (State, error) {
 	if err := cr.Unmarshal(m.body); err != nil {
 		return 0, err
 	}
-	c.hs.certReq12 = &cr
+	// Kept until ServerHelloDone: only the parsed list, which is the
+	// request's own, not the bytes of the input buffer.
+	c.hs.certReq12 = &flights.CertificateRequest12{SignatureAlgorithms: cr.SignatureAlgorithms}
 	c.addTranscript(m.raw)
 	return StateClientWaitServerHelloDone12, nil
 }
