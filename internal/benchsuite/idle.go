@@ -173,7 +173,7 @@ func IdlePion(n int) (Idle, error) {
 }
 
 // withoutDatagramPipes subtracts from idle what as many bare dpipes cost:
-// the in-memory transport buffers about 48 KB per pipe, which would
+// the in-memory transport buffers about 49 KB per pipe, which would
 // otherwise outweigh the connections over it.
 func withoutDatagramPipes(idle Idle, err error) (Idle, error) {
 	if err != nil {
