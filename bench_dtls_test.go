@@ -44,3 +44,21 @@ func TestTLSBulkAllocs(t *testing.T) {
 		require.Zero(t, testing.AllocsPerRun(100, send), "%s: allocations per 16 KiB write, sent and received", fsm.CipherSuiteName(suite))
 	}
 }
+
+// BenchmarkHostileDatagram measures what one hostile 1,196-byte datagram
+// (handshake fragments each claiming a 64 KiB message) costs a DTLS
+// endpoint: the listener's stateless front door, a server Conn awaiting a
+// ClientHello, and a client awaiting its ServerHello.
+func BenchmarkHostileDatagram(b *testing.B) {
+	b.Run("tlsm-verifyhello", benchsuite.HostileVerifyHello)
+	b.Run("tlsm-server-start", benchsuite.HostileServerStart)
+	b.Run("tlsm-client-waiting", benchsuite.HostileClientWaiting)
+}
+
+// BenchmarkHostileListener sends the same datagrams over UDP loopback to
+// a tlsm and a pion/dtls v4 listener, 200 a second, and reports process
+// CPU and allocation per datagram. Run with -benchtime 200x.
+func BenchmarkHostileListener(b *testing.B) {
+	b.Run("tlsm", benchsuite.HostileListenerTLSM)
+	b.Run("pion", benchsuite.HostileListenerPion)
+}

@@ -1,0 +1,189 @@
+package benchsuite
+
+import (
+	"context"
+	"net"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	piondtls "github.com/pion/dtls/v4"
+	"github.com/tlsm/tlsm/dtls"
+	"github.com/tlsm/tlsm/flights"
+	"github.com/tlsm/tlsm/fsm"
+	"github.com/tlsm/tlsm/record"
+)
+
+// HostileDatagramSize is the size of the datagram the hostile figures
+// send: what fits a 1,200-byte path with room to spare.
+const HostileDatagramSize = 1196
+
+// HostileDatagram returns an epoch-0 DTLS record packed with handshake
+// fragments of type typ, each claiming a 64 KiB message and carrying one
+// byte of it, each with a message_seq of its own: the cheapest bytes that
+// make a receiver that allocates for claimed lengths allocate the most.
+func HostileDatagram(typ flights.MsgType) []byte {
+	var payload []byte
+	per := flights.DTLSHeaderLen + 1
+	for seq := 0; record.DTLSHeaderLen+len(payload)+per <= HostileDatagramSize; seq++ {
+		payload = flights.AppendFragment(payload, flights.Fragment{
+			Type: typ, Length: 1<<16 - 1, Seq: uint16(seq), Offset: 0, Data: []byte{1},
+		})
+	}
+	return record.AppendDTLSPlain(nil, record.TypeHandshake, record.VersionDTLS12, 0, 0, payload)
+}
+
+// HostileVerifyHello is the stateless front door of a DTLS listener
+// (fsm.VerifyHello) taking one hostile datagram from an address it has
+// no Conn for.
+func HostileVerifyHello(b *testing.B) {
+	_, sc, cert := DTLSConfigs()
+	now := cert.Leaf.NotBefore.Add(time.Hour)
+	d := HostileDatagram(flights.TypeClientHello)
+	in := make([]byte, len(d))
+	b.ReportAllocs()
+	b.SetBytes(int64(len(d)))
+	for b.Loop() {
+		copy(in, d)
+		fsm.VerifyHello(sc, []byte("192.0.2.1:4444"), now, in)
+	}
+}
+
+// HostileServerStart is a DTLS server Conn that has seen no valid
+// ClientHello yet (dtls.Server's state) taking hostile datagrams.
+func HostileServerStart(b *testing.B) {
+	_, sc, cert := DTLSConfigs()
+	now := cert.Leaf.NotBefore.Add(time.Hour)
+	hostileCore(b, fsm.NewDTLSServer(sc, []byte("192.0.2.1:4444")), now, HostileDatagram(flights.TypeClientHello))
+}
+
+// HostileClientWaiting is a DTLS client waiting for its ServerHello
+// taking hostile datagrams (from anyone who can guess its port).
+func HostileClientWaiting(b *testing.B) {
+	cc, _, cert := DTLSConfigs()
+	now := cert.Leaf.NotBefore.Add(time.Hour)
+	c := fsm.NewDTLSClient(cc)
+	if err := c.Start(now); err != nil {
+		b.Fatal(err)
+	}
+	hostileCore(b, c, now, HostileDatagram(flights.TypeServerHello))
+}
+
+func hostileCore(b *testing.B, c *fsm.Conn, now time.Time, d []byte) {
+	in := make([]byte, len(d))
+	b.ReportAllocs()
+	b.SetBytes(int64(len(d)))
+	for b.Loop() {
+		copy(in, d)
+		if err := c.HandleDatagram(now, in); err != nil {
+			b.Fatal(err)
+		}
+		for ev := c.NextEvent(); ev.Kind != fsm.EventNone; ev = c.NextEvent() {
+		}
+	}
+}
+
+// HostilePacing is the gap between hostile datagrams over UDP: 200 a
+// second, a rate any receiver should absorb without falling behind.
+const HostilePacing = 5 * time.Millisecond
+
+// HostileListenerTLSM sends hostile datagrams over UDP loopback to a
+// dtls.Listen listener, paced at HostilePacing, and reports the process
+// CPU time and the bytes allocated per datagram, counted until the
+// receiver is idle again. Run it with -benchtime Nx.
+func HostileListenerTLSM(b *testing.B) {
+	_, sc, _ := DTLSConfigs()
+	ln, err := dtls.Listen("udp", "127.0.0.1:0", sc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	hostileUDP(b, ln.Addr())
+}
+
+// HostileListenerPion is HostileListenerTLSM against pion/dtls v4's
+// listener.
+func HostileListenerPion(b *testing.B) {
+	_, _, cert := DTLSConfigs()
+	ln, err := piondtls.ListenAddr("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)},
+		piondtls.WithCertificates(cert.TLSCertificate()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go acceptAndHandshake(ctx, ln)
+	hostileUDP(b, ln.Addr())
+}
+
+// acceptAndHandshake accepts pion Conns and runs their handshakes, as a
+// server would, until ctx ends.
+func acceptAndHandshake(ctx context.Context, ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			if hc, ok := c.(interface {
+				HandshakeContext(context.Context) error
+			}); ok {
+				hc.HandshakeContext(ctx)
+			}
+		}()
+	}
+}
+
+func hostileUDP(b *testing.B, to net.Addr) {
+	conn, err := net.Dial("udp", to.String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	d := HostileDatagram(flights.TypeClientHello)
+	settle()
+	cpu0, mem0 := processCPU(), totalAlloc()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := conn.Write(d); err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(HostilePacing)
+	}
+	settle()
+	b.StopTimer()
+	n := float64(b.N)
+	b.ReportMetric(float64(processCPU()-cpu0)/n, "cpu-ns/datagram")
+	b.ReportMetric(float64(totalAlloc()-mem0)/n, "alloc-B/datagram")
+}
+
+// settle waits until the process has used less than a millisecond of CPU
+// in 50 ms: the receiver has handled what it was sent.
+func settle() {
+	for range 100 {
+		before := processCPU()
+		time.Sleep(50 * time.Millisecond)
+		if processCPU()-before < int64(time.Millisecond) {
+			return
+		}
+	}
+}
+
+// processCPU is the user and system CPU time the process has used, in
+// nanoseconds.
+func processCPU() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+func totalAlloc() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.TotalAlloc
+}
