@@ -48,7 +48,8 @@ const (
 // FuzzReassembly reads arbitrary bytes as a sequence of DTLS handshake
 // fragments, skipping a byte wherever no fragment parses, and feeds them to
 // a Reassembler. It must never panic, Buffered must stay within
-// maxBuffered + ReassemblyCost(maxMessage), errors must be alerts, and
+// maxBuffered + ReassemblyCost(maxMessage) and in proportion to the bytes
+// the fragments carried, errors must be alerts, and
 // every message released must be in order and in well-formed
 // whole-message form.
 func FuzzReassembly(f *testing.F) {
@@ -72,6 +73,7 @@ func FuzzReassembly(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := NewReassembler(fuzzMaxMessage, fuzzMaxBuffered)
 		bound := fuzzMaxBuffered + ReassemblyCost(fuzzMaxMessage)
+		sent := 0 // data bytes added: what is held follows them
 		for len(data) > 0 {
 			fr, rest, err := ParseFragment(data)
 			if err != nil {
@@ -88,6 +90,8 @@ func FuzzReassembly(f *testing.F) {
 				require.Equal(t, fr.Seq < next, old)
 			}
 			require.LessOrEqual(t, r.Buffered(), bound)
+			sent += len(fr.Data)
+			require.LessOrEqual(t, r.Buffered(), ReassemblyWindow*DTLSHeaderLen+2*sent)
 			for {
 				typ, body, raw, ok := r.Next()
 				if !ok {

@@ -36,7 +36,7 @@ func TestReassemblerOutOfOrder(t *testing.T) {
 	mustAdd(t, r, frag(0, 100, 0, body[:30]))
 	_, _, _, ok := r.Next()
 	require.False(t, ok)
-	require.Equal(t, ReassemblyCost(100), r.Buffered())
+	require.Equal(t, DTLSHeaderLen+30+40, r.Buffered(), "what arrived, not the claimed 100 bytes")
 	mustAdd(t, r, frag(0, 100, 20, body[20:70])) // overlaps both
 	typ, got, raw, ok := r.Next()
 	require.True(t, ok)
@@ -131,10 +131,11 @@ func TestReassemblerLimits(t *testing.T) {
 	require.Equal(t, record.AlertDecodeError, err)
 	require.Zero(t, r.Buffered())
 
-	// maxMessage 0 allows the protocol maximum.
+	// maxMessage 0 allows the protocol maximum; a fragment claiming it
+	// holds what it carries.
 	r = NewReassembler(0, 0)
 	mustAdd(t, r, frag(0, 1<<24-1, 1<<24-2, []byte{1}))
-	require.Equal(t, ReassemblyCost(1<<24-1), r.Buffered())
+	require.Equal(t, 1, r.Buffered())
 }
 
 func TestReassemblerOldAndWindow(t *testing.T) {
@@ -149,9 +150,9 @@ func TestReassemblerOldAndWindow(t *testing.T) {
 	mustAdd(t, r, frag(18, 1, 0, []byte{1}))
 	require.Zero(t, r.Buffered())
 	mustAdd(t, r, frag(17, 1, 0, []byte{7}))
-	require.Equal(t, ReassemblyCost(1), r.Buffered())
+	require.Equal(t, DTLSHeaderLen+1, r.Buffered())
 	mustAdd(t, r, frag(65535, 1, 0, []byte{1}))
-	require.Equal(t, ReassemblyCost(1), r.Buffered())
+	require.Equal(t, DTLSHeaderLen+1, r.Buffered())
 
 	for seq := uint16(10); seq < 17; seq++ {
 		mustAdd(t, r, frag(seq, 1, 0, []byte{byte(seq)}))
@@ -178,17 +179,18 @@ func TestReassemblerOldAndWindow(t *testing.T) {
 }
 
 func TestReassemblerMemoryBound(t *testing.T) {
-	r := NewReassembler(1000, 3*ReassemblyCost(100))
+	const oneByte = DTLSHeaderLen + 1 // a message of which one byte arrived
+	r := NewReassembler(1000, 3*oneByte)
 	for seq := uint16(1); seq < 8; seq++ {
 		mustAdd(t, r, frag(seq, 100, 0, []byte{byte(seq)}))
 	}
 	// Only three future messages fit; the others were dropped.
-	require.Equal(t, 3*ReassemblyCost(100), r.Buffered())
+	require.Equal(t, 3*oneByte, r.Buffered())
 	// The next message is accepted beyond the bound.
 	mustAdd(t, r, frag(0, 1000, 0, pattern(1000)))
-	require.Equal(t, 3*ReassemblyCost(100)+ReassemblyCost(1000), r.Buffered())
+	require.Equal(t, 3*oneByte+DTLSHeaderLen+1000, r.Buffered())
 	require.Equal(t, pattern(1000), nextBody(t, r))
-	require.Equal(t, 3*ReassemblyCost(100), r.Buffered())
+	require.Equal(t, 3*oneByte, r.Buffered())
 
 	// Messages 1 to 3 are held; 4 was dropped and comes back.
 	for seq := uint16(1); seq < 4; seq++ {
@@ -197,6 +199,53 @@ func TestReassemblerMemoryBound(t *testing.T) {
 	}
 	mustAdd(t, r, frag(4, 100, 0, pattern(100)))
 	require.Equal(t, pattern(100), nextBody(t, r))
+	require.Zero(t, r.Buffered())
+}
+
+// TestReassemblerHoldsWhatArrived: fragments that claim the largest
+// message cost what they carry, wherever they lie and however many
+// messages they claim to start, and the buffer of a message that does
+// arrive in order grows as it arrives.
+func TestReassemblerHoldsWhatArrived(t *testing.T) {
+	r := NewReassembler(0, 1<<20)
+	sent := 0
+	for seq := range uint16(ReassemblyWindow) {
+		for _, off := range []uint32{0, 1 << 12, 1 << 20, 1<<24 - 3} {
+			mustAdd(t, r, Fragment{Type: TypeCertificate, Length: 1<<24 - 1, Seq: seq, Offset: off, Data: []byte{1, 2}})
+			sent += 2
+		}
+	}
+	require.LessOrEqual(t, r.Buffered(), ReassemblyWindow*DTLSHeaderLen+2*sent)
+
+	// A message arriving in order, 100 bytes at a time, holds at most
+	// twice what arrived.
+	body := pattern(5000)
+	r = NewReassembler(0, 0)
+	for off := 0; off < len(body); off += 100 {
+		mustAdd(t, r, frag(0, len(body), off, body[off:off+100]))
+		require.LessOrEqual(t, r.Buffered(), DTLSHeaderLen+2*(off+100))
+	}
+	require.Equal(t, body, nextBody(t, r))
+}
+
+// TestReassemblerRuns: bytes beyond what arrived from a message's start
+// are kept as at most MaxFragmentRuns runs; a fragment that would start
+// one more is dropped until the start catches up and takes them in.
+func TestReassemblerRuns(t *testing.T) {
+	body := pattern(4 * (MaxFragmentRuns + 2))
+	r := NewReassembler(0, 0)
+	for i := 1; i <= MaxFragmentRuns+1; i++ {
+		mustAdd(t, r, frag(0, len(body), 4*i, body[4*i:4*i+2]))
+	}
+	require.Equal(t, 2*MaxFragmentRuns, r.Buffered(), "the last run was dropped")
+	// A fragment that covers several runs and the gaps between them
+	// joins the start, taking the runs in.
+	mustAdd(t, r, frag(0, len(body), 0, body[:4*MaxFragmentRuns/2]))
+	mustAdd(t, r, frag(0, len(body), 4*(MaxFragmentRuns+1), body[4*(MaxFragmentRuns+1):]))
+	_, _, _, ok := r.Next()
+	require.False(t, ok)
+	mustAdd(t, r, frag(0, len(body), 0, body))
+	require.Equal(t, body, nextBody(t, r))
 	require.Zero(t, r.Buffered())
 }
 
@@ -241,6 +290,7 @@ func TestReassemblerRandom(t *testing.T) {
 			maxBuffered = rng.IntN(3 * maxMessage)
 		}
 		bound := maxBuffered + ReassemblyCost(maxMessage)
+		sent := 0 // data bytes added
 		var bodies [][]byte
 		var types []MsgType
 		var all []Fragment
@@ -284,6 +334,8 @@ func TestReassemblerRandom(t *testing.T) {
 					require.NoError(t, err, "trial %d", trial)
 					require.Equal(t, int(f.Seq) < int(base)+got, old)
 					require.LessOrEqual(t, r.Buffered(), bound)
+					sent += len(f.Data)
+					require.LessOrEqual(t, r.Buffered(), ReassemblyWindow*DTLSHeaderLen+2*sent)
 					for {
 						typ, body, raw, ok := r.Next()
 						if !ok {
