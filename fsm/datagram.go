@@ -27,6 +27,10 @@ const (
 	// MaxRecordsPerDatagram bounds the records read from one datagram;
 	// the rest of a datagram holding more is dropped.
 	MaxRecordsPerDatagram = 64
+	// MaxFragmentsPerDatagram bounds the handshake fragments read from
+	// one datagram (a flight packs a handful); the rest of a datagram
+	// holding more is dropped.
+	MaxFragmentsPerDatagram = 32
 )
 
 // epochState is one epoch's protection and sequence numbers in one
@@ -52,15 +56,16 @@ type flightItem struct {
 type datagramLayer struct {
 	c *Conn
 
-	datagram []byte // what is left of the datagram being read
-	records  int    // records read from it so far
-	inSeq    uint64 // sequence number of the last record read
-	inPrev   bool   // the last record read was of the previous epoch
-	read     *epochState
-	prevRead *epochState // the epoch before read, still accepted
-	reasm    *flights.Reassembler
-	lastSeq  uint16 // message_seq of the last message delivered
-	peerRetx bool   // the current datagram carried a retransmission
+	datagram  []byte // what is left of the datagram being read
+	records   int    // records read from it so far
+	fragments int    // handshake fragments read from it so far
+	inSeq     uint64 // sequence number of the last record read
+	inPrev    bool   // the last record read was of the previous epoch
+	read      *epochState
+	prevRead  *epochState // the epoch before read, still accepted
+	reasm     *flights.Reassembler
+	lastSeq   uint16 // message_seq of the last message delivered
+	peerRetx  bool   // the current datagram carried a retransmission
 
 	write      *epochState
 	sendSeq    uint16
@@ -101,7 +106,7 @@ func (l *datagramLayer) release() { l.dgStart = 0 }
 // feed takes one datagram, always read in place (HandleDatagram's
 // contract).
 func (l *datagramLayer) feed(data []byte, _ bool) {
-	l.datagram, l.records = data, 0
+	l.datagram, l.records, l.fragments = data, 0, 0
 	l.peerRetx = false
 }
 
@@ -178,6 +183,10 @@ func (l *datagramLayer) writeHandshake(payload []byte) error {
 			return nil // a malformed fragment is dropped like a bad record
 		}
 		payload = rest
+		if l.fragments++; l.fragments > MaxFragmentsPerDatagram {
+			l.datagram = nil
+			return nil
+		}
 		if l.stale(f) {
 			// A copy of a message of a handshake that is over: the peer
 			// asks for our last flight again.

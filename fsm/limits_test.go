@@ -2,6 +2,7 @@ package fsm_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/tlsm/tlsm/flights"
@@ -88,4 +89,38 @@ func TestLimitRecordsPerDatagram(t *testing.T) {
 	require.NoError(t, l.server.conn.HandleDatagram(l.now, d))
 	l.drain(l.server)
 	require.Len(t, l.server.received, fsm.MaxRecordsPerDatagram)
+}
+
+// TestLimitFragmentsPerDatagram: handshake fragments past
+// MaxFragmentsPerDatagram in one datagram are dropped, so a datagram
+// cannot make a receiver do work in proportion to anything but its
+// size, and a bounded part of that.
+func TestLimitFragmentsPerDatagram(t *testing.T) {
+	cc, sc := dtlsConfigs(t, testcert.ECDSAP256)
+	now := time.Now()
+	client := fsm.NewDTLSClient(cc)
+	require.NoError(t, client.Start(now))
+	rec, _, err := record.ParseDTLSRecord(nextTransmit(t, client))
+	require.NoError(t, err)
+	// junk fragments come first: HelloRequests, which a server ignores.
+	withJunk := func(junk int) []byte {
+		var payload []byte
+		for range junk {
+			payload = flights.AppendFragment(payload, flights.Fragment{Type: flights.TypeHelloRequest})
+		}
+		payload = append(payload, rec.Payload...)
+		return record.AppendDTLSPlain(nil, record.TypeHandshake, record.VersionDTLS10, 0, rec.Seq, payload)
+	}
+	answers := func(d []byte) bool {
+		s := fsm.NewDTLSServer(sc, []byte("192.0.2.1:4444"))
+		require.NoError(t, s.HandleDatagram(now, d))
+		for ev := s.NextEvent(); ev.Kind != fsm.EventNone; ev = s.NextEvent() {
+			if ev.Kind == fsm.EventTransmit {
+				return true
+			}
+		}
+		return false
+	}
+	require.True(t, answers(withJunk(fsm.MaxFragmentsPerDatagram-1)), "the ClientHello is the last fragment allowed")
+	require.False(t, answers(withJunk(fsm.MaxFragmentsPerDatagram)), "the ClientHello is one fragment too many")
 }
