@@ -160,6 +160,21 @@ func (m *HelloVerifyRequest) Append(b []byte) []byte {
 	})
 }
 
+// AppendDTLS appends the complete HelloVerifyRequest in DTLS form (see
+// ToDTLS), as message message_seq seq, to dst. It allocates only when dst
+// lacks capacity (a stateless server answers floods with it), and panics
+// if Cookie is longer than 255 bytes.
+func (m *HelloVerifyRequest) AppendDTLS(dst []byte, seq uint16) []byte {
+	if len(m.Cookie) > 255 {
+		panic(errFragment)
+	}
+	n := uint32(2 + 1 + len(m.Cookie))
+	dst = append(dst, byte(TypeHelloVerifyRequest), byte(n>>16), byte(n>>8), byte(n))
+	dst = append(dst, byte(seq>>8), byte(seq), 0, 0, 0, byte(n>>16), byte(n>>8), byte(n))
+	dst = append(dst, byte(m.Version>>8), byte(m.Version), byte(len(m.Cookie)))
+	return append(dst, m.Cookie...)
+}
+
 // Unmarshal parses a HelloVerifyRequest body (without the handshake
 // header). Cookie aliases body and may be empty. It returns nil or a
 // record.Alert.
@@ -169,4 +184,26 @@ func (m *HelloVerifyRequest) Unmarshal(body []byte) error {
 	return okOr(s.ReadUint16(&m.Version) &&
 		s.ReadUint8LengthPrefixed((*cryptobyte.String)(&m.Cookie)) &&
 		s.Empty())
+}
+
+// HelloCookieFields are the fields at the start of a DTLS ClientHello, up
+// to its cookie (RFC 6347 §4.2.1). They all lie in the hello's first
+// fragment unless a path's MTU is absurdly small, so a server can check a
+// cookie statelessly before it reassembles anything.
+type HelloCookieFields struct {
+	Version   uint16
+	Random    []byte
+	SessionID []byte
+	Cookie    []byte
+}
+
+// ParseHelloCookieFields reads the fields up to the cookie from the start
+// of a DTLS ClientHello body, which may be cut short after them (the
+// first fragment of a hello). The slices alias start; it returns false
+// when start does not hold them whole.
+func ParseHelloCookieFields(start []byte) (f HelloCookieFields, ok bool) {
+	s := cryptobyte.String(start)
+	ok = readHelloHead(&s, &f.Version, &f.Random, &f.SessionID) &&
+		s.ReadUint8LengthPrefixed((*cryptobyte.String)(&f.Cookie))
+	return f, ok
 }

@@ -273,3 +273,13 @@ func pattern(n int) []byte {
 	}
 	return b
 }
+
+// TestHelloVerifyRequestAppendDTLS: the direct DTLS encoding is the TLS
+// encoding through ToDTLS.
+func TestHelloVerifyRequestAppendDTLS(t *testing.T) {
+	for _, cookie := range [][]byte{nil, fill(7, 32), fill(9, 255)} {
+		m := HelloVerifyRequest{Version: 0xfeff, Cookie: cookie}
+		require.Equal(t, ToDTLS(nil, m.Append(nil), 513), m.AppendDTLS(nil, 513))
+	}
+	require.Panics(t, func() { (&HelloVerifyRequest{Cookie: make([]byte, 256)}).AppendDTLS(nil, 0) })
+}

@@ -108,10 +108,6 @@ type Conn struct {
 
 	peerID      []byte // DTLS server: the client's address, for cookies
 	srtpProfile uint16 // the DTLS-SRTP profile negotiated
-	// verifyOnly makes a server stop at the cookie check (VerifyHello);
-	// cookieAccepted reports that the cookie was valid.
-	verifyOnly     bool
-	cookieAccepted bool
 }
 
 var timeZero time.Time

@@ -37,55 +37,81 @@ func (c *Config) cookieSecrets(now time.Time) ([]cookieSecret, error) {
 	return c.cookieKeys, nil
 }
 
-// cookie binds a ClientHello's fixed fields and the peer's address to a
-// secret (RFC 6347 §4.2.1), so that a server need keep no state until a
-// client proves it receives at its address.
-func (c *Conn) cookie(key [32]byte, ch *flights.ClientHello) []byte {
-	mac := hmac.New(sha256.New, key[:])
-	var n [2]byte
-	for _, part := range [][]byte{c.peerID, ch.Random, ch.SessionID} {
-		binary.BigEndian.PutUint16(n[:], uint16(len(part)))
-		mac.Write(n[:])
-		mac.Write(part)
+// helloCookie binds the fields at the start of a ClientHello, which its
+// first fragment carries, and the peer's address to a secret (RFC 6347
+// §4.2.1), so that a server need keep no state until a client proves it
+// receives at its address. The client repeats them in the hello that
+// carries the cookie. It is HMAC-SHA256, computed on the stack.
+func helloCookie(key *[32]byte, peerID []byte, f *flights.HelloCookieFields) [sha256.Size]byte {
+	var pad [sha256.BlockSize]byte
+	var room [sha256.BlockSize + 128]byte
+	msg := room[:sha256.BlockSize]
+	for i, b := range key {
+		pad[i] = b
 	}
-	for _, s := range ch.CipherSuites {
-		binary.BigEndian.PutUint16(n[:], s)
-		mac.Write(n[:])
+	for i := range pad {
+		msg[i] = pad[i] ^ 0x36
 	}
-	return mac.Sum(nil)
+	for _, part := range [][]byte{peerID, f.Random, f.SessionID} {
+		msg = binary.BigEndian.AppendUint16(msg, uint16(len(part)))
+		msg = append(msg, part...)
+	}
+	inner := sha256.Sum256(msg)
+	msg = room[:sha256.BlockSize]
+	for i := range pad {
+		msg[i] = pad[i] ^ 0x5c
+	}
+	return sha256.Sum256(append(msg, inner[:]...))
 }
 
-// cookieValid reports whether the ClientHello carries a cookie we made
-// (or the server skips the exchange).
-func (c *Conn) cookieValid(ch *flights.ClientHello) bool {
-	if c.cfg.InsecureSkipHelloVerify {
+// cookieValid reports whether a ClientHello from peerID, starting with f,
+// carries a cookie made with the current or the previous secret (or the
+// server skips the exchange).
+func (c *Config) cookieValid(now time.Time, peerID []byte, f *flights.HelloCookieFields) bool {
+	if c.InsecureSkipHelloVerify {
 		return true
 	}
-	keys, err := c.cfg.cookieSecrets(c.now)
+	keys, err := c.cookieSecrets(now)
 	if err != nil {
 		return false
 	}
-	for _, k := range keys {
-		if hmac.Equal(ch.DTLSCookie, c.cookie(k.key, ch)) {
+	for i := range keys {
+		want := helloCookie(&keys[i].key, peerID, f)
+		if hmac.Equal(f.Cookie, want[:]) {
 			return true
 		}
 	}
 	return false
 }
 
+// appendHelloVerifyRequest appends to dst the record of a
+// HelloVerifyRequest for a ClientHello from peerID starting with f, whose
+// record and message sequence numbers were recordSeq and msgSeq: the
+// answer takes both (RFC 6347 §4.2.1, §4.2.2).
+func (c *Config) appendHelloVerifyRequest(dst []byte, now time.Time, peerID []byte, f *flights.HelloCookieFields, recordSeq uint64, msgSeq uint16) ([]byte, error) {
+	keys, err := c.cookieSecrets(now)
+	if err != nil {
+		return dst, err
+	}
+	cookie := helloCookie(&keys[0].key, peerID, f)
+	hvr := flights.HelloVerifyRequest{Version: record.VersionDTLS10, Cookie: cookie[:]}
+	dst = record.AppendDTLSHeader(dst, record.TypeHandshake, record.VersionDTLS12, 0, recordSeq, helloVerifyMessageLen)
+	return hvr.AppendDTLS(dst, msgSeq), nil
+}
+
 // sendHelloVerifyRequest answers a ClientHello without a valid cookie
 // with one, keeping no state: the server stays in ServerStart.
 func (c *Conn) sendHelloVerifyRequest(ch *flights.ClientHello) (State, error) {
-	keys, err := c.cfg.cookieSecrets(c.now)
-	if err != nil {
-		return 0, err
-	}
-	hvr := flights.HelloVerifyRequest{Version: record.VersionDTLS10, Cookie: c.cookie(keys[0].key, ch)}
 	c.events.push(Event{Kind: EventMessageSent, Message: flights.TypeHelloVerifyRequest})
-	if err := c.layer.sendStateless(hvr.Append(nil)); err != nil {
+	if err := c.layer.sendHelloVerifyRequest(c.cookieFields(ch)); err != nil {
 		return 0, err
 	}
 	return StateServerStart, nil
+}
+
+// cookieFields returns the fields of ch a cookie is made of.
+func (c *Conn) cookieFields(ch *flights.ClientHello) *flights.HelloCookieFields {
+	return &flights.HelloCookieFields{Version: ch.Version, Random: ch.Random, SessionID: ch.SessionID, Cookie: ch.DTLSCookie}
 }
 
 // clientHelloVerifyRequest sends the ClientHello again with the server's
@@ -114,24 +140,67 @@ func (c *Conn) clientHelloVerifyRequest(m message) (State, error) {
 }
 
 // VerifyHello is the stateless front door of a DTLS server (RFC 6347
-// §4.2.1): given the first datagram from peerID, it returns either a
-// HelloVerifyRequest to send back (reply) and no Conn, or accept = true
-// when the datagram holds a ClientHello with a valid cookie, in which case
-// the caller makes a Conn with NewDTLSServer and feeds it that datagram.
-// Anything else gets neither. Nothing is kept between calls.
+// §4.2.1): given a datagram from peerID, for which there is no Conn yet,
+// it returns either a HelloVerifyRequest to send back (reply) and no
+// Conn, or accept = true when the datagram starts a ClientHello with a
+// valid cookie, in which case the caller makes a Conn with NewDTLSServer
+// and feeds it that datagram. Anything else gets neither.
+//
+// It reads only the first fragment of the ClientHello, where the cookie
+// lies, so a hello too large for one datagram is answered too; the Conn
+// reassembles the rest. Nothing is kept between calls, and a call
+// allocates nothing but the reply, whatever the datagram holds.
 func VerifyHello(cfg *Config, peerID []byte, now time.Time, datagram []byte) (reply []byte, accept bool) {
-	c := NewDTLSServer(cfg, peerID)
-	c.verifyOnly = true
-	c.HandleDatagram(now, datagram)
-	if c.cookieAccepted {
+	recordSeq, frag, ok := firstHelloFragment(datagram)
+	if !ok {
+		return nil, false
+	}
+	f, ok := flights.ParseHelloCookieFields(frag.Data)
+	if !ok {
+		return nil, false
+	}
+	if cfg.cookieValid(now, peerID, &f) {
 		return nil, true
 	}
-	for ev := c.NextEvent(); ev.Kind != EventNone; ev = c.NextEvent() {
-		if ev.Kind == EventTransmit && c.state == StateServerStart {
-			reply = append(reply, ev.Data...)
-		}
+	reply, err := cfg.appendHelloVerifyRequest(make([]byte, 0, helloVerifyRecordLen), now, peerID, &f, recordSeq, frag.Seq)
+	if err != nil {
+		return nil, false
 	}
 	return reply, false
+}
+
+// helloVerifyMessageLen is the length of a HelloVerifyRequest message
+// with our 32-byte cookie: the handshake header, the version and the
+// cookie; helloVerifyRecordLen is its record's.
+const (
+	helloVerifyMessageLen = flights.DTLSHeaderLen + 2 + 1 + sha256.Size
+	helloVerifyRecordLen  = record.DTLSHeaderLen + helloVerifyMessageLen
+)
+
+// firstHelloFragment finds the first fragment of a ClientHello (offset 0)
+// in a datagram's plaintext handshake records, within the bounds the
+// datagram layer reads, and the sequence number of its record.
+func firstHelloFragment(datagram []byte) (recordSeq uint64, f flights.Fragment, ok bool) {
+	fragments := 0
+	for records := 0; len(datagram) > 0 && records < MaxRecordsPerDatagram; records++ {
+		rec, rest, err := record.ParseDTLSRecord(datagram)
+		if err != nil {
+			return 0, f, false
+		}
+		datagram = rest
+		if rec.Epoch != 0 || rec.Type != record.TypeHandshake {
+			continue
+		}
+		for payload := rec.Payload; len(payload) > 0 && fragments < MaxFragmentsPerDatagram; fragments++ {
+			if f, payload, err = flights.ParseFragment(payload); err != nil {
+				break
+			}
+			if f.Type == flights.TypeClientHello && f.Offset == 0 {
+				return rec.Seq, f, true
+			}
+		}
+	}
+	return 0, f, false
 }
 
 // maxHelloVerifyRequests bounds the cookie exchanges of one handshake.

@@ -295,16 +295,18 @@ func (l *datagramLayer) addToFlight(item flightItem) {
 	l.flight = append(l.flight, item)
 }
 
-// sendStateless sends a HelloVerifyRequest with the message_seq of the
-// ClientHello it answers, keeping nothing: no flight, no timer.
-func (l *datagramLayer) sendStateless(raw []byte) error {
-	// The record takes the ClientHello's record sequence number.
-	l.write.seq = l.inSeq
-	msg := flights.ToDTLS(nil, raw, l.lastSeq)
-	l.transmitItem(flightItem{epoch: l.write, msg: msg})
-	l.c.cutTransmit()
-	l.dgStart = len(l.c.out)
-	return nil
+// sendHelloVerifyRequest sends a HelloVerifyRequest with the record and
+// message sequence numbers of the ClientHello it answers, keeping
+// nothing: no flight, no timer.
+func (l *datagramLayer) sendHelloVerifyRequest(f *flights.HelloCookieFields) error {
+	c := l.c
+	c.cutTransmit()
+	var err error
+	c.out, err = c.cfg.appendHelloVerifyRequest(c.out, c.now, c.peerID, f, l.inSeq, l.lastSeq)
+	l.write.seq = max(l.write.seq, l.inSeq+1)
+	c.cutTransmit()
+	l.dgStart = len(c.out)
+	return err
 }
 
 // writeRecord sends application data, alerts and ChangeCipherSpec; the

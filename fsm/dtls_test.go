@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/tlsm/tlsm/flights"
 	"github.com/tlsm/tlsm/fsm"
 	"github.com/tlsm/tlsm/internal/testcert"
+	"github.com/tlsm/tlsm/record"
 )
 
 // dgramSide is one end of an in-memory datagram link.
@@ -172,6 +174,87 @@ func TestVerifyHelloStateless(t *testing.T) {
 	reply, accept = fsm.VerifyHello(sc, nil, now, []byte{1, 2, 3})
 	require.False(t, accept)
 	require.Empty(t, reply)
+}
+
+// fragmentHello splits the ClientHello in a client's datagram into
+// fragments of at most size bytes of body, one datagram each, with
+// record sequence numbers going on from the original's.
+func fragmentHello(t *testing.T, datagram []byte, size int) [][]byte {
+	t.Helper()
+	rec, _, err := record.ParseDTLSRecord(datagram)
+	require.NoError(t, err)
+	var out [][]byte
+	flights.AppendFragments(nil, rec.Payload, flights.DTLSHeaderLen+size, func(frag []byte) {
+		out = append(out, record.AppendDTLSPlain(nil, record.TypeHandshake, rec.Version, 0, rec.Seq+uint64(len(out)), frag))
+	})
+	require.Greater(t, len(out), 1)
+	return out
+}
+
+// TestVerifyHelloFragmented: the front door answers a ClientHello split
+// across datagrams from its first fragment, which holds the cookie, and
+// the Conn it makes reassembles the rest.
+func TestVerifyHelloFragmented(t *testing.T) {
+	cc, sc := dtlsConfigs(t, testcert.ECDSAP256)
+	now := time.Now()
+	peer := []byte("10.0.0.1:5")
+	client := fsm.NewDTLSClient(cc)
+	require.NoError(t, client.Start(now))
+	// 120 bytes of body: the fields up to a 32-byte cookie take 100.
+	first := fragmentHello(t, nextTransmit(t, client), 120)
+	reply, accept := fsm.VerifyHello(sc, peer, now, first[0])
+	require.False(t, accept)
+	require.NotEmpty(t, reply, "a cookieless first fragment gets a HelloVerifyRequest")
+	reply2, _ := fsm.VerifyHello(sc, peer, now, first[1])
+	require.Empty(t, reply2, "a later fragment gets nothing")
+
+	require.NoError(t, client.HandleDatagram(now, reply))
+	second := fragmentHello(t, nextTransmit(t, client), 120)
+	_, accept = fsm.VerifyHello(sc, peer, now, second[0])
+	require.True(t, accept, "the cookie is checked in the first fragment")
+	server := fsm.NewDTLSServer(sc, peer)
+	for _, d := range second {
+		require.NoError(t, server.HandleDatagram(now, d))
+	}
+	require.Equal(t, fsm.StateServerWaitClientKeyExchange12, server.State())
+}
+
+// TestVerifyHelloAllocations: the front door allocates nothing for a
+// datagram it drops or accepts, whatever the datagram claims, and only
+// the reply for a HelloVerifyRequest.
+func TestVerifyHelloAllocations(t *testing.T) {
+	cc, sc := dtlsConfigs(t, testcert.ECDSAP256)
+	now := time.Now()
+	peer := []byte("10.0.0.1:5")
+	client := fsm.NewDTLSClient(cc)
+	require.NoError(t, client.Start(now))
+	first := nextTransmit(t, client)
+	reply, _ := fsm.VerifyHello(sc, peer, now, first)
+	require.NoError(t, client.HandleDatagram(now, reply))
+	second := nextTransmit(t, client)
+
+	var bomb []byte
+	for seq := range uint16(fsm.MaxFragmentsPerDatagram + 10) {
+		bomb = flights.AppendFragment(bomb, flights.Fragment{Type: flights.TypeClientHello, Length: 1<<24 - 1, Seq: seq, Offset: 1, Data: []byte{1}})
+	}
+	bomb = record.AppendDTLSPlain(nil, record.TypeHandshake, record.VersionDTLS12, 0, 0, bomb)
+	for name, tc := range map[string]struct {
+		datagram []byte
+		allocs   float64
+		reply    bool
+	}{
+		"fragment bomb": {bomb, 0, false},
+		"cookieless":    {first, 1, true},
+		"cookie":        {second, 0, false},
+	} {
+		replied := false
+		got := testing.AllocsPerRun(100, func() {
+			reply, _ := fsm.VerifyHello(sc, peer, now, tc.datagram)
+			replied = len(reply) > 0
+		})
+		require.Equal(t, tc.reply, replied, name)
+		require.Equal(t, tc.allocs, got, name)
+	}
 }
 
 func nextTransmit(t *testing.T, c *fsm.Conn) []byte {

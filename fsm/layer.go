@@ -49,9 +49,9 @@ type layer interface {
 	writeState() *cipher.State
 	// end finishes a call, turning what was produced into transmit events.
 	end()
-	// sendStateless sends a message outside any flight and the transcript
-	// (a DTLS HelloVerifyRequest).
-	sendStateless(raw []byte) error
+	// sendHelloVerifyRequest answers a ClientHello starting with f with a
+	// DTLS HelloVerifyRequest, outside any flight and the transcript.
+	sendHelloVerifyRequest(f *flights.HelloCookieFields) error
 	// handleTimeout acts on the retransmission timer.
 	handleTimeout(now time.Time) error
 	// newHandshake starts the message numbering of a new handshake
@@ -208,9 +208,9 @@ func (l *streamLayer) setReadState(st *cipher.State) { l.readKeys = st }
 
 func (l *streamLayer) writeState() *cipher.State { return l.writeKeys }
 
-func (l *streamLayer) sendStateless(raw []byte) error {
-	l.queueMessage(raw)
-	return nil
+// sendHelloVerifyRequest fails: a stream has no cookie exchange.
+func (l *streamLayer) sendHelloVerifyRequest(*flights.HelloCookieFields) error {
+	return alertf(record.AlertInternalError, "HelloVerifyRequest over a stream")
 }
 
 // newHandshake does nothing: TLS handshake messages carry no numbers.

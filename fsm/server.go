@@ -25,12 +25,8 @@ func (c *Conn) serverClientHello(m message) (State, error) {
 	if err != nil {
 		return 0, err
 	}
-	if c.transport.HelloVerify && !c.cookieValid(ch) {
+	if c.transport.HelloVerify && !c.cfg.cookieValid(c.now, c.peerID, c.cookieFields(ch)) {
 		return c.sendHelloVerifyRequest(ch)
-	}
-	if c.verifyOnly {
-		c.cookieAccepted = true
-		return StateServerStart, nil
 	}
 	c.hs = &handshake{hello: ch}
 	version, err := c.chooseVersion(ch)
