@@ -22,18 +22,22 @@ type (
 )
 
 const (
-	// ReceiveQueueLen bounds the records of application data a Conn holds
-	// for Read; a record that arrives when the queue is full is dropped,
-	// as a datagram may be.
-	ReceiveQueueLen = 256
+	// ReceiveQueueLen and ReceiveQueueBytes bound the records of
+	// application data a Conn holds for Read, in number and in bytes of
+	// buffer; a record that arrives when either is reached is dropped, as
+	// a datagram may be.
+	ReceiveQueueLen   = 256
+	ReceiveQueueBytes = 128 << 10
 	// maxDatagram is the size of a receive buffer: the largest UDP payload.
 	maxDatagram = 1 << 16
 	// writeChunk bounds how much application data is protected per call
 	// into the core, so a large Write does not grow the output buffer
 	// without bound.
 	writeChunk = 16 << 10
-	// maxFreeRecords bounds the record buffers kept for reuse.
-	maxFreeRecords = 16
+	// maxFreeRecords bounds the record buffers kept for reuse, and
+	// maxFreeRecordSize their size: a few records of a packet's size.
+	maxFreeRecords    = 16
+	maxFreeRecordSize = 2048
 )
 
 // ErrShortBuffer is returned by Read when p cannot hold the next record.
@@ -71,6 +75,7 @@ type Conn struct {
 	started  bool
 	records  [][]byte // application data records not yet read
 	recHead  int
+	queued   int      // the capacity of the buffers in records[recHead:]
 	free     [][]byte // record buffers to reuse
 	peerEOF  bool     // the peer sent close_notify
 	err      error    // the error that closed the core
@@ -422,14 +427,18 @@ func (c *Conn) signalLocked() {
 // pushRecordLocked queues a copy of one record for Read, dropping it when
 // the queue is full.
 func (c *Conn) pushRecordLocked(data []byte) {
-	if len(c.records)-c.recHead >= ReceiveQueueLen {
+	if len(c.records)-c.recHead >= ReceiveQueueLen || c.queued+len(data) > ReceiveQueueBytes {
 		return
 	}
 	var buf []byte
-	if n := len(c.free); n > 0 {
+	if n := len(c.free); n > 0 && cap(c.free[n-1]) >= len(data) {
 		buf, c.free = c.free[n-1], c.free[:n-1]
+	} else {
+		buf = make([]byte, 0, len(data))
 	}
-	c.records = append(c.records, append(buf[:0], data...))
+	buf = append(buf, data...)
+	c.queued += cap(buf)
+	c.records = append(c.records, buf)
 }
 
 // flushLocked sends the pending datagrams unless another goroutine is
@@ -568,10 +577,11 @@ func (c *Conn) takeRecord(p []byte) (n int, err error, done bool) {
 		n = copy(p, rec)
 		c.records[c.recHead] = nil
 		c.recHead++
+		c.queued -= cap(rec)
 		if c.recHead == len(c.records) {
 			c.records, c.recHead = c.records[:0], 0
 		}
-		if len(c.free) < maxFreeRecords {
+		if len(c.free) < maxFreeRecords && cap(rec) <= maxFreeRecordSize {
 			c.free = append(c.free, rec[:0])
 		}
 		return n, nil, true

@@ -640,3 +640,40 @@ func TestListenerBounds(t *testing.T) {
 	}
 	require.Equal(t, dtls.ReceiveQueueLen, got)
 }
+
+// TestReceiveQueueBytes: records the application has not read are held up
+// to ReceiveQueueBytes, however large the peer makes them; the rest are
+// dropped, as datagrams may be.
+func TestReceiveQueueBytes(t *testing.T) {
+	cc, sc := configs(t)
+	cc.MTU, sc.MTU = 20000, 20000 // records of 16 KiB, one per datagram
+	ln := listen(t, sc)
+	accepted := acceptAsync(ln)
+	c, err := dtls.Dial("udp", ln.Addr().String(), cc)
+	require.NoError(t, err)
+	defer c.Close()
+	s := <-accepted
+	defer s.Close()
+	record := make([]byte, 16<<10)
+	for i := range 4 * dtls.ReceiveQueueBytes / len(record) {
+		record[0] = byte(i)
+		_, err := c.Write(record)
+		require.NoError(t, err)
+		time.Sleep(5 * time.Millisecond) // do not overflow the socket's buffer
+	}
+	time.Sleep(200 * time.Millisecond) // let the listener queue what it can
+	got := 0
+	buf := make([]byte, len(record))
+	for {
+		s.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		n, err := s.Read(buf)
+		if err != nil {
+			require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+			break
+		}
+		require.Equal(t, len(record), n)
+		require.Equal(t, byte(got), buf[0], "the first records are kept, in order")
+		got++
+	}
+	require.Equal(t, dtls.ReceiveQueueBytes/len(record), got)
+}
