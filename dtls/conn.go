@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/transport/v3/deadline"
@@ -56,6 +57,15 @@ type Conn struct {
 	// l is the listener that feeds c; nil when c reads pconn itself.
 	l   *listener
 	key string // c's key in l.conns
+	// helloRandom is the random of the ClientHello that made a listener
+	// Conn; replaces is the Conn for the same source that c took over
+	// from, until c's handshake completes or fails.
+	helloRandom [32]byte
+	replaces    *Conn
+	// closedFlag is closed, readable without mu; replacedByPeer is set
+	// once the peer's new connection has taken c's place.
+	closedFlag     atomic.Bool
+	replacedByPeer bool
 
 	// handshakeMu serialises handshakes; readMu serialises readers, who
 	// alone wait for datagrams.
@@ -308,7 +318,7 @@ func (c *Conn) errAfter(err error) error {
 func (c *Conn) deliver(datagram []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
+	if c.closed || c.replacedByPeer {
 		return
 	}
 	c.core.HandleDatagram(time.Now(), datagram)
@@ -321,7 +331,7 @@ func (c *Conn) deliver(datagram []byte) {
 func (c *Conn) onTimer() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
+	if c.closed || c.replacedByPeer {
 		return
 	}
 	at := c.timerAt
@@ -365,6 +375,9 @@ func (c *Conn) callCore(f func(*fsm.Conn) error, wait bool) error {
 	if c.closed {
 		return c.opError("write", net.ErrClosed)
 	}
+	if c.replacedByPeer {
+		return c.err
+	}
 	err := f(c.core)
 	c.drainLocked()
 	werr := c.flushLocked(wait)
@@ -397,6 +410,12 @@ func (c *Conn) drainLocked() {
 			c.setTimerLocked(ev.Deadline)
 		case fsm.EventHandshakeDone:
 			changed = true
+			if old := c.replaces; old != nil {
+				// The peer is at the new connection: it has lost the
+				// old one's state (RFC 6347 §4.2.8).
+				c.replaces = nil
+				old.endReplaced()
+			}
 		case fsm.EventClosed:
 			changed = true
 			if ev.Err == nil {
@@ -405,6 +424,10 @@ func (c *Conn) drainLocked() {
 				c.err = ev.Err
 				// Interrupt a reader blocked on the socket.
 				c.applyReadDeadlineLocked()
+			}
+			if old := c.replaces; old != nil {
+				c.replaces = nil
+				c.l.restore(c, old)
 			}
 		}
 	}
@@ -642,24 +665,58 @@ func (c *Conn) Close() error {
 		c.mu.Unlock()
 		return c.opError("close", net.ErrClosed)
 	}
-	c.core.Close()
-	c.drainLocked()
-	c.flushLocked(true)
+	if !c.replacedByPeer {
+		c.core.Close()
+		c.drainLocked()
+		c.flushLocked(true)
+	}
 	if c.closed {
 		c.mu.Unlock()
 		return c.opError("close", net.ErrClosed)
 	}
 	c.closed = true
+	c.closedFlag.Store(true)
 	if c.timer != nil {
 		c.timer.Stop()
 	}
 	close(c.closedCh)
+	old := c.replaces
+	c.replaces = nil
 	c.mu.Unlock()
 	if c.l != nil {
+		if old != nil {
+			c.l.restore(c, old)
+		}
 		c.l.remove(c)
 		return nil
 	}
 	return c.pconn.Close()
+}
+
+// ErrReplaced ends a listener Conn whose peer started a new connection
+// from the same address, once the new one's handshake completed (RFC 6347
+// §4.2.8): the peer has lost this one's state.
+var ErrReplaced = errors.New("dtls: the peer started a new connection from the same address")
+
+// endReplaced ends c after its peer started a new connection: nothing is
+// sent to the peer, which no longer knows c's keys; reads and writes fail
+// with ErrReplaced, and c's timer stops.
+func (c *Conn) endReplaced() {
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = ErrReplaced
+	}
+	c.replacedByPeer = true
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.signalLocked()
+	older := c.replaces // c was itself taking over from a Conn
+	c.replaces = nil
+	c.mu.Unlock()
+	if older != nil {
+		older.endReplaced()
+	}
 }
 
 // socketFailed ends a listener Conn whose shared socket failed.

@@ -77,13 +77,17 @@ func (l *listener) readLoop() {
 	}
 }
 
-// handle routes one datagram.
+// handle routes one datagram: to the Conn for its source, unless it
+// starts another connection from there (a ClientHello of another random:
+// the client restarted on the same address), which, like a datagram from
+// a new source, meets the stateless cookie check first.
 func (l *listener) handle(addr net.Addr, datagram []byte) {
 	key := addr.String()
 	l.mu.Lock()
 	c, closed := l.conns[key], l.closed
 	l.mu.Unlock()
-	if c != nil {
+	random, hello := fsm.HelloRandom(datagram)
+	if c != nil && (!hello || random == c.helloRandom) {
 		c.deliver(datagram)
 		return
 	}
@@ -97,21 +101,40 @@ func (l *listener) handle(addr net.Addr, datagram []byte) {
 	if !accept {
 		return
 	}
-	c = newConn(l.pconn, addr, fsm.NewDTLSServer(l.cfg, []byte(key)), l)
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
+	nc := newConn(l.pconn, addr, fsm.NewDTLSServer(l.cfg, []byte(key)), l)
+	nc.helloRandom, nc.replaces = random, c
+	if !l.add(key, nc) {
 		return
+	}
+	nc.deliver(datagram)
+}
+
+// add makes c the Conn for key and queues it for Accept; false when the
+// listener is closed or its backlog full.
+func (l *listener) add(key string, c *Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
 	}
 	select {
 	case l.accept <- c:
 		l.conns[key] = c
+		return true
 	default:
-		l.mu.Unlock()
-		return // backlog full
+		return false // backlog full
 	}
-	l.mu.Unlock()
-	c.deliver(datagram)
+}
+
+// restore runs when c, which took its source over from old, fails before
+// its handshake completes: old gets its datagrams back, unless it was
+// closed meanwhile.
+func (l *listener) restore(c, old *Conn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conns[c.key] == c && !old.closedFlag.Load() {
+		l.conns[c.key] = old
+	}
 }
 
 // shutdown fails every Conn after the socket failed.

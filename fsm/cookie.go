@@ -205,3 +205,21 @@ func firstHelloFragment(datagram []byte) (recordSeq uint64, f flights.Fragment, 
 
 // maxHelloVerifyRequests bounds the cookie exchanges of one handshake.
 const maxHelloVerifyRequests = 4
+
+// HelloRandom returns the random of a ClientHello whose first fragment
+// datagram carries in plaintext. A demultiplexer that already has a Conn
+// for the datagram's source compares it with the random of the hello
+// that made the Conn: another random is a new connection from a client
+// that restarted on the same address (RFC 6347 §4.2.8), the same one a
+// copy of that hello.
+func HelloRandom(datagram []byte) (random [32]byte, ok bool) {
+	_, frag, ok := firstHelloFragment(datagram)
+	if !ok {
+		return random, false
+	}
+	f, ok := flights.ParseHelloCookieFields(frag.Data)
+	if !ok {
+		return random, false
+	}
+	return [32]byte(f.Random), true
+}
