@@ -46,9 +46,7 @@ func helloCookie(key *[32]byte, peerID []byte, f *flights.HelloCookieFields) [sh
 	var pad [sha256.BlockSize]byte
 	var room [sha256.BlockSize + 128]byte
 	msg := room[:sha256.BlockSize]
-	for i, b := range key {
-		pad[i] = b
-	}
+	copy(pad[:], key[:])
 	for i := range pad {
 		msg[i] = pad[i] ^ 0x36
 	}
