@@ -61,3 +61,11 @@ func BenchmarkBulk16K(b *testing.B) {
 	b.Run("aead/AES-128-GCM", benchsuite.AEADAES128GCM16K)
 	b.Run("aead/ChaCha20-Poly1305", benchsuite.AEADChaCha16K)
 }
+
+// BenchmarkHostileClientHello measures the largest TLS 1.3 ClientHello a
+// server takes, with thousands of key shares and supported groups, from
+// its bytes to the server's answer (benchsuite.HostileClientHello13).
+func BenchmarkHostileClientHello(b *testing.B) {
+	b.Run("tlsm-core", benchsuite.HostileClientHelloCore)
+	b.Run("crypto-tls-pipe", benchsuite.HostileClientHelloGoTLS)
+}
