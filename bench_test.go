@@ -69,3 +69,12 @@ func BenchmarkHostileClientHello(b *testing.B) {
 	b.Run("tlsm-core", benchsuite.HostileClientHelloCore)
 	b.Run("crypto-tls-pipe", benchsuite.HostileClientHelloGoTLS)
 }
+
+// BenchmarkHostileClientHello12 is BenchmarkHostileClientHello with the
+// largest TLS 1.2 ClientHello of repeated suites and signature algorithms
+// that fit no certificate, answered with an alert
+// (benchsuite.HostileClientHello12).
+func BenchmarkHostileClientHello12(b *testing.B) {
+	b.Run("tlsm-core", benchsuite.HostileClientHello12Core)
+	b.Run("crypto-tls-pipe", benchsuite.HostileClientHello12GoTLS)
+}

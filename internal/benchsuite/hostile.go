@@ -68,6 +68,29 @@ func HostileClientHello13() []byte {
 	return plainRecords(ch.Append(nil))
 }
 
+// HostileClientHello12 returns the records of a TLS 1.2 ClientHello for
+// the servers of TLSConfigs and GoConfigs that fills the largest handshake
+// message they take with two lists: as many copies of the one suite both
+// enable, ECDHE-ECDSA-AES128-GCM-SHA256, as signature algorithms, none of
+// which the server's ECDSA key can make. No suite fits, and the servers
+// answer with a handshake_failure alert; a server that looks for a
+// signature algorithm anew for each suite the client lists reads the
+// whole list for each.
+func HostileClientHello12() []byte {
+	ch := &flights.ClientHello{
+		Version: fsm.VersionTLS12, Random: make([]byte, 32), SessionID: make([]byte, 32),
+		CompressionMethods: []byte{0},
+		SupportedGroups:    []uint16{uint16(fsm.X25519)},
+		ECPointFormats:     []uint8{0},
+	}
+	room := (hostileBodyLimit - bodyLen(ch) - 8) / 4 // 8: the signature_algorithms extension's framing
+	for i := range room {
+		ch.CipherSuites = append(ch.CipherSuites, gotls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)
+		ch.SignatureAlgorithms = append(ch.SignatureAlgorithms, uint16(0x3000+i)) // clear of every registered scheme
+	}
+	return plainRecords(ch.Append(nil))
+}
+
 // bodyLen is the length of ch's encoded body.
 func bodyLen(ch *flights.ClientHello) int { return len(ch.Append(nil)) - 4 }
 
@@ -85,15 +108,22 @@ func plainRecords(msg []byte) []byte {
 
 // HostileClientHelloCore hands HostileClientHello13 to a fresh tlsm server
 // core, until it has its answer to send.
-func HostileClientHelloCore(b *testing.B) {
+func HostileClientHelloCore(b *testing.B) { hostileCore(b, HostileClientHello13(), true) }
+
+// HostileClientHello12Core is HostileClientHelloCore with
+// HostileClientHello12, which ends in an alert.
+func HostileClientHello12Core(b *testing.B) { hostileCore(b, HostileClientHello12(), false) }
+
+// hostileCore hands in to a fresh tlsm server core, until it has its
+// answer to send: its first flight when accepted, else an alert.
+func hostileCore(b *testing.B, in []byte, accepted bool) {
 	_, sc := TLSConfigs()
-	in := HostileClientHello13()
 	now := time.Now()
 	b.SetBytes(int64(len(in)))
 	b.ReportAllocs()
 	for b.Loop() {
 		c := fsm.NewServer(sc)
-		if err := c.HandleData(now, in); err != nil {
+		if err := c.HandleData(now, in); (err == nil) != accepted {
 			b.Fatal(err)
 		}
 		if !transmits(c) {
@@ -114,8 +144,21 @@ func transmits(c *fsm.Conn) bool {
 // HostileClientHelloGoTLS hands HostileClientHello13 to a crypto/tls
 // server over net.Pipe, until it writes its answer.
 func HostileClientHelloGoTLS(b *testing.B) {
+	hostileGoTLS(b, HostileClientHello13(), gotls.VersionTLS13)
+}
+
+// HostileClientHello12GoTLS is HostileClientHelloGoTLS with
+// HostileClientHello12, which ends in an alert (crypto/tls sends its
+// ServerHello first).
+func HostileClientHello12GoTLS(b *testing.B) {
+	hostileGoTLS(b, HostileClientHello12(), gotls.VersionTLS12)
+}
+
+// hostileGoTLS hands in to a crypto/tls server that enables TLS 1.2 to
+// max over net.Pipe, until it writes the first byte of its answer.
+func hostileGoTLS(b *testing.B, in []byte, max uint16) {
 	_, sc := GoConfigs()
-	in := HostileClientHello13()
+	sc.MinVersion, sc.MaxVersion = gotls.VersionTLS12, max
 	b.SetBytes(int64(len(in)))
 	b.ReportAllocs()
 	var first [1]byte
@@ -129,11 +172,17 @@ func HostileClientHelloGoTLS(b *testing.B) {
 		if _, err := a.Write(in); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := io.ReadFull(a, first[:]); err != nil || first[0] != byte(record.TypeHandshake) {
+		if _, err := io.ReadFull(a, first[:]); err != nil || !answer(first[0]) {
 			b.Fatalf("no answer: %v (%#x)", err, first[0])
 		}
 		a.Close()
 		z.Close()
 		<-done
 	}
+}
+
+// answer reports whether a record that starts with b is a server's answer
+// to a ClientHello: handshake messages or an alert.
+func answer(b byte) bool {
+	return b == byte(record.TypeHandshake) || b == byte(record.TypeAlert)
 }
