@@ -56,6 +56,26 @@ func (m *ClientHello) Append(b []byte) []byte {
 	return appendMessage(b, TypeClientHello, m.marshalBody)
 }
 
+// KeySharesListed reports whether each key share is of a group that
+// SupportedGroups lists and of a group no other share has, as RFC 8446
+// §4.2.8 requires of a client; if not, it returns the group of the first
+// share that breaks the rule. It takes time linear in the lengths of the
+// two lists, which the peer chooses.
+func (m *ClientHello) KeySharesListed() (bad uint16, ok bool) {
+	var groups uint16Set
+	for _, g := range m.SupportedGroups {
+		groups.add(g)
+	}
+	// A share takes its group out of the set: a second share of that
+	// group finds it gone, as does a share of a group never listed.
+	for _, ks := range m.KeyShares {
+		if !groups.take(ks.Group) {
+			return ks.Group, false
+		}
+	}
+	return 0, true
+}
+
 // BindersLen returns how many bytes at the end of the encoded message the
 // PSK binders list occupies, its 2-byte length prefix included, or 0 when
 // no PSK is offered. The value depends on the lengths of PSKBinders, so

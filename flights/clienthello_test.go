@@ -1,0 +1,77 @@
+package flights
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// keySharesListedNaive is KeySharesListed as the RFC words it, one list
+// searched for each entry of the other: the reference for small lists.
+func keySharesListedNaive(m *ClientHello) (uint16, bool) {
+	for i, ks := range m.KeyShares {
+		dup := slices.ContainsFunc(m.KeyShares[:i], func(o KeyShare) bool { return o.Group == ks.Group })
+		if dup || !slices.Contains(m.SupportedGroups, ks.Group) {
+			return ks.Group, false
+		}
+	}
+	return 0, true
+}
+
+func shares(groups ...uint16) []KeyShare {
+	out := make([]KeyShare, len(groups))
+	for i, g := range groups {
+		out[i] = KeyShare{Group: g, Data: []byte{1}}
+	}
+	return out
+}
+
+func TestKeySharesListed(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		groups []uint16
+		shares []KeyShare
+		bad    uint16
+		ok     bool
+	}{
+		{"none", []uint16{29}, nil, 0, true},
+		{"one", []uint16{29, 23}, shares(23), 0, true},
+		{"all, out of order", []uint16{29, 23, 24}, shares(24, 29, 23), 0, true},
+		{"extreme values", []uint16{0, 0xffff}, shares(0xffff, 0), 0, true},
+		{"unlisted", []uint16{29}, shares(23), 23, false},
+		{"no groups", nil, shares(29), 29, false},
+		{"twice", []uint16{29, 23}, shares(29, 23, 29), 29, false},
+		{"twice, listed twice", []uint16{29, 29}, shares(29, 29), 29, false},
+		{"first offender reported", []uint16{29, 23}, shares(23, 24, 23), 24, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &ClientHello{SupportedGroups: tc.groups, KeyShares: tc.shares}
+			bad, ok := m.KeySharesListed()
+			require.Equal(t, tc.ok, ok)
+			require.Equal(t, tc.bad, bad)
+		})
+	}
+}
+
+// TestKeySharesListedAgainstNaive compares KeySharesListed with the
+// reference on random lists drawn from few values, so that duplicates
+// and unlisted groups are frequent.
+func TestKeySharesListedAgainstNaive(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	draw := func() uint16 { return uint16(r.IntN(12)) * 0x1111 }
+	for range 5000 {
+		m := &ClientHello{}
+		for range r.IntN(8) {
+			m.SupportedGroups = append(m.SupportedGroups, draw())
+		}
+		for range r.IntN(5) {
+			m.KeyShares = append(m.KeyShares, KeyShare{Group: draw()})
+		}
+		bad, ok := m.KeySharesListed()
+		wantBad, wantOK := keySharesListedNaive(m)
+		require.Equal(t, wantOK, ok, "groups %x, shares %v", m.SupportedGroups, m.KeyShares)
+		require.Equal(t, wantBad, bad)
+	}
+}

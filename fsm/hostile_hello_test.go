@@ -1,0 +1,117 @@
+package fsm_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/tlsm/tlsm/flights"
+	"github.com/tlsm/tlsm/fsm"
+	"github.com/tlsm/tlsm/record"
+)
+
+// A server's work on a ClientHello must be linear in the hello's size:
+// no list the client sends may be checked entry by entry against another
+// it sends (BenchmarkHostileClientHello at the module root gives the
+// figures).
+
+// hostileHelloSize is the body length of the hellos of these tests, near
+// the largest a server takes.
+const hostileHelloSize = 60_000
+
+// hsRecords cuts a handshake message into unprotected records of the
+// largest size.
+func hsRecords(msg []byte) []byte {
+	var out []byte
+	for len(msg) > 0 {
+		n := min(len(msg), 1<<14)
+		out = append(out, plain(record.TypeHandshake, msg[:n])...)
+		msg = msg[n:]
+	}
+	return out
+}
+
+// paddedHello encodes ch with a padding extension (RFC 7685) that makes
+// its body hostileHelloSize bytes long, so that hellos of different lists
+// cost the record layer the same.
+func paddedHello(t *testing.T, ch *flights.ClientHello) []byte {
+	msg := ch.Append(nil)
+	pad := hostileHelloSize - (len(msg) - 4) - 4
+	require.GreaterOrEqual(t, pad, 0)
+	msg = editClientHelloExtensions(t, msg, func(exts []extension) []extension {
+		return append(exts, extension{typ: 21, data: make([]byte, pad)})
+	})
+	require.Len(t, msg, 4+hostileHelloSize)
+	return msg
+}
+
+// manySharesHello is goodHello with thousands of key shares, each of a
+// group that supported_groups lists after thousands of others; the real
+// X25519 share comes last.
+func manySharesHello(t *testing.T) *flights.ClientHello {
+	ch := goodHello(t)
+	var groups []uint16
+	var shares []flights.KeyShare
+	for i := range 5000 {
+		groups = append(groups, uint16(0x8000+i))
+	}
+	for i := range 4000 {
+		g := uint16(0x3000 + i) // clear of every registered group
+		groups = append(groups, g)
+		shares = append(shares, flights.KeyShare{Group: g, Data: []byte{1}})
+	}
+	ch.SupportedGroups = append(groups, ch.SupportedGroups...)
+	ch.KeyShares = append(shares, ch.KeyShares...)
+	return ch
+}
+
+// TestHostileHelloKeySharesChecked: however many shares a hello carries,
+// one of an unlisted group or a second one of a group is refused with
+// illegal_parameter, in the first hello and in the one that answers a
+// HelloRetryRequest.
+func TestHostileHelloKeySharesChecked(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(ch *flights.ClientHello)
+	}{
+		{"unlisted share last", func(ch *flights.ClientHello) {
+			ch.KeyShares = append(ch.KeyShares, flights.KeyShare{Group: 0x2fff, Data: []byte{1}})
+		}},
+		{"unlisted share first", func(ch *flights.ClientHello) {
+			ch.KeyShares = append([]flights.KeyShare{{Group: 0x2fff, Data: []byte{1}}}, ch.KeyShares...)
+		}},
+		{"two shares of the last group", func(ch *flights.ClientHello) {
+			ch.KeyShares = append(ch.KeyShares, ch.KeyShares[len(ch.KeyShares)-1])
+		}},
+		{"two shares of one group far apart", func(ch *flights.ClientHello) {
+			ch.KeyShares = append(ch.KeyShares[:3000], append([]flights.KeyShare{ch.KeyShares[0]}, ch.KeyShares[3000:]...)...)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := manySharesHello(t)
+			tc.edit(ch)
+			v := newServerVictim(t)
+			v.feed(hsRecords(paddedHello(t, ch)))
+			checkClosedWith(t, v, record.AlertIllegalParameter, false)
+		})
+		t.Run(tc.name+" after a HelloRetryRequest", func(t *testing.T) {
+			v := newServerVictim(t)
+			// A share of no group of ours asks for a retry.
+			first := goodHello(t)
+			first.SupportedGroups = append(first.SupportedGroups, 0x3000)
+			first.KeyShares = []flights.KeyShare{{Group: 0x3000, Data: []byte{1}}}
+			v.feed(hsRecord(first.Append(nil)))
+			require.Equal(t, fsm.StateServerWaitClientHelloRetried, v.conn.State())
+			ch := manySharesHello(t)
+			ch.Random, ch.SessionID = first.Random, first.SessionID
+			tc.edit(ch)
+			v.feed(hsRecords(paddedHello(t, ch)))
+			checkClosedWith(t, v, record.AlertIllegalParameter, false)
+		})
+	}
+	t.Run("control", func(t *testing.T) {
+		v := newServerVictim(t)
+		v.feed(hsRecords(paddedHello(t, manySharesHello(t))))
+		require.NoError(t, v.conn.Err())
+		require.Equal(t, fsm.StateServerWaitFinished13, v.conn.State())
+	})
+}
