@@ -323,20 +323,39 @@ func (m *ClientHello) parseStatusRequest(d *cryptobyte.String) bool {
 	return d.ReadUint16LengthPrefixed(&ids) && d.ReadUint16LengthPrefixed(&exts)
 }
 
-// parseKeyShares reads the client_shares list, which may be empty.
+// parseKeyShares reads the client_shares list, which may be empty. The
+// entries are counted first, so that thousands of them are one
+// allocation, not a slice grown and copied a dozen times.
 func (m *ClientHello) parseKeyShares(d *cryptobyte.String) bool {
 	var list cryptobyte.String
 	if !d.ReadUint16LengthPrefixed(&list) {
 		return false
 	}
-	for !list.Empty() {
-		var ks KeyShare
-		if !list.ReadUint16(&ks.Group) || !readBytes16(&list, &ks.Data) {
-			return false
-		}
-		m.KeyShares = append(m.KeyShares, ks)
+	n, ok := countKeyShares(list)
+	if !ok || n == 0 {
+		return ok
+	}
+	m.KeyShares = make([]KeyShare, n)
+	for i := range m.KeyShares {
+		ks := &m.KeyShares[i]
+		list.ReadUint16(&ks.Group)
+		readBytes16(&list, &ks.Data)
 	}
 	return true
+}
+
+// countKeyShares counts the entries of a client_shares list, reporting
+// false when it is malformed.
+func countKeyShares(list cryptobyte.String) (int, bool) {
+	n := 0
+	for ; !list.Empty(); n++ {
+		var group uint16
+		var data []byte
+		if !list.ReadUint16(&group) || !readBytes16(&list, &data) {
+			return 0, false
+		}
+	}
+	return n, true
 }
 
 // parsePSK reads the pre_shared_key extension, which must be the last one

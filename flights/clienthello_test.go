@@ -75,3 +75,31 @@ func TestKeySharesListedAgainstNaive(t *testing.T) {
 		require.Equal(t, wantBad, bad)
 	}
 }
+
+// TestClientHelloLongLists: lists of thousands of entries, as large as a
+// hello holds, parse to what was sent; an empty client_shares list stays
+// nil.
+func TestClientHelloLongLists(t *testing.T) {
+	m := &ClientHello{
+		Version: 0x0303, Random: make([]byte, 32), CipherSuites: []uint16{0x1301},
+		CompressionMethods: []byte{0}, SupportedVersions: []uint16{0x0304},
+	}
+	for i := range 4000 {
+		m.KeyShares = append(m.KeyShares, KeyShare{Group: uint16(i), Data: []byte{byte(i), 2}})
+		m.SupportedGroups = append(m.SupportedGroups, uint16(i))
+	}
+	for i := range 6000 {
+		m.ALPN = append(m.ALPN, string(rune('a'+i%26))+string(make([]byte, i%3)))
+	}
+	enc := m.Append(nil)
+	var got ClientHello
+	require.NoError(t, got.Unmarshal(enc[4:]))
+	require.Equal(t, m.KeyShares, got.KeyShares)
+	require.Equal(t, m.SupportedGroups, got.SupportedGroups)
+	require.Equal(t, m.ALPN, got.ALPN)
+	require.Equal(t, enc, got.Append(nil))
+
+	require.NoError(t, got.Unmarshal(chBody(ext(ExtKeyShare, 0, 0))))
+	require.Nil(t, got.KeyShares)
+	require.Contains(t, got.Extensions, ExtKeyShare)
+}

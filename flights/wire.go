@@ -159,18 +159,27 @@ func readBytes24(s *cryptobyte.String, out *[]byte) bool {
 	return s.ReadUint24LengthPrefixed((*cryptobyte.String)(out)) && len(*out) > 0
 }
 
-// readALPN reads a non-empty ProtocolNameList of non-empty names.
+// readALPN reads a non-empty ProtocolNameList of non-empty names. The
+// names are counted first and cut from one string of the whole list, so
+// that a list of thousands is two allocations, not one per name.
 func readALPN(s *cryptobyte.String, out *[]string) bool {
 	var list cryptobyte.String
 	if !s.ReadUint16LengthPrefixed(&list) || list.Empty() {
 		return false
 	}
-	for !list.Empty() {
+	n := 0
+	for rest := list; !rest.Empty(); n++ {
 		var name []byte
-		if !readBytes8(&list, &name) {
+		if !readBytes8(&rest, &name) {
 			return false
 		}
-		*out = append(*out, string(name))
+	}
+	all := string(list)
+	*out = slices.Grow(*out, n)
+	for len(all) > 0 {
+		end := 1 + int(all[0])
+		*out = append(*out, all[1:end])
+		all = all[end:]
 	}
 	return true
 }

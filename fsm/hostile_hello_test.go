@@ -2,17 +2,20 @@ package fsm_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/tlsm/tlsm/flights"
 	"github.com/tlsm/tlsm/fsm"
+	"github.com/tlsm/tlsm/internal/testcert"
 	"github.com/tlsm/tlsm/record"
 )
 
 // A server's work on a ClientHello must be linear in the hello's size:
 // no list the client sends may be checked entry by entry against another
 // it sends (BenchmarkHostileClientHello at the module root gives the
-// figures).
+// figures). Time is no property to test; these tests pin what can be
+// counted instead, allocations.
 
 // hostileHelloSize is the body length of the hellos of these tests, near
 // the largest a server takes.
@@ -62,6 +65,62 @@ func manySharesHello(t *testing.T) *flights.ClientHello {
 	ch.SupportedGroups = append(groups, ch.SupportedGroups...)
 	ch.KeyShares = append(shares, ch.KeyShares...)
 	return ch
+}
+
+// manyProtocolsHello is goodHello offering thousands of ALPN protocols,
+// http/1.1 last.
+func manyProtocolsHello(t *testing.T) *flights.ClientHello {
+	ch := goodHello(t)
+	for i := range 15_000 {
+		ch.ALPN = append(ch.ALPN, string(rune('a'+i%26))+"x")
+	}
+	ch.ALPN = append(ch.ALPN, "http/1.1")
+	return ch
+}
+
+// serverAllocs counts the allocations of a fresh server taking msg and
+// answering it.
+func serverAllocs(t *testing.T, sc *fsm.Config, msg []byte) float64 {
+	in := hsRecords(msg)
+	now := time.Now()
+	return testing.AllocsPerRun(20, func() {
+		c := fsm.NewServer(sc)
+		require.NoError(t, c.HandleData(now, in))
+		for c.NextEvent().Kind != fsm.EventNone {
+		}
+		require.Equal(t, fsm.StateServerWaitFinished13, c.State())
+	})
+}
+
+// TestHostileHelloAllocations: a server allocates as often for a hello of
+// thousands of key shares and groups, or of ALPN protocols, as for one of
+// the same size made of padding. Checking each share against a set made
+// per hello (a map, as before) or growing a list one entry at a time
+// costs allocations in the number of entries.
+func TestHostileHelloAllocations(t *testing.T) {
+	_, sc := configs(t, testcert.ECDSAP256)
+	sc.SessionTicketsDisabled = true
+	sc.NextProtos = []string{"h2", "http/1.1"}
+	withALPN := func(ch *flights.ClientHello) *flights.ClientHello {
+		if ch.ALPN == nil {
+			ch.ALPN = []string{"http/1.1"}
+		}
+		return ch
+	}
+	base := serverAllocs(t, sc, paddedHello(t, withALPN(goodHello(t))))
+	for _, tc := range []struct {
+		name string
+		ch   *flights.ClientHello
+	}{
+		{"key shares and groups", withALPN(manySharesHello(t))},
+		{"ALPN protocols", manyProtocolsHello(t)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := serverAllocs(t, sc, paddedHello(t, tc.ch))
+			t.Logf("%v allocations, padding only: %v", got, base)
+			require.LessOrEqual(t, got, base+2)
+		})
+	}
 }
 
 // TestHostileHelloKeySharesChecked: however many shares a hello carries,
