@@ -1,6 +1,7 @@
 package fsm_test
 
 import (
+	"crypto"
 	"testing"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 // no list the client sends may be checked entry by entry against another
 // it sends (BenchmarkHostileClientHello at the module root gives the
 // figures). Time is no property to test; these tests pin what can be
-// counted instead, allocations.
+// counted instead: allocations, and calls into the caller's own code.
 
 // hostileHelloSize is the body length of the hellos of these tests, near
 // the largest a server takes.
@@ -173,4 +174,70 @@ func TestHostileHelloKeySharesChecked(t *testing.T) {
 		require.NoError(t, v.conn.Err())
 		require.Equal(t, fsm.StateServerWaitFinished13, v.conn.State())
 	})
+}
+
+// countingSigner counts the calls of Public on a certificate key.
+type countingSigner struct {
+	crypto.Signer
+	publics *int
+}
+
+func (s countingSigner) Public() crypto.PublicKey {
+	*s.publics++
+	return s.Signer.Public()
+}
+
+// TestHostileHello12SuitesOnce: a TLS 1.2 server looks at its
+// certificate's key as often for a hello listing its suite thousands of
+// times as for one listing it once. Matching every listed suite against
+// every signature algorithm listed, as it did, looked at the key for each
+// suite: thousands of lists read in full when no algorithm fits.
+func TestHostileHello12SuitesOnce(t *testing.T) {
+	const suite = 0xc02b // ECDHE-ECDSA-AES128-GCM-SHA256
+	hello := func(copies int, schemes []uint16) []byte {
+		ch := &flights.ClientHello{
+			Version: fsm.VersionTLS12, Random: make([]byte, 32),
+			CompressionMethods: []byte{0}, SupportedGroups: []uint16{uint16(fsm.X25519)},
+			SignatureAlgorithms: schemes,
+		}
+		for range copies {
+			ch.CipherSuites = append(ch.CipherSuites, suite)
+		}
+		return ch.Append(nil)
+	}
+	unfit := make([]uint16, 10_000)
+	for i := range unfit {
+		unfit[i] = uint16(0x3000 + i) // clear of every registered scheme
+	}
+	fit := append(unfit[:len(unfit):len(unfit)], fsm.ECDSAWithP256AndSHA256)
+	for _, tc := range []struct {
+		name    string
+		schemes []uint16
+		alert   fsm.Alert
+	}{
+		{"no scheme fits", unfit, record.AlertHandshakeFailure},
+		{"the last scheme fits", fit, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := map[int]int{}
+			for _, copies := range []int{1, 10_000} {
+				_, sc := configs(t, testcert.ECDSAP256)
+				sc.MaxVersion = fsm.VersionTLS12
+				key := &sc.Certificates[0].PrivateKey
+				n := 0
+				*key = countingSigner{Signer: *key, publics: &n}
+				v := &victim{conn: fsm.NewServer(sc)}
+				v.feed(hsRecords(hello(copies, tc.schemes)))
+				if tc.alert != 0 {
+					checkClosedWith(t, v, tc.alert, false)
+				} else {
+					require.NoError(t, v.conn.Err())
+					require.Equal(t, fsm.StateServerWaitClientKeyExchange12, v.conn.State())
+				}
+				calls[copies] = n
+			}
+			t.Logf("calls of Public by copies of the suite: %v", calls)
+			require.Equal(t, calls[1], calls[10_000])
+		})
+	}
 }
