@@ -63,11 +63,15 @@ func BenchmarkBulk16K(b *testing.B) {
 }
 
 // BenchmarkHostileClientHello measures the largest TLS 1.3 ClientHello a
-// server takes, with thousands of key shares and supported groups, from
-// its bytes to the server's answer (benchsuite.HostileClientHello13).
+// server takes, from its bytes to the server's answer: with thousands of
+// key shares and supported groups (shares, benchsuite.HostileClientHello13),
+// and with thousands of ALPN protocols (alpn,
+// benchsuite.HostileClientHelloALPN13).
 func BenchmarkHostileClientHello(b *testing.B) {
-	b.Run("tlsm-core", benchsuite.HostileClientHelloCore)
-	b.Run("crypto-tls-pipe", benchsuite.HostileClientHelloGoTLS)
+	b.Run("shares/tlsm-core", benchsuite.HostileClientHelloCore)
+	b.Run("shares/crypto-tls-pipe", benchsuite.HostileClientHelloGoTLS)
+	b.Run("alpn/tlsm-core", benchsuite.HostileClientHelloALPNCore)
+	b.Run("alpn/crypto-tls-pipe", benchsuite.HostileClientHelloALPNGoTLS)
 }
 
 // BenchmarkHostileClientHello12 is BenchmarkHostileClientHello with the

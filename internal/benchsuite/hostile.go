@@ -36,26 +36,17 @@ const HostileKeyShares = 6000
 // handshake message they take: HostileKeyShares key shares and, in
 // supported_groups, their groups after as many others as fit.
 func HostileClientHello13() []byte {
-	key, err := ecdh.X25519().GenerateKey(nil)
-	if err != nil {
-		panic(err)
-	}
-	ch := &flights.ClientHello{
-		Version: fsm.VersionTLS12, Random: make([]byte, 32), SessionID: make([]byte, 32),
-		CipherSuites:        []uint16{fsm.TLS_AES_128_GCM_SHA256},
-		CompressionMethods:  []byte{0},
-		SignatureAlgorithms: []uint16{fsm.ECDSAWithP256AndSHA256},
-		SupportedVersions:   []uint16{fsm.VersionTLS13},
-	}
+	ch := hello13()
+	x25519 := ch.KeyShares[0]
+	ch.KeyShares = nil
 	var shareGroups []uint16
 	for i := range HostileKeyShares - 1 {
 		g := uint16(0x3000 + i) // clear of every registered group
 		ch.KeyShares = append(ch.KeyShares, flights.KeyShare{Group: g, Data: []byte{1}})
 		shareGroups = append(shareGroups, g)
 	}
-	x25519 := uint16(fsm.X25519)
-	ch.KeyShares = append(ch.KeyShares, flights.KeyShare{Group: x25519, Data: key.PublicKey().Bytes()})
-	shareGroups = append(shareGroups, x25519)
+	ch.KeyShares = append(ch.KeyShares, x25519)
+	shareGroups = append(shareGroups, x25519.Group)
 	// Fill supported_groups with groups that have no share, then the
 	// share groups: two bytes a group up to the size limit.
 	ch.SupportedGroups = shareGroups
@@ -91,6 +82,43 @@ func HostileClientHello12() []byte {
 	return plainRecords(ch.Append(nil))
 }
 
+// HostileClientHelloALPN13 returns the records of a valid TLS 1.3
+// ClientHello for the servers of TLSConfigs and GoConfigs that fills the
+// largest handshake message they take with ALPN protocols: as many of one
+// letter as fit, then the one of the servers' protocols they like least.
+func HostileClientHelloALPN13() []byte {
+	ch := hello13()
+	last := hostileProtocols[len(hostileProtocols)-1]
+	room := hostileBodyLimit - bodyLen(ch) - 6 - 1 - len(last) // 6: the extension's framing
+	for i := range room / 2 {
+		ch.ALPN = append(ch.ALPN, string(rune('a'+i%26)))
+	}
+	ch.ALPN = append(ch.ALPN, last)
+	return plainRecords(ch.Append(nil))
+}
+
+// hostileProtocols are the ALPN protocols the servers of the hostile
+// benchmarks take, in their order of preference.
+var hostileProtocols = []string{"h2", "http/1.1"}
+
+// hello13 is a minimal TLS 1.3 ClientHello that the servers of TLSConfigs
+// and GoConfigs answer with their first flight.
+func hello13() *flights.ClientHello {
+	key, err := ecdh.X25519().GenerateKey(nil)
+	if err != nil {
+		panic(err)
+	}
+	return &flights.ClientHello{
+		Version: fsm.VersionTLS12, Random: make([]byte, 32), SessionID: make([]byte, 32),
+		CipherSuites:        []uint16{fsm.TLS_AES_128_GCM_SHA256},
+		CompressionMethods:  []byte{0},
+		SignatureAlgorithms: []uint16{fsm.ECDSAWithP256AndSHA256},
+		SupportedVersions:   []uint16{fsm.VersionTLS13},
+		SupportedGroups:     []uint16{uint16(fsm.X25519)},
+		KeyShares:           []flights.KeyShare{{Group: uint16(fsm.X25519), Data: key.PublicKey().Bytes()}},
+	}
+}
+
 // bodyLen is the length of ch's encoded body.
 func bodyLen(ch *flights.ClientHello) int { return len(ch.Append(nil)) - 4 }
 
@@ -110,6 +138,10 @@ func plainRecords(msg []byte) []byte {
 // core, until it has its answer to send.
 func HostileClientHelloCore(b *testing.B) { hostileCore(b, HostileClientHello13(), true) }
 
+// HostileClientHelloALPNCore is HostileClientHelloCore with
+// HostileClientHelloALPN13.
+func HostileClientHelloALPNCore(b *testing.B) { hostileCore(b, HostileClientHelloALPN13(), true) }
+
 // HostileClientHello12Core is HostileClientHelloCore with
 // HostileClientHello12, which ends in an alert.
 func HostileClientHello12Core(b *testing.B) { hostileCore(b, HostileClientHello12(), false) }
@@ -118,6 +150,7 @@ func HostileClientHello12Core(b *testing.B) { hostileCore(b, HostileClientHello1
 // answer to send: its first flight when accepted, else an alert.
 func hostileCore(b *testing.B, in []byte, accepted bool) {
 	_, sc := TLSConfigs()
+	sc.NextProtos = hostileProtocols
 	now := time.Now()
 	b.SetBytes(int64(len(in)))
 	b.ReportAllocs()
@@ -147,6 +180,12 @@ func HostileClientHelloGoTLS(b *testing.B) {
 	hostileGoTLS(b, HostileClientHello13(), gotls.VersionTLS13)
 }
 
+// HostileClientHelloALPNGoTLS is HostileClientHelloGoTLS with
+// HostileClientHelloALPN13.
+func HostileClientHelloALPNGoTLS(b *testing.B) {
+	hostileGoTLS(b, HostileClientHelloALPN13(), gotls.VersionTLS13)
+}
+
 // HostileClientHello12GoTLS is HostileClientHelloGoTLS with
 // HostileClientHello12, which ends in an alert (crypto/tls sends its
 // ServerHello first).
@@ -159,6 +198,7 @@ func HostileClientHello12GoTLS(b *testing.B) {
 func hostileGoTLS(b *testing.B, in []byte, max uint16) {
 	_, sc := GoConfigs()
 	sc.MinVersion, sc.MaxVersion = gotls.VersionTLS12, max
+	sc.NextProtos = hostileProtocols
 	b.SetBytes(int64(len(in)))
 	b.ReportAllocs()
 	var first [1]byte
