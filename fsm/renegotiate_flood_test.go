@@ -15,7 +15,7 @@ import (
 // warning no_renegotiation for each, up to fsm.MaxRefusedRenegotiations;
 // the next ends the connection with unexpected_message. Without the bound
 // a record of 4,096 empty ClientHellos drew 4,096 alerts, 7.7 times its
-// size.
+// size, and a refusal counted as progress against fsm.MaxIdleRecords.
 
 // outcome is what a Conn did with some input: the alerts it sent, the
 // bytes it transmitted, whether it closed.
@@ -138,6 +138,66 @@ func TestRefusedRenegotiationsDTLS(t *testing.T) {
 		}
 		refusedThenClosed(t, p.client.conn, o)
 	})
+}
+
+// TestRefusedRenegotiationIsIdle: a record that only drew a refusal is no
+// progress: it counts towards MaxIdleRecords as an empty record does, and
+// does not start the count again. Data does.
+func TestRefusedRenegotiationIsIdle(t *testing.T) {
+	type side struct {
+		name   string
+		victim func(p *memconn.Pair) (victim, attacker *memconn.Side)
+		msg    []byte
+	}
+	for _, sd := range []side{
+		{"server", func(p *memconn.Pair) (*memconn.Side, *memconn.Side) { return p.Server, p.Client }, emptyClientHello},
+		{"client", func(p *memconn.Pair) (*memconn.Side, *memconn.Side) { return p.Client, p.Server }, helloRequest},
+	} {
+		for _, refused := range []bool{true, false} {
+			name := sd.name + ", data between"
+			if refused {
+				name = sd.name + ", refusal between"
+			}
+			t.Run(name, func(t *testing.T) {
+				p := tls12Pair(t, func(cc, sc *fsm.Config) { cc.Renegotiation = fsm.RenegotiateNever })
+				v, a := sd.victim(p)
+				o := &outcome{}
+				for range fsm.MaxIdleRecords - 1 {
+					o.feed(p, v.Conn, a.Conn.SealAppDataForTest(nil))
+				}
+				if refused {
+					o.feed(p, v.Conn, a.Conn.SealForTest(sd.msg))
+				} else {
+					o.feed(p, v.Conn, a.Conn.SealAppDataForTest([]byte("x")))
+				}
+				o.feed(p, v.Conn, a.Conn.SealAppDataForTest(nil))
+				o.feed(p, v.Conn, a.Conn.SealAppDataForTest(nil))
+				if !refused {
+					require.False(t, o.closed, "closed: %v", v.Conn.Err())
+					return
+				}
+				require.Len(t, o.warnings, 1)
+				require.True(t, o.closed)
+				require.ErrorIs(t, v.Conn.Err(), record.AlertUnexpectedMessage)
+			})
+		}
+	}
+}
+
+// TestRefusedRenegotiationIsIdleDTLS is TestRefusedRenegotiationIsIdle
+// over datagrams, for the server.
+func TestRefusedRenegotiationIsIdleDTLS(t *testing.T) {
+	p := connectedDT(t, nil)
+	ch := dtMsg(renegotiationHelloDT(p).Append(nil), 0)
+	o := &outcome{}
+	for range fsm.MaxIdleRecords - 1 {
+		o.add(p.inject(p.server, p.forge(p.client, 1, record.TypeApplicationData, nil)))
+	}
+	o.add(p.inject(p.server, p.forge(p.client, 1, record.TypeHandshake, ch)))
+	o.add(p.inject(p.server, p.forge(p.client, 1, record.TypeApplicationData, nil)))
+	require.Len(t, o.warnings, 1)
+	require.True(t, o.closed)
+	require.ErrorIs(t, p.server.conn.Err(), record.AlertUnexpectedMessage)
 }
 
 // TestDTLSRefusingClientAnswersEveryHelloRequest: a DTLS server numbers
