@@ -61,3 +61,24 @@ func BenchmarkBulk16K(b *testing.B) {
 	b.Run("aead/AES-128-GCM", benchsuite.AEADAES128GCM16K)
 	b.Run("aead/ChaCha20-Poly1305", benchsuite.AEADChaCha16K)
 }
+
+// BenchmarkHostileClientHello measures the largest TLS 1.3 ClientHello a
+// server takes, from its bytes to the server's answer: with thousands of
+// key shares and supported groups (shares, benchsuite.HostileClientHello13),
+// and with thousands of ALPN protocols (alpn,
+// benchsuite.HostileClientHelloALPN13).
+func BenchmarkHostileClientHello(b *testing.B) {
+	b.Run("shares/tlsm-core", benchsuite.HostileClientHelloCore)
+	b.Run("shares/crypto-tls-pipe", benchsuite.HostileClientHelloGoTLS)
+	b.Run("alpn/tlsm-core", benchsuite.HostileClientHelloALPNCore)
+	b.Run("alpn/crypto-tls-pipe", benchsuite.HostileClientHelloALPNGoTLS)
+}
+
+// BenchmarkHostileClientHello12 is BenchmarkHostileClientHello with the
+// largest TLS 1.2 ClientHello of repeated suites and signature algorithms
+// that fit no certificate, answered with an alert
+// (benchsuite.HostileClientHello12).
+func BenchmarkHostileClientHello12(b *testing.B) {
+	b.Run("tlsm-core", benchsuite.HostileClientHello12Core)
+	b.Run("crypto-tls-pipe", benchsuite.HostileClientHello12GoTLS)
+}

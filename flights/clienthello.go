@@ -56,6 +56,26 @@ func (m *ClientHello) Append(b []byte) []byte {
 	return appendMessage(b, TypeClientHello, m.marshalBody)
 }
 
+// KeySharesListed reports whether each key share is of a group that
+// SupportedGroups lists and of a group no other share has, as RFC 8446
+// §4.2.8 requires of a client; if not, it returns the group of the first
+// share that breaks the rule. It takes time linear in the lengths of the
+// two lists, which the peer chooses.
+func (m *ClientHello) KeySharesListed() (bad uint16, ok bool) {
+	var groups uint16Set
+	for _, g := range m.SupportedGroups {
+		groups.add(g)
+	}
+	// A share takes its group out of the set: a second share of that
+	// group finds it gone, as does a share of a group never listed.
+	for _, ks := range m.KeyShares {
+		if !groups.take(ks.Group) {
+			return ks.Group, false
+		}
+	}
+	return 0, true
+}
+
 // BindersLen returns how many bytes at the end of the encoded message the
 // PSK binders list occupies, its 2-byte length prefix included, or 0 when
 // no PSK is offered. The value depends on the lengths of PSKBinders, so
@@ -303,20 +323,39 @@ func (m *ClientHello) parseStatusRequest(d *cryptobyte.String) bool {
 	return d.ReadUint16LengthPrefixed(&ids) && d.ReadUint16LengthPrefixed(&exts)
 }
 
-// parseKeyShares reads the client_shares list, which may be empty.
+// parseKeyShares reads the client_shares list, which may be empty. The
+// entries are counted first, so that thousands of them are one
+// allocation, not a slice grown and copied a dozen times.
 func (m *ClientHello) parseKeyShares(d *cryptobyte.String) bool {
 	var list cryptobyte.String
 	if !d.ReadUint16LengthPrefixed(&list) {
 		return false
 	}
-	for !list.Empty() {
-		var ks KeyShare
-		if !list.ReadUint16(&ks.Group) || !readBytes16(&list, &ks.Data) {
-			return false
-		}
-		m.KeyShares = append(m.KeyShares, ks)
+	n, ok := countKeyShares(list)
+	if !ok || n == 0 {
+		return ok
+	}
+	m.KeyShares = make([]KeyShare, n)
+	for i := range m.KeyShares {
+		ks := &m.KeyShares[i]
+		list.ReadUint16(&ks.Group)
+		readBytes16(&list, &ks.Data)
 	}
 	return true
+}
+
+// countKeyShares counts the entries of a client_shares list, reporting
+// false when it is malformed.
+func countKeyShares(list cryptobyte.String) (int, bool) {
+	n := 0
+	for ; !list.Empty(); n++ {
+		var group uint16
+		var data []byte
+		if !list.ReadUint16(&group) || !readBytes16(&list, &data) {
+			return 0, false
+		}
+	}
+	return n, true
 }
 
 // parsePSK reads the pre_shared_key extension, which must be the last one

@@ -159,18 +159,27 @@ func readBytes24(s *cryptobyte.String, out *[]byte) bool {
 	return s.ReadUint24LengthPrefixed((*cryptobyte.String)(out)) && len(*out) > 0
 }
 
-// readALPN reads a non-empty ProtocolNameList of non-empty names.
+// readALPN reads a non-empty ProtocolNameList of non-empty names. The
+// names are counted first and cut from one string of the whole list, so
+// that a list of thousands is two allocations, not one per name.
 func readALPN(s *cryptobyte.String, out *[]string) bool {
 	var list cryptobyte.String
 	if !s.ReadUint16LengthPrefixed(&list) || list.Empty() {
 		return false
 	}
-	for !list.Empty() {
+	n := 0
+	for rest := list; !rest.Empty(); n++ {
 		var name []byte
-		if !readBytes8(&list, &name) {
+		if !readBytes8(&rest, &name) {
 			return false
 		}
-		*out = append(*out, string(name))
+	}
+	all := string(list)
+	*out = slices.Grow(*out, n)
+	for len(all) > 0 {
+		end := 1 + int(all[0])
+		*out = append(*out, all[1:end])
+		all = all[end:]
 	}
 	return true
 }
@@ -186,16 +195,30 @@ func readSingleALPN(s *cryptobyte.String, out *string) bool {
 	return true
 }
 
-// extSet records which extension types have been seen.
-type extSet [1 << 16 / 64]uint64
+// uint16Set is a set of 16-bit values (extension types, groups) as a
+// bitmap over their whole range. At 8 KiB it lives on its user's stack,
+// and adding or taking out a value costs a few instructions, so that a
+// list the peer sends is checked against itself or another of its lists
+// in time linear in their lengths.
+type uint16Set [1 << 16 / 64]uint64
 
-// add marks typ as seen and reports whether it was new.
-func (s *extSet) add(typ uint16) bool {
-	word, bit := typ/64, uint64(1)<<(typ%64)
+// add puts v in the set and reports whether it was new.
+func (s *uint16Set) add(v uint16) bool {
+	word, bit := v/64, uint64(1)<<(v%64)
 	if s[word]&bit != 0 {
 		return false
 	}
 	s[word] |= bit
+	return true
+}
+
+// take removes v from the set and reports whether it was there.
+func (s *uint16Set) take(v uint16) bool {
+	word, bit := v/64, uint64(1)<<(v%64)
+	if s[word]&bit == 0 {
+		return false
+	}
+	s[word] &^= bit
 	return true
 }
 
@@ -214,7 +237,7 @@ func (s *extSet) add(typ uint16) bool {
 type extWalker struct {
 	exts cryptobyte.String
 	rec  *[]uint16
-	seen extSet
+	seen uint16Set
 	typ  uint16
 	data cryptobyte.String
 	err  error

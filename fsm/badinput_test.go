@@ -436,6 +436,11 @@ func badInputCases() []badInputCase {
 			v.feed(helloRecord(t, func(ch *flights.ClientHello) { ch.SupportedGroups = []uint16{uint16(fsm.CurveP256)} }))
 			return v
 		}},
+		{"server/two key shares for one group", record.AlertIllegalParameter, false, func(t *testing.T) *victim {
+			v := newServerVictim(t)
+			v.feed(helloRecord(t, func(ch *flights.ClientHello) { ch.KeyShares = append(ch.KeyShares, ch.KeyShares[0]) }))
+			return v
+		}},
 		{"server/duplicate extension", record.AlertIllegalParameter, false, func(t *testing.T) *victim {
 			msg := editClientHelloExtensions(t, goodHello(t).Append(nil), func(exts []extension) []extension {
 				for _, e := range exts {

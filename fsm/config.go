@@ -170,7 +170,8 @@ type Config struct {
 	// AllowClientRenegotiation lets a server take renegotiations its
 	// clients start, within MaxRenegotiations per connection and at most one
 	// per MinRenegotiationInterval (zero means the defaults). Otherwise it
-	// answers them with a warning no_renegotiation alert and carries on.
+	// answers them with a warning no_renegotiation alert and carries on,
+	// up to MaxRefusedRenegotiations times a connection.
 	AllowClientRenegotiation bool
 	MaxRenegotiations        int
 	MinRenegotiationInterval time.Duration

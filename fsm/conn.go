@@ -83,11 +83,13 @@ type Conn struct {
 
 	// scheduledReneg is a renegotiation the API asked for;
 	// helloRequestSent is set from our HelloRequest until the client
-	// answers it. renegotiations counts the ones a server took.
-	scheduledReneg    renegotiation
-	helloRequestSent  bool
-	renegotiations    int
-	lastRenegotiation time.Time
+	// answers it. renegotiations counts the ones a server took,
+	// refusedRenegotiations the peer's requests we refused.
+	scheduledReneg        renegotiation
+	helloRequestSent      bool
+	renegotiations        int
+	refusedRenegotiations int
+	lastRenegotiation     time.Time
 	// peerCompleted is true once the peer is known to have completed the
 	// last handshake (see completeHandshake).
 	peerCompleted bool

@@ -48,7 +48,7 @@ func (c *Conn) handleRecord(typ record.ContentType, payload []byte) error {
 		}
 		return c.dispatch(InChangeCipherSpec, message{})
 	case record.TypeHandshake:
-		return c.handleHandshake(payload)
+		return c.handleHandshakeRecord(payload)
 	case record.TypeAlert:
 		return c.handleAlert(payload)
 	case record.TypeApplicationData:
@@ -59,24 +59,47 @@ func (c *Conn) handleRecord(typ record.ContentType, payload []byte) error {
 
 // MaxIdleRecords is how many records in a row may arrive that move
 // nothing forward — empty application data, TLS 1.3's compatibility
-// change_cipher_spec, alerts that are ignored — before the connection
-// fails with unexpected_message.
+// change_cipher_spec, alerts that are ignored, renegotiation requests
+// that are refused — before the connection fails with unexpected_message.
 const MaxIdleRecords = 32
 
 // countIdle counts the records that make no progress and refuses a flood
-// of them; application data and handshake records reset the count.
+// of them; application data resets the count. Handshake records are
+// counted once handled (handleHandshakeRecord).
 func (c *Conn) countIdle(typ record.ContentType, payload []byte) error {
 	switch {
-	case typ == record.TypeHandshake || typ == record.TypeApplicationData && len(payload) > 0:
+	case typ == record.TypeApplicationData && len(payload) > 0:
 		c.idleRecords = 0
+		return nil
+	case typ == record.TypeHandshake:
 		return nil
 	case typ == record.TypeAlert && len(payload) == 2 && record.Alert(payload[1]) == record.AlertCloseNotify:
 		return nil
 	}
+	return c.idleRecord()
+}
+
+// idleRecord counts one record without progress.
+func (c *Conn) idleRecord() error {
 	c.idleRecords++
 	if c.idleRecords > MaxIdleRecords {
 		return alertf(record.AlertUnexpectedMessage, "more than %d records in a row without progress", MaxIdleRecords)
 	}
+	return nil
+}
+
+// handleHandshakeRecord takes a handshake record, which is progress and
+// resets the idle count, unless it drew a refusal of renegotiation: that
+// moves nothing forward, and counts as an idle record.
+func (c *Conn) handleHandshakeRecord(payload []byte) error {
+	refused := c.refusedRenegotiations
+	if err := c.handleHandshake(payload); err != nil {
+		return err
+	}
+	if c.refusedRenegotiations != refused {
+		return c.idleRecord()
+	}
+	c.idleRecords = 0
 	return nil
 }
 

@@ -22,7 +22,8 @@ const (
 	// RenegotiateOnce: a client answers one HelloRequest per connection.
 	RenegotiateOnce
 	// RenegotiateNever: no renegotiation at all; a HelloRequest or a
-	// renegotiation ClientHello gets a warning no_renegotiation alert.
+	// renegotiation ClientHello gets a warning no_renegotiation alert
+	// (see MaxRefusedRenegotiations).
 	RenegotiateNever
 )
 
@@ -34,6 +35,16 @@ const (
 	// renegotiations a client starts.
 	DefaultMinRenegotiationInterval = time.Second
 )
+
+// MaxRefusedRenegotiations is how many renegotiations a connection
+// refuses with a warning no_renegotiation alert: renegotiation ClientHellos
+// a server does not take, HelloRequests a client does not answer. The next
+// one gets a fatal unexpected_message alert, which closes the connection:
+// a peer told no that often is not renegotiating in good faith, and each
+// refusal costs a record in each direction. The bound leaves room for a
+// few attempts of a peer that renegotiates on a schedule, and over
+// datagrams for requests sent again after a refusal was lost.
+const MaxRefusedRenegotiations = 8
 
 // Errors of Renegotiate and RenegotiateAbbreviated.
 var (
@@ -129,8 +140,9 @@ func (c *Conn) startClientRenegotiation(resume bool) (State, error) {
 
 // clientHelloRequest answers a server's HelloRequest: a new handshake,
 // resuming the session or not as the transport's rule says (a TLS client
-// resumes, a DTLS client does not), or a warning no_renegotiation when the
-// policy refuses.
+// resumes, a DTLS client does not), or a refusal when the policy says no.
+// After a refusal the next HelloRequest begins a handshake again, which
+// over datagrams numbers it 0 as this one (RFC 6347 §4.2.2).
 func (c *Conn) clientHelloRequest(m message) (State, error) {
 	var hr flights.HelloRequest
 	if err := hr.Unmarshal(m.body); err != nil {
@@ -139,8 +151,8 @@ func (c *Conn) clientHelloRequest(m message) (State, error) {
 	c.events.push(Event{Kind: EventRenegotiationRequested})
 	policy := c.cfg.Renegotiation
 	if policy == RenegotiateNever || policy == RenegotiateOnce && c.handshakes > 1 || !c.secureRenegotiation {
-		c.sendAlert(record.LevelWarning, record.AlertNoRenegotiation)
-		return c.state, nil
+		c.layer.beginHandshake()
+		return c.refuseRenegotiation()
 	}
 	c.scheduledReneg = renegotiationNone
 	return c.startClientRenegotiation(c.transport.ResumeOnHelloRequest)
@@ -169,14 +181,14 @@ func (c *Conn) serverHelloRequest(message) (State, error) {
 
 // serverRenegotiationHello takes a ClientHello on an established TLS 1.2
 // connection: the answer to our HelloRequest, or a client's own
-// renegotiation, which is refused with a warning no_renegotiation unless
-// the Config allows it and the limits are kept.
+// renegotiation, which is refused unless the Config allows it and the
+// limits are kept. A refused hello is not parsed: that it is a ClientHello
+// is all a refusal needs to know.
 func (c *Conn) serverRenegotiationHello(m message) (State, error) {
 	requested := c.helloRequestSent
 	c.helloRequestSent = false
-	if reason := c.refuseRenegotiation(requested); reason != "" {
-		c.sendAlert(record.LevelWarning, record.AlertNoRenegotiation)
-		return c.state, nil
+	if reason := c.whyRefuseRenegotiation(requested); reason != "" {
+		return c.refuseRenegotiation()
 	}
 	ch, err := c.transport.parseClientHello(bytes.Clone(m.body))
 	if err != nil {
@@ -193,9 +205,22 @@ func (c *Conn) serverRenegotiationHello(m message) (State, error) {
 	return c.server12ClientHello(ch, m)
 }
 
-// refuseRenegotiation says why a renegotiation ClientHello is refused, or
-// "" when it is taken.
-func (c *Conn) refuseRenegotiation(requested bool) string {
+// refuseRenegotiation answers a renegotiation request the policy refuses
+// with a warning no_renegotiation; past MaxRefusedRenegotiations it fails
+// the connection with unexpected_message. (RFC 5246 §7.2.2 makes
+// no_renegotiation a warning only; the request is by then inappropriate.)
+func (c *Conn) refuseRenegotiation() (State, error) {
+	if c.refusedRenegotiations >= MaxRefusedRenegotiations {
+		return 0, alertf(record.AlertUnexpectedMessage, "renegotiation asked for again after %d refusals", c.refusedRenegotiations)
+	}
+	c.refusedRenegotiations++
+	c.sendAlert(record.LevelWarning, record.AlertNoRenegotiation)
+	return c.state, nil
+}
+
+// whyRefuseRenegotiation says why a renegotiation ClientHello is refused,
+// or "" when it is taken.
+func (c *Conn) whyRefuseRenegotiation(requested bool) string {
 	switch {
 	case c.cfg.Renegotiation == RenegotiateNever:
 		return "renegotiation is disabled"

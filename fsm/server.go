@@ -105,12 +105,8 @@ func (c *Conn) checkClientHello(ch *flights.ClientHello) error {
 	if len(ch.SupportedGroups) == 0 || !slices.Contains(ch.Extensions, flights.ExtKeyShare) {
 		return alertf(record.AlertMissingExtension, "no supported_groups or key_share")
 	}
-	seen := make(map[uint16]bool, len(ch.KeyShares))
-	for _, ks := range ch.KeyShares {
-		if seen[ks.Group] || !slices.Contains(ch.SupportedGroups, ks.Group) {
-			return alertf(record.AlertIllegalParameter, "key share for group %d duplicated or not in supported_groups", ks.Group)
-		}
-		seen[ks.Group] = true
+	if group, ok := ch.KeySharesListed(); !ok {
+		return alertf(record.AlertIllegalParameter, "key share for group %d duplicated or not in supported_groups", group)
 	}
 	return nil
 }

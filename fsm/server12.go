@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"crypto"
 	"io"
 	"slices"
 	"time"
@@ -154,36 +155,70 @@ func (c *Conn) chooseGroup12(ch *flights.ClientHello) error {
 
 // chooseSuiteAndCertificate12 takes the client's most preferred suite for
 // which we have a fitting certificate and a signature scheme it accepts.
+// Each certificate's scheme is found before the suites are walked, so
+// that each of the client's lists is read once, however long both are.
 func (c *Conn) chooseSuiteAndCertificate12(ch *flights.ClientHello) (*cipher.Suite, error) {
-	ours := c.cfg.suitesFor(VersionTLS12)
-	certs := c.cfg.Certificates
-	if c.cfg.GetCertificate != nil {
-		cert, err := c.cfg.GetCertificate(&ClientHelloInfo{
-			ServerName: ch.ServerName, SignatureSchemes: ch.SignatureAlgorithms,
-			SupportedProtos: ch.ALPN, SupportedVersions: []uint16{VersionTLS12},
-		})
-		if err != nil || cert == nil {
-			return nil, alertf(record.AlertHandshakeFailure, "no certificate: %v", err)
-		}
-		certs = []Certificate{*cert}
+	certs, err := c.certificates12(ch)
+	if err != nil {
+		return nil, err
 	}
+	var room [4]signer12
+	signers := appendSigners12(room[:0], certs, ch.SignatureAlgorithms)
+	ours := c.cfg.suitesFor(VersionTLS12)
 	for _, id := range ch.CipherSuites {
 		s := cipher.SuiteByID(id)
 		if s == nil || s.TLS13 || !slices.Contains(ours, id) {
 			continue
 		}
-		for i := range certs {
-			cert := &certs[i]
-			if cert.PrivateKey == nil || !certificateFitsSuite12(s, cert.PrivateKey.Public()) {
-				continue
-			}
-			if scheme, ok := chooseScheme12(cert.PrivateKey.Public(), ch.SignatureAlgorithms); ok {
-				c.hs.cert, c.hs.scheme = cert, scheme
+		for _, sg := range signers {
+			if certificateFitsSuite12(s, sg.pub) {
+				c.hs.cert, c.hs.scheme = sg.cert, sg.scheme
 				return s, nil
 			}
 		}
 	}
 	return nil, alertf(record.AlertHandshakeFailure, "no TLS 1.2 cipher suite with a certificate in common")
+}
+
+// certificates12 returns the certificates a TLS 1.2 server may use: the
+// Config's, or the one GetCertificate gives.
+func (c *Conn) certificates12(ch *flights.ClientHello) ([]Certificate, error) {
+	if c.cfg.GetCertificate == nil {
+		return c.cfg.Certificates, nil
+	}
+	cert, err := c.cfg.GetCertificate(&ClientHelloInfo{
+		ServerName: ch.ServerName, SignatureSchemes: ch.SignatureAlgorithms,
+		SupportedProtos: ch.ALPN, SupportedVersions: []uint16{VersionTLS12},
+	})
+	if err != nil || cert == nil {
+		return nil, alertf(record.AlertHandshakeFailure, "no certificate: %v", err)
+	}
+	return []Certificate{*cert}, nil
+}
+
+// signer12 is a certificate with the TLS 1.2 signature scheme it would
+// sign with for the client.
+type signer12 struct {
+	cert   *Certificate
+	pub    crypto.PublicKey
+	scheme uint16
+}
+
+// appendSigners12 appends to dst, in order, the certificates that can
+// sign with a scheme the client accepts, each with the first such scheme
+// of ours.
+func appendSigners12(dst []signer12, certs []Certificate, accepted []uint16) []signer12 {
+	for i := range certs {
+		cert := &certs[i]
+		if cert.PrivateKey == nil {
+			continue
+		}
+		pub := cert.PrivateKey.Public()
+		if scheme, ok := chooseScheme12(pub, accepted); ok {
+			dst = append(dst, signer12{cert: cert, pub: pub, scheme: scheme})
+		}
+	}
+	return dst
 }
 
 // server12Flight sends the server's first flight of a full handshake.

@@ -55,7 +55,7 @@ func HostileVerifyHello(b *testing.B) {
 func HostileServerStart(b *testing.B) {
 	_, sc, cert := DTLSConfigs()
 	now := cert.Leaf.NotBefore.Add(time.Hour)
-	hostileCore(b, fsm.NewDTLSServer(sc, []byte("192.0.2.1:4444")), now, HostileDatagram(flights.TypeClientHello))
+	datagramCore(b, fsm.NewDTLSServer(sc, []byte("192.0.2.1:4444")), now, HostileDatagram(flights.TypeClientHello))
 }
 
 // HostileClientWaiting is a DTLS client waiting for its ServerHello
@@ -67,10 +67,10 @@ func HostileClientWaiting(b *testing.B) {
 	if err := c.Start(now); err != nil {
 		b.Fatal(err)
 	}
-	hostileCore(b, c, now, HostileDatagram(flights.TypeServerHello))
+	datagramCore(b, c, now, HostileDatagram(flights.TypeServerHello))
 }
 
-func hostileCore(b *testing.B, c *fsm.Conn, now time.Time, d []byte) {
+func datagramCore(b *testing.B, c *fsm.Conn, now time.Time, d []byte) {
 	in := make([]byte, len(d))
 	b.ReportAllocs()
 	b.SetBytes(int64(len(d)))
