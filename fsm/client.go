@@ -169,11 +169,11 @@ func curveIDs(curves []CurveID) []uint16 {
 func (c *Conn) serverHelloVersion(sh *flights.ServerHello) (uint16, error) {
 	v := sh.SupportedVersion
 	switch {
-	case v == VersionTLS13 && c.hs.offer.has(VersionTLS13):
-		if sh.Version != VersionTLS12 {
+	case v != 0 && c.transport.protocolVersion(v) == VersionTLS13 && c.hs.offer.has(VersionTLS13):
+		if sh.Version != c.transport.Version12 {
 			return 0, alertf(record.AlertIllegalParameter, "legacy_version %#04x", sh.Version)
 		}
-		return v, nil
+		return VersionTLS13, nil
 	case v != 0:
 		return 0, alertf(record.AlertIllegalParameter, "server chose version %#04x in supported_versions, which was not offered", v)
 	}

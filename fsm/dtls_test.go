@@ -288,3 +288,47 @@ func TestDTLSSRTP(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEqual(t, a, c, "an empty context is not no context")
 }
+
+// TestVersionNumbering: supported_versions is read in the transport's own
+// numbering. A DTLS server takes DTLS 1.2 from a hello offering DTLS 1.3
+// and 1.2, as pion/dtls and browsers send; a TLS server finds no version
+// in a list of DTLS ones, nor a DTLS server in a list of TLS ones.
+func TestVersionNumbering(t *testing.T) {
+	_, sc := dtlsConfigs(t, testcert.ECDSAP256)
+	sc.InsecureSkipHelloVerify = true
+	x25519 := make([]byte, 32)
+	x25519[0] = 9
+	hello := func(dtls bool, versions ...uint16) *flights.ClientHello {
+		legacy := uint16(record.VersionTLS12)
+		if dtls {
+			legacy = record.VersionDTLS12
+		}
+		return &flights.ClientHello{
+			Version: legacy, DTLS: dtls, Random: make([]byte, 32),
+			CipherSuites:       []uint16{0x1301, 0xc02b},
+			CompressionMethods: []byte{0}, SupportedGroups: []uint16{uint16(fsm.X25519)},
+			SignatureAlgorithms: []uint16{0x0403}, ECPointFormats: []uint8{0},
+			SupportedVersions:            versions,
+			KeyShares:                    []flights.KeyShare{{Group: uint16(fsm.X25519), Data: x25519}},
+			SecureRenegotiationSupported: true, ExtendedMasterSecret: true,
+		}
+	}
+	dtlsServer := func(ch *flights.ClientHello) *fsm.Conn {
+		s := fsm.NewDTLSServer(sc, []byte("10.0.0.1:5"))
+		s.HandleDatagram(time.Now(), record.AppendDTLSPlain(nil, record.TypeHandshake, record.VersionDTLS10, 0, 0,
+			flights.ToDTLS(nil, ch.Append(nil), 0)))
+		return s
+	}
+	s := dtlsServer(hello(true, record.VersionDTLS13, record.VersionDTLS12))
+	require.NoError(t, s.Err())
+	require.Equal(t, fsm.StateServerWaitClientKeyExchange12, s.State())
+	require.Equal(t, record.VersionDTLS12, s.ConnectionState().Version)
+
+	s = dtlsServer(hello(true, record.VersionTLS13, record.VersionTLS12))
+	require.ErrorIs(t, s.Err(), record.AlertProtocolVersion, "TLS numbers over DTLS")
+
+	tlsServer := fsm.NewServer(sc)
+	tlsServer.HandleData(time.Now(), record.AppendPlain(nil, record.TypeHandshake, record.VersionTLS10,
+		hello(false, record.VersionDTLS13, record.VersionDTLS12).Append(nil)))
+	require.ErrorIs(t, tlsServer.Err(), record.AlertProtocolVersion, "DTLS numbers over TLS")
+}

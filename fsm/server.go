@@ -71,14 +71,14 @@ func (c *Conn) chooseVersion(ch *flights.ClientHello) (uint16, error) {
 	_, hi := c.cfg.versionRange()
 	hi = min(hi, c.transport.MaxVersion)
 	enabled := func(v uint16) bool { return c.cfg.versionEnabled(c.transport, v) }
-	var offered []uint16
+	offered := func(v uint16) bool {
+		return v == VersionTLS12 && c.transport.protocolVersion(ch.Version) >= VersionTLS12
+	}
 	if slices.Contains(ch.Extensions, flights.ExtSupportedVersions) {
-		offered = ch.SupportedVersions
-	} else if c.transport.protocolVersion(ch.Version) >= VersionTLS12 {
-		offered = []uint16{VersionTLS12}
+		offered = func(v uint16) bool { return c.transport.offers(ch.SupportedVersions, v) }
 	}
 	for _, v := range []uint16{VersionTLS13, VersionTLS12} {
-		if !slices.Contains(offered, v) || !enabled(v) {
+		if !offered(v) || !enabled(v) {
 			continue
 		}
 		if slices.Contains(ch.CipherSuites, fallbackSCSV) && v < hi && enabled(hi) {
@@ -92,7 +92,7 @@ func (c *Conn) chooseVersion(ch *flights.ClientHello) (uint16, error) {
 // checkClientHello applies the TLS 1.3 checks that do not depend on our
 // choices.
 func (c *Conn) checkClientHello(ch *flights.ClientHello) error {
-	if !slices.Contains(ch.SupportedVersions, VersionTLS13) {
+	if !c.transport.offers(ch.SupportedVersions, VersionTLS13) {
 		return alertf(record.AlertProtocolVersion, "second ClientHello does not offer TLS 1.3")
 	}
 	if len(ch.CompressionMethods) != 1 || ch.CompressionMethods[0] != 0 {

@@ -90,17 +90,36 @@ func (t *Transport) wireVersion(v uint16) uint16 {
 	return v
 }
 
-// protocolVersion maps a hello's legacy version to a protocol version;
-// DTLS counts down (0xfeff is DTLS 1.0, 0xfefd DTLS 1.2).
+// protocolVersion maps a version as this transport writes it in hellos
+// (legacy_version and supported_versions) to the protocol version: DTLS
+// counts down from 0xfeff for DTLS 1.0 (1.1 has no DTLS), 0xfefd is DTLS
+// 1.2 and 0xfefc DTLS 1.3; TLS writes its versions as they are. A value
+// of the other transport's is 0.
 func (t *Transport) protocolVersion(wire uint16) uint16 {
+	if !t.Datagram {
+		if wire>>8 == 0xfe {
+			return 0
+		}
+		return wire
+	}
 	switch wire {
+	case record.VersionDTLS13:
+		return VersionTLS13
 	case record.VersionDTLS12:
 		return VersionTLS12
 	case record.VersionDTLS10:
 		return record.VersionTLS11
 	}
-	if t.Datagram {
-		return 0
+	return 0
+}
+
+// offers reports whether a hello's supported_versions offers protocol
+// version v, in this transport's numbering.
+func (t *Transport) offers(supported []uint16, v uint16) bool {
+	for _, w := range supported {
+		if t.protocolVersion(w) == v {
+			return true
+		}
 	}
-	return wire
+	return false
 }
