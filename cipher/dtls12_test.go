@@ -143,3 +143,46 @@ func TestSealOpenAtAllocs(t *testing.T) {
 		require.Zero(t, allocs, s.Name)
 	}
 }
+
+// TestSealCID checks the Connection ID additional data (RFC 9146 §5)
+// against the suite's AEAD used directly, and that OpenCID undoes SealCID
+// only under the same CID, header fields and length.
+func TestSealCID(t *testing.T) {
+	seq := dtlsSeq(1, 0x0000_0000_0000_0007)
+	gcm := SuiteByID(TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)
+	key := bytes.Repeat([]byte{5}, 16)
+	fixed := unhex(t, "b0b1b2b3")
+	st, err := NewState12(gcm, key, fixed)
+	require.NoError(t, err)
+	aead, err := gcm.NewAEAD(key)
+	require.NoError(t, err)
+	cid := []byte{0xc1, 0xd2, 0xe3}
+	inner := []byte("data\x17\x00\x00") // content, real type, padding
+	out, err := st.SealCID(nil, seq, 25, 0xfefd, cid, inner)
+	require.NoError(t, err)
+	require.Equal(t, unhex(t, "0001000000000007"), out[:8], "the explicit nonce is epoch || sequence_number")
+	ad := unhex(t, "ffffffffffffffff"+"19"+"03"+"19"+"fefd"+"0001000000000007"+"c1d2e3"+"0007")
+	pt, err := aead.Open(nil, unhex(t, "b0b1b2b30001000000000007"), out[8:], ad)
+	require.NoError(t, err)
+	require.Equal(t, inner, pt)
+
+	got, err := st.OpenCID(nil, seq, 25, 0xfefd, cid, out)
+	require.NoError(t, err)
+	require.Equal(t, inner, got)
+	for name, open := range map[string]func() ([]byte, error){
+		"cid":     func() ([]byte, error) { return st.OpenCID(nil, seq, 25, 0xfefd, []byte{0xc1, 0xd2, 0xe4}, out) },
+		"cid len": func() ([]byte, error) { return st.OpenCID(nil, seq, 25, 0xfefd, cid[:2], out) },
+		"seq":     func() ([]byte, error) { return st.OpenCID(nil, seq+1, 25, 0xfefd, cid, out) },
+		"version": func() ([]byte, error) { return st.OpenCID(nil, seq, 25, 0xfeff, cid, out) },
+		"type":    func() ([]byte, error) { return st.OpenCID(nil, seq, 23, 0xfefd, cid, out) },
+		"short":   func() ([]byte, error) { return st.OpenCID(nil, seq, 25, 0xfefd, cid, out[:20]) },
+	} {
+		_, err := open()
+		require.ErrorIs(t, err, ErrOpen, name)
+	}
+	allocs := testing.AllocsPerRun(50, func() {
+		out, _ = st.SealCID(out[:0], seq, 25, 0xfefd, cid, inner)
+		st.OpenCID(out[8:8], seq, 25, 0xfefd, cid, out)
+	})
+	require.Zero(t, allocs)
+}

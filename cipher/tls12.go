@@ -276,3 +276,56 @@ func (st *State) open12(dst []byte, seq uint64, typ uint8, version uint16, fragm
 	}
 	return out, nil
 }
+
+// cidADLen is the length of the DTLS 1.2 Connection ID additional data
+// without the CID (RFC 9146 §5): seq_num_placeholder(8) || tls12_cid(1) ||
+// cid_length(1) || tls12_cid(1) || version(2) || epoch(2) ||
+// sequence_number(6) || length(2).
+const cidADLen = 23
+
+// SealCID protects a DTLS 1.2 record in the Connection ID format (RFC
+// 9146 §5): as SealAt, with the additional data of that format, built
+// from typ (tls12_cid), version, seq (epoch || sequence_number), cid and
+// the length of plaintext, the serialized DTLSInnerPlaintext. The state
+// keeps a buffer for it, so sealing allocates only when dst lacks room.
+func (st *State) SealCID(dst []byte, seq uint64, typ uint8, version uint16, cid, plaintext []byte) ([]byte, error) {
+	if len(plaintext) > 0xffff || len(cid) > 0xff {
+		return dst, ErrTooLong
+	}
+	st.setNonce(seq)
+	ad := st.cidAD(seq, typ, version, cid, len(plaintext))
+	dst = append(dst, st.nonce[NonceLen-st.explicitLen:]...)
+	return st.aead.Seal(dst, st.nonce[:], plaintext, ad), nil
+}
+
+// OpenCID is OpenAt for a record in the Connection ID format (RFC 9146
+// §5), whose additional data SealCID describes.
+func (st *State) OpenCID(dst []byte, seq uint64, typ uint8, version uint16, cid, fragment []byte) ([]byte, error) {
+	n := len(fragment) - st.explicitLen - st.aead.Overhead()
+	if n < 0 || len(cid) > 0xff {
+		return nil, ErrOpen
+	}
+	st.setNonce(seq)
+	copy(st.nonce[NonceLen-st.explicitLen:], fragment[:st.explicitLen])
+	ad := st.cidAD(seq, typ, version, cid, n)
+	out, err := st.aead.Open(dst, st.nonce[:], fragment[st.explicitLen:], ad)
+	if err != nil {
+		return nil, ErrOpen
+	}
+	return out, nil
+}
+
+// cidAD builds the Connection ID additional data in the state's own
+// buffer, grown once to fit the CID.
+func (st *State) cidAD(seq uint64, typ uint8, version uint16, cid []byte, n int) []byte {
+	if cap(st.cidADBuf) < cidADLen+len(cid) {
+		st.cidADBuf = make([]byte, 0, cidADLen+len(cid))
+	}
+	ad := append(st.cidADBuf[:0], 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, typ, byte(len(cid)), typ)
+	ad = binary.BigEndian.AppendUint16(ad, version)
+	ad = binary.BigEndian.AppendUint64(ad, seq)
+	ad = append(ad, cid...)
+	ad = binary.BigEndian.AppendUint16(ad, uint16(n))
+	st.cidADBuf = ad
+	return ad
+}

@@ -32,7 +32,10 @@ type DTLSRecord struct {
 	Epoch uint16
 	// Seq is the 48-bit sequence number of the record within its epoch.
 	Seq uint64
-	// Header is the DTLSHeaderLen-byte header as received.
+	// CID is the Connection ID of a TypeConnectionID record (RFC 9146),
+	// nil for the other types.
+	CID []byte
+	// Header is the header as received: DTLSHeaderLen bytes, and the CID.
 	Header  []byte
 	Payload []byte
 }
@@ -42,32 +45,61 @@ type DTLSRecord struct {
 // always AlertDecodeError and means the datagram is malformed from here on,
 // so its remainder must be dropped: a header cut short (including an empty
 // datagram), a length running past the end of the datagram, an unknown
-// content type, or a length over MaxCiphertext12. The version is returned
-// as read, for the caller to judge.
+// content type (TypeConnectionID among them: see ParseDTLSRecordCID), or a
+// length over MaxCiphertext12. The version is returned as read, for the
+// caller to judge.
 func ParseDTLSRecord(datagram []byte) (rec DTLSRecord, rest []byte, err error) {
+	return ParseDTLSRecordCID(datagram, 0)
+}
+
+// ParseDTLSRecordCID is ParseDTLSRecord for a receiver that has asked its
+// peer for Connection IDs of cidLen bytes (RFC 9146), which a
+// TypeConnectionID record carries after its sequence number; with a
+// cidLen of 0 such a record is malformed, as the length of its CID is
+// unknown.
+func ParseDTLSRecordCID(datagram []byte, cidLen int) (rec DTLSRecord, rest []byte, err error) {
 	if len(datagram) < DTLSHeaderLen {
 		return DTLSRecord{}, nil, AlertDecodeError
 	}
 	typ := ContentType(datagram[0])
+	hdr := DTLSHeaderLen
 	switch typ {
 	case TypeChangeCipherSpec, TypeAlert, TypeHandshake, TypeApplicationData:
+	case TypeConnectionID:
+		if cidLen <= 0 || len(datagram) < DTLSHeaderLen+cidLen {
+			return DTLSRecord{}, nil, AlertDecodeError
+		}
+		hdr += cidLen
 	default:
 		return DTLSRecord{}, nil, AlertDecodeError
 	}
-	n := int(binary.BigEndian.Uint16(datagram[11:13]))
-	if n > MaxCiphertext12 || len(datagram)-DTLSHeaderLen < n {
+	n := int(binary.BigEndian.Uint16(datagram[hdr-2 : hdr]))
+	if n > MaxCiphertext12 || len(datagram)-hdr < n {
 		return DTLSRecord{}, nil, AlertDecodeError
 	}
-	end := DTLSHeaderLen + n
+	end := hdr + n
 	rec = DTLSRecord{
 		Type:    typ,
 		Version: binary.BigEndian.Uint16(datagram[1:3]),
 		Epoch:   binary.BigEndian.Uint16(datagram[3:5]),
 		Seq:     uint64(binary.BigEndian.Uint16(datagram[5:7]))<<32 | uint64(binary.BigEndian.Uint32(datagram[7:11])),
-		Header:  datagram[:DTLSHeaderLen:DTLSHeaderLen],
-		Payload: datagram[DTLSHeaderLen:end:end],
+		Header:  datagram[:hdr:hdr],
+		Payload: datagram[hdr:end:end],
+	}
+	if typ == TypeConnectionID {
+		rec.CID = datagram[11 : 11+cidLen : 11+cidLen]
 	}
 	return rec, datagram[end:], nil
+}
+
+// ConnectionIDOf returns the Connection ID of the first record of a
+// datagram when it is a TypeConnectionID record with a CID of cidLen
+// bytes; a demultiplexer routes the datagram by it.
+func ConnectionIDOf(datagram []byte, cidLen int) ([]byte, bool) {
+	if cidLen <= 0 || len(datagram) < DTLSHeaderLen+cidLen || ContentType(datagram[0]) != TypeConnectionID {
+		return nil, false
+	}
+	return datagram[11 : 11+cidLen], true
 }
 
 // AppendDTLSHeader appends a DTLS 1.0/1.2 record header for a fragment of
@@ -143,4 +175,59 @@ func OpenDTLS12(st *cipher.State, rec DTLSRecord) ([]byte, error) {
 		return nil, AlertRecordOverflow
 	}
 	return pt, nil
+}
+
+// SealDTLS12CID appends a DTLS 1.2 record in the Connection ID format
+// (RFC 9146 §4): a header of type TypeConnectionID carrying cid after the
+// sequence number, and the AEAD ciphertext of the inner plaintext,
+// payload followed by typ (tlsm adds no padding). The rules of SealDTLS12
+// apply; cid must be 1 to 255 bytes.
+func SealDTLS12CID(dst []byte, st *cipher.State, typ ContentType, version, epoch uint16, seq uint64, cid, payload []byte) ([]byte, error) {
+	if len(payload) > MaxPlaintext || seq > MaxSeq48 || len(cid) == 0 || len(cid) > 255 {
+		return dst, AlertInternalError
+	}
+	exp := st.ExplicitNonceLen()
+	n := exp + len(payload) + 1 + st.Overhead()
+	start := len(dst)
+	dst = slices.Grow(dst, DTLSHeaderLen+len(cid)+n)
+	dst = AppendDTLSHeader(dst, TypeConnectionID, version, epoch, seq, n)
+	dst = append(dst[:len(dst)-2], cid...) // the length follows the CID
+	dst = binary.BigEndian.AppendUint16(dst, uint16(n))
+	body := len(dst)
+	dst = append(append(dst[:body+exp], payload...), byte(typ))
+	out, err := st.SealCID(dst[:body], uint64(epoch)<<48|seq, uint8(TypeConnectionID), version, cid, dst[body+exp:])
+	if err != nil {
+		return dst[:start], AlertInternalError
+	}
+	return out, nil
+}
+
+// OpenDTLS12CID removes the protection of a TypeConnectionID record in
+// place and returns its real type and content, which alias rec.Payload:
+// the inner plaintext without its padding of zeros. Errors are those of
+// OpenDTLS12, and AlertUnexpectedMessage for an inner plaintext of zeros
+// only, which has no type (RFC 9146 §4).
+func OpenDTLS12CID(st *cipher.State, rec DTLSRecord) (ContentType, []byte, error) {
+	if len(rec.Payload) > MaxCiphertext12 {
+		return 0, nil, AlertRecordOverflow
+	}
+	if rec.Seq > MaxSeq48 || rec.Type != TypeConnectionID {
+		return 0, nil, AlertBadRecordMAC
+	}
+	exp := min(st.ExplicitNonceLen(), len(rec.Payload))
+	pt, err := st.OpenCID(rec.Payload[exp:exp], uint64(rec.Epoch)<<48|rec.Seq, uint8(rec.Type), rec.Version, rec.CID, rec.Payload)
+	if err != nil {
+		return 0, nil, AlertBadRecordMAC
+	}
+	i := len(pt) - 1
+	for i >= 0 && pt[i] == 0 {
+		i--
+	}
+	if i < 0 {
+		return 0, nil, AlertUnexpectedMessage
+	}
+	if i > MaxPlaintext {
+		return 0, nil, AlertRecordOverflow
+	}
+	return ContentType(pt[i]), pt[:i], nil
 }

@@ -298,3 +298,75 @@ func BenchmarkSealOpenDTLS12_1200(b *testing.B) {
 		})
 	}
 }
+
+// TestSealOpenDTLS12CID: records in the Connection ID format round-trip
+// for every suite, with the CID after the sequence number and the real
+// type inside; padding is removed, a CID of the wrong length or value
+// fails, and the record path allocates nothing.
+func TestSealOpenDTLS12CID(t *testing.T) {
+	cid := []byte{9, 8, 7, 6, 5}
+	for _, id := range cipher.TLS12Suites() {
+		w, r := testStates12(t, id)
+		s := cipher.SuiteByID(id)
+		wire, err := SealDTLS12CID([]byte("x"), w, TypeHandshake, VersionDTLS12, 1, 42, cid, []byte("hello"))
+		require.NoError(t, err)
+		wire = wire[1:]
+		require.Len(t, wire, DTLSHeaderLen+len(cid)+s.ExplicitNonceLen+len("hello")+1+16)
+		require.Equal(t, byte(TypeConnectionID), wire[0])
+		require.Equal(t, cid, wire[11:16])
+		got, ok := ConnectionIDOf(wire, len(cid))
+		require.True(t, ok)
+		require.Equal(t, cid, got)
+
+		_, _, err = ParseDTLSRecord(wire)
+		require.Equal(t, AlertDecodeError, err, "no CID was asked for")
+		_, _, err = ParseDTLSRecordCID(wire, len(wire))
+		require.Equal(t, AlertDecodeError, err, "a CID longer than the record")
+		short, _, err := ParseDTLSRecordCID(bytes.Clone(wire), len(cid)-1)
+		if err == nil {
+			_, _, err = OpenDTLS12CID(r, short)
+			require.Equal(t, AlertBadRecordMAC, err, "a CID one byte short")
+		}
+
+		rec, rest, err := ParseDTLSRecordCID(wire, len(cid))
+		require.NoError(t, err)
+		require.Empty(t, rest)
+		require.Equal(t, cid, rec.CID)
+		require.Equal(t, uint16(1), rec.Epoch)
+		require.Equal(t, uint64(42), rec.Seq)
+		typ, pt, err := OpenDTLS12CID(r, rec)
+		require.NoError(t, err)
+		require.Equal(t, TypeHandshake, typ)
+		require.Equal(t, "hello", string(pt))
+
+		// Padding, as a peer may add, and an inner plaintext of zeros.
+		for inner, want := range map[string]error{"data\x17\x00\x00\x00": nil, "\x00\x00\x00": AlertUnexpectedMessage} {
+			n := s.ExplicitNonceLen + len(inner) + 16
+			hdr := append(AppendDTLSHeader(nil, TypeConnectionID, VersionDTLS12, 1, 43, n)[:11], cid...)
+			hdr = binary.BigEndian.AppendUint16(hdr, uint16(n))
+			sealed, err := w.SealCID(hdr, 1<<48|43, uint8(TypeConnectionID), VersionDTLS12, cid, []byte(inner))
+			require.NoError(t, err)
+			rec, _, err := ParseDTLSRecordCID(sealed, len(cid))
+			require.NoError(t, err)
+			typ, pt, err := OpenDTLS12CID(r, rec)
+			require.Equal(t, want, err)
+			if want == nil {
+				require.Equal(t, TypeApplicationData, typ)
+				require.Equal(t, "data", string(pt))
+			}
+		}
+
+		payload := make([]byte, MaxPlaintext)
+		buf := make([]byte, 0, DTLSHeaderLen+len(cid)+8+MaxPlaintext+1+16)
+		seq := uint64(100)
+		allocs := testing.AllocsPerRun(50, func() {
+			seq++
+			wire, _ := SealDTLS12CID(buf[:0], w, TypeApplicationData, VersionDTLS12, 1, seq, cid, payload)
+			rec, _, _ := ParseDTLSRecordCID(wire, len(cid))
+			if _, _, err := OpenDTLS12CID(r, rec); err != nil {
+				t.Fatal(err)
+			}
+		})
+		require.Zero(t, allocs, s.Name)
+	}
+}

@@ -166,46 +166,67 @@ func FuzzParseDTLSRecord(f *testing.F) {
 	f.Add(one)
 	f.Add(append(AppendDTLSPlain(one, TypeChangeCipherSpec, VersionDTLS12, 0, 5, []byte{1}), one[:7]...))
 	f.Add(AppendDTLSPlain(nil, TypeApplicationData, VersionDTLS12, 0xffff, MaxSeq48, nil))
+	cidRecord := append(AppendDTLSHeader(nil, TypeConnectionID, VersionDTLS12, 1, 2, 3)[:11], 1, 2, 3, 4, 0, 3, 7, 7, 7)
+	f.Add(append(cidRecord, one...))
 	f.Fuzz(func(t *testing.T, datagram []byte) {
-		d := datagram
-		for len(d) > 0 {
-			rec, rest, err := ParseDTLSRecord(d)
-			if err != nil {
-				if err != AlertDecodeError {
-					t.Fatalf("error %v, want %v", err, AlertDecodeError)
-				}
-				if rest != nil {
-					t.Fatalf("rest of %d bytes with an error", len(rest))
-				}
-				if len(d) >= DTLSHeaderLen {
-					n := int(binary.BigEndian.Uint16(d[11:13]))
-					switch ContentType(d[0]) {
-					case TypeChangeCipherSpec, TypeAlert, TypeHandshake, TypeApplicationData:
-						if n <= MaxCiphertext12 && n <= len(d)-DTLSHeaderLen {
-							t.Fatalf("%v for a good record %x", err, d[:DTLSHeaderLen])
-						}
-					}
-				}
-				return
-			}
-			end := DTLSHeaderLen + len(rec.Payload)
-			if len(rest) >= len(d) || len(d)-len(rest) != end {
-				t.Fatalf("record of %d bytes leaves %d of %d", len(rec.Payload), len(rest), len(d))
-			}
-			if len(rest) > 0 && &rest[0] != &d[end] {
-				t.Fatalf("rest does not alias the datagram after the record")
-			}
-			if len(rec.Payload) > MaxCiphertext12 || rec.Seq > MaxSeq48 {
-				t.Fatalf("payload of %d bytes, seq %d", len(rec.Payload), rec.Seq)
-			}
-			if !bytes.Equal(rec.Header, d[:DTLSHeaderLen]) {
-				t.Fatalf("header %x, want %x", rec.Header, d[:DTLSHeaderLen])
-			}
-			again := AppendDTLSPlain(nil, rec.Type, rec.Version, rec.Epoch, rec.Seq, rec.Payload)
-			if !bytes.Equal(again, d[:end]) {
-				t.Fatalf("re-encoded %x, want %x", again, d[:end])
-			}
-			d = rest
-		}
+		parseAll(t, datagram, 0)
+		parseAll(t, datagram, fuzzCIDLen)
 	})
+}
+
+// fuzzCIDLen is the Connection ID length FuzzParseDTLSRecord also parses
+// with.
+const fuzzCIDLen = 4
+
+// parseAll reads every record of d, expecting CIDs of cidLen bytes, and
+// checks what ParseDTLSRecordCID returns.
+func parseAll(t *testing.T, d []byte, cidLen int) {
+	for len(d) > 0 {
+		rec, rest, err := ParseDTLSRecordCID(d, cidLen)
+		hdr := DTLSHeaderLen
+		if len(d) > 0 && ContentType(d[0]) == TypeConnectionID {
+			hdr += cidLen
+		}
+		if err != nil {
+			if err != AlertDecodeError {
+				t.Fatalf("error %v, want %v", err, AlertDecodeError)
+			}
+			if rest != nil {
+				t.Fatalf("rest of %d bytes with an error", len(rest))
+			}
+			if len(d) >= hdr {
+				n := int(binary.BigEndian.Uint16(d[hdr-2 : hdr]))
+				known := cidLen > 0 && ContentType(d[0]) == TypeConnectionID
+				switch ContentType(d[0]) {
+				case TypeChangeCipherSpec, TypeAlert, TypeHandshake, TypeApplicationData:
+					known = true
+				}
+				if known && n <= MaxCiphertext12 && n <= len(d)-hdr {
+					t.Fatalf("%v for a good record %x", err, d[:hdr])
+				}
+			}
+			return
+		}
+		end := hdr + len(rec.Payload)
+		if len(rest) >= len(d) || len(d)-len(rest) != end {
+			t.Fatalf("record of %d bytes leaves %d of %d", len(rec.Payload), len(rest), len(d))
+		}
+		if len(rest) > 0 && &rest[0] != &d[end] {
+			t.Fatalf("rest does not alias the datagram after the record")
+		}
+		if len(rec.Payload) > MaxCiphertext12 || rec.Seq > MaxSeq48 {
+			t.Fatalf("payload of %d bytes, seq %d", len(rec.Payload), rec.Seq)
+		}
+		if !bytes.Equal(rec.Header, d[:hdr]) {
+			t.Fatalf("header %x, want %x", rec.Header, d[:hdr])
+		}
+		again := AppendDTLSHeader(nil, rec.Type, rec.Version, rec.Epoch, rec.Seq, len(rec.Payload))
+		if rec.Type == TypeConnectionID {
+			again = binary.BigEndian.AppendUint16(append(again[:11], rec.CID...), uint16(len(rec.Payload)))
+		}
+		if again = append(again, rec.Payload...); !bytes.Equal(again, d[:end]) {
+			t.Fatalf("re-encoded %x, want %x", again, d[:end])
+		}
+		d = rest
+	}
 }

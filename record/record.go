@@ -14,6 +14,9 @@ const (
 	TypeAlert            ContentType = 21
 	TypeHandshake        ContentType = 22
 	TypeApplicationData  ContentType = 23
+	// TypeConnectionID is tls12_cid, the outer type of a DTLS 1.2 record
+	// carrying a Connection ID (RFC 9146 §4); the real type is inside.
+	TypeConnectionID ContentType = 25
 )
 
 // String returns the RFC name of the content type.
@@ -27,6 +30,8 @@ func (t ContentType) String() string {
 		return "handshake"
 	case TypeApplicationData:
 		return "application_data"
+	case TypeConnectionID:
+		return "tls12_cid"
 	}
 	return "content_type(" + strconv.Itoa(int(t)) + ")"
 }
