@@ -40,6 +40,11 @@ type ClientHello struct {
 	SRTPProfiles  []uint16
 	SRTPMKI       []byte
 	StatusRequest bool
+	// ConnectionIDSupported sends connection_id (RFC 9146 §3), whose
+	// content is ConnectionID: the CID, 0 to 255 bytes, the sender asks
+	// its peer to put in the records it sends (empty asks for none).
+	ConnectionIDSupported bool
+	ConnectionID          []byte
 	// DTLS selects the DTLS layout (RFC 6347 §4.2.1), in which the cookie
 	// vector DTLSCookie follows the session id. UnmarshalDTLS sets it.
 	DTLS bool
@@ -140,6 +145,9 @@ func (m *ClientHello) addLegacyExtensions(b *builder) {
 	}
 	if m.SecureRenegotiationSupported || len(m.SecureRenegotiation) > 0 {
 		addExtension(b, ExtRenegotiationInfo, func(b *builder) { addBytes8(b, m.SecureRenegotiation) })
+	}
+	if m.ConnectionIDSupported {
+		addExtension(b, ExtConnectionID, func(b *builder) { addBytes8(b, m.ConnectionID) })
 	}
 }
 
@@ -251,6 +259,9 @@ func (m *ClientHello) parseExtension(typ uint16, d *cryptobyte.String, last bool
 		return okOr(readALPN(d, &m.ALPN))
 	case ExtUseSRTP:
 		return okOr(readSRTP(d, &m.SRTPProfiles, &m.SRTPMKI))
+	case ExtConnectionID:
+		m.ConnectionIDSupported = true
+		return okOr(d.ReadUint8LengthPrefixed((*cryptobyte.String)(&m.ConnectionID)))
 	}
 	return m.parseModernExtension(typ, d)
 }

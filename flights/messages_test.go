@@ -1,6 +1,7 @@
 package flights
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"testing"
 
@@ -145,4 +146,38 @@ func TestUseSRTPRoundTrip(t *testing.T) {
 	sh.SRTPProfiles = []uint16{1, 7} // a server chooses one
 	raw = sh.Append(nil)
 	require.ErrorIs(t, gotSH.Unmarshal(raw[4:]), record.AlertDecodeError)
+}
+
+// TestConnectionIDRoundTrip: connection_id (RFC 9146) in both hellos,
+// empty or not; its length prefix must match its content.
+func TestConnectionIDRoundTrip(t *testing.T) {
+	for _, cid := range [][]byte{{}, {1, 2, 3, 4, 5, 6, 7, 8}, fill(3, 255)} {
+		ch := sampleClientHello()
+		ch.ConnectionIDSupported, ch.ConnectionID = true, cid
+		var got ClientHello
+		raw := ch.Append(nil)
+		require.NoError(t, got.Unmarshal(raw[4:]))
+		require.True(t, got.ConnectionIDSupported)
+		require.Equal(t, len(cid), len(got.ConnectionID))
+		require.True(t, bytes.Equal(cid, got.ConnectionID))
+		require.Contains(t, got.Extensions, ExtConnectionID)
+
+		sh := sampleServerHello()
+		sh.ConnectionIDSupported, sh.ConnectionID = true, cid
+		var gotSH ServerHello
+		require.NoError(t, gotSH.Unmarshal(sh.Append(nil)[4:]))
+		require.True(t, gotSH.ConnectionIDSupported)
+		require.True(t, bytes.Equal(cid, gotSH.ConnectionID))
+	}
+	var none ClientHello
+	require.NoError(t, none.Unmarshal(sampleClientHello().Append(nil)[4:]))
+	require.False(t, none.ConnectionIDSupported)
+
+	// An extension whose vector is cut short, or followed by a byte.
+	for _, ext := range [][]byte{{0, 54, 0, 2, 3, 1, 2}, {0, 54, 0, 3, 1, 1, 9}} {
+		body := (&ServerHello{Version: 0xfefd, Random: fill(1, 32), CipherSuite: 0xc02b}).Append(nil)[4:]
+		body = append(append(body, 0, byte(len(ext))), ext...)
+		var sh ServerHello
+		require.ErrorIs(t, sh.Unmarshal(body), record.AlertDecodeError, "%x", ext)
+	}
 }

@@ -48,6 +48,11 @@ type ServerHello struct {
 	// SRTPProfiles holds the one profile chosen in use_srtp (RFC 5764).
 	SRTPProfiles []uint16
 	SRTPMKI      []byte
+	// ConnectionIDSupported sends connection_id (RFC 9146 §3) with
+	// ConnectionID, the CID the server asks the client to use (0 to 255
+	// bytes; empty asks for none).
+	ConnectionIDSupported bool
+	ConnectionID          []byte
 	// Extensions lists the extension types in wire order. Unmarshal fills
 	// it, including types it does not interpret; Append ignores it.
 	Extensions []uint16
@@ -124,6 +129,9 @@ func (m *ServerHello) addLegacyExtensions(b *builder) {
 	if m.SecureRenegotiationSupported || len(m.SecureRenegotiation) > 0 {
 		addExtension(b, ExtRenegotiationInfo, func(b *builder) { addBytes8(b, m.SecureRenegotiation) })
 	}
+	if m.ConnectionIDSupported {
+		addExtension(b, ExtConnectionID, func(b *builder) { addBytes8(b, m.ConnectionID) })
+	}
 }
 
 // Unmarshal parses a ServerHello or HelloRetryRequest body (without the
@@ -178,6 +186,9 @@ func (m *ServerHello) parseLegacyExtension(typ uint16, d *cryptobyte.String) err
 	case ExtRenegotiationInfo:
 		m.SecureRenegotiationSupported = true
 		return okOr(d.ReadUint8LengthPrefixed((*cryptobyte.String)(&m.SecureRenegotiation)))
+	case ExtConnectionID:
+		m.ConnectionIDSupported = true
+		return okOr(d.ReadUint8LengthPrefixed((*cryptobyte.String)(&m.ConnectionID)))
 	default:
 		skip(d)
 	}

@@ -72,6 +72,7 @@ const (
 	ExtCertificateAuthorities  uint16 = 47
 	ExtSignatureAlgorithmsCert uint16 = 50
 	ExtKeyShare                uint16 = 51
+	ExtConnectionID            uint16 = 54
 	ExtRenegotiationInfo       uint16 = 0xff01
 )
 
