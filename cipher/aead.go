@@ -35,10 +35,11 @@ type State struct {
 	// record (8 for AES-GCM); zero for TLS 1.3 and ChaCha20-Poly1305.
 	explicitLen int
 	// ad is scratch space for the TLS 1.2 additional data, kept here so
-	// that building it per record does not allocate; cidADBuf is the same
-	// for the DTLS 1.2 Connection ID format, made on first use.
-	ad       [ad12Len]byte
-	cidADBuf []byte
+	// that building it per record does not allocate; cidAD is the same
+	// for the DTLS 1.2 Connection ID format, made on first use (a pointer
+	// keeps the State in its size class).
+	ad    [ad12Len]byte
+	cidAD *[cidADLen + 255]byte
 }
 
 // NewState returns a protection state for key and iv with sequence 0.

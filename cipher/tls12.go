@@ -293,7 +293,7 @@ func (st *State) SealCID(dst []byte, seq uint64, typ uint8, version uint16, cid,
 		return dst, ErrTooLong
 	}
 	st.setNonce(seq)
-	ad := st.cidAD(seq, typ, version, cid, len(plaintext))
+	ad := st.cidAdditionalData(seq, typ, version, cid, len(plaintext))
 	dst = append(dst, st.nonce[NonceLen-st.explicitLen:]...)
 	return st.aead.Seal(dst, st.nonce[:], plaintext, ad), nil
 }
@@ -307,7 +307,7 @@ func (st *State) OpenCID(dst []byte, seq uint64, typ uint8, version uint16, cid,
 	}
 	st.setNonce(seq)
 	copy(st.nonce[NonceLen-st.explicitLen:], fragment[:st.explicitLen])
-	ad := st.cidAD(seq, typ, version, cid, n)
+	ad := st.cidAdditionalData(seq, typ, version, cid, n)
 	out, err := st.aead.Open(dst, st.nonce[:], fragment[st.explicitLen:], ad)
 	if err != nil {
 		return nil, ErrOpen
@@ -315,17 +315,15 @@ func (st *State) OpenCID(dst []byte, seq uint64, typ uint8, version uint16, cid,
 	return out, nil
 }
 
-// cidAD builds the Connection ID additional data in the state's own
-// buffer, grown once to fit the CID.
-func (st *State) cidAD(seq uint64, typ uint8, version uint16, cid []byte, n int) []byte {
-	if cap(st.cidADBuf) < cidADLen+len(cid) {
-		st.cidADBuf = make([]byte, 0, cidADLen+len(cid))
+// cidAdditionalData builds the Connection ID additional data in the
+// state's own buffer, made on first use.
+func (st *State) cidAdditionalData(seq uint64, typ uint8, version uint16, cid []byte, n int) []byte {
+	if st.cidAD == nil {
+		st.cidAD = new([cidADLen + 255]byte)
 	}
-	ad := append(st.cidADBuf[:0], 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, typ, byte(len(cid)), typ)
+	ad := append(st.cidAD[:0], 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, typ, byte(len(cid)), typ)
 	ad = binary.BigEndian.AppendUint16(ad, version)
 	ad = binary.BigEndian.AppendUint64(ad, seq)
 	ad = append(ad, cid...)
-	ad = binary.BigEndian.AppendUint16(ad, uint16(n))
-	st.cidADBuf = ad
-	return ad
+	return binary.BigEndian.AppendUint16(ad, uint16(n))
 }

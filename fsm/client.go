@@ -78,6 +78,9 @@ func (c *Conn) sendClientHello(offer versionOffer, noResume bool) error {
 		hello.ECPointFormats = []uint8{0}
 		hello.TicketSupported = !c.cfg.SessionTicketsDisabled
 		hello.SRTPProfiles = c.cfg.SRTPProtectionProfiles
+		if err := c.offerConnectionID(hello); err != nil {
+			return err
+		}
 	}
 	if net.ParseIP(c.cfg.ServerName) == nil {
 		hello.ServerName = c.cfg.ServerName

@@ -36,6 +36,9 @@ func (c *Conn) client12ServerHello(sh *flights.ServerHello, m message) (State, e
 	if err := c.acceptSRTP(sh); err != nil {
 		return 0, err
 	}
+	if err := c.acceptConnectionID(sh); err != nil {
+		return 0, err
+	}
 	for _, ext := range sh.Extensions {
 		if ext == flights.ExtKeyShare || ext == flights.ExtPreSharedKey {
 			return 0, alertf(record.AlertUnsupportedExtension, "TLS 1.3 extension %d in a TLS 1.2 ServerHello", ext)

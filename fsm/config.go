@@ -163,6 +163,9 @@ type Config struct {
 	// InsecureSkipHelloVerify makes a DTLS server skip the cookie
 	// exchange, keeping state for any ClientHello.
 	InsecureSkipHelloVerify bool
+	// ConnectionIDs, when set, negotiates DTLS 1.2 Connection IDs (RFC
+	// 9146) in both roles; nil leaves them off.
+	ConnectionIDs *ConnectionIDs
 
 	// Renegotiation is the TLS/DTLS 1.2 renegotiation policy; the zero
 	// value answers every HelloRequest, as OpenSSL does.
@@ -226,6 +229,7 @@ func (c *Config) Clone() *Config {
 		SRTPProtectionProfiles: c.SRTPProtectionProfiles,
 		MTU:                    c.MTU, RetransmitTimeout: c.RetransmitTimeout, MaxRetransmitTimeout: c.MaxRetransmitTimeout,
 		MaxRetransmits: c.MaxRetransmits, InsecureSkipHelloVerify: c.InsecureSkipHelloVerify,
+		ConnectionIDs: c.ConnectionIDs,
 		Renegotiation: c.Renegotiation, AllowClientRenegotiation: c.AllowClientRenegotiation,
 		MaxRenegotiations: c.MaxRenegotiations, MinRenegotiationInterval: c.MinRenegotiationInterval,
 		RequireSecureRenegotiation: c.RequireSecureRenegotiation,

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"encoding/binary"
 	"time"
 
@@ -66,6 +67,12 @@ type datagramLayer struct {
 	reasm     *flights.Reassembler
 	lastSeq   uint16 // message_seq of the last message delivered
 	peerRetx  bool   // the current datagram carried a retransmission
+	newest    bool   // it carried an authenticated record newer than all before
+	// cidLocal and cidPeer are the Connection IDs (RFC 9146) of the
+	// protected epochs: in the records we read and in those we send;
+	// cidOn is set when they were negotiated.
+	cidLocal, cidPeer []byte
+	cidOn             bool
 
 	write      *epochState
 	sendSeq    uint16
@@ -107,7 +114,7 @@ func (l *datagramLayer) release() { l.dgStart = 0 }
 // contract).
 func (l *datagramLayer) feed(data []byte, _ bool) {
 	l.datagram, l.records, l.fragments = data, 0, 0
-	l.peerRetx = false
+	l.peerRetx, l.newest = false, false
 }
 
 // nextRecord returns the next valid record of the datagram. Records that
@@ -115,16 +122,16 @@ func (l *datagramLayer) feed(data []byte, _ bool) {
 // header drops the rest of the datagram.
 func (l *datagramLayer) nextRecord() (record.ContentType, []byte, bool, error) {
 	for len(l.datagram) > 0 {
-		rec, rest, err := record.ParseDTLSRecord(l.datagram)
+		rec, rest, err := record.ParseDTLSRecordCID(l.datagram, len(l.cidLocal))
 		l.records++
 		if err != nil || l.records > MaxRecordsPerDatagram {
 			l.datagram = nil
 			break
 		}
 		l.datagram = rest
-		if payload, ok := l.open(rec); ok {
+		if typ, payload, ok := l.open(rec); ok {
 			l.inSeq, l.inPrev = rec.Seq, rec.Epoch != l.read.epoch
-			return rec.Type, payload, true, nil
+			return typ, payload, true, nil
 		}
 	}
 	l.retransmitIfAsked()
@@ -132,48 +139,72 @@ func (l *datagramLayer) nextRecord() (record.ContentType, []byte, bool, error) {
 }
 
 // open checks a record's epoch and replay window and removes its
-// protection. A handshake record or ChangeCipherSpec of the previous
-// epoch is a retransmission: noted, not delivered.
-func (l *datagramLayer) open(rec record.DTLSRecord) ([]byte, bool) {
+// protection, returning its real type. A handshake record or
+// ChangeCipherSpec of the previous epoch is a retransmission: noted, not
+// delivered.
+func (l *datagramLayer) open(rec record.DTLSRecord) (record.ContentType, []byte, bool) {
 	es := l.read
 	if rec.Epoch != es.epoch {
 		if l.prevRead == nil || rec.Epoch != l.prevRead.epoch {
-			return nil, false
+			return 0, nil, false
 		}
 		es = l.prevRead
 	}
-	payload := rec.Payload
+	typ, payload := rec.Type, rec.Payload
 	if es.st == nil {
 		// Epoch 0 is unauthenticated: a replay window there would let one
 		// forged record with a high sequence number blind us to the
 		// peer's. Duplicated handshake fragments are harmless anyway.
-		if rec.Type == record.TypeApplicationData {
-			return nil, false
+		if typ == record.TypeApplicationData || typ == record.TypeConnectionID {
+			return 0, nil, false
 		}
 	} else {
-		if !es.replay.Check(rec.Seq) {
-			return nil, false
+		var ok bool
+		if typ, payload, ok = l.unprotect(es, rec); !ok {
+			return 0, nil, false
 		}
-		var err error
-		if payload, err = record.OpenDTLS12(es.st, rec); err != nil {
-			return nil, false
-		}
-		es.replay.Accept(rec.Seq)
 	}
 	if es == l.prevRead {
 		// Of the previous epoch, handshake records and ChangeCipherSpec
 		// are the peer retransmitting; application data and alerts still
 		// count, but only when authenticated: a plaintext epoch is over
 		// once keys are in use, and anyone could forge its records.
-		if rec.Type != record.TypeApplicationData && rec.Type != record.TypeAlert {
+		if typ != record.TypeApplicationData && typ != record.TypeAlert {
 			l.peerRetx = true
-			return nil, false
+			return 0, nil, false
 		}
 		if es.st == nil {
-			return nil, false
+			return 0, nil, false
 		}
 	}
-	return payload, true
+	return typ, payload, true
+}
+
+// unprotect checks a protected record against the replay window and
+// opens it: in the Connection ID format when we asked the peer for a CID,
+// which must then be ours, in the plain one otherwise. It notes a record
+// of the current epoch newer than all before it.
+func (l *datagramLayer) unprotect(es *epochState, rec record.DTLSRecord) (record.ContentType, []byte, bool) {
+	withCID := len(l.cidLocal) > 0
+	if withCID != (rec.Type == record.TypeConnectionID) || withCID && !bytes.Equal(rec.CID, l.cidLocal) {
+		return 0, nil, false
+	}
+	if !es.replay.Check(rec.Seq) {
+		return 0, nil, false
+	}
+	newest := es == l.read && es.replay.Newer(rec.Seq)
+	typ, payload, err := rec.Type, []byte(nil), error(nil)
+	if withCID {
+		typ, payload, err = record.OpenDTLS12CID(es.st, rec)
+	} else {
+		payload, err = record.OpenDTLS12(es.st, rec)
+	}
+	if err != nil {
+		return 0, nil, false
+	}
+	es.replay.Accept(rec.Seq)
+	l.newest = l.newest || newest
+	return typ, payload, true
 }
 
 func (l *datagramLayer) writeHandshake(payload []byte) error {
@@ -333,21 +364,28 @@ func (l *datagramLayer) writeRecord(typ record.ContentType, payload []byte) erro
 // maxPayload is the most plaintext one record of es may carry to fit a
 // datagram of the MTU on its own.
 func (l *datagramLayer) maxPayload(es *epochState) int {
-	overhead := record.DTLSHeaderLen
+	return max(1, min(record.MaxPlaintext, l.mtu()-l.overhead(es)))
+}
+
+// overhead is what a record of es adds to its payload: the header, and
+// when protected the AEAD's nonce and tag and, with a CID, the CID and
+// the inner content type.
+func (l *datagramLayer) overhead(es *epochState) int {
+	n := record.DTLSHeaderLen
 	if es.st != nil {
-		overhead += es.st.ExplicitNonceLen() + es.st.Overhead()
+		n += es.st.ExplicitNonceLen() + es.st.Overhead()
+		if len(l.cidPeer) > 0 {
+			n += len(l.cidPeer) + 1
+		}
 	}
-	return max(1, min(record.MaxPlaintext, l.mtu()-overhead))
+	return n
 }
 
 // seal protects one record under es and packs it into the datagram being
 // built, starting a new datagram when it would not fit.
 func (l *datagramLayer) seal(es *epochState, typ record.ContentType, payload []byte) error {
 	c := l.c
-	size := record.DTLSHeaderLen + len(payload)
-	if es.st != nil {
-		size += es.st.ExplicitNonceLen() + es.st.Overhead()
-	}
+	size := l.overhead(es) + len(payload)
 	if len(c.out) > l.dgStart && len(c.out)-l.dgStart+size > l.mtu() {
 		c.cutTransmit()
 		l.dgStart = len(c.out)
@@ -357,9 +395,12 @@ func (l *datagramLayer) seal(es *epochState, typ record.ContentType, payload []b
 	}
 	version := l.c.transport.recordVersion(c.state)
 	var err error
-	if es.st == nil {
+	switch {
+	case es.st == nil:
 		c.out = record.AppendDTLSPlain(c.out, typ, version, es.epoch, es.seq, payload)
-	} else {
+	case len(l.cidPeer) > 0:
+		c.out, err = record.SealDTLS12CID(c.out, es.st, typ, version, es.epoch, es.seq, l.cidPeer, payload)
+	default:
 		c.out, err = record.SealDTLS12(c.out, es.st, typ, version, es.epoch, es.seq, payload)
 	}
 	es.seq++
@@ -411,6 +452,16 @@ func (l *datagramLayer) setReadState(st *cipher.State) {
 func (l *datagramLayer) writeState() *cipher.State { return l.write.st }
 
 func (l *datagramLayer) currentKeys() bool { return !l.inPrev }
+
+func (l *datagramLayer) setConnectionIDs(local, peer []byte) {
+	l.cidLocal, l.cidPeer, l.cidOn = local, peer, true
+}
+
+func (l *datagramLayer) connectionIDs() ([]byte, []byte, bool) {
+	return l.cidLocal, l.cidPeer, l.cidOn
+}
+
+func (l *datagramLayer) advanced() bool { return l.newest }
 
 // newHandshake numbers the messages of the next handshake from 0 (RFC 6347
 // §4.2.2). The last flight is kept: the peer may still ask for it.

@@ -65,6 +65,15 @@ type layer interface {
 	// protected with the current read keys (DTLS also takes the previous
 	// epoch's).
 	currentKeys() bool
+	// setConnectionIDs sets the DTLS Connection IDs (RFC 9146) of the
+	// protected epochs: local in the records we read, peer in the ones we
+	// send, each empty for none; connectionIDs returns them, and whether
+	// they were negotiated.
+	setConnectionIDs(local, peer []byte)
+	connectionIDs() (local, peer []byte, on bool)
+	// advanced reports whether the last datagram fed carried a record
+	// authenticated under the current keys and newer than all before it.
+	advanced() bool
 }
 
 // flightSizeHint is the room a stream layer makes, in the first
@@ -221,6 +230,14 @@ func (l *streamLayer) beginHandshake() {}
 
 // currentKeys is always true: a stream has one epoch at a time.
 func (l *streamLayer) currentKeys() bool { return true }
+
+// setConnectionIDs does nothing: CIDs are a datagram matter.
+func (l *streamLayer) setConnectionIDs(_, _ []byte) {}
+
+func (l *streamLayer) connectionIDs() (_, _ []byte, _ bool) { return }
+
+// advanced is false: a stream has no datagrams.
+func (l *streamLayer) advanced() bool { return false }
 
 // handleTimeout does nothing: a stream needs no timers.
 func (l *streamLayer) handleTimeout(time.Time) error { return nil }

@@ -100,6 +100,9 @@ func (c *Conn) server12Resume(ch *flights.ClientHello, s *Session, m message) (S
 		sh.ECPointFormats = []uint8{0}
 	}
 	c.chooseSRTP(ch, &sh)
+	if err := c.chooseConnectionID(ch, &sh); err != nil {
+		return 0, err
+	}
 	c.sendBuilt(sh.Append(c.msgBuffer()))
 	if err := c.derivePendingKeys12(); err != nil {
 		return 0, err
@@ -238,6 +241,9 @@ func (c *Conn) server12Flight(ch *flights.ClientHello) (State, error) {
 		sh.ECPointFormats = []uint8{0}
 	}
 	c.chooseSRTP(ch, &sh)
+	if err := c.chooseConnectionID(ch, &sh); err != nil {
+		return 0, err
+	}
 	// Sessions need extended master secret: a ticket when the client
 	// takes them, else a session ID for our cache.
 	switch {

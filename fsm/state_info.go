@@ -21,6 +21,13 @@ type ConnectionState struct {
 	Handshakes int
 	// SRTPProtectionProfile is the DTLS-SRTP profile negotiated, or 0.
 	SRTPProtectionProfile uint16
+	// ConnectionID is the DTLS Connection ID (RFC 9146) the peer puts in
+	// the records it sends us, PeerConnectionID the one we put in ours;
+	// empty for none. ConnectionIDNegotiated is set when both hellos
+	// carried the extension.
+	ConnectionID           []byte
+	PeerConnectionID       []byte
+	ConnectionIDNegotiated bool
 }
 
 // ConnectionState returns the connection's negotiated parameters.
@@ -36,6 +43,7 @@ func (c *Conn) ConnectionState() ConnectionState {
 		Handshakes:            c.handshakes,
 		SRTPProtectionProfile: c.srtpProfile,
 	}
+	cs.ConnectionID, cs.PeerConnectionID, cs.ConnectionIDNegotiated = c.layer.connectionIDs()
 	if c.isClient {
 		cs.ServerName = c.cfg.ServerName
 	}

@@ -37,6 +37,13 @@ func (w *ReplayWindow) Check(seq uint64) bool {
 	return w.mask&(1<<(w.top-seq)) == 0
 }
 
+// Newer reports whether seq is higher than every sequence number
+// accepted so far (RFC 9146 §6 moves a peer's address only for such a
+// record).
+func (w *ReplayWindow) Newer(seq uint64) bool {
+	return seq <= MaxSeq48 && (!w.seen || seq > w.top)
+}
+
 // Accept marks seq as received, sliding the window forward if seq is the
 // highest yet. A seq that Check would refuse is left alone, so accepting
 // twice is harmless.
