@@ -13,6 +13,7 @@ import (
 
 	"github.com/pion/transport/v3/deadline"
 	"github.com/tlsm/tlsm/fsm"
+	"github.com/tlsm/tlsm/record"
 )
 
 // Config, Certificate and ConnectionState are the core's types.
@@ -50,13 +51,20 @@ var ErrShortBuffer = fmt.Errorf("dtls: buffer shorter than the record: %w", io.E
 // and the accessors from any goroutine.
 type Conn struct {
 	pconn net.PacketConn
-	raddr net.Addr
+	// raddr is the peer's address; with Connection IDs it moves when an
+	// authenticated datagram newer than all before comes from another
+	// (RFC 9146 §6).
+	raddr atomic.Pointer[net.Addr]
+	// cidLen is the length of the Connection ID the peer puts in its
+	// records, known once the handshake completes; 0 for none.
+	cidLen int
 	// wconn is set when pconn is connected to raddr (Dial), whose sockets
 	// refuse WriteTo.
 	wconn net.Conn
 	// l is the listener that feeds c; nil when c reads pconn itself.
 	l   *listener
-	key string // c's key in l.conns
+	key string // c's key in l.conns, guarded by l.mu
+	cid string // c's key in l.byCID, if any, guarded by l.mu
 	// helloRandom is the random of the ClientHello that made a listener
 	// Conn; replaces is the Conn for the same source that c took over
 	// from, until c's handshake completes or fails.
@@ -135,7 +143,8 @@ func Server(pconn net.PacketConn, raddr net.Addr, cfg *Config) *Conn {
 }
 
 func newConn(pconn net.PacketConn, raddr net.Addr, core *fsm.Conn, l *listener) *Conn {
-	c := &Conn{pconn: pconn, raddr: raddr, core: core, l: l, closedCh: make(chan struct{})}
+	c := &Conn{pconn: pconn, core: core, l: l, closedCh: make(chan struct{})}
+	c.raddr.Store(&raddr)
 	c.flushed.L = &c.mu
 	if l != nil {
 		c.wake = make(chan struct{}, 1)
@@ -292,11 +301,27 @@ func (c *Conn) await(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if sameAddr(from, c.raddr) {
-		c.deliver((*buf)[:n]) // the core and the receive queue copy what they keep
+	switch d := (*buf)[:n]; { // the core and the receive queue copy what they keep
+	case sameAddr(from, c.peer()):
+		c.deliver(d)
+	case c.carriesOurCID(d):
+		c.deliverFrom(from, d)
 	}
 	return nil
 }
+
+// carriesOurCID reports whether datagram starts with a record carrying
+// the Connection ID we asked the peer for.
+func (c *Conn) carriesOurCID(datagram []byte) bool {
+	c.mu.Lock()
+	n := c.cidLen
+	c.mu.Unlock()
+	_, ok := record.ConnectionIDOf(datagram, n)
+	return ok
+}
+
+// peer returns the peer's address.
+func (c *Conn) peer() net.Addr { return *c.raddr.Load() }
 
 // errAfter returns the error that closed the connection, if any, rather
 // than err, the failure of a wait that it interrupted.
@@ -314,14 +339,27 @@ func (c *Conn) errAfter(err error) error {
 	return err
 }
 
-// deliver feeds the core one datagram from the peer.
-func (c *Conn) deliver(datagram []byte) {
+// deliver feeds the core one datagram from the peer's address.
+func (c *Conn) deliver(datagram []byte) { c.deliverFrom(nil, datagram) }
+
+// deliverFrom feeds the core one datagram from another address than the
+// peer's (nil: from the peer's). When it advances the connection (the
+// core authenticated a record in it newer than all before), the peer has
+// moved there (RFC 9146 §6), and what c sends goes there from now on; a
+// replayed, old or forged datagram changes nothing.
+func (c *Conn) deliverFrom(from net.Addr, datagram []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed || c.replacedByPeer {
 		return
 	}
 	c.core.HandleDatagram(time.Now(), datagram)
+	if from != nil && c.core.DatagramAdvanced() && !sameAddr(from, c.peer()) {
+		c.raddr.Store(&from)
+		if c.l != nil {
+			c.l.moved(c, from)
+		}
+	}
 	c.drainLocked()
 	c.flushLocked(false)
 }
@@ -410,6 +448,7 @@ func (c *Conn) drainLocked() {
 			c.setTimerLocked(ev.Deadline)
 		case fsm.EventHandshakeDone:
 			changed = true
+			c.handshakeDoneLocked()
 			if old := c.replaces; old != nil {
 				// The peer is at the new connection: it has lost the
 				// old one's state (RFC 6347 §4.2.8).
@@ -433,6 +472,16 @@ func (c *Conn) drainLocked() {
 	}
 	if changed {
 		c.signalLocked()
+	}
+}
+
+// handshakeDoneLocked takes note of the Connection ID the peer puts in
+// its records, by which a listener routes them from now on.
+func (c *Conn) handshakeDoneLocked() {
+	cid := c.core.ConnectionState().ConnectionID
+	c.cidLen = len(cid)
+	if c.l != nil && len(cid) > 0 {
+		c.l.addCID(c, cid)
 	}
 }
 
@@ -478,11 +527,11 @@ func (c *Conn) flushLocked(wait bool) error {
 	c.flushing = true
 	var first error
 	for !c.pending.empty() {
-		batch := c.pending
+		batch, to := c.pending, c.peer()
 		c.pending, c.spare = c.spare, datagrams{}
 		c.pending.reset()
 		c.mu.Unlock()
-		err := c.send(&batch)
+		err := c.send(&batch, to)
 		c.mu.Lock()
 		c.spare = batch
 		if err != nil && first == nil {
@@ -494,9 +543,9 @@ func (c *Conn) flushLocked(wait bool) error {
 	return first
 }
 
-// send writes each datagram of b to the peer. A failed send is a lost
-// datagram; the rest are still sent unless the socket is closed.
-func (c *Conn) send(b *datagrams) error {
+// send writes each datagram of b to the peer at to. A failed send is a
+// lost datagram; the rest are still sent unless the socket is closed.
+func (c *Conn) send(b *datagrams, to net.Addr) error {
 	var first error
 	start := 0
 	for _, end := range b.ends {
@@ -506,7 +555,7 @@ func (c *Conn) send(b *datagrams) error {
 		if c.wconn != nil {
 			_, err = c.wconn.Write(d)
 		} else {
-			_, err = c.pconn.WriteTo(d, c.raddr)
+			_, err = c.pconn.WriteTo(d, to)
 		}
 		if err != nil {
 			if first == nil {
@@ -762,7 +811,9 @@ func (c *Conn) PacketConn() net.PacketConn { return c.pconn }
 func (c *Conn) LocalAddr() net.Addr { return c.pconn.LocalAddr() }
 
 // RemoteAddr returns the peer's address.
-func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
+// With Connection IDs, it is where the peer last sent an authenticated
+// datagram from.
+func (c *Conn) RemoteAddr() net.Addr { return c.peer() }
 
 // SetDeadline sets the read and write deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
@@ -800,7 +851,7 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 
 // opError describes a failed operation as package net does.
 func (c *Conn) opError(op string, err error) error {
-	return &net.OpError{Op: op, Net: c.pconn.LocalAddr().Network(), Source: c.pconn.LocalAddr(), Addr: c.raddr, Err: err}
+	return &net.OpError{Op: op, Net: c.pconn.LocalAddr().Network(), Source: c.pconn.LocalAddr(), Addr: c.peer(), Err: err}
 }
 
 // datagrams is a queue of datagrams in one buffer.

@@ -198,14 +198,21 @@ type lossyProxy struct {
 
 	mu       sync.Mutex
 	rng      *rand.Rand
-	upstream map[string]net.Conn
+	upstream map[string]*proxied
 	dropped  int
+}
+
+// proxied is one client of a proxy and the socket that carries its
+// datagrams to the target.
+type proxied struct {
+	client net.Addr
+	up     net.Conn
 }
 
 func newLossyProxy(t *testing.T, target net.Addr, loss float64, seed uint64) *lossyProxy {
 	front, err := net.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
-	p := &lossyProxy{front: front, target: target, loss: loss, rng: rand.New(rand.NewPCG(seed, 2)), upstream: map[string]net.Conn{}}
+	p := &lossyProxy{front: front, target: target, loss: loss, rng: rand.New(rand.NewPCG(seed, 2)), upstream: map[string]*proxied{}}
 	t.Cleanup(p.close)
 	go p.run()
 	return p
@@ -229,20 +236,43 @@ func (p *lossyProxy) run() {
 			return
 		}
 		p.mu.Lock()
-		up := p.upstream[from.String()]
-		if up == nil {
-			up, err = net.Dial("udp", p.target.String())
-			if err != nil {
+		pc := p.upstream[from.String()]
+		if pc == nil {
+			pc = &proxied{client: from}
+			if err := p.dialLocked(pc); err != nil {
 				p.mu.Unlock()
 				continue
 			}
-			p.upstream[from.String()] = up
-			go p.back(up, from)
+			p.upstream[from.String()] = pc
 		}
+		up := pc.up
 		p.mu.Unlock()
 		if !p.drop() {
 			up.Write(buf[:n])
 		}
+	}
+}
+
+// dialLocked gives pc a new socket towards the target.
+func (p *lossyProxy) dialLocked(pc *proxied) error {
+	up, err := net.Dial("udp", p.target.String())
+	if err != nil {
+		return err
+	}
+	pc.up = up
+	go p.back(up, pc.client)
+	return nil
+}
+
+// rebind gives every client a new socket towards the target, as a NAT
+// that loses its mappings does: the target sees them come from new ports.
+func (p *lossyProxy) rebind(t *testing.T) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pc := range p.upstream {
+		old := pc.up
+		require.NoError(t, p.dialLocked(pc))
+		old.Close()
 	}
 }
 
@@ -264,8 +294,8 @@ func (p *lossyProxy) close() {
 	p.front.Close()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, up := range p.upstream {
-		up.Close()
+	for _, pc := range p.upstream {
+		pc.up.Close()
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tlsm/tlsm/fsm"
+	"github.com/tlsm/tlsm/record"
 )
 
 // MaxPendingConns bounds the Conns a listener has made that Accept has not
@@ -23,7 +24,9 @@ type listener struct {
 	dead   chan struct{} // closed when reading the socket fails
 
 	mu      sync.Mutex
-	conns   map[string]*Conn
+	conns   map[string]*Conn // by the peer's address
+	byCID   map[string]*Conn // by the Connection ID the peer puts in its records
+	cidLen  int              // the length of those CIDs, when the Config asks for them
 	closed  bool
 	readErr error
 
@@ -57,6 +60,10 @@ func NewListener(pconn net.PacketConn, cfg *Config) net.Listener {
 		done:   make(chan struct{}),
 		dead:   make(chan struct{}),
 		conns:  make(map[string]*Conn),
+		byCID:  make(map[string]*Conn),
+	}
+	if cfg.ConnectionIDs != nil {
+		l.cidLen = cfg.ConnectionIDs.Length
 	}
 	l.closeSocket = sync.OnceValue(pconn.Close)
 	go l.readLoop()
@@ -82,6 +89,15 @@ func (l *listener) readLoop() {
 // the client restarted on the same address), which, like a datagram from
 // a new source, meets the stateless cookie check first.
 func (l *listener) handle(addr net.Addr, datagram []byte) {
+	if cid, ok := record.ConnectionIDOf(datagram, l.cidLen); ok {
+		l.mu.Lock()
+		c := l.byCID[string(cid)]
+		l.mu.Unlock()
+		if c != nil {
+			c.deliverFrom(addr, datagram)
+		}
+		return
+	}
 	key := addr.String()
 	l.mu.Lock()
 	c, closed := l.conns[key], l.closed
@@ -197,12 +213,40 @@ func (l *listener) Close() error {
 	return nil
 }
 
+// addCID routes the records that carry cid to c. A CID another live
+// Conn has is left to that one (Config.ConnectionIDs.New made the same
+// twice): c is then routed by its address only.
+func (l *listener) addCID(c *Conn, cid []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, taken := l.byCID[string(cid)]; !taken {
+		l.byCID[string(cid)] = c
+		c.cid = string(cid)
+	}
+}
+
+// moved routes datagrams from to, the peer's new address, to c.
+func (l *listener) moved(c *Conn, to net.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conns[c.key] == c {
+		delete(l.conns, c.key)
+	}
+	c.key = to.String()
+	if l.conns[c.key] == nil {
+		l.conns[c.key] = c
+	}
+}
+
 // remove takes a closed Conn out of the demultiplexer, closing the socket
 // after the last one when the listener is closed.
 func (l *listener) remove(c *Conn) {
 	l.mu.Lock()
 	if l.conns[c.key] == c {
 		delete(l.conns, c.key)
+	}
+	if c.cid != "" && l.byCID[c.cid] == c {
+		delete(l.byCID, c.cid)
 	}
 	idle := l.closed && len(l.conns) == 0
 	l.mu.Unlock()

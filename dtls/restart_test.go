@@ -100,22 +100,28 @@ type rawClient struct {
 	to   net.Addr
 	core *fsm.Conn
 	sent [][]byte // every datagram sent, in order
+	// received is the application data received.
+	received []byte
 }
 
-// flush sends what the core has to send.
+// flush sends what the core has to send and keeps what it received.
 func (r *rawClient) flush() {
 	for ev := r.core.NextEvent(); ev.Kind != fsm.EventNone; ev = r.core.NextEvent() {
-		if ev.Kind == fsm.EventTransmit {
+		switch ev.Kind {
+		case fsm.EventTransmit:
 			r.sent = append(r.sent, append([]byte(nil), ev.Data...))
 			_, err := r.sock.WriteTo(ev.Data, r.to)
 			require.NoError(r.t, err)
+		case fsm.EventData:
+			r.received = append(r.received, ev.Data...)
 		}
 	}
 }
 
 // receive feeds the core the next datagram, or the time when none comes
-// within 100 ms; false on a timeout.
+// within 100 ms, and flushes; false on a timeout.
 func (r *rawClient) receive() bool {
+	defer r.flush()
 	buf := make([]byte, 1<<16)
 	r.sock.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 	n, _, err := r.sock.ReadFrom(buf)

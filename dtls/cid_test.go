@@ -1,0 +1,115 @@
+package dtls_test
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/tlsm/tlsm/dtls"
+	"github.com/tlsm/tlsm/fsm"
+)
+
+// TestConnectionIDNATRebinding: a client behind a NAT that gives it a new
+// port keeps its connection to a listener when Connection IDs are in use
+// (RFC 9146), in both directions; without them its datagrams from the new
+// port reach nothing, and nothing breaks.
+func TestConnectionIDNATRebinding(t *testing.T) {
+	for _, withCID := range []bool{true, false} {
+		cc, sc := configs(t)
+		if withCID {
+			cc.ConnectionIDs, sc.ConnectionIDs = &fsm.ConnectionIDs{Length: 4}, &fsm.ConnectionIDs{Length: 8}
+		}
+		ln := listen(t, sc)
+		accepted := acceptAll(ln)
+		proxy := newLossyProxy(t, ln.Addr(), 0, 1)
+		c, err := dtls.Dial("udp", proxy.front.LocalAddr().String(), cc)
+		require.NoError(t, err)
+		defer c.Close()
+		_, err = c.Write([]byte("before"))
+		require.NoError(t, err)
+		s := nextConn(t, accepted)
+		defer s.Close()
+		require.Equal(t, "before", readString(t, s))
+		require.Equal(t, withCID, s.(*dtls.Conn).ConnectionState().ConnectionIDNegotiated)
+		oldAddr := s.RemoteAddr().String()
+
+		proxy.rebind(t)
+		_, err = c.Write([]byte("after"))
+		require.NoError(t, err)
+		if !withCID {
+			s.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			_, err := s.Read(make([]byte, 100))
+			require.ErrorIs(t, err, os.ErrDeadlineExceeded, "the datagram from the new port reached nothing")
+			require.Equal(t, 1, dtls.DemuxConns(ln), "and made no Conn")
+			continue
+		}
+		require.Equal(t, "after", readString(t, s))
+		require.NotEqual(t, oldAddr, s.RemoteAddr().String(), "the peer moved")
+		_, err = s.Write([]byte("back"))
+		require.NoError(t, err)
+		require.Equal(t, "back", readString(t, c), "the answer goes to the new port")
+		require.Equal(t, 1, dtls.DemuxConns(ln))
+	}
+}
+
+// TestConnectionIDAddressNeedsANewerRecord: a replayed or forged record
+// carrying a Connection ID, sent from another address, does not move the
+// peer (RFC 9146 §6); a genuine new record from there does.
+func TestConnectionIDAddressNeedsANewerRecord(t *testing.T) {
+	cc, sc := configs(t)
+	cc.ConnectionIDs, sc.ConnectionIDs = &fsm.ConnectionIDs{}, &fsm.ConnectionIDs{Length: 8}
+	ln := listen(t, sc)
+	accepted := acceptAll(ln)
+	sock, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer sock.Close()
+	client := &rawClient{t: t, sock: sock, to: ln.Addr(), core: fsm.NewDTLSClient(cc)}
+	client.handshake()
+	_, err = client.core.Write([]byte("one"))
+	require.NoError(t, err)
+	client.flush()
+	recorded := client.sent[len(client.sent)-1]
+	s := nextConn(t, accepted)
+	defer s.Close()
+	require.Equal(t, "one", readString(t, s))
+
+	attacker, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer attacker.Close()
+	forged := bytes.Clone(recorded)
+	forged[10]++ // a newer sequence number, which the tag does not cover
+	for _, d := range [][]byte{recorded, forged} {
+		_, err := attacker.WriteTo(d, ln.Addr())
+		require.NoError(t, err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	require.Equal(t, sock.LocalAddr().String(), s.RemoteAddr().String(), "the peer stays")
+	_, err = s.Write([]byte("still yours"))
+	require.NoError(t, err)
+	client.received = nil
+	for deadline := time.Now().Add(5 * time.Second); string(client.received) != "still yours"; {
+		require.True(t, time.Now().Before(deadline))
+		client.receive()
+	}
+	attacker.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	_, _, err = attacker.ReadFrom(make([]byte, 2048))
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded, "the attacker's address gets nothing")
+
+	// The client itself moves to that address.
+	client.sock = attacker
+	_, err = client.core.Write([]byte("moved"))
+	require.NoError(t, err)
+	client.flush()
+	require.Equal(t, "moved", readString(t, s))
+	require.Equal(t, attacker.LocalAddr().String(), s.RemoteAddr().String())
+	_, err = s.Write([]byte("follow"))
+	require.NoError(t, err)
+	client.received = nil
+	for deadline := time.Now().Add(5 * time.Second); string(client.received) != "follow"; {
+		require.True(t, time.Now().Before(deadline))
+		client.receive()
+	}
+}
