@@ -163,6 +163,12 @@ type Config struct {
 	// InsecureSkipHelloVerify makes a DTLS server skip the cookie
 	// exchange, keeping state for any ClientHello.
 	InsecureSkipHelloVerify bool
+	// CookieSecrets are the keys of a DTLS server's HelloVerifyRequest
+	// cookies: the first makes them, all are accepted, so a caller rotates
+	// secrets by prepending. Servers that share them accept each other's
+	// cookies (several processes behind one address). When empty, secrets
+	// are drawn from Rand and rotated every CookieRotation.
+	CookieSecrets [][32]byte
 	// ConnectionIDs, when set, negotiates DTLS 1.2 Connection IDs (RFC
 	// 9146) in both roles; nil leaves them off.
 	ConnectionIDs *ConnectionIDs
@@ -203,13 +209,14 @@ type Config struct {
 	CertificateCache *CertificateCache
 
 	// mu guards the state made on first use.
-	mu          sync.Mutex
-	autoKeys    []ticketKey
-	fixedKeys   []ticketKey
-	clientCache SessionCache
-	serverCache SessionCache
-	certCache   *CertificateCache
-	cookieKeys  []cookieSecret
+	mu            sync.Mutex
+	autoKeys      []ticketKey
+	fixedKeys     []ticketKey
+	clientCache   SessionCache
+	serverCache   SessionCache
+	certCache     *CertificateCache
+	cookieKeys    [][32]byte
+	cookieCreated time.Time
 }
 
 // Clone returns a copy of c that shares its caches and ticket keys, safe
@@ -229,7 +236,7 @@ func (c *Config) Clone() *Config {
 		SRTPProtectionProfiles: c.SRTPProtectionProfiles,
 		MTU:                    c.MTU, RetransmitTimeout: c.RetransmitTimeout, MaxRetransmitTimeout: c.MaxRetransmitTimeout,
 		MaxRetransmits: c.MaxRetransmits, InsecureSkipHelloVerify: c.InsecureSkipHelloVerify,
-		ConnectionIDs: c.ConnectionIDs,
+		CookieSecrets: c.CookieSecrets, ConnectionIDs: c.ConnectionIDs,
 		Renegotiation: c.Renegotiation, AllowClientRenegotiation: c.AllowClientRenegotiation,
 		MaxRenegotiations: c.MaxRenegotiations, MinRenegotiationInterval: c.MinRenegotiationInterval,
 		RequireSecureRenegotiation: c.RequireSecureRenegotiation,

@@ -12,27 +12,28 @@ import (
 	"github.com/tlsm/tlsm/record"
 )
 
-// CookieRotation is how often the DTLS cookie secret changes; a cookie
-// made with the previous secret is still accepted.
+// CookieRotation is how often a Config draws a new DTLS cookie secret
+// when Config.CookieSecrets is empty; a cookie made with the previous
+// secret is still accepted.
 const CookieRotation = 5 * time.Minute
 
-// cookieSecret is one HelloVerifyRequest cookie key.
-type cookieSecret struct {
-	key     [32]byte
-	created time.Time
-}
-
-// cookieSecrets returns the current and the previous cookie secrets,
-// drawing a new one from Rand every CookieRotation.
-func (c *Config) cookieSecrets(now time.Time) ([]cookieSecret, error) {
+// cookieSecrets returns the cookie secrets: the first makes cookies, all
+// are accepted. They are Config.CookieSecrets when set; otherwise the
+// current and the previous ones drawn from Rand, a new one every
+// CookieRotation. The slice returned is never changed.
+func (c *Config) cookieSecrets(now time.Time) ([][32]byte, error) {
+	if len(c.CookieSecrets) > 0 {
+		return c.CookieSecrets, nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.cookieKeys) == 0 || now.Sub(c.cookieKeys[0].created) >= CookieRotation {
-		s := cookieSecret{created: now}
-		if _, err := io.ReadFull(c.rand(), s.key[:]); err != nil {
+	if len(c.cookieKeys) == 0 || now.Sub(c.cookieCreated) >= CookieRotation {
+		var key [32]byte
+		if _, err := io.ReadFull(c.rand(), key[:]); err != nil {
 			return nil, err
 		}
-		c.cookieKeys = append([]cookieSecret{s}, c.cookieKeys[:min(len(c.cookieKeys), 1)]...)
+		c.cookieKeys = append([][32]byte{key}, c.cookieKeys[:min(len(c.cookieKeys), 1)]...)
+		c.cookieCreated = now
 	}
 	return c.cookieKeys, nil
 }
@@ -74,7 +75,7 @@ func (c *Config) cookieValid(now time.Time, peerID []byte, f *flights.HelloCooki
 		return false
 	}
 	for i := range keys {
-		want := helloCookie(&keys[i].key, peerID, f)
+		want := helloCookie(&keys[i], peerID, f)
 		if hmac.Equal(f.Cookie, want[:]) {
 			return true
 		}
@@ -91,7 +92,7 @@ func (c *Config) appendHelloVerifyRequest(dst []byte, now time.Time, peerID []by
 	if err != nil {
 		return dst, err
 	}
-	cookie := helloCookie(&keys[0].key, peerID, f)
+	cookie := helloCookie(&keys[0], peerID, f)
 	hvr := flights.HelloVerifyRequest{Version: record.VersionDTLS10, Cookie: cookie[:]}
 	dst = record.AppendDTLSHeader(dst, record.TypeHandshake, record.VersionDTLS12, 0, recordSeq, helloVerifyMessageLen)
 	return hvr.AppendDTLS(dst, msgSeq), nil

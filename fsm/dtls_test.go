@@ -332,3 +332,33 @@ func TestVersionNumbering(t *testing.T) {
 		hello(false, record.VersionDTLS13, record.VersionDTLS12).Append(nil)))
 	require.ErrorIs(t, tlsServer.Err(), record.AlertProtocolVersion, "DTLS numbers over TLS")
 }
+
+// TestCookieSecretsShared: servers that share Config.CookieSecrets accept
+// each other's cookies, as processes behind one address must; a server
+// that rotated to a new first secret still accepts the old one, and one
+// with secrets of its own accepts neither.
+func TestCookieSecretsShared(t *testing.T) {
+	cc, _ := dtlsConfigs(t, testcert.ECDSAP256)
+	now := time.Now()
+	peer := []byte("10.0.0.1:5")
+	k1, k2 := [32]byte{1}, [32]byte{2}
+	a := &fsm.Config{CookieSecrets: [][32]byte{k1}}
+	client := fsm.NewDTLSClient(cc)
+	require.NoError(t, client.Start(now))
+	reply, accept := fsm.VerifyHello(a, peer, now, nextTransmit(t, client))
+	require.False(t, accept)
+	require.NoError(t, client.HandleDatagram(now, reply))
+	second := nextTransmit(t, client)
+	for name, tc := range map[string]struct {
+		cfg    *fsm.Config
+		accept bool
+	}{
+		"the same secrets":   {&fsm.Config{CookieSecrets: [][32]byte{k1}}, true},
+		"rotated":            {&fsm.Config{CookieSecrets: [][32]byte{k2, k1}}, true},
+		"other secrets":      {&fsm.Config{CookieSecrets: [][32]byte{k2}}, false},
+		"secrets of its own": {&fsm.Config{}, false},
+	} {
+		_, accept := fsm.VerifyHello(tc.cfg, peer, now, second)
+		require.Equal(t, tc.accept, accept, name)
+	}
+}
