@@ -90,6 +90,12 @@ func buildConfig(o *options) (*fsm.Config, func(), error) {
 		return nil, nop, errors.New("DTLS 1.3 is not implemented")
 	}
 	cfg.MTU = o.mtu
+	if o.cid >= 0 {
+		if !o.dtls || o.cid > fsm.MaxConnectionIDLength {
+			return nil, nop, fmt.Errorf("-cid %d: needs -dtls and at most %d bytes", o.cid, fsm.MaxConnectionIDLength)
+		}
+		cfg.ConnectionIDs = &fsm.ConnectionIDs{Length: o.cid}
+	}
 	// Renegotiation exists only in TLS and DTLS 1.2.
 	cfg.AllowClientRenegotiation = o.clientRenegotiation
 	if o.noRenegotiation {

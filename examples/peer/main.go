@@ -45,6 +45,8 @@ flags:
                         each time, resuming the session, then run as usual
   -keylog F             NSS key log, appended to (Wireshark/tshark can decrypt with it)
   -mtu N                DTLS path MTU (default: the core's)
+  -cid N                DTLS Connection IDs (RFC 9146): ask the peer for CIDs
+                        of N bytes (0: none, but use the peer's); default off
 
 stdin, one line at a time:
   R                     renegotiate, TLS/DTLS 1.2 (client: full handshake;
@@ -68,6 +70,9 @@ logfmt line per event:
                         a renegotiation handshake begins; resumed says
                         whether the client offers the current session
                         (always false on a server: see msg=handshake)
+  msg=connection_id local=<hex>|none peer=<hex>|none
+                        after the first handshake, when CIDs were negotiated:
+                        the CID in the records received, and in those sent
   msg=alert dir=sent|received level=warning|fatal desc=<name>
   msg=error err=<text>
   msg=closed
@@ -92,6 +97,7 @@ type options struct {
 	reconnect           int
 	keylog              string
 	mtu                 int
+	cid                 int
 }
 
 func main() {
@@ -144,6 +150,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, int) {
 	fs.IntVar(&o.reconnect, "reconnect", 0, "")
 	fs.StringVar(&o.keylog, "keylog", "", "")
 	fs.IntVar(&o.mtu, "mtu", 0, "")
+	fs.IntVar(&o.cid, "cid", -1, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, 0

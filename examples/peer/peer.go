@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -201,9 +202,12 @@ func (s *session) handshake() bool {
 		s.fail(err)
 		return false
 	}
+	cs := s.conn.ConnectionState()
 	if !s.handshakeLogged.Load() {
-		cs := s.conn.ConnectionState()
 		s.logHandshake(cs.Version, cs.CipherSuite, cs.DidResume, cs.Handshakes)
+	}
+	if cs.ConnectionIDNegotiated {
+		s.p.log.Info("connection_id", "local", cidText(cs.ConnectionID), "peer", cidText(cs.PeerConnectionID))
 	}
 	return true
 }
@@ -326,6 +330,14 @@ func (s *session) logEvent(ev fsm.Event) {
 	case fsm.EventRenegotiationStarted:
 		log.Info("renegotiation", "event", "started", "resumed", ev.Resumed)
 	}
+}
+
+// cidText is a Connection ID in hex, or "none" when empty.
+func cidText(cid []byte) string {
+	if len(cid) == 0 {
+		return "none"
+	}
+	return hex.EncodeToString(cid)
 }
 
 func (s *session) logHandshake(version, suite uint16, resumed bool, n int) {

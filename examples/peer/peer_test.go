@@ -381,6 +381,8 @@ func TestUsage(t *testing.T) {
 		{"-listen", peers.Addr(0), "-min", "1.1"},
 		{"-listen", peers.Addr(0), "-min", "1.3", "-max", "1.2"},
 		{"-listen", peers.Addr(0), "-cert", "missing.pem", "-key", "missing.pem"},
+		{"-listen", peers.Addr(0), "-cid", "4"}, // CIDs are for DTLS
+		{"-listen", peers.Addr(0), "-dtls", "-cid", "256"},
 	} {
 		p := startPeer(t, args...)
 		requireExit(t, p, 1)
@@ -474,6 +476,25 @@ func TestDTLSPeerToPeer(t *testing.T) {
 			requireLines(t, srv.Stderr(), receivedClos, sentClose)
 		})
 	}
+}
+
+// DTLS Connection IDs between two peers: each logs the CIDs, the server
+// asking for 8 bytes and the client for none, and data flows.
+func TestDTLSConnectionIDs(t *testing.T) {
+	srv, addr := listenPeer(t, "-dtls", "-echo", "-cid", "8")
+	c := startPeer(t, "-dtls", "-connect", addr, "-insecure", "-cid", "0")
+	roundTrip(t, c, "over a CID")
+	c.Send("Q")
+	requireExit(t, c, 0)
+	requireExit(t, srv, 0)
+	cid := regexp.MustCompile(`(?m)^msg=connection_id local=([0-9a-f]+|none) peer=([0-9a-f]+|none)$`)
+	cm, sm := cid.FindStringSubmatch(c.Stderr()), cid.FindStringSubmatch(srv.Stderr())
+	require.NotNil(t, cm, c.Stderr())
+	require.NotNil(t, sm, srv.Stderr())
+	require.Equal(t, "none", cm[1], "the client asked for none")
+	require.Len(t, sm[1], 16, "the server asked for 8 bytes")
+	require.Equal(t, sm[1], cm[2])
+	require.Equal(t, cm[1], sm[2])
 }
 
 // A DTLS server with -accept 2 serves one client after the other; the
