@@ -16,7 +16,24 @@ import (
 // server together, cookie exchange included.
 func BenchmarkDTLSHandshake(b *testing.B) {
 	b.Run("tlsm-core", benchsuite.DTLSHandshakeCore)
+	b.Run("tlsm-core-cid", benchsuite.DTLSHandshakeCoreCID)
 	b.Run("pion", benchsuite.DTLSHandshakePion)
+}
+
+// BenchmarkDTLSHandshakeUDP is a full DTLS 1.2 handshake over UDP
+// loopback, dtls.Dial to dtls.Listen, without and with Connection IDs.
+func BenchmarkDTLSHandshakeUDP(b *testing.B) {
+	b.Run("tlsm", benchsuite.DTLSHandshakeUDP(false))
+	b.Run("tlsm-cid", benchsuite.DTLSHandshakeUDP(true))
+}
+
+// TestCIDRecordOverhead: a Connection ID adds its length and one byte of
+// inner content type to each protected record, nothing more.
+func TestCIDRecordOverhead(t *testing.T) {
+	plain, withCID, err := benchsuite.RecordSizes()
+	require.NoError(t, err)
+	t.Logf("a 100-byte write: %d bytes on the wire, %d with an %d-byte CID", plain, withCID, benchsuite.BenchCIDLength)
+	require.Equal(t, plain+benchsuite.BenchCIDLength+1, withCID)
 }
 
 // BenchmarkDTLSBulk1200 measures 1,200-byte writes from client to server,

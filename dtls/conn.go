@@ -63,8 +63,8 @@ type Conn struct {
 	wconn net.Conn
 	// l is the listener that feeds c; nil when c reads pconn itself.
 	l   *listener
-	key string // c's key in l.conns, guarded by l.mu
-	cid string // c's key in l.byCID, if any, guarded by l.mu
+	key addrKey // c's key in l.conns, guarded by l.mu
+	cid string  // c's key in l.byCID, if any, guarded by l.mu
 	// helloRandom is the random of the ClientHello that made a listener
 	// Conn; replaces is the Conn for the same source that c took over
 	// from, until c's handshake completes or fails.
@@ -149,7 +149,7 @@ func newConn(pconn net.PacketConn, raddr net.Addr, core *fsm.Conn, l *listener) 
 	if l != nil {
 		c.wake = make(chan struct{}, 1)
 		c.rdl = deadline.New()
-		c.key = raddr.String()
+		c.key = keyOf(raddr)
 	} else if nc, ok := pconn.(net.Conn); ok && nc.RemoteAddr() != nil {
 		c.wconn = nc
 	}
@@ -355,7 +355,8 @@ func (c *Conn) deliverFrom(from net.Addr, datagram []byte) {
 	}
 	c.core.HandleDatagram(time.Now(), datagram)
 	if from != nil && c.core.DatagramAdvanced() && !sameAddr(from, c.peer()) {
-		c.raddr.Store(&from)
+		moved := from // on the heap only when the peer moves
+		c.raddr.Store(&moved)
 		if c.l != nil {
 			c.l.moved(c, from)
 		}

@@ -2,6 +2,7 @@ package dtls
 
 import (
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -24,9 +25,9 @@ type listener struct {
 	dead   chan struct{} // closed when reading the socket fails
 
 	mu      sync.Mutex
-	conns   map[string]*Conn // by the peer's address
-	byCID   map[string]*Conn // by the Connection ID the peer puts in its records
-	cidLen  int              // the length of those CIDs, when the Config asks for them
+	conns   map[addrKey]*Conn // by the peer's address
+	byCID   map[string]*Conn  // by the Connection ID the peer puts in its records
+	cidLen  int               // the length of those CIDs, when the Config asks for them
 	closed  bool
 	readErr error
 
@@ -59,7 +60,7 @@ func NewListener(pconn net.PacketConn, cfg *Config) net.Listener {
 		accept: make(chan *Conn, MaxPendingConns),
 		done:   make(chan struct{}),
 		dead:   make(chan struct{}),
-		conns:  make(map[string]*Conn),
+		conns:  make(map[addrKey]*Conn),
 		byCID:  make(map[string]*Conn),
 	}
 	if cfg.ConnectionIDs != nil {
@@ -98,7 +99,7 @@ func (l *listener) handle(addr net.Addr, datagram []byte) {
 		}
 		return
 	}
-	key := addr.String()
+	key := keyOf(addr)
 	l.mu.Lock()
 	c, closed := l.conns[key], l.closed
 	l.mu.Unlock()
@@ -110,14 +111,16 @@ func (l *listener) handle(addr net.Addr, datagram []byte) {
 	if closed {
 		return
 	}
-	reply, accept := fsm.VerifyHello(l.cfg, []byte(key), time.Now(), datagram)
+	var room [32]byte
+	peerID := key.appendID(room[:0])
+	reply, accept := fsm.VerifyHello(l.cfg, peerID, time.Now(), datagram)
 	if len(reply) > 0 {
 		l.pconn.WriteTo(reply, addr)
 	}
 	if !accept {
 		return
 	}
-	nc := newConn(l.pconn, addr, fsm.NewDTLSServer(l.cfg, []byte(key)), l)
+	nc := newConn(l.pconn, addr, fsm.NewDTLSServer(l.cfg, peerID), l)
 	nc.helloRandom, nc.replaces = random, c
 	if !l.add(key, nc) {
 		return
@@ -127,7 +130,7 @@ func (l *listener) handle(addr net.Addr, datagram []byte) {
 
 // add makes c the Conn for key and queues it for Accept; false when the
 // listener is closed or its backlog full.
-func (l *listener) add(key string, c *Conn) bool {
+func (l *listener) add(key addrKey, c *Conn) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -232,7 +235,7 @@ func (l *listener) moved(c *Conn, to net.Addr) {
 	if l.conns[c.key] == c {
 		delete(l.conns, c.key)
 	}
-	c.key = to.String()
+	c.key = keyOf(to)
 	if l.conns[c.key] == nil {
 		l.conns[c.key] = c
 	}
@@ -260,4 +263,28 @@ func (l *listener) Addr() net.Addr { return l.pconn.LocalAddr() }
 
 func (l *listener) opError(err error) error {
 	return &net.OpError{Op: "accept", Net: l.pconn.LocalAddr().Network(), Addr: l.pconn.LocalAddr(), Err: err}
+}
+
+// addrKey identifies a peer's transport address: for UDP, without
+// allocating, as the listener looks one up for every datagram.
+type addrKey struct {
+	ap    netip.AddrPort
+	other string // an address of another network, with its network
+}
+
+func keyOf(a net.Addr) addrKey {
+	if u, ok := a.(*net.UDPAddr); ok {
+		ap := u.AddrPort()
+		return addrKey{ap: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())}
+	}
+	return addrKey{other: a.Network() + " " + a.String()}
+}
+
+// appendID appends the bytes that a cookie binds the address by.
+func (k addrKey) appendID(dst []byte) []byte {
+	if k.other != "" {
+		return append(dst, k.other...)
+	}
+	b, _ := k.ap.AppendBinary(dst)
+	return b
 }

@@ -1,0 +1,113 @@
+package benchsuite
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/tlsm/tlsm/dtls"
+	"github.com/tlsm/tlsm/fsm"
+)
+
+// BenchCIDLength is the Connection ID length of the CID benchmarks, what
+// a server asks its clients for (the clients ask for none, as a NAT-bound
+// client need not).
+const BenchCIDLength = 8
+
+// cidConfigs are DTLSConfigs with Connection IDs on when cid is set.
+func cidConfigs(cid bool) (client, server *fsm.Config) {
+	client, server, _ = DTLSConfigs()
+	if cid {
+		client.ConnectionIDs = &fsm.ConnectionIDs{}
+		server.ConnectionIDs = &fsm.ConnectionIDs{Length: BenchCIDLength}
+	}
+	return client, server
+}
+
+// DTLSHandshakeCoreCID is DTLSHandshakeCore with Connection IDs.
+func DTLSHandshakeCoreCID(b *testing.B) {
+	cc, sc := cidConfigs(true)
+	_, _, cert := DTLSConfigs()
+	now := cert.Leaf.NotBefore.Add(time.Hour)
+	b.ReportAllocs()
+	for b.Loop() {
+		p := newDTLSCorePair(cc, sc, now)
+		if err := p.handshake(); err != nil {
+			b.Fatal(err)
+		}
+		if !p.client.ConnectionState().ConnectionIDNegotiated {
+			b.Fatal("no CID")
+		}
+	}
+}
+
+// DTLSHandshakeUDP is one full DTLS 1.2 handshake over UDP loopback, a
+// dtls.Dial to a dtls.Listen in the same process, with or without
+// Connection IDs.
+func DTLSHandshakeUDP(cid bool) func(*testing.B) {
+	return func(b *testing.B) {
+		cc, sc := cidConfigs(cid)
+		ln, err := dtls.Listen("udp", "127.0.0.1:0", sc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ln.Close()
+		go acceptAndClose(ln)
+		b.ReportAllocs()
+		for b.Loop() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			c, err := dtls.DialContext(ctx, "udp", ln.Addr().String(), cc)
+			cancel()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if c.ConnectionState().ConnectionIDNegotiated != cid {
+				b.Fatal("CID not as configured")
+			}
+			c.Close()
+		}
+	}
+}
+
+// acceptAndClose completes the handshake of every Conn ln accepts, then
+// closes it.
+func acceptAndClose(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			c.(*dtls.Conn).Handshake()
+			c.Close()
+		}()
+	}
+}
+
+// RecordSizes returns the size of the datagram carrying one 100-byte
+// write, without and with Connection IDs: the CID format adds the CID
+// and one byte of inner content type to every protected record.
+func RecordSizes() (plain, withCID int, err error) {
+	for i, cid := range []bool{false, true} {
+		cc, sc := cidConfigs(cid)
+		_, _, cert := DTLSConfigs()
+		p := newDTLSCorePair(cc, sc, cert.Leaf.NotBefore.Add(time.Hour))
+		if err := p.handshake(); err != nil {
+			return 0, 0, err
+		}
+		if _, err := p.client.Write(make([]byte, 100)); err != nil {
+			return 0, 0, err
+		}
+		if err := p.drain(p.client, 0); err != nil {
+			return 0, 0, err
+		}
+		n := len(p.inbox[1][len(p.inbox[1])-1])
+		if i == 0 {
+			plain = n
+		} else {
+			withCID = n
+		}
+	}
+	return plain, withCID, nil
+}
