@@ -79,3 +79,11 @@ func BenchmarkHostileListener(b *testing.B) {
 	b.Run("tlsm", benchsuite.HostileListenerTLSM)
 	b.Run("pion", benchsuite.HostileListenerPion)
 }
+
+// BenchmarkHostileRTT is the round trip of an established client of an
+// echo server while hostile datagrams reach its listener, 200 a second.
+// Run with -benchtime 200x.
+func BenchmarkHostileRTT(b *testing.B) {
+	b.Run("tlsm", benchsuite.HostileRTTTLSM)
+	b.Run("pion", benchsuite.HostileRTTPion)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"runtime"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -186,4 +187,95 @@ func totalAlloc() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.TotalAlloc
+}
+
+// HostileRTTTLSM measures the round trip of an established client of a
+// dtls.Listen echo server, one ping every HostilePacing, while hostile
+// datagrams arrive at the listener at the same pace from another socket:
+// the latency an attack costs the users of a listener. It reports the
+// median and the 99th percentile.
+func HostileRTTTLSM(b *testing.B) {
+	cc, sc, _ := DTLSConfigs()
+	ln, err := dtls.Listen("udp", "127.0.0.1:0", sc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go echoAccepted(ln)
+	c, err := dtls.Dial("udp", ln.Addr().String(), cc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	hostileRTT(b, ln.Addr(), c)
+}
+
+// HostileRTTPion is HostileRTTTLSM against pion/dtls v4, both ends.
+func HostileRTTPion(b *testing.B) {
+	_, _, cert := DTLSConfigs()
+	ln, err := piondtls.ListenAddr("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)},
+		piondtls.WithCertificates(cert.TLSCertificate()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go echoAccepted(ln)
+	c, err := piondtls.Dial("udp", ln.Addr().(*net.UDPAddr), piondtls.WithRootCAs(cert.CAPool), piondtls.WithServerName("localhost"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	hostileRTT(b, ln.Addr(), c)
+}
+
+// echoAccepted writes every record of every accepted Conn back.
+func echoAccepted(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			buf := make([]byte, 2048)
+			for {
+				n, err := c.Read(buf)
+				if err != nil {
+					return
+				}
+				if _, err := c.Write(buf[:n]); err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+func hostileRTT(b *testing.B, to net.Addr, c net.Conn) {
+	attacker, err := net.Dial("udp", to.String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer attacker.Close()
+	d := HostileDatagram(flights.TypeClientHello)
+	rtts := make([]time.Duration, 0, b.N)
+	buf := make([]byte, 64)
+	b.ResetTimer()
+	for range b.N {
+		attacker.Write(d)
+		start := time.Now()
+		c.SetDeadline(start.Add(5 * time.Second))
+		if _, err := c.Write([]byte("ping")); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Read(buf); err != nil {
+			b.Fatal(err)
+		}
+		rtts = append(rtts, time.Since(start))
+		time.Sleep(HostilePacing)
+	}
+	b.StopTimer()
+	slices.Sort(rtts)
+	b.ReportMetric(float64(rtts[len(rtts)/2].Nanoseconds()), "p50-rtt-ns")
+	b.ReportMetric(float64(rtts[len(rtts)*99/100].Nanoseconds()), "p99-rtt-ns")
 }
