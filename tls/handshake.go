@@ -1,0 +1,108 @@
+package tls
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/tlsm/tlsm/fsm"
+)
+
+// Handshake runs the handshake if it has not yet run; after it, Handshake
+// performs scheduled work (a key update, a renegotiation) now, as
+// SSL_do_handshake(3).
+func (c *Conn) Handshake() error { return c.HandshakeContext(context.Background()) }
+
+// HandshakeContext runs the handshake, giving up when ctx is done; after
+// it, HandshakeContext performs scheduled work now, as Handshake does.
+func (c *Conn) HandshakeContext(ctx context.Context) error { return c.handshake(ctx, true) }
+
+// handshake runs the first handshake if it has not run; force also
+// performs scheduled work on an established connection.
+func (c *Conn) handshake(ctx context.Context, force bool) error {
+	c.handshakeMu.Lock()
+	defer c.handshakeMu.Unlock()
+	if err := c.handshakeState(); err != errHandshakeRunning {
+		if err == nil && force {
+			return c.callCore((*fsm.Conn).Handshake, true)
+		}
+		return err
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		c.conn.SetDeadline(deadline)
+		defer c.conn.SetDeadline(time.Time{})
+	}
+	if ctx.Done() != nil { // a context that can end: it interrupts the socket
+		stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
+		defer stop()
+	}
+	err := c.runHandshake()
+	if err != nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		c.setHandshakeErr(err)
+	}
+	return err
+}
+
+var errHandshakeRunning = errors.New("tls: handshake running")
+
+// handshakeState returns nil when the handshake is done, the error that
+// ended it, or errHandshakeRunning.
+func (c *Conn) handshakeState() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.core.HandshakeComplete():
+		return nil
+	case c.hsErr != nil:
+		return c.hsErr
+	case c.err != nil:
+		return c.err
+	}
+	return errHandshakeRunning
+}
+
+// setHandshakeErr records the failure of the first handshake: as in
+// crypto/tls, every later Read, Write and Handshake returns it, whether
+// the core failed or the socket did (a deadline, say), after which the
+// handshake cannot be taken up again.
+func (c *Conn) setHandshakeErr(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hsErr = err
+}
+
+func (c *Conn) runHandshake() error {
+	if err := c.callCore(func(core *fsm.Conn) error {
+		if core.IsClient() {
+			return core.Start(time.Now())
+		}
+		return nil
+	}, true); err != nil {
+		return err
+	}
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	for {
+		if err := c.handshakeState(); err != errHandshakeRunning {
+			if err == nil {
+				c.releaseWriteBuffers()
+			}
+			return err
+		}
+		if err := c.readOnce(); err != nil {
+			return err
+		}
+	}
+}
+
+// startHandshake runs the first handshake if needed; unlike Handshake it
+// does not force scheduled work.
+func (c *Conn) startHandshake() error {
+	if c.handshakeState() == nil {
+		return nil
+	}
+	return c.handshake(context.Background(), false)
+}
