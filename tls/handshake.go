@@ -15,6 +15,13 @@ func (c *Conn) Handshake() error { return c.HandshakeContext(context.Background(
 
 // HandshakeContext runs the handshake, giving up when ctx is done; after
 // it, HandshakeContext performs scheduled work now, as Handshake does.
+//
+// As in crypto/tls, the context does not touch the deadlines: the
+// caller's deadlines bound the handshake as they bound any Read or
+// Write, and stay as they were. When ctx ends before the handshake does,
+// HandshakeContext closes the underlying connection and returns ctx's
+// error; so it either returns nil with a usable Conn, or ctx.Err() with
+// the connection closed.
 func (c *Conn) HandshakeContext(ctx context.Context) error { return c.handshake(ctx, true) }
 
 // handshake runs the first handshake if it has not run; force also
@@ -28,20 +35,30 @@ func (c *Conn) handshake(ctx context.Context, force bool) error {
 		}
 		return err
 	}
-	if deadline, ok := ctx.Deadline(); ok {
-		c.conn.SetDeadline(deadline)
-		defer c.conn.SetDeadline(time.Time{})
-	}
-	if ctx.Done() != nil { // a context that can end: it interrupts the socket
-		stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
-		defer stop()
-	}
-	err := c.runHandshake()
-	if err != nil && ctx.Err() != nil {
-		err = ctx.Err()
-	}
+	err := c.runHandshakeContext(ctx)
 	if err != nil {
 		c.setHandshakeErr(err)
+	}
+	return err
+}
+
+// runHandshakeContext runs the first handshake, closing the connection
+// when ctx ends first. A context that cannot end costs nothing.
+func (c *Conn) runHandshakeContext(ctx context.Context) error {
+	if ctx.Done() == nil {
+		return c.runHandshake()
+	}
+	interrupted := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		c.conn.Close()
+		close(interrupted)
+	})
+	err := c.runHandshake()
+	if !stop() {
+		// ctx ended, perhaps as the handshake completed: the connection
+		// is closed (or about to be), so the handshake failed.
+		<-interrupted
+		return ctx.Err()
 	}
 	return err
 }
