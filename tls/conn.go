@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tlsm/tlsm/fsm"
@@ -31,6 +32,9 @@ type Conn struct {
 	// handshakeMu serialises handshakes; readMu serialises readers.
 	handshakeMu sync.Mutex
 	readMu      sync.Mutex
+	// activeCall counts the Writes in flight, two for each, and has its
+	// low bit set by Close.
+	activeCall atomic.Int32
 	// mu guards the core and the fields below.
 	mu sync.Mutex
 	// pending holds protected bytes in the order the core produced them;
@@ -241,8 +245,13 @@ func (c *Conn) takePlain(p []byte) (n int, err error, done bool) {
 }
 
 // Write writes application data, running the handshake first if needed.
-// A scheduled key update is sent before the data.
+// A scheduled key update is sent before the data. After Close, Write
+// returns net.ErrClosed.
 func (c *Conn) Write(p []byte) (int, error) {
+	if !c.beginWrite() {
+		return 0, net.ErrClosed
+	}
+	defer c.activeCall.Add(-2)
 	if err := c.startHandshake(); err != nil {
 		return 0, err
 	}
@@ -259,6 +268,33 @@ func (c *Conn) Write(p []byte) (int, error) {
 		written += len(chunk)
 	}
 	return written, nil
+}
+
+// beginWrite counts a Write in flight, unless Close was called.
+func (c *Conn) beginWrite() bool {
+	for {
+		x := c.activeCall.Load()
+		if x&1 != 0 {
+			return false
+		}
+		if c.activeCall.CompareAndSwap(x, x+2) {
+			return true
+		}
+	}
+}
+
+// beginClose marks the Conn closed; first is false if Close was called
+// before, writing is true if a Write is in flight.
+func (c *Conn) beginClose() (writing, first bool) {
+	for {
+		x := c.activeCall.Load()
+		if x&1 != 0 {
+			return false, false
+		}
+		if c.activeCall.CompareAndSwap(x, x|1) {
+			return x != 0, true
+		}
+	}
 }
 
 // performScheduled starts a key update or renegotiation scheduled through
@@ -331,7 +367,17 @@ func (c *Conn) CloseWrite() error {
 }
 
 // Close sends close_notify (waiting at most 5 s) and closes the socket.
+// As in crypto/tls, a Close while a Write is in flight is taken as a way
+// to interrupt it: close_notify would have to wait behind the Write, so
+// Close only closes the socket. A second Close returns net.ErrClosed.
 func (c *Conn) Close() error {
+	writing, first := c.beginClose()
+	if !first {
+		return net.ErrClosed
+	}
+	if writing {
+		return c.conn.Close()
+	}
 	c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	alertErr := c.CloseWrite()
 	err := c.conn.Close()
