@@ -35,16 +35,23 @@ type Conn struct {
 	// activeCall counts the Writes in flight, two for each, and has its
 	// low bit set by Close.
 	activeCall atomic.Int32
+	// waiting counts the goroutines waiting for progress (see
+	// awaitProgress).
+	waiting atomic.Int32
 	// mu guards the core and the fields below.
 	mu sync.Mutex
 	// pending holds protected bytes in the order the core produced them;
 	// the one goroutine marked flushing writes them to the socket, so
-	// records reach the wire in sequence order. flushed signals the end
-	// of a flush. spare is the other half of a double buffer.
+	// records reach the wire in sequence order. spare is the other half
+	// of a double buffer.
 	pending  []byte
 	spare    []byte
 	flushing bool
-	flushed  sync.Cond
+	// changed signals the end of a flush, and to the goroutines waiting
+	// for progress a change of progress, of the write deadline or Close.
+	changed  sync.Cond
+	progress uint64 // counts inputs to the core and Reads of buffered data
+	closed   bool   // Close was called
 	core     *fsm.Conn
 	plain    []byte // delivered application data not yet read
 	plainOff int
@@ -52,6 +59,14 @@ type Conn struct {
 	err      error // the error that closed the core
 	hsErr    error // the failure of the first handshake; permanent
 	writeErr error // a failed socket write; permanent
+	// heldWrites counts the bytes given to the core during the running
+	// renegotiation, which it holds until the renegotiation ends.
+	heldWrites int
+	// readDeadline and writeDeadline are as set. While writerReading, a
+	// Write reads the socket, under the earlier of the two.
+	readDeadline  time.Time
+	writeDeadline time.Time
+	writerReading bool
 
 	rclass  int // index of the socket read size; grows while reads fill it
 	onEvent func(fsm.Event)
@@ -71,7 +86,7 @@ func Server(conn net.Conn, cfg *Config) *Conn {
 
 func newConn(conn net.Conn, core *fsm.Conn) *Conn {
 	c := &Conn{conn: conn, core: core}
-	c.flushed.L = &c.mu
+	c.changed.L = &c.mu
 	return c
 }
 
@@ -110,7 +125,10 @@ func (c *Conn) readOnce() error {
 	n, rerr := c.conn.Read(*buf)
 	if n > 0 {
 		data := (*buf)[:n]
-		if err := c.callCore(func(core *fsm.Conn) error { return core.HandleDataInPlace(time.Now(), data) }, false); err != nil {
+		if err := c.callCore(func(core *fsm.Conn) error {
+			c.noteProgressLocked()
+			return core.HandleDataInPlace(time.Now(), data)
+		}, false); err != nil {
 			return err
 		}
 		if n == len(*buf) && c.rclass < len(readSizes)-1 {
@@ -156,6 +174,8 @@ func (c *Conn) drainLocked() {
 			c.pending = append(c.pending, ev.Data...)
 		case fsm.EventData:
 			c.appendPlain(ev.Data)
+		case fsm.EventHandshakeDone:
+			c.heldWrites = 0
 		case fsm.EventClosed:
 			if ev.Err == nil {
 				c.peerEOF = true
@@ -166,9 +186,16 @@ func (c *Conn) drainLocked() {
 	}
 }
 
+// appendPlain keeps delivered data for Read. The unread part moves to the
+// front rather than the buffer growing, as data may arrive while a Read
+// takes part of it (a Write reading the socket, see readForWriter).
 func (c *Conn) appendPlain(b []byte) {
-	if c.plainOff == len(c.plain) {
+	switch {
+	case c.plainOff == len(c.plain):
 		c.plain, c.plainOff = c.plain[:0], 0
+	case c.plainOff > 0 && len(c.plain)+len(b) > cap(c.plain):
+		c.plain = c.plain[:copy(c.plain, c.plain[c.plainOff:])]
+		c.plainOff = 0
 	}
 	c.plain = append(c.plain, b...)
 }
@@ -181,7 +208,7 @@ func (c *Conn) flushLocked(wait bool) error {
 		if !wait {
 			return nil
 		}
-		c.flushed.Wait()
+		c.changed.Wait()
 	}
 	c.flushing = true
 	for len(c.pending) > 0 && c.writeErr == nil {
@@ -197,7 +224,7 @@ func (c *Conn) flushLocked(wait bool) error {
 	}
 	c.pending = c.pending[:0]
 	c.flushing = false
-	c.flushed.Broadcast()
+	c.changed.Broadcast()
 	return c.writeErr
 }
 
@@ -211,7 +238,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	c.readMu.Lock()
-	defer c.readMu.Unlock()
+	defer c.unlockRead()
 	for {
 		if n, err, done := c.takePlain(p); done {
 			return n, err
@@ -233,6 +260,7 @@ func (c *Conn) takePlain(p []byte) (n int, err error, done bool) {
 	if c.plainOff < len(c.plain) {
 		n = copy(p, c.plain[c.plainOff:])
 		c.plainOff += n
+		c.noteProgressLocked()
 		return n, nil, true
 	}
 	if c.peerEOF {
@@ -245,8 +273,15 @@ func (c *Conn) takePlain(p []byte) (n int, err error, done bool) {
 }
 
 // Write writes application data, running the handshake first if needed.
-// A scheduled key update is sent before the data. After Close, Write
-// returns net.ErrClosed.
+// A scheduled key update is sent before the data.
+//
+// While a TLS 1.2 renegotiation runs, the first 64 KiB written are held
+// back until it ends; past them, Write waits for its end (within the
+// write deadline), reading the socket itself when no Read is under way.
+// Application data that arrives meanwhile is kept for Read, up to
+// 256 KiB; beyond that, Write waits for Read to take some.
+//
+// After Close, Write returns net.ErrClosed.
 func (c *Conn) Write(p []byte) (int, error) {
 	if !c.beginWrite() {
 		return 0, net.ErrClosed
@@ -258,11 +293,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	written := 0
 	for written < len(p) {
 		chunk := p[written:min(len(p), written+writeChunk)]
-		err := c.callCore(func(core *fsm.Conn) error {
-			_, err := core.Write(chunk)
-			return err
-		}, true)
-		if err != nil {
+		if err := c.writeChunk(chunk); err != nil {
 			return written, err
 		}
 		written += len(chunk)
@@ -361,25 +392,36 @@ func (c *Conn) OnEvent(f func(fsm.Event)) {
 	c.mu.Unlock()
 }
 
-// CloseWrite sends close_notify without closing the socket.
+// CloseWrite sends close_notify without closing the socket. A running
+// renegotiation is first taken to its end, so that the data it holds
+// back goes out before close_notify, which would break the peer's
+// handshake.
 func (c *Conn) CloseWrite() error {
-	return c.callCore(func(core *fsm.Conn) error { return core.Close() }, true)
+	ferr := c.finishRenegotiation()
+	err := c.callCore(func(core *fsm.Conn) error { return core.Close() }, true)
+	if ferr != nil {
+		return ferr
+	}
+	return err
 }
 
-// Close sends close_notify (waiting at most 5 s) and closes the socket.
-// As in crypto/tls, a Close while a Write is in flight is taken as a way
-// to interrupt it: close_notify would have to wait behind the Write, so
-// Close only closes the socket. A second Close returns net.ErrClosed.
+// Close sends close_notify and closes the socket, giving the end of a
+// running renegotiation and close_notify 5 s. As in crypto/tls, a Close
+// while a Write is in flight is taken as a way to interrupt it:
+// close_notify would have to wait behind the Write, so Close only closes
+// the socket. A second Close returns net.ErrClosed.
 func (c *Conn) Close() error {
 	writing, first := c.beginClose()
 	if !first {
 		return net.ErrClosed
 	}
 	if writing {
+		c.markClosed()
 		return c.conn.Close()
 	}
-	c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	alertErr := c.CloseWrite()
+	c.markClosed()
 	err := c.conn.Close()
 	if err == nil && alertErr != nil && !isNetClosing(alertErr) {
 		var ae *fsm.AlertError
@@ -414,17 +456,6 @@ func (c *Conn) LocalAddr() net.Addr { return c.conn.LocalAddr() }
 
 // RemoteAddr returns the peer's address.
 func (c *Conn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
-
-// SetDeadline sets the read and write deadlines of the socket.
-func (c *Conn) SetDeadline(t time.Time) error { return c.conn.SetDeadline(t) }
-
-// SetReadDeadline sets the socket's read deadline.
-func (c *Conn) SetReadDeadline(t time.Time) error { return c.conn.SetReadDeadline(t) }
-
-// SetWriteDeadline sets the socket's write deadline. A write that times
-// out leaves the connection unusable for writing, as a partial record may
-// have been sent.
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
 
 // Key update types, from package fsm.
 const (

@@ -101,7 +101,7 @@ func (c *Conn) runHandshake() error {
 		return err
 	}
 	c.readMu.Lock()
-	defer c.readMu.Unlock()
+	defer c.unlockRead()
 	for {
 		if err := c.handshakeState(); err != errHandshakeRunning {
 			if err == nil {

@@ -1,7 +1,11 @@
 package tls_test
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"net"
 	"testing"
 
@@ -43,6 +47,42 @@ func handshakeBoth(client, server *tls.Conn) error {
 	}
 	if serr != nil {
 		return fmt.Errorf("server handshake: %w", serr)
+	}
+	return nil
+}
+
+// dataStream is a reproducible stream of pseudo-random bytes: a writer
+// and a reader made with the same seed see the same bytes however they
+// cut them.
+type dataStream struct{ src *rand.ChaCha8 }
+
+func newDataStream(seed uint64) *dataStream {
+	var key [32]byte
+	binary.LittleEndian.PutUint64(key[:], seed)
+	copy(key[8:], "tlsm stream test data")
+	return &dataStream{rand.NewChaCha8(key)}
+}
+
+// next fills p with the next len(p) bytes of the stream.
+func (s *dataStream) next(p []byte) { s.src.Read(p) }
+
+// readStream reads exactly n bytes from r and checks them against the
+// stream of seed.
+func readStream(r io.Reader, n int64, seed uint64) error {
+	want := newDataStream(seed)
+	got := make([]byte, 64<<10)
+	exp := make([]byte, len(got))
+	var off int64
+	for off < n {
+		m, err := r.Read(got[:min(int64(len(got)), n-off)])
+		want.next(exp[:m])
+		if !bytes.Equal(got[:m], exp[:m]) {
+			return fmt.Errorf("the data differ in the %d bytes read at offset %d", m, off)
+		}
+		off += int64(m)
+		if err != nil && off < n {
+			return fmt.Errorf("read at offset %d of %d: %w", off, n, err)
+		}
 	}
 	return nil
 }
