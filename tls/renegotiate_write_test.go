@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -253,4 +255,72 @@ func writeThenOpen(w io.Writer, size int64, seed uint64, ahead int64, gate chan<
 		}
 	}
 	return nil
+}
+
+// stalledRenegotiation returns a TLS 1.2 client whose renegotiation,
+// started by Renegotiate and the next Write, never ends: the server
+// takes no input, so it never reads the ClientHello.
+func stalledRenegotiation(t *testing.T) (cli, srv *tls.Conn) {
+	cc, sc := renegConfigs()
+	a, b := tcpPair(t)
+	cli, srv = tls.Client(a, cc), tls.Server(b, sc)
+	require.NoError(t, handshakeBoth(cli, srv))
+	require.NoError(t, cli.Renegotiate())
+	return cli, srv
+}
+
+// TestWriteWaitingForRenegotiationDeadline: a Write waiting for a
+// renegotiation that does not end returns when its deadline passes,
+// whether it reads the socket itself or waits for a Read to; the read
+// deadline is the caller's again afterwards.
+func TestWriteWaitingForRenegotiationDeadline(t *testing.T) {
+	for _, reading := range []bool{false, true} {
+		t.Run(fmt.Sprintf("Read under way %v", reading), func(t *testing.T) {
+			cli, srv := stalledRenegotiation(t)
+			read := make(chan error, 1)
+			if reading {
+				go func() { read <- readStream(cli, 5, 1) }()
+				waitBlockedIn(t, "tls.(*Conn).Read")
+			}
+			require.NoError(t, cli.SetWriteDeadline(time.Now().Add(200*time.Millisecond)))
+			err := within(t, "Write past its deadline", func() error {
+				_, err := cli.Write(make([]byte, 1<<20))
+				return err
+			})
+			require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+			// The Read, under way or not, has no deadline: it gets what
+			// the server sends.
+			if !reading {
+				go func() { read <- readStream(cli, 5, 1) }()
+			}
+			data := make([]byte, 5)
+			newDataStream(1).next(data)
+			_, err = srv.Write(data)
+			require.NoError(t, err)
+			require.NoError(t, within(t, "Read", func() error { return <-read }))
+		})
+	}
+}
+
+// TestCloseInterruptsWriteWaitingForRenegotiation: Close ends a Write
+// waiting for a renegotiation that does not end.
+func TestCloseInterruptsWriteWaitingForRenegotiation(t *testing.T) {
+	for _, reading := range []bool{false, true} {
+		t.Run(fmt.Sprintf("Read under way %v", reading), func(t *testing.T) {
+			cli, _ := stalledRenegotiation(t)
+			if reading {
+				go cli.Read(make([]byte, 1))
+				waitBlockedIn(t, "tls.(*Conn).Read")
+			}
+			wrote := make(chan error, 1)
+			go func() {
+				_, err := cli.Write(make([]byte, 1<<20))
+				wrote <- err
+			}()
+			waitBlockedIn(t, "tls.(*Conn).awaitProgress")
+			require.NoError(t, cli.Close())
+			err := within(t, "the Write", func() error { return <-wrote })
+			require.ErrorIs(t, err, net.ErrClosed)
+		})
+	}
 }

@@ -7,7 +7,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/tlsm/tlsm/tls"
@@ -85,4 +87,31 @@ func readStream(r io.Reader, n int64, seed uint64) error {
 		}
 	}
 	return nil
+}
+
+// waitBlockedIn waits until a goroutine that has fn on its stack is
+// blocked, on the network or on a lock.
+func waitBlockedIn(t *testing.T, fn string) {
+	t.Helper()
+	for deadline := time.Now().Add(hangTimeout); ; {
+		for _, g := range bytes.Split(allStacks(), []byte("\n\n")) {
+			blocked := bytes.Contains(g, []byte(" [IO wait")) || bytes.Contains(g, []byte(" [sync.Cond.Wait")) || bytes.Contains(g, []byte(" [sync.Mutex.Lock"))
+			if blocked && bytes.Contains(g, []byte(fn+"(")) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no goroutine blocked in %s after %v", fn, hangTimeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// allStacks returns the stacks of all goroutines.
+func allStacks() []byte {
+	for buf := make([]byte, 1<<16); ; buf = make([]byte, 2*len(buf)) {
+		if n := runtime.Stack(buf, true); n < len(buf) {
+			return buf[:n]
+		}
+	}
 }
