@@ -28,6 +28,7 @@ const writeChunk = 4 * 16384
 // Conn is a TLS connection over a net.Conn.
 type Conn struct {
 	conn net.Conn
+	raw  *rawReader // reads conn when it is a TCP or Unix socket
 
 	// handshakeMu serialises handshakes; readMu serialises readers.
 	handshakeMu sync.Mutex
@@ -85,7 +86,7 @@ func Server(conn net.Conn, cfg *Config) *Conn {
 }
 
 func newConn(conn net.Conn, core *fsm.Conn) *Conn {
-	c := &Conn{conn: conn, core: core}
+	c := &Conn{conn: conn, raw: newRawReader(conn), core: core}
 	c.changed.L = &c.mu
 	return c
 }
@@ -107,7 +108,9 @@ var readSizes = [...]int{2048, 4096, 8192, 16384 + 512}
 
 // readBuffers lends socket read buffers, one pool per read size, for the
 // length of one read: the core copies what it keeps, so a Conn that is
-// not reading holds no buffer.
+// not reading holds no buffer. A Conn over a TCP or Unix socket takes its
+// buffer only once data has arrived (see rawReader), so a Read waiting
+// for data holds none either.
 var readBuffers [len(readSizes)]sync.Pool
 
 func init() {
@@ -120,9 +123,10 @@ func init() {
 // readMu.
 func (c *Conn) readOnce() error {
 	pool := &readBuffers[c.rclass]
-	buf := pool.Get().(*[]byte)
-	defer pool.Put(buf)
-	n, rerr := c.conn.Read(*buf)
+	buf, n, rerr := c.readSocket()
+	if buf != nil {
+		defer pool.Put(buf)
+	}
 	if n > 0 {
 		data := (*buf)[:n]
 		if err := c.callCore(func(core *fsm.Conn) error {
@@ -142,6 +146,18 @@ func (c *Conn) readOnce() error {
 		return rerr
 	}
 	return nil
+}
+
+// readSocket reads the socket once into a buffer from readBuffers, of the
+// current read size; buf is nil when nothing was read. The caller holds
+// readMu.
+func (c *Conn) readSocket() (buf *[]byte, n int, err error) {
+	if c.raw != nil {
+		return c.raw.readSocket(c.rclass)
+	}
+	buf = readBuffers[c.rclass].Get().(*[]byte)
+	n, err = c.conn.Read(*buf)
+	return buf, n, err
 }
 
 // callCore runs f on the core and drains its events: application data is
