@@ -56,15 +56,14 @@ func writeFirst(r, w time.Time) bool {
 }
 
 // beginWriterRead lets a Write read the socket, bounded by its deadline
-// as well as the read deadline.
-func (c *Conn) beginWriterRead() error {
+// as well as the read deadline (on a net.Conn whose deadlines work).
+func (c *Conn) beginWriterRead() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.writerReading = true
 	if writeFirst(c.readDeadline, c.writeDeadline) {
-		return c.conn.SetReadDeadline(c.writeDeadline)
+		c.conn.SetReadDeadline(c.writeDeadline)
 	}
-	return nil
 }
 
 // endWriterRead gives the socket the caller's read deadline back.
@@ -85,7 +84,17 @@ func (c *Conn) writeTimeoutLocked() (until time.Duration, err error) {
 		return 0, nil
 	}
 	if until = time.Until(c.writeDeadline); until <= 0 {
-		return 0, &net.OpError{Op: "write", Net: c.conn.LocalAddr().Network(), Source: c.conn.LocalAddr(), Addr: c.conn.RemoteAddr(), Err: os.ErrDeadlineExceeded}
+		return 0, opError(c.conn, "write", os.ErrDeadlineExceeded)
 	}
 	return until, nil
+}
+
+// opError describes a failed operation on conn as package net does.
+func opError(conn net.Conn, op string, err error) error {
+	local := conn.LocalAddr()
+	e := &net.OpError{Op: op, Source: local, Addr: conn.RemoteAddr(), Err: err}
+	if local != nil {
+		e.Net = local.Network()
+	}
+	return e
 }

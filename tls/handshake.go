@@ -91,6 +91,8 @@ func (c *Conn) setHandshakeErr(err error) {
 	c.hsErr = err
 }
 
+// runHandshake starts the first handshake and reads the socket until it
+// ends.
 func (c *Conn) runHandshake() error {
 	if err := c.callCore(func(core *fsm.Conn) error {
 		if core.IsClient() {

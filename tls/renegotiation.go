@@ -113,9 +113,7 @@ func (c *Conn) readForWriter() error {
 	if err := c.writerMayRead(); err != nil {
 		return err
 	}
-	if err := c.beginWriterRead(); err != nil {
-		return err
-	}
+	c.beginWriterRead()
 	defer c.endWriterRead()
 	return c.readOnce()
 }

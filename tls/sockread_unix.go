@@ -76,7 +76,7 @@ func (r *rawReader) read(fd uintptr) bool {
 		return false
 	case err != nil:
 		pool.Put(buf)
-		r.err = r.opError(os.NewSyscallError("read", err))
+		r.err = opError(r.conn, "read", os.NewSyscallError("read", err))
 	case n == 0:
 		pool.Put(buf)
 		r.err = io.EOF
@@ -94,16 +94,6 @@ func readRetrying(fd int, p []byte) (int, error) {
 			return n, err
 		}
 	}
-}
-
-// opError describes a failed read as net.Conn.Read does.
-func (r *rawReader) opError(err error) error {
-	local := r.conn.LocalAddr()
-	e := &net.OpError{Op: "read", Source: local, Addr: r.conn.RemoteAddr(), Err: err}
-	if local != nil {
-		e.Net = local.Network()
-	}
-	return e
 }
 
 // asReadError turns the error of RawConn.Read (a deadline, a closed
