@@ -4,11 +4,11 @@
 package tls
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tlsm/tlsm/fsm"
@@ -28,26 +28,46 @@ const writeChunk = 4 * 16384
 // Conn is a TLS connection over a net.Conn.
 type Conn struct {
 	conn net.Conn
+	raw  *rawReader // reads conn when it is a TCP or Unix socket
 
 	// handshakeMu serialises handshakes; readMu serialises readers.
 	handshakeMu sync.Mutex
 	readMu      sync.Mutex
+	// activeCall counts the Writes in flight, two for each, and has its
+	// low bit set by Close.
+	activeCall atomic.Int32
+	// waiting counts the goroutines waiting for progress (see
+	// awaitProgress).
+	waiting atomic.Int32
 	// mu guards the core and the fields below.
 	mu sync.Mutex
 	// pending holds protected bytes in the order the core produced them;
 	// the one goroutine marked flushing writes them to the socket, so
-	// records reach the wire in sequence order. flushed signals the end
-	// of a flush. spare is the other half of a double buffer.
+	// records reach the wire in sequence order. spare is the other half
+	// of a double buffer.
 	pending  []byte
 	spare    []byte
 	flushing bool
-	flushed  sync.Cond
+	// changed signals the end of a flush, and to the goroutines waiting
+	// for progress a change of progress, of the write deadline or Close.
+	changed  sync.Cond
+	progress uint64 // counts inputs to the core and Reads of buffered data
+	closed   bool   // Close was called
 	core     *fsm.Conn
 	plain    []byte // delivered application data not yet read
 	plainOff int
 	peerEOF  bool  // the peer sent close_notify
 	err      error // the error that closed the core
+	hsErr    error // the failure of the first handshake; permanent
 	writeErr error // a failed socket write; permanent
+	// heldWrites counts the bytes given to the core during the running
+	// renegotiation, which it holds until the renegotiation ends.
+	heldWrites int
+	// readDeadline and writeDeadline are as set. While writerReading, a
+	// Write reads the socket, under the earlier of the two.
+	readDeadline  time.Time
+	writeDeadline time.Time
+	writerReading bool
 
 	rclass  int // index of the socket read size; grows while reads fill it
 	onEvent func(fsm.Event)
@@ -66,84 +86,9 @@ func Server(conn net.Conn, cfg *Config) *Conn {
 }
 
 func newConn(conn net.Conn, core *fsm.Conn) *Conn {
-	c := &Conn{conn: conn, core: core}
-	c.flushed.L = &c.mu
+	c := &Conn{conn: conn, raw: newRawReader(conn), core: core}
+	c.changed.L = &c.mu
 	return c
-}
-
-// Handshake runs the handshake if it has not yet run; after it, Handshake
-// performs scheduled work (a key update, a renegotiation) now, as
-// SSL_do_handshake(3).
-func (c *Conn) Handshake() error { return c.HandshakeContext(context.Background()) }
-
-// HandshakeContext runs the handshake, giving up when ctx is done; after
-// it, HandshakeContext performs scheduled work now, as Handshake does.
-func (c *Conn) HandshakeContext(ctx context.Context) error { return c.handshake(ctx, true) }
-
-// handshake runs the first handshake if it has not run; force also
-// performs scheduled work on an established connection.
-func (c *Conn) handshake(ctx context.Context, force bool) error {
-	c.handshakeMu.Lock()
-	defer c.handshakeMu.Unlock()
-	if err := c.handshakeState(); err != errHandshakeRunning {
-		if err == nil && force {
-			return c.callCore((*fsm.Conn).Handshake, true)
-		}
-		return err
-	}
-	if deadline, ok := ctx.Deadline(); ok {
-		c.conn.SetDeadline(deadline)
-		defer c.conn.SetDeadline(time.Time{})
-	}
-	if ctx.Done() != nil { // a context that can end: it interrupts the socket
-		stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
-		defer stop()
-	}
-	err := c.runHandshake()
-	if err != nil && ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return err
-}
-
-var errHandshakeRunning = errors.New("tls: handshake running")
-
-// handshakeState returns nil when the handshake is done, the error that
-// ended it, or errHandshakeRunning.
-func (c *Conn) handshakeState() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch {
-	case c.core.HandshakeComplete():
-		return nil
-	case c.err != nil:
-		return c.err
-	}
-	return errHandshakeRunning
-}
-
-func (c *Conn) runHandshake() error {
-	if err := c.callCore(func(core *fsm.Conn) error {
-		if core.IsClient() {
-			return core.Start(time.Now())
-		}
-		return nil
-	}, true); err != nil {
-		return err
-	}
-	c.readMu.Lock()
-	defer c.readMu.Unlock()
-	for {
-		if err := c.handshakeState(); err != errHandshakeRunning {
-			if err == nil {
-				c.releaseWriteBuffers()
-			}
-			return err
-		}
-		if err := c.readOnce(); err != nil {
-			return err
-		}
-	}
 }
 
 // releaseWriteBuffers lets go of the output buffers the handshake grew,
@@ -163,7 +108,9 @@ var readSizes = [...]int{2048, 4096, 8192, 16384 + 512}
 
 // readBuffers lends socket read buffers, one pool per read size, for the
 // length of one read: the core copies what it keeps, so a Conn that is
-// not reading holds no buffer.
+// not reading holds no buffer. A Conn over a TCP or Unix socket takes its
+// buffer only once data has arrived (see rawReader), so a Read waiting
+// for data holds none either.
 var readBuffers [len(readSizes)]sync.Pool
 
 func init() {
@@ -176,12 +123,16 @@ func init() {
 // readMu.
 func (c *Conn) readOnce() error {
 	pool := &readBuffers[c.rclass]
-	buf := pool.Get().(*[]byte)
-	defer pool.Put(buf)
-	n, rerr := c.conn.Read(*buf)
+	buf, n, rerr := c.readSocket()
+	if buf != nil {
+		defer pool.Put(buf)
+	}
 	if n > 0 {
 		data := (*buf)[:n]
-		if err := c.callCore(func(core *fsm.Conn) error { return core.HandleDataInPlace(time.Now(), data) }, false); err != nil {
+		if err := c.callCore(func(core *fsm.Conn) error {
+			c.noteProgressLocked()
+			return core.HandleDataInPlace(time.Now(), data)
+		}, false); err != nil {
 			return err
 		}
 		if n == len(*buf) && c.rclass < len(readSizes)-1 {
@@ -195,6 +146,18 @@ func (c *Conn) readOnce() error {
 		return rerr
 	}
 	return nil
+}
+
+// readSocket reads the socket once into a buffer from readBuffers, of the
+// current read size; buf is nil when nothing was read. The caller holds
+// readMu.
+func (c *Conn) readSocket() (buf *[]byte, n int, err error) {
+	if c.raw != nil {
+		return c.raw.readSocket(c.rclass)
+	}
+	buf = readBuffers[c.rclass].Get().(*[]byte)
+	n, err = c.conn.Read(*buf)
+	return buf, n, err
 }
 
 // callCore runs f on the core and drains its events: application data is
@@ -227,6 +190,8 @@ func (c *Conn) drainLocked() {
 			c.pending = append(c.pending, ev.Data...)
 		case fsm.EventData:
 			c.appendPlain(ev.Data)
+		case fsm.EventHandshakeDone:
+			c.heldWrites = 0
 		case fsm.EventClosed:
 			if ev.Err == nil {
 				c.peerEOF = true
@@ -237,9 +202,16 @@ func (c *Conn) drainLocked() {
 	}
 }
 
+// appendPlain keeps delivered data for Read. The unread part moves to the
+// front rather than the buffer growing, as data may arrive while a Read
+// takes part of it (a Write reading the socket, see readForWriter).
 func (c *Conn) appendPlain(b []byte) {
-	if c.plainOff == len(c.plain) {
+	switch {
+	case c.plainOff == len(c.plain):
 		c.plain, c.plainOff = c.plain[:0], 0
+	case c.plainOff > 0 && len(c.plain)+len(b) > cap(c.plain):
+		c.plain = c.plain[:copy(c.plain, c.plain[c.plainOff:])]
+		c.plainOff = 0
 	}
 	c.plain = append(c.plain, b...)
 }
@@ -252,7 +224,7 @@ func (c *Conn) flushLocked(wait bool) error {
 		if !wait {
 			return nil
 		}
-		c.flushed.Wait()
+		c.changed.Wait()
 	}
 	c.flushing = true
 	for len(c.pending) > 0 && c.writeErr == nil {
@@ -268,7 +240,7 @@ func (c *Conn) flushLocked(wait bool) error {
 	}
 	c.pending = c.pending[:0]
 	c.flushing = false
-	c.flushed.Broadcast()
+	c.changed.Broadcast()
 	return c.writeErr
 }
 
@@ -282,7 +254,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	c.readMu.Lock()
-	defer c.readMu.Unlock()
+	defer c.unlockRead()
 	for {
 		if n, err, done := c.takePlain(p); done {
 			return n, err
@@ -304,6 +276,7 @@ func (c *Conn) takePlain(p []byte) (n int, err error, done bool) {
 	if c.plainOff < len(c.plain) {
 		n = copy(p, c.plain[c.plainOff:])
 		c.plainOff += n
+		c.noteProgressLocked()
 		return n, nil, true
 	}
 	if c.peerEOF {
@@ -317,18 +290,26 @@ func (c *Conn) takePlain(p []byte) (n int, err error, done bool) {
 
 // Write writes application data, running the handshake first if needed.
 // A scheduled key update is sent before the data.
+//
+// While a TLS 1.2 renegotiation runs, the first 64 KiB written are held
+// back until it ends; past them, Write waits for its end (within the
+// write deadline), reading the socket itself when no Read is under way.
+// Application data that arrives meanwhile is kept for Read, up to
+// 256 KiB; beyond that, Write waits for Read to take some.
+//
+// After Close, Write returns net.ErrClosed.
 func (c *Conn) Write(p []byte) (int, error) {
+	if !c.beginWrite() {
+		return 0, net.ErrClosed
+	}
+	defer c.activeCall.Add(-2)
 	if err := c.startHandshake(); err != nil {
 		return 0, err
 	}
 	written := 0
 	for written < len(p) {
 		chunk := p[written:min(len(p), written+writeChunk)]
-		err := c.callCore(func(core *fsm.Conn) error {
-			_, err := core.Write(chunk)
-			return err
-		}, true)
-		if err != nil {
+		if err := c.writeChunk(chunk); err != nil {
 			return written, err
 		}
 		written += len(chunk)
@@ -336,13 +317,31 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return written, nil
 }
 
-// startHandshake runs the first handshake if needed; unlike Handshake it
-// does not force scheduled work.
-func (c *Conn) startHandshake() error {
-	if c.handshakeState() == nil {
-		return nil
+// beginWrite counts a Write in flight, unless Close was called.
+func (c *Conn) beginWrite() bool {
+	for {
+		x := c.activeCall.Load()
+		if x&1 != 0 {
+			return false
+		}
+		if c.activeCall.CompareAndSwap(x, x+2) {
+			return true
+		}
 	}
-	return c.handshake(context.Background(), false)
+}
+
+// beginClose marks the Conn closed; first is false if Close was called
+// before, writing is true if a Write is in flight.
+func (c *Conn) beginClose() (writing, first bool) {
+	for {
+		x := c.activeCall.Load()
+		if x&1 != 0 {
+			return false, false
+		}
+		if c.activeCall.CompareAndSwap(x, x|1) {
+			return x != 0, true
+		}
+	}
 }
 
 // performScheduled starts a key update or renegotiation scheduled through
@@ -409,15 +408,36 @@ func (c *Conn) OnEvent(f func(fsm.Event)) {
 	c.mu.Unlock()
 }
 
-// CloseWrite sends close_notify without closing the socket.
+// CloseWrite sends close_notify without closing the socket. A running
+// renegotiation is first taken to its end, so that the data it holds
+// back goes out before close_notify, which would break the peer's
+// handshake.
 func (c *Conn) CloseWrite() error {
-	return c.callCore(func(core *fsm.Conn) error { return core.Close() }, true)
+	ferr := c.finishRenegotiation()
+	err := c.callCore(func(core *fsm.Conn) error { return core.Close() }, true)
+	if ferr != nil {
+		return ferr
+	}
+	return err
 }
 
-// Close sends close_notify (waiting at most 5 s) and closes the socket.
+// Close sends close_notify and closes the socket, giving the end of a
+// running renegotiation and close_notify 5 s. As in crypto/tls, a Close
+// while a Write is in flight is taken as a way to interrupt it:
+// close_notify would have to wait behind the Write, so Close only closes
+// the socket. A second Close returns net.ErrClosed.
 func (c *Conn) Close() error {
-	c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	writing, first := c.beginClose()
+	if !first {
+		return net.ErrClosed
+	}
+	if writing {
+		c.markClosed()
+		return c.conn.Close()
+	}
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	alertErr := c.CloseWrite()
+	c.markClosed()
 	err := c.conn.Close()
 	if err == nil && alertErr != nil && !isNetClosing(alertErr) {
 		var ae *fsm.AlertError
@@ -452,17 +472,6 @@ func (c *Conn) LocalAddr() net.Addr { return c.conn.LocalAddr() }
 
 // RemoteAddr returns the peer's address.
 func (c *Conn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
-
-// SetDeadline sets the read and write deadlines of the socket.
-func (c *Conn) SetDeadline(t time.Time) error { return c.conn.SetDeadline(t) }
-
-// SetReadDeadline sets the socket's read deadline.
-func (c *Conn) SetReadDeadline(t time.Time) error { return c.conn.SetReadDeadline(t) }
-
-// SetWriteDeadline sets the socket's write deadline. A write that times
-// out leaves the connection unusable for writing, as a partial record may
-// have been sent.
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
 
 // Key update types, from package fsm.
 const (

@@ -1,0 +1,15 @@
+//go:build !unix
+
+package tls
+
+import "net"
+
+// rawReader reads a socket without a buffer while it waits, on unix
+// systems only; elsewhere every socket is read through its Read method.
+type rawReader struct{}
+
+func newRawReader(net.Conn) *rawReader { return nil }
+
+func (*rawReader) readSocket(int) (*[]byte, int, error) {
+	panic("tls: no raw socket reads on this system")
+}
