@@ -17,8 +17,9 @@ import (
 const sctpMTU = fsm.DefaultMTU - 13 - 8 - 16
 
 // openSCTP starts the SCTP association of the data channels over conn.
-// Both ends of a WebRTC connection send INIT (RFC 8831 §6.2); the
-// association survives ctx.
+// Browsers send INIT as soon as DTLS is up, whatever their DTLS role, and
+// so does this end: SCTP makes one association of the two. ctx bounds
+// the start only.
 func openSCTP(ctx context.Context, conn net.Conn, logs logging.LoggerFactory) (*sctp.Association, error) {
 	assoc, err := sctp.ClientContext(ctx,
 		sctp.WithNetConn(conn),

@@ -72,7 +72,7 @@ func (p *goPeer) exchange(ctx context.Context, a *offer, msg string) (string, er
 		return "", err
 	}
 	cfg := dtlsConfig(p.cert, a.fingerprint)
-	conn, streamID := dtls.Client(pconn, pconn.peer, cfg), uint16(0) // a DTLS client's streams are even (RFC 8832 §4)
+	conn, streamID := dtls.Client(pconn, pconn.peer, cfg), uint16(0) // a DTLS client's streams are even (RFC 8832)
 	if a.setup == "active" {
 		conn, streamID = dtls.Server(pconn, pconn.peer, cfg), 1
 	}

@@ -107,7 +107,8 @@ type answer struct {
 	candidates  []string // "candidate:..." values
 }
 
-// sctpPort is the SCTP port both ends use for data channels (RFC 8841).
+// sctpPort is the SCTP port of our data channels, as browsers use
+// (a=sctp-port, RFC 8841).
 const sctpPort = 5000
 
 // maxMessageSize is the largest data channel message we announce.

@@ -103,7 +103,7 @@ func (p *icePacketConn) SetWriteDeadline(t time.Time) error { return p.conn.SetW
 // dtlsConfig is the Config for one browser: our certificate, and the
 // browser's, self-signed, accepted only when its SHA-256 matches the
 // fingerprint of the offer. A server requires the client's certificate,
-// as WebRTC does (RFC 8827 §6.5).
+// as DTLS-SRTP with SDP fingerprints requires (RFC 5763).
 func dtlsConfig(cert fsm.Certificate, peerFingerprint [sha256.Size]byte) *dtls.Config {
 	return &dtls.Config{
 		Certificates:           []fsm.Certificate{cert},
