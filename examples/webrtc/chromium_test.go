@@ -4,7 +4,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +41,7 @@ const (
 	// result; the three modes stay within a minute.
 	chromiumTimeout = 15 * time.Second
 	// profileRemoval bounds waiting for Chromium's processes to let go of
-	// its profile directory after they were killed.
+	// its files after they were killed.
 	profileRemoval = 5 * time.Second
 )
 
@@ -76,10 +76,13 @@ func connectChromium(t *testing.T, mode Mode) Result {
 	go httpServer.Serve(ln)
 	t.Cleanup(func() { httpServer.Close() })
 
-	profile := chromiumProfile(t)
+	// Chromium keeps its profile and, through TMPDIR, its singleton
+	// socket in a directory of the test's.
+	dir := chromiumDir(t)
 	url := "http://" + ln.Addr().String() + "/"
-	args := append(slices.Clone(chromiumFlags), "--user-data-dir="+profile, url)
-	browser := peers.Start(t, "chromium", args...)
+	args := append([]string{"TMPDIR=" + dir, "chromium"}, chromiumFlags...)
+	args = append(args, "--user-data-dir="+filepath.Join(dir, "profile"), url)
+	browser := peers.Start(t, "env", args...)
 	defer browser.Kill()
 	select {
 	case r := <-srv.Results():
@@ -90,10 +93,10 @@ func connectChromium(t *testing.T, mode Mode) Result {
 	}
 }
 
-// chromiumProfile returns a new profile directory for Chromium. It is
-// removed once the test's processes are killed; the removal is retried
-// while Chromium's last processes exit.
-func chromiumProfile(t *testing.T) string {
+// chromiumDir returns a new directory for Chromium's files. It is removed
+// once the test's processes are killed; the removal is retried while
+// Chromium's last processes exit.
+func chromiumDir(t *testing.T) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "tlsm-chromium-")
 	require.NoError(t, err)
@@ -105,7 +108,7 @@ func chromiumProfile(t *testing.T) string {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Errorf("removing Chromium's profile: %v", err)
+				t.Errorf("removing Chromium's files: %v", err)
 				return
 			}
 			time.Sleep(100 * time.Millisecond)
