@@ -1,0 +1,154 @@
+package main
+
+import (
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/tlsm/tlsm/fsm"
+	"github.com/tlsm/tlsm/internal/peers"
+	"github.com/tlsm/tlsm/record"
+)
+
+// chromiumFlags run headless Chromium for WebRTC on loopback. With mDNS
+// names off, its candidates carry real addresses, and its checks reach our
+// 127.0.0.1 candidate from 127.0.0.1. Its log on standard error holds the
+// page's lines, shown if a test fails. Killing its process group ends it;
+// its crash reporter, in a session of its own, follows it by itself
+// (--disable-crashpad-for-testing, which would keep it in the group, makes
+// its network service crash instead).
+var chromiumFlags = []string{
+	"--headless=new",
+	"--no-sandbox",
+	"--disable-gpu",
+	"--allow-loopback-in-peer-connection",
+	"--disable-features=WebRtcHideLocalIpsWithMdns",
+	"--no-first-run",
+	"--disable-background-networking",
+	"--disable-component-update",
+	"--disable-sync",
+	"--enable-logging=stderr",
+}
+
+const (
+	// chromiumTimeout bounds one mode, from starting Chromium to the
+	// result; the three modes stay within a minute.
+	chromiumTimeout = 15 * time.Second
+	// profileRemoval bounds waiting for Chromium's processes to let go of
+	// its files after they were killed.
+	profileRemoval = 5 * time.Second
+)
+
+// TestChromium connects headless Chromium to tlsm in each mode: ICE on
+// loopback, DTLS 1.2 with DTLS-SRTP, a data channel echoed over SCTP. It
+// checks tlsm's view of the connection and that the browser's getStats()
+// agrees. Without chromium it is skipped, except in CI, where it fails.
+func TestChromium(t *testing.T) {
+	peers.Need(t, "chromium")
+	for _, mode := range Modes {
+		t.Run(string(mode), func(t *testing.T) {
+			r := connectChromium(t, mode)
+			t.Log(r)
+			require.NoError(t, r.Err, "tlsm's side")
+			require.Empty(t, r.Browser.Error, "the page")
+			checkTLSMSide(t, r)
+			checkBrowserAgrees(t, mode, r)
+		})
+	}
+}
+
+// connectChromium serves the page for mode, points headless Chromium at
+// it, and returns the session's result.
+func connectChromium(t *testing.T, mode Mode) Result {
+	t.Helper()
+	srv, err := NewServer(mode)
+	require.NoError(t, err)
+	t.Cleanup(srv.Close)
+	ln, err := listenLoopback("127.0.0.1:0")
+	require.NoError(t, err)
+	httpServer := &http.Server{Handler: srv}
+	go httpServer.Serve(ln)
+	t.Cleanup(func() { httpServer.Close() })
+
+	// Chromium keeps its profile and, through TMPDIR, its singleton
+	// socket in a directory of the test's.
+	dir := chromiumDir(t)
+	url := "http://" + ln.Addr().String() + "/"
+	args := append([]string{"TMPDIR=" + dir, "chromium"}, chromiumFlags...)
+	args = append(args, "--user-data-dir="+filepath.Join(dir, "profile"), url)
+	browser := peers.Start(t, "env", args...)
+	defer browser.Kill()
+	select {
+	case r := <-srv.Results():
+		return r
+	case <-time.After(chromiumTimeout):
+		t.Fatalf("no result from Chromium within %v", chromiumTimeout)
+		return Result{}
+	}
+}
+
+// chromiumDir returns a new directory for Chromium's files. It is removed
+// once the test's processes are killed; the removal is retried while
+// Chromium's last processes exit.
+func chromiumDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "tlsm-chromium-")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		deadline := time.Now().Add(profileRemoval)
+		for {
+			err := os.RemoveAll(dir)
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("removing Chromium's files: %v", err)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	return dir
+}
+
+// checkTLSMSide checks what tlsm negotiated: DTLS 1.2, a suite, one of our
+// SRTP profiles with its keys, the echo, all over loopback.
+func checkTLSMSide(t *testing.T, r Result) {
+	t.Helper()
+	host, _, err := net.SplitHostPort(r.ICEPeer)
+	require.NoError(t, err)
+	assert.True(t, net.ParseIP(host).IsLoopback(), "ICE peer %s is not on loopback", r.ICEPeer)
+	assert.Equal(t, record.VersionDTLS12, r.Version, "version %#04x", r.Version)
+	assert.True(t, strings.HasPrefix(fsm.CipherSuiteName(r.CipherSuite), "TLS_ECDHE_"), "suite %#04x", r.CipherSuite)
+	assert.Contains(t, srtpPreference, r.SRTPProfile, "SRTP profile %#04x", r.SRTPProfile)
+	require.NotNil(t, r.SRTPKeys)
+	assert.Equal(t, SRTPKeyingMaterialLen(r.SRTPProfile), r.SRTPKeys.KeyingMaterialLen)
+	if r.SRTPProfile == fsm.SRTP_AES128_CM_HMAC_SHA1_80 {
+		assert.Equal(t, 60, r.SRTPKeys.KeyingMaterialLen, "2 × (16 + 14)")
+	}
+	assert.NotEmpty(t, r.Echoed)
+}
+
+// checkBrowserAgrees checks that the browser's getStats() says what tlsm
+// says, and that its message came back.
+func checkBrowserAgrees(t *testing.T, mode Mode, r Result) {
+	t.Helper()
+	b := r.Browser
+	assert.Equal(t, "connected", b.DTLSState)
+	assert.Equal(t, "FEFD", b.TLSVersion)
+	assert.Equal(t, fsm.CipherSuiteName(r.CipherSuite), b.DTLSCipher)
+	assert.Equal(t, SRTPProfileName(r.SRTPProfile), b.SRTPCipher)
+	wantRole := "client"
+	if mode == ModeClient {
+		wantRole = "server"
+	}
+	assert.Equal(t, wantRole, b.DTLSRole)
+	assert.Equal(t, b.Sent, r.Echoed, "what tlsm's side echoed")
+	assert.Equal(t, b.Sent, b.Echo, "what came back to the page")
+}
