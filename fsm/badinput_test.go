@@ -780,8 +780,9 @@ func TestEmptyKeyShareRetries(t *testing.T) {
 	require.NoError(t, v.conn.Err())
 	require.Equal(t, fsm.StateServerWaitClientHelloRetried, v.conn.State())
 	require.Greater(t, len(out), record.HeaderLen+4)
+	n := int(out[3])<<8 | int(out[4]) // the HelloRetryRequest's record; the compatibility change_cipher_spec follows
 	var hrr flights.ServerHello
-	require.NoError(t, hrr.Unmarshal(out[record.HeaderLen+4:]))
+	require.NoError(t, hrr.Unmarshal(out[record.HeaderLen+4:record.HeaderLen+n]))
 	require.True(t, hrr.IsHelloRetryRequest())
 	require.Equal(t, share.Group, hrr.SelectedGroup)
 

@@ -256,6 +256,9 @@ func (c *Conn) clientHelloRetryRequest(m message) (State, error) {
 		hello.PSKIdentities, hello.PSKBinders, c.hs.session = nil, nil, nil
 	}
 	c.hs.hello = &hello
+	if err := c.sendCompatibilityCCS(); err != nil {
+		return 0, err
+	}
 	c.sendMessage(c.bindHello(&hello))
 	return StateClientWaitServerHelloRetried, nil
 }
@@ -298,6 +301,9 @@ func (c *Conn) clientServerHello(m message) (State, error) {
 	c.transcript.Write(m.raw)
 	c.deriveHandshakeSecrets(shared)
 	if err := c.setReadKeys(c.hs.serverHS); err != nil {
+		return 0, err
+	}
+	if err := c.sendCompatibilityCCS(); err != nil {
 		return 0, err
 	}
 	if err := c.setWriteKeys(c.hs.clientHS); err != nil {

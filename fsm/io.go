@@ -193,6 +193,23 @@ func (c *Conn) sendAlert(level AlertLevel, desc Alert) {
 	c.events.push(Event{Kind: EventAlertSent, Level: level, Alert: desc})
 }
 
+// sendCompatibilityCCS sends the dummy change_cipher_spec of TLS 1.3's
+// middlebox compatibility mode (RFC 8446 Appendix D.4), unprotected and
+// once per handshake, when the ClientHello carried a legacy_session_id:
+// a client before its second ClientHello or its encrypted flight, a
+// server right after its HelloRetryRequest or ServerHello. What is queued
+// goes out first.
+func (c *Conn) sendCompatibilityCCS() error {
+	if c.hs.sentCompatCCS || !c.transport.CompatibilityCCS || len(c.hs.hello.SessionID) == 0 {
+		return nil
+	}
+	c.hs.sentCompatCCS = true
+	if err := c.layer.flush(); err != nil {
+		return err
+	}
+	return c.layer.writeRecord(record.TypeChangeCipherSpec, []byte{1})
+}
+
 // sendMessage queues a handshake message, adding it to the transcript.
 func (c *Conn) sendMessage(raw []byte) {
 	c.addTranscript(c.layer.queueMessage(raw))

@@ -210,6 +210,9 @@ func (c *Conn) sendHelloRetryRequest(ch *flights.ClientHello) (State, error) {
 		SelectedGroup:    uint16(c.hs.group),
 	}
 	c.sendBuilt(hrr.Append(c.msgBuffer()))
+	if err := c.sendCompatibilityCCS(); err != nil {
+		return 0, err
+	}
 	return StateServerWaitClientHelloRetried, nil
 }
 
@@ -309,6 +312,9 @@ func (c *Conn) serverFlight(clientShare []byte) (State, error) {
 	}
 	c.version = VersionTLS13
 	c.sendBuilt(sh.Append(c.msgBuffer()))
+	if err := c.sendCompatibilityCCS(); err != nil {
+		return 0, err
+	}
 	c.deriveHandshakeSecrets(shared)
 	if err := c.setWriteKeys(hs.serverHS); err != nil {
 		return 0, err

@@ -33,6 +33,10 @@ type Transport struct {
 	// have been lost or reordered (RFC 6347 §4.1), and the peer sends them
 	// again; over a stream it is an unexpected_message.
 	DropEarlyChangeCipherSpec bool
+	// CompatibilityCCS sends TLS 1.3's middlebox compatibility
+	// change_cipher_spec (RFC 8446 Appendix D.4); DTLS 1.3 has none (RFC
+	// 9147 §5).
+	CompatibilityCCS bool
 
 	newLayer func(*Conn) layer
 }
@@ -45,6 +49,7 @@ var Stream = &Transport{
 	Version12:            record.VersionTLS12,
 	MaxVersion:           VersionTLS13,
 	ResumeOnHelloRequest: true,
+	CompatibilityCCS:     true,
 	newLayer:             newStreamLayer,
 }
 

@@ -1,0 +1,94 @@
+package fsm_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/tlsm/tlsm/fsm"
+	"github.com/tlsm/tlsm/internal/testcert"
+	"github.com/tlsm/tlsm/record"
+)
+
+// recordTypes returns the content types of the TLS records in b.
+func recordTypes(t *testing.T, b []byte) []record.ContentType {
+	var types []record.ContentType
+	for len(b) > 0 {
+		require.GreaterOrEqual(t, len(b), record.HeaderLen)
+		n := record.HeaderLen + (int(b[3])<<8 | int(b[4]))
+		if record.ContentType(b[0]) == record.TypeChangeCipherSpec {
+			require.Equal(t, []byte{1}, b[record.HeaderLen:n], "the compatibility change_cipher_spec is in the clear")
+		}
+		types = append(types, record.ContentType(b[0]))
+		b = b[n:]
+	}
+	return types
+}
+
+// flightTypes runs a TLS handshake between c and s, returning the record
+// types of each flight each side sent, in order.
+func flightTypes(t *testing.T, c, s *fsm.Conn) (client, server [][]record.ContentType) {
+	require.NoError(t, c.Start(time.Now()))
+	from, to, sent := c, s, &client
+	for range 8 {
+		var out []byte
+		for ev := from.NextEvent(); ev.Kind != fsm.EventNone; ev = from.NextEvent() {
+			if ev.Kind == fsm.EventTransmit {
+				out = append(out, ev.Data...)
+			}
+		}
+		if len(out) == 0 && c.HandshakeComplete() && s.HandshakeComplete() {
+			return client, server
+		}
+		if len(out) > 0 {
+			*sent = append(*sent, recordTypes(t, out))
+		}
+		require.NoError(t, to.HandleData(time.Now(), out))
+		from, to = to, from
+		if sent == &client {
+			sent = &server
+		} else {
+			sent = &client
+		}
+	}
+	t.Fatal("the handshake did not end")
+	return nil, nil
+}
+
+const (
+	ccs = record.TypeChangeCipherSpec
+	hs  = record.TypeHandshake
+	ad  = record.TypeApplicationData
+)
+
+// TestCompatibilityCCS: TLS 1.3 middlebox compatibility mode (RFC 8446
+// Appendix D.4). The server sends one change_cipher_spec right after its
+// ServerHello or HelloRetryRequest, the client one before its encrypted
+// flight or its second ClientHello; never more than one each.
+func TestCompatibilityCCS(t *testing.T) {
+	cc, sc := configs(t, testcert.ECDSAP256)
+	sc.SessionTicketsDisabled = true
+	client, server := flightTypes(t, fsm.NewClient(cc), fsm.NewServer(sc))
+	require.Equal(t, [][]record.ContentType{{hs}, {ccs, ad}}, client)
+	require.Equal(t, [][]record.ContentType{{hs, ccs, ad}}, server)
+
+	// A HelloRetryRequest: the server asks for P-256, which the client
+	// lists but sent no share for.
+	cc.CurvePreferences = []fsm.CurveID{fsm.X25519, fsm.CurveP256}
+	sc.CurvePreferences = []fsm.CurveID{fsm.CurveP256}
+	client, server = flightTypes(t, fsm.NewClient(cc), fsm.NewServer(sc))
+	require.Equal(t, [][]record.ContentType{{hs}, {ccs, hs}, {ad}}, client)
+	require.Equal(t, [][]record.ContentType{{hs, ccs}, {hs, ad}}, server)
+}
+
+// TestCompatibilityCCSNeedsSessionID: a server sends no
+// change_cipher_spec to a client whose ClientHello has an empty
+// legacy_session_id, which has not asked for compatibility mode.
+func TestCompatibilityCCSNeedsSessionID(t *testing.T) {
+	ch := goodHello(t)
+	ch.SessionID = nil
+	v := newServerVictim(t)
+	out := v.feed(hsRecord(ch.Append(nil)))
+	require.NoError(t, v.conn.Err())
+	require.NotContains(t, recordTypes(t, out), ccs)
+}
