@@ -872,7 +872,7 @@ func badInputDTLSCases() []badDTLSCase {
 				return evs
 			})
 		}},
-		{"server/empty alert record during the handshake", sendsDT(record.AlertDecodeError), func(t *testing.T) *dtAttack {
+		{"server/empty alert record during the handshake", sendsDT(record.AlertUnexpectedMessage), func(t *testing.T) *dtAttack {
 			p := midServer(t)
 			return attack(p, p.server, func() []fsm.Event { return p.inject(p.server, p.plainRec(record.TypeAlert, nil)) })
 		}},
@@ -1068,10 +1068,13 @@ func badInputDTLSCases() []badDTLSCase {
 			p := midServer(t)
 			return attack(p, p.server, func() []fsm.Event { return p.inject(p.server, p.plainRec(record.TypeAlert, []byte{1, 0})) })
 		}},
-		{"server/warning handshake_failure to a fresh server", receivesDT(record.AlertHandshakeFailure), func(t *testing.T) *dtAttack {
-			// The version is not known yet: no alert is a warning.
+		{"server/warning handshake_failure to a fresh server", ignoredDT, func(t *testing.T) *dtAttack {
+			// Before the version is known, warnings are ignored, as in
+			// (D)TLS 1.2 (within MaxIdleRecords).
 			p := newDTPair(t, nil)
-			return attack(p, p.server, func() []fsm.Event { return p.inject(p.server, p.plainRec(record.TypeAlert, []byte{1, 40})) })
+			p.start()
+			return attack(p, p.server, func() []fsm.Event { return p.inject(p.server, p.plainRec(record.TypeAlert, []byte{1, 40})) },
+				fsm.EventAlertReceived)
 		}},
 
 		// Post-handshake messages DTLS 1.2 does not have, HelloRequests,

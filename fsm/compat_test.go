@@ -92,3 +92,44 @@ func TestCompatibilityCCSNeedsSessionID(t *testing.T) {
 	require.NoError(t, v.conn.Err())
 	require.NotContains(t, recordTypes(t, out), ccs)
 }
+
+// transmitted drains c and returns what it sent.
+func transmitted(c *fsm.Conn) []byte {
+	var out []byte
+	for ev := c.NextEvent(); ev.Kind != fsm.EventNone; ev = c.NextEvent() {
+		if ev.Kind == fsm.EventTransmit {
+			out = append(out, ev.Data...)
+		}
+	}
+	return out
+}
+
+// TestWarningBeforeServerHello: a warning alert (unrecognized_name, as
+// servers send about SNI) before the ServerHello is ignored while the
+// version is not known yet, and the TLS 1.2 handshake completes.
+func TestWarningBeforeServerHello(t *testing.T) {
+	cc, sc := configs(t, testcert.ECDSAP256)
+	sc.MaxVersion = fsm.VersionTLS12
+	now := time.Now()
+	c, s := fsm.NewClient(cc), fsm.NewServer(sc)
+	require.NoError(t, c.Start(now))
+	require.NoError(t, s.HandleData(now, transmitted(c)))
+	warning := record.AppendPlain(nil, record.TypeAlert, record.VersionTLS12, []byte{1, byte(record.AlertUnrecognizedName)})
+	require.NoError(t, c.HandleData(now, append(warning, transmitted(s)...)))
+	for !c.HandshakeComplete() || !s.HandshakeComplete() {
+		require.NoError(t, s.HandleData(now, transmitted(c)))
+		require.NoError(t, c.HandleData(now, transmitted(s)))
+	}
+	require.Equal(t, uint16(fsm.VersionTLS12), c.ConnectionState().Version)
+}
+
+// TestEmptyAlertRecord: an alert record with no content is an
+// unexpected_message (RFC 8446 §5.4); one of the wrong length a
+// decode_error.
+func TestEmptyAlertRecord(t *testing.T) {
+	for payload, want := range map[string]fsm.Alert{"": record.AlertUnexpectedMessage, "\x01": record.AlertDecodeError, "\x01\x00\x00": record.AlertDecodeError} {
+		v := newServerVictim(t)
+		v.feed(plain(record.TypeAlert, []byte(payload)))
+		require.ErrorIs(t, v.conn.Err(), want, "%q", payload)
+	}
+}

@@ -150,7 +150,12 @@ func (c *Conn) handleHandshake(payload []byte) error {
 }
 
 func (c *Conn) handleAlert(payload []byte) error {
-	if len(payload) != 2 {
+	switch len(payload) {
+	case 0:
+		// RFC 8446 §5.4: an alert record with no content.
+		return alertf(record.AlertUnexpectedMessage, "empty alert record")
+	case 2:
+	default:
 		return alertf(record.AlertDecodeError, "alert of %d bytes", len(payload))
 	}
 	level, desc := record.AlertLevel(payload[0]), record.Alert(payload[1])
@@ -175,7 +180,10 @@ func (c *Conn) handleAlert(payload []byte) error {
 			return nil
 		}
 	}
-	if c.version == VersionTLS12 && level == record.LevelWarning {
+	if c.version != VersionTLS13 && level == record.LevelWarning {
+		// TLS 1.2, or a version not chosen yet: a warning such as
+		// unrecognized_name before a ServerHello is ignored (within
+		// MaxIdleRecords).
 		if desc == record.AlertNoRenegotiation && Lookup(c.state, InNoRenegotiation) != nil {
 			return c.dispatch(InNoRenegotiation, message{})
 		}
