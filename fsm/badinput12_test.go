@@ -370,6 +370,16 @@ func flipVerifyData(t *testing.T) func(pt []byte) []byte {
 	}
 }
 
+// shortenFinished drops the last byte of a Finished message, keeping its
+// header consistent.
+func shortenFinished(t *testing.T) func(pt []byte) []byte {
+	return func(pt []byte) []byte {
+		require.Equal(t, byte(flights.TypeFinished), pt[0])
+		pt[3]--
+		return pt[:len(pt)-1]
+	}
+}
+
 func badInput12Cases() []badInputCase {
 	return []badInputCase{
 		// A TLS 1.2 client fed a crafted server's first flight.
@@ -708,6 +718,13 @@ func badInput12Cases() []badInputCase {
 			p, keyLog := newLoggedPair12(t)
 			v := watch(p, p.Server)
 			p.Tamper = reseal12First(t, p, p.Client, keyLog, flipVerifyData(t))
+			p.Handshake()
+			return v
+		}},
+		{"server12/client Finished one byte short", record.AlertDecodeError, false, func(t *testing.T) *victim {
+			p, keyLog := newLoggedPair12(t)
+			v := watch(p, p.Server)
+			p.Tamper = reseal12First(t, p, p.Client, keyLog, shortenFinished(t))
 			p.Handshake()
 			return v
 		}},

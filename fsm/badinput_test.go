@@ -605,6 +605,13 @@ func badInputCases() []badInputCase {
 			p.Handshake()
 			return v
 		}},
+		{"server/client Finished one byte short", record.AlertDecodeError, false, func(t *testing.T) *victim {
+			p, keyLog := newLoggedPair(t)
+			v := watch(p, p.Server)
+			p.Tamper = resealFirst(t, p.Client, keyLog, "CLIENT_HANDSHAKE_TRAFFIC_SECRET", shortenFinished(t))
+			p.Handshake()
+			return v
+		}},
 		{"client/EncryptedExtensions carrying key_share", record.AlertIllegalParameter, false, func(t *testing.T) *victim {
 			p, keyLog := newLoggedPair(t)
 			v := watch(p, p.Client)

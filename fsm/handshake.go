@@ -97,10 +97,23 @@ func (c *Conn) checkFinished(m message, trafficSecret []byte) error {
 		return err
 	}
 	var want [64]byte
-	if !hmac.Equal(fin.VerifyData, c.finishedMAC(want[:0], trafficSecret)) {
-		return alertf(record.AlertDecryptError, "wrong Finished verify_data")
+	if err := checkVerifyData(fin.VerifyData, c.finishedMAC(want[:0], trafficSecret)); err != nil {
+		return err
 	}
 	c.transcript.Write(m.raw)
+	return nil
+}
+
+// checkVerifyData compares a Finished's verify_data with ours: one of
+// another length is malformed (decode_error), another value of the right
+// length a failed check (decrypt_error).
+func checkVerifyData(got, want []byte) error {
+	switch {
+	case len(got) != len(want):
+		return alertf(record.AlertDecodeError, "Finished of %d bytes, not %d", len(got), len(want))
+	case !hmac.Equal(got, want):
+		return alertf(record.AlertDecryptError, "wrong Finished verify_data")
+	}
 	return nil
 }
 

@@ -1,7 +1,6 @@
 package fsm
 
 import (
-	"crypto/hmac"
 	"slices"
 
 	"github.com/tlsm/tlsm/cipher"
@@ -120,8 +119,8 @@ func (c *Conn) checkFinished12(m message) error {
 	}
 	_, label := c.finishedLabels()
 	want := cipher.VerifyData12(c.suite.Hash, c.master, label, c.transcript.Digest())
-	if !hmac.Equal(fin.VerifyData, want) {
-		return alertf(record.AlertDecryptError, "wrong Finished verify_data")
+	if err := checkVerifyData(fin.VerifyData, want); err != nil {
+		return err
 	}
 	c.rememberVerifyData(false, want)
 	c.addTranscript(m.raw)
