@@ -780,61 +780,78 @@ func TestInteropOpenSSL(t *testing.T) {
 		})
 	}
 
-	t.Run("s_client/tlsm-listener/AES128GCM", func(t *testing.T) {
-		t.Parallel()
-		certFile, keyFile, caFile := opensslFiles(t)
-		const suite = aes128GCM
-		ln, err := dtls.Listen("udp", "127.0.0.1:0", tlsmServerConfig(t, suite, opensslMTU))
-		require.NoError(t, err)
-		t.Cleanup(func() { ln.Close() })
-		proxy := newRecordingProxy(t, ln.Addr())
+	for _, tc := range []struct {
+		name     string
+		listener bool // dtls.Listen, else dtls.Server on a socket of its own
+		// fullHello leaves s_client's cipher list alone: its ClientHello
+		// then takes two fragments at this MTU.
+		fullHello bool
+	}{
+		{name: "tlsm-listener/AES128GCM", listener: true},
+		{name: "tlsm-listener/full-hello", listener: true, fullHello: true},
+		{name: "tlsm-server/full-hello", fullHello: true},
+	} {
+		t.Run("s_client/"+tc.name, func(t *testing.T) {
+			t.Parallel()
+			testOpenSSLClient(t, tc.listener, tc.fullHello)
+		})
+	}
+}
 
-		done := serveTLSM(t, func() (*dtls.Conn, error) {
-			c, err := ln.Accept()
-			if err != nil {
-				return nil, err
-			}
-			return c.(*dtls.Conn), nil
-		}, suite)
+// testOpenSSLClient runs openssl s_client -dtls1_2 -mtu 256 against a
+// tlsm server; with fullHello, s_client offers its whole cipher list.
+func testOpenSSLClient(t *testing.T, listener, fullHello bool) {
+	certFile, keyFile, caFile := opensslFiles(t)
+	const suite = aes128GCM
+	sock, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	proxy := newRecordingProxy(t, sock.LocalAddr())
+	done := serveTLSM(t, tlsmAccept(t, sock, proxy.BackAddr(), tlsmServerConfig(t, suite, opensslMTU), listener), suite)
 
-		start := time.Now()
-		port := proxy.Addr().(*net.UDPAddr).Port
-		cli := peers.OpenSSLClient(t, port, "-dtls1_2", "-mtu", "256",
-			"-servername", "localhost",
-			"-cert", certFile, "-key", keyFile,
-			"-CAfile", caFile, "-verify_return_error", "-verify_hostname", "localhost",
-			"-cipher", opensslSuite(suite),
-			"-use_srtp", "SRTP_AEAD_AES_128_GCM:"+opensslSRTP,
-			"-keymatexport", srtpLabel, "-keymatexportlen", "60")
-		cli.WaitOutput(t, "Keying material: ", interopTimeout)
-		handshake := time.Since(start)
-		out := cli.Stdout()
-		require.Contains(t, out, "Protocol  : DTLSv1.2")
-		require.Contains(t, out, "Cipher    : "+opensslSuite(suite))
-		require.Contains(t, out, "SRTP Extension negotiated, profile="+opensslSRTP)
-		require.Contains(t, out, "Verify return code: 0 (ok)")
+	start := time.Now()
+	port := proxy.Addr().(*net.UDPAddr).Port
+	args := []string{"-dtls1_2", "-mtu", "256",
+		"-servername", "localhost",
+		"-cert", certFile, "-key", keyFile,
+		"-CAfile", caFile, "-verify_return_error", "-verify_hostname", "localhost",
+		"-use_srtp", "SRTP_AEAD_AES_128_GCM:" + opensslSRTP,
+		"-keymatexport", srtpLabel, "-keymatexportlen", "60"}
+	if !fullHello {
+		args = append(args, "-cipher", opensslSuite(suite))
+	}
+	cli := peers.OpenSSLClient(t, port, args...)
+	cli.WaitOutput(t, "Keying material: ", interopTimeout)
+	handshake := time.Since(start)
+	out := cli.Stdout()
+	require.Contains(t, out, "Protocol  : DTLSv1.2")
+	require.Contains(t, out, "Cipher    : "+opensslSuite(suite))
+	require.Contains(t, out, "SRTP Extension negotiated, profile="+opensslSRTP)
+	require.Contains(t, out, "Verify return code: 0 (ok)")
 
-		start = time.Now()
-		resends := exchangeWithClient(t, cli, out, proxy.Diag)
-		t.Logf("handshake (with process start) %v, %d round trips %v, %d resent", handshake, interopMessages, time.Since(start), resends)
-		require.LessOrEqual(t, resends, maxLosses, "too many losses on loopback")
-		// At the end of its input s_client sends close_notify and exits,
-		// which ends the echo with io.EOF.
-		start = time.Now()
-		cli.CloseStdin()
-		code, err := cli.Wait(interopTimeout)
-		t.Logf("s_client exited %v after the end of its input", time.Since(start))
-		require.NoError(t, err)
-		require.Zero(t, code, "s_client exit status")
+	start = time.Now()
+	resends := exchangeWithClient(t, cli, out, proxy.Diag)
+	t.Logf("handshake (with process start) %v, %d round trips %v, %d resent", handshake, interopMessages, time.Since(start), resends)
+	require.LessOrEqual(t, resends, maxLosses, "too many losses on loopback")
+	// At the end of its input s_client sends close_notify and exits,
+	// which ends the echo with io.EOF.
+	start = time.Now()
+	cli.CloseStdin()
+	code, err := cli.Wait(interopTimeout)
+	t.Logf("s_client exited %v after the end of its input", time.Since(start))
+	require.NoError(t, err)
+	require.Zero(t, code, "s_client exit status")
 
-		s := waitServed(t, done)
-		require.Equal(t, keyingMaterial(t, out), s.ekm, "SRTP keying material differs")
-		checkSeqs(t, s.echo.seqs)
-		checkCookie(t, proxy, true)
-		checkMTU(t, proxy, c2s, opensslMTU)
-		checkMTU(t, proxy, s2c, opensslMTU)
-		checkRecordNumbers(t, proxy)
-	})
+	s := waitServed(t, done)
+	require.Equal(t, keyingMaterial(t, out), s.ekm, "SRTP keying material differs")
+	checkSeqs(t, s.echo.seqs)
+	checkCookie(t, proxy, true)
+	checkMTU(t, proxy, c2s, opensslMTU)
+	checkMTU(t, proxy, s2c, opensslMTU)
+	if fullHello {
+		// Each of its two ClientHellos, before and after the cookie.
+		require.GreaterOrEqual(t, proxy.Stats(c2s).partial[hsClientHello], 4, "ClientHello not fragmented: %v", proxy.Stats(c2s))
+	}
+	checkRecordNumbers(t, proxy)
 }
 
 // exchangeWithServer runs interopMessages round trips between a tlsm
