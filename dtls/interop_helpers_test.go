@@ -111,20 +111,44 @@ type dirStats struct {
 // can move the client to a new port on the server's side (rebind).
 type recordingProxy struct {
 	front  net.PacketConn // the client sends here
-	server *net.UDPAddr
+	server string
+	socks  sockets
 	wg     sync.WaitGroup
 
 	mu     sync.Mutex
-	back   *net.UDPConn // connected to the server
+	back   net.Conn // connected to the server
 	client net.Addr
 	stats  [2]dirStats
 }
 
+// sockets makes a test's sockets: hostSockets on the test's own network,
+// a peers.NetNS in the network namespace of a peer.
+type sockets interface {
+	ListenPacket(network, address string) (net.PacketConn, error)
+	Dial(network, address string) (net.Conn, error)
+}
+
+type hostSockets struct{}
+
+func (hostSockets) ListenPacket(network, address string) (net.PacketConn, error) {
+	return net.ListenPacket(network, address)
+}
+
+func (hostSockets) Dial(network, address string) (net.Conn, error) {
+	return net.Dial(network, address)
+}
+
 func newRecordingProxy(t testing.TB, server net.Addr) *recordingProxy {
 	t.Helper()
-	front, err := net.ListenPacket("udp", "127.0.0.1:0")
+	return newRecordingProxyIn(t, hostSockets{}, server)
+}
+
+// newRecordingProxyIn is newRecordingProxy with sockets from socks.
+func newRecordingProxyIn(t testing.TB, socks sockets, server net.Addr) *recordingProxy {
+	t.Helper()
+	front, err := socks.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
-	p := &recordingProxy{front: front, server: server.(*net.UDPAddr)}
+	p := &recordingProxy{front: front, server: server.String(), socks: socks}
 	for i := range p.stats {
 		p.stats[i] = dirStats{fragments: map[byte]int{}, partial: map[byte]int{}, records: map[uint64]int{}, cids: map[string]int{}}
 	}
@@ -148,7 +172,7 @@ func newRecordingProxy(t testing.TB, server net.Addr) *recordingProxy {
 
 // dialLocked gives the proxy a new socket towards the server.
 func (p *recordingProxy) dialLocked() error {
-	back, err := net.DialUDP("udp", nil, p.server)
+	back, err := p.socks.Dial("udp", p.server)
 	if err != nil {
 		return err
 	}
@@ -212,7 +236,7 @@ func (p *recordingProxy) forward() {
 	}
 }
 
-func (p *recordingProxy) backward(back *net.UDPConn) {
+func (p *recordingProxy) backward(back net.Conn) {
 	buf := make([]byte, 1<<16)
 	for {
 		n, err := back.Read(buf)
@@ -377,10 +401,17 @@ func exchange(t testing.TB, c net.Conn, diag func() string) (resends int) {
 // end-1, so that an exchange can stop and go on.
 func exchangeRange(t testing.TB, c net.Conn, first, end int, diag func() string) (resends int) {
 	t.Helper()
+	return exchangeReplies(t, c, first, end, answer, diag)
+}
+
+// exchangeReplies is exchangeRange with a peer whose answer to a message
+// is reply(message).
+func exchangeReplies(t testing.TB, c net.Conn, first, end int, reply func([]byte) []byte, diag func() string) (resends int) {
+	t.Helper()
 	buf := make([]byte, 1<<16)
 	for i := first; i < end; i++ {
 		msg := message("c2s", i, randomPayload(i))
-		want := answer([]byte(msg))
+		want := reply([]byte(msg))
 	attempts:
 		for attempt := 1; ; attempt++ {
 			if attempt > maxAttempts {
@@ -499,9 +530,15 @@ func waitOutput(p *peers.Proc, from int, s string, timeout time.Duration) (int, 
 // -keymatexport prints.
 func keyingMaterial(t testing.TB, out string) []byte {
 	t.Helper()
-	const marker = "Keying material: "
+	return keyingMaterialAfter(t, out, "Keying material: ")
+}
+
+// keyingMaterialAfter extracts the hex keying material that a peer
+// prints after marker, to the end of the line.
+func keyingMaterialAfter(t testing.TB, out, marker string) []byte {
+	t.Helper()
 	i := strings.Index(out, marker)
-	require.GreaterOrEqual(t, i, 0, "no keying material in openssl output")
+	require.GreaterOrEqual(t, i, 0, "no keying material in the peer's output")
 	line, _, _ := strings.Cut(out[i+len(marker):], "\n")
 	b, err := hex.DecodeString(strings.TrimSpace(line))
 	require.NoError(t, err)
