@@ -309,7 +309,8 @@ type pionServerCase struct {
 	mtu        int
 	dtls12Only bool // pion supports DTLS 1.2 only, else DTLS 1.3 too
 	// pionDefaults leaves pion's cipher suites, versions and timers
-	// alone, so that it is set up only to authenticate and use SRTP.
+	// alone, so that it is set up only to authenticate and use SRTP;
+	// tlsm's version bounds are its defaults too.
 	pionDefaults bool
 	cid          cidSetup
 	// migrate moves the tlsm client to a new port half way through the
@@ -326,7 +327,8 @@ type pionClientCase struct {
 	mtu        int
 	dtls12Only bool // pion offers DTLS 1.2 only, else 1.2 and 1.3
 	// pionDefaults leaves pion's cipher suites, versions and timers
-	// alone, so that it is set up only to authenticate and use SRTP.
+	// alone, so that it is set up only to authenticate and use SRTP;
+	// tlsm's version bounds are its defaults too.
 	pionDefaults bool
 	cid          cidSetup
 	// migrate moves the pion client to a new port half way through the
@@ -463,6 +465,9 @@ func testPionServer(t *testing.T, tc pionServerCase) {
 	require.NoError(t, err)
 	cfg := tlsmClientConfig(t, tc.suite, tc.mtu)
 	cfg.ConnectionIDs = tc.cid.tlsm
+	if tc.pionDefaults {
+		cfg.MinVersion, cfg.MaxVersion = 0, 0
+	}
 	c := dtls.Client(csock, proxy.Addr(), cfg)
 	defer c.Close()
 	start := time.Now()
@@ -492,6 +497,9 @@ func testPionServer(t *testing.T, tc pionServerCase) {
 		checkMTU(t, proxy, c2s, tc.mtu)
 	}
 	checkRecordNumbers(t, proxy)
+	if tc.mtu == 0 {
+		require.NotContains(t, proxy.Stats(c2s).helloVersions, uint16(record.VersionDTLS13), "tlsm offered DTLS 1.3")
+	}
 	tc.cid.check(t, c.ConnectionState(), s.state.cids, proxy, s2c)
 	if tc.migrate {
 		require.Equal(t, proxy.BackAddr().String(), s.remote, "pion did not follow the client")
@@ -503,6 +511,9 @@ func testPionClient(t *testing.T, tc pionClientCase) {
 	cfg := tlsmServerConfig(t, tc.suite, tc.mtu)
 	cfg.InsecureSkipHelloVerify = !tc.cookie
 	cfg.ConnectionIDs = tc.cid.tlsm
+	if tc.pionDefaults {
+		cfg.MinVersion, cfg.MaxVersion = 0, 0
+	}
 	sock, err := net.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
 	proxy := newRecordingProxy(t, sock.LocalAddr())
