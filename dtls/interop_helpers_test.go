@@ -149,10 +149,8 @@ func newRecordingProxyIn(t testing.TB, socks sockets, server net.Addr) *recordin
 	front, err := socks.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
 	p := &recordingProxy{front: front, server: server.String(), socks: socks}
-	for i := range p.stats {
-		p.stats[i] = dirStats{fragments: map[byte]int{}, partial: map[byte]int{}, records: map[uint64]int{}, cids: map[string]int{}}
-	}
 	p.mu.Lock()
+	p.resetLocked()
 	err = p.dialLocked()
 	p.mu.Unlock()
 	require.NoError(t, err)
@@ -192,6 +190,26 @@ func (p *recordingProxy) rebind(t testing.TB) {
 	old := p.back
 	require.NoError(t, p.dialLocked())
 	old.Close()
+}
+
+// nextClient readies the proxy for a new client, which may come from
+// another address: it forgets the last client and what it saw, and
+// relays from a new port.
+func (p *recordingProxy) nextClient(t testing.TB) {
+	t.Helper()
+	p.rebind(t)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.client = nil
+	p.resetLocked()
+}
+
+// resetLocked forgets what the proxy saw, but the CID lengths.
+func (p *recordingProxy) resetLocked() {
+	for i := range p.stats {
+		p.stats[i] = dirStats{fragments: map[byte]int{}, partial: map[byte]int{}, records: map[uint64]int{},
+			cids: map[string]int{}, cidLen: p.stats[i].cidLen}
+	}
 }
 
 // SetConnectionIDs tells the proxy the length of the Connection IDs in

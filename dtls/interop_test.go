@@ -404,15 +404,28 @@ type pionServed struct {
 }
 
 // startPionServer starts a pion listener on 127.0.0.1 that serves one
-// connection: it completes the handshake, notes what was negotiated and
-// answers messages until the client closes.
+// connection (servePion).
 func startPionServer(t testing.TB, opts []piondtls.ServerOption) (net.Addr, <-chan pionServed) {
+	t.Helper()
+	ln := listenPion(t, opts)
+	return ln.Addr(), servePion(ln)
+}
+
+// listenPion starts a pion listener on 127.0.0.1, closed when the test ends.
+func listenPion(t testing.TB, opts []piondtls.ServerOption) net.Listener {
 	t.Helper()
 	sock, err := net.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ln, err := piondtls.Listen(sock, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { ln.Close(); sock.Close() })
+	return ln
+}
+
+// servePion serves the next connection of ln in the background: it
+// completes the handshake, notes what was negotiated and answers messages
+// until the client closes.
+func servePion(ln net.Listener) <-chan pionServed {
 	done := make(chan pionServed, 1)
 	go func() {
 		c, err := ln.Accept()
@@ -432,7 +445,7 @@ func startPionServer(t testing.TB, opts []piondtls.ServerOption) (net.Addr, <-ch
 		echo := serveEcho(pc)
 		done <- pionServed{state: st, echo: echo, remote: pc.RemoteAddr().String()}
 	}()
-	return sock.LocalAddr(), done
+	return done
 }
 
 // pionServerOptions authenticate the client and set up the case.
@@ -507,7 +520,6 @@ func testPionServer(t *testing.T, tc pionServerCase) {
 }
 
 func testPionClient(t *testing.T, tc pionClientCase) {
-	cert, _ := interopCert(t)
 	cfg := tlsmServerConfig(t, tc.suite, tc.mtu)
 	cfg.InsecureSkipHelloVerify = !tc.cookie
 	cfg.ConnectionIDs = tc.cid.tlsm
@@ -520,30 +532,8 @@ func testPionClient(t *testing.T, tc pionClientCase) {
 	proxy.SetConnectionIDs(tc.cid.tlsmLen(), tc.cid.pionLen())
 	done := serveTLSM(t, tlsmAccept(t, sock, proxy.BackAddr(), cfg, tc.listener), tc.suite)
 
-	opts := []piondtls.ClientOption{
-		piondtls.WithCertificates(cert.TLSCertificate()),
-		piondtls.WithRootCAs(cert.CAPool),
-		piondtls.WithServerName("localhost"),
-		piondtls.WithSRTPProtectionProfiles(piondtls.SRTP_AEAD_AES_128_GCM, piondtls.SRTP_AES128_CM_HMAC_SHA1_80),
-	}
-	for _, o := range tc.cid.pionOptions() {
-		opts = append(opts, o)
-	}
-	if !tc.pionDefaults {
-		for _, o := range pionOptions(tc.suite, tc.mtu, tc.dtls12Only) {
-			opts = append(opts, o)
-		}
-	}
-	csock, err := net.ListenPacket("udp", "127.0.0.1:0")
-	require.NoError(t, err)
-	c, err := piondtls.Client(csock, proxy.Addr(), opts...)
-	require.NoError(t, err)
-	defer c.Close()
-	defer csock.Close()
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
-	defer cancel()
-	require.NoError(t, c.HandshakeContext(ctx), "pion client handshake")
+	c := dialPion(t, proxy.Addr(), pionClientOptions(t, tc))
 	handshake := time.Since(start)
 	ps := pionStateOf(c)
 
@@ -568,6 +558,43 @@ func testPionClient(t *testing.T, tc pionClientCase) {
 	if tc.migrate {
 		require.Equal(t, proxy.BackAddr().String(), s.remote, "tlsm did not follow the client")
 	}
+}
+
+// pionClientOptions authenticate the server and the client and set up
+// the case.
+func pionClientOptions(t testing.TB, tc pionClientCase) []piondtls.ClientOption {
+	cert, _ := interopCert(t)
+	opts := []piondtls.ClientOption{
+		piondtls.WithCertificates(cert.TLSCertificate()),
+		piondtls.WithRootCAs(cert.CAPool),
+		piondtls.WithServerName("localhost"),
+		piondtls.WithSRTPProtectionProfiles(piondtls.SRTP_AEAD_AES_128_GCM, piondtls.SRTP_AES128_CM_HMAC_SHA1_80),
+	}
+	for _, o := range tc.cid.pionOptions() {
+		opts = append(opts, o)
+	}
+	if tc.pionDefaults {
+		return opts
+	}
+	for _, o := range pionOptions(tc.suite, tc.mtu, tc.dtls12Only) {
+		opts = append(opts, o)
+	}
+	return opts
+}
+
+// dialPion runs a pion client's handshake with server from a socket of
+// its own; both are closed when the test ends.
+func dialPion(t testing.TB, server net.Addr, opts []piondtls.ClientOption) *piondtls.Conn {
+	t.Helper()
+	csock, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	c, err := piondtls.Client(csock, server, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close(); csock.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
+	defer cancel()
+	require.NoError(t, c.HandshakeContext(ctx), "pion client handshake")
+	return c
 }
 
 // tlsmAccept returns how a test gets its tlsm server Conn over sock: from
@@ -613,10 +640,17 @@ type tlsmServed struct {
 }
 
 // serveTLSM runs a tlsm server Conn from accept in the background: it
-// completes the handshake, checks what was negotiated, exports the SRTP
-// keying material and answers messages until the client closes. The Conn
-// is closed when the test ends, if not before.
+// completes the handshake, checks what was negotiated (a verified client
+// certificate among it), exports the SRTP keying material and answers
+// messages until the client closes. The Conn is closed when the test
+// ends, if not before.
 func serveTLSM(t testing.TB, accept func() (*dtls.Conn, error), suite uint16) <-chan tlsmServed {
+	return serveTLSMWith(t, accept, suite, true)
+}
+
+// serveTLSMWith is serveTLSM for a client that sends a certificate, or,
+// without clientCert, none.
+func serveTLSMWith(t testing.TB, accept func() (*dtls.Conn, error), suite uint16, clientCert bool) <-chan tlsmServed {
 	done := make(chan tlsmServed, 1)
 	stop := make(chan struct{})
 	t.Cleanup(func() { close(stop) })
@@ -648,8 +682,11 @@ func serveTLSM(t testing.TB, accept func() (*dtls.Conn, error), suite uint16) <-
 		if cs.CipherSuite != suite {
 			fail("cipher suite %s", fsm.CipherSuiteName(cs.CipherSuite))
 		}
-		if len(cs.VerifiedChains) == 0 {
+		if clientCert && len(cs.VerifiedChains) == 0 {
 			fail("client certificate not verified")
+		}
+		if !clientCert && len(cs.PeerCertificates) > 0 {
+			fail("a client certificate")
 		}
 		if cs.SRTPProtectionProfile != wantSRTP {
 			fail("SRTP profile %#04x", cs.SRTPProtectionProfile)
