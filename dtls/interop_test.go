@@ -327,8 +327,8 @@ type pionClientCase struct {
 	mtu        int
 	dtls12Only bool // pion offers DTLS 1.2 only, else 1.2 and 1.3
 	// pionDefaults leaves pion's cipher suites, versions and timers
-	// alone, so that it is set up only to authenticate and use SRTP;
-	// tlsm's version bounds are its defaults too.
+	// alone, so that it is set up only to authenticate, use SRTP and keep
+	// to mtu; tlsm's version bounds are its defaults too.
 	pionDefaults bool
 	cid          cidSetup
 	// migrate moves the pion client to a new port half way through the
@@ -384,6 +384,8 @@ func TestInteropPion(t *testing.T) {
 		{name: "server/cid/both/DTLS1.2-only", suite: aes128GCM, cookie: true, dtls12Only: true, cid: cidBoth()},
 		{name: "listener/cid/pion-asks/mtu256", suite: chacha20, listener: true, cookie: true, mtu: 256, dtls12Only: true, cid: cidPionAsks()},
 		{name: "listener/cid/tlsm-asks", suite: aes128GCM, listener: true, cookie: true, cid: cidTLSMAsks()},
+		{name: "listener/pion-defaults/cid/both/mtu256", suite: chacha20, listener: true, cookie: true, mtu: 256, pionDefaults: true, cid: cidBoth()},
+		{name: "server/pion-defaults/cid/both/mtu256", suite: aes128GCM, cookie: true, mtu: 256, pionDefaults: true, cid: cidBoth()},
 		{name: "server/cid/tlsm-asks/no-cookie", suite: aes128GCM, cid: cidTLSMAsks()},
 		{name: "listener/cid/both/pion-client-moves", suite: aes128GCM, listener: true, cookie: true, cid: cidBoth(), migrate: true},
 		{name: "listener/cid/tlsm-asks/pion-client-moves", suite: chacha20, listener: true, cookie: true, dtls12Only: true, cid: cidTLSMAsks(), migrate: true},
@@ -510,9 +512,7 @@ func testPionServer(t *testing.T, tc pionServerCase) {
 		checkMTU(t, proxy, c2s, tc.mtu)
 	}
 	checkRecordNumbers(t, proxy)
-	if tc.mtu == 0 {
-		require.NotContains(t, proxy.Stats(c2s).helloVersions, uint16(record.VersionDTLS13), "tlsm offered DTLS 1.3")
-	}
+	require.NotContains(t, proxy.Stats(c2s).helloVersions, uint16(record.VersionDTLS13), "tlsm offered DTLS 1.3")
 	tc.cid.check(t, c.ConnectionState(), s.state.cids, proxy, s2c)
 	if tc.migrate {
 		require.Equal(t, proxy.BackAddr().String(), s.remote, "pion did not follow the client")
@@ -551,8 +551,13 @@ func testPionClient(t *testing.T, tc pionClientCase) {
 		checkMTU(t, proxy, s2c, tc.mtu)
 	}
 	checkRecordNumbers(t, proxy)
-	if !tc.dtls12Only && tc.mtu == 0 {
+	if !tc.dtls12Only {
 		require.Contains(t, proxy.Stats(c2s).helloVersions, uint16(record.VersionDTLS13), "pion offered DTLS 1.3")
+	}
+	if tc.pionDefaults && tc.mtu > 0 {
+		// With all its suites, groups and versions, pion's ClientHello
+		// with a cookie takes two fragments.
+		require.Positive(t, proxy.Stats(c2s).partial[hsClientHello], "ClientHello not fragmented")
 	}
 	tc.cid.check(t, s.state, ps.cids, proxy, c2s)
 	if tc.migrate {
@@ -572,6 +577,9 @@ func pionClientOptions(t testing.TB, tc pionClientCase) []piondtls.ClientOption 
 	}
 	for _, o := range tc.cid.pionOptions() {
 		opts = append(opts, o)
+	}
+	if tc.pionDefaults && tc.mtu > 0 {
+		return append(opts, piondtls.WithMTU(tc.mtu))
 	}
 	if tc.pionDefaults {
 		return opts
