@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/tlsm/tlsm/dtls"
+	"github.com/tlsm/tlsm/fsm"
 	"github.com/tlsm/tlsm/internal/peers"
 )
 
@@ -44,45 +45,56 @@ func gnutlsCipher(suite uint16) string {
 
 func TestInteropGnuTLS(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name     string
-		suite    uint16
-		listener bool // dtls.Listen, else dtls.Server on a socket of its own
-		mtu      int
-	}{
-		{name: "tlsm-listener/AES128GCM", suite: aes128GCM, listener: true},
+	for _, tc := range []gnutlsCase{
+		{name: "tlsm-listener/AES128GCM/tlsm-asks-for-cid", suite: aes128GCM, listener: true, cid: true},
 		{name: "tlsm-server/CHACHA20/mtu256", suite: chacha20, mtu: 256},
 	} {
 		t.Run("gnutls-cli/"+tc.name, func(t *testing.T) {
 			t.Parallel()
-			testGnuTLSClient(t, tc.suite, tc.listener, tc.mtu)
+			testGnuTLSClient(t, tc)
 		})
 	}
-	for _, tc := range []struct {
-		name  string
-		suite uint16
-		mtu   int
-	}{
-		{name: "CHACHA20", suite: chacha20},
+	for _, tc := range []gnutlsCase{
+		{name: "CHACHA20/tlsm-asks-for-cid", suite: chacha20, cid: true},
 		{name: "AES128GCM/mtu256", suite: aes128GCM, mtu: 256},
 	} {
 		t.Run("tlsm-client/gnutls-serv/"+tc.name, func(t *testing.T) {
 			t.Parallel()
-			testGnuTLSServer(t, tc.suite, tc.mtu)
+			testGnuTLSServer(t, tc)
 		})
 	}
+}
+
+// gnutlsCase is a tlsm end against a GnuTLS one.
+type gnutlsCase struct {
+	name     string
+	suite    uint16
+	listener bool // tlsm's server is dtls.Listen, else dtls.Server
+	mtu      int
+	// cid has tlsm ask for Connection IDs, which GnuTLS 3.7 does not
+	// know: none are used.
+	cid bool
+}
+
+// config sets tlsm's Connection IDs as the case says.
+func (tc gnutlsCase) config(cfg *dtls.Config) *dtls.Config {
+	if tc.cid {
+		cfg.ConnectionIDs = &fsm.ConnectionIDs{Length: 8}
+	}
+	return cfg
 }
 
 // testGnuTLSClient runs gnutls-cli --udp against a tlsm server, which
 // answers the lines gnutls-cli sends; at the end of its input gnutls-cli
 // closes the connection.
-func testGnuTLSClient(t *testing.T, suite uint16, listener bool, mtu int) {
+func testGnuTLSClient(t *testing.T, tc gnutlsCase) {
 	peers.Need(t, "gnutls-cli")
+	suite, mtu := tc.suite, tc.mtu
 	certFile, keyFile, caFile := opensslFiles(t)
 	sock, err := net.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
 	proxy := newRecordingProxy(t, sock.LocalAddr())
-	done := serveTLSM(t, tlsmAccept(t, sock, proxy.BackAddr(), tlsmServerConfig(t, suite, mtu), listener), suite)
+	done := serveTLSM(t, tlsmAccept(t, sock, proxy.BackAddr(), tc.config(tlsmServerConfig(t, suite, mtu)), tc.listener), suite)
 
 	port := proxy.Addr().(*net.UDPAddr).Port
 	args := []string{"-o0", "gnutls-cli", "--udp", "--priority", gnutlsPriority,
@@ -116,6 +128,7 @@ func testGnuTLSClient(t *testing.T, suite uint16, listener bool, mtu int) {
 
 	s := waitServed(t, done)
 	require.Equal(t, ekm, s.ekm, "SRTP keying material differs")
+	require.False(t, s.state.ConnectionIDNegotiated, "Connection IDs with GnuTLS")
 	checkSeqs(t, s.echo.seqs)
 	checkCookie(t, proxy, true)
 	if mtu > 0 {
@@ -127,7 +140,8 @@ func testGnuTLSClient(t *testing.T, suite uint16, listener bool, mtu int) {
 
 // testGnuTLSServer runs a tlsm client against gnutls-serv --udp --echo,
 // which sends every message back as it came.
-func testGnuTLSServer(t *testing.T, suite uint16, mtu int) {
+func testGnuTLSServer(t *testing.T, tc gnutlsCase) {
+	suite, mtu := tc.suite, tc.mtu
 	certFile, keyFile, caFile := opensslFiles(t)
 	args := []string{"--udp", "--echo", "-p", strconv.Itoa(gnutlsPort), "--priority", gnutlsPriority,
 		"--x509certfile", certFile, "--x509keyfile", keyFile,
@@ -142,7 +156,7 @@ func testGnuTLSServer(t *testing.T, suite uint16, mtu int) {
 	proxy := newRecordingProxyIn(t, ns, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: gnutlsPort})
 	csock, err := ns.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
-	c := dtls.Client(csock, proxy.Addr(), tlsmClientConfig(t, suite, mtu))
+	c := dtls.Client(csock, proxy.Addr(), tc.config(tlsmClientConfig(t, suite, mtu)))
 	defer c.Close()
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
@@ -150,6 +164,7 @@ func testGnuTLSServer(t *testing.T, suite uint16, mtu int) {
 	require.NoError(t, c.HandshakeContext(ctx))
 	handshake := time.Since(start)
 	checkTLSMState(t, c, suite)
+	require.False(t, c.ConnectionState().ConnectionIDNegotiated, "Connection IDs with GnuTLS")
 
 	start = time.Now()
 	resends := exchangeReplies(t, c, 0, interopMessages, echoed, proxy.Diag)
