@@ -8,16 +8,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/tlsm/tlsm/flights"
 	"github.com/tlsm/tlsm/fsm"
 	"github.com/tlsm/tlsm/internal/peers"
+	"github.com/tlsm/tlsm/record"
 )
 
 // Helpers for the interop tests: a recording UDP proxy and a stop-and-wait
@@ -81,52 +85,151 @@ type dirStats struct {
 	records map[uint64]int
 	// dups lists the epoch/sequence pairs sent more than once.
 	dups []string
-	// appData counts application data records; lastApp is when the
-	// last was relayed.
+	// appData counts application data records and protected records
+	// in the Connection ID format (RFC 9146), whose type is hidden;
+	// lastApp is when the last was relayed.
 	appData int
 	lastApp time.Time
+	// cidLen is the length of the Connection ID that the receiver asked
+	// this sender for, 0 for none; cids counts the records in the CID
+	// format by their CID (in hex), and plainProtected the protected
+	// records in the plain format.
+	cidLen         int
+	cids           map[string]int
+	plainProtected int
+	// unparsed counts the datagrams with bytes that are no DTLS 1.2
+	// record.
+	unparsed int
+	// helloVersions is the supported_versions extension of the last
+	// ClientHello sent in one fragment.
+	helloVersions []uint16
 }
 
 // recordingProxy relays datagrams between one client and a server on
-// 127.0.0.1, recording sizes and the plaintext handshake messages.
+// 127.0.0.1, recording sizes, the plaintext handshake messages and the
+// Connection IDs of the records. Like a NAT that loses its mapping, it
+// can move the client to a new port on the server's side (rebind).
 type recordingProxy struct {
-	front net.PacketConn // the client sends here
-	back  *net.UDPConn   // connected to the server
+	front  net.PacketConn // the client sends here
+	server string
+	socks  sockets
+	wg     sync.WaitGroup
 
 	mu     sync.Mutex
+	back   net.Conn // connected to the server
 	client net.Addr
 	stats  [2]dirStats
 }
 
+// sockets makes a test's sockets: hostSockets on the test's own network,
+// a peers.NetNS in the network namespace of a peer.
+type sockets interface {
+	ListenPacket(network, address string) (net.PacketConn, error)
+	Dial(network, address string) (net.Conn, error)
+}
+
+type hostSockets struct{}
+
+func (hostSockets) ListenPacket(network, address string) (net.PacketConn, error) {
+	return net.ListenPacket(network, address)
+}
+
+func (hostSockets) Dial(network, address string) (net.Conn, error) {
+	return net.Dial(network, address)
+}
+
 func newRecordingProxy(t testing.TB, server net.Addr) *recordingProxy {
 	t.Helper()
-	front, err := net.ListenPacket("udp", "127.0.0.1:0")
+	return newRecordingProxyIn(t, hostSockets{}, server)
+}
+
+// newRecordingProxyIn is newRecordingProxy with sockets from socks.
+func newRecordingProxyIn(t testing.TB, socks sockets, server net.Addr) *recordingProxy {
+	t.Helper()
+	front, err := socks.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
-	back, err := net.DialUDP("udp", nil, server.(*net.UDPAddr))
+	p := &recordingProxy{front: front, server: server.String(), socks: socks}
+	p.mu.Lock()
+	p.resetLocked()
+	err = p.dialLocked()
+	p.mu.Unlock()
 	require.NoError(t, err)
-	p := &recordingProxy{front: front, back: back}
-	for i := range p.stats {
-		p.stats[i] = dirStats{fragments: map[byte]int{}, partial: map[byte]int{}, records: map[uint64]int{}}
-	}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); p.forward() }()
-	go func() { defer wg.Done(); p.backward() }()
+	p.wg.Add(1)
+	go func() { defer p.wg.Done(); p.forward() }()
 	t.Cleanup(func() {
 		t.Logf("client→server: %v", p.Stats(c2s))
 		t.Logf("server→client: %v", p.Stats(s2c))
 		front.Close()
-		back.Close()
-		wg.Wait()
+		p.mu.Lock()
+		p.back.Close()
+		p.mu.Unlock()
+		p.wg.Wait()
 	})
 	return p
+}
+
+// dialLocked gives the proxy a new socket towards the server.
+func (p *recordingProxy) dialLocked() error {
+	back, err := p.socks.Dial("udp", p.server)
+	if err != nil {
+		return err
+	}
+	p.back = back
+	p.wg.Add(1)
+	go func() { defer p.wg.Done(); p.backward(back) }()
+	return nil
+}
+
+// rebind relays the client's datagrams from a new port from now on, and
+// closes the old one, as a NAT that lost its mapping: the server sees
+// its client move.
+func (p *recordingProxy) rebind(t testing.TB) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.back
+	require.NoError(t, p.dialLocked())
+	old.Close()
+}
+
+// nextClient readies the proxy for a new client, which may come from
+// another address: it forgets the last client and what it saw, and
+// relays from a new port.
+func (p *recordingProxy) nextClient(t testing.TB) {
+	t.Helper()
+	p.rebind(t)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.client = nil
+	p.resetLocked()
+}
+
+// resetLocked forgets what the proxy saw, but the CID lengths.
+func (p *recordingProxy) resetLocked() {
+	for i := range p.stats {
+		p.stats[i] = dirStats{fragments: map[byte]int{}, partial: map[byte]int{}, records: map[uint64]int{},
+			cids: map[string]int{}, cidLen: p.stats[i].cidLen}
+	}
+}
+
+// SetConnectionIDs tells the proxy the length of the Connection IDs in
+// the records each way (RFC 9146): toServer is the length the server asked
+// for, toClient the client's.
+func (p *recordingProxy) SetConnectionIDs(toServer, toClient int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stats[c2s].cidLen, p.stats[s2c].cidLen = toServer, toClient
 }
 
 // Addr is where clients send.
 func (p *recordingProxy) Addr() net.Addr { return p.front.LocalAddr() }
 
 // BackAddr is the address the server sees the client at.
-func (p *recordingProxy) BackAddr() net.Addr { return p.back.LocalAddr() }
+func (p *recordingProxy) BackAddr() net.Addr {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.back.LocalAddr()
+}
 
 func (p *recordingProxy) forward() {
 	buf := make([]byte, 1<<16)
@@ -139,21 +242,22 @@ func (p *recordingProxy) forward() {
 		if p.client == nil {
 			p.client = from
 		}
+		back := p.back
 		ok := p.client.String() == from.String()
 		if ok {
 			p.recordLocked(c2s, buf[:n])
 		}
 		p.mu.Unlock()
 		if ok {
-			p.back.Write(buf[:n])
+			back.Write(buf[:n])
 		}
 	}
 }
 
-func (p *recordingProxy) backward() {
+func (p *recordingProxy) backward(back net.Conn) {
 	buf := make([]byte, 1<<16)
 	for {
-		n, err := p.back.Read(buf)
+		n, err := back.Read(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -172,33 +276,39 @@ func (p *recordingProxy) backward() {
 	}
 }
 
-// recordLocked notes a datagram's size and the handshake fragments of its
-// epoch-0 DTLS 1.2 records.
+// recordLocked notes a datagram's size, the Connection IDs of its DTLS
+// 1.2 records and the handshake fragments of those of epoch 0.
 func (p *recordingProxy) recordLocked(dir int, d []byte) {
 	s := &p.stats[dir]
 	s.datagrams++
 	s.maxSize = max(s.maxSize, len(d))
-	for len(d) >= 13 {
-		typ, epoch := d[0], int(d[3])<<8|int(d[4])
-		n := int(d[11])<<8 | int(d[12])
-		if 13+n > len(d) {
+	for len(d) > 0 {
+		rec, rest, err := record.ParseDTLSRecordCID(d, s.cidLen)
+		if err != nil {
+			s.unparsed++
 			return
 		}
-		body := d[13 : 13+n]
-		if typ == 23 {
+		d = rest
+		typ, body := rec.Type, rec.Payload
+		switch {
+		case typ == record.TypeConnectionID:
+			s.cids[hex.EncodeToString(rec.CID)]++
+		case rec.Epoch > 0:
+			s.plainProtected++
+		}
+		if typ == record.TypeApplicationData || typ == record.TypeConnectionID {
 			s.appData++
 			s.lastApp = time.Now()
 		}
-		key := uint64(epoch)<<48 | recordSeq(d)
+		key := uint64(rec.Epoch)<<48 | rec.Seq
 		if s.records[key]++; s.records[key] == 2 {
-			desc := fmt.Sprintf("epoch %d seq %d", epoch, recordSeq(d))
-			if typ == 22 && epoch == 0 && len(body) > 0 {
+			desc := fmt.Sprintf("epoch %d seq %d", rec.Epoch, rec.Seq)
+			if typ == record.TypeHandshake && rec.Epoch == 0 && len(body) > 0 {
 				desc += fmt.Sprintf(" (handshake type %d)", body[0])
 			}
 			s.dups = append(s.dups, desc)
 		}
-		d = d[13+n:]
-		if typ != 22 || epoch != 0 || len(body) < 12 {
+		if typ != record.TypeHandshake || rec.Epoch != 0 || len(body) < 12 {
 			continue
 		}
 		msgLen := int(body[1])<<16 | int(body[2])<<8 | int(body[3])
@@ -206,6 +316,10 @@ func (p *recordingProxy) recordLocked(dir int, d []byte) {
 		s.fragments[body[0]]++
 		if fragLen < msgLen {
 			s.partial[body[0]]++
+		}
+		var hello flights.ClientHello
+		if body[0] == hsClientHello && fragLen == msgLen && hello.UnmarshalDTLS(body[12:]) == nil {
+			s.helloVersions = slices.Clone(hello.SupportedVersions)
 		}
 	}
 }
@@ -215,7 +329,7 @@ func (p *recordingProxy) recordLocked(dir int, d []byte) {
 func (p *recordingProxy) Diag() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return fmt.Sprintf("the proxy relayed %d application data records to the server (the last %v ago), %d to the client (the last %v ago)",
+	return fmt.Sprintf("the proxy relayed %d application data (or Connection ID) records to the server (the last %v ago), %d to the client (the last %v ago)",
 		p.stats[c2s].appData, time.Since(p.stats[c2s].lastApp), p.stats[s2c].appData, time.Since(p.stats[s2c].lastApp))
 }
 
@@ -224,7 +338,8 @@ func (p *recordingProxy) Stats(dir int) dirStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.stats[dir]
-	s.fragments, s.partial = copyMap(s.fragments), copyMap(s.partial)
+	s.fragments, s.partial = maps.Clone(s.fragments), maps.Clone(s.partial)
+	s.cids = maps.Clone(s.cids)
 	s.records = nil
 	s.dups = append([]string(nil), s.dups...)
 	return s
@@ -248,17 +363,16 @@ func setRecordSeq(d []byte, seq uint64) {
 	}
 }
 
-func copyMap(m map[byte]int) map[byte]int {
-	out := make(map[byte]int, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
 func (s dirStats) String() string {
-	return fmt.Sprintf("%d datagrams, largest %d bytes, handshake fragments %v (partial %v), reused record numbers %v",
+	str := fmt.Sprintf("%d datagrams, largest %d bytes, handshake fragments %v (partial %v), reused record numbers %v",
 		s.datagrams, s.maxSize, s.fragments, s.partial, s.dups)
+	if s.cidLen > 0 || len(s.cids) > 0 {
+		str += fmt.Sprintf(", records by Connection ID %v, protected records without one %d", s.cids, s.plainProtected)
+	}
+	if s.unparsed > 0 {
+		str += fmt.Sprintf(", %d datagrams not parsed", s.unparsed)
+	}
+	return str
 }
 
 // message returns the i-th message from the client (prefix "c2s") or the
@@ -298,10 +412,24 @@ func seqOf(msg []byte) int {
 // to earlier messages are skipped. It returns how many resends it needed.
 func exchange(t testing.TB, c net.Conn, diag func() string) (resends int) {
 	t.Helper()
+	return exchangeRange(t, c, 0, interopMessages, diag)
+}
+
+// exchangeRange is exchange for the messages numbered from first to
+// end-1, so that an exchange can stop and go on.
+func exchangeRange(t testing.TB, c net.Conn, first, end int, diag func() string) (resends int) {
+	t.Helper()
+	return exchangeReplies(t, c, first, end, answer, diag)
+}
+
+// exchangeReplies is exchangeRange with a peer whose answer to a message
+// is reply(message).
+func exchangeReplies(t testing.TB, c net.Conn, first, end int, reply func([]byte) []byte, diag func() string) (resends int) {
+	t.Helper()
 	buf := make([]byte, 1<<16)
-	for i := range interopMessages {
+	for i := first; i < end; i++ {
 		msg := message("c2s", i, randomPayload(i))
-		want := answer([]byte(msg))
+		want := reply([]byte(msg))
 	attempts:
 		for attempt := 1; ; attempt++ {
 			if attempt > maxAttempts {
@@ -420,9 +548,15 @@ func waitOutput(p *peers.Proc, from int, s string, timeout time.Duration) (int, 
 // -keymatexport prints.
 func keyingMaterial(t testing.TB, out string) []byte {
 	t.Helper()
-	const marker = "Keying material: "
+	return keyingMaterialAfter(t, out, "Keying material: ")
+}
+
+// keyingMaterialAfter extracts the hex keying material that a peer
+// prints after marker, to the end of the line.
+func keyingMaterialAfter(t testing.TB, out, marker string) []byte {
+	t.Helper()
 	i := strings.Index(out, marker)
-	require.GreaterOrEqual(t, i, 0, "no keying material in openssl output")
+	require.GreaterOrEqual(t, i, 0, "no keying material in the peer's output")
 	line, _, _ := strings.Cut(out[i+len(marker):], "\n")
 	b, err := hex.DecodeString(strings.TrimSpace(line))
 	require.NoError(t, err)

@@ -1,12 +1,17 @@
 package dtls_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/asn1"
+	"encoding/gob"
+	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +26,7 @@ import (
 	"github.com/tlsm/tlsm/fsm"
 	"github.com/tlsm/tlsm/internal/peers"
 	"github.com/tlsm/tlsm/internal/testcert"
+	"github.com/tlsm/tlsm/record"
 )
 
 // Interop with real DTLS 1.2 peers over UDP on 127.0.0.1: pion/dtls v4
@@ -29,8 +35,9 @@ import (
 // DTLS-SRTP, checks that both ends export the same SRTP keying material,
 // and carries interopMessages messages each way, stop and wait. A proxy
 // between the two records every datagram, so the tests can check the
-// cookie exchange and, with a 256-byte MTU, the fragmentation of the
-// handshake.
+// cookie exchange, with a 256-byte MTU the fragmentation of the
+// handshake, and the Connection IDs the records carry (RFC 9146); it can
+// also move the client to a new port, as a NAT that rebinds.
 
 const (
 	aes128GCM = cipher.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
@@ -110,6 +117,7 @@ type pionState struct {
 	certs   int
 	srtp    piondtls.SRTPProtectionProfile
 	ekm     []byte
+	cids    pionCIDs
 	err     error
 }
 
@@ -120,8 +128,109 @@ func pionStateOf(c *piondtls.Conn) pionState {
 	}
 	ps := pionState{version: st.NegotiatedVersion(), suite: st.CipherSuiteID, certs: len(st.PeerCertificates)}
 	ps.srtp, _ = c.SelectedSRTPProtectionProfile()
+	if ps.cids, ps.err = pionCIDsOf(&st); ps.err != nil {
+		return ps
+	}
 	ps.ekm, ps.err = st.ExportKeyingMaterial(srtpLabel, nil, 2*(16+14))
 	return ps
+}
+
+// pionCIDs are the Connection IDs of a pion Conn (RFC 9146), which its
+// State keeps unexported; its serialized form, a gob of a struct with
+// these fields among others, has them.
+type pionCIDs struct {
+	// LocalConnectionID is the CID pion asked for, in the records it
+	// receives; RemoteConnectionID the one it puts in the records it sends.
+	LocalConnectionID  []byte
+	RemoteConnectionID []byte
+}
+
+func pionCIDsOf(st *piondtls.State) (pionCIDs, error) {
+	var ids pionCIDs
+	b, err := st.MarshalBinary()
+	if err != nil {
+		return ids, fmt.Errorf("pion state: %w", err)
+	}
+	err = gob.NewDecoder(bytes.NewReader(b)).Decode(&ids)
+	return ids, err
+}
+
+// cidSetup is which end asks the other for a Connection ID (RFC 9146) in
+// an interop case with pion: neither uses them when both fields are nil.
+type cidSetup struct {
+	tlsm *fsm.ConnectionIDs
+	// pion makes the CIDs pion asks for (WithConnectionID): a nil slice
+	// (OnlySendCIDGenerator) asks for none.
+	pion   func() []byte
+	policy piondtls.CIDPathMigrationPolicy // pion's, when its peer moves
+}
+
+// cidBoth has each end ask the other for a CID, of different lengths;
+// cidPionAsks and cidTLSMAsks have only one ask.
+func cidBoth() cidSetup {
+	return cidSetup{tlsm: &fsm.ConnectionIDs{Length: 4}, pion: piondtls.RandomCIDGenerator(8)}
+}
+
+func cidPionAsks() cidSetup {
+	return cidSetup{tlsm: &fsm.ConnectionIDs{}, pion: piondtls.RandomCIDGenerator(8)}
+}
+
+func cidTLSMAsks() cidSetup {
+	return cidSetup{tlsm: &fsm.ConnectionIDs{Length: 8}, pion: piondtls.OnlySendCIDGenerator()}
+}
+
+func (s cidSetup) withPolicy(p piondtls.CIDPathMigrationPolicy) cidSetup {
+	s.policy = p
+	return s
+}
+
+// tlsmLen and pionLen are the lengths of the CIDs that tlsm and pion ask for.
+func (s cidSetup) tlsmLen() int {
+	if s.tlsm == nil || s.pion == nil {
+		return 0
+	}
+	return s.tlsm.Length
+}
+
+func (s cidSetup) pionLen() int {
+	if s.tlsm == nil || s.pion == nil {
+		return 0
+	}
+	return len(s.pion())
+}
+
+func (s cidSetup) pionOptions() []piondtls.Option {
+	if s.pion == nil {
+		return nil
+	}
+	return []piondtls.Option{piondtls.WithConnectionID(s.pion, s.policy)}
+}
+
+// check checks that the tlsm end (cs) and the pion end agree on the CIDs
+// in use, and that every protected record the proxy relayed carries the
+// one its receiver asked for; toTLSM is the direction towards tlsm.
+func (s cidSetup) check(t testing.TB, cs fsm.ConnectionState, pion pionCIDs, p *recordingProxy, toTLSM int) {
+	t.Helper()
+	require.Equal(t, s.tlsm != nil && s.pion != nil, cs.ConnectionIDNegotiated, "tlsm: CIDs negotiated")
+	require.Len(t, cs.ConnectionID, s.tlsmLen(), "tlsm: the CID it asked for")
+	require.Len(t, cs.PeerConnectionID, s.pionLen(), "tlsm: the CID pion asked for")
+	require.Equal(t, hex.EncodeToString(cs.ConnectionID), hex.EncodeToString(pion.RemoteConnectionID), "the CID pion sends")
+	require.Equal(t, hex.EncodeToString(cs.PeerConnectionID), hex.EncodeToString(pion.LocalConnectionID), "the CID pion asked for")
+	checkWireCIDs(t, p.Stats(toTLSM), cs.ConnectionID)
+	checkWireCIDs(t, p.Stats(1-toTLSM), cs.PeerConnectionID)
+}
+
+// checkWireCIDs checks that every protected record one way carried cid,
+// or, for an empty cid, that none carried a CID.
+func checkWireCIDs(t testing.TB, s dirStats, cid []byte) {
+	t.Helper()
+	if len(cid) == 0 {
+		require.Empty(t, s.cids, "records with a CID no one asked for: %v", s)
+		require.Positive(t, s.plainProtected, "no protected records: %v", s)
+		return
+	}
+	require.Equal(t, []string{hex.EncodeToString(cid)}, slices.Collect(maps.Keys(s.cids)), "CIDs on the wire: %v", s)
+	require.Zero(t, s.plainProtected, "protected records without the CID: %v", s)
 }
 
 // checkPionState compares the pion end with the tlsm end.
@@ -158,6 +267,8 @@ func checkRecordNumbers(t testing.TB, p *recordingProxy) {
 	t.Helper()
 	require.Empty(t, p.Stats(c2s).dups, "client reused record numbers")
 	require.Empty(t, p.Stats(s2c).dups, "server reused record numbers")
+	require.Zero(t, p.Stats(c2s).unparsed, "datagrams from the client")
+	require.Zero(t, p.Stats(s2c).unparsed, "datagrams from the server")
 }
 
 // checkMTU checks that every datagram one way fit mtu and that the
@@ -169,9 +280,16 @@ func checkMTU(t testing.TB, p *recordingProxy, dir, mtu int) {
 	require.Greater(t, s.partial[hsCertificate], 1, "certificate not fragmented: %v", s)
 }
 
+// pionOptions limit pion to one DTLS 1.2 cipher suite, and with
+// dtls12Only to DTLS 1.2; without, pion has a DTLS 1.3 suite too, as it
+// supports (and offers) DTLS 1.3 only with one.
 func pionOptions(suite uint16, mtu int, dtls12Only bool) []piondtls.Option {
+	suites := []pionsuite.ID{pionsuite.ID(suite)}
+	if !dtls12Only {
+		suites = append(suites, pionsuite.TLS_AES_128_GCM_SHA256)
+	}
 	opts := []piondtls.Option{
-		piondtls.WithCipherSuites(pionsuite.ID(suite)),
+		piondtls.WithCipherSuites(suites...),
 		piondtls.WithFlightInterval(250 * time.Millisecond),
 	}
 	if dtls12Only {
@@ -183,186 +301,364 @@ func pionOptions(suite uint16, mtu int, dtls12Only bool) []piondtls.Option {
 	return opts
 }
 
+// pionServerCase is a tlsm client against a pion server.
+type pionServerCase struct {
+	name       string
+	suite      uint16
+	cookie     bool // pion's server makes the client prove its address
+	mtu        int
+	dtls12Only bool // pion supports DTLS 1.2 only, else DTLS 1.3 too
+	// pionDefaults leaves pion's cipher suites, versions and timers
+	// alone, so that it is set up only to authenticate and use SRTP;
+	// tlsm's version bounds are its defaults too.
+	pionDefaults bool
+	cid          cidSetup
+	// migrate moves the tlsm client to a new port half way through the
+	// messages, as a NAT that lost its mapping does.
+	migrate bool
+}
+
+// pionClientCase is a pion client against a tlsm server.
+type pionClientCase struct {
+	name       string
+	suite      uint16
+	listener   bool // dtls.Listen, else dtls.Server on a socket of its own
+	cookie     bool // tlsm's server makes the client prove its address
+	mtu        int
+	dtls12Only bool // pion offers DTLS 1.2 only, else 1.2 and 1.3
+	// pionDefaults leaves pion's cipher suites, versions and timers
+	// alone, so that it is set up only to authenticate, use SRTP and keep
+	// to mtu; tlsm's version bounds are its defaults too.
+	pionDefaults bool
+	cid          cidSetup
+	// migrate moves the pion client to a new port half way through the
+	// messages, as a NAT that lost its mapping does.
+	migrate bool
+}
+
+// TestInteropPion runs pion/dtls v4 against tlsm both ways. By default
+// pion supports DTLS 1.3 too: as a server it then picks DTLS 1.2 from
+// tlsm's ClientHello, which offers no more, and as a client it offers
+// supported_versions [DTLS 1.3, DTLS 1.2], from which tlsm picks 1.2.
+//
+// The cid cases use Connection IDs (RFC 9146) one way or both: pion asks
+// for 8-byte CIDs or none (OnlySendCIDGenerator), tlsm for 4 or 8 bytes
+// or none (Length 0). Both ends must report the same CIDs, and the
+// records each way must carry the one their receiver asked for.
+//
+// The migrate cases move the client to a new port mid-session behind a
+// NAT that rebinds. A pion client needs nothing for that: the address of
+// its peer does not change. A pion server follows a tlsm client only with
+// CIDPathMigrationUnsafe: its default, CIDPathMigrationReject, keeps
+// answering the old address, and CIDPathMigrationRRC needs the
+// return_routability_check extension (RFC 9853), which tlsm does not
+// offer. Either end can follow its peer only by the CID it asked for.
 func TestInteropPion(t *testing.T) {
 	t.Parallel()
-	clientCases := []struct {
-		name   string
-		suite  uint16
-		cookie bool // pion's server makes the client prove its address
-		mtu    int
-	}{
-		{name: "AES128GCM/cookie", suite: aes128GCM, cookie: true},
-		{name: "CHACHA20/no-cookie/mtu256", suite: chacha20, cookie: false, mtu: 256},
-	}
-	for _, tc := range clientCases {
+	for _, tc := range []pionServerCase{
+		{name: "AES128GCM/cookie", suite: aes128GCM, cookie: true, dtls12Only: true},
+		{name: "CHACHA20/no-cookie/mtu256", suite: chacha20, mtu: 256, dtls12Only: true},
+		{name: "pion-supports-DTLS1.3", suite: aes128GCM, cookie: true},
+		{name: "pion-defaults", suite: chacha20, cookie: true, pionDefaults: true},
+		{name: "cid/both", suite: aes128GCM, cookie: true, cid: cidBoth()},
+		{name: "cid/pion-asks/DTLS1.2-only", suite: aes128GCM, cookie: true, dtls12Only: true, cid: cidPionAsks()},
+		{name: "cid/tlsm-asks/mtu256", suite: chacha20, mtu: 256, cid: cidTLSMAsks()},
+		{name: "cid/none-asked", suite: aes128GCM, cookie: true, cid: cidSetup{tlsm: &fsm.ConnectionIDs{}, pion: piondtls.OnlySendCIDGenerator()}},
+		{name: "cid/both/tlsm-client-moves", suite: aes128GCM, cookie: true, cid: cidBoth().withPolicy(piondtls.CIDPathMigrationUnsafe), migrate: true},
+		{name: "cid/pion-asks/tlsm-client-moves", suite: chacha20, dtls12Only: true, cid: cidPionAsks().withPolicy(piondtls.CIDPathMigrationUnsafe), migrate: true},
+	} {
 		t.Run("tlsm-client/pion-server/"+tc.name, func(t *testing.T) {
 			t.Parallel()
-			cert, _ := interopCert(t)
-			sock, err := net.ListenPacket("udp", "127.0.0.1:0")
-			require.NoError(t, err)
-			opts := []piondtls.ServerOption{
-				piondtls.WithCertificates(cert.TLSCertificate()),
-				piondtls.WithClientAuth(piondtls.RequireAndVerifyClientCert),
-				piondtls.WithClientCAs(cert.CAPool),
-				piondtls.WithSRTPProtectionProfiles(piondtls.SRTP_AES128_CM_HMAC_SHA1_80),
-				piondtls.WithInsecureSkipVerifyHello(!tc.cookie),
-			}
-			for _, o := range pionOptions(tc.suite, tc.mtu, true) {
-				opts = append(opts, o)
-			}
-			ln, err := piondtls.Listen(sock, opts...)
-			require.NoError(t, err)
-			t.Cleanup(func() { ln.Close(); sock.Close() })
-
-			type served struct {
-				state pionState
-				echo  echoResult
-			}
-			done := make(chan served, 1)
-			go func() {
-				c, err := ln.Accept()
-				if err != nil {
-					done <- served{state: pionState{err: err}}
-					return
-				}
-				defer c.Close()
-				pc := c.(*piondtls.Conn)
-				ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
-				defer cancel()
-				if err := pc.HandshakeContext(ctx); err != nil {
-					done <- served{state: pionState{err: err}}
-					return
-				}
-				st := pionStateOf(pc)
-				done <- served{state: st, echo: serveEcho(pc)}
-			}()
-
-			proxy := newRecordingProxy(t, sock.LocalAddr())
-			csock, err := net.ListenPacket("udp", "127.0.0.1:0")
-			require.NoError(t, err)
-			c := dtls.Client(csock, proxy.Addr(), tlsmClientConfig(t, tc.suite, tc.mtu))
-			defer c.Close()
-			start := time.Now()
-			ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
-			defer cancel()
-			require.NoError(t, c.HandshakeContext(ctx))
-			handshake := time.Since(start)
-			ekm := checkTLSMState(t, c, tc.suite)
-
-			start = time.Now()
-			resends := exchange(t, c, proxy.Diag)
-			t.Logf("handshake %v, %d round trips %v, %d resent", handshake, interopMessages, time.Since(start), resends)
-			require.LessOrEqual(t, resends, maxLosses, "too many losses on loopback")
-			require.NoError(t, c.Close())
-
-			var s served
-			select {
-			case s = <-done:
-			case <-time.After(interopTimeout):
-				t.Fatal("pion server did not finish")
-			}
-			checkPionState(t, s.state, tc.suite, ekm)
-			require.NoError(t, s.echo.err, "pion server")
-			checkSeqs(t, s.echo.seqs)
-			checkCookie(t, proxy, tc.cookie)
-			if tc.mtu > 0 {
-				checkMTU(t, proxy, c2s, tc.mtu)
-			}
-			checkRecordNumbers(t, proxy)
+			testPionServer(t, tc)
 		})
 	}
-
-	serverCases := []struct {
-		name       string
-		suite      uint16
-		listener   bool // dtls.Listen, else dtls.Server on a socket of its own
-		cookie     bool // tlsm's server makes the client prove its address
-		mtu        int
-		dtls12Only bool // pion offers DTLS 1.2 only, else 1.2 and 1.3
-	}{
+	for _, tc := range []pionClientCase{
 		{name: "listener/AES128GCM", suite: aes128GCM, listener: true, cookie: true, dtls12Only: true},
 		{name: "server/CHACHA20/mtu256", suite: chacha20, cookie: true, mtu: 256, dtls12Only: true},
-		{name: "server/no-cookie/AES128GCM", suite: aes128GCM, cookie: false, dtls12Only: true},
+		{name: "server/no-cookie/AES128GCM", suite: aes128GCM, dtls12Only: true},
 		{name: "listener/pion-offers-DTLS1.3", suite: aes128GCM, listener: true, cookie: true},
-	}
-	for _, tc := range serverCases {
+		{name: "server/pion-offers-DTLS1.3", suite: chacha20, cookie: true},
+		{name: "listener/pion-defaults", suite: aes128GCM, listener: true, cookie: true, pionDefaults: true},
+		{name: "server/pion-defaults/cid/both", suite: chacha20, cookie: true, pionDefaults: true, cid: cidBoth()},
+		{name: "listener/cid/both", suite: aes128GCM, listener: true, cookie: true, cid: cidBoth()},
+		{name: "server/cid/both/DTLS1.2-only", suite: aes128GCM, cookie: true, dtls12Only: true, cid: cidBoth()},
+		{name: "listener/cid/pion-asks/mtu256", suite: chacha20, listener: true, cookie: true, mtu: 256, dtls12Only: true, cid: cidPionAsks()},
+		{name: "listener/cid/tlsm-asks", suite: aes128GCM, listener: true, cookie: true, cid: cidTLSMAsks()},
+		{name: "listener/pion-defaults/cid/both/mtu256", suite: chacha20, listener: true, cookie: true, mtu: 256, pionDefaults: true, cid: cidBoth()},
+		{name: "server/pion-defaults/cid/both/mtu256", suite: aes128GCM, cookie: true, mtu: 256, pionDefaults: true, cid: cidBoth()},
+		{name: "server/cid/tlsm-asks/no-cookie", suite: aes128GCM, cid: cidTLSMAsks()},
+		{name: "listener/cid/both/pion-client-moves", suite: aes128GCM, listener: true, cookie: true, cid: cidBoth(), migrate: true},
+		{name: "listener/cid/tlsm-asks/pion-client-moves", suite: chacha20, listener: true, cookie: true, dtls12Only: true, cid: cidTLSMAsks(), migrate: true},
+		{name: "server/cid/tlsm-asks/pion-client-moves", suite: aes128GCM, cookie: true, cid: cidTLSMAsks(), migrate: true},
+	} {
 		t.Run("pion-client/tlsm-server/"+tc.name, func(t *testing.T) {
 			t.Parallel()
-			cert, _ := interopCert(t)
-			cfg := tlsmServerConfig(t, tc.suite, tc.mtu)
-			cfg.InsecureSkipHelloVerify = !tc.cookie
-			sock, err := net.ListenPacket("udp", "127.0.0.1:0")
-			require.NoError(t, err)
-			proxy := newRecordingProxy(t, sock.LocalAddr())
-
-			var accept func() (*dtls.Conn, error)
-			if tc.listener {
-				ln := dtls.NewListener(sock, cfg)
-				t.Cleanup(func() { ln.Close() })
-				accept = func() (*dtls.Conn, error) {
-					c, err := ln.Accept()
-					if err != nil {
-						return nil, err
-					}
-					return c.(*dtls.Conn), nil
-				}
-			} else {
-				accept = func() (*dtls.Conn, error) { return dtls.Server(sock, proxy.BackAddr(), cfg), nil }
-			}
-			done := serveTLSM(t, accept, tc.suite)
-
-			opts := []piondtls.ClientOption{
-				piondtls.WithCertificates(cert.TLSCertificate()),
-				piondtls.WithRootCAs(cert.CAPool),
-				piondtls.WithServerName("localhost"),
-				piondtls.WithSRTPProtectionProfiles(piondtls.SRTP_AEAD_AES_128_GCM, piondtls.SRTP_AES128_CM_HMAC_SHA1_80),
-			}
-			for _, o := range pionOptions(tc.suite, tc.mtu, tc.dtls12Only) {
-				opts = append(opts, o)
-			}
-			csock, err := net.ListenPacket("udp", "127.0.0.1:0")
-			require.NoError(t, err)
-			c, err := piondtls.Client(csock, proxy.Addr(), opts...)
-			require.NoError(t, err)
-			defer c.Close()
-			defer csock.Close()
-			start := time.Now()
-			ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
-			defer cancel()
-			require.NoError(t, c.HandshakeContext(ctx), "pion client handshake")
-			handshake := time.Since(start)
-			ps := pionStateOf(c)
-
-			start = time.Now()
-			resends := exchange(t, c, proxy.Diag)
-			t.Logf("handshake %v, %d round trips %v, %d resent", handshake, interopMessages, time.Since(start), resends)
-			require.LessOrEqual(t, resends, maxLosses, "too many losses on loopback")
-			require.NoError(t, c.Close())
-
-			s := waitServed(t, done)
-			checkPionState(t, ps, tc.suite, s.ekm)
-			checkSeqs(t, s.echo.seqs)
-			checkCookie(t, proxy, tc.cookie)
-			if tc.mtu > 0 {
-				checkMTU(t, proxy, s2c, tc.mtu)
-			}
-			checkRecordNumbers(t, proxy)
+			testPionClient(t, tc)
 		})
 	}
+}
+
+// pionServed is what a pion server saw.
+type pionServed struct {
+	state  pionState
+	echo   echoResult
+	remote string // the client's address at the end
+}
+
+// startPionServer starts a pion listener on 127.0.0.1 that serves one
+// connection (servePion).
+func startPionServer(t testing.TB, opts []piondtls.ServerOption) (net.Addr, <-chan pionServed) {
+	t.Helper()
+	ln := listenPion(t, opts)
+	return ln.Addr(), servePion(ln)
+}
+
+// listenPion starts a pion listener on 127.0.0.1, closed when the test ends.
+func listenPion(t testing.TB, opts []piondtls.ServerOption) net.Listener {
+	t.Helper()
+	sock, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ln, err := piondtls.Listen(sock, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close(); sock.Close() })
+	return ln
+}
+
+// servePion serves the next connection of ln in the background: it
+// completes the handshake, notes what was negotiated and answers messages
+// until the client closes.
+func servePion(ln net.Listener) <-chan pionServed {
+	done := make(chan pionServed, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			done <- pionServed{state: pionState{err: err}}
+			return
+		}
+		defer c.Close()
+		pc := c.(*piondtls.Conn)
+		ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
+		defer cancel()
+		if err := pc.HandshakeContext(ctx); err != nil {
+			done <- pionServed{state: pionState{err: err}}
+			return
+		}
+		st := pionStateOf(pc)
+		echo := serveEcho(pc)
+		done <- pionServed{state: st, echo: echo, remote: pc.RemoteAddr().String()}
+	}()
+	return done
+}
+
+// pionServerOptions authenticate the client and set up the case.
+func pionServerOptions(t testing.TB, tc pionServerCase) []piondtls.ServerOption {
+	cert, _ := interopCert(t)
+	opts := []piondtls.ServerOption{
+		piondtls.WithCertificates(cert.TLSCertificate()),
+		piondtls.WithClientAuth(piondtls.RequireAndVerifyClientCert),
+		piondtls.WithClientCAs(cert.CAPool),
+		piondtls.WithSRTPProtectionProfiles(piondtls.SRTP_AES128_CM_HMAC_SHA1_80),
+		piondtls.WithInsecureSkipVerifyHello(!tc.cookie),
+	}
+	for _, o := range tc.cid.pionOptions() {
+		opts = append(opts, o)
+	}
+	if tc.pionDefaults {
+		return opts
+	}
+	for _, o := range pionOptions(tc.suite, tc.mtu, tc.dtls12Only) {
+		opts = append(opts, o)
+	}
+	return opts
+}
+
+func testPionServer(t *testing.T, tc pionServerCase) {
+	addr, done := startPionServer(t, pionServerOptions(t, tc))
+	proxy := newRecordingProxy(t, addr)
+	proxy.SetConnectionIDs(tc.cid.pionLen(), tc.cid.tlsmLen())
+	csock, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	cfg := tlsmClientConfig(t, tc.suite, tc.mtu)
+	cfg.ConnectionIDs = tc.cid.tlsm
+	if tc.pionDefaults {
+		cfg.MinVersion, cfg.MaxVersion = 0, 0
+	}
+	c := dtls.Client(csock, proxy.Addr(), cfg)
+	defer c.Close()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
+	defer cancel()
+	require.NoError(t, c.HandshakeContext(ctx))
+	handshake := time.Since(start)
+	ekm := checkTLSMState(t, c, tc.suite)
+
+	start = time.Now()
+	resends := exchangeMaybeMoving(t, c, proxy, tc.migrate)
+	t.Logf("handshake %v, %d round trips %v, %d resent", handshake, interopMessages, time.Since(start), resends)
+	require.LessOrEqual(t, resends, maxLosses, "too many losses on loopback")
+	require.NoError(t, c.Close())
+
+	var s pionServed
+	select {
+	case s = <-done:
+	case <-time.After(interopTimeout):
+		t.Fatal("pion server did not finish")
+	}
+	checkPionState(t, s.state, tc.suite, ekm)
+	require.NoError(t, s.echo.err, "pion server")
+	checkSeqs(t, s.echo.seqs)
+	checkCookie(t, proxy, tc.cookie)
+	if tc.mtu > 0 {
+		checkMTU(t, proxy, c2s, tc.mtu)
+	}
+	checkRecordNumbers(t, proxy)
+	require.NotContains(t, proxy.Stats(c2s).helloVersions, uint16(record.VersionDTLS13), "tlsm offered DTLS 1.3")
+	tc.cid.check(t, c.ConnectionState(), s.state.cids, proxy, s2c)
+	if tc.migrate {
+		require.Equal(t, proxy.BackAddr().String(), s.remote, "pion did not follow the client")
+	}
+}
+
+func testPionClient(t *testing.T, tc pionClientCase) {
+	cfg := tlsmServerConfig(t, tc.suite, tc.mtu)
+	cfg.InsecureSkipHelloVerify = !tc.cookie
+	cfg.ConnectionIDs = tc.cid.tlsm
+	if tc.pionDefaults {
+		cfg.MinVersion, cfg.MaxVersion = 0, 0
+	}
+	sock, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	proxy := newRecordingProxy(t, sock.LocalAddr())
+	proxy.SetConnectionIDs(tc.cid.tlsmLen(), tc.cid.pionLen())
+	done := serveTLSM(t, tlsmAccept(t, sock, proxy.BackAddr(), cfg, tc.listener), tc.suite)
+
+	start := time.Now()
+	c := dialPion(t, proxy.Addr(), pionClientOptions(t, tc))
+	handshake := time.Since(start)
+	ps := pionStateOf(c)
+
+	start = time.Now()
+	resends := exchangeMaybeMoving(t, c, proxy, tc.migrate)
+	t.Logf("handshake %v, %d round trips %v, %d resent", handshake, interopMessages, time.Since(start), resends)
+	require.LessOrEqual(t, resends, maxLosses, "too many losses on loopback")
+	require.NoError(t, c.Close())
+
+	s := waitServed(t, done)
+	checkPionState(t, ps, tc.suite, s.ekm)
+	checkSeqs(t, s.echo.seqs)
+	checkCookie(t, proxy, tc.cookie)
+	if tc.mtu > 0 {
+		checkMTU(t, proxy, s2c, tc.mtu)
+	}
+	checkRecordNumbers(t, proxy)
+	if !tc.dtls12Only {
+		require.Contains(t, proxy.Stats(c2s).helloVersions, uint16(record.VersionDTLS13), "pion offered DTLS 1.3")
+	}
+	if tc.pionDefaults && tc.mtu > 0 {
+		// With all its suites, groups and versions, pion's ClientHello
+		// with a cookie takes two fragments.
+		require.Positive(t, proxy.Stats(c2s).partial[hsClientHello], "ClientHello not fragmented")
+	}
+	tc.cid.check(t, s.state, ps.cids, proxy, c2s)
+	if tc.migrate {
+		require.Equal(t, proxy.BackAddr().String(), s.remote, "tlsm did not follow the client")
+	}
+}
+
+// pionClientOptions authenticate the server and the client and set up
+// the case.
+func pionClientOptions(t testing.TB, tc pionClientCase) []piondtls.ClientOption {
+	cert, _ := interopCert(t)
+	opts := []piondtls.ClientOption{
+		piondtls.WithCertificates(cert.TLSCertificate()),
+		piondtls.WithRootCAs(cert.CAPool),
+		piondtls.WithServerName("localhost"),
+		piondtls.WithSRTPProtectionProfiles(piondtls.SRTP_AEAD_AES_128_GCM, piondtls.SRTP_AES128_CM_HMAC_SHA1_80),
+	}
+	for _, o := range tc.cid.pionOptions() {
+		opts = append(opts, o)
+	}
+	if tc.pionDefaults && tc.mtu > 0 {
+		return append(opts, piondtls.WithMTU(tc.mtu))
+	}
+	if tc.pionDefaults {
+		return opts
+	}
+	for _, o := range pionOptions(tc.suite, tc.mtu, tc.dtls12Only) {
+		opts = append(opts, o)
+	}
+	return opts
+}
+
+// dialPion runs a pion client's handshake with server from a socket of
+// its own; both are closed when the test ends.
+func dialPion(t testing.TB, server net.Addr, opts []piondtls.ClientOption) *piondtls.Conn {
+	t.Helper()
+	csock, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	c, err := piondtls.Client(csock, server, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close(); csock.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
+	defer cancel()
+	require.NoError(t, c.HandshakeContext(ctx), "pion client handshake")
+	return c
+}
+
+// tlsmAccept returns how a test gets its tlsm server Conn over sock: from
+// a listener (dtls.NewListener), or as dtls.Server for the one client at
+// client.
+func tlsmAccept(t testing.TB, sock net.PacketConn, client net.Addr, cfg *dtls.Config, listener bool) func() (*dtls.Conn, error) {
+	if !listener {
+		return func() (*dtls.Conn, error) { return dtls.Server(sock, client, cfg), nil }
+	}
+	ln := dtls.NewListener(sock, cfg)
+	t.Cleanup(func() { ln.Close() })
+	return func() (*dtls.Conn, error) {
+		c, err := ln.Accept()
+		if err != nil {
+			return nil, err
+		}
+		return c.(*dtls.Conn), nil
+	}
+}
+
+// exchangeMaybeMoving runs exchange over c, through proxy; with move, the
+// proxy moves the client to a new port half way through.
+func exchangeMaybeMoving(t testing.TB, c net.Conn, proxy *recordingProxy, move bool) (resends int) {
+	t.Helper()
+	if !move {
+		return exchange(t, c, proxy.Diag)
+	}
+	half := interopMessages / 2
+	before := proxy.BackAddr().String()
+	resends = exchangeRange(t, c, 0, half, proxy.Diag)
+	proxy.rebind(t)
+	t.Logf("the client moves from %s to %s", before, proxy.BackAddr())
+	return resends + exchangeRange(t, c, half, interopMessages, proxy.Diag)
 }
 
 // tlsmServed is what a tlsm server saw.
 type tlsmServed struct {
-	ekm  []byte
-	echo echoResult
-	errs []string
+	state  fsm.ConnectionState
+	ekm    []byte
+	echo   echoResult
+	remote string // the client's address at the end
+	errs   []string
 }
 
 // serveTLSM runs a tlsm server Conn from accept in the background: it
-// completes the handshake, checks what was negotiated, exports the SRTP
-// keying material and answers messages until the client closes. The Conn
-// is closed when the test ends, if not before.
+// completes the handshake, checks what was negotiated (a verified client
+// certificate among it), exports the SRTP keying material and answers
+// messages until the client closes. The Conn is closed when the test
+// ends, if not before.
 func serveTLSM(t testing.TB, accept func() (*dtls.Conn, error), suite uint16) <-chan tlsmServed {
+	return serveTLSMWith(t, accept, suite, true)
+}
+
+// serveTLSMWith is serveTLSM for a client that sends a certificate, or,
+// without clientCert, none.
+func serveTLSMWith(t testing.TB, accept func() (*dtls.Conn, error), suite uint16, clientCert bool) <-chan tlsmServed {
 	done := make(chan tlsmServed, 1)
 	stop := make(chan struct{})
 	t.Cleanup(func() { close(stop) })
@@ -387,14 +683,18 @@ func serveTLSM(t testing.TB, accept func() (*dtls.Conn, error), suite uint16) <-
 			return
 		}
 		cs := c.ConnectionState()
+		s.state = cs
 		if v := fsm.VersionName(cs.Version); v != "DTLS1.2" {
 			fail("version %s", v)
 		}
 		if cs.CipherSuite != suite {
 			fail("cipher suite %s", fsm.CipherSuiteName(cs.CipherSuite))
 		}
-		if len(cs.VerifiedChains) == 0 {
+		if clientCert && len(cs.VerifiedChains) == 0 {
 			fail("client certificate not verified")
+		}
+		if !clientCert && len(cs.PeerCertificates) > 0 {
+			fail("a client certificate")
 		}
 		if cs.SRTPProtectionProfile != wantSRTP {
 			fail("SRTP profile %#04x", cs.SRTPProtectionProfile)
@@ -403,6 +703,7 @@ func serveTLSM(t testing.TB, accept func() (*dtls.Conn, error), suite uint16) <-
 			fail("export: %v", err)
 		}
 		s.echo = serveEcho(c)
+		s.remote = c.RemoteAddr().String()
 	}()
 	return done
 }
@@ -475,9 +776,12 @@ func TestInteropOpenSSL(t *testing.T) {
 		name   string
 		listen bool // s_server -listen: DTLSv1_listen's cookie exchange
 		suite  uint16
+		// cid has tlsm ask for Connection IDs (RFC 9146), which OpenSSL
+		// 3.0 does not know: none are used.
+		cid bool
 	}{
 		{name: "listen/AES128GCM", listen: true, suite: aes128GCM},
-		{name: "no-listen/CHACHA20", listen: false, suite: chacha20},
+		{name: "no-listen/CHACHA20/tlsm-asks-for-cid", listen: false, suite: chacha20, cid: true},
 	} {
 		t.Run("tlsm-client/s_server/"+tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -497,7 +801,11 @@ func TestInteropOpenSSL(t *testing.T) {
 
 			csock, err := net.ListenPacket("udp", "127.0.0.1:0")
 			require.NoError(t, err)
-			c := dtls.Client(csock, proxy.Addr(), tlsmClientConfig(t, tc.suite, opensslMTU))
+			cfg := tlsmClientConfig(t, tc.suite, opensslMTU)
+			if tc.cid {
+				cfg.ConnectionIDs = &fsm.ConnectionIDs{Length: 8}
+			}
+			c := dtls.Client(csock, proxy.Addr(), cfg)
 			defer c.Close()
 			start := time.Now()
 			ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
@@ -505,6 +813,7 @@ func TestInteropOpenSSL(t *testing.T) {
 			require.NoError(t, c.HandshakeContext(ctx))
 			handshake := time.Since(start)
 			ekm := checkTLSMState(t, c, tc.suite)
+			require.False(t, c.ConnectionState().ConnectionIDNegotiated, "Connection IDs with OpenSSL 3.0")
 
 			srv.WaitOutput(t, "Keying material: ", interopTimeout)
 			out := srv.Stdout()
@@ -535,61 +844,78 @@ func TestInteropOpenSSL(t *testing.T) {
 		})
 	}
 
-	t.Run("s_client/tlsm-listener/AES128GCM", func(t *testing.T) {
-		t.Parallel()
-		certFile, keyFile, caFile := opensslFiles(t)
-		const suite = aes128GCM
-		ln, err := dtls.Listen("udp", "127.0.0.1:0", tlsmServerConfig(t, suite, opensslMTU))
-		require.NoError(t, err)
-		t.Cleanup(func() { ln.Close() })
-		proxy := newRecordingProxy(t, ln.Addr())
+	for _, tc := range []struct {
+		name     string
+		listener bool // dtls.Listen, else dtls.Server on a socket of its own
+		// fullHello leaves s_client's cipher list alone: its ClientHello
+		// then takes two fragments at this MTU.
+		fullHello bool
+	}{
+		{name: "tlsm-listener/AES128GCM", listener: true},
+		{name: "tlsm-listener/full-hello", listener: true, fullHello: true},
+		{name: "tlsm-server/full-hello", fullHello: true},
+	} {
+		t.Run("s_client/"+tc.name, func(t *testing.T) {
+			t.Parallel()
+			testOpenSSLClient(t, tc.listener, tc.fullHello)
+		})
+	}
+}
 
-		done := serveTLSM(t, func() (*dtls.Conn, error) {
-			c, err := ln.Accept()
-			if err != nil {
-				return nil, err
-			}
-			return c.(*dtls.Conn), nil
-		}, suite)
+// testOpenSSLClient runs openssl s_client -dtls1_2 -mtu 256 against a
+// tlsm server; with fullHello, s_client offers its whole cipher list.
+func testOpenSSLClient(t *testing.T, listener, fullHello bool) {
+	certFile, keyFile, caFile := opensslFiles(t)
+	const suite = aes128GCM
+	sock, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	proxy := newRecordingProxy(t, sock.LocalAddr())
+	done := serveTLSM(t, tlsmAccept(t, sock, proxy.BackAddr(), tlsmServerConfig(t, suite, opensslMTU), listener), suite)
 
-		start := time.Now()
-		port := proxy.Addr().(*net.UDPAddr).Port
-		cli := peers.OpenSSLClient(t, port, "-dtls1_2", "-mtu", "256",
-			"-servername", "localhost",
-			"-cert", certFile, "-key", keyFile,
-			"-CAfile", caFile, "-verify_return_error", "-verify_hostname", "localhost",
-			"-cipher", opensslSuite(suite),
-			"-use_srtp", "SRTP_AEAD_AES_128_GCM:"+opensslSRTP,
-			"-keymatexport", srtpLabel, "-keymatexportlen", "60")
-		cli.WaitOutput(t, "Keying material: ", interopTimeout)
-		handshake := time.Since(start)
-		out := cli.Stdout()
-		require.Contains(t, out, "Protocol  : DTLSv1.2")
-		require.Contains(t, out, "Cipher    : "+opensslSuite(suite))
-		require.Contains(t, out, "SRTP Extension negotiated, profile="+opensslSRTP)
-		require.Contains(t, out, "Verify return code: 0 (ok)")
+	start := time.Now()
+	port := proxy.Addr().(*net.UDPAddr).Port
+	args := []string{"-dtls1_2", "-mtu", "256",
+		"-servername", "localhost",
+		"-cert", certFile, "-key", keyFile,
+		"-CAfile", caFile, "-verify_return_error", "-verify_hostname", "localhost",
+		"-use_srtp", "SRTP_AEAD_AES_128_GCM:" + opensslSRTP,
+		"-keymatexport", srtpLabel, "-keymatexportlen", "60"}
+	if !fullHello {
+		args = append(args, "-cipher", opensslSuite(suite))
+	}
+	cli := peers.OpenSSLClient(t, port, args...)
+	cli.WaitOutput(t, "Keying material: ", interopTimeout)
+	handshake := time.Since(start)
+	out := cli.Stdout()
+	require.Contains(t, out, "Protocol  : DTLSv1.2")
+	require.Contains(t, out, "Cipher    : "+opensslSuite(suite))
+	require.Contains(t, out, "SRTP Extension negotiated, profile="+opensslSRTP)
+	require.Contains(t, out, "Verify return code: 0 (ok)")
 
-		start = time.Now()
-		resends := exchangeWithClient(t, cli, out, proxy.Diag)
-		t.Logf("handshake (with process start) %v, %d round trips %v, %d resent", handshake, interopMessages, time.Since(start), resends)
-		require.LessOrEqual(t, resends, maxLosses, "too many losses on loopback")
-		// At the end of its input s_client sends close_notify and exits,
-		// which ends the echo with io.EOF.
-		start = time.Now()
-		cli.CloseStdin()
-		code, err := cli.Wait(interopTimeout)
-		t.Logf("s_client exited %v after the end of its input", time.Since(start))
-		require.NoError(t, err)
-		require.Zero(t, code, "s_client exit status")
+	start = time.Now()
+	resends := exchangeWithClient(t, cli, out, proxy.Diag)
+	t.Logf("handshake (with process start) %v, %d round trips %v, %d resent", handshake, interopMessages, time.Since(start), resends)
+	require.LessOrEqual(t, resends, maxLosses, "too many losses on loopback")
+	// At the end of its input s_client sends close_notify and exits,
+	// which ends the echo with io.EOF.
+	start = time.Now()
+	cli.CloseStdin()
+	code, err := cli.Wait(interopTimeout)
+	t.Logf("s_client exited %v after the end of its input", time.Since(start))
+	require.NoError(t, err)
+	require.Zero(t, code, "s_client exit status")
 
-		s := waitServed(t, done)
-		require.Equal(t, keyingMaterial(t, out), s.ekm, "SRTP keying material differs")
-		checkSeqs(t, s.echo.seqs)
-		checkCookie(t, proxy, true)
-		checkMTU(t, proxy, c2s, opensslMTU)
-		checkMTU(t, proxy, s2c, opensslMTU)
-		checkRecordNumbers(t, proxy)
-	})
+	s := waitServed(t, done)
+	require.Equal(t, keyingMaterial(t, out), s.ekm, "SRTP keying material differs")
+	checkSeqs(t, s.echo.seqs)
+	checkCookie(t, proxy, true)
+	checkMTU(t, proxy, c2s, opensslMTU)
+	checkMTU(t, proxy, s2c, opensslMTU)
+	if fullHello {
+		// Each of its two ClientHellos, before and after the cookie.
+		require.GreaterOrEqual(t, proxy.Stats(c2s).partial[hsClientHello], 4, "ClientHello not fragmented: %v", proxy.Stats(c2s))
+	}
+	checkRecordNumbers(t, proxy)
 }
 
 // exchangeWithServer runs interopMessages round trips between a tlsm

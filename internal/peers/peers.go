@@ -8,7 +8,9 @@
 // the whole group is killed when the test finishes.
 //
 // Only loopback addresses are used: servers listen on 127.0.0.1 and clients
-// connect to 127.0.0.1.
+// connect to 127.0.0.1. A server that cannot be told to listen there alone
+// (gnutls-serv) runs in a network namespace of its own that has nothing
+// but loopback (StartIsolated), and the test makes its sockets there.
 package peers
 
 import (
