@@ -41,15 +41,18 @@ func (c *Conn) sendClientHello(offer versionOffer, noResume bool) error {
 	if _, err := io.ReadFull(rand, c.random[:]); err != nil {
 		return err
 	}
-	c.hs.helloSessionID = make([]byte, 32)
-	if _, err := io.ReadFull(rand, c.hs.helloSessionID); err != nil {
+	// A random legacy_session_id asks for TLS 1.3's middlebox
+	// compatibility mode (RFC 8446 Appendix D.4) and shows whether a TLS
+	// 1.2 server took a ticket (RFC 5077 §3.4); otherwise, and without a
+	// session to resume, a client sends none.
+	randomID := make([]byte, 32)
+	if _, err := io.ReadFull(rand, randomID); err != nil {
 		return err
 	}
 	hello := &flights.ClientHello{
 		Version:             c.transport.Version12,
 		DTLS:                c.transport.HelloVerify,
 		Random:              c.random[:],
-		SessionID:           c.hs.helloSessionID,
 		CipherSuites:        offer.suites,
 		CompressionMethods:  []byte{0},
 		SupportedGroups:     curveIDs(c.cfg.curves()),
@@ -86,6 +89,10 @@ func (c *Conn) sendClientHello(offer versionOffer, noResume bool) error {
 		hello.ServerName = c.cfg.ServerName
 	}
 	c.offerSession(hello)
+	if len(hello.SessionID) == 0 && (offer.has(VersionTLS13) || len(hello.SessionTicket) > 0) {
+		hello.SessionID = randomID
+	}
+	c.hs.helloSessionID = hello.SessionID
 	c.hs.hello = hello
 	c.sendMessage(c.bindHello(hello))
 	return nil
@@ -122,7 +129,6 @@ func (c *Conn) offerSession(hello *flights.ClientHello) {
 			hello.SessionTicket = s.Ticket
 		} else {
 			hello.SessionID = s.SessionID
-			c.hs.helloSessionID = s.SessionID
 		}
 	case s.Version == VersionTLS13 && c.hs.offer.has(VersionTLS13) && c.offersHash(hello, suite):
 		age := uint32(c.now.Sub(s.CreatedAt)/time.Millisecond) + s.AgeAdd

@@ -133,3 +133,13 @@ func TestEmptyAlertRecord(t *testing.T) {
 		require.ErrorIs(t, v.conn.Err(), want, "%q", payload)
 	}
 }
+
+// TestClientHelloSessionID: a client sends a random legacy_session_id
+// when it offers TLS 1.3 (compatibility mode); a TLS 1.2-only client with
+// no session to resume sends none.
+func TestClientHelloSessionID(t *testing.T) {
+	_, ch := newClientVictim(t, nil)
+	require.Len(t, ch.SessionID, 32, "TLS 1.3 offered")
+	_, ch = newClientVictim(t, func(c *fsm.Config) { c.MaxVersion = fsm.VersionTLS12 })
+	require.Empty(t, ch.SessionID, "TLS 1.2 only, nothing to resume")
+}
