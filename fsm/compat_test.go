@@ -143,3 +143,16 @@ func TestClientHelloSessionID(t *testing.T) {
 	_, ch = newClientVictim(t, func(c *fsm.Config) { c.MaxVersion = fsm.VersionTLS12 })
 	require.Empty(t, ch.SessionID, "TLS 1.2 only, nothing to resume")
 }
+
+// TestLegacyVersionSSL3: a ClientHello whose legacy_version is SSL 3.0 or
+// lower is refused with protocol_version even when its supported_versions
+// offers TLS 1.3 (RFC 8446 Appendix D.5).
+func TestLegacyVersionSSL3(t *testing.T) {
+	for _, legacy := range []uint16{0x0300, 0x0200} {
+		ch := goodHello(t)
+		ch.Version = legacy
+		v := newServerVictim(t)
+		v.feed(hsRecord(ch.Append(nil)))
+		require.ErrorIs(t, v.conn.Err(), record.AlertProtocolVersion, "%#04x", legacy)
+	}
+}

@@ -68,6 +68,10 @@ const fallbackSCSV uint16 = 0x5600
 // chooseVersion picks the highest version both sides enable: from
 // supported_versions when the client sends it, else from legacy_version.
 func (c *Conn) chooseVersion(ch *flights.ClientHello) (uint16, error) {
+	if !c.transport.Datagram && ch.Version <= record.VersionSSL30 {
+		// RFC 8446 Appendix D.5, whatever supported_versions says.
+		return 0, alertf(record.AlertProtocolVersion, "legacy_version %#04x", ch.Version)
+	}
 	_, hi := c.cfg.versionRange()
 	hi = min(hi, c.transport.MaxVersion)
 	enabled := func(v uint16) bool { return c.cfg.versionEnabled(c.transport, v) }

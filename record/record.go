@@ -50,6 +50,7 @@ const (
 
 // Version values that appear on the wire.
 const (
+	VersionSSL30 uint16 = 0x0300
 	VersionTLS10 uint16 = 0x0301
 	VersionTLS11 uint16 = 0x0302
 	VersionTLS12 uint16 = 0x0303
