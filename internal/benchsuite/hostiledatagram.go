@@ -1,7 +1,6 @@
 package benchsuite
 
 import (
-	"context"
 	"net"
 	"runtime"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"github.com/tlsm/tlsm/dtls"
 	"github.com/tlsm/tlsm/flights"
 	"github.com/tlsm/tlsm/fsm"
+	"github.com/tlsm/tlsm/internal/testcert"
 	"github.com/tlsm/tlsm/record"
 )
 
@@ -94,48 +94,42 @@ const HostilePacing = 5 * time.Millisecond
 // CPU time and the bytes allocated per datagram, counted until the
 // receiver is idle again. Run it with -benchtime Nx.
 func HostileListenerTLSM(b *testing.B) {
-	_, sc, _ := DTLSConfigs()
-	ln, err := dtls.Listen("udp", "127.0.0.1:0", sc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
+	ln, _ := listenTLSM(b)
 	hostileUDP(b, ln.Addr())
 }
 
 // HostileListenerPion is HostileListenerTLSM against pion/dtls v4's
 // listener.
 func HostileListenerPion(b *testing.B) {
+	ln, _ := listenPion(b)
+	hostileUDP(b, ln.Addr())
+}
+
+// listenTLSM starts a tlsm DTLS listener on loopback that echoes what its
+// clients send, closed when b ends; it returns the client Config.
+func listenTLSM(b *testing.B) (net.Listener, *fsm.Config) {
+	cc, sc, _ := DTLSConfigs()
+	ln, err := dtls.Listen("udp", "127.0.0.1:0", sc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	go echoAccepted(ln)
+	return ln, cc
+}
+
+// listenPion is listenTLSM with pion/dtls v4; it returns the certificate
+// its clients trust.
+func listenPion(b *testing.B) (net.Listener, *testcert.Cert) {
 	_, _, cert := DTLSConfigs()
 	ln, err := piondtls.ListenAddr("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)},
 		piondtls.WithCertificates(cert.TLSCertificate()))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go acceptAndHandshake(ctx, ln)
-	hostileUDP(b, ln.Addr())
-}
-
-// acceptAndHandshake accepts pion Conns and runs their handshakes, as a
-// server would, until ctx ends.
-func acceptAndHandshake(ctx context.Context, ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			if hc, ok := c.(interface {
-				HandshakeContext(context.Context) error
-			}); ok {
-				hc.HandshakeContext(ctx)
-			}
-		}()
-	}
+	b.Cleanup(func() { ln.Close() })
+	go echoAccepted(ln)
+	return ln, cert
 }
 
 func hostileUDP(b *testing.B, to net.Addr) {
@@ -195,13 +189,7 @@ func totalAlloc() uint64 {
 // the latency an attack costs the users of a listener. It reports the
 // median and the 99th percentile.
 func HostileRTTTLSM(b *testing.B) {
-	cc, sc, _ := DTLSConfigs()
-	ln, err := dtls.Listen("udp", "127.0.0.1:0", sc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	go echoAccepted(ln)
+	ln, cc := listenTLSM(b)
 	c, err := dtls.Dial("udp", ln.Addr().String(), cc)
 	if err != nil {
 		b.Fatal(err)
@@ -212,14 +200,7 @@ func HostileRTTTLSM(b *testing.B) {
 
 // HostileRTTPion is HostileRTTTLSM against pion/dtls v4, both ends.
 func HostileRTTPion(b *testing.B) {
-	_, _, cert := DTLSConfigs()
-	ln, err := piondtls.ListenAddr("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)},
-		piondtls.WithCertificates(cert.TLSCertificate()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	go echoAccepted(ln)
+	ln, cert := listenPion(b)
 	c, err := piondtls.Dial("udp", ln.Addr().(*net.UDPAddr), piondtls.WithRootCAs(cert.CAPool), piondtls.WithServerName("localhost"))
 	if err != nil {
 		b.Fatal(err)
