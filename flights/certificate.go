@@ -95,6 +95,10 @@ type CertificateEntry struct {
 	OCSPStaple []byte
 	// SCTs are serialized signed certificate timestamps.
 	SCTs [][]byte
+	// Extensions lists the entry's extension types in wire order.
+	// Unmarshal fills it, including types it does not interpret; Append
+	// ignores it.
+	Extensions []uint16
 }
 
 // Certificate carries a certificate chain, in its TLS 1.3 form (RFC 8446
@@ -162,7 +166,7 @@ func (e *CertificateEntry) parse(s *cryptobyte.String) error {
 	if !readBytes24(s, &e.Data) || !s.ReadUint16LengthPrefixed(&exts) {
 		return errDecode
 	}
-	w := extWalker{exts: exts}
+	w := extWalker{exts: exts, rec: &e.Extensions}
 	for w.next() {
 		w.parsed(e.parseExtension(w.typ, &w.data, w.last()))
 	}

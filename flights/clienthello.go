@@ -151,6 +151,57 @@ func (m *ClientHello) addLegacyExtensions(b *builder) {
 	}
 }
 
+// Offers reports whether Append writes extension ext: a server may answer
+// only those (RFC 8446 §4.2, RFC 5246 §7.4.1.4).
+func (m *ClientHello) Offers(ext uint16) bool {
+	switch ext {
+	case ExtServerName:
+		return m.ServerName != ""
+	case ExtStatusRequest:
+		return m.StatusRequest
+	case ExtSupportedGroups:
+		return len(m.SupportedGroups) > 0
+	case ExtECPointFormats:
+		return len(m.ECPointFormats) > 0
+	case ExtSignatureAlgorithms:
+		return len(m.SignatureAlgorithms) > 0
+	case ExtALPN:
+		return len(m.ALPN) > 0
+	case ExtExtendedMasterSecret:
+		return m.ExtendedMasterSecret
+	case ExtUseSRTP:
+		return len(m.SRTPProfiles) > 0
+	case ExtSessionTicket:
+		return m.TicketSupported || len(m.SessionTicket) > 0
+	case ExtRenegotiationInfo:
+		return m.SecureRenegotiationSupported || len(m.SecureRenegotiation) > 0
+	case ExtConnectionID:
+		return m.ConnectionIDSupported
+	}
+	return m.offersModern(ext)
+}
+
+// offersModern is Offers for the extensions TLS 1.3 added.
+func (m *ClientHello) offersModern(ext uint16) bool {
+	switch ext {
+	case ExtEarlyData:
+		return m.EarlyData
+	case ExtSupportedVersions:
+		return len(m.SupportedVersions) > 0
+	case ExtCookie:
+		return len(m.Cookie) > 0
+	case ExtPSKModes:
+		return len(m.PSKModes) > 0
+	case ExtSignatureAlgorithmsCert:
+		return len(m.SignatureAlgorithmsCert) > 0
+	case ExtKeyShare:
+		return len(m.KeyShares) > 0
+	case ExtPreSharedKey:
+		return len(m.PSKIdentities) > 0
+	}
+	return false
+}
+
 // addModernExtensions writes the TLS 1.3 extensions other than
 // pre_shared_key.
 func (m *ClientHello) addModernExtensions(b *builder) {

@@ -3,6 +3,7 @@ package flights
 import (
 	"bytes"
 	"crypto/sha256"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -179,5 +180,21 @@ func TestConnectionIDRoundTrip(t *testing.T) {
 		body = append(append(body, 0, byte(len(ext))), ext...)
 		var sh ServerHello
 		require.ErrorIs(t, sh.Unmarshal(body), record.AlertDecodeError, "%x", ext)
+	}
+}
+
+// TestClientHelloOffers: Offers names exactly the extensions Append
+// writes, for a hello with every field set and for one with none.
+func TestClientHelloOffers(t *testing.T) {
+	full := sampleClientHello()
+	full.SRTPProfiles = []uint16{1}
+	full.ConnectionIDSupported = true
+	bare := &ClientHello{Version: 0x0303, Random: fill(1, 32), CipherSuites: []uint16{0x1301}, CompressionMethods: []byte{0}}
+	for _, ch := range []*ClientHello{full, bare} {
+		var parsed ClientHello
+		require.NoError(t, parsed.Unmarshal(ch.Append(nil)[4:]))
+		for ext := range 1 << 16 {
+			require.Equal(t, slices.Contains(parsed.Extensions, uint16(ext)), ch.Offers(uint16(ext)), "extension %d", ext)
+		}
 	}
 }

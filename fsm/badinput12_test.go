@@ -382,6 +382,17 @@ func shortenFinished(t *testing.T) func(pt []byte) []byte {
 
 func badInput12Cases() []badInputCase {
 	return []badInputCase{
+		{"client12/ServerHello with use_srtp over TLS", record.AlertUnsupportedExtension, false, func(t *testing.T) *victim {
+			v, s := newClient12Victim(t, func(c *fsm.Config) { c.SRTPProtectionProfiles = []uint16{fsm.SRTP_AES128_CM_HMAC_SHA1_80} })
+			s.hello.SRTPProfiles = []uint16{fsm.SRTP_AES128_CM_HMAC_SHA1_80}
+			v.feed(s.flight())
+			return v
+		}},
+		{"client12/ServerHello with an unknown extension", record.AlertUnsupportedExtension, false, func(t *testing.T) *victim {
+			v, s := newClient12Victim(t, nil)
+			v.feed(hsRecord(withServerExtension(t, s.serverHello(), 0x1234, []byte{0})))
+			return v
+		}},
 		// A TLS 1.2 client fed a crafted server's first flight.
 		{"client12/ServerKeyExchange with a bad signature", record.AlertDecryptError, false, func(t *testing.T) *victim {
 			v, s := newClient12Victim(t, nil)

@@ -177,6 +177,21 @@ func serverHelloFor(t *testing.T, ch *flights.ClientHello, edit func(*flights.Se
 	return sh.Append(nil)
 }
 
+// withServerExtension adds an extension to a ServerHello message (TLS
+// framing), fixing up the lengths.
+func withServerExtension(t *testing.T, msg []byte, typ uint16, data []byte) []byte {
+	t.Helper()
+	extStart := 4 + 2 + 32 + 1 + int(msg[4+2+32]) + 2 + 1
+	require.LessOrEqual(t, extStart+2, len(msg))
+	ext := append([]byte{byte(typ >> 8), byte(typ), byte(len(data) >> 8), byte(len(data))}, data...)
+	out := append(bytes.Clone(msg), ext...)
+	n := int(out[extStart])<<8 | int(out[extStart+1]) + len(ext)
+	out[extStart], out[extStart+1] = byte(n>>8), byte(n)
+	body := len(out) - 4
+	out[1], out[2], out[3] = byte(body>>16), byte(body>>8), byte(body)
+	return out
+}
+
 // helloRetryFor returns a HelloRetryRequest asking the client for group.
 func helloRetryFor(ch *flights.ClientHello, group fsm.CurveID) []byte {
 	hrr := &flights.ServerHello{
@@ -534,6 +549,16 @@ func badInputCases() []badInputCase {
 			v.feed(hsRecord(serverHelloFor(t, ch, func(sh *flights.ServerHello) { sh.CipherSuite = fsm.TLS_AES_256_GCM_SHA384 })))
 			return v
 		}},
+		{"client/ServerHello with an unknown extension", record.AlertUnsupportedExtension, false, func(t *testing.T) *victim {
+			v, ch := newClientVictim(t, nil)
+			v.feed(hsRecord(withServerExtension(t, serverHelloFor(t, ch, nil), 0x1234, nil)))
+			return v
+		}},
+		{"client/TLS 1.3 ServerHello with ALPN", record.AlertUnsupportedExtension, false, func(t *testing.T) *victim {
+			v, ch := newClientVictim(t, func(c *fsm.Config) { c.NextProtos = []string{"h2"} })
+			v.feed(hsRecord(serverHelloFor(t, ch, func(sh *flights.ServerHello) { sh.ALPN = "h2" })))
+			return v
+		}},
 		{"client/ServerHello not echoing the session id", record.AlertIllegalParameter, false, func(t *testing.T) *victim {
 			v, ch := newClientVictim(t, nil)
 			v.feed(hsRecord(serverHelloFor(t, ch, func(sh *flights.ServerHello) { sh.SessionID = nil })))
@@ -621,6 +646,36 @@ func badInputCases() []badInputCase {
 				// extensions: key_share (51) holding the group x25519
 				ee := handshakeMsg(flights.TypeEncryptedExtensions, []byte{0, 6, 0, 51, 0, 2, 0, 29})
 				return append(ee, bytes.Join(msgs[1:], nil)...)
+			})
+			p.Handshake()
+			return v
+		}},
+		{"client/EncryptedExtensions with an unknown extension", record.AlertUnsupportedExtension, false, func(t *testing.T) *victim {
+			p, keyLog := newLoggedPair(t)
+			v := watch(p, p.Client)
+			p.Tamper = resealFirst(t, p.Server, keyLog, "SERVER_HANDSHAKE_TRAFFIC_SECRET", func(pt []byte) []byte {
+				msgs := splitMessages(t, pt)
+				require.Equal(t, byte(flights.TypeEncryptedExtensions), msgs[0][0])
+				ee := handshakeMsg(flights.TypeEncryptedExtensions, []byte{0, 4, 0x12, 0x34, 0, 0})
+				return append(ee, bytes.Join(msgs[1:], nil)...)
+			})
+			p.Handshake()
+			return v
+		}},
+		{"client/signed_certificate_timestamp in a CertificateEntry, never asked for", record.AlertUnsupportedExtension, false, func(t *testing.T) *victim {
+			p, keyLog := newLoggedPair(t)
+			v := watch(p, p.Client)
+			p.Tamper = resealFirst(t, p.Server, keyLog, "SERVER_HANDSHAKE_TRAFFIC_SECRET", func(pt []byte) []byte {
+				msgs := splitMessages(t, pt)
+				for i, msg := range msgs {
+					if msg[0] == byte(flights.TypeCertificate) {
+						var cert flights.Certificate
+						require.NoError(t, cert.Unmarshal(msg[4:]))
+						cert.Entries[0].SCTs = [][]byte{{1, 2, 3}}
+						msgs[i] = cert.Append(nil)
+					}
+				}
+				return bytes.Join(msgs, nil)
 			})
 			p.Handshake()
 			return v

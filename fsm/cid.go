@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/tlsm/tlsm/flights"
-	"github.com/tlsm/tlsm/record"
 )
 
 // DTLS 1.2 Connection IDs (RFC 9146): each side asks the other, in the
@@ -75,17 +74,12 @@ func (c *Conn) offerConnectionID(hello *flights.ClientHello) error {
 	return nil
 }
 
-// acceptConnectionID takes the server's connection_id, which it may only
-// send when we offered one.
-func (c *Conn) acceptConnectionID(sh *flights.ServerHello) error {
-	if !sh.ConnectionIDSupported {
-		return nil
+// acceptConnectionID takes the server's connection_id (checkAnswered12
+// has refused one we did not offer).
+func (c *Conn) acceptConnectionID(sh *flights.ServerHello) {
+	if sh.ConnectionIDSupported {
+		c.layer.setConnectionIDs(c.hs.hello.ConnectionID, bytes.Clone(sh.ConnectionID))
 	}
-	if !c.hs.hello.ConnectionIDSupported {
-		return alertf(record.AlertUnsupportedExtension, "connection_id was not offered")
-	}
-	c.layer.setConnectionIDs(c.hs.hello.ConnectionID, bytes.Clone(sh.ConnectionID))
-	return nil
 }
 
 // chooseConnectionID answers a first DTLS ClientHello's connection_id

@@ -80,7 +80,9 @@ func (c *Conn) sendClientHello(offer versionOffer, noResume bool) error {
 		hello.SecureRenegotiation = c.clientVerify
 		hello.ECPointFormats = []uint8{0}
 		hello.TicketSupported = !c.cfg.SessionTicketsDisabled
-		hello.SRTPProfiles = c.cfg.SRTPProtectionProfiles
+		if c.transport.Datagram { // use_srtp is a DTLS extension (RFC 5764)
+			hello.SRTPProfiles = c.cfg.SRTPProtectionProfiles
+		}
 		if err := c.offerConnectionID(hello); err != nil {
 			return err
 		}
@@ -234,6 +236,9 @@ func (c *Conn) clientHelloRetryRequest(m message) (State, error) {
 	if err := c.checkServerHelloCommon(&hrr, version); err != nil {
 		return 0, err
 	}
+	if err := c.checkAnswered("a HelloRetryRequest", hrr.Extensions, helloRetryExtensions, flights.ExtCookie); err != nil {
+		return 0, err
+	}
 	group := CurveID(hrr.SelectedGroup)
 	if group == 0 && hrr.Cookie == nil {
 		return 0, alertf(record.AlertIllegalParameter, "HelloRetryRequest changes nothing")
@@ -288,6 +293,9 @@ func (c *Conn) clientServerHello(m message) (State, error) {
 	}
 	if version == VersionTLS12 {
 		return c.client12ServerHello(&sh, m)
+	}
+	if err := c.checkAnswered("a ServerHello", sh.Extensions, serverHello13Extensions, 0); err != nil {
+		return 0, err
 	}
 	if CurveID(sh.KeyShare.Group) != c.hs.group {
 		return 0, alertf(record.AlertIllegalParameter, "key share for group %d was not offered", sh.KeyShare.Group)
@@ -346,6 +354,9 @@ func (c *Conn) clientEncryptedExtensions(m message) (State, error) {
 	if err := ee.Unmarshal(m.body); err != nil {
 		return 0, err
 	}
+	if err := c.checkAnswered("EncryptedExtensions", ee.Extensions, nil, 0); err != nil {
+		return 0, err
+	}
 	for _, ext := range ee.Extensions {
 		if slices.Contains(knownExtensions, ext) {
 			return 0, alertf(record.AlertIllegalParameter, "extension %d in EncryptedExtensions", ext)
@@ -398,6 +409,9 @@ func (c *Conn) clientCertificate(m message) (State, error) {
 	}
 	if len(cert.Entries) == 0 {
 		return 0, alertf(record.AlertDecodeError, "empty server Certificate")
+	}
+	if err := c.checkEntryExtensions(cert.Entries); err != nil {
+		return 0, err
 	}
 	roots, name, usage, verify := c.serverChain()
 	if err := c.acceptPeerCertificates(cert.Entries, roots, name, usage, verify); err != nil {

@@ -13,6 +13,9 @@ import (
 
 // client12ServerHello takes a TLS 1.2 ServerHello.
 func (c *Conn) client12ServerHello(sh *flights.ServerHello, m message) (State, error) {
+	if err := c.checkAnswered12(sh); err != nil {
+		return 0, err
+	}
 	c.enterTLS12(cipher.SuiteByID(sh.CipherSuite), nil)
 	c.addTranscript(m.raw)
 	c.srvRandom = [32]byte(sh.Random)
@@ -29,21 +32,11 @@ func (c *Conn) client12ServerHello(sh *flights.ServerHello, m message) (State, e
 		return 0, alertf(record.AlertIllegalParameter, "ALPN %q was not offered", sh.ALPN)
 	}
 	c.alpn = sh.ALPN
-	if sh.TicketSupported && !c.hs.hello.TicketSupported {
-		return 0, alertf(record.AlertUnsupportedExtension, "session_ticket was not offered")
-	}
 	c.hs.expectTicket = sh.TicketSupported
 	if err := c.acceptSRTP(sh); err != nil {
 		return 0, err
 	}
-	if err := c.acceptConnectionID(sh); err != nil {
-		return 0, err
-	}
-	for _, ext := range sh.Extensions {
-		if ext == flights.ExtKeyShare || ext == flights.ExtPreSharedKey {
-			return 0, alertf(record.AlertUnsupportedExtension, "TLS 1.3 extension %d in a TLS 1.2 ServerHello", ext)
-		}
-	}
+	c.acceptConnectionID(sh)
 	c.hs.sessionID = bytes.Clone(sh.SessionID)
 	if len(sh.SessionID) > 0 && bytes.Equal(sh.SessionID, c.hs.helloSessionID) {
 		return c.client12Resume(sh)

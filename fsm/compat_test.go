@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/tlsm/tlsm/flights"
 	"github.com/tlsm/tlsm/fsm"
 	"github.com/tlsm/tlsm/internal/testcert"
 	"github.com/tlsm/tlsm/record"
@@ -155,4 +156,20 @@ func TestLegacyVersionSSL3(t *testing.T) {
 		v.feed(hsRecord(ch.Append(nil)))
 		require.ErrorIs(t, v.conn.Err(), record.AlertProtocolVersion, "%#04x", legacy)
 	}
+}
+
+// TestSRTPOverTLSIgnored: use_srtp is a DTLS extension (RFC 5764): a TLS
+// server ignores it in a ClientHello, and a TLS client never offers it.
+func TestSRTPOverTLSIgnored(t *testing.T) {
+	ch := goodHello(t)
+	ch.SRTPProfiles = []uint16{fsm.SRTP_AES128_CM_HMAC_SHA1_80}
+	_, sc := configs(t, testcert.ECDSAP256)
+	sc.SRTPProtectionProfiles = ch.SRTPProfiles
+	v := &victim{conn: fsm.NewServer(sc)}
+	v.feed(hsRecord(ch.Append(nil)))
+	require.NoError(t, v.conn.Err())
+	require.Zero(t, v.conn.ConnectionState().SRTPProtectionProfile)
+
+	_, sent := newClientVictim(t, func(c *fsm.Config) { c.SRTPProtectionProfiles = ch.SRTPProfiles })
+	require.False(t, sent.Offers(flights.ExtUseSRTP))
 }

@@ -371,6 +371,9 @@ func (c *Conn) serverCertificate(m message) (State, error) {
 	if len(cert.Context) != 0 {
 		return 0, alertf(record.AlertIllegalParameter, "unexpected certificate_request_context")
 	}
+	if err := c.checkEntryExtensions(cert.Entries); err != nil {
+		return 0, err
+	}
 	auth := c.cfg.ClientAuth
 	if len(cert.Entries) == 0 {
 		if auth == RequireAnyClientCert || auth == RequireAndVerifyClientCert {

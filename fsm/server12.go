@@ -125,6 +125,9 @@ func (c *Conn) renegotiationInfo() []byte {
 // chooseSRTP answers use_srtp with our first profile the client offers;
 // with none in common the extension is left out (RFC 5764 §4.1.1).
 func (c *Conn) chooseSRTP(ch *flights.ClientHello, sh *flights.ServerHello) {
+	if !c.transport.Datagram {
+		return // use_srtp is a DTLS extension (RFC 5764): ignored over TLS
+	}
 	for _, p := range c.cfg.SRTPProtectionProfiles {
 		if slices.Contains(ch.SRTPProfiles, p) {
 			c.srtpProfile = p
