@@ -388,6 +388,12 @@ func badInput12Cases() []badInputCase {
 			v.feed(s.flight())
 			return v
 		}},
+		{"client12/ServerHello with ec_point_formats lacking uncompressed", record.AlertIllegalParameter, false, func(t *testing.T) *victim {
+			v, s := newClient12Victim(t, nil)
+			s.hello.ECPointFormats = []uint8{1}
+			v.feed(s.flight())
+			return v
+		}},
 		{"client12/ServerHello with an unknown extension", record.AlertUnsupportedExtension, false, func(t *testing.T) *victim {
 			v, s := newClient12Victim(t, nil)
 			v.feed(hsRecord(withServerExtension(t, s.serverHello(), 0x1234, []byte{0})))

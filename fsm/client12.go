@@ -27,6 +27,9 @@ func (c *Conn) client12ServerHello(sh *flights.ServerHello, m message) (State, e
 	} else if c.cfg.RequireSecureRenegotiation {
 		return 0, alertf(record.AlertHandshakeFailure, "server does not support secure renegotiation")
 	}
+	if sh.ECPointFormats != nil && !slices.Contains(sh.ECPointFormats, 0) {
+		return 0, alertf(record.AlertIllegalParameter, "ec_point_formats without uncompressed") // RFC 8422 §5.2
+	}
 	c.ems = sh.ExtendedMasterSecret
 	if sh.ALPN != "" && !slices.Contains(c.cfg.NextProtos, sh.ALPN) {
 		return 0, alertf(record.AlertIllegalParameter, "ALPN %q was not offered", sh.ALPN)
