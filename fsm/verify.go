@@ -120,6 +120,11 @@ func (c *Conn) acceptPeerCertificates(entries []flights.CertificateEntry, roots 
 	if err != nil {
 		return err
 	}
+	if ku := certs[0].KeyUsage; ku != 0 && ku&x509.KeyUsageDigitalSignature == 0 {
+		// The peer signs with this key (every key exchange tlsm has is
+		// ECDHE or TLS 1.3), which a keyUsage extension must allow.
+		return alertf(record.AlertIllegalParameter, "peer certificate's keyUsage does not allow digitalSignature")
+	}
 	var chains [][]*x509.Certificate
 	if verify {
 		if chains, err = c.verifyChain(certs, roots, name, usage); err != nil {
