@@ -13,10 +13,11 @@ const maxHandshakeBody = 1<<24 - 1
 // Reader reassembles handshake messages from record payloads: a message
 // may span records and a record may hold several messages.
 type Reader struct {
-	buf []byte // buf[off:] is data not yet returned by Next
-	off int
-	max int
-	err error
+	buf     []byte // buf[off:] is data not yet returned by Next
+	off     int
+	max     int
+	maxCert int // the limit of Certificate messages
+	err     error
 }
 
 // NewReader returns a Reader that rejects messages whose body is longer
@@ -26,7 +27,14 @@ func NewReader(maxMessage int) *Reader {
 	if maxMessage <= 0 || maxMessage > maxHandshakeBody {
 		maxMessage = maxHandshakeBody
 	}
-	return &Reader{max: maxMessage}
+	return &Reader{max: maxMessage, maxCert: maxMessage}
+}
+
+// SetCertificateLimit lets Certificate messages, which carry certificate
+// chains of any length, be up to n bytes long instead of the Reader's
+// limit.
+func (r *Reader) SetCertificateLimit(n int) {
+	r.maxCert = min(max(n, 0), maxHandshakeBody)
 }
 
 // Write appends one record's payload. The data is copied. It invalidates
@@ -62,7 +70,8 @@ func (r *Reader) Release() {
 // 4-byte header followed by the body, as the transcript needs it. ok is
 // false when no complete message is buffered. err is
 // record.AlertIllegalParameter once a header announces a body longer than
-// the Reader's limit; the Reader then stays failed until Reset. body and
+// the Reader's limit (for a Certificate, its own limit); the Reader then
+// stays failed until Reset. body and
 // raw remain valid until the next Write or Reset.
 func (r *Reader) Next() (typ MsgType, body, raw []byte, ok bool, err error) {
 	if r.err != nil {
@@ -74,7 +83,7 @@ func (r *Reader) Next() (typ MsgType, body, raw []byte, ok bool, err error) {
 	if !s.ReadUint8(&t) || !s.ReadUint24(&length) {
 		return 0, nil, nil, false, nil
 	}
-	if int(length) > r.max {
+	if int(length) > r.max && (MsgType(t) != TypeCertificate || int(length) > r.maxCert) {
 		r.err = record.AlertIllegalParameter
 		return 0, nil, nil, false, r.err
 	}

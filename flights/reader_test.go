@@ -158,3 +158,26 @@ func TestReaderRelease(t *testing.T) {
 	r.Write(msg)
 	require.Equal(t, [][]byte{msg}, drain(t, r))
 }
+
+// TestReaderCertificateLimit: Certificate messages have a limit of their
+// own; other messages keep the Reader's.
+func TestReaderCertificateLimit(t *testing.T) {
+	msg := func(typ MsgType, n int) []byte {
+		return append([]byte{byte(typ), byte(n >> 16), byte(n >> 8), byte(n)}, make([]byte, n)...)
+	}
+	r := NewReader(100)
+	r.SetCertificateLimit(1000)
+	r.Write(msg(TypeCertificate, 1000))
+	typ, body, _, ok, err := r.Next()
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, TypeCertificate, typ)
+	require.Len(t, body, 1000)
+	for _, m := range [][]byte{msg(TypeCertificate, 1001), msg(TypeFinished, 101)} {
+		r := NewReader(100)
+		r.SetCertificateLimit(1000)
+		r.Write(m[:4])
+		_, _, _, _, err := r.Next()
+		require.Equal(t, record.AlertIllegalParameter, err, "refused from its header")
+	}
+}

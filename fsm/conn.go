@@ -13,8 +13,14 @@ import (
 )
 
 // MaxHandshakeMessage is the largest handshake message accepted (bytes of
-// body). Certificate chains are the largest messages in practice.
+// body), but for a Certificate over TLS.
 const MaxHandshakeMessage = 1 << 16
+
+// MaxCertificateMessage is the largest Certificate message a TLS Conn
+// accepts: long chains are legitimate, and crypto/tls takes as much. Over
+// DTLS a Certificate is bound by MaxHandshakeMessage, as what is
+// reassembled costs more.
+const MaxCertificateMessage = 256 << 10
 
 // MaxQueuedOutput bounds the bytes a Conn holds for transmit events the
 // caller has not drained: a Write beyond it fails with ErrOutputFull until

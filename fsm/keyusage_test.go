@@ -54,3 +54,51 @@ func TestKeyUsageEnforced(t *testing.T) {
 		require.ErrorIs(t, p.Server.Conn.Err(), record.AlertIllegalParameter)
 	}
 }
+
+// TestLongCertificateChain: a TLS Certificate message may be longer than
+// MaxHandshakeMessage, up to MaxCertificateMessage, both ways; one above
+// that is refused.
+func TestLongCertificateChain(t *testing.T) {
+	cert := testcert.MustNew(testcert.ECDSAP256)
+	chain := func(copies int) [][]byte {
+		c := [][]byte{cert.CertDER[0]}
+		for range copies {
+			c = append(c, cert.CA.Raw) // extra copies of the CA: verification ignores them
+		}
+		return c
+	}
+	copies := fsm.MaxHandshakeMessage/len(cert.CA.Raw) + 10
+	cc, sc := configs(t, testcert.ECDSAP256)
+	sc.Certificates = []fsm.Certificate{{Certificate: chain(copies), PrivateKey: cert.Key}}
+	cc.Certificates = sc.Certificates
+	sc.ClientAuth, sc.ClientCAs = fsm.RequireAndVerifyClientCert, cert.CAPool
+	cc.RootCAs = cert.CAPool
+	require.NoError(t, memconn.New(cc, sc).Handshake(), "chains of %d certificates", copies+1)
+
+	sc.Certificates = []fsm.Certificate{{Certificate: chain(fsm.MaxCertificateMessage / len(cert.CA.Raw)), PrivateKey: cert.Key}}
+	p := memconn.New(cc, sc)
+	require.Error(t, p.Handshake())
+	require.ErrorIs(t, p.Client.Conn.Err(), record.AlertIllegalParameter)
+}
+
+// TestTicketForLongClientChain: a session whose client certificate chain
+// is too long for a ticket gets none (TLS 1.3) or an empty one (TLS 1.2,
+// whose ServerHello promised one), instead of a server panicking on a
+// ticket longer than its 16-bit length.
+func TestTicketForLongClientChain(t *testing.T) {
+	cert := testcert.MustNew(testcert.ECDSAP256)
+	chain := [][]byte{cert.CertDER[0]}
+	for total := 0; total < 1<<16; total += len(cert.CA.Raw) {
+		chain = append(chain, cert.CA.Raw)
+	}
+	for _, v := range []uint16{fsm.VersionTLS12, fsm.VersionTLS13} {
+		cc, sc := configs(t, testcert.ECDSAP256)
+		cc.MaxVersion = v
+		cc.Certificates = []fsm.Certificate{{Certificate: chain, PrivateKey: cert.Key}}
+		sc.ClientAuth, sc.ClientCAs = fsm.RequireAndVerifyClientCert, cert.CAPool
+		p := memconn.New(cc, sc)
+		require.NoError(t, p.Handshake(), fsm.VersionName(v))
+		require.NoError(t, p.Write(p.Client, []byte("ping")))
+		require.Equal(t, "ping", string(p.Server.Received))
+	}
+}

@@ -94,6 +94,7 @@ type streamLayer struct {
 
 func newStreamLayer(c *Conn) layer {
 	l := &streamLayer{c: c, hsIn: flights.NewReader(MaxHandshakeMessage)}
+	l.hsIn.SetCertificateLimit(MaxCertificateMessage)
 	l.in.MaxFragment = record.MaxCiphertext13
 	return l
 }

@@ -433,7 +433,7 @@ func (c *Conn) sendNewSessionTicket() error {
 		AgeAdd: binary.BigEndian.Uint32(ageAdd[:]),
 	}
 	ticket, err := c.sealTicket(s)
-	if err != nil {
+	if err != nil || ticket == nil {
 		return err
 	}
 	nst := flights.NewSessionTicket{Lifetime: uint32(SessionLifetime / time.Second), AgeAdd: s.AgeAdd, Nonce: nonce, Ticket: ticket}

@@ -381,6 +381,8 @@ func (c *Conn) sendServerFinished12() error {
 		CreatedAt: c.now, Lifetime: SessionLifetime, PeerCertificates: c.peerCerts, ALPN: c.alpn,
 	}
 	if hs.issueTicket {
+		// Promised in the ServerHello: a session too large for a ticket
+		// gets an empty one (RFC 5077 §3.3).
 		ticket, err := c.sealTicket(s)
 		if err != nil {
 			return err

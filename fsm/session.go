@@ -206,7 +206,13 @@ func (c *Config) ticketKeys(now time.Time) ([]ticketKey, error) {
 	return c.autoKeys, nil
 }
 
-// sealTicket encrypts a session into a ticket: key name, nonce, AEAD.
+// maxTicket is the longest ticket a NewSessionTicket can carry (a 16-bit
+// length, in TLS 1.2 and 1.3).
+const maxTicket = 1<<16 - 1
+
+// sealTicket encrypts a session into a ticket: key name, nonce, AEAD. A
+// session too large for a ticket (the peer's certificate chain is kept in
+// it) gets none: nil.
 func (c *Conn) sealTicket(s *Session) ([]byte, error) {
 	keys, err := c.cfg.ticketKeys(c.now)
 	if err != nil {
@@ -219,7 +225,11 @@ func (c *Conn) sealTicket(s *Session) ([]byte, error) {
 		return nil, err
 	}
 	out = append(out, nonce...)
-	return k.aead.Seal(out, nonce, marshalSession(s), k.name[:]), nil
+	plain := marshalSession(s)
+	if len(out)+len(plain)+k.aead.Overhead() > maxTicket {
+		return nil, nil
+	}
+	return k.aead.Seal(out, nonce, plain, k.name[:]), nil
 }
 
 // openTicket decrypts a ticket; nil means it is not ours, tampered with,
