@@ -61,6 +61,13 @@ func (m *ClientHello) Append(b []byte) []byte {
 	return appendMessage(b, TypeClientHello, m.marshalBody)
 }
 
+// AppendChecked is Append for a hello that carries values from the peer
+// (a HelloRetryRequest's cookie): it fails, instead of panicking, when one
+// makes a vector too long for its length prefix.
+func (m *ClientHello) AppendChecked(b []byte) ([]byte, error) {
+	return appendMessageChecked(b, TypeClientHello, m.marshalBody)
+}
+
 // KeySharesListed reports whether each key share is of a group that
 // SupportedGroups lists and of a group no other share has, as RFC 8446
 // §4.2.8 requires of a client; if not, it returns the group of the first

@@ -42,6 +42,16 @@ func appendMessage(b []byte, typ MsgType, fill func(*builder)) []byte {
 	return bld.mustBytes()
 }
 
+// appendMessageChecked is appendMessage for a body that may hold values
+// from the peer, which need not fit their length prefixes: it returns the
+// error instead of panicking.
+func appendMessageChecked(b []byte, typ MsgType, fill func(*builder)) ([]byte, error) {
+	bld := newBuilder(slices.Grow(b, messageSizeHint))
+	bld.addUint8(uint8(typ))
+	bld.addPrefixed24(fill)
+	return bld.bytes()
+}
+
 // addExtension writes one extension with the body that fill writes.
 func addExtension(b *builder, typ uint16, fill func(*builder)) {
 	b.addUint16(typ)

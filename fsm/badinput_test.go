@@ -581,6 +581,25 @@ func badInputCases() []badInputCase {
 			v.feed(hsRecord(serverHelloFor(t, ch, func(sh *flights.ServerHello) { sh.KeyShare.Data = point })))
 			return v
 		}},
+		{"client/HelloRetryRequest cookie too long for the second ClientHello", record.AlertIllegalParameter, false, func(t *testing.T) *victim {
+			v, ch := newClientVictim(t, nil)
+			// A cookie that fits the HelloRetryRequest, and overflows the
+			// second ClientHello's extensions by one byte.
+			raw := ch.Append(nil)
+			at := 4 + 2 + 32 + 1 + len(ch.SessionID) + 2 + 2*len(ch.CipherSuites) + 1 + len(ch.CompressionMethods)
+			exts := int(raw[at])<<8 | int(raw[at+1])
+			hrr := &flights.ServerHello{
+				Version: fsm.VersionTLS12, Random: flights.HelloRetryRequestRandom[:], SessionID: ch.SessionID,
+				CipherSuite: ch.CipherSuites[0], SupportedVersion: fsm.VersionTLS13, Cookie: make([]byte, 1<<16-exts-6),
+			}
+			raw = hrr.Append(nil)
+			for len(raw) > 0 { // in records of at most 2^14 bytes
+				n := min(len(raw), record.MaxPlaintext)
+				v.feed(hsRecord(raw[:n]))
+				raw = raw[n:]
+			}
+			return v
+		}},
 		{"client/second HelloRetryRequest", record.AlertUnexpectedMessage, false, func(t *testing.T) *victim {
 			v, ch := newClientVictim(t, func(c *fsm.Config) { c.CurvePreferences = []fsm.CurveID{fsm.X25519, fsm.CurveP256} })
 			hrr := helloRetryFor(ch, fsm.CurveP256)

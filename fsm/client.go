@@ -96,8 +96,7 @@ func (c *Conn) sendClientHello(offer versionOffer, noResume bool) error {
 	}
 	c.hs.helloSessionID = hello.SessionID
 	c.hs.hello = hello
-	c.sendMessage(c.bindHello(hello))
-	return nil
+	return c.sendHello(hello)
 }
 
 // offerSession puts the cached session for this server, if usable, into
@@ -155,15 +154,26 @@ func (c *Conn) offersHash(hello *flights.ClientHello, suite *cipher.Suite) bool 
 
 // bindHello encodes hello, computing its PSK binder over the transcript so
 // far and the truncated hello when it offers a PSK.
-func (c *Conn) bindHello(hello *flights.ClientHello) []byte {
-	raw := hello.Append(nil)
-	if len(hello.PSKIdentities) == 0 {
-		return raw
+func (c *Conn) bindHello(hello *flights.ClientHello) ([]byte, error) {
+	raw, err := hello.AppendChecked(nil)
+	if err != nil || len(hello.PSKIdentities) == 0 {
+		return raw, err
 	}
 	h := cipher.SuiteByID(c.hs.session.Suite).Hash
 	th := c.transcript.SumWith(h, raw[:len(raw)-hello.BindersLen()])
 	hello.PSKBinders = [][]byte{binder(h, c.hs.session.Secret, th)}
-	return hello.Append(nil)
+	return hello.Append(nil), nil
+}
+
+// sendHello binds and sends a ClientHello; one that cannot be encoded
+// holds something the server sent that does not fit.
+func (c *Conn) sendHello(hello *flights.ClientHello) error {
+	raw, err := c.bindHello(hello)
+	if err != nil {
+		return alertf(record.AlertIllegalParameter, "the server's values do not fit a ClientHello: %v", err)
+	}
+	c.sendMessage(raw)
+	return nil
 }
 
 func curveIDs(curves []CurveID) []uint16 {
@@ -270,7 +280,9 @@ func (c *Conn) clientHelloRetryRequest(m message) (State, error) {
 	if err := c.sendCompatibilityCCS(); err != nil {
 		return 0, err
 	}
-	c.sendMessage(c.bindHello(&hello))
+	if err := c.sendHello(&hello); err != nil {
+		return 0, err
+	}
 	return StateClientWaitServerHelloRetried, nil
 }
 

@@ -134,7 +134,9 @@ func (c *Conn) clientHelloVerifyRequest(m message) (State, error) {
 	c.hs.hello = &hello
 	c.transcript.Reset()
 	c.hs.messages = nil
-	c.sendMessage(c.bindHello(&hello))
+	if err := c.sendHello(&hello); err != nil {
+		return 0, err
+	}
 	return StateClientWaitServerHello, nil
 }
 
