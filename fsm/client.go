@@ -96,6 +96,12 @@ func (c *Conn) sendClientHello(offer versionOffer, noResume bool) error {
 	}
 	c.hs.helloSessionID = hello.SessionID
 	c.hs.hello = hello
+	if err := c.sendHello(hello); err == nil || c.hs.session == nil {
+		return err
+	}
+	// The cached session's ticket, which a server chose, is too long to
+	// offer: go on without it.
+	hello.PSKIdentities, hello.PSKBinders, hello.SessionTicket, c.hs.session = nil, nil, nil, nil
 	return c.sendHello(hello)
 }
 

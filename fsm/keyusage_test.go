@@ -102,3 +102,30 @@ func TestTicketForLongClientChain(t *testing.T) {
 		require.Equal(t, "ping", string(p.Server.Received))
 	}
 }
+
+// oneSession is a session cache holding one session for every server.
+type oneSession struct{ s *fsm.Session }
+
+func (c oneSession) Get(string) (*fsm.Session, bool) { return c.s, true }
+func (c oneSession) Put(string, *fsm.Session)        {}
+
+// TestOversizedCachedTicket: a session whose ticket (the server's choice)
+// is too long to fit a ClientHello is not offered; the client connects
+// without it instead of failing, or panicking, on every connection.
+func TestOversizedCachedTicket(t *testing.T) {
+	for _, v := range []uint16{fsm.VersionTLS12, fsm.VersionTLS13} {
+		cc, sc := configs(t, testcert.ECDSAP256)
+		suite := fsm.TLS_AES_128_GCM_SHA256
+		if v == fsm.VersionTLS12 {
+			suite = suite12
+			cc.MaxVersion = v
+		}
+		cc.ClientSessionCache = oneSession{&fsm.Session{
+			Version: v, Suite: suite, Secret: make([]byte, 48), EMS: true,
+			CreatedAt: time.Now(), Lifetime: time.Hour, Ticket: make([]byte, 1<<16-1),
+		}}
+		p := memconn.New(cc, sc)
+		require.NoError(t, p.Handshake(), fsm.VersionName(v))
+		require.False(t, p.Client.Conn.ConnectionState().DidResume)
+	}
+}
