@@ -113,3 +113,25 @@ func TestConnectionIDAddressNeedsANewerRecord(t *testing.T) {
 		client.receive()
 	}
 }
+
+// TestConnectionIDBeforeHandshakeDone: a client's Finished in a datagram
+// of its own, in the CID format with a CID the listener does not route
+// yet (the server's handshake completes with it), reaches its Conn by the
+// source address.
+func TestConnectionIDBeforeHandshakeDone(t *testing.T) {
+	cc, sc := configs(t)
+	cc.ConnectionIDs, sc.ConnectionIDs = &fsm.ConnectionIDs{}, &fsm.ConnectionIDs{Length: 8}
+	ln := listen(t, sc)
+	accepted := acceptAll(ln)
+	sock, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer sock.Close()
+	client := &rawClient{t: t, sock: sock, to: ln.Addr(), core: fsm.NewDTLSClient(cc), oneRecordEach: true}
+	client.handshake()
+	_, err = client.core.Write([]byte("after"))
+	require.NoError(t, err)
+	client.flush()
+	s := nextConn(t, accepted)
+	defer s.Close()
+	require.Equal(t, "after", readString(t, s))
+}

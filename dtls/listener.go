@@ -85,7 +85,8 @@ func (l *listener) readLoop() {
 	}
 }
 
-// handle routes one datagram: to the Conn for its source, unless it
+// handle routes one datagram: by the Connection ID it carries, if it is
+// one of ours; else to the Conn for its source, unless it
 // starts another connection from there (a ClientHello of another random:
 // the client restarted on the same address), which, like a datagram from
 // a new source, meets the stateless cookie check first.
@@ -96,8 +97,11 @@ func (l *listener) handle(addr net.Addr, datagram []byte) {
 		l.mu.Unlock()
 		if c != nil {
 			c.deliverFrom(addr, datagram)
+			return
 		}
-		return
+		// A CID not routed yet (its handshake has not completed: the
+		// client's Finished may come in a datagram of its own) goes by
+		// the source address.
 	}
 	key := keyOf(addr)
 	l.mu.Lock()

@@ -1,6 +1,7 @@
 package dtls_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/tlsm/tlsm/dtls"
 	"github.com/tlsm/tlsm/fsm"
+	"github.com/tlsm/tlsm/record"
 )
 
 // acceptAll accepts every Conn of ln into the returned channel.
@@ -102,6 +104,8 @@ type rawClient struct {
 	sent [][]byte // every datagram sent, in order
 	// received is the application data received.
 	received []byte
+	// oneRecordEach sends each record in a datagram of its own.
+	oneRecordEach bool
 }
 
 // flush sends what the core has to send and keeps what it received.
@@ -109,13 +113,32 @@ func (r *rawClient) flush() {
 	for ev := r.core.NextEvent(); ev.Kind != fsm.EventNone; ev = r.core.NextEvent() {
 		switch ev.Kind {
 		case fsm.EventTransmit:
-			r.sent = append(r.sent, append([]byte(nil), ev.Data...))
-			_, err := r.sock.WriteTo(ev.Data, r.to)
-			require.NoError(r.t, err)
+			for _, d := range r.datagrams(ev.Data) {
+				r.sent = append(r.sent, d)
+				_, err := r.sock.WriteTo(d, r.to)
+				require.NoError(r.t, err)
+			}
 		case fsm.EventData:
 			r.received = append(r.received, ev.Data...)
 		}
 	}
+}
+
+// datagrams returns copies of what to send for d: d, or its records one
+// by one.
+func (r *rawClient) datagrams(d []byte) [][]byte {
+	if !r.oneRecordEach {
+		return [][]byte{bytes.Clone(d)}
+	}
+	var out [][]byte
+	cidLen := len(r.core.ConnectionState().PeerConnectionID)
+	for len(d) > 0 {
+		_, rest, err := record.ParseDTLSRecordCID(d, cidLen)
+		require.NoError(r.t, err)
+		out = append(out, bytes.Clone(d[:len(d)-len(rest)]))
+		d = rest
+	}
+	return out
 }
 
 // receive feeds the core the next datagram, or the time when none comes
