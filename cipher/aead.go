@@ -100,15 +100,18 @@ func (st *State) Seal(dst, ad, plaintext []byte) ([]byte, error) {
 }
 
 // Open decrypts ciphertext with additional data ad, appending to dst
-// (dst may be ciphertext[:0] to decrypt in place).
+// (dst may be ciphertext[:0] to decrypt in place). Only a record that
+// authenticates consumes a sequence number, so a receiver may skip one
+// that does not (a TLS 1.3 server skipping early data it declined).
 func (st *State) Open(dst, ad, ciphertext []byte) ([]byte, error) {
-	nonce, err := st.nextNonce()
-	if err != nil {
-		return nil, err
+	if st.seq == ^uint64(0) {
+		return nil, ErrSequenceExhausted
 	}
-	out, err := st.aead.Open(dst, nonce, ciphertext, ad)
+	st.setNonce(st.seq)
+	out, err := st.aead.Open(dst, st.nonce[:], ciphertext, ad)
 	if err != nil {
 		return nil, ErrOpen
 	}
+	st.seq++
 	return out, nil
 }

@@ -70,3 +70,22 @@ func TestSealOpenAllSuites(t *testing.T) {
 		require.ErrorIs(t, err, ErrOpen)
 	}
 }
+
+// TestOpenFailureKeepsSequence: a record that fails authentication does
+// not consume a sequence number, so the next genuine one still opens.
+func TestOpenFailureKeepsSequence(t *testing.T) {
+	s := SuiteByID(TLS_AES_128_GCM_SHA256)
+	w, err := NewState(s, make([]byte, 16), make([]byte, NonceLen))
+	require.NoError(t, err)
+	r, err := NewState(s, make([]byte, 16), make([]byte, NonceLen))
+	require.NoError(t, err)
+	_, err = r.Open(nil, nil, make([]byte, 40))
+	require.ErrorIs(t, err, ErrOpen)
+	require.Zero(t, r.Seq())
+	sealed, err := w.Seal(nil, nil, []byte("first"))
+	require.NoError(t, err)
+	pt, err := r.Open(nil, nil, sealed)
+	require.NoError(t, err)
+	require.Equal(t, "first", string(pt))
+	require.Equal(t, uint64(1), r.Seq())
+}

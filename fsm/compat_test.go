@@ -173,3 +173,50 @@ func TestSRTPOverTLSIgnored(t *testing.T) {
 	_, sent := newClientVictim(t, func(c *fsm.Config) { c.SRTPProtectionProfiles = ch.SRTPProfiles })
 	require.False(t, sent.Offers(flights.ExtUseSRTP))
 }
+
+// earlyRecord is a record of early data the server cannot read: n bytes
+// of ciphertext under keys it never had.
+func earlyRecord(t *testing.T, n int) []byte {
+	return plain(record.TypeApplicationData, randomBytes(t, n))
+}
+
+// TestDeclinedEarlyDataSkipped: a server that declines 0-RTT skips the
+// early data records that follow a ClientHello announcing them, up to
+// MaxSkippedEarlyData bytes, then fails as on any unreadable record; after
+// a HelloRetryRequest it skips them too, and refuses a second ClientHello
+// that still announces early data (RFC 8446 §4.2.10).
+func TestDeclinedEarlyDataSkipped(t *testing.T) {
+	ch := goodHello(t)
+	ch.EarlyData = true
+	v := newServerVictim(t)
+	v.feed(hsRecord(ch.Append(nil)), earlyRecord(t, 1000), earlyRecord(t, 3000))
+	require.NoError(t, v.conn.Err())
+	require.Equal(t, fsm.StateServerWaitFinished13, v.conn.State())
+	v.feed(earlyRecord(t, fsm.MaxSkippedEarlyData))
+	require.ErrorIs(t, v.conn.Err(), record.AlertBadRecordMAC, "beyond the budget")
+
+	retried := func(secondHasEarlyData bool) *victim {
+		ch := goodHello(t)
+		ch.EarlyData = true
+		first := editClientHelloExtensions(t, ch.Append(nil), func(exts []extension) []extension {
+			for i, e := range exts {
+				if e.typ == flights.ExtKeyShare {
+					exts[i].data = []byte{0, 0} // no share: a HelloRetryRequest
+				}
+			}
+			return exts
+		})
+		v := newServerVictim(t)
+		v.feed(hsRecord(first), earlyRecord(t, 2000), earlyRecord(t, 2000))
+		require.NoError(t, v.conn.Err())
+		require.Equal(t, fsm.StateServerWaitClientHelloRetried, v.conn.State())
+		ch.EarlyData = secondHasEarlyData
+		v.feed(hsRecord(ch.Append(nil)))
+		return v
+	}
+	v = retried(false)
+	require.NoError(t, v.conn.Err())
+	require.Equal(t, fsm.StateServerWaitFinished13, v.conn.State())
+	v = retried(true)
+	require.ErrorIs(t, v.conn.Err(), record.AlertIllegalParameter)
+}

@@ -463,6 +463,9 @@ func (l *datagramLayer) connectionIDs() ([]byte, []byte, bool) {
 
 func (l *datagramLayer) advanced() bool { return l.newest }
 
+// skipEarlyData does nothing: DTLS 1.2 has no early data.
+func (l *datagramLayer) skipEarlyData(int) {}
+
 // newHandshake numbers the messages of the next handshake from 0 (RFC 6347
 // §4.2.2). The last flight is kept: the peer may still ask for it.
 func (l *datagramLayer) newHandshake() {

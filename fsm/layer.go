@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"errors"
 	"time"
 
 	"github.com/tlsm/tlsm/cipher"
@@ -71,6 +72,9 @@ type layer interface {
 	// they were negotiated.
 	setConnectionIDs(local, peer []byte)
 	connectionIDs() (local, peer []byte, on bool)
+	// skipEarlyData lets records of declined TLS 1.3 early data, up to
+	// limit bytes, be dropped unread.
+	skipEarlyData(limit int)
 	// advanced reports whether the last datagram fed carried a record
 	// authenticated under the current keys and newer than all before it.
 	advanced() bool
@@ -90,6 +94,9 @@ type streamLayer struct {
 	hsOut     []byte
 	readKeys  *cipher.State
 	writeKeys *cipher.State
+	// earlySkip is how many more bytes of declined TLS 1.3 early data
+	// may be skipped (see skipEarlyData).
+	earlySkip int
 }
 
 func newStreamLayer(c *Conn) layer {
@@ -118,6 +125,20 @@ func (l *streamLayer) feed(data []byte, lent bool) {
 }
 
 func (l *streamLayer) nextRecord() (record.ContentType, []byte, bool, error) {
+	for {
+		typ, payload, ok, err := l.readRecord()
+		if err == errEarlyDataSkipped {
+			continue
+		}
+		return typ, payload, ok, err
+	}
+}
+
+// errEarlyDataSkipped marks a record of declined early data, dropped.
+var errEarlyDataSkipped = errors.New("fsm: early data skipped")
+
+// readRecord returns the next record's content type and plaintext.
+func (l *streamLayer) readRecord() (record.ContentType, []byte, bool, error) {
 	c := l.c
 	if c.version == VersionTLS12 {
 		l.in.MaxFragment = record.MaxCiphertext12
@@ -133,7 +154,7 @@ func (l *streamLayer) nextRecord() (record.ContentType, []byte, bool, error) {
 	switch {
 	case l.readKeys == nil:
 		if rec.Type == record.TypeApplicationData {
-			return 0, nil, false, alertf(record.AlertUnexpectedMessage, "application data before keys are set")
+			return 0, nil, false, l.skipEarly(rec, alertf(record.AlertUnexpectedMessage, "application data before keys are set"))
 		}
 		if len(rec.Payload) > record.MaxPlaintext {
 			return 0, nil, false, record.AlertRecordOverflow
@@ -144,8 +165,27 @@ func (l *streamLayer) nextRecord() (record.ContentType, []byte, bool, error) {
 		return rec.Type, payload, err == nil, err
 	default:
 		typ, payload, err := record.Open13(l.readKeys, rec)
-		return typ, payload, err == nil, err
+		if err != nil {
+			return 0, nil, false, l.skipEarly(rec, err)
+		}
+		l.earlySkip = 0 // the client has moved on to keys we have
+		return typ, payload, true, nil
 	}
+}
+
+// skipEarlyData lets the next records that cannot be read, up to limit
+// bytes, be dropped: a TLS 1.3 server that declines the early data a
+// ClientHello announced skips it (RFC 8446 §4.2.10).
+func (l *streamLayer) skipEarlyData(limit int) { l.earlySkip = limit }
+
+// skipEarly drops rec, protected early data we cannot read, within the
+// budget skipEarlyData set; otherwise it returns err.
+func (l *streamLayer) skipEarly(rec record.Record, err error) error {
+	if rec.Type != record.TypeApplicationData || len(rec.Payload) > l.earlySkip {
+		return err
+	}
+	l.earlySkip -= len(rec.Payload)
+	return errEarlyDataSkipped
 }
 
 func (l *streamLayer) writeHandshake(payload []byte) error {

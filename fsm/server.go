@@ -40,6 +40,10 @@ func (c *Conn) serverClientHello(m message) (State, error) {
 	if err := c.checkClientHello(ch); err != nil {
 		return 0, err
 	}
+	if ch.EarlyData {
+		// Declined: the server never accepts early data.
+		c.layer.skipEarlyData(MaxSkippedEarlyData)
+	}
 	suite, err := c.chooseSuite(ch)
 	if err != nil {
 		return 0, err
@@ -61,6 +65,12 @@ func (c *Conn) serverClientHello(m message) (State, error) {
 	c.transcript.Write(m.raw)
 	return c.serverFlight(share)
 }
+
+// MaxSkippedEarlyData bounds the bytes of early data records a TLS 1.3
+// server, which declines early data, skips unread after a ClientHello that
+// announced some (RFC 8446 §4.2.10); a record beyond it fails the
+// connection as an unreadable record would.
+const MaxSkippedEarlyData = 16 << 10
 
 // fallbackSCSV is TLS_FALLBACK_SCSV (RFC 7507).
 const fallbackSCSV uint16 = 0x5600
@@ -234,6 +244,9 @@ func (c *Conn) serverClientHelloRetried(m message) (State, error) {
 	}
 	if len(ch.KeyShares) != 1 || CurveID(ch.KeyShares[0].Group) != c.hs.group {
 		return 0, alertf(record.AlertIllegalParameter, "second ClientHello lacks the requested key share")
+	}
+	if ch.EarlyData {
+		return 0, alertf(record.AlertIllegalParameter, "early_data in the second ClientHello") // RFC 8446 §4.2.10
 	}
 	if !bytes.Equal(ch.Random, c.hs.hello.Random) || !bytes.Equal(ch.SessionID, c.hs.hello.SessionID) {
 		return 0, alertf(record.AlertIllegalParameter, "second ClientHello changed random or session id")
