@@ -1,12 +1,15 @@
 package fsm_test
 
 import (
+	"bytes"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/tlsm/tlsm/flights"
 	"github.com/tlsm/tlsm/fsm"
+	"github.com/tlsm/tlsm/internal/memconn"
 	"github.com/tlsm/tlsm/internal/testcert"
 	"github.com/tlsm/tlsm/record"
 )
@@ -219,4 +222,33 @@ func TestDeclinedEarlyDataSkipped(t *testing.T) {
 	require.Equal(t, fsm.StateServerWaitFinished13, v.conn.State())
 	v = retried(true)
 	require.ErrorIs(t, v.conn.Err(), record.AlertIllegalParameter)
+}
+
+// TestExporterArguments: an exporter takes any label, the empty one too,
+// and an empty or absent context (the same in TLS 1.3, different in TLS
+// 1.2); what TLS 1.3 cannot encode is an error, never a panic.
+func TestExporterArguments(t *testing.T) {
+	for _, v := range []uint16{fsm.VersionTLS12, fsm.VersionTLS13} {
+		cc, sc := configs(t, testcert.ECDSAP256)
+		cc.MaxVersion = v
+		p := memconn.New(cc, sc)
+		require.NoError(t, p.Handshake())
+		export := func(c *fsm.Conn, label string, context []byte, n int) []byte {
+			out, err := c.ExportKeyingMaterial(label, context, n)
+			require.NoError(t, err, "%s: label of %d bytes, %d bytes", fsm.VersionName(v), len(label), n)
+			require.Len(t, out, n)
+			return out
+		}
+		require.Equal(t, export(p.Client.Conn, "", nil, 32), export(p.Server.Conn, "", nil, 32), "the empty label")
+		same := bytes.Equal(export(p.Client.Conn, "x", nil, 32), export(p.Client.Conn, "x", []byte{}, 32))
+		require.Equal(t, v == fsm.VersionTLS13, same, "an empty context is no context only in TLS 1.3")
+		long := strings.Repeat("l", 249)
+		require.Equal(t, export(p.Client.Conn, long, nil, 8160), export(p.Server.Conn, long, nil, 8160))
+		if v == fsm.VersionTLS13 {
+			_, err := p.Client.Conn.ExportKeyingMaterial(long+"l", nil, 32)
+			require.Error(t, err)
+			_, err = p.Client.Conn.ExportKeyingMaterial("x", nil, 255*32+1)
+			require.Error(t, err)
+		}
+	}
 }

@@ -54,15 +54,20 @@ func (c *Conn) ConnectionState() ConnectionState {
 }
 
 // ExportKeyingMaterial returns length bytes of keying material (RFC 5705,
-// RFC 8446 §7.5) for label and context; a nil context means none. On TLS
-// 1.2 it needs extended master secret (RFC 7627), as crypto/tls does.
+// RFC 8446 §7.5) for label and context; a nil context means none, which
+// TLS 1.3 does not tell from an empty one. Any label works, the empty one
+// too, up to the 249 bytes a TLS 1.3 HkdfLabel takes, and TLS 1.3 gives
+// at most 255 hash lengths (and 65535 bytes); beyond those, and before the
+// handshake completes, it returns an error. On TLS 1.2 it needs extended
+// master secret (RFC 7627), as crypto/tls does: without it the output is
+// not bound to the connection, and the call fails.
 // DTLS-SRTP keys use the label "EXTRACTOR-dtls_srtp" and no context.
 func (c *Conn) ExportKeyingMaterial(label string, context []byte, length int) ([]byte, error) {
 	if !c.HandshakeComplete() {
 		return nil, ErrHandshakeIncomplete
 	}
-	if len(label) == 0 || length < 0 || len(context) > 0xffff {
-		return nil, errors.New("tls: bad exporter arguments")
+	if length < 0 || len(context) > 0xffff {
+		return nil, errors.New("tls: exporter length or context out of range")
 	}
 	if c.version == VersionTLS12 {
 		if !c.ems {
@@ -70,5 +75,12 @@ func (c *Conn) ExportKeyingMaterial(label string, context []byte, length int) ([
 		}
 		return cipher.ExportKeyingMaterial12(c.suite.Hash, c.master, c.random[:], c.srvRandom[:], label, context, context != nil, length), nil
 	}
+	if len(label) > maxExporterLabel || length > min(255*c.suite.Hash.Size(), 0xffff) {
+		return nil, errors.New("tls: exporter label or length too long for TLS 1.3")
+	}
 	return cipher.ExportKeyingMaterial(c.suite.Hash, c.exporter, label, context, length), nil
 }
+
+// maxExporterLabel is the longest exporter label TLS 1.3 takes: an
+// HkdfLabel's label, "tls13 " and the label, is at most 255 bytes.
+const maxExporterLabel = 255 - len("tls13 ")
