@@ -252,3 +252,43 @@ func TestExporterArguments(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryKeepsPSK: a second ClientHello that drops the PSK its first
+// offered, which the server would resume, is refused (RFC 8446 §4.1.2
+// allows dropping only PSKs the chosen suite rules out).
+func TestRetryKeepsPSK(t *testing.T) {
+	cc, sc := configs(t, testcert.ECDSAP256)
+	cc.ClientSessionCache = fsm.NewLRUSessionCache(4)
+	p := memconn.New(cc, sc)
+	require.NoError(t, p.Handshake())
+	p.Pump() // the ticket
+	s, ok := cc.ClientSessionCache.Get("localhost")
+	require.True(t, ok)
+
+	for _, keep := range []bool{false, true} {
+		ch := goodHello(t)
+		ch.PSKModes = []uint8{1}
+		ch.PSKIdentities = []flights.PSKIdentity{{Identity: s.Ticket}}
+		ch.PSKBinders = [][]byte{make([]byte, 32)}
+		first := editClientHelloExtensions(t, ch.Append(nil), func(exts []extension) []extension {
+			for i, e := range exts {
+				if e.typ == flights.ExtKeyShare {
+					exts[i].data = []byte{0, 0} // no share: a HelloRetryRequest
+				}
+			}
+			return exts
+		})
+		v := &victim{conn: fsm.NewServer(sc)}
+		v.feed(hsRecord(first))
+		require.Equal(t, fsm.StateServerWaitClientHelloRetried, v.conn.State())
+		if !keep {
+			ch.PSKIdentities, ch.PSKBinders = nil, nil
+		}
+		v.feed(hsRecord(ch.Append(nil)))
+		if keep {
+			require.ErrorIs(t, v.conn.Err(), record.AlertDecryptError, "kept, with a binder that does not verify")
+		} else {
+			require.ErrorIs(t, v.conn.Err(), record.AlertIllegalParameter, "dropped")
+		}
+	}
+}

@@ -28,6 +28,9 @@ type handshake struct {
 	// peer's (server) ClientHello.
 	helloSessionID []byte
 	offer          versionOffer // client: what the ClientHello offered
+	// resumableBeforeRetry: the ClientHello a HelloRetryRequest answered
+	// offered a PSK the server would resume (server).
+	resumableBeforeRetry bool
 	// sentCompatCCS is set once our TLS 1.3 compatibility
 	// change_cipher_spec is out (RFC 8446 Appendix D.4).
 	sentCompatCCS bool

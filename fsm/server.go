@@ -214,6 +214,8 @@ func (c *Conn) chooseKeyShare(ch *flights.ClientHello) ([]byte, bool) {
 
 func (c *Conn) sendHelloRetryRequest(ch *flights.ClientHello) (State, error) {
 	c.hs.retried, c.hs.hrrSuite = true, c.suite.ID
+	_, psk := c.usablePSK(ch)
+	c.hs.resumableBeforeRetry = psk != nil
 	c.transcript.HelloRetry()
 	hrr := flights.ServerHello{
 		Version:          VersionTLS12,
@@ -248,6 +250,10 @@ func (c *Conn) serverClientHelloRetried(m message) (State, error) {
 	if ch.EarlyData {
 		return 0, alertf(record.AlertIllegalParameter, "early_data in the second ClientHello") // RFC 8446 §4.2.10
 	}
+	if c.hs.resumableBeforeRetry && len(ch.PSKIdentities) == 0 {
+		// RFC 8446 §4.1.2 lets a client drop only PSKs the suite rules out.
+		return 0, alertf(record.AlertIllegalParameter, "second ClientHello drops the PSK the first offered")
+	}
 	if !bytes.Equal(ch.Random, c.hs.hello.Random) || !bytes.Equal(ch.SessionID, c.hs.hello.SessionID) {
 		return 0, alertf(record.AlertIllegalParameter, "second ClientHello changed random or session id")
 	}
@@ -267,27 +273,36 @@ func (c *Conn) serverClientHelloRetried(m message) (State, error) {
 // truncated ClientHello raw (RFC 8446 §4.2.11). Only psk_dhe_ke is
 // supported, so the key exchange runs as usual.
 func (c *Conn) selectPSK(ch *flights.ClientHello, raw []byte) error {
-	if c.cfg.SessionTicketsDisabled || len(ch.PSKIdentities) == 0 || !slices.Contains(ch.PSKModes, pskDHEKeyExchange) {
+	i, s := c.usablePSK(ch)
+	if s == nil {
 		return nil
 	}
 	h := c.suite.Hash
+	th := c.transcript.SumWith(h, raw[:len(raw)-ch.BindersLen()])
+	if !hmac.Equal(ch.PSKBinders[i], binder(h, s.Secret, th)) {
+		return alertf(record.AlertDecryptError, "PSK binder does not verify")
+	}
+	c.hs.resumed, c.hs.psk, c.hs.pskIndex, c.hs.session = true, s.Secret, uint16(i), s
+	c.peerCerts = s.PeerCertificates
+	return nil
+}
+
+// usablePSK returns the first PSK of ch the server would resume, with
+// the chosen suite's hash, before its binder is checked; nil for none.
+func (c *Conn) usablePSK(ch *flights.ClientHello) (int, *Session) {
+	if c.cfg.SessionTicketsDisabled || len(ch.PSKIdentities) == 0 || !slices.Contains(ch.PSKModes, pskDHEKeyExchange) {
+		return 0, nil
+	}
 	for i, id := range ch.PSKIdentities {
 		s := c.openTicket(id.Identity)
 		if s == nil || s.Version != VersionTLS13 || !s.valid(c.now) || !c.sessionMeetsClientAuth(s) {
 			continue
 		}
-		if suite := cipher.SuiteByID(s.Suite); suite == nil || suite.Hash != h {
-			continue
+		if suite := cipher.SuiteByID(s.Suite); suite != nil && suite.Hash == c.suite.Hash {
+			return i, s
 		}
-		th := c.transcript.SumWith(h, raw[:len(raw)-ch.BindersLen()])
-		if !hmac.Equal(ch.PSKBinders[i], binder(h, s.Secret, th)) {
-			return alertf(record.AlertDecryptError, "PSK binder does not verify")
-		}
-		c.hs.resumed, c.hs.psk, c.hs.pskIndex, c.hs.session = true, s.Secret, uint16(i), s
-		c.peerCerts = s.PeerCertificates
-		return nil
 	}
-	return nil
+	return 0, nil
 }
 
 // pskDHEKeyExchange is the psk_dhe_ke mode of psk_key_exchange_modes.
