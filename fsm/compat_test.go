@@ -292,3 +292,21 @@ func TestRetryKeepsPSK(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordVersion: the first records may carry any TLS record version
+// (0x03xx), for old clients; garbage is protocol_version, and once the
+// version is chosen records must carry TLS 1.2's.
+func TestRecordVersion(t *testing.T) {
+	hello := goodHello(t).Append(nil)
+	for version, want := range map[uint16]error{0x03ff: nil, 0x0301: nil, 0xffff: record.AlertProtocolVersion, 0x0203: record.AlertProtocolVersion} {
+		v := newServerVictim(t)
+		v.feed(record.AppendPlain(nil, record.TypeHandshake, version, hello))
+		if want == nil {
+			require.NoError(t, v.conn.Err(), "%#04x", version)
+			v.feed(record.AppendPlain(nil, record.TypeAlert, record.VersionTLS10, []byte{1, 0}))
+			require.ErrorIs(t, v.conn.Err(), record.AlertProtocolVersion, "a TLS 1.0 record after the version is chosen")
+			continue
+		}
+		require.ErrorIs(t, v.conn.Err(), want, "%#04x", version)
+	}
+}

@@ -129,6 +129,9 @@ func (l *datagramLayer) nextRecord() (record.ContentType, []byte, bool, error) {
 			break
 		}
 		l.datagram = rest
+		if rec.Version>>8 != 0xfe {
+			continue // not a DTLS record version
+		}
 		if typ, payload, ok := l.open(rec); ok {
 			l.inSeq, l.inPrev = rec.Seq, rec.Epoch != l.read.epoch
 			return typ, payload, true, nil

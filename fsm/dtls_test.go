@@ -1,6 +1,7 @@
 package fsm_test
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -361,4 +362,20 @@ func TestCookieSecretsShared(t *testing.T) {
 		_, accept := fsm.VerifyHello(tc.cfg, peer, now, second)
 		require.Equal(t, tc.accept, accept, name)
 	}
+}
+
+// TestDTLSRecordVersion: a record that does not carry a DTLS version
+// (0xfeXX) is dropped like any invalid record.
+func TestDTLSRecordVersion(t *testing.T) {
+	_, sc := dtlsConfigs(t, testcert.ECDSAP256)
+	hello := firstHello(t)
+	answered := func(d []byte) bool {
+		s := fsm.NewDTLSServer(sc, []byte("10.0.0.1:5"))
+		require.NoError(t, s.HandleDatagram(time.Now(), d))
+		return s.NextEvent().Kind != fsm.EventNone
+	}
+	require.True(t, answered(bytes.Clone(hello)))
+	tlsVersion := bytes.Clone(hello)
+	tlsVersion[1], tlsVersion[2] = 3, 3
+	require.False(t, answered(tlsVersion))
 }

@@ -147,6 +147,9 @@ func (l *streamLayer) readRecord() (record.ContentType, []byte, bool, error) {
 	if err != nil || !ok {
 		return 0, nil, ok, err
 	}
+	if err := l.checkVersion(rec.Version); err != nil {
+		return 0, nil, false, err
+	}
 	if rec.Type == record.TypeChangeCipherSpec && c.version != VersionTLS12 {
 		// TLS 1.3's compatibility change_cipher_spec is never protected.
 		return rec.Type, rec.Payload, true, nil
@@ -171,6 +174,16 @@ func (l *streamLayer) readRecord() (record.ContentType, []byte, bool, error) {
 		l.earlySkip = 0 // the client has moved on to keys we have
 		return typ, payload, true, nil
 	}
+}
+
+// checkVersion checks a record's legacy version: any TLS one (0x03xx)
+// until the version is chosen, which a first ClientHello may use for
+// compatibility, then exactly TLS 1.2's, which TLS 1.3 also writes.
+func (l *streamLayer) checkVersion(v uint16) error {
+	if l.c.version == 0 && v>>8 == 3 || v == record.VersionTLS12 {
+		return nil
+	}
+	return alertf(record.AlertProtocolVersion, "record version %#04x", v)
 }
 
 // skipEarlyData lets the next records that cannot be read, up to limit
