@@ -154,3 +154,66 @@ func TestRebindOverTLS(t *testing.T) {
 	require.Panics(t, func() { s.Rebind() })
 	require.Panics(t, func() { s.RebindAfter(time.Second) })
 }
+
+// TestDTLSRebindStrandsAbbreviatedHandshake pins down the one way the
+// simulation properties find for a connection with Connection IDs to lose
+// its client to an address change. In an abbreviated handshake the
+// client's Finished is the last flight, which it sends again only when the
+// server's comes again. When that flight is lost and the client moves
+// before the server sends its own again, the server sends it to the old
+// address, where it is lost, and cannot read what the client now sends
+// under the new keys, which it has not switched to, so it never follows
+// the client (fsm.Conn.DatagramAdvanced stays false): it gives up with
+// ErrHandshakeTimeout, while the client, one handshake ahead, stays open.
+// Without the address change the server's retransmission repairs the
+// loss (what the client sent meanwhile is lost: the server drops records
+// of an epoch it has not reached).
+func TestDTLSRebindStrandsAbbreviatedHandshake(t *testing.T) {
+	for _, rebind := range []bool{false, true} {
+		cc, sc, epoch := configs(t, 4)
+		cc.ConnectionIDs = &fsm.ConnectionIDs{Length: 4}
+		sc.ConnectionIDs = &fsm.ConnectionIDs{Length: 4}
+		sc.AllowClientRenegotiation = true
+		var s *sim.Sim
+		dropped := false
+		tamper := func(from sim.Side, b []byte) []byte {
+			if from == sim.Client && s.Client.Handshakes == 2 && !dropped {
+				dropped = true // the client's CCS and Finished
+				return nil
+			}
+			return b
+		}
+		s = sim.New(4, sim.DTLS, cc, sc, sim.Options{Epoch: epoch, Link: sim.Link{Delay: 10 * time.Millisecond}, Tamper: tamper})
+		s.LogTrace(t, 60)
+		require.NoError(t, s.Handshake())
+		require.NoError(t, s.Do(sim.Client, func(c *fsm.Conn) error {
+			if err := c.RenegotiateAbbreviated(); err != nil {
+				return err
+			}
+			return c.Handshake()
+		}))
+		require.NoError(t, s.RunFor(500*time.Millisecond))
+		require.True(t, dropped)
+		require.True(t, s.Client.Done[1].Resumed)
+		require.Equal(t, 1, s.Server.Handshakes, "the server waits for the client's Finished")
+		if rebind {
+			s.Rebind()
+		}
+		require.NoError(t, s.Write(sim.Client, []byte("under the new keys")))
+		require.NoError(t, s.Run())
+		if !rebind {
+			require.Equal(t, 2, s.Server.Handshakes)
+			require.Empty(t, s.Server.Received, "a record of an epoch the server had not reached")
+			require.NoError(t, s.Write(sim.Client, []byte("again")))
+			require.NoError(t, s.Run())
+			require.Equal(t, "again", string(s.Server.Received))
+			continue
+		}
+		require.ErrorIs(t, s.Server.CloseErr, fsm.ErrHandshakeTimeout)
+		require.False(t, s.Client.Closed)
+		require.Equal(t, 2, s.Client.Handshakes)
+		require.Empty(t, s.Server.Received)
+		require.Equal(t, []sim.Addr{sim.ClientAddr}, s.PeerAddrs(), "the server never follows")
+		require.Positive(t, s.Routing().ByCID, "the client's datagrams reach the server's Conn")
+	}
+}
