@@ -9,15 +9,17 @@ import (
 )
 
 // Over DTLS, what reaches the server's address goes through a
-// demultiplexer that works as dtls's listener does, for one association,
-// the server's Conn, which the Sim makes for ClientAddr at the start:
+// demultiplexer that works as a listener does, for one association, the
+// server's Conn, which the Sim makes for ClientAddr at the start:
 //
-//   - a datagram whose first record carries a Connection ID of the
-//     length the server's Config asks for goes to the Conn when it is the
-//     Conn's CID, known once its first handshake completed, and is
-//     dropped otherwise;
+//   - a datagram whose first record carries the Conn's Connection ID
+//     (known once its first handshake completed; of the length the
+//     server's Config asks for) goes to the Conn, whatever its source;
 //   - any other datagram goes to the Conn when it comes from the
-//     association's address, PeerAddr;
+//     association's address, PeerAddr. This includes one that carries a
+//     CID not yet known: a client's Finished that starts a datagram of
+//     its own, in the CID format, before the server's first handshake
+//     completed;
 //   - the rest meets the stateless front door, fsm.VerifyHello, which
 //     may answer with a HelloVerifyRequest to the datagram's source. A
 //     ClientHello with a valid cookie, from which a listener would make a
@@ -38,9 +40,6 @@ type Routing struct {
 	// ByCID and ByAddr count the datagrams that went to the server's
 	// Conn by its Connection ID, and by their source address.
 	ByCID, ByAddr int
-	// OtherCID counts datagrams dropped because they carried a CID other
-	// than the Conn's, or came before its first handshake completed.
-	OtherCID int
 	// FrontDoor counts datagrams from an address without an association,
 	// given to fsm.VerifyHello; Verify counts those it answered with a
 	// HelloVerifyRequest, Accepted the ClientHellos with a valid cookie
@@ -104,16 +103,12 @@ func (s *Sim) dst(side Side) Addr {
 // when the datagram advanced the Conn from a new address.
 func (s *Sim) route(it *item) {
 	d := &s.lis
-	if cid, ok := record.ConnectionIDOf(it.data, d.cidLen); ok {
-		if d.cid == nil || !bytes.Equal(cid, d.cid) {
-			d.stats.OtherCID++
-			s.logf("server drop %dB from %s: not our CID", len(it.data), it.src)
-			return
-		}
+	switch cid, ok := record.ConnectionIDOf(it.data, d.cidLen); {
+	case ok && d.cid != nil && bytes.Equal(cid, d.cid):
 		d.stats.ByCID++
-	} else if it.src == d.peer {
+	case it.src == d.peer:
 		d.stats.ByAddr++
-	} else {
+	default:
 		s.frontDoor(it)
 		return
 	}
