@@ -28,7 +28,10 @@ import (
 // The server's Conn sends to PeerAddr, which moves to the source of a
 // datagram only when that datagram reached the Conn and advanced it
 // (fsm.Conn.DatagramAdvanced, RFC 9146 §6), as a listener's Conn does.
-// The association lasts the whole run: a closed Conn ignores datagrams.
+// The association lasts the whole run, where a listener forgets a closed
+// Conn: here the closed Conn ignores what comes. And the Sim's client
+// never restarts, so no ClientHello of another random comes from
+// PeerAddr, which a listener would give to the front door.
 
 // DefaultReplayDelay bounds when an attacker's copy of a datagram
 // arrives when Options.ReplayDelay is zero.
