@@ -408,14 +408,17 @@ type propStats struct {
 	directSteps, pathSteps                             int
 	bytes, messages, dtlsLost                          int
 	// Of the DTLS runs: those whose server could follow the client (CIDs
-	// in its records), those whose client moved, and of these, those
-	// that survived (both open), that stopped with both sides open, and
-	// that ended in a handshake timeout; the rebindings, the server's
-	// moves, the datagrams its front door saw, and the attacker's
-	// replays.
-	following, moved, survived, stranded int
-	stopped, timedOut                    int
-	rebinds, moves, frontDoor, replays   int
+	// in its records), those whose client moved, and those whose client
+	// moved where the server could follow it; of these, those that
+	// survived (both open) and that stranded the client; of the moved
+	// ones the server could not follow, those that stopped with both
+	// sides open and that ended in a handshake timeout; the rebindings,
+	// the server's moves, the datagrams its front door saw, and the
+	// attacker's replays.
+	following, moved, movedFollowing   int
+	survived, stranded                 int
+	stopped, timedOut                  int
+	rebinds, moves, frontDoor, replays int
 }
 
 // check asserts the properties of a run that ended.
@@ -628,9 +631,15 @@ func (r *propRun) checkAddrs(t *testing.T, st *propStats) {
 	bothOpen := s.Client.Conn.State() != fsm.StateClosed && s.Server.Conn.State() != fsm.StateClosed
 	if s.Rebinds() > 0 {
 		st.moved++
-		if r.plan.follows() && bothOpen {
+	}
+	if s.Rebinds() > 0 && r.plan.follows() {
+		st.movedFollowing++
+		switch {
+		case bothOpen:
 			require.Equal(t, s.Addr(sim.Client), s.PeerAddr(), "the server ends at the client's address")
 			st.survived++
+		case !r.stranded():
+			require.True(t, r.corrupt, "a connection that follows its client closed over a clean link")
 		}
 	}
 	st.rebinds += s.Rebinds()
@@ -685,10 +694,11 @@ func TestSimulationProperties(t *testing.T) {
 			s.directSteps, s.pathSteps, s.bytes, s.messages, s.dtlsLost)
 		if tr == sim.DTLS {
 			t.Logf("DTLS addresses: %d runs the server could follow the client in; %d runs the client moved in "+
-				"(%d rebindings): of those the server could follow in, %d survived and %d stranded the client; "+
-				"of the others, %d stopped and %d ended in a handshake timeout; "+
+				"(%d rebindings): of the %d the server could follow it in, %d survived and %d stranded the client, "+
+				"the others closed over a corrupting link; of the rest, %d stopped and %d ended in a handshake timeout; "+
 				"%d moves of the server, %d datagrams at its front door, %d replays of old datagrams",
-				s.following, s.moved, s.rebinds, s.survived, s.stranded, s.stopped, s.timedOut, s.moves, s.frontDoor, s.replays)
+				s.following, s.moved, s.rebinds, s.movedFollowing, s.survived, s.stranded, s.stopped, s.timedOut,
+				s.moves, s.frontDoor, s.replays)
 		}
 	}
 	bound := int64(simHeapBound + simSubtestHeap*2*n)
