@@ -3,7 +3,7 @@ package tlsm_test
 import (
 	"bytes"
 	"encoding/binary"
-
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -40,6 +40,54 @@ import (
 //     observation may span several transitions: a datagram can carry a
 //     whole flight) or goes to Closed;
 //   - the heap a batch of runs leaves behind is bounded (simHeapBound).
+//
+// Each DTLS run also draws, from a source of its own so that the schedule
+// above stays the seed's, its Connection IDs (addrPlan): none, on one
+// side only, negotiated with the server asking for none, or negotiated
+// with the server asking for 1 to 16 bytes and the client for 0 to 8. In
+// half the runs the client's NAT rebinds one to three times, at random
+// times once both sides have completed the first handshake (a rebinding
+// during it is internal/sim's TestDTLSRebindDuringHandshake); in a
+// quarter of them an attacker replays old client datagrams from an
+// address of its own. In a run whose client moved, the client speaks
+// first on the clean link: the network runs for simPropSettle, the client
+// writes, and then the network runs until it is quiet and the last
+// messages follow. Then, for every DTLS run:
+//
+//   - the server's idea of the client's address (sim.Sim.PeerAddr) is
+//     never the attacker's; it never moves when the client did not, nor
+//     when the server routes by address only (no CID to route by);
+//   - CIDs are negotiated exactly when both Configs ask for them;
+//   - when the server can follow the client (a CID of one byte or more
+//     in the client's records) every property above holds, through the
+//     address changes, and when both sides are open the server ends at
+//     the client's current address. Save in one case, where the client
+//     is stranded: it completed an abbreviated handshake (the server's
+//     Finished comes first there), its last flight was lost, and it
+//     moved before the server's retransmission reached it. The server
+//     sends again to the old address, and cannot read what the client
+//     now sends under the new keys, which it has not switched to, so it
+//     never follows: it gives up with fsm.ErrHandshakeTimeout, one
+//     handshake behind the client, which stays open, and nothing the
+//     client writes arrives. The run must then be exactly that (internal/
+//     sim's TestDTLSRebindStrandsAbbreviatedHandshake makes one);
+//   - when it cannot, and the client moved, the connection stops: nothing
+//     the client writes after its first rebinding reaches the server (the
+//     front door drops it), nothing the server writes after it reaches
+//     the client (it goes to the old address), and the last messages do
+//     not arrive; each side ends open with no error, or closed with
+//     fsm.ErrHandshakeTimeout (a handshake it had under way found no
+//     peer), or, over a corrupting link, with a fatal alert. Delivery is
+//     still intact and at most once.
+
+// simPropSettle is how long a run whose client moved runs on the clean
+// link before the client writes: long enough for a handshake the client
+// has under way to end (the short lossy schedule leaves its retransmission
+// timer at a few seconds; its flight then comes from its new address,
+// where the server follows it), well short of the time a server waiting
+// for a client that does not know takes to give up (about 16 min with
+// MaxRetransmits 20).
+const simPropSettle = 2 * time.Minute
 
 // simPropMessage bounds the application messages of the schedule: one
 // DTLS record each at the default MTU.
@@ -85,6 +133,67 @@ type propRun struct {
 	lossyEnd time.Time
 	// closedAt is when each side was first seen closed (zero: never).
 	closedAt [2]time.Time
+	// plan is the run's Connection IDs and address changes (DTLS);
+	// afterMove holds the ids written once the client had moved.
+	plan      addrPlan
+	afterMove [2]map[uint64]bool
+}
+
+// addrPlan is what a DTLS run of the properties does with addresses.
+type addrPlan struct {
+	// clientCID and serverCID are the lengths of ConnectionIDs in each
+	// Config; -1 is none.
+	clientCID, serverCID int
+	// rebinds is how many times the client's NAT is to rebind.
+	rebinds int
+	// replay is Options.Replay.
+	replay float64
+}
+
+// newAddrPlan draws a DTLS run's plan.
+func newAddrPlan(rng *rand.Rand) addrPlan {
+	p := addrPlan{clientCID: -1, serverCID: -1}
+	switch mode := rng.IntN(8); mode {
+	case 0, 1, 2, 3: // the server follows the client
+		p.clientCID = []int{0, 1, 4, 8}[rng.IntN(4)]
+		p.serverCID = []int{1, 2, 4, 8, 16}[rng.IntN(5)]
+	case 5:
+		p.clientCID = 4 // the server does not answer
+	case 6:
+		p.serverCID = 4 // the client does not ask
+	case 7:
+		p.clientCID, p.serverCID = 4, 0 // the server asks for none
+	}
+	if rng.IntN(2) == 0 {
+		p.rebinds = 1 + rng.IntN(3)
+	}
+	if rng.IntN(4) == 0 {
+		p.replay = 0.2
+	}
+	return p
+}
+
+// negotiated reports whether both Configs ask for CIDs.
+func (p addrPlan) negotiated() bool { return p.clientCID >= 0 && p.serverCID >= 0 }
+
+// follows reports whether the client's records carry a CID the server
+// routes by, so that it can follow the client to a new address.
+func (p addrPlan) follows() bool { return p.negotiated() && p.serverCID > 0 }
+
+// configure sets the Configs' ConnectionIDs.
+func (p addrPlan) configure(client, server *fsm.Config) {
+	if p.clientCID >= 0 {
+		client.ConnectionIDs = &fsm.ConnectionIDs{Length: p.clientCID}
+	}
+	if p.serverCID >= 0 {
+		server.ConnectionIDs = &fsm.ConnectionIDs{Length: p.serverCID}
+	}
+}
+
+// stops reports whether the run is one whose connection stops: DTLS,
+// the client moved, and the server cannot follow it.
+func (r *propRun) stops() bool {
+	return r.tr == sim.DTLS && r.s.Rebinds() > 0 && !r.plan.follows()
 }
 
 // observe notes each side's state if it changed.
@@ -103,7 +212,9 @@ func (r *propRun) observe() {
 // propScenario runs the scenario of seed over tr and returns the run.
 func propScenario(t testing.TB, seed uint64, tr sim.Transport, cert *testcert.Cert) *propRun {
 	rng := rand.New(rand.NewPCG(seed, uint64(tr)<<32|0x70726f70)) // "prop"
-	r := &propRun{tr: tr, msgs: [2]map[uint64]string{{}, {}}, nextID: seed << 20}
+	arng := rand.New(rand.NewPCG(seed, 0x61646472))               // "addr"
+	r := &propRun{tr: tr, msgs: [2]map[uint64]string{{}, {}}, nextID: seed << 20,
+		afterMove: [2]map[uint64]bool{{}, {}}}
 	r.tls13 = tr == sim.TLS && rng.IntN(2) == 0
 	server := &fsm.Config{
 		Rand:                     sim.Rand(seed, sim.Server),
@@ -141,6 +252,11 @@ func propScenario(t testing.TB, seed uint64, tr sim.Transport, cert *testcert.Ce
 		}
 	}
 	opts := sim.Options{Epoch: cert.Leaf.NotBefore.Add(time.Hour), Link: link}
+	if tr == sim.DTLS {
+		r.plan = newAddrPlan(arng)
+		r.plan.configure(client, server)
+		opts.Replay = r.plan.replay
+	}
 	opts.Tamper = func(_ sim.Side, b []byte) []byte {
 		if r.s != nil {
 			r.observe()
@@ -183,13 +299,32 @@ func propScenario(t testing.TB, seed uint64, tr sim.Transport, cert *testcert.Ce
 				return c.Handshake()
 			})
 		}
-		_ = s.RunFor(time.Duration(rng.IntN(60)) * time.Millisecond)
+		pace := time.Duration(rng.IntN(60)) * time.Millisecond
+		r.maybeRebind(arng, pace)
+		_ = s.RunFor(pace)
 		r.observe()
 	}
-	// The link turns clean: what is in flight keeps its fate.
+	r.finish(rng, link.Delay)
+	return r
+}
+
+// finish turns the link clean, with the given delay, and ends the run:
+// the network runs until it is quiet, and a last message goes each way.
+func (r *propRun) finish(rng *rand.Rand, delay time.Duration) {
+	s := r.s
+	// What is in flight keeps its fate.
 	r.lossyEnd = s.Now()
-	s.SetLinks(sim.Link{Delay: link.Delay})
+	s.SetLinks(sim.Link{Delay: delay})
 	s.Note("clean link")
+	if s.Rebinds() > 0 {
+		// The client speaks first, so that a server that can follow it
+		// learns where it is; first the handshakes it has under way
+		// end, which a record of the epoch they start could overtake.
+		_ = s.RunFor(simPropSettle)
+		if id, ok := r.write(sim.Client, rng); ok {
+			r.lastIDs[sim.Client] = append(r.lastIDs[sim.Client], id)
+		}
+	}
 	_ = s.Run()
 	r.observe()
 	// A last message each way over the clean link.
@@ -200,7 +335,6 @@ func propScenario(t testing.TB, seed uint64, tr sim.Transport, cert *testcert.Ce
 	}
 	_ = s.Run()
 	r.observe()
-	return r
 }
 
 // write writes a message from side: random bytes after a unique id. It
@@ -217,7 +351,21 @@ func (r *propRun) write(side sim.Side, rng *rand.Rand) (uint64, bool) {
 	}
 	r.sent[side] = append(r.sent[side], msg...)
 	r.msgs[side][id] = string(msg)
+	if r.tr == sim.DTLS && r.s.Rebinds() > 0 {
+		r.afterMove[side][id] = true
+	}
 	return id, true
+}
+
+// maybeRebind schedules, now and then, one of the plan's rebindings
+// within the next pace, once both sides have completed a handshake.
+func (r *propRun) maybeRebind(rng *rand.Rand, pace time.Duration) {
+	s := r.s
+	if r.plan.rebinds == 0 || s.Client.Handshakes == 0 || s.Server.Handshakes == 0 || rng.IntN(3) != 0 {
+		return
+	}
+	r.plan.rebinds--
+	s.RebindAfter(time.Duration(rng.Int64N(int64(pace) + 1)))
 }
 
 // tableReach[s] is the set of states reachable from s by one or more edges
@@ -259,16 +407,43 @@ type propStats struct {
 	runs, connected, closed, lossyClosures, handshakes int
 	directSteps, pathSteps                             int
 	bytes, messages, dtlsLost                          int
+	// Of the DTLS runs: those whose server could follow the client (CIDs
+	// in its records), those whose client moved, and those whose client
+	// moved where the server could follow it; of these, those that
+	// survived (both open) and that stranded the client; of the moved
+	// ones the server could not follow, those that stopped with both
+	// sides open and that ended in a handshake timeout; the rebindings,
+	// the server's moves, the datagrams its front door saw, and the
+	// attacker's replays.
+	following, moved, movedFollowing   int
+	survived, stranded                 int
+	stopped, timedOut                  int
+	rebinds, moves, frontDoor, replays int
 }
 
 // check asserts the properties of a run that ended.
 func (r *propRun) check(t *testing.T, st *propStats) {
 	t.Helper()
-	s := r.s
-	c, sv := s.Client, s.Server
 	st.runs++
+	r.checkStates(t, st)
+	r.checkAlerts(t)
+	switch {
+	case r.stops():
+		r.checkStopped(t, st)
+	case r.stranded():
+		r.checkStranded(t, st)
+	default:
+		r.checkAgreement(t, st)
+	}
+	r.checkDelivery(t, st)
+	if r.tr == sim.DTLS {
+		r.checkAddrs(t, st)
+	}
+}
 
-	// No state the table does not allow.
+// checkStates: no state the table does not allow.
+func (r *propRun) checkStates(t *testing.T, st *propStats) {
+	t.Helper()
 	for side, states := range r.states {
 		start := fsm.StateClientStart
 		if sim.Side(side) == sim.Server {
@@ -288,19 +463,32 @@ func (r *propRun) check(t *testing.T, st *propStats) {
 			}
 		}
 	}
+}
 
-	// Fatal alerts only from corruption; warnings are no_renegotiation
-	// (a renegotiation too soon after the last) and close_notify.
-	if !r.corrupt {
-		for _, e := range []*sim.Endpoint{c, sv} {
+// checkAlerts: fatal alerts only from corruption; warnings are
+// no_renegotiation (a renegotiation too soon after the last) and
+// close_notify. A run that stops may end a side in a handshake timeout.
+func (r *propRun) checkAlerts(t *testing.T) {
+	t.Helper()
+	if r.corrupt {
+		return
+	}
+	for _, e := range []*sim.Endpoint{r.s.Client, r.s.Server} {
+		if !(r.stops() || r.stranded()) || !errors.Is(e.CloseErr, fsm.ErrHandshakeTimeout) {
 			require.NoError(t, e.CloseErr, "%s closed over an uncorrupted link", e.Side)
-			for _, a := range e.SentAlerts {
-				require.Contains(t, []fsm.Alert{100, 0}, a, "%s sent %v", e.Side, a)
-			}
+		}
+		for _, a := range e.SentAlerts {
+			require.Contains(t, []fsm.Alert{100, 0}, a, "%s sent %v", e.Side, a)
 		}
 	}
+}
 
-	// Agreement.
+// checkAgreement: both open with the same handshakes, or both closed, or
+// (DTLS) one closed while the link was lossy.
+func (r *propRun) checkAgreement(t *testing.T, st *propStats) {
+	t.Helper()
+	s := r.s
+	c, sv := s.Client, s.Server
 	cClosed, sClosed := c.Conn.State() == fsm.StateClosed, sv.Conn.State() == fsm.StateClosed
 	switch {
 	case cClosed && sClosed:
@@ -324,8 +512,72 @@ func (r *propRun) check(t *testing.T, st *propStats) {
 			"%s closed on the clean link (%v) and its peer did not learn", closed.Side, closed.CloseErr)
 		st.lossyClosures++
 	}
+}
 
-	// Delivery.
+// checkStopped: the client moved where the server cannot follow it.
+// Nothing either side wrote after that crosses; each side is open, or
+// closed by a handshake that timed out (or, over a corrupting link,
+// whatever closed it); the network is quiet.
+func (r *propRun) checkStopped(t *testing.T, st *propStats) {
+	t.Helper()
+	require.True(t, r.s.Quiet(), "the network is quiet")
+	timedOut, closed := false, false
+	for _, e := range []*sim.Endpoint{r.s.Client, r.s.Server} {
+		for _, m := range e.Messages {
+			id := binary.BigEndian.Uint64(m)
+			require.False(t, r.afterMove[e.Side.Peer()][id], "%s got id %#x, written after the client moved", e.Side, id)
+		}
+		if e.Conn.State() != fsm.StateClosed {
+			continue
+		}
+		closed = true
+		if !r.corrupt {
+			require.ErrorIs(t, e.CloseErr, fsm.ErrHandshakeTimeout, "%s closed", e.Side)
+		}
+		timedOut = timedOut || errors.Is(e.CloseErr, fsm.ErrHandshakeTimeout)
+	}
+	switch {
+	case timedOut:
+		st.timedOut++
+	case closed:
+		st.closed++
+	default:
+		st.stopped++
+	}
+}
+
+// stranded reports whether a run whose server could follow the client
+// ended with the server closed by a handshake timeout and the client
+// open (see checkStranded).
+func (r *propRun) stranded() bool {
+	c, sv := r.s.Client, r.s.Server
+	return r.tr == sim.DTLS && r.plan.follows() && r.s.Rebinds() > 0 &&
+		sv.Conn.State() == fsm.StateClosed && errors.Is(sv.CloseErr, fsm.ErrHandshakeTimeout) &&
+		c.Conn.State() != fsm.StateClosed
+}
+
+// checkStranded: the one way a connection that can follow the client
+// fails. The client completed an abbreviated handshake the server never
+// saw the end of, and the server, still at the client's old address,
+// gave up on the clean link.
+func (r *propRun) checkStranded(t *testing.T, st *propStats) {
+	t.Helper()
+	c, sv := r.s.Client, r.s.Server
+	require.Equal(t, sv.Handshakes+1, c.Handshakes, "the client is one handshake ahead")
+	require.True(t, c.Done[len(c.Done)-1].Resumed, "an abbreviated handshake, whose last flight is the client's")
+	require.NotEqual(t, r.s.Addr(sim.Client), r.s.PeerAddr(), "the server never found the client")
+	require.True(t, r.closedAt[sim.Server].After(r.lossyEnd), "the server gave up on the clean link")
+	require.True(t, r.s.Quiet())
+	st.stranded++
+}
+
+// checkDelivery: TLS delivers every byte once, in order; DTLS only what
+// was sent, intact, at most once, and the last messages when both sides
+// are open and the connection did not stop.
+func (r *propRun) checkDelivery(t *testing.T, st *propStats) {
+	t.Helper()
+	c, sv := r.s.Client, r.s.Server
+	open := c.Conn.State() != fsm.StateClosed && sv.Conn.State() != fsm.StateClosed
 	for _, to := range []*sim.Endpoint{c, sv} {
 		from := to.Side.Peer()
 		if r.tr == sim.TLS {
@@ -346,7 +598,7 @@ func (r *propRun) check(t *testing.T, st *propStats) {
 			require.False(t, seen[id], "%s: id %#x delivered twice", to.Side, id)
 			seen[id] = true
 		}
-		if !cClosed && !sClosed {
+		if open && !r.stops() && !r.stranded() {
 			for _, id := range r.lastIDs[from] {
 				require.True(t, seen[id], "%s: the message sent on the clean link arrived", to.Side)
 			}
@@ -354,6 +606,46 @@ func (r *propRun) check(t *testing.T, st *propStats) {
 		st.messages += len(seen)
 		st.dtlsLost += len(r.msgs[from]) - len(seen)
 	}
+}
+
+// checkAddrs: the Connection IDs negotiated and where the server sends.
+func (r *propRun) checkAddrs(t *testing.T, st *propStats) {
+	t.Helper()
+	s := r.s
+	peers := s.PeerAddrs()
+	require.NotContains(t, peers, sim.AttackerAddr, "an old datagram moved the server")
+	if s.Server.Handshakes > 0 {
+		cs := s.Server.Conn.ConnectionState()
+		require.Equal(t, r.plan.negotiated(), cs.ConnectionIDNegotiated, "CIDs negotiated")
+		require.Equal(t, r.plan.follows(), len(cs.ConnectionID) > 0, "the server's CID")
+	}
+	if s.Rebinds() == 0 || !r.plan.follows() {
+		require.Equal(t, []sim.Addr{sim.ClientAddr}, peers, "the server never moves")
+	}
+	rt := s.Routing()
+	if r.plan.follows() {
+		st.following++
+	} else {
+		require.Zero(t, rt.ByCID)
+	}
+	bothOpen := s.Client.Conn.State() != fsm.StateClosed && s.Server.Conn.State() != fsm.StateClosed
+	if s.Rebinds() > 0 {
+		st.moved++
+	}
+	if s.Rebinds() > 0 && r.plan.follows() {
+		st.movedFollowing++
+		switch {
+		case bothOpen:
+			require.Equal(t, s.Addr(sim.Client), s.PeerAddr(), "the server ends at the client's address")
+			st.survived++
+		case !r.stranded():
+			require.True(t, r.corrupt, "a connection that follows its client closed over a clean link")
+		}
+	}
+	st.rebinds += s.Rebinds()
+	st.moves += rt.Moves
+	st.frontDoor += rt.FrontDoor
+	st.replays += rt.Replays
 }
 
 // simPropCert is the certificate of the property runs: Ed25519, made under
@@ -400,6 +692,14 @@ func TestSimulationProperties(t *testing.T) {
 			"state changes: %d single edges, %d paths of several; %d bytes, %d messages delivered, %d messages lost",
 			tr, s.runs, time.Since(start).Round(time.Millisecond), s.connected, s.handshakes, s.closed, s.lossyClosures,
 			s.directSteps, s.pathSteps, s.bytes, s.messages, s.dtlsLost)
+		if tr == sim.DTLS {
+			t.Logf("DTLS addresses: %d runs the server could follow the client in; %d runs the client moved in "+
+				"(%d rebindings): of the %d the server could follow it in, %d survived and %d stranded the client, "+
+				"the others closed over a corrupting link; of the rest, %d stopped and %d ended in a handshake timeout; "+
+				"%d moves of the server, %d datagrams at its front door, %d replays of old datagrams",
+				s.following, s.moved, s.rebinds, s.movedFollowing, s.survived, s.stranded, s.stopped, s.timedOut,
+				s.moves, s.frontDoor, s.replays)
+		}
 	}
 	bound := int64(simHeapBound + simSubtestHeap*2*n)
 	t.Logf("heap %+d B over the batch (bound %d)", grew, bound)
@@ -422,21 +722,49 @@ func liveHeapRoot() int64 {
 }
 
 // TestSimulationPropertiesDeterministic: the same seed gives the same
-// trace, byte for byte, for both transports; another seed another.
+// trace, byte for byte, for both transports; another seed another. Over
+// DTLS also for the first seeds from -sim.seed whose client moves: one
+// whose server follows it while an attacker replays old datagrams, and
+// one whose server cannot follow it.
 func TestSimulationPropertiesDeterministic(t *testing.T) {
 	cert := simPropCert(t)
-	for _, tr := range transports {
-		t.Run(tr.String(), func(t *testing.T) {
-			seed := *simSeed
-			sim.ReportSeed(t, seed)
-			trace := func(seed uint64) string {
+	for _, tc := range []struct {
+		name string
+		tr   sim.Transport
+		// want selects the seed; marks are in its trace.
+		want  func(*propRun) bool
+		marks []string
+	}{
+		{"TLS", sim.TLS, nil, nil},
+		{"DTLS", sim.DTLS, nil, nil},
+		{"DTLS-moved-followed", sim.DTLS, func(r *propRun) bool {
+			rt := r.s.Routing()
+			return r.s.Rebinds() > 0 && rt.Moves > 0 && rt.Replays > 0
+		}, []string{"net client rebinds", "server follows the client", "net attacker copies", "from @2"}},
+		{"DTLS-moved-stopped", sim.DTLS, func(r *propRun) bool {
+			return r.stops() && r.s.Routing().FrontDoor > 0 && r.s.Stats(sim.Server).Gone > 0
+		}, []string{"net client rebinds", "server front door", ": gone"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run := func(seed uint64) *propRun {
 				cryptotest.SetGlobalRandom(t, seed)
-				return strings.Join(propScenario(t, seed, tr, cert).s.Trace(), "\n")
+				return propScenario(t, seed, tc.tr, cert)
 			}
+			seed := *simSeed
+			for tc.want != nil && !tc.want(run(seed)) {
+				seed++
+				require.Less(t, seed, *simSeed+1000, "no seed of the kind")
+			}
+			sim.ReportSeed(t, seed)
+			t.Logf("seed %d", seed)
+			trace := func(seed uint64) string { return strings.Join(run(seed).s.Trace(), "\n") }
 			a, b := trace(seed), trace(seed)
 			require.Greater(t, strings.Count(a, "\n"), 50)
 			require.Equal(t, a, b, "same seed, same trace")
 			require.NotEqual(t, a, trace(seed+1))
+			for _, m := range tc.marks {
+				require.Contains(t, a, m)
+			}
 		})
 	}
 }

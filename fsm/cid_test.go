@@ -169,6 +169,34 @@ func TestDatagramAdvanced(t *testing.T) {
 	require.Equal(t, "twoone", string(l.server.received[len(l.server.received)-6:]), "both delivered, in the order they came")
 }
 
+// TestDatagramAdvancedAfterClose: once a Conn reads no more, after the
+// peer's close_notify and then after its own Close, no datagram advances
+// it: neither a replay of the close_notify, which an attacker could send
+// from its own address with the CID in the clear to draw the server's
+// writes there, nor anything else.
+func TestDatagramAdvancedAfterClose(t *testing.T) {
+	l := newCIDLink(t, &fsm.ConnectionIDs{Length: 4}, &fsm.ConnectionIDs{Length: 4})
+	require.NoError(t, l.client.conn.Close())
+	closeNotify := nextTransmit(t, l.client.conn)
+	s := l.server.conn
+	require.NoError(t, s.HandleDatagram(l.now, bytes.Clone(closeNotify)))
+	require.True(t, s.DatagramAdvanced(), "the close_notify itself")
+	l.drain(l.server)
+	_, err := s.Write([]byte("still writing"))
+	require.NoError(t, err, "the server may still write")
+	for _, step := range []string{"after the peer's close_notify", "after both closed"} {
+		if step == "after both closed" {
+			require.NoError(t, s.Close())
+			l.drain(l.server)
+			require.Equal(t, fsm.StateClosed, s.State())
+		}
+		require.NoError(t, s.HandleDatagram(l.now, bytes.Clone(closeNotify)))
+		require.False(t, s.DatagramAdvanced(), "a replay %s", step)
+		require.NoError(t, s.HandleDatagram(l.now, []byte{byte(record.TypeConnectionID)}))
+		require.False(t, s.DatagramAdvanced(), "garbage %s", step)
+	}
+}
+
 // TestConnectionIDHostile: records in the CID format where none was
 // asked for, with another CID, a CID of another length or a bad tag, and
 // protected records without the CID asked for, are dropped silently, and

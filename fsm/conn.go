@@ -263,6 +263,11 @@ func (c *Conn) HandleDatagram(now time.Time, datagram []byte) error {
 	if !c.transport.Datagram {
 		return ErrWrongTransport
 	}
+	// Nothing of the datagram before counts for this one, even when the
+	// Conn reads no more and takes none of it: DatagramAdvanced must not
+	// report the last datagram's progress for a replay of it after the
+	// peer's close_notify.
+	c.layer.feed(nil, true)
 	return c.handleInput(now, datagram, true)
 }
 

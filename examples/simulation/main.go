@@ -5,16 +5,21 @@
 //	go run ./examples/simulation -seed 7
 //
 // The DTLS 1.2 scenario runs over a link that loses, duplicates and
-// reorders datagrams, with renegotiations started by both sides; the TLS
-// 1.3 scenario over a stream cut at random points, with key updates from
-// both sides. Each side writes messages that carry a unique id. When the
-// schedule is done the link turns clean and the network runs until it is
-// quiet; then the sides must agree (both open with the same number of
-// handshakes, or both closed), neither may have sent a fatal alert, TLS
-// must have delivered every byte once and in order, DTLS no message twice,
-// and each change of state must follow the edges of fsm.Table(). The
-// command exits 0 when the properties hold, and 1 naming the first one
-// violated otherwise.
+// reorders datagrams, with renegotiations started by both sides and
+// Connection IDs (RFC 9146); halfway through, once connected (or else
+// at the end), the client's NAT rebinds, giving it a new address. The TLS 1.3 scenario runs over a stream cut at
+// random points, with key updates from both sides. Each side writes
+// messages that carry a unique id. When the schedule is done the link
+// turns clean and the network runs until it is quiet (over DTLS, the
+// client first writes from its new address, which the server follows by
+// the Connection ID, and each side then writes once more); then the sides
+// must agree (both open with the same number of handshakes, or both
+// closed), neither may have sent a fatal alert, TLS must have delivered
+// every byte once and in order, DTLS no message twice and the last
+// messages, the server must send to the client's new address, and each
+// change of state must follow the edges of fsm.Table(). The command exits
+// 0 when the properties hold, and 1 naming the first one violated
+// otherwise.
 //
 // The same seed prints the same output, byte for byte, in every process:
 // the certificates are Ed25519 (whose signatures are deterministic) made
@@ -71,6 +76,10 @@ func run(seed uint64, w io.Writer) int {
 		fmt.Fprintf(w, "== %s: properties hold: %d handshakes each, %d and %d messages delivered, state %s / %s\n",
 			tr, r.s.Client.Handshakes, len(r.s.Client.Messages), len(r.s.Server.Messages),
 			r.s.Client.Conn.State(), r.s.Server.Conn.State())
+		if tr == sim.DTLS {
+			fmt.Fprintf(w, "== DTLS: the client moved %d times, the server followed it along %v\n",
+				r.s.Rebinds(), r.s.PeerAddrs())
+		}
 	}
 	return code
 }
@@ -124,6 +133,9 @@ type result struct {
 	sent   [2][]byte
 	msgs   [2]map[uint64]string
 	states [2][]fsm.State
+	// last holds the id of each side's last message (DTLS).
+	last [2]uint64
+	id   uint64
 }
 
 func (r *result) observe() {
@@ -147,6 +159,10 @@ func scenario(seed uint64, tr sim.Transport, p *pki) *result {
 	link := sim.Link{Delay: 10 * time.Millisecond, Jitter: 10 * time.Millisecond}
 	if tr == sim.DTLS {
 		link.Loss, link.Duplicate, link.Reorder = 0.1, 0.1, 0.2
+		// The client asks for no CID in what it receives; the server for
+		// 8 bytes, by which it finds the client wherever it moves.
+		client.ConnectionIDs = &fsm.ConnectionIDs{Length: 0}
+		server.ConnectionIDs = &fsm.ConnectionIDs{Length: 8}
 	}
 	opts := sim.Options{Epoch: p.epoch, Link: link, Tamper: func(_ sim.Side, b []byte) []byte {
 		if r.s != nil {
@@ -160,9 +176,16 @@ func scenario(seed uint64, tr sim.Transport, p *pki) *result {
 	if s.Start() != nil {
 		return r
 	}
-	id := seed << 20
+	r.id = seed << 20
+	rebinding := false
 	for i := range 12 {
 		side := sim.Side(rng.IntN(2))
+		pace := time.Duration(rng.IntN(80)) * time.Millisecond
+		if i >= 6 && tr == sim.DTLS && s.Rebinds() == 0 && !rebinding && s.Client.Handshakes > 0 && s.Server.Handshakes > 0 {
+			s.Note("the client's NAT will rebind")
+			s.RebindAfter(pace / 2)
+			rebinding = true
+		}
 		switch {
 		case i%4 == 3 && tr == sim.DTLS:
 			s.Note("%s renegotiates", side)
@@ -181,24 +204,46 @@ func scenario(seed uint64, tr sim.Transport, p *pki) *result {
 				return c.Handshake()
 			})
 		default:
-			id++
-			msg := binary.BigEndian.AppendUint64(nil, id)
-			for range rng.IntN(500) {
-				msg = append(msg, byte(rng.Uint32()))
-			}
-			if s.Write(side, msg) == nil {
-				r.sent[side] = append(r.sent[side], msg...)
-				r.msgs[side][id] = string(msg)
-			}
+			r.write(side, rng)
 		}
-		_ = s.RunFor(time.Duration(rng.IntN(80)) * time.Millisecond)
+		_ = s.RunFor(pace)
 		r.observe()
 	}
 	s.SetLinks(sim.Link{Delay: link.Delay})
 	s.Note("clean link")
+	if tr == sim.DTLS {
+		// Handshakes under way end (the client's NAT rebinds now if the
+		// first handshake took the whole schedule), then the client
+		// speaks from its new address, and the server follows it there.
+		_ = s.RunFor(2 * time.Minute)
+		if s.Rebinds() == 0 {
+			s.Note("the client's NAT rebinds, at last")
+			s.Rebind()
+		}
+		for _, side := range []sim.Side{sim.Client, sim.Server} {
+			r.last[side] = r.write(side, rng)
+			_ = s.Run()
+		}
+	}
 	_ = s.Run()
 	r.observe()
 	return r
+}
+
+// write writes a message from side, an id and random bytes, and returns
+// the id, or 0 when the Conn refused it.
+func (r *result) write(side sim.Side, rng *rand.Rand) uint64 {
+	r.id++
+	msg := binary.BigEndian.AppendUint64(nil, r.id)
+	for range rng.IntN(500) {
+		msg = append(msg, byte(rng.Uint32()))
+	}
+	if r.s.Write(side, msg) != nil {
+		return 0
+	}
+	r.sent[side] = append(r.sent[side], msg...)
+	r.msgs[side][r.id] = string(msg)
+	return r.id
 }
 
 // check returns the first property violated, or "".
@@ -233,6 +278,12 @@ func (r *result) check() string {
 			}
 			seen[id] = true
 		}
+		if !cClosed && r.last[from] != 0 && !seen[r.last[from]] {
+			return fmt.Sprintf("DTLS delivers the last messages, on a clean link: %s lacks id %#x", to.Side, r.last[from])
+		}
+	}
+	if r.tr == sim.DTLS && !cClosed && r.s.PeerAddr() != r.s.Addr(sim.Client) {
+		return fmt.Sprintf("the server follows the client: it sends to %s, the client is at %s", r.s.PeerAddr(), r.s.Addr(sim.Client))
 	}
 	reach := reachable()
 	for side, states := range r.states {

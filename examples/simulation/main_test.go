@@ -21,6 +21,8 @@ func TestSameSeedSameOutput(t *testing.T) {
 		require.Greater(t, strings.Count(a.String(), "\n"), 100)
 		require.Contains(t, a.String(), "== DTLS, seed")
 		require.Contains(t, a.String(), "== TLS, seed")
+		require.Contains(t, a.String(), "net client rebinds", "the client moves")
+		require.Contains(t, a.String(), "server follows the client", "by its Connection ID")
 		t.Logf("seed %d: exit %d, %d lines", seed, codeA, strings.Count(a.String(), "\n"))
 	}
 	var a, b bytes.Buffer

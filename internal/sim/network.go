@@ -1,7 +1,11 @@
 // Package sim is a deterministic network simulator for tests of tlsm. It
 // joins a client and a server fsm.Conn, over TLS (a byte stream) or DTLS
 // (datagrams), through links that delay, cut, lose, duplicate, reorder and
-// corrupt what they carry, on a virtual clock.
+// corrupt what they carry, on a virtual clock. Over DTLS the sides have
+// addresses: the client's NAT may rebind (Rebind), the server's side
+// routes datagrams as dtls's listener does, by Connection ID or source
+// address, with fsm.VerifyHello at its front door, and an attacker may
+// replay old datagrams from an address of its own (Options.Replay).
 //
 // Nothing in it sleeps, starts a goroutine or reads the real clock: time
 // is a time.Time that starts at Options.Epoch and jumps from one scheduled
@@ -130,6 +134,9 @@ type Stats struct {
 	// Lost, TooBig, Duplicated, Reordered and Corrupted count datagrams
 	// (or segments, for Corrupted) the link treated so.
 	Lost, TooBig, Duplicated, Reordered, Corrupted int
+	// Gone counts datagrams that arrived for an address the receiver no
+	// longer has (the client's NAT rebound meanwhile): they are lost.
+	Gone int
 }
 
 // Network is the virtual clock, the PRNG and the two links between the
@@ -150,6 +157,10 @@ type Network struct {
 	streamTail [2]time.Time
 	tamper     func(from Side, b []byte) []byte
 	trace      []string
+	// client is the client's current address; rebinds counts its
+	// changes.
+	client  Addr
+	rebinds int
 }
 
 // itemKind says what a queued item does when its time comes.
@@ -158,6 +169,7 @@ type itemKind uint8
 const (
 	itemDeliver itemKind = iota // hand data to side to
 	itemTimer                   // fire side to's timer of generation gen
+	itemRebind                  // give the client a new address
 )
 
 type item struct {
@@ -167,6 +179,9 @@ type item struct {
 	to   Side
 	data []byte
 	gen  uint64
+	// src and dst are a datagram's addresses: where it was sent from and
+	// to.
+	src, dst Addr
 }
 
 // itemQueue is a min-heap of items by (at, seq).
@@ -198,6 +213,7 @@ func newNetwork(seed uint64, t Transport, opts Options) *Network {
 		rng:    rand.New(rand.NewPCG(seed, 0x746c736d2f73696d)), // "tlsm/sim"
 		epoch:  opts.Epoch,
 		tamper: opts.Tamper,
+		client: ClientAddr,
 	}
 	if n.epoch.IsZero() {
 		n.epoch = DefaultEpoch
@@ -269,8 +285,9 @@ func (n *Network) push(it *item) {
 	heap.Push(&n.queue, it)
 }
 
-// send puts what from transmitted on the link; data is not retained.
-func (n *Network) send(from Side, data []byte) {
+// send puts what from transmitted to dst on the link; data is not
+// retained. A stream ignores dst.
+func (n *Network) send(from Side, dst Addr, data []byte) {
 	b := append([]byte(nil), data...)
 	if n.tamper != nil {
 		if b = n.tamper(from, b); b == nil {
@@ -280,14 +297,15 @@ func (n *Network) send(from Side, data []byte) {
 	}
 	n.stats[from].Sent++
 	if n.transport == DTLS {
-		n.sendDatagram(from, b)
+		n.sendDatagram(from, dst, b)
 	} else {
-		n.sendStream(from, b)
+		n.sendStream(from, dst, b)
 	}
 }
 
-// sendDatagram decides the fate of one datagram and of its duplicate.
-func (n *Network) sendDatagram(from Side, b []byte) {
+// sendDatagram decides the fate of one datagram to dst and of its
+// duplicate. Its source is from's address now.
+func (n *Network) sendDatagram(from Side, dst Addr, b []byte) {
 	l := &n.links[from]
 	st := &n.stats[from]
 	dir := from.String() + ">" + from.Peer().String()
@@ -323,12 +341,12 @@ func (n *Network) sendDatagram(from Side, b []byte) {
 			at = at.Add(n.duration(extra))
 			n.logf("net %s hold %dB until +%.3fs", dir, len(b), at.Sub(n.epoch).Seconds())
 		}
-		n.push(&item{at: at, kind: itemDeliver, to: from.Peer(), data: d})
+		n.push(&item{at: at, kind: itemDeliver, to: from.Peer(), data: d, src: n.Addr(from), dst: dst})
 	}
 }
 
 // sendStream cuts the bytes into segments that arrive in order.
-func (n *Network) sendStream(from Side, b []byte) {
+func (n *Network) sendStream(from Side, dst Addr, b []byte) {
 	l := &n.links[from]
 	dir := from.String() + ">" + from.Peer().String()
 	for len(b) > 0 {
@@ -345,7 +363,7 @@ func (n *Network) sendStream(from Side, b []byte) {
 			at = n.streamTail[from]
 		}
 		n.streamTail[from] = at
-		n.push(&item{at: at, kind: itemDeliver, to: from.Peer(), data: seg})
+		n.push(&item{at: at, kind: itemDeliver, to: from.Peer(), data: seg, src: n.Addr(from), dst: dst})
 	}
 }
 

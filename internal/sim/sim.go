@@ -21,8 +21,9 @@ type Options struct {
 	Link Link
 	// Return, when set, shapes what the server sends to the client.
 	Return *Link
-	// PeerID is the client's address as the DTLS server sees it (bound
-	// into its cookie); nil means "sim client".
+	// PeerID is the client's first address, ClientAddr, as the DTLS
+	// server's Conn sees it (bound into its cookie); nil means "sim
+	// client". The front door sees other addresses as Addr.String.
 	PeerID []byte
 	// MaxSteps bounds the items a Run processes; zero means
 	// DefaultMaxSteps.
@@ -34,6 +35,17 @@ type Options struct {
 	// whole datagram, or a whole stream write before it is cut) and
 	// returns what goes on the link instead; nil drops it.
 	Tamper func(from Side, b []byte) []byte
+	// Replay is the probability that an attacker who sees the client's
+	// datagrams sends the server a copy of one, from AttackerAddr, after
+	// the link's delay and up to ReplayDelay more (DTLS). It copies only
+	// datagrams the server's Conn has taken, and that advanced it: old
+	// ones, which must never move the server to the attacker's address.
+	// A copy that beats its original there would be a new datagram as far
+	// as the server can tell (RFC 9146 §6); the Sim makes none.
+	Replay float64
+	// ReplayDelay bounds the extra delay of a copy; zero means
+	// DefaultReplayDelay.
+	ReplayDelay time.Duration
 }
 
 // Run limits.
@@ -86,6 +98,7 @@ type Sim struct {
 	*Network
 	Client, Server *Endpoint
 
+	lis      demux
 	maxSteps int
 	maxTime  time.Duration
 }
@@ -96,6 +109,7 @@ type Sim struct {
 func New(seed uint64, transport Transport, client, server *fsm.Config, opts Options) *Sim {
 	s := &Sim{
 		Network:  newNetwork(seed, transport, opts),
+		lis:      newDemux(server, opts),
 		maxSteps: opts.MaxSteps,
 		maxTime:  opts.MaxTime,
 	}
@@ -258,16 +272,12 @@ func (s *Sim) step(it *item) {
 	e := s.Endpoint(it.to)
 	switch it.kind {
 	case itemDeliver:
-		s.logf("%s recv %dB", e.Side, len(it.data))
-		s.stats[e.Side.Peer()].Delivered++
-		var err error
-		if s.transport == DTLS {
-			err = e.Conn.HandleDatagram(s.now, it.data)
-		} else {
-			err = e.Conn.HandleData(s.now, it.data)
-		}
-		if err != nil {
-			e.Err = err
+		switch {
+		case s.gone(it):
+		case s.transport == DTLS && e.Side == Server:
+			s.route(it)
+		default:
+			s.feed(e, it)
 		}
 	case itemTimer:
 		e.Deadline = time.Time{}
@@ -276,8 +286,31 @@ func (s *Sim) step(it *item) {
 		if err := e.Conn.HandleTimeout(s.now); err != nil {
 			e.Err = err
 		}
+	case itemRebind:
+		s.Rebind()
 	}
 	s.drain(e)
+}
+
+// feed hands a datagram or stream segment to e's Conn.
+func (s *Sim) feed(e *Endpoint, it *item) {
+	if e.Side == Server && it.src != s.lis.peer {
+		s.logf("%s recv %dB from %s", e.Side, len(it.data), it.src)
+	} else {
+		s.logf("%s recv %dB", e.Side, len(it.data))
+	}
+	if it.src != AttackerAddr {
+		s.stats[e.Side.Peer()].Delivered++
+	}
+	var err error
+	if s.transport == DTLS {
+		err = e.Conn.HandleDatagram(s.now, it.data)
+	} else {
+		err = e.Conn.HandleData(s.now, it.data)
+	}
+	if err != nil {
+		e.Err = err
+	}
 }
 
 // drain takes every event of e's Conn into the trace and the endpoint,
@@ -291,7 +324,7 @@ func (s *Sim) drain(e *Endpoint) {
 		s.logf("%s %s", e.Side, s.describe(ev))
 		switch ev.Kind {
 		case fsm.EventTransmit:
-			s.send(e.Side, ev.Data)
+			s.send(e.Side, s.dst(e.Side), ev.Data)
 		case fsm.EventData:
 			msg := append([]byte(nil), ev.Data...)
 			e.Received = append(e.Received, msg...)
@@ -299,6 +332,7 @@ func (s *Sim) drain(e *Endpoint) {
 		case fsm.EventHandshakeDone:
 			e.Handshakes++
 			e.Done = append(e.Done, ev)
+			s.noteCID(e)
 		case fsm.EventAlertReceived:
 			e.Alerts = append(e.Alerts, ev.Alert)
 		case fsm.EventAlertSent:
