@@ -21,7 +21,7 @@
 //
 // Run the whole suite with
 //
-//	go test ./internal/bogo -run TestBoGo -v -timeout 60m
+//	go test ./internal/bogo -run TestBoGo -v -timeout 40m
 //
 // and a part of it with -bogo.test 'Glob-*;Other-*' (the runner's -test
 // patterns). -bogo.workers sets the runner's parallelism.
