@@ -38,7 +38,10 @@ func (c *Conn) clientStart(message) (State, error) {
 func (c *Conn) sendClientHello(offer versionOffer, noResume bool) error {
 	c.hs = &handshake{group: c.cfg.curves()[0], offer: offer, noResume: noResume}
 	rand := c.cfg.rand()
-	if _, err := io.ReadFull(rand, c.random[:]); err != nil {
+	// The connection's client random changes only when a ServerHello
+	// takes this hello: a refused renegotiation leaves the old one, which
+	// the exporter and the key log still use.
+	if _, err := io.ReadFull(rand, c.hs.clientRandom[:]); err != nil {
 		return err
 	}
 	// A random legacy_session_id asks for TLS 1.3's middlebox
@@ -52,7 +55,7 @@ func (c *Conn) sendClientHello(offer versionOffer, noResume bool) error {
 	hello := &flights.ClientHello{
 		Version:             c.transport.Version12,
 		DTLS:                c.transport.HelloVerify,
-		Random:              c.random[:],
+		Random:              c.hs.clientRandom[:],
 		CipherSuites:        offer.suites,
 		CompressionMethods:  []byte{0},
 		SupportedGroups:     curveIDs(c.cfg.curves()),
@@ -309,6 +312,7 @@ func (c *Conn) clientServerHello(m message) (State, error) {
 	if err := c.checkServerHelloCommon(&sh, version); err != nil {
 		return 0, err
 	}
+	c.random = c.hs.clientRandom
 	if version == VersionTLS12 {
 		return c.client12ServerHello(&sh, m)
 	}

@@ -294,19 +294,55 @@ func TestRetryKeepsPSK(t *testing.T) {
 }
 
 // TestRecordVersion: the first records may carry any TLS record version
-// (0x03xx), for old clients; garbage is protocol_version, and once the
-// version is chosen records must carry TLS 1.2's.
+// (0x03xx), for old clients; garbage is protocol_version. Once TLS 1.2 is
+// chosen records must carry its version; TLS 1.3 ignores the field.
 func TestRecordVersion(t *testing.T) {
 	hello := goodHello(t).Append(nil)
 	for version, want := range map[uint16]error{0x03ff: nil, 0x0301: nil, 0xffff: record.AlertProtocolVersion, 0x0203: record.AlertProtocolVersion} {
 		v := newServerVictim(t)
 		v.feed(record.AppendPlain(nil, record.TypeHandshake, version, hello))
-		if want == nil {
-			require.NoError(t, v.conn.Err(), "%#04x", version)
-			v.feed(record.AppendPlain(nil, record.TypeAlert, record.VersionTLS10, []byte{1, 0}))
-			require.ErrorIs(t, v.conn.Err(), record.AlertProtocolVersion, "a TLS 1.0 record after the version is chosen")
-			continue
-		}
 		require.ErrorIs(t, v.conn.Err(), want, "%#04x", version)
+	}
+	v := newServerVictim(t)
+	v.feed(record.AppendPlain(nil, record.TypeHandshake, 0x0301, hello))
+	v.feed(record.AppendPlain(nil, record.TypeChangeCipherSpec, 0x03ff, []byte{1}))
+	require.NoError(t, v.conn.Err(), "TLS 1.3 ignores the version")
+
+	c, s := newClient12Victim(t, nil)
+	c.feed(s.flight())
+	require.NoError(t, c.conn.Err())
+	c.feed(record.AppendPlain(nil, record.TypeChangeCipherSpec, record.VersionTLS10, []byte{1}))
+	require.ErrorIs(t, c.conn.Err(), record.AlertProtocolVersion, "a TLS 1.0 record once TLS 1.2 is chosen")
+}
+
+// TestEmptyApplicationDataBeforeHandshake: an empty application data
+// record where a ClientHello should be is unexpected_message, whatever
+// the early data a server may skip.
+func TestEmptyApplicationDataBeforeHandshake(t *testing.T) {
+	v := newServerVictim(t)
+	v.feed(plain(record.TypeApplicationData, nil))
+	require.ErrorIs(t, v.conn.Err(), record.AlertUnexpectedMessage)
+}
+
+// TestExporterDuringRenegotiation: while a renegotiation runs the
+// exporter fails, as the keys change under it; once it completes both
+// sides export the same from the new keys, and a refused one leaves the
+// client's exporter as it was.
+func TestExporterDuringRenegotiation(t *testing.T) {
+	for _, allowed := range []bool{true, false} {
+		p := tls12Pair(t, func(_, sc *fsm.Config) { sc.AllowClientRenegotiation = allowed })
+		before, err := p.Client.Conn.ExportKeyingMaterial("label", nil, 16)
+		require.NoError(t, err)
+		require.NoError(t, p.Client.Conn.Renegotiate())
+		require.NoError(t, p.Client.Conn.Handshake())
+		_, err = p.Client.Conn.ExportKeyingMaterial("label", nil, 16)
+		require.Error(t, err)
+		p.Pump()
+		after, err := p.Client.Conn.ExportKeyingMaterial("label", nil, 16)
+		require.NoError(t, err)
+		require.Equal(t, allowed, !bytes.Equal(before, after), "renegotiated: %v", allowed)
+		server, err := p.Server.Conn.ExportKeyingMaterial("label", nil, 16)
+		require.NoError(t, err)
+		require.Equal(t, after, server, "renegotiated: %v", allowed)
 	}
 }

@@ -12,18 +12,21 @@ import (
 
 // handshake is the state that lives only while a handshake runs.
 type handshake struct {
-	hello    *flights.ClientHello // client: sent; server: received
-	key      *ecdh.PrivateKey     // our ephemeral key share
-	group    CurveID
-	retried  bool   // a HelloRetryRequest was sent or received
-	hrrSuite uint16 // suite of the HelloRetryRequest
-	sched    *cipher.Schedule
-	clientHS []byte // client handshake traffic secret
-	serverHS []byte // server handshake traffic secret
-	certReq  *flights.CertificateRequest
-	cert     *Certificate // ours, to send
-	scheme   uint16       // our CertificateVerify scheme
-	peerKey  crypto.PublicKey
+	hello *flights.ClientHello // client: sent; server: received
+	// clientRandom is the random of our ClientHello (client), the
+	// connection's once a ServerHello takes it.
+	clientRandom [32]byte
+	key          *ecdh.PrivateKey // our ephemeral key share
+	group        CurveID
+	retried      bool   // a HelloRetryRequest was sent or received
+	hrrSuite     uint16 // suite of the HelloRetryRequest
+	sched        *cipher.Schedule
+	clientHS     []byte // client handshake traffic secret
+	serverHS     []byte // server handshake traffic secret
+	certReq      *flights.CertificateRequest
+	cert         *Certificate // ours, to send
+	scheme       uint16       // our CertificateVerify scheme
+	peerKey      crypto.PublicKey
 	// helloSessionID is the legacy_session_id of our (client) or the
 	// peer's (server) ClientHello.
 	helloSessionID []byte

@@ -178,9 +178,19 @@ func (l *streamLayer) readRecord() (record.ContentType, []byte, bool, error) {
 
 // checkVersion checks a record's legacy version: any TLS one (0x03xx)
 // until the version is chosen, which a first ClientHello may use for
-// compatibility, then exactly TLS 1.2's, which TLS 1.3 also writes.
+// compatibility; then TLS 1.2's under TLS 1.2, and anything under TLS 1.3,
+// which ignores the field (RFC 8446 §5.1).
 func (l *streamLayer) checkVersion(v uint16) error {
-	if l.c.version == 0 && v>>8 == 3 || v == record.VersionTLS12 {
+	switch l.c.version {
+	case 0:
+		if v>>8 == 3 {
+			return nil
+		}
+	case VersionTLS12:
+		if v == record.VersionTLS12 {
+			return nil
+		}
+	default:
 		return nil
 	}
 	return alertf(record.AlertProtocolVersion, "record version %#04x", v)
@@ -194,7 +204,7 @@ func (l *streamLayer) skipEarlyData(limit int) { l.earlySkip = limit }
 // skipEarly drops rec, protected early data we cannot read, within the
 // budget skipEarlyData set; otherwise it returns err.
 func (l *streamLayer) skipEarly(rec record.Record, err error) error {
-	if rec.Type != record.TypeApplicationData || len(rec.Payload) > l.earlySkip {
+	if l.earlySkip == 0 || rec.Type != record.TypeApplicationData || len(rec.Payload) > l.earlySkip {
 		return err
 	}
 	l.earlySkip -= len(rec.Payload)
