@@ -222,10 +222,15 @@ func TestWriteDuringRenegotiationBuffersLittle(t *testing.T) {
 		case <-time.After(time.Millisecond):
 		}
 	}
+	// Meanwhile the Write waits for Read to take some, without spinning:
+	// past the read that reached the limit, which may have yet to end
+	// its turn, nothing moves.
+	progress := cli.ProgressForTest()
 	for range 100 {
 		time.Sleep(time.Millisecond)
 		require.LessOrEqual(t, cli.BufferedForTest(), limit)
 	}
+	require.LessOrEqual(t, cli.ProgressForTest()-progress, uint64(1))
 	require.NoError(t, readStream(cli, download, seed+1))
 	require.NoError(t, <-wrote)
 	require.NoError(t, <-srvDone)

@@ -98,9 +98,7 @@ func (c *Conn) awaitProgress(seq uint64) error {
 	c.waiting.Add(1)
 	defer c.waiting.Add(-1)
 	if c.readMu.TryLock() {
-		err := c.readForWriter(seq)
-		c.unlockRead()
-		if err != errNoRead {
+		if err := c.readForWriter(seq); err != errNoRead {
 			return err
 		}
 	}
@@ -112,11 +110,15 @@ func (c *Conn) awaitProgress(seq uint64) error {
 // returns errNoRead when the writer is not to read now (see
 // writerMayRead). The caller holds readMu; as the core takes input only
 // under it, nothing the writer waits for can come between the look at
-// progress and the read.
+// progress and the read. readForWriter releases readMu; after no read it
+// reports no progress, which would only wake the caller itself at once:
+// while Read has yet to take the data kept for it, the writer would spin.
 func (c *Conn) readForWriter(seq uint64) error {
 	if err := c.writerMayRead(seq); err != nil {
+		c.readMu.Unlock()
 		return err
 	}
+	defer c.unlockRead()
 	c.beginWriterRead()
 	defer c.endWriterRead()
 	return c.readOnce()
