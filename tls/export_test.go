@@ -10,3 +10,17 @@ func (c *Conn) BufferedForTest() int {
 
 // MaxBufferedPlain is maxBufferedPlain, for the tests.
 const MaxBufferedPlain = maxBufferedPlain
+
+// ProgressForTest returns the count of inputs to the core and Reads of
+// buffered data.
+func (c *Conn) ProgressForTest() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.progress
+}
+
+// AwaitProgressForTest is awaitProgress, as a Write waiting since
+// progress seq calls it.
+func (c *Conn) AwaitProgressForTest(seq uint64) error {
+	return c.awaitProgress(seq)
+}

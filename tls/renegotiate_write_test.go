@@ -222,14 +222,40 @@ func TestWriteDuringRenegotiationBuffersLittle(t *testing.T) {
 		case <-time.After(time.Millisecond):
 		}
 	}
+	// Meanwhile the Write waits for Read to take some, without spinning:
+	// past the read that reached the limit, which may have yet to end
+	// its turn, nothing moves.
+	progress := cli.ProgressForTest()
 	for range 100 {
 		time.Sleep(time.Millisecond)
 		require.LessOrEqual(t, cli.BufferedForTest(), limit)
 	}
+	require.LessOrEqual(t, cli.ProgressForTest()-progress, uint64(1))
 	require.NoError(t, readStream(cli, download, seed+1))
 	require.NoError(t, <-wrote)
 	require.NoError(t, <-srvDone)
 	require.NoError(t, <-srvDone)
+}
+
+// TestWaitingWriterLooksAgainBeforeReading: a Write that decided to wait
+// at some progress, and finds at its turn to read the socket that the
+// connection has moved on since, looks again instead of reading. What it
+// waits for may have come: a Read may have ended the renegotiation and
+// taken the last data the peer sends before it hears from the Write,
+// and reading would then wait for ever, the peer waiting for the Write.
+func TestWaitingWriterLooksAgainBeforeReading(t *testing.T) {
+	cc, sc := renegConfigs()
+	a, b := tcpPair(t)
+	cli, srv := tls.Client(a, cc), tls.Server(b, sc)
+	require.NoError(t, handshakeBoth(cli, srv))
+	moved := cli.ProgressForTest()
+	require.NotZero(t, moved)
+	// The server sends nothing: a read would last until the deadline.
+	require.NoError(t, cli.SetWriteDeadline(time.Now().Add(5*time.Second)))
+	err := within(t, "a writer waiting since an earlier progress", func() error {
+		return cli.AwaitProgressForTest(moved - 1)
+	})
+	require.NoError(t, err)
 }
 
 // writeThenOpen writes size bytes of the stream of seed in 16 KiB

@@ -22,8 +22,8 @@ const maxHeldWrites = writeChunk
 const maxBufferedPlain = 256 << 10
 
 var (
-	errMustWait  = errors.New("tls: the renegotiation holds back enough data")
-	errPlainFull = errors.New("tls: buffered application data at its limit")
+	errMustWait = errors.New("tls: the renegotiation holds back enough data")
+	errNoRead   = errors.New("tls: a waiting writer is not to read the socket now")
 )
 
 // writeChunk gives one chunk of a Write to the core, waiting while a
@@ -98,35 +98,47 @@ func (c *Conn) awaitProgress(seq uint64) error {
 	c.waiting.Add(1)
 	defer c.waiting.Add(-1)
 	if c.readMu.TryLock() {
-		err := c.readForWriter()
-		c.unlockRead()
-		if err != errPlainFull {
+		if err := c.readForWriter(seq); err != errNoRead {
 			return err
 		}
 	}
 	return c.waitForProgress(seq)
 }
 
-// readForWriter reads the socket once for a waiting writer, keeping the
-// application data that arrives for Read. The caller holds readMu.
-func (c *Conn) readForWriter() error {
-	if err := c.writerMayRead(); err != nil {
+// readForWriter reads the socket once for a writer waiting since
+// progress seq, keeping the application data that arrives for Read, or
+// returns errNoRead when the writer is not to read now (see
+// writerMayRead). The caller holds readMu; as the core takes input only
+// under it, nothing the writer waits for can come between the look at
+// progress and the read. readForWriter releases readMu; after no read it
+// reports no progress, which would only wake the caller itself at once:
+// while Read has yet to take the data kept for it, the writer would spin.
+func (c *Conn) readForWriter(seq uint64) error {
+	if err := c.writerMayRead(seq); err != nil {
+		c.readMu.Unlock()
 		return err
 	}
+	defer c.unlockRead()
 	c.beginWriterRead()
 	defer c.endWriterRead()
 	return c.readOnce()
 }
 
-// writerMayRead returns nil when a writer may read the socket now.
-func (c *Conn) writerMayRead() error {
+// writerMayRead returns nil when a writer waiting since progress seq may
+// read the socket now, and errNoRead when it is not to: either the
+// connection moved on since seq, so that what the writer waits for may
+// have come already (a Read may have ended the renegotiation and taken
+// the last data the peer sends before it hears from us), and the writer
+// must look again before it reads; or Read has yet to take the
+// application data kept for it.
+func (c *Conn) writerMayRead(seq uint64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
 	case c.closed:
 		return net.ErrClosed
-	case len(c.plain)-c.plainOff >= maxBufferedPlain:
-		return errPlainFull
+	case c.progress != seq, len(c.plain)-c.plainOff >= maxBufferedPlain:
+		return errNoRead
 	}
 	return nil
 }
