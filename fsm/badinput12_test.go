@@ -221,7 +221,7 @@ func newServer12Victim(t *testing.T, edit func(*fsm.Config)) *client12 {
 			CipherSuites:                 []uint16{suite12},
 			CompressionMethods:           []byte{0},
 			ServerName:                   "localhost",
-			SupportedGroups:              []uint16{uint16(fsm.X25519)},
+			SupportedGroups:              []uint16{uint16(fsm.X25519), uint16(fsm.CurveP256)}, // P-256 also for the ECDSA certificate
 			SignatureAlgorithms:          []uint16{ecdsaP256SHA256},
 			ExtendedMasterSecret:         true,
 			SecureRenegotiationSupported: true,

@@ -515,7 +515,7 @@ func renegotiationHelloDT(p *dtPair) *flights.ClientHello {
 	return &flights.ClientHello{
 		Version: record.VersionDTLS12, DTLS: true, Random: make([]byte, 32),
 		CipherSuites:       []uint16{suite12},
-		CompressionMethods: []byte{0}, SupportedGroups: []uint16{uint16(fsm.X25519)},
+		CompressionMethods: []byte{0}, SupportedGroups: []uint16{uint16(fsm.X25519), uint16(fsm.CurveP256)},
 		SignatureAlgorithms:          []uint16{ecdsaP256SHA256},
 		ECPointFormats:               []uint8{0},
 		SecureRenegotiationSupported: true,

@@ -128,7 +128,7 @@ func goodHello(t *testing.T) *flights.ClientHello {
 		CipherSuites:        []uint16{fsm.TLS_AES_128_GCM_SHA256},
 		CompressionMethods:  []byte{0},
 		ServerName:          "localhost",
-		SupportedGroups:     []uint16{uint16(fsm.X25519)},
+		SupportedGroups:     []uint16{uint16(fsm.X25519), uint16(fsm.CurveP256)},
 		SignatureAlgorithms: []uint16{0x0403, 0x0804}, // ecdsa_secp256r1_sha256, rsa_pss_rsae_sha256
 		SupportedVersions:   []uint16{fsm.VersionTLS13},
 		KeyShares:           []flights.KeyShare{{Group: uint16(fsm.X25519), Data: key.PublicKey().Bytes()}},

@@ -105,6 +105,9 @@ func (c *Conn) client12Certificate(m message) (State, error) {
 	if !certificateFitsSuite12(c.suite, c.hs.peerKey) {
 		return 0, alertf(record.AlertUnsupportedCertificate, "%T key for %s", c.hs.peerKey, c.suite.Name)
 	}
+	if !fitsGroups12(c.hs.peerKey, c.hs.hello.SupportedGroups) {
+		return 0, alertf(record.AlertIllegalParameter, "server's ECDSA curve was not offered") // RFC 8422 §5.1
+	}
 	c.addTranscript(m.raw)
 	return StateClientWaitServerKeyExchange12, nil
 }
@@ -147,7 +150,7 @@ func (c *Conn) client12CertificateRequest(m message) (State, error) {
 	}
 	// Kept until ServerHelloDone: only the parsed list, which is the
 	// request's own, not the bytes of the input buffer.
-	c.hs.certReq12 = &flights.CertificateRequest12{SignatureAlgorithms: cr.SignatureAlgorithms}
+	c.hs.certReq12 = &flights.CertificateRequest12{SignatureAlgorithms: cr.SignatureAlgorithms, CertificateTypes: bytes.Clone(cr.CertificateTypes)}
 	c.addTranscript(m.raw)
 	return StateClientWaitServerHelloDone12, nil
 }
@@ -195,7 +198,11 @@ func (c *Conn) clientCertificate12(cr *flights.CertificateRequest12) (*Certifica
 		if cert.PrivateKey == nil {
 			continue
 		}
-		if s, ok := chooseScheme12(cert.PrivateKey.Public(), cr.SignatureAlgorithms); ok {
+		pub := cert.PrivateKey.Public()
+		if !slices.Contains(cr.CertificateTypes, certificateTypeOf12(pub)) {
+			continue // RFC 5246 §7.4.6: then an empty Certificate
+		}
+		if s, ok := chooseScheme12(pub, cr.SignatureAlgorithms); ok {
 			return cert, s
 		}
 	}

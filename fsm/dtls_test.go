@@ -307,7 +307,7 @@ func TestVersionNumbering(t *testing.T) {
 		return &flights.ClientHello{
 			Version: legacy, DTLS: dtls, Random: make([]byte, 32),
 			CipherSuites:       []uint16{0x1301, 0xc02b},
-			CompressionMethods: []byte{0}, SupportedGroups: []uint16{uint16(fsm.X25519)},
+			CompressionMethods: []byte{0}, SupportedGroups: []uint16{uint16(fsm.X25519), uint16(fsm.CurveP256)},
 			SignatureAlgorithms: []uint16{0x0403}, ECPointFormats: []uint8{0},
 			SupportedVersions:            versions,
 			KeyShares:                    []flights.KeyShare{{Group: uint16(fsm.X25519), Data: x25519}},

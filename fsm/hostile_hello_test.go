@@ -197,7 +197,7 @@ func TestHostileHello12SuitesOnce(t *testing.T) {
 	hello := func(copies int, schemes []uint16) []byte {
 		ch := &flights.ClientHello{
 			Version: fsm.VersionTLS12, Random: make([]byte, 32),
-			CompressionMethods: []byte{0}, SupportedGroups: []uint16{uint16(fsm.X25519)},
+			CompressionMethods: []byte{0}, SupportedGroups: []uint16{uint16(fsm.X25519), uint16(fsm.CurveP256)},
 			SignatureAlgorithms: schemes,
 		}
 		for range copies {

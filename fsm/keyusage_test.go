@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/tlsm/tlsm/flights"
 	"github.com/tlsm/tlsm/fsm"
 	"github.com/tlsm/tlsm/internal/memconn"
 	"github.com/tlsm/tlsm/internal/testcert"
@@ -128,4 +129,38 @@ func TestOversizedCachedTicket(t *testing.T) {
 		require.NoError(t, p.Handshake(), fsm.VersionName(v))
 		require.False(t, p.Client.Conn.ConnectionState().DidResume)
 	}
+}
+
+// TestTLS12CertificateConstraints: in TLS 1.2 an ECDSA certificate must be
+// on a curve the client listed in supported_groups (RFC 8422 §5.1), as
+// the server picks its certificate and as the client checks the server's,
+// and a client sends no certificate of a type the CertificateRequest does
+// not list (RFC 5246 §7.4.6).
+func TestTLS12CertificateConstraints(t *testing.T) {
+	ch := goodHello(t)
+	ch.SupportedVersions, ch.KeyShares, ch.PSKModes = nil, nil, nil
+	ch.CipherSuites = []uint16{suite12}
+	ch.SupportedGroups = []uint16{uint16(fsm.X25519), uint16(fsm.CurveP384)}
+	ch.ExtendedMasterSecret, ch.SecureRenegotiationSupported, ch.ECPointFormats = true, true, []uint8{0}
+	v := newServerVictim(t)
+	v.feed(hsRecord(ch.Append(nil)))
+	require.ErrorIs(t, v.conn.Err(), record.AlertHandshakeFailure, "the server's only certificate is on P-256")
+
+	c, s := newClient12Victim(t, func(c *fsm.Config) { c.CurvePreferences = []fsm.CurveID{fsm.X25519, fsm.CurveP384} })
+	c.feed(s.flight())
+	require.ErrorIs(t, c.conn.Err(), record.AlertIllegalParameter, "the server's certificate is on P-256")
+
+	rsa := testcert.MustNew(testcert.RSA2048)
+	c, s = newClient12Victim(t, func(c *fsm.Config) {
+		c.Certificates = []fsm.Certificate{{Certificate: rsa.CertDER, PrivateKey: rsa.Key}}
+	})
+	cr := flights.CertificateRequest12{CertificateTypes: []byte{64}, SignatureAlgorithms: []uint16{fsm.PKCS1WithSHA256, ecdsaP256SHA256}}
+	out := c.feed(hsRecord(s.serverHello(), s.certificate(), s.serverKeyExchange(nil), cr.Append(nil), serverHelloDone()))
+	require.NoError(t, c.conn.Err())
+	require.Greater(t, len(out), record.HeaderLen+4)
+	require.Equal(t, byte(flights.TypeCertificate), out[record.HeaderLen])
+	var sent flights.Certificate12
+	n := int(out[record.HeaderLen+1])<<16 | int(out[record.HeaderLen+2])<<8 | int(out[record.HeaderLen+3])
+	require.NoError(t, sent.Unmarshal(out[record.HeaderLen+4:record.HeaderLen+4+n]))
+	require.Empty(t, sent.Certificates, "an RSA certificate to a request for ECDSA ones")
 }

@@ -160,7 +160,7 @@ func renegotiationHello(p *memconn.Pair) *flights.ClientHello {
 	return &flights.ClientHello{
 		Version: fsm.VersionTLS12, Random: make([]byte, 32),
 		CipherSuites:       []uint16{0xc02b},
-		CompressionMethods: []byte{0}, SupportedGroups: []uint16{29},
+		CompressionMethods: []byte{0}, SupportedGroups: []uint16{29, 23},
 		SignatureAlgorithms:          []uint16{fsm.ECDSAWithP256AndSHA256},
 		ECPointFormats:               []uint8{0},
 		SecureRenegotiationSupported: true,

@@ -165,7 +165,7 @@ func TestResumeNeedsExtendedMasterSecret(t *testing.T) {
 		hello := &flights.ClientHello{
 			Version: fsm.VersionTLS12, Random: make([]byte, 32), SessionID: s.SessionID,
 			CipherSuites: []uint16{s.Suite}, CompressionMethods: []byte{0},
-			SupportedGroups: []uint16{29}, SignatureAlgorithms: []uint16{fsm.ECDSAWithP256AndSHA256},
+			SupportedGroups: []uint16{29, 23}, SignatureAlgorithms: []uint16{fsm.ECDSAWithP256AndSHA256},
 			ECPointFormats: []uint8{0}, SecureRenegotiationSupported: true, ExtendedMasterSecret: ems,
 		}
 		server := fsm.NewServer(sc)

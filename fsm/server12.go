@@ -169,7 +169,7 @@ func (c *Conn) chooseSuiteAndCertificate12(ch *flights.ClientHello) (*cipher.Sui
 		return nil, err
 	}
 	var room [4]signer12
-	signers := appendSigners12(room[:0], certs, ch.SignatureAlgorithms)
+	signers := appendSigners12(room[:0], certs, ch.SignatureAlgorithms, ch.SupportedGroups)
 	ours := c.cfg.suitesFor(VersionTLS12)
 	for _, id := range ch.CipherSuites {
 		s := cipher.SuiteByID(id)
@@ -212,14 +212,18 @@ type signer12 struct {
 
 // appendSigners12 appends to dst, in order, the certificates that can
 // sign with a scheme the client accepts, each with the first such scheme
-// of ours.
-func appendSigners12(dst []signer12, certs []Certificate, accepted []uint16) []signer12 {
+// of ours; an ECDSA certificate must also be on a curve of the client's
+// supported_groups (RFC 8422 §5.1).
+func appendSigners12(dst []signer12, certs []Certificate, accepted, groups []uint16) []signer12 {
 	for i := range certs {
 		cert := &certs[i]
 		if cert.PrivateKey == nil {
 			continue
 		}
 		pub := cert.PrivateKey.Public()
+		if !fitsGroups12(pub, groups) {
+			continue
+		}
 		if scheme, ok := chooseScheme12(pub, accepted); ok {
 			dst = append(dst, signer12{cert: cert, pub: pub, scheme: scheme})
 		}

@@ -189,3 +189,42 @@ func verifyWith(allowed []uint16, pub crypto.PublicKey, scheme uint16, msg, sig 
 	}
 	return nil
 }
+
+// ecdsaGroup12 returns the named group of an ECDSA key, which TLS 1.2
+// ties to the client's supported_groups (RFC 8422 §5.1); ok is false for
+// other keys, which it does not.
+func ecdsaGroup12(pub crypto.PublicKey) (group uint16, ok bool) {
+	k, isECDSA := pub.(*ecdsa.PublicKey)
+	if !isECDSA {
+		return 0, false
+	}
+	switch k.Curve {
+	case elliptic.P256():
+		return uint16(CurveP256), true
+	case elliptic.P384():
+		return uint16(CurveP384), true
+	case elliptic.P521():
+		return 25, true // secp521r1
+	}
+	return 0, true // a curve no group names
+}
+
+// fitsGroups12 reports whether a TLS 1.2 peer that sent groups (none:
+// the extension was absent, and any curve may do) can take an ECDSA
+// signature of pub.
+func fitsGroups12(pub crypto.PublicKey, groups []uint16) bool {
+	g, ok := ecdsaGroup12(pub)
+	return !ok || len(groups) == 0 || slices.Contains(groups, g)
+}
+
+// certificateTypeOf12 returns the TLS 1.2 ClientCertificateType (RFC 5246
+// §7.4.4, RFC 8422 §5.5) a client key signs as.
+func certificateTypeOf12(pub crypto.PublicKey) byte {
+	switch pub.(type) {
+	case *rsa.PublicKey:
+		return 1 // rsa_sign
+	case *ecdsa.PublicKey, ed25519.PublicKey:
+		return 64 // ecdsa_sign, under which RFC 8422 also puts EdDSA
+	}
+	return 0
+}

@@ -92,7 +92,7 @@ func TestRequireSecureRenegotiation(t *testing.T) {
 		hello := &flights.ClientHello{
 			Version: fsm.VersionTLS12, Random: make([]byte, 32),
 			CipherSuites: []uint16{cipher.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}, CompressionMethods: []byte{0},
-			SupportedGroups: []uint16{29}, SignatureAlgorithms: []uint16{fsm.ECDSAWithP256AndSHA256},
+			SupportedGroups: []uint16{29, 23}, SignatureAlgorithms: []uint16{fsm.ECDSAWithP256AndSHA256},
 		}
 		server := fsm.NewServer(sc)
 		err := server.HandleData(time.Now(), record.AppendPlain(nil, record.TypeHandshake, fsm.VersionTLS12, hello.Append(nil)))

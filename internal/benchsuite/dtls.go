@@ -29,13 +29,15 @@ import (
 func DTLSConfigs() (client, server *fsm.Config, cert *testcert.Cert) {
 	cert = testcert.MustNew(testcert.ECDSAP256)
 	suites := []uint16{cipher.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}
+	// The client lists P-256 too, the certificate's curve, as TLS 1.2
+	// asks (RFC 8422 §5.1); both exchange keys on X25519.
 	curves := []fsm.CurveID{fsm.X25519}
 	server = &fsm.Config{
 		Certificates: []fsm.Certificate{{Certificate: cert.CertDER, PrivateKey: cert.Key, Leaf: cert.Leaf}},
 		CipherSuites: suites, CurvePreferences: curves, SessionTicketsDisabled: true,
 	}
 	client = &fsm.Config{
-		RootCAs: cert.CAPool, ServerName: "localhost", CipherSuites: suites, CurvePreferences: curves,
+		RootCAs: cert.CAPool, ServerName: "localhost", CipherSuites: suites, CurvePreferences: append(curves, fsm.CurveP256),
 		SessionTicketsDisabled: true, ClientSessionCache: noSessions{},
 	}
 	return client, server, cert
