@@ -328,6 +328,16 @@ func TestVersionNumbering(t *testing.T) {
 	s = dtlsServer(hello(true, record.VersionTLS13, record.VersionTLS12))
 	require.ErrorIs(t, s.Err(), record.AlertProtocolVersion, "TLS numbers over DTLS")
 
+	// Without supported_versions, a legacy_version above DTLS 1.2 (DTLS
+	// counts down) gets DTLS 1.2.
+	for _, legacy := range []uint16{0xfe00, 0xfdff} {
+		ch := hello(true)
+		ch.Version, ch.KeyShares = legacy, nil
+		s = dtlsServer(ch)
+		require.NoError(t, s.Err(), "%#04x", legacy)
+		require.Equal(t, record.VersionDTLS12, s.ConnectionState().Version)
+	}
+
 	tlsServer := fsm.NewServer(sc)
 	tlsServer.HandleData(time.Now(), record.AppendPlain(nil, record.TypeHandshake, record.VersionTLS10,
 		hello(false, record.VersionDTLS13, record.VersionDTLS12).Append(nil)))

@@ -85,9 +85,7 @@ func (c *Conn) chooseVersion(ch *flights.ClientHello) (uint16, error) {
 	_, hi := c.cfg.versionRange()
 	hi = min(hi, c.transport.MaxVersion)
 	enabled := func(v uint16) bool { return c.cfg.versionEnabled(c.transport, v) }
-	offered := func(v uint16) bool {
-		return v == VersionTLS12 && c.transport.protocolVersion(ch.Version) >= VersionTLS12
-	}
+	offered := func(v uint16) bool { return v == VersionTLS12 && c.transport.legacyAtLeast12(ch.Version) }
 	if slices.Contains(ch.Extensions, flights.ExtSupportedVersions) {
 		offered = func(v uint16) bool { return c.transport.offers(ch.SupportedVersions, v) }
 	}

@@ -118,6 +118,17 @@ func (t *Transport) protocolVersion(wire uint16) uint16 {
 	return 0
 }
 
+// legacyAtLeast12 reports whether a hello's legacy_version, with no
+// supported_versions, offers (D)TLS 1.2: it is 1.2 or, as a newer client
+// may send, above (RFC 5246 Appendix E.1). DTLS counts down: 0xfe00 and
+// 0xfdff are above DTLS 1.2's 0xfefd.
+func (t *Transport) legacyAtLeast12(v uint16) bool {
+	if t.Datagram {
+		return v <= record.VersionDTLS12 && v >= 0xf000
+	}
+	return v >= record.VersionTLS12
+}
+
 // offers reports whether a hello's supported_versions offers protocol
 // version v, in this transport's numbering.
 func (t *Transport) offers(supported []uint16, v uint16) bool {
