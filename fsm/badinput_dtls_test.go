@@ -1094,6 +1094,15 @@ func badInputDTLSCases() []badDTLSCase {
 				return p.inject(p.client, p.forge(p.server, 1, record.TypeHandshake, dtMsg(nst, 0)))
 			})
 		}},
+		// A handshake message numbered past the last handshake's is no copy:
+		// a Finished after the server's Finished.
+		{"client/a second Finished after the handshake", sendsDT(record.AlertUnexpectedMessage), func(t *testing.T) *dtAttack {
+			p := connectedDT(t, nil)
+			fin := (&flights.Finished{VerifyData: make([]byte, 12)}).Append(nil)
+			return attack(p, p.client, func() []fsm.Event {
+				return p.inject(p.client, p.forge(p.server, 1, record.TypeHandshake, dtMsg(fin, 40)))
+			})
+		}},
 		{"client/HelloRequest in the clear when connected", ignoredDT, func(t *testing.T) *dtAttack {
 			p := connectedDT(t, nil)
 			return attack(p, p.client, func() []fsm.Event {

@@ -346,3 +346,16 @@ func TestExporterDuringRenegotiation(t *testing.T) {
 		require.Equal(t, after, server, "renegotiated: %v", allowed)
 	}
 }
+
+// TestPSKWithoutModes: a ClientHello offering a PSK without
+// psk_key_exchange_modes is refused with missing_extension (RFC 8446
+// §4.2.9).
+func TestPSKWithoutModes(t *testing.T) {
+	ch := goodHello(t)
+	ch.PSKModes = nil
+	ch.PSKIdentities = []flights.PSKIdentity{{Identity: []byte("ticket")}}
+	ch.PSKBinders = [][]byte{make([]byte, 32)}
+	v := newServerVictim(t)
+	v.feed(hsRecord(ch.Append(nil)))
+	require.ErrorIs(t, v.conn.Err(), record.AlertMissingExtension)
+}

@@ -66,6 +66,7 @@ type datagramLayer struct {
 	prevRead  *epochState // the epoch before read, still accepted
 	reasm     *flights.Reassembler
 	lastSeq   uint16 // message_seq of the last message delivered
+	doneSeq   uint16 // messages the peer sent in the last completed handshake
 	peerRetx  bool   // the current datagram carried a retransmission
 	newest    bool   // it carried an authenticated record newer than all before
 	// cidLocal and cidPeer are the Connection IDs (RFC 9146) of the
@@ -227,6 +228,9 @@ func (l *datagramLayer) writeHandshake(payload []byte) error {
 			l.peerRetx = true
 			continue
 		}
+		if l.pastHandshake(f) {
+			return alertf(record.AlertUnexpectedMessage, "%s numbered past the handshake that is over", f.Type)
+		}
 		if l.startsHandshake(f) && f.Seq != l.reasm.NextSeq() {
 			l.reasm.SetNextSeq(f.Seq)
 		}
@@ -243,7 +247,8 @@ func (l *datagramLayer) writeHandshake(payload []byte) error {
 
 // stale reports whether f belongs to no handshake we could be in: while
 // none runs, only a ClientHello (to a server) or a HelloRequest (to a
-// client that has completed one) may begin one.
+// client that has completed one) may begin one, and other messages of a
+// handshake are copies of the last one's.
 func (l *datagramLayer) stale(f flights.Fragment) bool {
 	c := l.c
 	if c.hs != nil || c.state == StateServerStart {
@@ -255,7 +260,16 @@ func (l *datagramLayer) stale(f flights.Fragment) bool {
 	case flights.TypeHelloRequest:
 		return !c.isClient
 	}
-	return handshake12Message[f.Type]
+	// A copy has a message_seq the last handshake used.
+	return handshake12Message[f.Type] && f.Seq < l.doneSeq
+}
+
+// pastHandshake reports whether f is a message of a handshake that is
+// over numbered past its last one: no copy, but a message the peer sent
+// after it (a second Finished), which no state takes.
+func (l *datagramLayer) pastHandshake(f flights.Fragment) bool {
+	c := l.c
+	return c.hs == nil && c.state != StateServerStart && handshake12Message[f.Type] && f.Seq >= l.doneSeq
 }
 
 // handshake12Message are the messages a (D)TLS 1.2 handshake carries,
@@ -468,6 +482,14 @@ func (l *datagramLayer) advanced() bool { return l.newest }
 
 // skipEarlyData does nothing: DTLS 1.2 has no early data.
 func (l *datagramLayer) skipEarlyData(int) {}
+
+// handshakeDone notes how many messages the peer sent in the handshake
+// that just completed, whose copies may still arrive, and numbers the
+// next from 0.
+func (l *datagramLayer) handshakeDone() {
+	l.doneSeq = l.reasm.NextSeq()
+	l.newHandshake()
+}
 
 // newHandshake numbers the messages of the next handshake from 0 (RFC 6347
 // §4.2.2). The last flight is kept: the peer may still ask for it.

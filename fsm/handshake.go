@@ -191,7 +191,7 @@ func (c *Conn) completeHandshake() {
 	sentLast := c.version == VersionTLS12 && c.isClient == c.hs.resumed
 	c.peerCompleted = !c.transport.Datagram || !sentLast
 	c.hs = nil
-	c.layer.newHandshake()
+	c.layer.handshakeDone()
 	if err := c.releaseHeld(); err != nil {
 		c.fail(err)
 	}

@@ -62,6 +62,8 @@ type layer interface {
 	// beginHandshake is newHandshake when we start a new handshake (or a
 	// request for one): the last flight is over.
 	beginHandshake()
+	// handshakeDone is newHandshake when a handshake completes.
+	handshakeDone()
 	// currentKeys reports whether the record nextRecord returned last was
 	// protected with the current read keys (DTLS also takes the previous
 	// epoch's).
@@ -291,6 +293,9 @@ func (l *streamLayer) newHandshake() {}
 
 // beginHandshake does nothing either.
 func (l *streamLayer) beginHandshake() {}
+
+// handshakeDone does nothing either.
+func (l *streamLayer) handshakeDone() {}
 
 // currentKeys is always true: a stream has one epoch at a time.
 func (l *streamLayer) currentKeys() bool { return true }

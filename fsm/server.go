@@ -113,6 +113,9 @@ func (c *Conn) checkClientHello(ch *flights.ClientHello) error {
 	if len(ch.SignatureAlgorithms) == 0 {
 		return alertf(record.AlertMissingExtension, "no signature_algorithms")
 	}
+	if len(ch.PSKIdentities) > 0 && !slices.Contains(ch.Extensions, flights.ExtPSKModes) {
+		return alertf(record.AlertMissingExtension, "pre_shared_key without psk_key_exchange_modes") // RFC 8446 §4.2.9
+	}
 	// An empty client_shares list is legal: it asks for a HelloRetryRequest.
 	if len(ch.SupportedGroups) == 0 || !slices.Contains(ch.Extensions, flights.ExtKeyShare) {
 		return alertf(record.AlertMissingExtension, "no supported_groups or key_share")
