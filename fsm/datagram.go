@@ -29,9 +29,10 @@ const (
 	// the rest of a datagram holding more is dropped.
 	MaxRecordsPerDatagram = 64
 	// MaxFragmentsPerDatagram bounds the handshake fragments read from
-	// one datagram (a flight packs a handful); the rest of a datagram
+	// one datagram (a flight packs a handful; one cut into the smallest
+	// fragments, some scores in a datagram); the rest of a datagram
 	// holding more is dropped.
-	MaxFragmentsPerDatagram = 32
+	MaxFragmentsPerDatagram = 128
 )
 
 // epochState is one epoch's protection and sequence numbers in one
@@ -69,6 +70,10 @@ type datagramLayer struct {
 	doneSeq   uint16 // messages the peer sent in the last completed handshake
 	peerRetx  bool   // the current datagram carried a retransmission
 	newest    bool   // it carried an authenticated record newer than all before
+	// ahead holds records of the next epoch that came early
+	// (keepForNextEpoch), aheadBytes their size.
+	ahead      [][]byte
+	aheadBytes int
 	// cidLocal and cidPeer are the Connection IDs (RFC 9146) of the
 	// protected epochs: in the records we read and in those we send;
 	// cidOn is set when they were negotiated.
@@ -129,9 +134,14 @@ func (l *datagramLayer) nextRecord() (record.ContentType, []byte, bool, error) {
 			l.datagram = nil
 			break
 		}
+		raw := l.datagram[:len(l.datagram)-len(rest)]
 		l.datagram = rest
 		if rec.Version>>8 != 0xfe {
 			continue // not a DTLS record version
+		}
+		if rec.Epoch == l.read.epoch+1 {
+			l.keepForNextEpoch(rec.Type, raw)
+			continue
 		}
 		if typ, payload, ok := l.open(rec); ok {
 			l.inSeq, l.inPrev = rec.Seq, rec.Epoch != l.read.epoch
@@ -464,6 +474,34 @@ func (l *datagramLayer) setWriteState(st *cipher.State) error {
 func (l *datagramLayer) setReadState(st *cipher.State) {
 	l.prevRead = l.read
 	l.read = &epochState{epoch: l.read.epoch + 1, st: st}
+	if len(l.ahead) > 0 {
+		// Read what came ahead of the ChangeCipherSpec now, before the
+		// rest of the datagram.
+		l.datagram = append(bytes.Join(l.ahead, nil), l.datagram...)
+		l.ahead, l.aheadBytes = nil, 0
+	}
+}
+
+// Records of the next epoch that arrive before the ChangeCipherSpec that
+// starts it (datagrams reorder: a Finished overtaking its
+// ChangeCipherSpec) are kept, during a handshake, up to these bounds, and
+// read once the epoch starts; others are dropped (RFC 6347 §4.1).
+const (
+	maxAheadRecords = 4
+	maxAheadBytes   = 4 << 10
+)
+
+// keepForNextEpoch keeps a copy of a handshake record (the Finished) of
+// the next epoch, within the bounds, while a handshake runs.
+func (l *datagramLayer) keepForNextEpoch(typ record.ContentType, raw []byte) {
+	if typ != record.TypeHandshake && typ != record.TypeConnectionID {
+		return
+	}
+	if l.c.hs == nil || len(l.ahead) >= maxAheadRecords || l.aheadBytes+len(raw) > maxAheadBytes {
+		return
+	}
+	l.ahead = append(l.ahead, bytes.Clone(raw))
+	l.aheadBytes += len(raw)
 }
 
 func (l *datagramLayer) writeState() *cipher.State { return l.write.st }
