@@ -389,3 +389,72 @@ func TestDTLSRecordVersion(t *testing.T) {
 	tlsVersion[1], tlsVersion[2] = 3, 3
 	require.False(t, answered(tlsVersion))
 }
+
+// splitRecords returns each record of a datagram as a datagram of its own.
+func splitRecords(t *testing.T, d []byte) [][]byte {
+	var out [][]byte
+	for len(d) > 0 {
+		_, rest, err := record.ParseDTLSRecord(d)
+		require.NoError(t, err)
+		out = append(out, bytes.Clone(d[:len(d)-len(rest)]))
+		d = rest
+	}
+	return out
+}
+
+// deliverAll hands over the datagrams in flight until none is left,
+// firing no timer.
+func (l *dgramLink) deliverAll() {
+	for l.drain(l.client); len(l.client.inbox)+len(l.server.inbox) > 0; {
+		l.drain(l.server)
+		l.deliver(l.client)
+		l.deliver(l.server)
+	}
+}
+
+// TestDTLSFinishedBeforeChangeCipherSpec: datagrams reorder, so the
+// client's Finished (of the next epoch) may reach the server before the
+// ChangeCipherSpec that starts that epoch; the server keeps it and reads
+// it then, and the handshake completes with no retransmission. Application
+// data of the new epoch that comes before the Finished is dropped, not
+// fatal.
+func TestDTLSFinishedBeforeChangeCipherSpec(t *testing.T) {
+	cc, sc := dtlsConfigs(t, testcert.ECDSAP256)
+	lastFlight := func() (*dgramLink, [][]byte) {
+		l := newDgramLink(t, cc, sc)
+		var held []byte
+		l.drop = func(from *dgramSide, d []byte) bool {
+			if from == l.client && bytes.Contains(d, []byte{byte(record.TypeChangeCipherSpec), 0xfe, 0xfd}) {
+				held = bytes.Clone(d)
+				return true
+			}
+			return false
+		}
+		require.NoError(t, l.client.conn.Start(l.now))
+		l.deliverAll()
+		require.NotNil(t, held, "the client's last flight")
+		require.Zero(t, l.server.done)
+		return l, splitRecords(t, held)
+	}
+	l, recs := lastFlight()
+	fin := recs[len(recs)-1]
+	require.Equal(t, uint16(1), uint16(fin[3])<<8|uint16(fin[4]), "the Finished, of epoch 1")
+	s := l.server.conn
+	require.NoError(t, s.HandleDatagram(l.now, fin))
+	require.NoError(t, s.HandleDatagram(l.now, bytes.Join(recs[:len(recs)-1], nil)))
+	l.drain(l.server)
+	require.Equal(t, 1, l.server.done, "the Finished kept for epoch 1 completes the handshake")
+	l.deliverAll()
+	require.Equal(t, 1, l.client.done)
+
+	// Application data between the ChangeCipherSpec and the Finished.
+	l, recs = lastFlight()
+	s = l.server.conn
+	early := l.client.conn.SealDatagramRecordForTest(record.TypeApplicationData, []byte("too soon"))
+	require.NoError(t, s.HandleDatagram(l.now, bytes.Join(recs[:len(recs)-1], nil)))
+	require.NoError(t, s.HandleDatagram(l.now, early), "dropped")
+	require.NoError(t, s.HandleDatagram(l.now, recs[len(recs)-1]))
+	l.drain(l.server)
+	require.Equal(t, 1, l.server.done)
+	require.Empty(t, l.server.received)
+}

@@ -52,6 +52,9 @@ func (c *Conn) handleRecord(typ record.ContentType, payload []byte) error {
 	case record.TypeAlert:
 		return c.handleAlert(payload)
 	case record.TypeApplicationData:
+		if c.transport.DropEarlyApplicationData && Lookup(c.state, InApplicationData) == nil {
+			return nil
+		}
 		return c.dispatch(InApplicationData, message{body: payload})
 	}
 	return alertf(record.AlertUnexpectedMessage, "protected %s record", typ)

@@ -33,6 +33,11 @@ type Transport struct {
 	// have been lost or reordered (RFC 6347 §4.1), and the peer sends them
 	// again; over a stream it is an unexpected_message.
 	DropEarlyChangeCipherSpec bool
+	// DropEarlyApplicationData drops application data that arrives in a
+	// state that takes none, under the keys of a handshake's new epoch
+	// before its Finished: over datagrams the Finished may come later
+	// (RFC 6347 §4.1); over a stream it is an unexpected_message.
+	DropEarlyApplicationData bool
 	// CompatibilityCCS sends TLS 1.3's middlebox compatibility
 	// change_cipher_spec (RFC 8446 Appendix D.4); DTLS 1.3 has none (RFC
 	// 9147 §5).
@@ -64,6 +69,7 @@ var Datagram = &Transport{
 	HelloVerify:               true,
 	ResumeOnHelloRequest:      false,
 	DropEarlyChangeCipherSpec: true,
+	DropEarlyApplicationData:  true,
 	newLayer:                  newDatagramLayer,
 }
 
