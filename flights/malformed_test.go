@@ -155,3 +155,39 @@ func TestMalformedBaseline(t *testing.T) {
 }
 
 func sigalgs() []byte { return ext(ExtSignatureAlgorithms, 0x00, 0x02, 0x04, 0x03) }
+
+// TestTrailingBytesInExtensions: bytes after the vector an extension
+// holds, or inside it past its last entry, make the message malformed:
+// server_name, certificate_authorities, ec_point_formats.
+func TestTrailingBytesInExtensions(t *testing.T) {
+	sni := []byte{0, 12, 0, 0, 9, 'l', 'o', 'c', 'a', 'l', 'h', 'o', 's', 't'}
+	var ok ClientHello
+	require.NoError(t, ok.Unmarshal(chBody(ext(ExtServerName, sni...))))
+	require.Equal(t, "localhost", ok.ServerName)
+	for name, body := range map[string][]byte{
+		"server_name, a byte after the list":   chBody(ext(ExtServerName, append(append([]byte(nil), sni...), 0)...)),
+		"server_name, a byte inside the list":  chBody(ext(ExtServerName, 0, 13, 0, 0, 9, 'l', 'o', 'c', 'a', 'l', 'h', 'o', 's', 't', 0)),
+		"ec_point_formats, a byte after it":    chBody(ext(ExtECPointFormats, 1, 0, 0)),
+		"supported_groups, an odd byte inside": chBody(ext(ExtSupportedGroups, 0, 3, 0, 29, 0)),
+	} {
+		var ch ClientHello
+		require.ErrorIs(t, ch.Unmarshal(body), record.AlertDecodeError, name)
+	}
+
+	// certificate_authorities in a TLS 1.3 CertificateRequest.
+	cr := func(cas ...byte) []byte {
+		b := newBuilder(nil)
+		addBytes8(b, nil)
+		b.addPrefixed16(func(b *builder) {
+			b.addBytes(ext(ExtSignatureAlgorithms, 0, 2, 4, 3))
+			b.addBytes(ext(ExtCertificateAuthorities, cas...))
+		})
+		return b.mustBytes()
+	}
+	var good CertificateRequest
+	require.NoError(t, good.Unmarshal(cr(0, 4, 0, 2, 0x30, 0)))
+	for _, cas := range [][]byte{{0, 4, 0, 2, 0x30, 0, 9}, {0, 5, 0, 2, 0x30, 0, 9}} {
+		var m CertificateRequest
+		require.ErrorIs(t, m.Unmarshal(cr(cas...)), record.AlertDecodeError, "%x", cas)
+	}
+}

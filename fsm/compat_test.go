@@ -359,3 +359,28 @@ func TestPSKWithoutModes(t *testing.T) {
 	v.feed(hsRecord(ch.Append(nil)))
 	require.ErrorIs(t, v.conn.Err(), record.AlertMissingExtension)
 }
+
+// TestResume12WithPSKOffered: a ClientHello offering TLS 1.3 (with a PSK)
+// and TLS 1.2 (with a ticket) resumes the TLS 1.2 session at a TLS 1.2
+// server, which ignores pre_shared_key.
+func TestResume12WithPSKOffered(t *testing.T) {
+	cc, sc := configs(t, testcert.ECDSAP256)
+	cc.MaxVersion, sc.MaxVersion = fsm.VersionTLS12, fsm.VersionTLS12
+	cc.ClientSessionCache = fsm.NewLRUSessionCache(4)
+	require.NoError(t, memconn.New(cc, sc).Handshake())
+	s, ok := cc.ClientSessionCache.Get("localhost")
+	require.True(t, ok)
+	ch := goodHello(t)
+	ch.CipherSuites = append(ch.CipherSuites, s.Suite)
+	ch.SupportedGroups = append(ch.SupportedGroups, uint16(fsm.CurveP256))
+	ch.TicketSupported, ch.SessionTicket = true, s.Ticket
+	ch.ExtendedMasterSecret, ch.SecureRenegotiationSupported, ch.ECPointFormats = true, true, []uint8{0}
+	ch.SupportedVersions = []uint16{fsm.VersionTLS13, fsm.VersionTLS12}
+	ch.PSKModes = []uint8{1}
+	ch.PSKIdentities = []flights.PSKIdentity{{Identity: []byte("a TLS 1.3 ticket")}}
+	ch.PSKBinders = [][]byte{make([]byte, 32)}
+	v := &victim{conn: fsm.NewServer(sc)}
+	v.feed(hsRecord(ch.Append(nil)))
+	require.NoError(t, v.conn.Err())
+	require.Equal(t, fsm.StateServerWaitChangeCipherSpec12, v.conn.State(), "an abbreviated handshake")
+}
