@@ -73,7 +73,7 @@ func FuzzReassembly(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := NewReassembler(fuzzMaxMessage, fuzzMaxBuffered)
 		bound := fuzzMaxBuffered + ReassemblyCost(fuzzMaxMessage)
-		sent := 0 // data bytes added: what is held follows them
+		sent, fragments := 0, 0 // what is held follows the bytes and fragments added
 		for len(data) > 0 {
 			fr, rest, err := ParseFragment(data)
 			if err != nil {
@@ -90,8 +90,9 @@ func FuzzReassembly(f *testing.F) {
 				require.Equal(t, fr.Seq < next, old)
 			}
 			require.LessOrEqual(t, r.Buffered(), bound)
-			sent += len(fr.Data)
-			require.LessOrEqual(t, r.Buffered(), ReassemblyWindow*DTLSHeaderLen+2*sent)
+			sent, fragments = sent+len(fr.Data), fragments+1
+			require.LessOrEqual(t, r.Buffered(), heldBound(sent, fragments))
+			require.Equal(t, r.footprints(), r.Buffered())
 			for {
 				typ, body, raw, ok := r.Next()
 				if !ok {

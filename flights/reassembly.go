@@ -1,35 +1,38 @@
 package flights
 
-import (
-	"bytes"
-	"slices"
-)
+import "bytes"
 
 // ReassemblyWindow is how many messages, counting from NextSeq, a
 // Reassembler buffers; fragments of later messages are dropped.
 const ReassemblyWindow = 8
 
-// MaxFragmentRuns bounds the separate runs of bytes a Reassembler keeps
-// for one message beyond the part received from its start: a fragment
-// that would start one more is dropped (the peer sends it again, and in
-// order once its earlier fragments arrive).
-const MaxFragmentRuns = 32
+// Bytes of a message that arrive beyond those received from its start are
+// held in blocks of blockSize bytes, each with a bitmap of the bytes it
+// has, found by block number; blockCost is what one is counted as holding:
+// its bytes, its bitmap and its share of the map that finds it.
+const (
+	blockSize = 64
+	blockCost = 128
+)
 
 // Reassembler collects the fragments of incoming DTLS handshake messages
 // (RFC 6347 §4.2.2) and releases whole messages in message_seq order.
-// Fragments may arrive out of order, duplicated or overlapping.
+// Fragments may arrive in any order, duplicated or overlapping, as small
+// as one byte.
 //
 // Memory follows the bytes that arrived, never the lengths fragments
 // claim: a message holds the bytes received from its start in one buffer
 // that grows as they arrive (at most doubling what it holds), and the
-// bytes received further on as up to MaxFragmentRuns separate runs of
-// exactly their size. So a message holds at most DTLSHeaderLen plus twice
-// the bytes received of it, and at most ReassemblyCost of its length.
-// Buffered never exceeds maxBuffered + ReassemblyCost(maxMessage): the
-// message NextSeq is always accepted, so that progress is possible, and
-// fragments of messages after it only while the total stays within
-// maxBuffered. Each fragment costs time in proportion to its length and
-// the runs held.
+// bytes received further on in the blocks they fall in, made as bytes
+// arrive in them and freed once the start passes them. So a message holds
+// at most DTLSHeaderLen, twice the bytes received of it, and two blocks
+// (2 × blockCost bytes) per fragment received, and at most
+// ReassemblyCost of its length. Buffered never exceeds maxBuffered +
+// ReassemblyCost(maxMessage): the message NextSeq is always accepted, so
+// that progress is possible, and fragments of messages after it only
+// while the total stays within maxBuffered. Each fragment costs time in
+// proportion to its length; a message completed out of order is copied
+// once more, into one buffer, when it is released.
 //
 // message_seq is not expected to wrap; a handshake has far fewer than
 // 65536 messages.
@@ -46,30 +49,32 @@ type Reassembler struct {
 // pendingMessage is a message being reassembled; the slot is free when
 // inUse is false. buf holds the DTLS whole-message header, then the body
 // bytes received from offset 0 on (nil until there are some, or the body
-// is empty); runs holds the bytes received beyond them, in offset order,
-// none overlapping another.
+// is empty); blocks holds, by offset/blockSize, the bytes received beyond
+// them; received counts the distinct body bytes received.
 type pendingMessage struct {
-	inUse  bool
-	typ    MsgType
-	seq    uint16
-	length int
-	buf    []byte
-	runs   []run
+	inUse    bool
+	typ      MsgType
+	seq      uint16
+	length   int
+	received int
+	buf      []byte
+	blocks   map[int]*block
 }
 
-// run is the bytes [off, off+len(data)) of a message body.
-type run struct {
-	off  int
-	data []byte
+// block holds the bytes of a message body at [n*blockSize,
+// (n+1)*blockSize) that have arrived: bit i of have is set when data[i]
+// has.
+type block struct {
+	data [blockSize]byte
+	have uint64
 }
-
-func (r run) end() int { return r.off + len(r.data) }
 
 // ReassemblyCost is the most a Reassembler holds for a message whose body
-// is length bytes long: the 12-byte header, and twice the body, for a
-// start buffer grown by doubling beside the runs received further on.
+// is length bytes long: the 12-byte header and the body, in the buffer
+// for the bytes received from its start, beside a block for each
+// blockSize bytes of it.
 func ReassemblyCost(length int) int {
-	return DTLSHeaderLen + 2*length
+	return DTLSHeaderLen + length + (length/blockSize+1)*blockCost
 }
 
 // NewReassembler returns a Reassembler that expects message_seq 0 first.
@@ -88,11 +93,10 @@ func NewReassembler(maxMessage, maxBuffered int) *Reassembler {
 // already delivered, which may mean that the peer lost the caller's last
 // flight.
 //
-// Fragments of messages at NextSeq+ReassemblyWindow or later, fragments
-// that would take messages after NextSeq beyond the memory bound, and
-// fragments that would take a message beyond MaxFragmentRuns are dropped
-// without error; the peer retransmits them. Duplicate and overlapping
-// fragments are merged.
+// Fragments of messages at NextSeq+ReassemblyWindow or later, and
+// fragments that would take messages after NextSeq beyond the memory
+// bound, are dropped without error; the peer retransmits them. Duplicate
+// and overlapping fragments are merged.
 //
 // Errors: record.AlertDecodeError when f is not a valid fragment (see
 // ParseFragment); record.AlertIllegalParameter when f.Length exceeds
@@ -113,6 +117,7 @@ func (r *Reassembler) Add(f Fragment) (old bool, err error) {
 		return false, nil
 	}
 	p := &r.slots[f.Seq%ReassemblyWindow]
+	candidate := *p
 	if p.inUse {
 		if p.typ != f.Type || p.length != int(f.Length) {
 			return false, errIllegal
@@ -122,13 +127,11 @@ func (r *Reassembler) Add(f Fragment) (old bool, err error) {
 		}
 	} else if len(f.Data) == 0 && f.Length > 0 {
 		return false, nil // nothing to keep
-	}
-	candidate := *p
-	if !candidate.inUse {
+	} else {
 		candidate = pendingMessage{inUse: true, typ: f.Type, seq: f.Seq, length: int(f.Length)}
 	}
-	growth, runs := candidate.cost(int(f.Offset), f.Data)
-	if f.Seq != r.next && r.buffered+growth > r.maxBuffered || runs > MaxFragmentRuns {
+	growth := candidate.growth(int(f.Offset), f.Data)
+	if f.Seq != r.next && r.buffered+growth > r.maxBuffered {
 		return false, nil
 	}
 	candidate.add(int(f.Offset), f.Data)
@@ -144,12 +147,12 @@ func (r *Reassembler) Add(f Fragment) (old bool, err error) {
 // until the next call to Add, Next, SetNextSeq or Reset.
 func (r *Reassembler) Next() (typ MsgType, body, raw []byte, ok bool) {
 	p := &r.slots[r.next%ReassemblyWindow]
-	if !p.inUse || p.prefix() != p.length {
+	if !p.inUse || p.received != p.length {
 		return 0, nil, nil, false
 	}
-	raw = p.buf[:len(p.buf):len(p.buf)]
+	raw = p.whole()
 	typ = p.typ
-	r.buffered -= cap(p.buf)
+	r.buffered -= p.footprint()
 	*p = pendingMessage{}
 	r.next++
 	return typ, raw[DTLSHeaderLen:], raw, true
@@ -183,6 +186,18 @@ func (r *Reassembler) Reset() {
 // prefix is how many body bytes have been received from offset 0 on.
 func (p *pendingMessage) prefix() int { return max(len(p.buf)-DTLSHeaderLen, 0) }
 
+// footprint is what p is counted as holding.
+func (p *pendingMessage) footprint() int { return cap(p.buf) + len(p.blocks)*blockCost }
+
+// blockRange returns the numbers of the blocks that bytes [off, end) fall
+// in: [first, last).
+func blockRange(off, end int) (first, last int) {
+	if end <= off {
+		return 0, 0
+	}
+	return off / blockSize, (end + blockSize - 1) / blockSize
+}
+
 // conflicts reports whether data, placed at off, differs from a byte
 // already received.
 func (p *pendingMessage) conflicts(off int, data []byte) bool {
@@ -192,50 +207,80 @@ func (p *pendingMessage) conflicts(off int, data []byte) bool {
 			return true
 		}
 	}
-	end := off + len(data)
-	for _, r := range p.runs {
-		if lo, hi := max(off, r.off), min(end, r.end()); lo < hi &&
-			!bytes.Equal(r.data[lo-r.off:hi-r.off], data[lo-off:hi-off]) {
-			return true
+	first, last := blockRange(off, off+len(data))
+	for n := first; n < last; n++ {
+		b := p.blocks[n]
+		if b == nil {
+			continue
+		}
+		lo, hi := max(off, n*blockSize), min(off+len(data), (n+1)*blockSize)
+		for i := lo; i < hi; i++ {
+			if b.has(i-n*blockSize) && b.data[i-n*blockSize] != data[i-off] {
+				return true
+			}
 		}
 	}
 	return false
 }
 
-// cost returns how many bytes adding data at off would add to what p
-// holds, and how many runs p would hold then.
-func (p *pendingMessage) cost(off int, data []byte) (growth, runs int) {
-	if off <= p.prefix() {
-		reach, absorbed := p.reach(off + len(data))
-		growth = p.startCapacity(reach) - cap(p.buf)
-		for _, r := range p.runs[:absorbed] {
-			growth -= len(r.data)
-		}
-		return growth, len(p.runs) - absorbed
-	}
+// growth returns how many bytes adding data at off would add to what p
+// holds (less when blocks are freed).
+func (p *pendingMessage) growth(off int, data []byte) int {
 	end := off + len(data)
-	p.eachGap(off, end, func(lo, hi int) {
-		growth += hi - lo
-		runs++
-	})
-	return growth, len(p.runs) + runs
+	if p.extends(off, end) {
+		growth := p.startCapacity(end) - cap(p.buf)
+		if len(p.blocks) == 0 {
+			return growth
+		}
+		first, last := passedBlocks(p.prefix(), end)
+		for n := first; n < last; n++ {
+			if p.blocks[n] != nil {
+				growth -= blockCost
+			}
+		}
+		return growth
+	}
+	if off <= p.prefix() {
+		return 0
+	}
+	growth := 0
+	first, last := blockRange(off, end)
+	for n := first; n < last; n++ {
+		if p.blocks[n] == nil {
+			growth += blockCost
+		}
+	}
+	return growth
+}
+
+// extends reports whether bytes [off, end) join those received from the
+// start and take them further (or, the first time, start them: the buffer
+// then gets its header, even for an empty body).
+func (p *pendingMessage) extends(off, end int) bool {
+	pre := p.prefix()
+	return off <= pre && (end > pre || p.buf == nil)
+}
+
+// passedBlocks returns the blocks that the bytes received from the start
+// pass when they go from pre to end: [first, last).
+func passedBlocks(pre, end int) (first, last int) {
+	return pre / blockSize, end / blockSize
 }
 
 // add stores the bytes of data, placed at off, that p does not hold yet;
-// conflicts has checked the ones it does.
+// conflicts has checked the ones it does, and growth the memory.
 func (p *pendingMessage) add(off int, data []byte) {
 	end := off + len(data)
-	if off > p.prefix() {
-		var gaps []run
-		p.eachGap(off, end, func(lo, hi int) {
-			gaps = append(gaps, run{off: lo, data: append([]byte(nil), data[lo-off:hi-off]...)})
-		})
-		p.runs = append(p.runs, gaps...)
-		slices.SortFunc(p.runs, func(a, b run) int { return a.off - b.off })
+	pre := p.prefix()
+	if off > pre {
+		p.addToBlocks(off, data)
 		return
 	}
-	reach, absorbed := p.reach(end)
-	if size := p.startCapacity(reach); size > cap(p.buf) {
+	if !p.extends(off, end) {
+		return
+	}
+	p.received += p.newBytes(pre, end)
+	if size := p.startCapacity(end); size > cap(p.buf) {
 		buf := make([]byte, len(p.buf), size)
 		copy(buf, p.buf)
 		if p.buf == nil {
@@ -244,26 +289,77 @@ func (p *pendingMessage) add(off int, data []byte) {
 		}
 		p.buf = buf
 	}
-	pre := p.prefix()
-	p.buf = p.buf[:DTLSHeaderLen+reach]
-	if end > pre {
-		copy(p.buf[DTLSHeaderLen+pre:], data[pre-off:])
+	p.buf = append(p.buf, data[min(pre-off, len(data)):]...)
+	first, last := passedBlocks(pre, end)
+	for n := first; n < last; n++ {
+		delete(p.blocks, n)
 	}
-	for _, r := range p.runs[:absorbed] {
-		copy(p.buf[DTLSHeaderLen+r.off:], r.data)
-	}
-	p.runs = slices.Delete(p.runs, 0, absorbed)
 }
 
-// reach returns where the bytes held from offset 0 on would end once
-// bytes up to end join them, and how many runs they would take in.
-func (p *pendingMessage) reach(end int) (reach, absorbed int) {
-	reach = max(end, p.prefix())
-	for absorbed < len(p.runs) && p.runs[absorbed].off <= reach {
-		reach = max(reach, p.runs[absorbed].end())
-		absorbed++
+// newBytes counts the bytes in [lo, hi), beyond the start, that no block
+// holds.
+func (p *pendingMessage) newBytes(lo, hi int) int {
+	count := hi - lo
+	if len(p.blocks) == 0 {
+		return count
 	}
-	return reach, absorbed
+	first, last := blockRange(lo, hi)
+	for n := first; n < last; n++ {
+		if b := p.blocks[n]; b != nil {
+			for i := max(lo, n*blockSize); i < min(hi, (n+1)*blockSize); i++ {
+				if b.has(i - n*blockSize) {
+					count--
+				}
+			}
+		}
+	}
+	return count
+}
+
+// addToBlocks stores data, placed at off beyond the start, in its blocks.
+func (p *pendingMessage) addToBlocks(off int, data []byte) {
+	end := off + len(data)
+	first, last := blockRange(off, end)
+	for n := first; n < last; n++ {
+		b := p.blocks[n]
+		if b == nil {
+			if p.blocks == nil {
+				p.blocks = map[int]*block{}
+			}
+			b = &block{}
+			p.blocks[n] = b
+		}
+		for i := max(off, n*blockSize); i < min(end, (n+1)*blockSize); i++ {
+			if j := i - n*blockSize; !b.has(j) {
+				b.data[j] = data[i-off]
+				b.have |= 1 << j
+				p.received++
+			}
+		}
+	}
+}
+
+// has reports whether byte i of the block has arrived.
+func (b *block) has(i int) bool { return b.have&(1<<i) != 0 }
+
+// whole returns the complete message in whole-message form: buf when
+// every byte came from the start on, else buf's bytes and the blocks'
+// copied into one buffer.
+func (p *pendingMessage) whole() []byte {
+	pre := p.prefix()
+	if pre == p.length {
+		return p.buf[:len(p.buf):len(p.buf)]
+	}
+	raw := make([]byte, DTLSHeaderLen+p.length)
+	appendDTLSHeader(raw[:0], p.typ, uint32(p.length), p.seq, 0, uint32(p.length))
+	copy(raw[DTLSHeaderLen:], p.buf[min(len(p.buf), DTLSHeaderLen):])
+	first, last := blockRange(pre, p.length)
+	for n := first; n < last; n++ {
+		b := p.blocks[n]
+		lo := max(pre, n*blockSize)
+		copy(raw[DTLSHeaderLen+lo:DTLSHeaderLen+min(p.length, (n+1)*blockSize)], b.data[lo-n*blockSize:])
+	}
+	return raw
 }
 
 // startCapacity is the capacity buf needs to hold the body up to reach:
@@ -275,25 +371,4 @@ func (p *pendingMessage) startCapacity(reach int) int {
 		return cap(p.buf)
 	}
 	return min(DTLSHeaderLen+p.length, max(need, DTLSHeaderLen+2*p.prefix()))
-}
-
-// eachGap calls f for each range within [off, end) that no run holds,
-// in offset order.
-func (p *pendingMessage) eachGap(off, end int, f func(lo, hi int)) {
-	pos := off
-	for _, r := range p.runs {
-		if r.end() <= pos {
-			continue
-		}
-		if r.off >= end {
-			break
-		}
-		if r.off > pos {
-			f(pos, r.off)
-		}
-		pos = r.end()
-	}
-	if pos < end {
-		f(pos, end)
-	}
 }

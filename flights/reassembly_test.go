@@ -36,7 +36,7 @@ func TestReassemblerOutOfOrder(t *testing.T) {
 	mustAdd(t, r, frag(0, 100, 0, body[:30]))
 	_, _, _, ok := r.Next()
 	require.False(t, ok)
-	require.Equal(t, DTLSHeaderLen+30+40, r.Buffered(), "what arrived, not the claimed 100 bytes")
+	require.Equal(t, DTLSHeaderLen+30+2*blockCost, r.Buffered(), "what arrived, not the claimed 100 bytes: bytes 60 to 99 in two blocks")
 	mustAdd(t, r, frag(0, 100, 20, body[20:70])) // overlaps both
 	typ, got, raw, ok := r.Next()
 	require.True(t, ok)
@@ -132,10 +132,10 @@ func TestReassemblerLimits(t *testing.T) {
 	require.Zero(t, r.Buffered())
 
 	// maxMessage 0 allows the protocol maximum; a fragment claiming it
-	// holds what it carries.
+	// holds the one block it falls in.
 	r = NewReassembler(0, 0)
 	mustAdd(t, r, frag(0, 1<<24-1, 1<<24-2, []byte{1}))
-	require.Equal(t, 1, r.Buffered())
+	require.Equal(t, blockCost, r.Buffered())
 }
 
 func TestReassemblerOldAndWindow(t *testing.T) {
@@ -208,14 +208,14 @@ func TestReassemblerMemoryBound(t *testing.T) {
 // arrive in order grows as it arrives.
 func TestReassemblerHoldsWhatArrived(t *testing.T) {
 	r := NewReassembler(0, 1<<20)
-	sent := 0
+	sent, fragments := 0, 0
 	for seq := range uint16(ReassemblyWindow) {
 		for _, off := range []uint32{0, 1 << 12, 1 << 20, 1<<24 - 3} {
 			mustAdd(t, r, Fragment{Type: TypeCertificate, Length: 1<<24 - 1, Seq: seq, Offset: off, Data: []byte{1, 2}})
-			sent += 2
+			sent, fragments = sent+2, fragments+1
 		}
 	}
-	require.LessOrEqual(t, r.Buffered(), ReassemblyWindow*DTLSHeaderLen+2*sent)
+	require.LessOrEqual(t, r.Buffered(), heldBound(sent, fragments))
 
 	// A message arriving in order, 100 bytes at a time, holds at most
 	// twice what arrived.
@@ -228,24 +228,70 @@ func TestReassemblerHoldsWhatArrived(t *testing.T) {
 	require.Equal(t, body, nextBody(t, r))
 }
 
-// TestReassemblerRuns: bytes beyond what arrived from a message's start
-// are kept as at most MaxFragmentRuns runs; a fragment that would start
-// one more is dropped until the start catches up and takes them in.
-func TestReassemblerRuns(t *testing.T) {
-	body := pattern(4 * (MaxFragmentRuns + 2))
-	r := NewReassembler(0, 0)
-	for i := 1; i <= MaxFragmentRuns+1; i++ {
-		mustAdd(t, r, frag(0, len(body), 4*i, body[4*i:4*i+2]))
+// heldBound is the most a Reassembler may hold after fragments carrying
+// sent bytes in all: a header per message, twice the bytes, and two
+// blocks per fragment.
+func heldBound(sent, fragments int) int {
+	return ReassemblyWindow*DTLSHeaderLen + 2*sent + 2*blockCost*fragments
+}
+
+// TestReassemblerTinyFragmentsShuffled: a message cut into 2-byte
+// fragments, each overlapping the next by one byte, each sent twice, all
+// shuffled, is whole after one pass, with no retransmission; what is held
+// on the way stays within heldBound.
+func TestReassemblerTinyFragmentsShuffled(t *testing.T) {
+	for trial := range 20 {
+		rng := rand.New(rand.NewPCG(2, uint64(trial)))
+		body := pattern(500 + rng.IntN(3000))
+		var all []Fragment
+		for off := 0; off < len(body)-1; off++ {
+			f := frag(0, len(body), off, body[off:off+2])
+			all = append(all, f, f)
+		}
+		rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+		r := NewReassembler(0, 0)
+		missing := len(body)
+		covered := make([]bool, len(body))
+		for i, f := range all {
+			_, _, _, ok := r.Next()
+			require.False(t, ok, "whole with %d bytes missing", missing)
+			mustAdd(t, r, f)
+			for j := range f.Data {
+				if !covered[int(f.Offset)+j] {
+					covered[int(f.Offset)+j] = true
+					missing--
+				}
+			}
+			if missing == 0 {
+				break
+			}
+			require.LessOrEqual(t, r.Buffered(), heldBound(2*(i+1), i+1))
+			require.LessOrEqual(t, r.Buffered(), ReassemblyCost(len(body)))
+		}
+		require.Equal(t, body, nextBody(t, r))
+		require.Zero(t, r.Buffered())
 	}
-	require.Equal(t, 2*MaxFragmentRuns, r.Buffered(), "the last run was dropped")
-	// A fragment that covers several runs and the gaps between them
-	// joins the start, taking the runs in.
-	mustAdd(t, r, frag(0, len(body), 0, body[:4*MaxFragmentRuns/2]))
-	mustAdd(t, r, frag(0, len(body), 4*(MaxFragmentRuns+1), body[4*(MaxFragmentRuns+1):]))
+}
+
+// TestReassemblerStartPassesBlocks: bytes held in blocks beyond the start
+// are freed as the start passes them, and a message whose last bytes sit
+// in blocks is released whole.
+func TestReassemblerStartPassesBlocks(t *testing.T) {
+	body := pattern(10 * blockSize)
+	r := NewReassembler(0, 0)
+	mustAdd(t, r, frag(0, len(body), blockSize+1, body[blockSize+1:3*blockSize]))
+	mustAdd(t, r, frag(0, len(body), 5*blockSize, body[5*blockSize:]))
+	require.Equal(t, 7*blockCost, r.Buffered(), "blocks 1, 2 and 5 to 9")
+	mustAdd(t, r, frag(0, len(body), 0, body[:2*blockSize+3]))
+	require.Equal(t, DTLSHeaderLen+2*blockSize+3+6*blockCost, r.Buffered(), "block 1 freed")
 	_, _, _, ok := r.Next()
 	require.False(t, ok)
-	mustAdd(t, r, frag(0, len(body), 0, body))
-	require.Equal(t, body, nextBody(t, r))
+	mustAdd(t, r, frag(0, len(body), 3*blockSize-1, body[3*blockSize-1:5*blockSize+1]))
+	typ, got, raw, ok := r.Next()
+	require.True(t, ok)
+	require.Equal(t, TypeFinished, typ)
+	require.Equal(t, body, got)
+	require.Equal(t, ToDTLS(nil, (&Finished{VerifyData: body}).Append(nil), 0), raw)
 	require.Zero(t, r.Buffered())
 }
 
@@ -290,7 +336,7 @@ func TestReassemblerRandom(t *testing.T) {
 			maxBuffered = rng.IntN(3 * maxMessage)
 		}
 		bound := maxBuffered + ReassemblyCost(maxMessage)
-		sent := 0 // data bytes added
+		sent, fragments := 0, 0 // data bytes and fragments added
 		var bodies [][]byte
 		var types []MsgType
 		var all []Fragment
@@ -334,8 +380,9 @@ func TestReassemblerRandom(t *testing.T) {
 					require.NoError(t, err, "trial %d", trial)
 					require.Equal(t, int(f.Seq) < int(base)+got, old)
 					require.LessOrEqual(t, r.Buffered(), bound)
-					sent += len(f.Data)
-					require.LessOrEqual(t, r.Buffered(), ReassemblyWindow*DTLSHeaderLen+2*sent)
+					require.Equal(t, r.footprints(), r.Buffered(), "trial %d", trial)
+					sent, fragments = sent+len(f.Data), fragments+1
+					require.LessOrEqual(t, r.Buffered(), heldBound(sent, fragments))
 					for {
 						typ, body, raw, ok := r.Next()
 						if !ok {
@@ -363,4 +410,14 @@ type rawMessage struct {
 
 func (m *rawMessage) Append(b []byte) []byte {
 	return append(append(b, byte(m.typ), byte(len(m.body)>>16), byte(len(m.body)>>8), byte(len(m.body))), m.body...)
+}
+
+// footprints adds up what the messages held count as holding, which
+// Buffered must equal.
+func (r *Reassembler) footprints() int {
+	n := 0
+	for i := range r.slots {
+		n += r.slots[i].footprint()
+	}
+	return n
 }

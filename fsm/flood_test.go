@@ -22,12 +22,12 @@ const floodCount = 10_000
 // made in fsm/datagram.go with flights.NewReassembler(MaxHandshakeMessage,
 // maxBufferedHandshake), maxBufferedHandshake = 64 KiB. By its contract
 // it holds at most maxBuffered for messages after the next one, plus
-// ReassemblyCost(MaxHandshakeMessage) = 12 + 2 × 65,536 = 131,084 bytes
-// for the next one, which it always accepts (and only as its bytes
-// arrive): 196,620 bytes in all. On top of that the Conn keeps its output
+// ReassemblyCost(MaxHandshakeMessage) = 12 + 65,536 + 1,025 blocks of
+// 128 = 196,748 bytes for the next one, which it always accepts (and only
+// as its bytes arrive): 262,284 bytes in all. On top of that the Conn keeps its output
 // buffer, as large as the largest output of one call (a flight sent
 // again: a few KiB), and the allocator rounds large buffers up to whole
-// 8 KiB pages. 64 KiB covers both; the bound is 262,156 bytes. A TLS Conn
+// 8 KiB pages. 64 KiB covers both; the bound is 327,820 bytes. A TLS Conn
 // keeps less: one record being read (at most 5 + 16,640 bytes) and one
 // handshake message being assembled (at most 4 + MaxHandshakeMessage).
 var floodHeapBound = int64(64<<10 + flights.ReassemblyCost(fsm.MaxHandshakeMessage) + 64<<10)
