@@ -458,3 +458,49 @@ func TestDTLSFinishedBeforeChangeCipherSpec(t *testing.T) {
 	require.Equal(t, 1, l.server.done)
 	require.Empty(t, l.server.received)
 }
+
+// ccsFirst moves a datagram's ChangeCipherSpec record to its front.
+func ccsFirst(t *testing.T, d []byte) []byte {
+	recs := splitRecords(t, d)
+	for i, r := range recs {
+		if record.ContentType(r[0]) == record.TypeChangeCipherSpec {
+			recs = append(append([][]byte{r}, recs[:i]...), recs[i+1:]...)
+			break
+		}
+	}
+	return bytes.Join(recs, nil)
+}
+
+// TestDTLSChangeCipherSpecAheadOfItsFlight: datagrams reorder, so a
+// ChangeCipherSpec may arrive before the handshake messages it follows:
+// the client's before its ClientKeyExchange, the server's before its
+// NewSessionTicket, and, when a session is resumed, before its ServerHello.
+// Each side keeps it and reads it once those messages are in, and both
+// handshakes complete with no retransmission.
+func TestDTLSChangeCipherSpecAheadOfItsFlight(t *testing.T) {
+	cc, sc := dtlsConfigs(t, testcert.ECDSAP256)
+	cc.ClientSessionCache = fsm.NewLRUSessionCache(4)
+	for _, resumed := range []bool{false, true} {
+		l := newDgramLink(t, cc, sc)
+		reordered := 0
+		l.drop = func(from *dgramSide, d []byte) bool {
+			if !bytes.Contains(d, []byte{byte(record.TypeChangeCipherSpec), 0xfe, 0xfd}) {
+				return false
+			}
+			if moved := ccsFirst(t, d); !bytes.Equal(moved, d) {
+				reordered++
+				l.other(from).inbox = append(l.other(from).inbox, moved)
+				return true
+			}
+			return false
+		}
+		require.NoError(t, l.client.conn.Start(l.now))
+		l.deliverAll()
+		// In a resumption the client's last flight is ChangeCipherSpec
+		// and Finished: it has no message to overtake.
+		require.Equal(t, map[bool]int{false: 2, true: 1}[resumed], reordered, "resumed %v: flights reordered", resumed)
+		require.Equal(t, 1, l.client.done, "resumed %v: client", resumed)
+		require.Equal(t, 1, l.server.done, "resumed %v: server", resumed)
+		require.Equal(t, resumed, l.client.conn.ConnectionState().DidResume)
+	}
+}

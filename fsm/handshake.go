@@ -45,7 +45,10 @@ type handshake struct {
 	pendingWrite *cipher.State
 	resumed      bool
 	expectTicket bool
-	preMaster    []byte // client: the ECDHE secret, until ClientKeyExchange is sent
+	// earlyCCS: the peer's ChangeCipherSpec came ahead of handshake
+	// messages it follows (DTLS), and is read once they are.
+	earlyCCS  bool
+	preMaster []byte // client: the ECDHE secret, until ClientKeyExchange is sent
 
 	// Resumption.
 	session     *Session // client: the session offered; server: the one resumed

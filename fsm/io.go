@@ -27,7 +27,7 @@ func (c *Conn) handleRecord(typ record.ContentType, payload []byte) error {
 	if err := c.countIdle(typ, payload); err != nil {
 		return err
 	}
-	if typ == record.TypeChangeCipherSpec && c.version != VersionTLS12 {
+	if typ == record.TypeChangeCipherSpec && c.compatibilityCCS() {
 		return c.handleChangeCipherSpec(payload)
 	}
 	if c.layer.handshakeBuffered() > 0 && typ != record.TypeHandshake {
@@ -43,7 +43,8 @@ func (c *Conn) handleRecord(typ record.ContentType, payload []byte) error {
 		if len(payload) != 1 || payload[0] != 1 {
 			return alertf(record.AlertUnexpectedMessage, "bad change_cipher_spec")
 		}
-		if c.transport.DropEarlyChangeCipherSpec && Lookup(c.state, InChangeCipherSpec) == nil {
+		if c.transport.KeepEarlyChangeCipherSpec && Lookup(c.state, InChangeCipherSpec) == nil {
+			c.keepEarlyChangeCipherSpec()
 			return nil
 		}
 		return c.dispatch(InChangeCipherSpec, message{})
@@ -103,7 +104,35 @@ func (c *Conn) handleHandshakeRecord(payload []byte) error {
 		return c.idleRecord()
 	}
 	c.idleRecords = 0
-	return nil
+	return c.readEarlyChangeCipherSpec()
+}
+
+// keepEarlyChangeCipherSpec notes a ChangeCipherSpec that arrived during a
+// handshake before the messages it follows: datagrams reorder (RFC 6347
+// §4.1). It is of the epoch being read, so it is the one that ends it;
+// outside a handshake it is dropped.
+func (c *Conn) keepEarlyChangeCipherSpec() {
+	if c.hs != nil {
+		c.hs.earlyCCS = true
+	}
+}
+
+// readEarlyChangeCipherSpec reads a kept ChangeCipherSpec once the
+// handshake has come to it.
+func (c *Conn) readEarlyChangeCipherSpec() error {
+	if c.hs == nil || !c.hs.earlyCCS || Lookup(c.state, InChangeCipherSpec) == nil {
+		return nil
+	}
+	c.hs.earlyCCS = false
+	return c.dispatch(InChangeCipherSpec, message{})
+}
+
+// compatibilityCCS tells whether a change_cipher_spec would be TLS 1.3's
+// compatibility one: under TLS 1.3, or before the version is known over a
+// transport that has them. A DTLS client's ChangeCipherSpec before its
+// ServerHello is DTLS 1.2's, reordered ahead of a resumption's ServerHello.
+func (c *Conn) compatibilityCCS() bool {
+	return c.version == VersionTLS13 || c.version == 0 && c.transport.CompatibilityCCS
 }
 
 // handleChangeCipherSpec drops the compatibility-mode change_cipher_spec

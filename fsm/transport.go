@@ -28,11 +28,11 @@ type Transport struct {
 	// ResumeOnHelloRequest says whether a client answering a server's
 	// renegotiation request offers its current session (TLS: yes; DTLS: no).
 	ResumeOnHelloRequest bool
-	// DropEarlyChangeCipherSpec drops a ChangeCipherSpec that arrives
-	// before the handshake messages it follows: over datagrams those may
-	// have been lost or reordered (RFC 6347 §4.1), and the peer sends them
-	// again; over a stream it is an unexpected_message.
-	DropEarlyChangeCipherSpec bool
+	// KeepEarlyChangeCipherSpec keeps a ChangeCipherSpec that arrives
+	// during a handshake before the messages it follows, and reads it
+	// once they are: over datagrams they may have been reordered or lost
+	// (RFC 6347 §4.1); over a stream it is an unexpected_message.
+	KeepEarlyChangeCipherSpec bool
 	// DropEarlyApplicationData drops application data that arrives in a
 	// state that takes none, under the keys of a handshake's new epoch
 	// before its Finished: over datagrams the Finished may come later
@@ -68,7 +68,7 @@ var Datagram = &Transport{
 	MaxVersion:                VersionTLS12,
 	HelloVerify:               true,
 	ResumeOnHelloRequest:      false,
-	DropEarlyChangeCipherSpec: true,
+	KeepEarlyChangeCipherSpec: true,
 	DropEarlyApplicationData:  true,
 	newLayer:                  newDatagramLayer,
 }
