@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/tlsm/tlsm/cipher"
 	"github.com/tlsm/tlsm/flights"
 	"github.com/tlsm/tlsm/fsm"
 	"github.com/tlsm/tlsm/internal/memconn"
@@ -383,4 +384,35 @@ func TestResume12WithPSKOffered(t *testing.T) {
 	v.feed(hsRecord(ch.Append(nil)))
 	require.NoError(t, v.conn.Err())
 	require.Equal(t, fsm.StateServerWaitChangeCipherSpec12, v.conn.State(), "an abbreviated handshake")
+}
+
+// TestNothingAfterMessageAwaitingAnswer: a handshake message that the
+// peer must wait for us to answer ends its record; more handshake bytes
+// after it, which no peer can have sent yet, are unexpected_message.
+// With nothing after it the same hello is answered.
+func TestNothingAfterMessageAwaitingAnswer(t *testing.T) {
+	hellos := map[string]func(*flights.ClientHello){
+		"TLS 1.3 hello drawing a HelloRetryRequest": func(ch *flights.ClientHello) {
+			const p521 = 25 // a group tlsm does not implement
+			ch.SupportedGroups = []uint16{p521, uint16(fsm.CurveP256)}
+			ch.KeyShares = []flights.KeyShare{{Group: p521, Data: make([]byte, 133)}}
+		},
+		"TLS 1.2 hello": func(ch *flights.ClientHello) {
+			ch.SupportedVersions, ch.KeyShares = nil, nil
+			ch.CipherSuites = []uint16{cipher.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}
+		},
+	}
+	for name, edit := range hellos {
+		ch := goodHello(t)
+		edit(ch)
+		hello := ch.Append(nil)
+		v := newServerVictim(t)
+		answer := v.feed(hsRecord(hello))
+		require.NoError(t, v.conn.Err(), name)
+		require.NotEmpty(t, answer, name)
+
+		v = newServerVictim(t)
+		v.feed(hsRecord(append(hello, byte(flights.TypeClientHello))))
+		require.ErrorIs(t, v.conn.Err(), record.AlertUnexpectedMessage, name)
+	}
 }

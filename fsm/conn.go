@@ -40,9 +40,11 @@ type Conn struct {
 
 	layer      layer
 	transcript flights.Transcript
-	// readGen counts read key changes, so that a handshake message can be
-	// checked to end its record when it changes the keys.
+	// readGen counts read key changes, and sentGen the handshake messages
+	// we send, so that a handshake message can be checked to end its
+	// record when it changes the keys or draws our answer.
 	readGen int
+	sentGen int
 
 	// out holds every byte produced since the queue was last drained;
 	// outMark is where the bytes not yet in a transmit event begin.

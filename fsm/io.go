@@ -169,12 +169,15 @@ func (c *Conn) handleHandshake(payload []byte) error {
 		if !known {
 			return alertf(record.AlertUnexpectedMessage, "%s in state %s", typ, c.state)
 		}
-		gen := c.readGen
+		gen, sent := c.readGen, c.sentGen
 		c.events.push(Event{Kind: EventMessageReceived, Message: typ})
 		if err := c.dispatch(in, message{body: body, raw: raw}); err != nil {
 			return err
 		}
-		if c.readGen != gen && c.layer.handshakeBuffered() > 0 {
+		if (c.readGen != gen || c.sentGen != sent) && c.layer.handshakeBuffered() > 0 {
+			// Handshake messages do not span key changes (RFC 8446 §5.1),
+			// and none can follow, in its record, a message the peer then
+			// waits for us to answer.
 			return alertf(record.AlertUnexpectedMessage, "%s not at a record boundary", typ)
 		}
 	}
@@ -252,6 +255,7 @@ func (c *Conn) sendCompatibilityCCS() error {
 
 // sendMessage queues a handshake message, adding it to the transcript.
 func (c *Conn) sendMessage(raw []byte) {
+	c.sentGen++
 	c.addTranscript(c.layer.queueMessage(raw))
 	c.events.push(Event{Kind: EventMessageSent, Message: flights.MsgType(raw[0])})
 }
