@@ -258,7 +258,7 @@ func (c *Conn) storeSession12() {
 		return
 	}
 	s := &Session{
-		Version: VersionTLS12, Suite: c.suite.ID, Secret: c.master, EMS: true,
+		Version: VersionTLS12, Suite: c.suite.ID, Secret: c.master, EMS: true, Group: c.sessionGroup12(),
 		CreatedAt: c.now, Lifetime: SessionLifetime, PeerCertificates: c.peerCerts, ALPN: c.alpn,
 	}
 	switch {

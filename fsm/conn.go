@@ -77,7 +77,8 @@ type Conn struct {
 	peerCerts           []*x509.Certificate
 	chains              [][]*x509.Certificate
 	handshakes          int
-	resumed             bool // the last handshake resumed a session
+	resumed             bool    // the last handshake resumed a session
+	group               CurveID // the last handshake's key exchange group (see ConnectionState)
 	// resumptionMaster is TLS 1.3's resumption_master_secret.
 	resumptionMaster []byte
 

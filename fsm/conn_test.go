@@ -45,6 +45,8 @@ func TestHandshakeMatrix(t *testing.T) {
 					cs := p.Client.Conn.ConnectionState()
 					require.Equal(t, suite, cs.CipherSuite)
 					require.Equal(t, fsm.VersionTLS13, cs.Version)
+					require.Equal(t, group, cs.CurveID)
+					require.Equal(t, group, p.Server.Conn.ConnectionState().CurveID)
 					require.NoError(t, p.Write(p.Client, []byte("x")))
 					require.Equal(t, "x", string(p.Server.Received))
 				})

@@ -181,11 +181,25 @@ func containsScheme(list []uint16, s uint16) bool {
 	return false
 }
 
+// sessionGroup12 is the key exchange group a TLS 1.2 handshake reports
+// and keeps in its session: its own, or, when it resumed, that of the
+// handshake that made the session (as crypto/tls and BoringSSL report).
+func (c *Conn) sessionGroup12() CurveID {
+	if c.hs.resumed {
+		return c.hs.session.Group
+	}
+	return c.hs.group
+}
+
 // completeHandshake records the outcome and reports it.
 func (c *Conn) completeHandshake() {
 	c.handshakes++
 	c.releaseWhenDrained = true
 	c.resumed = c.hs.resumed
+	c.group = c.hs.group
+	if c.version == VersionTLS12 {
+		c.group = c.sessionGroup12()
+	}
 	// Over datagrams, the side that sent the handshake's last flight
 	// cannot know the peer received it until the peer sends something
 	// more; until then that flight must stay ready to be sent again, so

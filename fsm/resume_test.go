@@ -44,6 +44,14 @@ func requireResumed(t *testing.T, p *memconn.Pair, want bool) {
 	}
 }
 
+// requireGroup checks the key exchange group both sides report.
+func requireGroup(t *testing.T, p *memconn.Pair, want fsm.CurveID) {
+	t.Helper()
+	for _, s := range []*memconn.Side{p.Client, p.Server} {
+		require.Equal(t, want, s.Conn.ConnectionState().CurveID, s.Name)
+	}
+}
+
 func TestResumeTLS13(t *testing.T) {
 	cc, sc := configs(t, testcert.ECDSAP256)
 	now := time.Now()
@@ -51,6 +59,7 @@ func TestResumeTLS13(t *testing.T) {
 	requireResumed(t, first, false)
 	second := resumePair(t, cc, sc, now.Add(time.Hour))
 	requireResumed(t, second, true)
+	requireGroup(t, second, fsm.X25519) // psk_dhe_ke: a key exchange still
 	cs := second.Client.Conn.ConnectionState()
 	require.Len(t, cs.PeerCertificates, 2, "certificates come from the session")
 	require.NoError(t, second.Write(second.Client, []byte("resumed")))
@@ -76,6 +85,7 @@ func TestResumeTLS13WithRetry(t *testing.T) {
 func TestResumeTLS12Ticket(t *testing.T) {
 	cc, sc := configs(t, testcert.RSA2048)
 	cc.MaxVersion = fsm.VersionTLS12
+	sc.CurvePreferences = []fsm.CurveID{fsm.CurveP256} // not the client's first
 	now := time.Now()
 	requireResumed(t, resumePair(t, cc, sc, now), false)
 	p := memconn.New(cc, sc)
@@ -83,6 +93,7 @@ func TestResumeTLS12Ticket(t *testing.T) {
 	sent := sentMessages(p, p.Server)
 	require.NoError(t, p.Handshake())
 	requireResumed(t, p, true)
+	requireGroup(t, p, fsm.CurveP256) // the session's, from the ticket
 	require.Equal(t, []flights.MsgType{flights.TypeServerHello, flights.TypeFinished}, *sent)
 	require.NoError(t, p.Write(p.Server, []byte("abbreviated")))
 	require.Equal(t, "abbreviated", string(p.Client.Received))
@@ -92,11 +103,14 @@ func TestResumeTLS12SessionID(t *testing.T) {
 	cc, sc := configs(t, testcert.ECDSAP256)
 	cc.MaxVersion = fsm.VersionTLS12
 	cc.SessionTicketsDisabled = true
+	sc.CurvePreferences = []fsm.CurveID{fsm.CurveP256}
 	now := time.Now()
 	first := resumePair(t, cc, sc, now)
 	requireResumed(t, first, false)
+	requireGroup(t, first, fsm.CurveP256)
 	p := resumePair(t, cc, sc, now)
 	requireResumed(t, p, true)
+	requireGroup(t, p, fsm.CurveP256) // the session's, from the cache
 }
 
 func TestResumeRefused(t *testing.T) {
@@ -154,6 +168,7 @@ func TestResumeNeedsExtendedMasterSecret(t *testing.T) {
 	cc, sc := configs(t, testcert.ECDSAP256)
 	cc.MaxVersion = fsm.VersionTLS12
 	cc.SessionTicketsDisabled = true
+	sc.CurvePreferences = []fsm.CurveID{fsm.CurveP256}
 	cc.ClientSessionCache = fsm.NewLRUSessionCache(4)
 	now := time.Now()
 	resumePair(t, cc, sc, now)

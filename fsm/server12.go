@@ -381,7 +381,7 @@ func (c *Conn) server12Finished(m message) (State, error) {
 func (c *Conn) sendServerFinished12() error {
 	hs := c.hs
 	s := &Session{
-		Version: VersionTLS12, Suite: c.suite.ID, Secret: c.master, EMS: c.ems,
+		Version: VersionTLS12, Suite: c.suite.ID, Secret: c.master, EMS: c.ems, Group: c.sessionGroup12(),
 		CreatedAt: c.now, Lifetime: SessionLifetime, PeerCertificates: c.peerCerts, ALPN: c.alpn,
 	}
 	if hs.issueTicket {

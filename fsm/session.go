@@ -23,6 +23,9 @@ type Session struct {
 	Secret []byte
 	// EMS is true when the TLS 1.2 session used extended master secret.
 	EMS bool
+	// Group is the key exchange group of the TLS 1.2 handshake that made
+	// the session, which a resumption reports again.
+	Group CurveID
 	// CreatedAt and Lifetime bound the session's use.
 	CreatedAt time.Time
 	Lifetime  time.Duration
@@ -262,6 +265,7 @@ func marshalSession(s *Session) []byte {
 	} else {
 		b.AddUint8(0)
 	}
+	b.AddUint16(uint16(s.Group))
 	b.AddUint64(uint64(s.CreatedAt.Unix()))
 	b.AddUint32(uint32(s.Lifetime / time.Second))
 	b.AddUint32(s.AgeAdd)
@@ -283,7 +287,7 @@ func unmarshalSession(data []byte) *Session {
 	var lifetime uint32
 	var secret, alpn, certs cryptobyte.String
 	if !in.ReadUint16(&s.Version) || !in.ReadUint16(&s.Suite) || !in.ReadUint8(&ems) ||
-		!in.ReadUint64(&created) || !in.ReadUint32(&lifetime) || !in.ReadUint32(&s.AgeAdd) ||
+		!in.ReadUint16((*uint16)(&s.Group)) || !in.ReadUint64(&created) || !in.ReadUint32(&lifetime) || !in.ReadUint32(&s.AgeAdd) ||
 		!in.ReadUint8LengthPrefixed(&secret) || !in.ReadUint8LengthPrefixed(&alpn) ||
 		!in.ReadUint24LengthPrefixed(&certs) || !in.Empty() {
 		return nil

@@ -9,10 +9,14 @@ import (
 
 // ConnectionState describes a connection, as crypto/tls's does.
 type ConnectionState struct {
-	Version            uint16
-	HandshakeComplete  bool
-	DidResume          bool
-	CipherSuite        uint16
+	Version           uint16
+	HandshakeComplete bool
+	DidResume         bool
+	CipherSuite       uint16
+	// CurveID is the group of the last handshake's key exchange; a TLS
+	// 1.2 resumption, which has none, reports the group of the handshake
+	// that made the session.
+	CurveID            CurveID
 	NegotiatedProtocol string
 	ServerName         string
 	PeerCertificates   []*x509.Certificate
@@ -36,6 +40,7 @@ func (c *Conn) ConnectionState() ConnectionState {
 		Version:               c.transport.wireVersion(c.version),
 		HandshakeComplete:     c.handshakes > 0,
 		DidResume:             c.resumed,
+		CurveID:               c.group,
 		NegotiatedProtocol:    c.alpn,
 		ServerName:            c.serverName,
 		PeerCertificates:      c.peerCerts,

@@ -48,7 +48,7 @@ func checkResumed(cs fsm.ConnectionState, o *options, resume bool) error {
 	return nil
 }
 
-// checkNegotiated checks the ALPN protocol, server name and suite.
+// checkNegotiated checks the ALPN protocol, server name, suite and group.
 func checkNegotiated(cs fsm.ConnectionState, o *options) error {
 	wantALPN := o.expectALPN
 	if o.server {
@@ -64,6 +64,8 @@ func checkNegotiated(cs fsm.ConnectionState, o *options) error {
 		return fmt.Errorf("server name %q, expected %q", cs.ServerName, o.expectServerName)
 	case o.expectCipher != 0 && int(cs.CipherSuite) != o.expectCipher:
 		return fmt.Errorf("cipher suite %#04x, expected %#04x", cs.CipherSuite, o.expectCipher)
+	case o.expectCurveID != 0 && int(cs.CurveID) != o.expectCurveID:
+		return fmt.Errorf("key exchange group %d, expected %d", cs.CurveID, o.expectCurveID)
 	}
 	return nil
 }

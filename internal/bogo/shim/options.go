@@ -19,6 +19,7 @@ type options struct {
 	minVersion, maxVersion int
 	noTLS13, noTLS12       bool
 	expectVersion          int
+	expectCurveID          int
 
 	certFile, keyFile string
 

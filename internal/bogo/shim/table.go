@@ -136,7 +136,7 @@ var flagTable = map[string]flagDef{
 
 	"-forbid-renegotiation-after-handshake": missing(false, "changing the renegotiation policy of a Conn after its handshake"),
 	"-expect-peer-signature-algorithm":      missing(true, "a ConnectionState field with the peer's signature algorithm"),
-	"-expect-curve-id":                      missing(true, "a ConnectionState field with the key exchange group"),
+	"-expect-curve-id":                      intFlag(func(o *options) *int { return &o.expectCurveID }),
 	"-use-old-client-cert-callback":         ignored(false, "a client offers Certificates when asked, as the callback would"),
 	"-initial-timeout-duration-ms":          intFlag(func(o *options) *int { return &o.initialTimeoutMS }),
 	"-use-client-ca-list":                   missing(true, "certificate_authorities lists: not implemented"),
