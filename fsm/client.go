@@ -484,7 +484,7 @@ func (c *Conn) clientCertificateFor(cr *flights.CertificateRequest) (*Certificat
 		if cert.PrivateKey == nil {
 			continue
 		}
-		if s, ok := chooseScheme(cert.PrivateKey.Public(), cr.SignatureAlgorithms); ok {
+		if s, ok := chooseScheme(cert, cr.SignatureAlgorithms); ok {
 			return cert, s
 		}
 	}

@@ -202,7 +202,7 @@ func (c *Conn) clientCertificate12(cr *flights.CertificateRequest12) (*Certifica
 		if !slices.Contains(cr.CertificateTypes, certificateTypeOf12(pub)) {
 			continue // RFC 5246 §7.4.6: then an empty Certificate
 		}
-		if s, ok := chooseScheme12(pub, cr.SignatureAlgorithms); ok {
+		if s, ok := chooseScheme12(cert, pub, cr.SignatureAlgorithms); ok {
 			return cert, s
 		}
 	}

@@ -77,6 +77,11 @@ type Certificate struct {
 	PrivateKey crypto.Signer
 	// Leaf is the parsed leaf; parsed on use when nil.
 	Leaf *x509.Certificate
+	// SupportedSignatureAlgorithms, when set, restricts the signature
+	// schemes the key signs with to these, preferred in this order (as
+	// crypto/tls's field of the same name); nil allows every scheme the
+	// key can make.
+	SupportedSignatureAlgorithms []uint16
 }
 
 // ClientAuthType is the server's policy for client certificates.

@@ -179,7 +179,7 @@ func (c *Conn) chooseCertificate(ch *flights.ClientHello) error {
 		if err != nil || cert == nil || cert.PrivateKey == nil {
 			return alertf(record.AlertHandshakeFailure, "no certificate: %v", err)
 		}
-		if s, ok := chooseScheme(cert.PrivateKey.Public(), ch.SignatureAlgorithms); ok {
+		if s, ok := chooseScheme(cert, ch.SignatureAlgorithms); ok {
 			c.hs.cert, c.hs.scheme = cert, s
 			return nil
 		}
@@ -190,7 +190,7 @@ func (c *Conn) chooseCertificate(ch *flights.ClientHello) error {
 		if cert.PrivateKey == nil {
 			continue
 		}
-		if s, ok := chooseScheme(cert.PrivateKey.Public(), ch.SignatureAlgorithms); ok {
+		if s, ok := chooseScheme(cert, ch.SignatureAlgorithms); ok {
 			c.hs.cert, c.hs.scheme = cert, s
 			return nil
 		}

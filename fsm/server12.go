@@ -224,7 +224,7 @@ func appendSigners12(dst []signer12, certs []Certificate, accepted, groups []uin
 		if !fitsGroups12(pub, groups) {
 			continue
 		}
-		if scheme, ok := chooseScheme12(pub, accepted); ok {
+		if scheme, ok := chooseScheme12(cert, pub, accepted); ok {
 			dst = append(dst, signer12{cert: cert, pub: pub, scheme: scheme})
 		}
 	}

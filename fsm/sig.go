@@ -93,11 +93,22 @@ func schemesFor12(pub crypto.PublicKey) []uint16 {
 	return nil
 }
 
-// chooseScheme picks the first scheme of ours for the key that the peer
-// accepts.
-func chooseScheme(pub crypto.PublicKey, peer []uint16) (uint16, bool) {
-	for _, s := range schemesFor13(pub) {
-		if slices.Contains(peer, s) {
+// chooseScheme picks the first TLS 1.3 scheme of ours for the
+// certificate that the peer accepts.
+func chooseScheme(cert *Certificate, peer []uint16) (uint16, bool) {
+	return pickScheme(schemesFor13(cert.PrivateKey.Public()), cert.SupportedSignatureAlgorithms, peer)
+}
+
+// pickScheme returns the first scheme of ours that the peer accepts: ours
+// are those the key can make or, when the certificate restricts them,
+// those of its list that the key can make, in the list's order.
+func pickScheme(canMake, restrict, peer []uint16) (uint16, bool) {
+	ours := canMake
+	if restrict != nil {
+		ours = restrict
+	}
+	for _, s := range ours {
+		if slices.Contains(peer, s) && (restrict == nil || slices.Contains(canMake, s)) {
 			return s, true
 		}
 	}

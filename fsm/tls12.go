@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"crypto"
 	"slices"
 
 	"github.com/tlsm/tlsm/cipher"
@@ -164,13 +165,8 @@ var signatureSchemes12 = []uint16{
 	PKCS1WithSHA256, PKCS1WithSHA384, PKCS1WithSHA512,
 }
 
-// chooseScheme12 picks the first TLS 1.2 scheme of ours for the key that
-// the peer accepts.
-func chooseScheme12(pub any, peer []uint16) (uint16, bool) {
-	for _, s := range schemesFor12(pub) {
-		if slices.Contains(peer, s) {
-			return s, true
-		}
-	}
-	return 0, false
+// chooseScheme12 picks the first TLS 1.2 scheme of ours for the
+// certificate, whose public key is pub, that the peer accepts.
+func chooseScheme12(cert *Certificate, pub crypto.PublicKey, peer []uint16) (uint16, bool) {
+	return pickScheme(schemesFor12(pub), cert.SupportedSignatureAlgorithms, peer)
 }

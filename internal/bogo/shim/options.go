@@ -22,6 +22,7 @@ type options struct {
 	expectCurveID          int
 
 	certFile, keyFile string
+	signingPrefs      []int
 
 	// Peer authentication.
 	requireAnyClientCert bool

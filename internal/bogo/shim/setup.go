@@ -37,6 +37,9 @@ func (s *shim) fsmConfig(o *options, st *connState) (*fsm.Config, error) {
 		if err != nil {
 			return nil, err
 		}
+		for _, id := range o.signingPrefs {
+			cert.SupportedSignatureAlgorithms = append(cert.SupportedSignatureAlgorithms, uint16(id))
+		}
 		cfg.Certificates = []fsm.Certificate{cert}
 	}
 	if o.server {

@@ -204,7 +204,7 @@ var flagTable = map[string]flagDef{
 	"-new-delegated-credential":         missing(false, noDelegated),
 	"-cert-file":                        stringFlag(func(o *options) *string { return &o.certFile }),
 	"-key-file":                         stringFlag(func(o *options) *string { return &o.keyFile }),
-	"-signing-prefs":                    missing(true, "a Config field for the signature algorithms we sign with"),
+	"-signing-prefs":                    intListFlag(func(o *options) *[]int { return &o.signingPrefs }),
 	"-delegated-credential":             missing(true, noDelegated),
 	"-ocsp-response":                    missing(true, noOCSP),
 	"-signed-cert-timestamps":           missing(true, noSCT),
