@@ -111,7 +111,8 @@ type Config struct {
 	Rand io.Reader
 	// Certificates are offered by a server, and by a client when asked.
 	Certificates []Certificate
-	// GetCertificate, if set, chooses the server certificate.
+	// GetCertificate, if set, chooses the server certificate; when it
+	// returns nil and no error, Certificates are used, as in crypto/tls.
 	GetCertificate func(*ClientHelloInfo) (*Certificate, error)
 	// RootCAs verify server certificates; nil means the system roots.
 	RootCAs *x509.CertPool

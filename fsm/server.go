@@ -176,14 +176,20 @@ func (c *Conn) chooseCertificate(ch *flights.ClientHello) error {
 			ServerName: ch.ServerName, SignatureSchemes: ch.SignatureAlgorithms,
 			SupportedProtos: ch.ALPN, SupportedVersions: ch.SupportedVersions,
 		})
-		if err != nil || cert == nil || cert.PrivateKey == nil {
+		switch {
+		case err != nil:
 			return alertf(record.AlertHandshakeFailure, "no certificate: %v", err)
+		case cert == nil:
+			// As crypto/tls: the Config's Certificates, then.
+		case cert.PrivateKey == nil:
+			return alertf(record.AlertHandshakeFailure, "the certificate chosen has no private key")
+		default:
+			if s, ok := chooseScheme(cert, ch.SignatureAlgorithms); ok {
+				c.hs.cert, c.hs.scheme = cert, s
+				return nil
+			}
+			return alertf(record.AlertHandshakeFailure, "certificate key fits no offered signature scheme")
 		}
-		if s, ok := chooseScheme(cert, ch.SignatureAlgorithms); ok {
-			c.hs.cert, c.hs.scheme = cert, s
-			return nil
-		}
-		return alertf(record.AlertHandshakeFailure, "certificate key fits no offered signature scheme")
 	}
 	for i := range c.cfg.Certificates {
 		cert := &c.cfg.Certificates[i]

@@ -187,7 +187,7 @@ func (c *Conn) chooseSuiteAndCertificate12(ch *flights.ClientHello) (*cipher.Sui
 }
 
 // certificates12 returns the certificates a TLS 1.2 server may use: the
-// Config's, or the one GetCertificate gives.
+// one GetCertificate gives, or the Config's when it gives none.
 func (c *Conn) certificates12(ch *flights.ClientHello) ([]Certificate, error) {
 	if c.cfg.GetCertificate == nil {
 		return c.cfg.Certificates, nil
@@ -196,8 +196,11 @@ func (c *Conn) certificates12(ch *flights.ClientHello) ([]Certificate, error) {
 		ServerName: ch.ServerName, SignatureSchemes: ch.SignatureAlgorithms,
 		SupportedProtos: ch.ALPN, SupportedVersions: []uint16{VersionTLS12},
 	})
-	if err != nil || cert == nil {
+	switch {
+	case err != nil:
 		return nil, alertf(record.AlertHandshakeFailure, "no certificate: %v", err)
+	case cert == nil:
+		return c.cfg.Certificates, nil // as crypto/tls
 	}
 	return []Certificate{*cert}, nil
 }

@@ -3,6 +3,7 @@ package fsm_test
 import (
 	"crypto"
 	"crypto/rsa"
+	"errors"
 	"io"
 	"testing"
 
@@ -60,5 +61,29 @@ func TestCertificateSignatureAlgorithms(t *testing.T) {
 		require.Equal(t, tc.hash, signer.used[0].HashFunc(), "%s %#04x", name, tc.restrict)
 		_, pss := signer.used[0].(*rsa.PSSOptions)
 		require.Equal(t, tc.pss, pss, "%s %#04x", name, tc.restrict)
+	}
+}
+
+// TestGetCertificateFallsBack: a GetCertificate that returns no
+// certificate and no error leaves the choice to Certificates, as in
+// crypto/tls; one that returns an error fails the handshake.
+func TestGetCertificateFallsBack(t *testing.T) {
+	for _, version := range []uint16{fsm.VersionTLS13, fsm.VersionTLS12} {
+		cc, sc := configs(t, testcert.ECDSAP256)
+		cc.MaxVersion = version
+		asked := 0
+		sc.GetCertificate = func(*fsm.ClientHelloInfo) (*fsm.Certificate, error) {
+			asked++
+			return nil, nil
+		}
+		require.NoError(t, memconn.New(cc, sc).Handshake(), fsm.VersionName(version))
+		require.Equal(t, 1, asked)
+
+		cc, sc = configs(t, testcert.ECDSAP256) // nothing to resume
+		cc.MaxVersion = version
+		sc.GetCertificate = func(*fsm.ClientHelloInfo) (*fsm.Certificate, error) {
+			return nil, errors.New("no")
+		}
+		require.ErrorIs(t, memconn.New(cc, sc).Handshake(), record.AlertHandshakeFailure, fsm.VersionName(version))
 	}
 }
