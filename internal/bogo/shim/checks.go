@@ -20,12 +20,30 @@ func (s *shim) checkHandshake(c *conn, o *options, resume bool, st *connState, s
 		func() error { return checkPeerCertificates(cs, o) },
 		func() error { return s.checkVerifyResult(cs, o, st) },
 		func() error { return checkHelloRetry(c, o) },
+		func() error { return checkSelectedCredential(o, st) },
 		func() error { return s.checkSessionID(o, resume, serverPuts) },
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkSelectedCredential checks which credential signed, as BoringSSL's
+// shim does after every handshake: -1, the default, when none of those
+// -new-x509-credential added did.
+func checkSelectedCredential(o *options, st *connState) error {
+	want, got := -1, -1
+	if o.expectCredentialSet {
+		want = o.expectCredential
+	}
+	if st.signed {
+		got = st.signedWith
+	}
+	if got != want {
+		return fmt.Errorf("credential %d was used, expected %d", got, want)
 	}
 	return nil
 }

@@ -25,6 +25,10 @@ type connState struct {
 	// errs are mismatches the callbacks found, reported after the
 	// handshake as BoringSSL's shim does.
 	errs []error
+	// signed is set once one of our credentials signed, and signedWith
+	// is its number (-1 for the default credential).
+	signed     bool
+	signedWith int
 }
 
 // verify is the Config's VerifyPeerCertificate. It accepts any chain

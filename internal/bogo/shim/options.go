@@ -21,8 +21,14 @@ type options struct {
 	expectVersion          int
 	expectCurveID          int
 
-	certFile, keyFile string
-	signingPrefs      []int
+	// Credentials: the default one, and those -new-x509-credential adds,
+	// which the flags after it describe. expectCredential is the number
+	// of the credential the handshake must have signed with (-1: the
+	// default, or none) when expectCredentialSet.
+	defaultCredential   credential
+	credentials         []credential
+	expectCredential    int
+	expectCredentialSet bool
 
 	// Peer authentication.
 	requireAnyClientCert bool
@@ -87,4 +93,20 @@ type options struct {
 	renegotiateOnce           bool
 	renegotiateFreely         bool
 	expectTotalRenegotiations int
+}
+
+// credential is a certificate chain and key, with the signature schemes
+// the key may sign with (all when empty).
+type credential struct {
+	certFile, keyFile string
+	signingPrefs      []int
+}
+
+// credential returns the credential the flags describe now: the last one
+// added, or the default.
+func (o *options) credential() *credential {
+	if len(o.credentials) > 0 {
+		return &o.credentials[len(o.credentials)-1]
+	}
+	return &o.defaultCredential
 }

@@ -1,8 +1,9 @@
 package main
 
 import (
-	"errors"
+	"crypto"
 	"fmt"
+	"io"
 	"slices"
 
 	"github.com/tlsm/tlsm/fsm"
@@ -32,20 +33,54 @@ func (s *shim) fsmConfig(o *options, st *connState) (*fsm.Config, error) {
 	if err := setLists(cfg, o); err != nil {
 		return nil, err
 	}
-	if o.certFile != "" || o.keyFile != "" {
-		cert, err := loadCertificate(o.certFile, o.keyFile)
-		if err != nil {
-			return nil, err
-		}
-		for _, id := range o.signingPrefs {
-			cert.SupportedSignatureAlgorithms = append(cert.SupportedSignatureAlgorithms, uint16(id))
-		}
-		cfg.Certificates = []fsm.Certificate{cert}
+	var err error
+	if cfg.Certificates, err = certificates(o, st); err != nil {
+		return nil, err
 	}
 	if o.server {
 		return cfg, serverConfig(cfg, o, st)
 	}
 	return cfg, s.clientConfig(cfg, o)
+}
+
+// certificates loads the credentials in the order BoringSSL tries them:
+// those -new-x509-credential added, then the default one. Each key notes
+// in st when it signs, so that the shim can tell which was selected.
+func certificates(o *options, st *connState) ([]fsm.Certificate, error) {
+	var certs []fsm.Certificate
+	add := func(c *credential, number int) error {
+		if c.certFile == "" && c.keyFile == "" {
+			return nil
+		}
+		cert, err := loadCertificate(c.certFile, c.keyFile)
+		if err != nil {
+			return err
+		}
+		for _, id := range c.signingPrefs {
+			cert.SupportedSignatureAlgorithms = append(cert.SupportedSignatureAlgorithms, uint16(id))
+		}
+		cert.PrivateKey = &credentialSigner{Signer: cert.PrivateKey, number: number, st: st}
+		certs = append(certs, cert)
+		return nil
+	}
+	for i := range o.credentials {
+		if err := add(&o.credentials[i], i); err != nil {
+			return nil, err
+		}
+	}
+	return certs, add(&o.defaultCredential, -1)
+}
+
+// credentialSigner signs with a credential's key and notes its number.
+type credentialSigner struct {
+	crypto.Signer
+	number int
+	st     *connState
+}
+
+func (s *credentialSigner) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	s.st.signedWith, s.st.signed = s.number, true
+	return s.Signer.Sign(rand, digest, opts)
 }
 
 // resumptionServerName is the name in the runner's certificates.
@@ -107,13 +142,9 @@ func serverConfig(cfg *fsm.Config, o *options, st *connState) error {
 	if len(o.expectPeerVerifyPref) == 0 && o.expectAdvertisedALPN == "" {
 		return nil
 	}
-	if len(cfg.Certificates) == 0 {
-		return errors.New("no certificate to serve")
-	}
-	cert := cfg.Certificates[0]
 	cfg.GetCertificate = func(hi *fsm.ClientHelloInfo) (*fsm.Certificate, error) {
 		st.checkClientHello(hi)
-		return &cert, nil
+		return nil, nil // the Config's Certificates
 	}
 	return nil
 }

@@ -15,7 +15,6 @@ const (
 	noSCT         = "signed certificate timestamps: not implemented"
 	noCompression = "certificate compression: not implemented"
 	noSplit       = "split handshakes (handshaker, hints): not implemented"
-	noCredentials = "several credentials: ConnectionState does not say which local certificate was used"
 	noDelegated   = "delegated credentials: not implemented"
 	noEarlyData   = "0-RTT: tlsm neither sends nor accepts early data"
 	noPolicy      = "compliance policies: not implemented"
@@ -199,15 +198,22 @@ var flagTable = map[string]flagDef{
 
 	"-no-check-client-certificate-type": missing(false, "a switch for the TLS 1.2 client certificate type check"),
 	"-no-check-ecdsa-curve":             missing(false, "a switch for the TLS 1.2 ECDSA curve check"),
-	"-expect-selected-credential":       missing(true, noCredentials),
-	"-new-x509-credential":              missing(false, noCredentials),
+	"-expect-selected-credential":       {param: true, set: setExpectCredential},
+	"-new-x509-credential":              {set: func(o *options, _ string) error { o.credentials = append(o.credentials, credential{}); return nil }},
 	"-new-delegated-credential":         missing(false, noDelegated),
-	"-cert-file":                        stringFlag(func(o *options) *string { return &o.certFile }),
-	"-key-file":                         stringFlag(func(o *options) *string { return &o.keyFile }),
-	"-signing-prefs":                    intListFlag(func(o *options) *[]int { return &o.signingPrefs }),
+	"-cert-file":                        stringFlag(func(o *options) *string { return &o.credential().certFile }),
+	"-key-file":                         stringFlag(func(o *options) *string { return &o.credential().keyFile }),
+	"-signing-prefs":                    intListFlag(func(o *options) *[]int { return &o.credential().signingPrefs }),
 	"-delegated-credential":             missing(true, noDelegated),
 	"-ocsp-response":                    missing(true, noOCSP),
 	"-signed-cert-timestamps":           missing(true, noSCT),
+}
+
+func setExpectCredential(o *options, v string) error {
+	var err error
+	o.expectCredential, err = strconv.Atoi(v)
+	o.expectCredentialSet = true
+	return err
 }
 
 func setShimID(o *options, v string) error {
