@@ -416,3 +416,15 @@ func TestNothingAfterMessageAwaitingAnswer(t *testing.T) {
 		require.ErrorIs(t, v.conn.Err(), record.AlertUnexpectedMessage, name)
 	}
 }
+
+// TestExporterNeedsEMS12: on TLS 1.2 the exporter needs extended master
+// secret (RFC 7627): without it the output is not bound to the
+// connection, and the call fails, as crypto/tls's does.
+func TestExporterNeedsEMS12(t *testing.T) {
+	p := tls12Pair(t, nil)
+	_, err := p.Client.Conn.ExportKeyingMaterial("label", nil, 16)
+	require.NoError(t, err)
+	p.Client.Conn.ForgetExtendedMasterSecretForTest()
+	_, err = p.Client.Conn.ExportKeyingMaterial("label", nil, 16)
+	require.ErrorContains(t, err, "extended master secret")
+}

@@ -93,3 +93,8 @@ func (cc *CertificateCache) VerifiedLenForTest() int {
 	defer cc.mu.Unlock()
 	return len(cc.verified)
 }
+
+// ForgetExtendedMasterSecretForTest makes c's TLS 1.2 session look as if
+// the peer had not offered extended master secret, which no peer at hand
+// omits.
+func (c *Conn) ForgetExtendedMasterSecretForTest() { c.ems = false }

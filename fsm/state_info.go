@@ -63,9 +63,10 @@ func (c *Conn) ConnectionState() ConnectionState {
 // TLS 1.3 does not tell from an empty one. Any label works, the empty one
 // too, up to the 249 bytes a TLS 1.3 HkdfLabel takes, and TLS 1.3 gives
 // at most 255 hash lengths (and 65535 bytes); beyond those, before the
-// handshake completes and while a renegotiation runs, it returns an error. On TLS 1.2 it needs extended
-// master secret (RFC 7627), as crypto/tls does: without it the output is
-// not bound to the connection, and the call fails.
+// handshake completes and while a renegotiation runs, it returns an
+// error. On TLS 1.2 it needs extended master secret (RFC 7627), as
+// crypto/tls does: without it the output is not bound to the connection,
+// and the call fails.
 // DTLS-SRTP keys use the label "EXTRACTOR-dtls_srtp" and no context.
 func (c *Conn) ExportKeyingMaterial(label string, context []byte, length int) ([]byte, error) {
 	if !c.HandshakeComplete() {
