@@ -60,6 +60,7 @@ func TestResumeTLS13(t *testing.T) {
 	second := resumePair(t, cc, sc, now.Add(time.Hour))
 	requireResumed(t, second, true)
 	requireGroup(t, second, fsm.X25519) // psk_dhe_ke: a key exchange still
+	require.Nil(t, second.Client.Conn.ConnectionState().TLSUnique, "none in TLS 1.3")
 	cs := second.Client.Conn.ConnectionState()
 	require.Len(t, cs.PeerCertificates, 2, "certificates come from the session")
 	require.NoError(t, second.Write(second.Client, []byte("resumed")))
@@ -111,6 +112,22 @@ func TestResumeTLS12SessionID(t *testing.T) {
 	p := resumePair(t, cc, sc, now)
 	requireResumed(t, p, true)
 	requireGroup(t, p, fsm.CurveP256) // the session's, from the cache
+	requireTLSUnique(t, first, p)
+}
+
+// requireTLSUnique checks tls-unique on a full handshake and the
+// resumption after it: 12 bytes, the same on both sides, and different
+// for the two connections.
+func requireTLSUnique(t *testing.T, full, resumed *memconn.Pair) {
+	t.Helper()
+	var seen [][]byte
+	for _, p := range []*memconn.Pair{full, resumed} {
+		unique := p.Client.Conn.ConnectionState().TLSUnique
+		require.Len(t, unique, 12)
+		require.Equal(t, unique, p.Server.Conn.ConnectionState().TLSUnique)
+		seen = append(seen, unique)
+	}
+	require.NotEqual(t, seen[0], seen[1])
 }
 
 func TestResumeRefused(t *testing.T) {

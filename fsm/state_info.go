@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"crypto/x509"
 	"errors"
 
@@ -21,6 +22,11 @@ type ConnectionState struct {
 	ServerName         string
 	PeerCertificates   []*x509.Certificate
 	VerifiedChains     [][]*x509.Certificate
+	// TLSUnique is the tls-unique channel binding (RFC 5929): the first
+	// Finished verify_data of the last TLS 1.2 handshake (the client's in
+	// a full handshake, the server's in a resumption). TLS 1.3 defines
+	// none (RFC 8446 §C.5): it is nil there; use an exporter.
+	TLSUnique []byte
 	// Handshakes counts the handshakes completed on this connection.
 	Handshakes int
 	// SRTPProtectionProfile is the DTLS-SRTP profile negotiated, or 0.
@@ -54,6 +60,13 @@ func (c *Conn) ConnectionState() ConnectionState {
 	}
 	if c.suite != nil {
 		cs.CipherSuite = c.suite.ID
+	}
+	if c.version == VersionTLS12 && c.handshakes > 0 {
+		first := c.clientVerify
+		if c.resumed {
+			first = c.serverVerify
+		}
+		cs.TLSUnique = bytes.Clone(first)
 	}
 	return cs
 }

@@ -133,6 +133,9 @@ func (s *shim) run(c *conn, o *options, resume bool, st *connState, serverPuts i
 	if err := exportKeyingMaterial(c, o); err != nil {
 		return err
 	}
+	if err := sendTLSUnique(c, o); err != nil {
+		return err
+	}
 	if err := s.transfer(c, o); err != nil {
 		return err
 	}
@@ -155,6 +158,18 @@ func extraHandshake(c *conn, o *options) error {
 		return fmt.Errorf("extra Handshake: %w", err)
 	}
 	return c.drain()
+}
+
+// sendTLSUnique sends the runner the tls-unique channel binding.
+func sendTLSUnique(c *conn, o *options) error {
+	if !o.tlsUnique {
+		return nil
+	}
+	unique := c.core.ConnectionState().TLSUnique
+	if len(unique) != 12 {
+		return fmt.Errorf("failed to get tls-unique: %d bytes", len(unique))
+	}
+	return c.write(unique)
 }
 
 // exportKeyingMaterial sends the runner the exporter's output.

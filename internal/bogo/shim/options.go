@@ -20,6 +20,7 @@ type options struct {
 	noTLS13, noTLS12       bool
 	expectVersion          int
 	expectCurveID          int
+	tlsUnique              bool
 
 	// Credentials: the default one, and those -new-x509-credential adds,
 	// which the flags after it describe. expectCredential is the number

@@ -109,7 +109,7 @@ var flagTable = map[string]flagDef{
 	"-export-label":                     stringFlag(func(o *options) *string { return &o.exportLabel }),
 	"-export-context":                   stringFlag(func(o *options) *string { return &o.exportContext }),
 	"-use-export-context":               boolFlag(func(o *options) *bool { return &o.useExportContext }),
-	"-tls-unique":                       missing(false, "tls-unique (RFC 5929): no API for the first Finished"),
+	"-tls-unique":                       boolFlag(func(o *options) *bool { return &o.tlsUnique }),
 	"-expect-ticket-renewal":            boolFlag(func(o *options) *bool { return &o.expectTicketRenewal }),
 	"-expect-no-session":                boolFlag(func(o *options) *bool { return &o.expectNoSession }),
 
