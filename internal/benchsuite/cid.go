@@ -28,18 +28,7 @@ func cidConfigs(cid bool) (client, server *fsm.Config) {
 // DTLSHandshakeCoreCID is DTLSHandshakeCore with Connection IDs.
 func DTLSHandshakeCoreCID(b *testing.B) {
 	cc, sc := cidConfigs(true)
-	_, _, cert := DTLSConfigs()
-	now := cert.Leaf.NotBefore.Add(time.Hour)
-	b.ReportAllocs()
-	for b.Loop() {
-		p := newDTLSCorePair(cc, sc, now)
-		if err := p.handshake(); err != nil {
-			b.Fatal(err)
-		}
-		if !p.client.ConnectionState().ConnectionIDNegotiated {
-			b.Fatal("no CID")
-		}
-	}
+	dtlsHandshakeCore(b, cc, sc, func(st fsm.ConnectionState) bool { return st.ConnectionIDNegotiated })
 }
 
 // DTLSHandshakeUDP is one full DTLS 1.2 handshake over UDP loopback, a
