@@ -432,7 +432,7 @@ func alertf(a Alert, format string, args ...any) error {
 
 // dispatch runs the transition for input in from the current state.
 func (c *Conn) dispatch(in Input, m message) error {
-	t := Lookup(c.state, in)
+	t := lookup(c.state, in)
 	if t == nil {
 		return alertf(record.AlertUnexpectedMessage, "%s in state %s", in, c.state)
 	}

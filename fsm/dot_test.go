@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -69,4 +70,19 @@ func TestDotCoversTable(t *testing.T) {
 		require.Contains(t, dot.String(), s.String())
 		require.Contains(t, mmd.String(), s.String())
 	}
+}
+
+// TestLookupReturnsACopy: what Lookup returns cannot change the table,
+// which every Conn shares.
+func TestLookupReturnsACopy(t *testing.T) {
+	tr, ok := fsm.Lookup(fsm.StateClientWaitServerHello, fsm.InServerHello)
+	require.True(t, ok)
+	want := slices.Clone(tr.To)
+	tr.To[0] = fsm.StateClosed
+	tr.To = nil
+	again, ok := fsm.Lookup(fsm.StateClientWaitServerHello, fsm.InServerHello)
+	require.True(t, ok)
+	require.Equal(t, want, again.To)
+	_, ok = fsm.Lookup(fsm.StateClientWaitServerHello, fsm.InClientKeyExchange)
+	require.False(t, ok)
 }

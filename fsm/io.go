@@ -43,7 +43,7 @@ func (c *Conn) handleRecord(typ record.ContentType, payload []byte) error {
 		if len(payload) != 1 || payload[0] != 1 {
 			return alertf(record.AlertUnexpectedMessage, "bad change_cipher_spec")
 		}
-		if c.transport.KeepEarlyChangeCipherSpec && Lookup(c.state, InChangeCipherSpec) == nil {
+		if c.transport.KeepEarlyChangeCipherSpec && lookup(c.state, InChangeCipherSpec) == nil {
 			c.keepEarlyChangeCipherSpec()
 			return nil
 		}
@@ -53,7 +53,7 @@ func (c *Conn) handleRecord(typ record.ContentType, payload []byte) error {
 	case record.TypeAlert:
 		return c.handleAlert(payload)
 	case record.TypeApplicationData:
-		if c.transport.DropEarlyApplicationData && Lookup(c.state, InApplicationData) == nil {
+		if c.transport.DropEarlyApplicationData && lookup(c.state, InApplicationData) == nil {
 			return nil
 		}
 		return c.dispatch(InApplicationData, message{body: payload})
@@ -120,7 +120,7 @@ func (c *Conn) keepEarlyChangeCipherSpec() {
 // readEarlyChangeCipherSpec reads a kept ChangeCipherSpec once the
 // handshake has come to it.
 func (c *Conn) readEarlyChangeCipherSpec() error {
-	if c.hs == nil || !c.hs.earlyCCS || Lookup(c.state, InChangeCipherSpec) == nil {
+	if c.hs == nil || !c.hs.earlyCCS || lookup(c.state, InChangeCipherSpec) == nil {
 		return nil
 	}
 	c.hs.earlyCCS = false
@@ -219,7 +219,7 @@ func (c *Conn) handleAlert(payload []byte) error {
 		// TLS 1.2, or a version not chosen yet: a warning such as
 		// unrecognized_name before a ServerHello is ignored (within
 		// MaxIdleRecords).
-		if desc == record.AlertNoRenegotiation && Lookup(c.state, InNoRenegotiation) != nil {
+		if desc == record.AlertNoRenegotiation && lookup(c.state, InNoRenegotiation) != nil {
 			return c.dispatch(InNoRenegotiation, message{})
 		}
 		return nil

@@ -283,14 +283,28 @@ func buildIndex() {
 func Table() []Transition {
 	out := make([]Transition, len(table))
 	for i, t := range table {
-		out[i] = Transition{From: t.From, On: t.On, To: slices.Clone(t.To)}
+		out[i] = t.public()
 	}
 	return out
 }
 
-// Lookup returns the transition for (s, in), or nil when the input is not
-// legal in that state.
-func Lookup(s State, in Input) *Transition {
+// public is a copy of t that shares nothing with the table.
+func (t *Transition) public() Transition {
+	return Transition{From: t.From, On: t.On, To: slices.Clone(t.To)}
+}
+
+// Lookup returns a copy of the transition for (s, in), and false when the
+// input is not legal in that state. Changing the copy changes nothing.
+func Lookup(s State, in Input) (Transition, bool) {
+	t := lookup(s, in)
+	if t == nil {
+		return Transition{}, false
+	}
+	return t.public(), true
+}
+
+// lookup is Lookup for the state machine itself: the live entry, or nil.
+func lookup(s State, in Input) *Transition {
 	if s >= numStates || in >= numInputs {
 		return nil
 	}
