@@ -30,6 +30,14 @@ const MaxQueuedOutput = 4 << 20
 // Conn is a sans-I/O TLS connection. Feed it with Start, HandleData and API
 // calls; drain its output with NextEvent. A Conn is not safe for concurrent
 // use.
+//
+// Failure has one rule: Err reports the error that closed the Conn, and
+// it never changes once set. Start and the Handle* methods return that
+// same error (nil while the Conn is open), and the EventClosed they queue
+// carries it too; a close_notify from the peer closes with none. Errors
+// that refuse a call without touching the connection (ErrNotStarted,
+// ErrWrongTransport, ErrHandshakeIncomplete, ...) are the call's alone:
+// Err does not report them.
 type Conn struct {
 	cfg       *Config
 	transport *Transport
@@ -291,6 +299,9 @@ func (c *Conn) HandleTimeout(now time.Time) error {
 // handleInput takes input; lent is true when the caller lets records be
 // read and decrypted in data itself.
 func (c *Conn) handleInput(now time.Time, data []byte, lent bool) error {
+	if c.isClient && !c.started {
+		return ErrNotStarted
+	}
 	c.begin(now)
 	if c.state == StateClosed || c.recvClose {
 		return c.err

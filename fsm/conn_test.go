@@ -3,6 +3,7 @@ package fsm_test
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/tlsm/tlsm/fsm"
@@ -210,4 +211,47 @@ func TestHelloRetryWithClientCertificateIssuesTicket(t *testing.T) {
 	again := memconn.New(cc, sc)
 	require.NoError(t, again.Handshake())
 	require.True(t, again.Client.Conn.ConnectionState().DidResume)
+}
+
+// TestInputBeforeStart: a client given input before Start gets an API
+// error and sends nothing; Start then works as usual. A server needs no
+// Start.
+func TestInputBeforeStart(t *testing.T) {
+	cc, sc := configs(t, testcert.ECDSAP256)
+	junk := []byte{22, 3, 3, 0, 1, 0}
+	c := fsm.NewClient(cc)
+	require.ErrorIs(t, c.HandleData(time.Now(), junk), fsm.ErrNotStarted)
+	require.Equal(t, fsm.EventNone, c.NextEvent().Kind, "nothing sent")
+	d := fsm.NewDTLSClient(cc)
+	require.ErrorIs(t, d.HandleDatagram(time.Now(), junk), fsm.ErrNotStarted)
+	require.Equal(t, fsm.EventNone, d.NextEvent().Kind, "nothing sent")
+	require.NoError(t, c.Start(time.Now()))
+	require.NotEmpty(t, transmitted(c), "the ClientHello")
+
+	p := memconn.New(cc, sc)
+	require.NoError(t, p.Handshake(), "a server needs no Start")
+}
+
+// TestFailureReportedOneWay: a Conn that fails reports the same error
+// from the call that failed it, from its EventClosed and from Err, and
+// every later input call returns it again; a refused call leaves Err nil.
+func TestFailureReportedOneWay(t *testing.T) {
+	cc, _ := configs(t, testcert.ECDSAP256)
+	c := fsm.NewClient(cc)
+	require.ErrorIs(t, c.HandleData(time.Now(), []byte{1}), fsm.ErrNotStarted)
+	require.NoError(t, c.Err(), "a refused call is not a failure")
+	require.NoError(t, c.Start(time.Now()))
+	transmitted(c)
+	got := c.HandleData(time.Now(), []byte{0xff, 3, 3, 0, 1, 0})
+	require.Error(t, got)
+	var closed []error
+	for ev := c.NextEvent(); ev.Kind != fsm.EventNone; ev = c.NextEvent() {
+		if ev.Kind == fsm.EventClosed {
+			closed = append(closed, ev.Err)
+		}
+	}
+	require.Equal(t, []error{got}, closed)
+	require.Equal(t, got, c.Err())
+	require.Equal(t, got, c.HandleData(time.Now(), []byte{22}))
+	require.Equal(t, got, c.HandleTimeout(time.Now()))
 }

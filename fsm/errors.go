@@ -21,6 +21,9 @@ var (
 	ErrClosed = errors.New("tls: connection closed")
 	// ErrAlreadyStarted: Start was called twice.
 	ErrAlreadyStarted = errors.New("tls: handshake already started")
+	// ErrNotStarted: a client was given input before Start; nothing was
+	// read or sent.
+	ErrNotStarted = errors.New("tls: client not started; call Start first")
 	// ErrUnsupportedVersion: the configuration allows no version tlsm implements.
 	ErrUnsupportedVersion = errors.New("tls: no supported protocol version enabled")
 	// ErrHandshakeTimeout: a DTLS flight was retransmitted the most times
