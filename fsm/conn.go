@@ -268,8 +268,9 @@ func (c *Conn) HandleDataInPlace(now time.Time, data []byte) error {
 // HandleDatagram consumes one datagram received from the peer (DTLS).
 // Records are decrypted in place, so the datagram's bytes change, and the
 // Data of the events it produces may point into it: keep the buffer
-// unchanged until those events are drained, and do not reuse the
-// datagram's bytes afterwards.
+// unchanged until those events are drained. Then it is the caller's
+// again, to read the next datagram into: the Conn keeps copies of what
+// it needs later.
 func (c *Conn) HandleDatagram(now time.Time, datagram []byte) error {
 	if !c.transport.Datagram {
 		return ErrWrongTransport

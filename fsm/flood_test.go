@@ -256,13 +256,23 @@ func dtlsPair(t *testing.T) *dgramLink {
 }
 
 // deliver hands s every datagram in its inbox.
-func (l *dgramLink) deliver(s *dgramSide) {
+func (l *dgramLink) deliver(s *dgramSide) (moved bool) {
 	for len(s.inbox) > 0 {
 		d := s.inbox[0]
 		s.inbox = s.inbox[1:]
+		if l.reuse != nil {
+			d = append(l.reuse[:0], d...)
+		}
 		s.conn.HandleDatagram(l.now, d)
 		l.drain(s)
+		if l.reuse != nil {
+			for i := range l.reuse[:cap(l.reuse)] {
+				l.reuse[:cap(l.reuse)][i] = 0xaa // the next datagram, as far as the Conn knows
+			}
+		}
+		moved = true
 	}
+	return moved
 }
 
 // midHandshake returns a link whose server has taken the client's
