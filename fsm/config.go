@@ -316,7 +316,7 @@ func (c *Config) suitesFor(version uint16) []uint16 {
 
 // versionEnabled reports whether v is within [MinVersion, MaxVersion],
 // carried by transport t, and has enabled suites.
-func (c *Config) versionEnabled(t *Transport, v uint16) bool {
+func (c *Config) versionEnabled(t *transport, v uint16) bool {
 	lo, hi := c.versionRange()
 	return v >= lo && v <= hi && v <= t.MaxVersion && c.hasSuiteFor(v)
 }
@@ -351,7 +351,7 @@ func (o versionOffer) has(v uint16) bool { return slices.Contains(o.versions, v)
 
 // offeredVersions returns the versions a client offers over t: those in
 // [MinVersion, MaxVersion] that tlsm implements and has suites for.
-func (c *Config) offeredVersions(t *Transport) versionOffer {
+func (c *Config) offeredVersions(t *transport) versionOffer {
 	var o versionOffer
 	for _, v := range []uint16{VersionTLS13, VersionTLS12} {
 		if c.versionEnabled(t, v) {

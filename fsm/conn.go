@@ -40,7 +40,7 @@ const MaxQueuedOutput = 4 << 20
 // Err does not report them.
 type Conn struct {
 	cfg       *Config
-	transport *Transport
+	transport *transport
 	isClient  bool
 	state     State
 	started   bool
@@ -132,24 +132,24 @@ type Conn struct {
 var timeZero time.Time
 
 // NewClient returns a client Conn over a byte stream.
-func NewClient(cfg *Config) *Conn { return newConn(cfg, Stream, true) }
+func NewClient(cfg *Config) *Conn { return newConn(cfg, streamTransport, true) }
 
 // NewServer returns a server Conn over a byte stream.
-func NewServer(cfg *Config) *Conn { return newConn(cfg, Stream, false) }
+func NewServer(cfg *Config) *Conn { return newConn(cfg, streamTransport, false) }
 
 // NewDTLSClient returns a DTLS client Conn; feed it with HandleDatagram.
-func NewDTLSClient(cfg *Config) *Conn { return newConn(cfg, Datagram, true) }
+func NewDTLSClient(cfg *Config) *Conn { return newConn(cfg, datagramTransport, true) }
 
 // NewDTLSServer returns a DTLS server Conn for the peer named by peerID
 // (its transport address, as bytes), which the HelloVerifyRequest cookie
 // is bound to.
 func NewDTLSServer(cfg *Config, peerID []byte) *Conn {
-	c := newConn(cfg, Datagram, false)
+	c := newConn(cfg, datagramTransport, false)
 	c.peerID = append([]byte(nil), peerID...)
 	return c
 }
 
-func newConn(cfg *Config, t *Transport, isClient bool) *Conn {
+func newConn(cfg *Config, t *transport, isClient bool) *Conn {
 	if cfg == nil {
 		cfg = &Config{}
 	}

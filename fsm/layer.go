@@ -11,7 +11,7 @@ import (
 
 // layer is the transport's framing below the state machine: records and
 // their protection, handshake message framing and, over datagrams,
-// flights and their retransmission. Each Transport makes its own; the
+// flights and their retransmission. Each transport makes its own; the
 // state machine above it is the same for both.
 type layer interface {
 	// reset runs when the caller has drained every event, so the buffers

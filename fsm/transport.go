@@ -5,10 +5,10 @@ import (
 	"github.com/tlsm/tlsm/record"
 )
 
-// Transport holds every rule that differs between TLS over a byte stream
+// transport holds every rule that differs between TLS over a byte stream
 // and DTLS over datagrams, so that the state machine has no transport
 // branches: it asks this value.
-type Transport struct {
+type transport struct {
 	// Name is "TLS" or "DTLS".
 	Name string
 	// Datagram is true when records travel in datagrams.
@@ -46,8 +46,8 @@ type Transport struct {
 	newLayer func(*Conn) layer
 }
 
-// Stream is the transport of TLS over a reliable byte stream.
-var Stream = &Transport{
+// streamTransport is the transport of TLS over a reliable byte stream.
+var streamTransport = &transport{
 	Name:                 "TLS",
 	InitialRecordVersion: record.VersionTLS10,
 	RecordVersion:        record.VersionTLS12,
@@ -58,8 +58,8 @@ var Stream = &Transport{
 	newLayer:             newStreamLayer,
 }
 
-// Datagram is the transport of DTLS over datagrams.
-var Datagram = &Transport{
+// datagramTransport is the transport of DTLS over datagrams.
+var datagramTransport = &transport{
 	Name:                      "DTLS",
 	Datagram:                  true,
 	InitialRecordVersion:      record.VersionDTLS10,
@@ -74,7 +74,7 @@ var Datagram = &Transport{
 }
 
 // parseClientHello decodes a ClientHello body in the transport's layout.
-func (t *Transport) parseClientHello(body []byte) (*flights.ClientHello, error) {
+func (t *transport) parseClientHello(body []byte) (*flights.ClientHello, error) {
 	ch := new(flights.ClientHello)
 	var err error
 	if t.HelloVerify {
@@ -86,7 +86,7 @@ func (t *Transport) parseClientHello(body []byte) (*flights.ClientHello, error) 
 }
 
 // recordVersion is the version of a record sent in state s.
-func (t *Transport) recordVersion(s State) uint16 {
+func (t *transport) recordVersion(s State) uint16 {
 	if s == StateClientStart {
 		return t.InitialRecordVersion
 	}
@@ -94,7 +94,7 @@ func (t *Transport) recordVersion(s State) uint16 {
 }
 
 // wireVersion maps a protocol version to what this transport calls it.
-func (t *Transport) wireVersion(v uint16) uint16 {
+func (t *transport) wireVersion(v uint16) uint16 {
 	if v == VersionTLS12 {
 		return t.Version12
 	}
@@ -106,7 +106,7 @@ func (t *Transport) wireVersion(v uint16) uint16 {
 // counts down from 0xfeff for DTLS 1.0 (1.1 has no DTLS), 0xfefd is DTLS
 // 1.2 and 0xfefc DTLS 1.3; TLS writes its versions as they are. A value
 // of the other transport's is 0.
-func (t *Transport) protocolVersion(wire uint16) uint16 {
+func (t *transport) protocolVersion(wire uint16) uint16 {
 	if !t.Datagram {
 		if wire>>8 == 0xfe {
 			return 0
@@ -128,7 +128,7 @@ func (t *Transport) protocolVersion(wire uint16) uint16 {
 // supported_versions, offers (D)TLS 1.2: it is 1.2 or, as a newer client
 // may send, above (RFC 5246 Appendix E.1). DTLS counts down: 0xfe00 and
 // 0xfdff are above DTLS 1.2's 0xfefd.
-func (t *Transport) legacyAtLeast12(v uint16) bool {
+func (t *transport) legacyAtLeast12(v uint16) bool {
 	if t.Datagram {
 		return v <= record.VersionDTLS12 && v >= 0xf000
 	}
@@ -137,7 +137,7 @@ func (t *Transport) legacyAtLeast12(v uint16) bool {
 
 // offers reports whether a hello's supported_versions offers protocol
 // version v, in this transport's numbering.
-func (t *Transport) offers(supported []uint16, v uint16) bool {
+func (t *transport) offers(supported []uint16, v uint16) bool {
 	for _, w := range supported {
 		if t.protocolVersion(w) == v {
 			return true
