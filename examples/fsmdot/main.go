@@ -18,11 +18,11 @@ import (
 func main() {
 	mermaid := flag.Bool("mermaid", false, "print a Mermaid stateDiagram-v2 instead of Graphviz DOT")
 	flag.Parse()
-	write := fsm.WriteDOT
+	write := writeDOT
 	if *mermaid {
-		write = fsm.WriteMermaid
+		write = writeMermaid
 	}
-	if err := write(os.Stdout); err != nil {
+	if err := write(os.Stdout, fsm.Table()); err != nil {
 		fmt.Fprintln(os.Stderr, "fsmdot:", err)
 		os.Exit(1)
 	}
