@@ -949,7 +949,7 @@ func badInputDTLSCases() []badDTLSCase {
 			a := attack(p, p.server, func() []fsm.Event { return p.inject(p.server, forged) },
 				fsm.EventMessageReceived, fsm.EventMessageSent, fsm.EventTransmit)
 			require.Equal(t, []fsm.EventKind{fsm.EventMessageReceived, fsm.EventMessageSent, fsm.EventTransmit}, kinds(a.events))
-			require.Equal(t, flights.TypeHelloVerifyRequest, a.events[1].Message)
+			require.Equal(t, fsm.MessageHelloVerifyRequest, a.events[1].Message)
 			p.client.inbox = p.client.inbox[:len(p.client.inbox)-1] // the client did not ask for it
 			return a
 		}},

@@ -63,6 +63,28 @@ func (k EventKind) String() string {
 	return "event(" + strconv.Itoa(int(k)) + ")"
 }
 
+// MessageType is a handshake message's type (RFC 8446 §4, RFC 5246 §7.4,
+// RFC 6347 §4.3.2), as EventMessageSent and EventMessageReceived report.
+type MessageType = flights.MsgType
+
+// The handshake messages a Conn sends and receives.
+const (
+	MessageHelloRequest        = flights.TypeHelloRequest
+	MessageClientHello         = flights.TypeClientHello
+	MessageServerHello         = flights.TypeServerHello
+	MessageHelloVerifyRequest  = flights.TypeHelloVerifyRequest
+	MessageNewSessionTicket    = flights.TypeNewSessionTicket
+	MessageEncryptedExtensions = flights.TypeEncryptedExtensions
+	MessageCertificate         = flights.TypeCertificate
+	MessageServerKeyExchange   = flights.TypeServerKeyExchange
+	MessageCertificateRequest  = flights.TypeCertificateRequest
+	MessageServerHelloDone     = flights.TypeServerHelloDone
+	MessageCertificateVerify   = flights.TypeCertificateVerify
+	MessageClientKeyExchange   = flights.TypeClientKeyExchange
+	MessageFinished            = flights.TypeFinished
+	MessageKeyUpdate           = flights.TypeKeyUpdate
+)
+
 // Event is one output of a Conn. Only the fields of its Kind are set. Data
 // aliases the Conn's buffers (or, for data from HandleDatagram, the
 // datagram given to it): it is valid until the next call to a Conn method
@@ -70,7 +92,7 @@ func (k EventKind) String() string {
 type Event struct {
 	Kind      EventKind
 	Data      []byte
-	Message   flights.MsgType
+	Message   MessageType
 	Level     AlertLevel
 	Alert     Alert
 	Version   uint16
