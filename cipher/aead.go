@@ -6,19 +6,19 @@ import (
 	"errors"
 )
 
-// NonceLen is the length of the per-record nonce of every supported AEAD.
-const NonceLen = 12
+// nonceLen is the length of the per-record nonce of every supported AEAD.
+const nonceLen = 12
 
 // ErrSequenceExhausted is returned when a key has protected as many records
 // as its sequence number can count; the connection must rekey or close.
 var ErrSequenceExhausted = errors.New("cipher: record sequence number exhausted")
 
-// ErrOpen is returned when a record fails authentication.
-var ErrOpen = errors.New("cipher: message authentication failed")
+// errOpen is returned when a record fails authentication.
+var errOpen = errors.New("cipher: message authentication failed")
 
-// ErrTooLong is returned by SealAt for a plaintext whose length does not fit
+// errTooLong is returned by SealAt for a plaintext whose length does not fit
 // the 16-bit length field of the TLS 1.2 additional data.
-var ErrTooLong = errors.New("cipher: plaintext too long for a record")
+var errTooLong = errors.New("cipher: plaintext too long for a record")
 
 // State is one direction's record protection: an AEAD, its static IV and the
 // sequence number of the next record. The nonce of each record is the IV
@@ -27,8 +27,8 @@ var ErrTooLong = errors.New("cipher: plaintext too long for a record")
 // through SealAt and OpenAt, which take the sequence number from the caller.
 type State struct {
 	aead  gocipher.AEAD
-	iv    [NonceLen]byte
-	nonce [NonceLen]byte
+	iv    [nonceLen]byte
+	nonce [nonceLen]byte
 	seq   uint64
 
 	// explicitLen is the length of the nonce part carried in each TLS 1.2
@@ -42,13 +42,13 @@ type State struct {
 	cidAD *[cidADLen + 255]byte
 }
 
-// NewState returns a protection state for key and iv with sequence 0.
-func NewState(s *Suite, key, iv []byte) (*State, error) {
+// newState returns a protection state for key and iv with sequence 0.
+func newState(s *Suite, key, iv []byte) (*State, error) {
 	aead, err := s.NewAEAD(key)
 	if err != nil {
 		return nil, err
 	}
-	if len(iv) != NonceLen {
+	if len(iv) != nonceLen {
 		return nil, errors.New("cipher: bad IV length")
 	}
 	st := &State{aead: aead}
@@ -60,8 +60,8 @@ func NewState(s *Suite, key, iv []byte) (*State, error) {
 func NewTrafficState(s *Suite, secret []byte) (*State, error) {
 	var keyBuf, ivBuf [64]byte // one block of either hash holds a key or an IV
 	key := appendExpandLabel(keyBuf[:0], s.Hash, secret, "key", nil, s.KeyLen)
-	iv := appendExpandLabel(ivBuf[:0], s.Hash, secret, "iv", nil, NonceLen)
-	return NewState(s, key, iv)
+	iv := appendExpandLabel(ivBuf[:0], s.Hash, secret, "iv", nil, nonceLen)
+	return newState(s, key, iv)
 }
 
 // Seq returns the sequence number of the next record.
@@ -86,7 +86,7 @@ func (st *State) setNonce(seq uint64) {
 	var s [8]byte
 	binary.BigEndian.PutUint64(s[:], seq)
 	for i := range s {
-		st.nonce[NonceLen-8+i] ^= s[i]
+		st.nonce[nonceLen-8+i] ^= s[i]
 	}
 }
 
@@ -110,7 +110,7 @@ func (st *State) Open(dst, ad, ciphertext []byte) ([]byte, error) {
 	st.setNonce(st.seq)
 	out, err := st.aead.Open(dst, st.nonce[:], ciphertext, ad)
 	if err != nil {
-		return nil, ErrOpen
+		return nil, errOpen
 	}
 	st.seq++
 	return out, nil

@@ -5,4 +5,10 @@
 // derived from it.
 //
 // Nothing here performs I/O, reads a clock or draws randomness.
+//
+// Stability: this package is the cryptographic base of tlsm's own packages
+// (record, fsm), which is what its exported API serves; it may change in
+// any release. Stable, as part of tlsm's public API: the cipher suite IDs
+// (re-exported by fsm), Suite's ID, Name and TLS13, and the exporter
+// functions' results, which are fixed by the RFCs.
 package cipher

@@ -99,14 +99,14 @@ func TestSealOpenAtAllSuites(t *testing.T) {
 
 		// Wrong sequence number, type or version in the additional data.
 		_, err = r.OpenAt(nil, seqs[1], 23, 0xfefd, frags[0])
-		require.ErrorIs(t, err, ErrOpen)
+		require.ErrorIs(t, err, errOpen)
 		_, err = r.OpenAt(nil, seqs[0], 22, 0xfefd, frags[0])
-		require.ErrorIs(t, err, ErrOpen)
+		require.ErrorIs(t, err, errOpen)
 		_, err = r.OpenAt(nil, seqs[0], 23, 0xfeff, frags[0])
-		require.ErrorIs(t, err, ErrOpen)
+		require.ErrorIs(t, err, errOpen)
 		// Too short for explicit nonce and tag.
 		_, err = r.OpenAt(nil, 0, 23, 0xfefd, make([]byte, s.ExplicitNonceLen+15))
-		require.ErrorIs(t, err, ErrOpen)
+		require.ErrorIs(t, err, errOpen)
 		// A failed open leaves the state usable.
 		pt, err := r.OpenAt(nil, seqs[0], 23, 0xfefd, frags[0])
 		require.NoError(t, err)
@@ -114,7 +114,7 @@ func TestSealOpenAtAllSuites(t *testing.T) {
 
 		// The length field of the additional data bounds the plaintext.
 		out, err := w.SealAt([]byte("x"), 0, 23, 0xfefd, make([]byte, 0x10000))
-		require.ErrorIs(t, err, ErrTooLong)
+		require.ErrorIs(t, err, errTooLong)
 		require.Equal(t, "x", string(out))
 	}
 }
@@ -178,7 +178,7 @@ func TestSealCID(t *testing.T) {
 		"short":   func() ([]byte, error) { return st.OpenCID(nil, seq, 25, 0xfefd, cid, out[:20]) },
 	} {
 		_, err := open()
-		require.ErrorIs(t, err, ErrOpen, name)
+		require.ErrorIs(t, err, errOpen, name)
 	}
 	allocs := testing.AllocsPerRun(50, func() {
 		out, _ = st.SealCID(out[:0], seq, 25, 0xfefd, cid, inner)

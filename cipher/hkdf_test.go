@@ -30,11 +30,11 @@ func TestMACMatchesHMAC(t *testing.T) {
 	}
 }
 
-// TestExpandLabelMatchesHKDF checks ExpandLabel and Extract against
+// TestExpandLabelMatchesHKDF checks ExpandLabel and extract against
 // crypto/hkdf across single- and multi-block output lengths.
 func TestExpandLabelMatchesHKDF(t *testing.T) {
 	for _, h := range []crypto.Hash{crypto.SHA256, crypto.SHA384} {
-		secret := Extract(h, []byte("input keying material"), []byte("salt"))
+		secret := extract(h, []byte("input keying material"), []byte("salt"))
 		want, err := hkdf.Extract(h.New, []byte("input keying material"), []byte("salt"))
 		if err != nil || !bytes.Equal(secret, want) {
 			t.Fatalf("%v: Extract mismatch (%v)", h, err)

@@ -41,8 +41,8 @@ func appendExpandLabel(dst []byte, h crypto.Hash, secret []byte, label string, c
 	return out[:length]
 }
 
-// Extract is HKDF-Extract. A nil secret means a string of HashLen zeros.
-func Extract(h crypto.Hash, secret, salt []byte) []byte {
+// extract is HKDF-Extract. A nil secret means a string of HashLen zeros.
+func extract(h crypto.Hash, secret, salt []byte) []byte {
 	return appendExtract(nil, h, secret, salt)
 }
 
@@ -119,9 +119,9 @@ func hashOnce(h crypto.Hash, dst, data []byte) []byte {
 	panic("cipher: no TLS 1.3 suite uses " + h.String()) // a programming error
 }
 
-// DeriveSecret is Derive-Secret from RFC 8446 §7.1, taking the transcript
+// deriveSecret is Derive-Secret from RFC 8446 §7.1, taking the transcript
 // hash (not the messages).
-func DeriveSecret(h crypto.Hash, secret []byte, label string, transcriptHash []byte) []byte {
+func deriveSecret(h crypto.Hash, secret []byte, label string, transcriptHash []byte) []byte {
 	return ExpandLabel(h, secret, label, transcriptHash, h.Size())
 }
 
@@ -181,7 +181,7 @@ func (s *Schedule) ToMaster() { s.advance(nil) }
 
 // Derive returns Derive-Secret(current, label, transcriptHash).
 func (s *Schedule) Derive(label string, transcriptHash []byte) []byte {
-	return DeriveSecret(s.hash, s.secret, label, transcriptHash)
+	return deriveSecret(s.hash, s.secret, label, transcriptHash)
 }
 
 // AppendDerive appends Derive-Secret(current, label, transcriptHash) to
@@ -226,16 +226,16 @@ func NextTrafficSecret(h crypto.Hash, secret []byte) []byte {
 	return ExpandLabel(h, secret, "traffic upd", nil, h.Size())
 }
 
-// TrafficKeys derives the record key and IV from a TLS 1.3 traffic secret.
-func TrafficKeys(s *Suite, secret []byte) (key, iv []byte) {
+// trafficKeys derives the record key and IV from a TLS 1.3 traffic secret.
+func trafficKeys(s *Suite, secret []byte) (key, iv []byte) {
 	key = ExpandLabel(s.Hash, secret, "key", nil, s.KeyLen)
-	iv = ExpandLabel(s.Hash, secret, "iv", nil, NonceLen)
+	iv = ExpandLabel(s.Hash, secret, "iv", nil, nonceLen)
 	return key, iv
 }
 
 // ExportKeyingMaterial is the TLS 1.3 exporter (RFC 8446 §7.5).
 func ExportKeyingMaterial(h crypto.Hash, exporterMaster []byte, label string, context []byte, length int) []byte {
-	secret := DeriveSecret(h, exporterMaster, label, emptyHash(h))
+	secret := deriveSecret(h, exporterMaster, label, emptyHash(h))
 	ch := h.New()
 	ch.Write(context)
 	return ExpandLabel(h, secret, "exporter", ch.Sum(nil), length)

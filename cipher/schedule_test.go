@@ -25,7 +25,7 @@ func TestScheduleRFC8448(t *testing.T) {
 	th := unhex(t, "860c06edc07858ee8e78f0e7428c58edd6b43f2ca3e6e95f02ed063cf0e1cad8")
 	require.Equal(t, unhex(t, "b3eddb126e067f35a780b3abf45e2d8f3b1a950738f52e9600746a0e27a55a21"), s.Derive(LabelClientHandshake, th))
 	require.Equal(t, unhex(t, "b67b7d690cc16c4e75e54213cb2d37b4e9c912bcded9105d42befd59d391ad38"), s.Derive(LabelServerHandshake, th))
-	key, iv := TrafficKeys(SuiteByID(TLS_AES_128_GCM_SHA256), s.Derive(LabelServerHandshake, th))
+	key, iv := trafficKeys(SuiteByID(TLS_AES_128_GCM_SHA256), s.Derive(LabelServerHandshake, th))
 	require.Equal(t, unhex(t, "3fce516009c21727d0f2e4e86ee403bc"), key)
 	require.Equal(t, unhex(t, "5d313eb2671276ee13000b30"), iv)
 	s.ToMaster()
@@ -36,7 +36,7 @@ func TestNonceFromSequence(t *testing.T) {
 	suite := SuiteByID(TLS_AES_128_GCM_SHA256)
 	key := make([]byte, 16)
 	iv := unhex(t, "000102030405060708090a0b")
-	st, err := NewState(suite, key, iv)
+	st, err := newState(suite, key, iv)
 	require.NoError(t, err)
 	n, err := st.nextNonce()
 	require.NoError(t, err)
@@ -67,7 +67,7 @@ func TestSealOpenAllSuites(t *testing.T) {
 		ct, _ := w.Seal(nil, nil, []byte("x"))
 		ct[0] ^= 1
 		_, err = r.Open(nil, nil, ct)
-		require.ErrorIs(t, err, ErrOpen)
+		require.ErrorIs(t, err, errOpen)
 	}
 }
 
@@ -75,12 +75,12 @@ func TestSealOpenAllSuites(t *testing.T) {
 // not consume a sequence number, so the next genuine one still opens.
 func TestOpenFailureKeepsSequence(t *testing.T) {
 	s := SuiteByID(TLS_AES_128_GCM_SHA256)
-	w, err := NewState(s, make([]byte, 16), make([]byte, NonceLen))
+	w, err := newState(s, make([]byte, 16), make([]byte, nonceLen))
 	require.NoError(t, err)
-	r, err := NewState(s, make([]byte, 16), make([]byte, NonceLen))
+	r, err := newState(s, make([]byte, 16), make([]byte, nonceLen))
 	require.NoError(t, err)
 	_, err = r.Open(nil, nil, make([]byte, 40))
-	require.ErrorIs(t, err, ErrOpen)
+	require.ErrorIs(t, err, errOpen)
 	require.Zero(t, r.Seq())
 	sealed, err := w.Seal(nil, nil, []byte("first"))
 	require.NoError(t, err)

@@ -46,12 +46,12 @@ const (
 	LabelServerFinished       = "server finished"
 )
 
-// PRF12 is the TLS 1.2 pseudorandom function PRF(secret, label, seed) of
+// prf12 is the TLS 1.2 pseudorandom function PRF(secret, label, seed) of
 // RFC 5246 §5: P_hash(secret, label || seed) with HMAC over h, cut to
 // length bytes. h is the suite's Hash. For SHA-256 and SHA-384, the
 // hashes of every TLS 1.2 suite here, the HMACs run on stack buffers
 // (see mac).
-func PRF12(h crypto.Hash, secret []byte, label string, seed []byte, length int) []byte {
+func prf12(h crypto.Hash, secret []byte, label string, seed []byte, length int) []byte {
 	if h != crypto.SHA256 && h != crypto.SHA384 {
 		return prf12HMAC(h, secret, label, seed, length)
 	}
@@ -68,7 +68,7 @@ func PRF12(h crypto.Hash, secret []byte, label string, seed []byte, length int) 
 	return out[:length:length]
 }
 
-// prf12HMAC is PRF12 on crypto/hmac, for any hash.
+// prf12HMAC is prf12 on crypto/hmac, for any hash.
 func prf12HMAC(h crypto.Hash, secret []byte, label string, seed []byte, length int) []byte {
 	labelSeed := make([]byte, 0, len(label)+len(seed))
 	labelSeed = append(labelSeed, label...)
@@ -99,14 +99,14 @@ func concat(a, b []byte) []byte {
 // MasterSecret12 derives the TLS 1.2 master secret from the pre-master
 // secret and the hello randoms (RFC 5246 §8.1).
 func MasterSecret12(h crypto.Hash, preMaster, clientRandom, serverRandom []byte) []byte {
-	return PRF12(h, preMaster, LabelMasterSecret, concat(clientRandom, serverRandom), MasterSecretLen12)
+	return prf12(h, preMaster, LabelMasterSecret, concat(clientRandom, serverRandom), MasterSecretLen12)
 }
 
 // ExtendedMasterSecret12 derives the master secret of RFC 7627 §4 from the
 // pre-master secret and the session hash, the transcript hash from the
 // ClientHello up to and including the ClientKeyExchange.
 func ExtendedMasterSecret12(h crypto.Hash, preMaster, sessionHash []byte) []byte {
-	return PRF12(h, preMaster, LabelExtendedMasterSecret, sessionHash, MasterSecretLen12)
+	return prf12(h, preMaster, LabelExtendedMasterSecret, sessionHash, MasterSecretLen12)
 }
 
 // KeyBlock12 expands the master secret into the record keys of a TLS 1.2
@@ -115,7 +115,7 @@ func ExtendedMasterSecret12(h crypto.Hash, preMaster, sessionHash []byte) []byte
 // results do not share capacity, so appending to one never alters another.
 func KeyBlock12(s *Suite, master, clientRandom, serverRandom []byte) (clientKey, serverKey, clientIV, serverIV []byte) {
 	k, v := s.KeyLen, s.FixedIVLen
-	b := PRF12(s.Hash, master, LabelKeyExpansion, concat(serverRandom, clientRandom), 2*k+2*v)
+	b := prf12(s.Hash, master, LabelKeyExpansion, concat(serverRandom, clientRandom), 2*k+2*v)
 	clientKey = b[0:k:k]
 	serverKey = b[k : 2*k : 2*k]
 	clientIV = b[2*k : 2*k+v : 2*k+v]
@@ -127,7 +127,7 @@ func KeyBlock12(s *Suite, master, clientRandom, serverRandom []byte) (clientKey,
 // (RFC 5246 §7.4.9): label is LabelClientFinished or LabelServerFinished,
 // transcriptHash the hash of the handshake messages before that Finished.
 func VerifyData12(h crypto.Hash, master []byte, label string, transcriptHash []byte) []byte {
-	return PRF12(h, master, label, transcriptHash, VerifyDataLen12)
+	return prf12(h, master, label, transcriptHash, VerifyDataLen12)
 }
 
 // ExportKeyingMaterial12 is the TLS 1.2 exporter of RFC 5705 §4. The seed is
@@ -147,7 +147,7 @@ func ExportKeyingMaterial12(h crypto.Hash, master, clientRandom, serverRandom []
 		seed = binary.BigEndian.AppendUint16(seed, uint16(len(context)))
 		seed = append(seed, context...)
 	}
-	return PRF12(h, master, label, seed, length)
+	return prf12(h, master, label, seed, length)
 }
 
 // ad12Len is the length of the TLS 1.2 additional data: seq_num(8) ||
@@ -162,7 +162,7 @@ const ad12Len = 13
 // For ChaCha20-Poly1305 (RFC 7905) the nonce is fixedIV(12) XOR the padded
 // sequence number, as in TLS 1.3, and records carry no explicit part.
 func NewState12(s *Suite, key, fixedIV []byte) (*State, error) {
-	if s.TLS13 || s.FixedIVLen+s.ExplicitNonceLen != NonceLen {
+	if s.TLS13 || s.FixedIVLen+s.ExplicitNonceLen != nonceLen {
 		return nil, errors.New("cipher: not a TLS 1.2 suite")
 	}
 	if len(key) != s.KeyLen {
@@ -215,7 +215,7 @@ func (st *State) Seal12(dst []byte, typ uint8, version uint16, plaintext []byte)
 // and version come from the record header. The explicit nonce is taken
 // from the fragment as sent, whatever the peer chose. To decrypt in place,
 // dst may be fragment[ExplicitNonceLen():][:0]. A fragment too short to hold
-// the explicit nonce and tag, or one that fails authentication, is ErrOpen.
+// the explicit nonce and tag, or one that fails authentication, is errOpen.
 // Each call consumes a sequence number, whether or not it succeeds.
 func (st *State) Open12(dst []byte, typ uint8, version uint16, fragment []byte) ([]byte, error) {
 	if st.seq == ^uint64(0) {
@@ -234,10 +234,10 @@ func (st *State) Open12(dst []byte, typ uint8, version uint16, fragment []byte) 
 // own sequence number is neither used nor advanced, and never sealing two
 // records under one seq is the caller's duty. The same overlap rules as for
 // Seal12 apply. A plaintext longer than 65535 bytes, whose length the
-// additional data cannot carry, is refused with ErrTooLong.
+// additional data cannot carry, is refused with errTooLong.
 func (st *State) SealAt(dst []byte, seq uint64, typ uint8, version uint16, plaintext []byte) ([]byte, error) {
 	if len(plaintext) > 0xffff {
-		return dst, ErrTooLong
+		return dst, errTooLong
 	}
 	return st.seal12(dst, seq, typ, version, plaintext), nil
 }
@@ -257,7 +257,7 @@ func (st *State) OpenAt(dst []byte, seq uint64, typ uint8, version uint16, fragm
 func (st *State) seal12(dst []byte, seq uint64, typ uint8, version uint16, plaintext []byte) []byte {
 	st.setNonce(seq)
 	st.setAD12(seq, typ, version, len(plaintext))
-	dst = append(dst, st.nonce[NonceLen-st.explicitLen:]...)
+	dst = append(dst, st.nonce[nonceLen-st.explicitLen:]...)
 	return st.aead.Seal(dst, st.nonce[:], plaintext, st.ad[:])
 }
 
@@ -265,14 +265,14 @@ func (st *State) seal12(dst []byte, seq uint64, typ uint8, version uint16, plain
 func (st *State) open12(dst []byte, seq uint64, typ uint8, version uint16, fragment []byte) ([]byte, error) {
 	n := len(fragment) - st.explicitLen - st.aead.Overhead()
 	if n < 0 {
-		return nil, ErrOpen
+		return nil, errOpen
 	}
 	st.setNonce(seq)
-	copy(st.nonce[NonceLen-st.explicitLen:], fragment[:st.explicitLen])
+	copy(st.nonce[nonceLen-st.explicitLen:], fragment[:st.explicitLen])
 	st.setAD12(seq, typ, version, n)
 	out, err := st.aead.Open(dst, st.nonce[:], fragment[st.explicitLen:], st.ad[:])
 	if err != nil {
-		return nil, ErrOpen
+		return nil, errOpen
 	}
 	return out, nil
 }
@@ -290,11 +290,11 @@ const cidADLen = 23
 // keeps a buffer for it, so sealing allocates only when dst lacks room.
 func (st *State) SealCID(dst []byte, seq uint64, typ uint8, version uint16, cid, plaintext []byte) ([]byte, error) {
 	if len(plaintext) > 0xffff || len(cid) > 0xff {
-		return dst, ErrTooLong
+		return dst, errTooLong
 	}
 	st.setNonce(seq)
 	ad := st.cidAdditionalData(seq, typ, version, cid, len(plaintext))
-	dst = append(dst, st.nonce[NonceLen-st.explicitLen:]...)
+	dst = append(dst, st.nonce[nonceLen-st.explicitLen:]...)
 	return st.aead.Seal(dst, st.nonce[:], plaintext, ad), nil
 }
 
@@ -303,14 +303,14 @@ func (st *State) SealCID(dst []byte, seq uint64, typ uint8, version uint16, cid,
 func (st *State) OpenCID(dst []byte, seq uint64, typ uint8, version uint16, cid, fragment []byte) ([]byte, error) {
 	n := len(fragment) - st.explicitLen - st.aead.Overhead()
 	if n < 0 || len(cid) > 0xff {
-		return nil, ErrOpen
+		return nil, errOpen
 	}
 	st.setNonce(seq)
-	copy(st.nonce[NonceLen-st.explicitLen:], fragment[:st.explicitLen])
+	copy(st.nonce[nonceLen-st.explicitLen:], fragment[:st.explicitLen])
 	ad := st.cidAdditionalData(seq, typ, version, cid, n)
 	out, err := st.aead.Open(dst, st.nonce[:], fragment[st.explicitLen:], ad)
 	if err != nil {
-		return nil, ErrOpen
+		return nil, errOpen
 	}
 	return out, nil
 }

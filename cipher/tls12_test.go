@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestPRF12Vector checks PRF12 against the widely published TLS 1.2 PRF
+// TestPRF12Vector checks prf12 against the widely published TLS 1.2 PRF
 // (SHA-256) test vector.
 func TestPRF12Vector(t *testing.T) {
 	secret := unhex(t, "9bbe436ba940f017b17652849a71db35")
@@ -18,10 +18,10 @@ func TestPRF12Vector(t *testing.T) {
 		"6b301791e90d35c9c9a46b4e14baf9af0fa022f7077def17abfd3797c0564bab"+
 		"4fbc91666e9def9b97fce34f796789baa48082d122ee42c5a72e5a5110fff701"+
 		"87347b66")
-	require.Equal(t, want, PRF12(crypto.SHA256, secret, "test label", seed, 100))
+	require.Equal(t, want, prf12(crypto.SHA256, secret, "test label", seed, 100))
 	// Shorter outputs are prefixes of longer ones.
 	for _, n := range []int{0, 1, 31, 32, 33, 64} {
-		require.Equal(t, want[:n], PRF12(crypto.SHA256, secret, "test label", seed, n))
+		require.Equal(t, want[:n], prf12(crypto.SHA256, secret, "test label", seed, n))
 	}
 }
 
@@ -71,16 +71,16 @@ func TestDerivations12(t *testing.T) {
 	h := crypto.SHA384
 
 	ms := MasterSecret12(h, pm, cr, sr)
-	require.Equal(t, PRF12(h, pm, "master secret", append(append([]byte{}, cr...), sr...), 48), ms)
+	require.Equal(t, prf12(h, pm, "master secret", append(append([]byte{}, cr...), sr...), 48), ms)
 	sessionHash := bytes.Repeat([]byte{4}, 48)
 	ems := ExtendedMasterSecret12(h, pm, sessionHash)
-	require.Equal(t, PRF12(h, pm, "extended master secret", sessionHash, 48), ems)
+	require.Equal(t, prf12(h, pm, "extended master secret", sessionHash, 48), ems)
 	require.NotEqual(t, ms, ems)
 
-	require.Equal(t, PRF12(h, ms, "server finished", sessionHash, 12), VerifyData12(h, ms, LabelServerFinished, sessionHash))
+	require.Equal(t, prf12(h, ms, "server finished", sessionHash, 12), VerifyData12(h, ms, LabelServerFinished, sessionHash))
 
 	s := SuiteByID(TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384)
-	kb := PRF12(h, ms, "key expansion", append(append([]byte{}, sr...), cr...), 2*32+2*4)
+	kb := prf12(h, ms, "key expansion", append(append([]byte{}, sr...), cr...), 2*32+2*4)
 	ck, sk, civ, siv := KeyBlock12(s, ms, cr, sr)
 	require.Equal(t, kb[:32], ck)
 	require.Equal(t, kb[32:64], sk)
@@ -94,9 +94,9 @@ func TestDerivations12(t *testing.T) {
 	empty := ExportKeyingMaterial12(h, ms, cr, sr, "EXPERIMENTAL x", nil, true, 20)
 	ctx := ExportKeyingMaterial12(h, ms, cr, sr, "EXPERIMENTAL x", []byte("ab"), true, 20)
 	seed := append(append([]byte{}, cr...), sr...)
-	require.Equal(t, PRF12(h, ms, "EXPERIMENTAL x", seed, 20), none)
-	require.Equal(t, PRF12(h, ms, "EXPERIMENTAL x", append(seed, 0, 0), 20), empty)
-	require.Equal(t, PRF12(h, ms, "EXPERIMENTAL x", append(seed, 0, 2, 'a', 'b'), 20), ctx)
+	require.Equal(t, prf12(h, ms, "EXPERIMENTAL x", seed, 20), none)
+	require.Equal(t, prf12(h, ms, "EXPERIMENTAL x", append(seed, 0, 0), 20), empty)
+	require.Equal(t, prf12(h, ms, "EXPERIMENTAL x", append(seed, 0, 2, 'a', 'b'), 20), ctx)
 	require.Panics(t, func() {
 		ExportKeyingMaterial12(h, ms, cr, sr, "x", make([]byte, 1<<16), true, 20)
 	})
@@ -194,10 +194,10 @@ func TestSealOpen12AllSuites(t *testing.T) {
 		// Wrong type in the additional data.
 		frag, _ := w.Seal12(nil, 23, 0x0303, []byte("x"))
 		_, err = r.Open12(nil, 22, 0x0303, frag)
-		require.ErrorIs(t, err, ErrOpen)
+		require.ErrorIs(t, err, errOpen)
 		// Too short for explicit nonce and tag.
 		_, err = r.Open12(nil, 23, 0x0303, make([]byte, s.ExplicitNonceLen+15))
-		require.ErrorIs(t, err, ErrOpen)
+		require.ErrorIs(t, err, errOpen)
 		// Exhausted sequence.
 		w.seq = ^uint64(0)
 		_, err = w.Seal12(nil, 23, 0x0303, nil)
@@ -239,7 +239,7 @@ func TestPRF12MatchesHMAC(t *testing.T) {
 					secret := bytes.Repeat([]byte{byte(secretLen)}, secretLen)
 					seed := bytes.Repeat([]byte{byte(seedLen + 1)}, seedLen)
 					want := prf12HMAC(h, secret, "key expansion", seed, n)
-					require.Equal(t, want, PRF12(h, secret, "key expansion", seed, n), "%v secret %d seed %d out %d", h, secretLen, seedLen, n)
+					require.Equal(t, want, prf12(h, secret, "key expansion", seed, n), "%v secret %d seed %d out %d", h, secretLen, seedLen, n)
 				}
 			}
 		}

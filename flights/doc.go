@@ -17,4 +17,9 @@
 // Append methods panic when a field does not fit its wire encoding (for
 // example a Random that is not 32 bytes or a vector longer than its length
 // prefix allows); such values are programming errors, never peer input.
+//
+// Stability: this package serves tlsm's own packages (fsm and its tests),
+// and its exported API may change in any release. Stable: the message
+// type and extension code points, which the RFCs fix, and the bounds the
+// Reassembler documents (ReassemblyWindow, ReassemblyCost).
 package flights

@@ -8,4 +8,10 @@
 //
 // Protection works in place and allocates nothing per record once the
 // caller's buffers have grown to size.
+//
+// Stability: this package serves tlsm's own packages (flights, fsm, tls,
+// dtls), and its exported API may change in any release. Stable, as part
+// of tlsm's public API: the Alert and AlertLevel values and AlertError
+// (fsm re-exports them), the content types and version numbers, which the
+// RFCs fix, and the documented bounds (MaxPlaintext, ReplayWindowSize).
 package record

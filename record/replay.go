@@ -20,8 +20,8 @@ type ReplayWindow struct {
 	seen bool   // any sequence number accepted
 }
 
-// NewReplayWindow returns an empty window.
-func NewReplayWindow() *ReplayWindow { return &ReplayWindow{} }
+// newReplayWindow returns an empty window.
+func newReplayWindow() *ReplayWindow { return &ReplayWindow{} }
 
 // Check reports whether seq may be new: not over MaxSeq48, not older than
 // the window and not accepted before. It does not change the window.

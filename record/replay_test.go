@@ -8,7 +8,7 @@ import (
 )
 
 func TestReplayWindow(t *testing.T) {
-	for name, w := range map[string]*ReplayWindow{"new": NewReplayWindow(), "zero": {}} {
+	for name, w := range map[string]*ReplayWindow{"new": newReplayWindow(), "zero": {}} {
 		// Sequence 0 is new in an empty window.
 		require.True(t, w.Check(0), name)
 		w.Accept(0)
@@ -78,7 +78,7 @@ func TestReplayWindowModel(t *testing.T) {
 	outcomes := map[bool]int{}
 	highest := uint64(0)
 	for round := range 20 {
-		w := NewReplayWindow()
+		w := newReplayWindow()
 		m := &replayModel{seen: map[uint64]bool{}}
 		base := uint64(0)
 		if round%4 == 3 {
@@ -123,7 +123,7 @@ func TestReplayWindowModel(t *testing.T) {
 }
 
 func TestReplayWindowAllocs(t *testing.T) {
-	w := NewReplayWindow()
+	w := newReplayWindow()
 	seq := uint64(0)
 	allocs := testing.AllocsPerRun(100, func() {
 		seq++
