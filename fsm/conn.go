@@ -396,13 +396,7 @@ func (c *Conn) writeApplicationData(p []byte) error {
 	}
 }
 
-func (c *Conn) connected() bool {
-	switch c.state {
-	case StateClientConnected13, StateServerConnected13, StateClientConnected12, StateServerConnected12:
-		return true
-	}
-	return false
-}
+func (c *Conn) connected() bool { return property(c.state).connected }
 
 func (c *Conn) closeWith(err error) {
 	c.state = StateClosed

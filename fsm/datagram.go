@@ -261,7 +261,7 @@ func (l *datagramLayer) writeHandshake(payload []byte) error {
 // handshake are copies of the last one's.
 func (l *datagramLayer) stale(f flights.Fragment) bool {
 	c := l.c
-	if c.hs != nil || c.state == StateServerStart {
+	if c.hs != nil || property(c.state).start {
 		return f.Type == flights.TypeHelloRequest && c.handshakes == 0
 	}
 	switch f.Type {
@@ -279,7 +279,7 @@ func (l *datagramLayer) stale(f flights.Fragment) bool {
 // after it (a second Finished), which no state takes.
 func (l *datagramLayer) pastHandshake(f flights.Fragment) bool {
 	c := l.c
-	return c.hs == nil && c.state != StateServerStart && handshake12Message[f.Type] && f.Seq >= l.doneSeq
+	return c.hs == nil && !property(c.state).start && handshake12Message[f.Type] && f.Seq >= l.doneSeq
 }
 
 // handshake12Message are the messages a (D)TLS 1.2 handshake carries,
@@ -298,16 +298,8 @@ var handshake12Message = map[flights.MsgType]bool{
 // exchange, one starting a renegotiation), or the server's first answer to
 // our ClientHello, which follows its own numbering after a HelloRequest.
 func (l *datagramLayer) startsHandshake(f flights.Fragment) bool {
-	switch l.c.state {
-	case StateServerStart, StateServerConnected12:
-		return f.Type == flights.TypeClientHello
-	case StateClientWaitServerHello:
-		// Not a HelloVerifyRequest: a copy of one already answered would
-		// make us send a third ClientHello. (A copy of an earlier
-		// handshake's ServerHello is of an earlier epoch, never seen here.)
-		return f.Type == flights.TypeServerHello
-	}
-	return false
+	p := property(l.c.state)
+	return p.restarts && f.Type == p.restartedBy
 }
 
 func (l *datagramLayer) nextMessage() (flights.MsgType, []byte, []byte, bool, error) {

@@ -144,7 +144,7 @@ func (c *Conn) handleChangeCipherSpec(payload []byte) error {
 	if c.layer.handshakeBuffered() > 0 {
 		return alertf(record.AlertUnexpectedMessage, "change_cipher_spec inside a handshake message")
 	}
-	if c.connected() || c.state == StateServerStart || c.state == StateClientStart {
+	if c.connected() || property(c.state).start {
 		return alertf(record.AlertUnexpectedMessage, "change_cipher_spec outside the handshake")
 	}
 	return nil

@@ -254,6 +254,56 @@ func init() {
 	buildIndex()
 }
 
+// stateProperty is what the rules outside the table need to know of a
+// state: the table says which inputs it takes, this the rest.
+type stateProperty struct {
+	// start: no handshake has begun.
+	start bool
+	// initialRecords: records sent here carry the transport's initial
+	// record version (a client's first ClientHello).
+	initialRecords bool
+	// connected: a handshake is complete and application data flows.
+	connected bool
+	// restartedBy is the message that, arriving numbered out of turn,
+	// starts a handshake over in this state (DTLS): a client's new
+	// ClientHello at a server, a ServerHello after our retried hello.
+	restartedBy flights.MsgType
+	// restarts is set where restartedBy applies.
+	restarts bool
+}
+
+// properties holds each state's properties; states not listed have none.
+var properties = func() (p [numStates]stateProperty) {
+	p[StateClientStart].start = true
+	p[StateClientStart].initialRecords = true
+	p[StateServerStart].start = true
+	for _, s := range []State{StateClientConnected13, StateServerConnected13, StateClientConnected12, StateServerConnected12} {
+		p[s].connected = true
+	}
+	for _, r := range []struct {
+		s State
+		m flights.MsgType
+	}{
+		{StateServerStart, flights.TypeClientHello},
+		{StateServerConnected12, flights.TypeClientHello},
+		// Not a HelloVerifyRequest: a copy of one already answered would
+		// make us send a third ClientHello. (A copy of an earlier
+		// handshake's ServerHello is of an earlier epoch, never seen here.)
+		{StateClientWaitServerHello, flights.TypeServerHello},
+	} {
+		p[r.s].restartedBy, p[r.s].restarts = r.m, true
+	}
+	return p
+}()
+
+// property returns the properties of s.
+func property(s State) stateProperty {
+	if s >= numStates {
+		return stateProperty{}
+	}
+	return properties[s]
+}
+
 // selfLoops declares input in each of states as legal, staying put.
 func selfLoops(states []State, in Input, h handler) []Transition {
 	out := make([]Transition, len(states))

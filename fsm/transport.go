@@ -87,7 +87,7 @@ func (t *transport) parseClientHello(body []byte) (*flights.ClientHello, error) 
 
 // recordVersion is the version of a record sent in state s.
 func (t *transport) recordVersion(s State) uint16 {
-	if s == StateClientStart {
+	if property(s).initialRecords {
 		return t.InitialRecordVersion
 	}
 	return t.RecordVersion
