@@ -65,7 +65,7 @@ func (c *Conn) sendClientHello(offer versionOffer, noResume bool) error {
 	if c.handshakes > 0 {
 		// OpenSSL's DTLS server expects a renegotiation to carry the
 		// cookie of the first handshake, as its own client does.
-		hello.DTLSCookie = c.dtlsCookie
+		hello.DTLSCookie = c.reneg.dtlsCookie
 	}
 	if offer.has(VersionTLS13) {
 		key, err := generateKeyShare(c.hs.group, rand)
@@ -80,7 +80,7 @@ func (c *Conn) sendClientHello(offer versionOffer, noResume bool) error {
 	if offer.has(VersionTLS12) {
 		hello.ExtendedMasterSecret = true
 		hello.SecureRenegotiationSupported = true
-		hello.SecureRenegotiation = c.clientVerify
+		hello.SecureRenegotiation = c.reneg.clientVerify
 		hello.ECPointFormats = []uint8{0}
 		hello.TicketSupported = !c.cfg.SessionTicketsDisabled
 		if c.transport.Datagram { // use_srtp is a DTLS extension (RFC 5764)
@@ -115,7 +115,7 @@ func (c *Conn) offerSession(hello *flights.ClientHello) {
 	if c.hs.noResume {
 		return
 	}
-	s, ok := c.session, c.session != nil
+	s, ok := c.reneg.session, c.reneg.session != nil
 	if c.handshakes == 0 {
 		key := c.sessionCacheKey()
 		if key == "" {
@@ -232,7 +232,7 @@ func (c *Conn) checkServerHelloCommon(sh *flights.ServerHello, version uint16) e
 	if !slices.Contains(c.hs.hello.CipherSuites, sh.CipherSuite) || suite == nil || suite.TLS13 != (version == VersionTLS13) {
 		return alertf(record.AlertIllegalParameter, "cipher suite %#04x was not offered for %s", sh.CipherSuite, VersionName(version))
 	}
-	if c.hs.retried && sh.CipherSuite != c.hs.hrrSuite {
+	if c.hs.retried && sh.CipherSuite != c.hs.tls13.hrrSuite {
 		return alertf(record.AlertIllegalParameter, "cipher suite changed after HelloRetryRequest")
 	}
 	return nil
@@ -263,7 +263,7 @@ func (c *Conn) clientHelloRetryRequest(m message) (State, error) {
 		return 0, alertf(record.AlertIllegalParameter, "HelloRetryRequest changes nothing")
 	}
 	c.suite = cipher.SuiteByID(hrr.CipherSuite)
-	c.hs.retried, c.hs.hrrSuite = true, hrr.CipherSuite
+	c.hs.retried, c.hs.tls13.hrrSuite = true, hrr.CipherSuite
 	c.transcript.SetHash(c.suite.Hash)
 	c.transcript.HelloRetry()
 	c.transcript.Write(m.raw)
@@ -336,13 +336,13 @@ func (c *Conn) clientServerHello(m message) (State, error) {
 	c.transcript.SetHash(c.suite.Hash)
 	c.transcript.Write(m.raw)
 	c.deriveHandshakeSecrets(shared)
-	if err := c.setReadKeys(c.hs.serverHS); err != nil {
+	if err := c.setReadKeys(c.hs.tls13.serverHS); err != nil {
 		return 0, err
 	}
 	if err := c.sendCompatibilityCCS(); err != nil {
 		return 0, err
 	}
-	if err := c.setWriteKeys(c.hs.clientHS); err != nil {
+	if err := c.setWriteKeys(c.hs.tls13.clientHS); err != nil {
 		return 0, err
 	}
 	return StateClientWaitEncryptedExtensions, nil
@@ -357,7 +357,7 @@ func (c *Conn) acceptPSK(index uint16) error {
 	if cipher.SuiteByID(s.Suite).Hash != c.suite.Hash {
 		return alertf(record.AlertIllegalParameter, "server selected a PSK with a suite of another hash")
 	}
-	c.hs.resumed, c.hs.psk = true, s.Secret
+	c.hs.resumed, c.hs.tls13.psk = true, s.Secret
 	c.peerCerts = s.PeerCertificates
 	return nil
 }
@@ -416,7 +416,7 @@ func (c *Conn) clientCertificateRequest(m message) (State, error) {
 	}
 	// Kept until our flight: only the parsed lists, which are the
 	// request's own, not the bytes of the input buffer.
-	c.hs.certReq = &flights.CertificateRequest{SignatureAlgorithms: cr.SignatureAlgorithms, SignatureAlgorithmsCert: cr.SignatureAlgorithmsCert}
+	c.hs.tls13.certReq = &flights.CertificateRequest{SignatureAlgorithms: cr.SignatureAlgorithms, SignatureAlgorithmsCert: cr.SignatureAlgorithmsCert}
 	c.transcript.Write(m.raw)
 	return StateClientWaitCertificate13, nil
 }
@@ -454,22 +454,22 @@ func (c *Conn) clientCertificateVerify(m message) (State, error) {
 // and our Finished, and switches to the application keys.
 func (c *Conn) clientFinished(m message) (State, error) {
 	hs := c.hs
-	if err := c.checkFinished(m, hs.serverHS); err != nil {
+	if err := c.checkFinished(m, hs.tls13.serverHS); err != nil {
 		return 0, err
 	}
 	c.deriveApplicationSecrets()
-	if err := c.setReadKeys(c.serverAP); err != nil {
+	if err := c.setReadKeys(c.tls13.serverAP); err != nil {
 		return 0, err
 	}
-	if hs.certReq != nil {
-		hs.cert, hs.scheme = c.clientCertificateFor(hs.certReq)
+	if hs.tls13.certReq != nil {
+		hs.cert, hs.scheme = c.clientCertificateFor(hs.tls13.certReq)
 		if err := c.sendCertificate(clientSignatureContext); err != nil {
 			return 0, err
 		}
 	}
-	c.sendFinished(hs.clientHS)
-	c.resumptionMaster = hs.sched.Derive(cipher.LabelResumptionMaster, c.transcript.Digest())
-	if err := c.setWriteKeys(c.clientAP); err != nil {
+	c.sendFinished(hs.tls13.clientHS)
+	c.tls13.resumptionMaster = hs.tls13.sched.Derive(cipher.LabelResumptionMaster, c.transcript.Digest())
+	if err := c.setWriteKeys(c.tls13.clientAP); err != nil {
 		return 0, err
 	}
 	c.completeHandshake()
@@ -509,7 +509,7 @@ func (c *Conn) clientNewSessionTicket(m message) (State, error) {
 	cache, _ := c.cfg.caches()
 	cache.Put(key, &Session{
 		Version: VersionTLS13, Suite: c.suite.ID,
-		Secret:    cipher.ExpandLabel(h, c.resumptionMaster, "resumption", nst.Nonce, h.Size()),
+		Secret:    cipher.ExpandLabel(h, c.tls13.resumptionMaster, "resumption", nst.Nonce, h.Size()),
 		CreatedAt: c.now, Lifetime: lifetime, PeerCertificates: c.peerCerts, ALPN: c.alpn,
 		Ticket: bytes.Clone(nst.Ticket), AgeAdd: nst.AgeAdd,
 	})

@@ -18,29 +18,29 @@ func (c *Conn) client12ServerHello(sh *flights.ServerHello, m message) (State, e
 	}
 	c.enterTLS12(cipher.SuiteByID(sh.CipherSuite), nil)
 	c.addTranscript(m.raw)
-	c.srvRandom = [32]byte(sh.Random)
+	c.tls12.serverRandom = [32]byte(sh.Random)
 	if err := c.checkRenegotiationInfo(sh.SecureRenegotiationSupported, sh.SecureRenegotiation, true); err != nil {
 		return 0, err
 	}
 	if sh.SecureRenegotiationSupported {
-		c.secureRenegotiation = true
+		c.reneg.secure = true
 	} else if c.cfg.RequireSecureRenegotiation {
 		return 0, alertf(record.AlertHandshakeFailure, "server does not support secure renegotiation")
 	}
 	if sh.ECPointFormats != nil && !slices.Contains(sh.ECPointFormats, 0) {
 		return 0, alertf(record.AlertIllegalParameter, "ec_point_formats without uncompressed") // RFC 8422 §5.2
 	}
-	c.ems = sh.ExtendedMasterSecret
+	c.tls12.ems = sh.ExtendedMasterSecret
 	if sh.ALPN != "" && !slices.Contains(c.cfg.NextProtos, sh.ALPN) {
 		return 0, alertf(record.AlertIllegalParameter, "ALPN %q was not offered", sh.ALPN)
 	}
 	c.alpn = sh.ALPN
-	c.hs.expectTicket = sh.TicketSupported
+	c.hs.tls12.expectTicket = sh.TicketSupported
 	if err := c.acceptSRTP(sh); err != nil {
 		return 0, err
 	}
 	c.acceptConnectionID(sh)
-	c.hs.sessionID = bytes.Clone(sh.SessionID)
+	c.hs.tls12.sessionID = bytes.Clone(sh.SessionID)
 	if len(sh.SessionID) > 0 && bytes.Equal(sh.SessionID, c.hs.helloSessionID) {
 		return c.client12Resume(sh)
 	}
@@ -71,17 +71,17 @@ func (c *Conn) client12Resume(sh *flights.ServerHello) (State, error) {
 	if s.Suite != sh.CipherSuite {
 		return 0, alertf(record.AlertIllegalParameter, "resumed session with another cipher suite")
 	}
-	if !c.ems {
+	if !c.tls12.ems {
 		return 0, alertf(record.AlertHandshakeFailure, "resumed session without extended master secret")
 	}
 	c.hs.resumed = true
-	c.master = s.Secret
+	c.tls12.master = s.Secret
 	c.peerCerts = s.PeerCertificates
-	c.session = s
+	c.reneg.session = s
 	if err := c.derivePendingKeys12(); err != nil {
 		return 0, err
 	}
-	if c.hs.expectTicket {
+	if c.hs.tls12.expectTicket {
 		return StateClientWaitNewSessionTicket12, nil
 	}
 	return StateClientWaitChangeCipherSpec12, nil
@@ -126,7 +126,7 @@ func (c *Conn) client12ServerKeyExchange(m message) (State, error) {
 	if !slices.Contains(c.hs.hello.SignatureAlgorithms, ske.Algorithm) {
 		return 0, alertf(record.AlertIllegalParameter, "signature scheme %#04x was not offered", ske.Algorithm)
 	}
-	signed := append(append(append([]byte(nil), c.random[:]...), c.srvRandom[:]...), ske.Params()...)
+	signed := append(append(append([]byte(nil), c.random[:]...), c.tls12.serverRandom[:]...), ske.Params()...)
 	if err := verify12(c.hs.peerKey, ske.Algorithm, signed, ske.Signature); err != nil {
 		return 0, err
 	}
@@ -138,7 +138,7 @@ func (c *Conn) client12ServerKeyExchange(m message) (State, error) {
 	if err != nil {
 		return 0, err
 	}
-	c.hs.key, c.hs.group, c.hs.preMaster = key, group, shared
+	c.hs.key, c.hs.group, c.hs.tls12.preMaster = key, group, shared
 	c.addTranscript(m.raw)
 	return StateClientWaitCertReqOrDone12, nil
 }
@@ -150,7 +150,7 @@ func (c *Conn) client12CertificateRequest(m message) (State, error) {
 	}
 	// Kept until ServerHelloDone: only the parsed list, which is the
 	// request's own, not the bytes of the input buffer.
-	c.hs.certReq12 = &flights.CertificateRequest12{SignatureAlgorithms: cr.SignatureAlgorithms, CertificateTypes: bytes.Clone(cr.CertificateTypes)}
+	c.hs.tls12.certReq = &flights.CertificateRequest12{SignatureAlgorithms: cr.SignatureAlgorithms, CertificateTypes: bytes.Clone(cr.CertificateTypes)}
 	c.addTranscript(m.raw)
 	return StateClientWaitServerHelloDone12, nil
 }
@@ -164,8 +164,8 @@ func (c *Conn) client12ServerHelloDone(m message) (State, error) {
 	}
 	c.addTranscript(m.raw)
 	hs := c.hs
-	if hs.certReq12 != nil {
-		hs.cert, hs.scheme = c.clientCertificate12(hs.certReq12)
+	if hs.tls12.certReq != nil {
+		hs.cert, hs.scheme = c.clientCertificate12(hs.tls12.certReq)
 		msg := flights.Certificate12{}
 		if hs.cert != nil {
 			msg.Certificates = hs.cert.Certificate
@@ -174,7 +174,7 @@ func (c *Conn) client12ServerHelloDone(m message) (State, error) {
 	}
 	cke := flights.ClientKeyExchange{PublicKey: hs.key.PublicKey().Bytes()}
 	c.sendBuilt(cke.Append(c.msgBuffer()))
-	if err := c.establishKeys12(hs.preMaster); err != nil {
+	if err := c.establishKeys12(hs.tls12.preMaster); err != nil {
 		return 0, err
 	}
 	if hs.cert != nil {
@@ -185,7 +185,7 @@ func (c *Conn) client12ServerHelloDone(m message) (State, error) {
 	if err := c.sendFinished12(); err != nil {
 		return 0, err
 	}
-	if hs.expectTicket {
+	if hs.tls12.expectTicket {
 		return StateClientWaitNewSessionTicket12, nil
 	}
 	return StateClientWaitChangeCipherSpec12, nil
@@ -211,7 +211,7 @@ func (c *Conn) clientCertificate12(cr *flights.CertificateRequest12) (*Certifica
 
 // sendCertificateVerify12 signs every handshake message so far.
 func (c *Conn) sendCertificateVerify12() error {
-	sig, err := sign(c.cfg.rand(), c.hs.cert.PrivateKey, c.hs.scheme, c.hs.messages)
+	sig, err := sign(c.cfg.rand(), c.hs.cert.PrivateKey, c.hs.scheme, c.hs.tls12.messages)
 	if err != nil {
 		return alertf(record.AlertInternalError, "signing: %v", err)
 	}
@@ -226,7 +226,7 @@ func (c *Conn) client12NewSessionTicket(m message) (State, error) {
 		return 0, err
 	}
 	if len(nst.Ticket) > 0 {
-		c.hs.newTicket = bytes.Clone(nst.Ticket)
+		c.hs.tls12.newTicket = bytes.Clone(nst.Ticket)
 	}
 	c.addTranscript(m.raw)
 	return StateClientWaitChangeCipherSpec12, nil
@@ -254,22 +254,22 @@ func (c *Conn) client12Finished(m message) (State, error) {
 func (c *Conn) storeSession12() {
 	hs := c.hs
 	key := c.sessionCacheKey()
-	if !c.ems || (hs.resumed && hs.newTicket == nil) {
+	if !c.tls12.ems || (hs.resumed && hs.tls12.newTicket == nil) {
 		return
 	}
 	s := &Session{
-		Version: VersionTLS12, Suite: c.suite.ID, Secret: c.master, EMS: true, Group: c.sessionGroup12(),
+		Version: VersionTLS12, Suite: c.suite.ID, Secret: c.tls12.master, EMS: true, Group: c.sessionGroup12(),
 		CreatedAt: c.now, Lifetime: SessionLifetime, PeerCertificates: c.peerCerts, ALPN: c.alpn,
 	}
 	switch {
-	case hs.newTicket != nil:
-		s.Ticket = hs.newTicket
-	case len(hs.sessionID) > 0:
-		s.SessionID = hs.sessionID
+	case hs.tls12.newTicket != nil:
+		s.Ticket = hs.tls12.newTicket
+	case len(hs.tls12.sessionID) > 0:
+		s.SessionID = hs.tls12.sessionID
 	default:
 		return
 	}
-	c.session = s
+	c.reneg.session = s
 	if key != "" {
 		cache, _ := c.cfg.caches()
 		cache.Put(key, s)

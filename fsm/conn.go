@@ -71,42 +71,66 @@ type Conn struct {
 	alpn       string
 	serverName string
 	random     [32]byte // the client random, for the key log
-	srvRandom  [32]byte // the server random (TLS 1.2 key derivation)
-	master     []byte   // TLS 1.2 master secret
-	ems        bool     // TLS 1.2 extended master secret in use
-	// secureRenegotiation is true when the peer supports RFC 5746;
-	// clientVerify and serverVerify are the last Finished verify_data.
-	secureRenegotiation bool
-	clientVerify        []byte
-	serverVerify        []byte
-	exporter            []byte
-	clientAP            []byte
-	serverAP            []byte
-	peerCerts           []*x509.Certificate
-	chains              [][]*x509.Certificate
-	handshakes          int
-	resumed             bool    // the last handshake resumed a session
-	group               CurveID // the last handshake's key exchange group (see ConnectionState)
-	// resumptionMaster is TLS 1.3's resumption_master_secret.
-	resumptionMaster []byte
+	peerCerts  []*x509.Certificate
+	chains     [][]*x509.Certificate
+	handshakes int
+	resumed    bool    // the last handshake resumed a session
+	group      CurveID // the last handshake's key exchange group (see ConnectionState)
 
-	// scheduledKeyUpdate is set by KeyUpdate; keyUpdateOwed by a peer's
-	// update_requested. keyUpdatesInRow counts KeyUpdates received since
-	// the last application data.
-	scheduledKeyUpdate KeyUpdateType
-	keyUpdateOwed      bool
-	keyUpdatesInRow    int
-	idleRecords        int // records in a row that made no progress
+	tls12 secrets12
+	tls13 secrets13
+	ku    keyUpdateState
+	reneg renegotiationState
+	// idleRecords counts records in a row that made no progress.
+	idleRecords int
 
-	// scheduledReneg is a renegotiation the API asked for;
-	// helloRequestSent is set from our HelloRequest until the client
-	// answers it. renegotiations counts the ones a server took,
-	// refusedRenegotiations the peer's requests we refused.
-	scheduledReneg        renegotiation
-	helloRequestSent      bool
-	renegotiations        int
-	refusedRenegotiations int
-	lastRenegotiation     time.Time
+	sentClose bool
+	recvClose bool
+	err       error
+
+	peerID      []byte // DTLS server: the client's address, for cookies
+	srtpProfile uint16 // the DTLS-SRTP profile negotiated
+}
+
+// secrets12 are what a TLS 1.2 connection keeps of its last handshake.
+type secrets12 struct {
+	serverRandom [32]byte // for the exporter
+	master       []byte
+	ems          bool // extended master secret (RFC 7627) in use
+}
+
+// secrets13 are the secrets a TLS 1.3 connection keeps after its
+// handshake: the exporter master secret, the application traffic secrets
+// (the next generation's come from them, RFC 8446 §7.2) and the
+// resumption master secret its tickets derive from.
+type secrets13 struct {
+	exporter, clientAP, serverAP []byte
+	resumptionMaster             []byte
+}
+
+// keyUpdateState is TLS 1.3's key update bookkeeping (keyupdate.go).
+type keyUpdateState struct {
+	scheduled KeyUpdateType // by the API's KeyUpdate
+	owed      bool          // the peer asked for one (update_requested)
+	inRow     int           // KeyUpdates received since the last application data
+}
+
+// renegotiationState is TLS/DTLS 1.2 renegotiation's bookkeeping
+// (renegotiate.go): RFC 5746's verify_data, what the API scheduled, the
+// bounds on the peer's requests, and the data held while one runs.
+type renegotiationState struct {
+	// secure is true when the peer supports RFC 5746; clientVerify and
+	// serverVerify are the last handshake's Finished verify_data.
+	secure                     bool
+	clientVerify, serverVerify []byte
+	// scheduled is a renegotiation the API asked for; helloRequestSent is
+	// set from our HelloRequest until the client answers it.
+	scheduled        renegotiation
+	helloRequestSent bool
+	// taken counts the renegotiations a server took, refused the peer's
+	// requests we refused; last is when the last one started.
+	taken, refused int
+	last           time.Time
 	// peerCompleted is true once the peer is known to have completed the
 	// last handshake (see completeHandshake).
 	peerCompleted bool
@@ -120,13 +144,6 @@ type Conn struct {
 	// dtlsCookie is the server's last HelloVerifyRequest cookie, which a
 	// DTLS renegotiation ClientHello carries again.
 	dtlsCookie []byte
-
-	sentClose bool
-	recvClose bool
-	err       error
-
-	peerID      []byte // DTLS server: the client's address, for cookies
-	srtpProfile uint16 // the DTLS-SRTP profile negotiated
 }
 
 var timeZero time.Time
@@ -339,7 +356,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		return 0, ErrClosed
 	case c.handshakes == 0:
 		return 0, ErrHandshakeIncomplete
-	case len(c.out)+c.heldBytes > MaxQueuedOutput:
+	case len(c.out)+c.reneg.heldBytes > MaxQueuedOutput:
 		return 0, ErrOutputFull
 	}
 	if err := c.writeApplicationData(p); err != nil {
@@ -381,8 +398,8 @@ func (c *Conn) writeApplicationData(p []byte) error {
 			return err
 		}
 		if c.holdDuringRenegotiation() {
-			c.held = append(c.held, bytes.Clone(p))
-			c.heldBytes += len(p)
+			c.reneg.held = append(c.reneg.held, bytes.Clone(p))
+			c.reneg.heldBytes += len(p)
 			return nil
 		}
 		n := min(len(p), record.MaxPlaintext)

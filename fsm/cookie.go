@@ -124,16 +124,16 @@ func (c *Conn) clientHelloVerifyRequest(m message) (State, error) {
 	if err := hvr.Unmarshal(m.body); err != nil {
 		return 0, err
 	}
-	c.hs.verifyRequests++
-	if c.hs.verifyRequests > maxHelloVerifyRequests {
+	c.hs.dtls.verifyRequests++
+	if c.hs.dtls.verifyRequests > maxHelloVerifyRequests {
 		return 0, alertf(record.AlertUnexpectedMessage, "more than %d HelloVerifyRequests", maxHelloVerifyRequests)
 	}
 	hello := *c.hs.hello
 	hello.DTLSCookie = bytes.Clone(hvr.Cookie)
-	c.dtlsCookie = hello.DTLSCookie
+	c.reneg.dtlsCookie = hello.DTLSCookie
 	c.hs.hello = &hello
 	c.transcript.Reset()
-	c.hs.messages = nil
+	c.hs.tls12.messages = nil
 	if err := c.sendHello(&hello); err != nil {
 		return 0, err
 	}

@@ -554,7 +554,7 @@ func (l *datagramLayer) end() {
 	l.dgStart = len(l.c.out)
 	// A handshake waits for the peer; so does a HelloRequest, which is
 	// sent again until the client answers it.
-	waiting := (l.c.hs != nil || l.c.helloRequestSent) && l.c.state != StateClosed && len(l.flight) > 0 && l.sent == len(l.flight)
+	waiting := (l.c.hs != nil || l.c.reneg.helloRequestSent) && l.c.state != StateClosed && len(l.flight) > 0 && l.sent == len(l.flight)
 	switch {
 	case waiting && l.deadline.IsZero():
 		if l.timeout == 0 {

@@ -19,7 +19,7 @@ func (c *Conn) SealForTest(payload []byte) []byte {
 
 // VerifyDataForTest returns the client's verify_data of the last
 // handshake, which a renegotiation ClientHello carries.
-func (c *Conn) VerifyDataForTest() []byte { return c.clientVerify }
+func (c *Conn) VerifyDataForTest() []byte { return c.reneg.clientVerify }
 
 // WriteStateForTest returns c's current write protection, nil before
 // keys are set, and over datagrams the epoch it belongs to and the
@@ -67,7 +67,7 @@ func (c *Conn) SealDatagramRecordForTest(typ record.ContentType, payload []byte)
 
 // ForgetSecureRenegotiationForTest makes c behave as if the peer had not
 // negotiated RFC 5746, which no real peer of the tests does.
-func (c *Conn) ForgetSecureRenegotiationForTest() { c.secureRenegotiation = false }
+func (c *Conn) ForgetSecureRenegotiationForTest() { c.reneg.secure = false }
 
 // VerifyHitsForTest returns how many verifications cc answered from memory.
 func (cc *CertificateCache) VerifyHitsForTest() int {
@@ -97,4 +97,4 @@ func (cc *CertificateCache) VerifiedLenForTest() int {
 // ForgetExtendedMasterSecretForTest makes c's TLS 1.2 session look as if
 // the peer had not offered extended master secret, which no peer at hand
 // omits.
-func (c *Conn) ForgetExtendedMasterSecretForTest() { c.ems = false }
+func (c *Conn) ForgetExtendedMasterSecretForTest() { c.tls12.ems = false }

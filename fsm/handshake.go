@@ -18,12 +18,7 @@ type handshake struct {
 	clientRandom [32]byte
 	key          *ecdh.PrivateKey // our ephemeral key share
 	group        CurveID
-	retried      bool   // a HelloRetryRequest was sent or received
-	hrrSuite     uint16 // suite of the HelloRetryRequest
-	sched        *cipher.Schedule
-	clientHS     []byte // client handshake traffic secret
-	serverHS     []byte // server handshake traffic secret
-	certReq      *flights.CertificateRequest
+	retried      bool         // a HelloRetryRequest was sent or received
 	cert         *Certificate // ours, to send
 	scheme       uint16       // our CertificateVerify scheme
 	peerKey      crypto.PublicKey
@@ -31,66 +26,83 @@ type handshake struct {
 	// peer's (server) ClientHello.
 	helloSessionID []byte
 	offer          versionOffer // client: what the ClientHello offered
+	resumed        bool
+	session        *Session // client: the session offered; server: the one resumed
+	noResume       bool     // client: offer no session
+
+	tls13 handshake13
+	tls12 handshake12
+	dtls  handshakeDTLS
+}
+
+// handshake13 is what only a TLS 1.3 handshake keeps.
+type handshake13 struct {
+	hrrSuite uint16 // suite of the HelloRetryRequest
+	sched    *cipher.Schedule
+	clientHS []byte // client handshake traffic secret
+	serverHS []byte // server handshake traffic secret
+	certReq  *flights.CertificateRequest
 	// resumableBeforeRetry: the ClientHello a HelloRetryRequest answered
 	// offered a PSK the server would resume (server).
 	resumableBeforeRetry bool
-	// sentCompatCCS is set once our TLS 1.3 compatibility
-	// change_cipher_spec is out (RFC 8446 Appendix D.4).
+	// sentCompatCCS is set once our compatibility change_cipher_spec is
+	// out (RFC 8446 Appendix D.4).
 	sentCompatCCS bool
-
-	// TLS 1.2.
-	messages     []byte // every handshake message so far, for CertificateVerify
-	certReq12    *flights.CertificateRequest12
-	pendingRead  *cipher.State // read keys waiting for the peer's ChangeCipherSpec
-	pendingWrite *cipher.State
-	resumed      bool
-	expectTicket bool
-	// earlyCCS: the peer's ChangeCipherSpec came ahead of handshake
-	// messages it follows (DTLS), and is read once they are.
-	earlyCCS  bool
-	preMaster []byte // client: the ECDHE secret, until ClientKeyExchange is sent
-
-	// Resumption.
-	session     *Session // client: the session offered; server: the one resumed
-	psk         []byte   // TLS 1.3: the PSK in use
-	pskIndex    uint16   // server: which offered PSK was chosen
-	noResume    bool     // client: offer no session
-	sessionID   []byte   // TLS 1.2: the session ID the server assigned
-	newTicket   []byte   // TLS 1.2: a ticket from NewSessionTicket
-	issueTicket bool
-	// verifyRequests counts HelloVerifyRequests (DTLS client).
-	verifyRequests int // TLS 1.2 server: send a NewSessionTicket
+	psk           []byte // the PSK in use
+	pskIndex      uint16 // server: which offered PSK was chosen
 }
 
-// schedule derives the handshake traffic secrets once the shared secret and
-// the transcript through ServerHello are known.
+// handshake12 is what only a TLS/DTLS 1.2 handshake keeps.
+type handshake12 struct {
+	messages     []byte // every handshake message so far, for CertificateVerify
+	certReq      *flights.CertificateRequest12
+	pendingRead  *cipher.State // read keys waiting for the peer's ChangeCipherSpec
+	pendingWrite *cipher.State
+	expectTicket bool
+	preMaster    []byte // client: the ECDHE secret, until ClientKeyExchange is sent
+	sessionID    []byte // the session ID the server assigned
+	newTicket    []byte // a ticket from NewSessionTicket
+	issueTicket  bool   // server: send a NewSessionTicket
+}
+
+// handshakeDTLS is what only a DTLS handshake keeps.
+type handshakeDTLS struct {
+	// earlyCCS: the peer's ChangeCipherSpec came ahead of handshake
+	// messages it follows, and is read once they are.
+	earlyCCS bool
+	// verifyRequests counts HelloVerifyRequests (client).
+	verifyRequests int
+}
+
+// deriveHandshakeSecrets derives the handshake traffic secrets once the
+// shared secret and the transcript through ServerHello are known.
 func (c *Conn) deriveHandshakeSecrets(shared []byte) {
 	hs := c.hs
-	hs.sched = cipher.NewSchedule(c.suite.Hash, hs.psk)
-	hs.sched.ToHandshake(shared)
+	hs.tls13.sched = cipher.NewSchedule(c.suite.Hash, hs.tls13.psk)
+	hs.tls13.sched.ToHandshake(shared)
 	th := c.transcript.Digest()
 	n := c.suite.Hash.Size()
 	block := make([]byte, 0, 2*n) // both secrets in one allocation
-	hs.clientHS = hs.sched.AppendDerive(block, cipher.LabelClientHandshake, th)
-	hs.serverHS = hs.sched.AppendDerive(block[n:n], cipher.LabelServerHandshake, th)
-	c.keyLog("CLIENT_HANDSHAKE_TRAFFIC_SECRET", hs.clientHS)
-	c.keyLog("SERVER_HANDSHAKE_TRAFFIC_SECRET", hs.serverHS)
+	hs.tls13.clientHS = hs.tls13.sched.AppendDerive(block, cipher.LabelClientHandshake, th)
+	hs.tls13.serverHS = hs.tls13.sched.AppendDerive(block[n:n], cipher.LabelServerHandshake, th)
+	c.keyLog("CLIENT_HANDSHAKE_TRAFFIC_SECRET", hs.tls13.clientHS)
+	c.keyLog("SERVER_HANDSHAKE_TRAFFIC_SECRET", hs.tls13.serverHS)
 }
 
 // deriveApplicationSecrets runs after the server Finished is in the
 // transcript.
 func (c *Conn) deriveApplicationSecrets() {
 	hs := c.hs
-	hs.sched.ToMaster()
+	hs.tls13.sched.ToMaster()
 	th := c.transcript.Digest()
 	n := c.suite.Hash.Size()
 	block := make([]byte, 0, 3*n) // the three secrets in one allocation
-	c.clientAP = hs.sched.AppendDerive(block, cipher.LabelClientApplication, th)
-	c.serverAP = hs.sched.AppendDerive(block[n:n], cipher.LabelServerApplication, th)
-	c.exporter = hs.sched.AppendDerive(block[2*n:2*n], cipher.LabelExporterMaster, th)
-	c.keyLog("CLIENT_TRAFFIC_SECRET_0", c.clientAP)
-	c.keyLog("SERVER_TRAFFIC_SECRET_0", c.serverAP)
-	c.keyLog("EXPORTER_SECRET", c.exporter)
+	c.tls13.clientAP = hs.tls13.sched.AppendDerive(block, cipher.LabelClientApplication, th)
+	c.tls13.serverAP = hs.tls13.sched.AppendDerive(block[n:n], cipher.LabelServerApplication, th)
+	c.tls13.exporter = hs.tls13.sched.AppendDerive(block[2*n:2*n], cipher.LabelExporterMaster, th)
+	c.keyLog("CLIENT_TRAFFIC_SECRET_0", c.tls13.clientAP)
+	c.keyLog("SERVER_TRAFFIC_SECRET_0", c.tls13.serverAP)
+	c.keyLog("EXPORTER_SECRET", c.tls13.exporter)
 }
 
 // finishedMAC appends to dst the verify_data of a Finished sent with
@@ -206,7 +218,7 @@ func (c *Conn) completeHandshake() {
 	// no new handshake may replace it. The last flight is the server's
 	// in a full TLS 1.2 handshake, the client's in an abbreviated one.
 	sentLast := c.version == VersionTLS12 && c.isClient == c.hs.resumed
-	c.peerCompleted = !c.transport.Datagram || !sentLast
+	c.reneg.peerCompleted = !c.transport.Datagram || !sentLast
 	c.hs = nil
 	c.layer.handshakeDone()
 	if err := c.releaseHeld(); err != nil {
@@ -229,7 +241,7 @@ func (c *Conn) sessionCacheKey() string { return c.cfg.ServerName }
 
 // deliver hands application data to the caller.
 func (c *Conn) deliver(m message) (State, error) {
-	c.keyUpdatesInRow = 0
+	c.ku.inRow = 0
 	if len(m.body) > 0 {
 		c.events.push(Event{Kind: EventData, Data: m.body})
 	}

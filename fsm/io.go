@@ -36,7 +36,7 @@ func (c *Conn) handleRecord(typ record.ContentType, payload []byte) error {
 	if (typ == record.TypeApplicationData || typ == record.TypeAlert) && c.layer.currentKeys() {
 		// Only a peer that has completed the handshake sends these
 		// under its new keys.
-		c.peerCompleted = c.peerCompleted || c.hs == nil && c.handshakes > 0
+		c.reneg.peerCompleted = c.reneg.peerCompleted || c.hs == nil && c.handshakes > 0
 	}
 	switch typ {
 	case record.TypeChangeCipherSpec:
@@ -96,11 +96,11 @@ func (c *Conn) idleRecord() error {
 // resets the idle count, unless it drew a refusal of renegotiation: that
 // moves nothing forward, and counts as an idle record.
 func (c *Conn) handleHandshakeRecord(payload []byte) error {
-	refused := c.refusedRenegotiations
+	refused := c.reneg.refused
 	if err := c.handleHandshake(payload); err != nil {
 		return err
 	}
-	if c.refusedRenegotiations != refused {
+	if c.reneg.refused != refused {
 		return c.idleRecord()
 	}
 	c.idleRecords = 0
@@ -113,17 +113,17 @@ func (c *Conn) handleHandshakeRecord(payload []byte) error {
 // outside a handshake it is dropped.
 func (c *Conn) keepEarlyChangeCipherSpec() {
 	if c.hs != nil {
-		c.hs.earlyCCS = true
+		c.hs.dtls.earlyCCS = true
 	}
 }
 
 // readEarlyChangeCipherSpec reads a kept ChangeCipherSpec once the
 // handshake has come to it.
 func (c *Conn) readEarlyChangeCipherSpec() error {
-	if c.hs == nil || !c.hs.earlyCCS || lookup(c.state, InChangeCipherSpec) == nil {
+	if c.hs == nil || !c.hs.dtls.earlyCCS || lookup(c.state, InChangeCipherSpec) == nil {
 		return nil
 	}
-	c.hs.earlyCCS = false
+	c.hs.dtls.earlyCCS = false
 	return c.dispatch(InChangeCipherSpec, message{})
 }
 
@@ -243,10 +243,10 @@ func (c *Conn) sendAlert(level AlertLevel, desc Alert) {
 // server right after its HelloRetryRequest or ServerHello. What is queued
 // goes out first.
 func (c *Conn) sendCompatibilityCCS() error {
-	if c.hs.sentCompatCCS || !c.transport.CompatibilityCCS || len(c.hs.hello.SessionID) == 0 {
+	if c.hs.tls13.sentCompatCCS || !c.transport.CompatibilityCCS || len(c.hs.hello.SessionID) == 0 {
 		return nil
 	}
-	c.hs.sentCompatCCS = true
+	c.hs.tls13.sentCompatCCS = true
 	if err := c.layer.flush(); err != nil {
 		return err
 	}
@@ -285,10 +285,10 @@ func (c *Conn) sendPostHandshake(raw []byte) {
 func (c *Conn) addTranscript(raw []byte) {
 	c.transcript.Write(raw)
 	if c.hs != nil && c.version != VersionTLS13 {
-		if c.hs.messages == nil {
-			c.hs.messages = make([]byte, 0, max(flightSizeHint, len(raw)))
+		if c.hs.tls12.messages == nil {
+			c.hs.tls12.messages = make([]byte, 0, max(flightSizeHint, len(raw)))
 		}
-		c.hs.messages = append(c.hs.messages, raw...)
+		c.hs.tls12.messages = append(c.hs.tls12.messages, raw...)
 	}
 }
 

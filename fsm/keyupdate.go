@@ -69,7 +69,7 @@ func (c *Conn) KeyUpdate(t KeyUpdateType) error {
 	case c.sentClose:
 		return ErrClosed
 	}
-	c.scheduledKeyUpdate = max(c.scheduledKeyUpdate, t)
+	c.ku.scheduled = max(c.ku.scheduled, t)
 	return nil
 }
 
@@ -77,8 +77,8 @@ func (c *Conn) KeyUpdate(t KeyUpdateType) error {
 // next, or KeyUpdateNone, as SSL_get_key_update_type(3). An answer owed to
 // the peer's request counts as UpdateNotRequested.
 func (c *Conn) PendingKeyUpdate() KeyUpdateType {
-	t := c.scheduledKeyUpdate
-	if c.keyUpdateOwed {
+	t := c.ku.scheduled
+	if c.ku.owed {
 		t = max(t, UpdateNotRequested)
 	}
 	return t
@@ -111,27 +111,27 @@ func (c *Conn) runScheduled(withOwed bool) error {
 // includes the answer owed to a peer's request, which is due only before
 // our next application data, so that several requests get one answer.
 func (c *Conn) sendScheduledKeyUpdate(withOwed bool) error {
-	t := c.scheduledKeyUpdate
-	if withOwed && c.keyUpdateOwed {
+	t := c.ku.scheduled
+	if withOwed && c.ku.owed {
 		t = max(t, UpdateNotRequested)
 	}
 	if t == KeyUpdateNone || !c.connected() || c.sentClose {
 		return nil
 	}
-	c.scheduledKeyUpdate, c.keyUpdateOwed = KeyUpdateNone, false
+	c.ku.scheduled, c.ku.owed = KeyUpdateNone, false
 	msg := flights.KeyUpdate{}
 	if t == UpdateRequested {
 		msg.RequestUpdate = 1
 	}
 	c.sendPostHandshake(msg.Append(nil))
 	if c.isClient {
-		c.clientAP = cipher.NextTrafficSecret(c.suite.Hash, c.clientAP)
-		if err := c.setWriteKeys(c.clientAP); err != nil {
+		c.tls13.clientAP = cipher.NextTrafficSecret(c.suite.Hash, c.tls13.clientAP)
+		if err := c.setWriteKeys(c.tls13.clientAP); err != nil {
 			return err
 		}
 	} else {
-		c.serverAP = cipher.NextTrafficSecret(c.suite.Hash, c.serverAP)
-		if err := c.setWriteKeys(c.serverAP); err != nil {
+		c.tls13.serverAP = cipher.NextTrafficSecret(c.suite.Hash, c.tls13.serverAP)
+		if err := c.setWriteKeys(c.tls13.serverAP); err != nil {
 			return err
 		}
 	}
@@ -156,16 +156,16 @@ func (c *Conn) receiveKeyUpdate(m message) (State, error) {
 	if ku.RequestUpdate == 1 {
 		t = UpdateRequested
 		if !c.sentClose {
-			c.keyUpdateOwed = true
+			c.ku.owed = true
 		}
 	}
 	var err error
 	if c.isClient {
-		c.serverAP = cipher.NextTrafficSecret(c.suite.Hash, c.serverAP)
-		err = c.setReadKeys(c.serverAP)
+		c.tls13.serverAP = cipher.NextTrafficSecret(c.suite.Hash, c.tls13.serverAP)
+		err = c.setReadKeys(c.tls13.serverAP)
 	} else {
-		c.clientAP = cipher.NextTrafficSecret(c.suite.Hash, c.clientAP)
-		err = c.setReadKeys(c.clientAP)
+		c.tls13.clientAP = cipher.NextTrafficSecret(c.suite.Hash, c.tls13.clientAP)
+		err = c.setReadKeys(c.tls13.clientAP)
 	}
 	if err != nil {
 		return 0, err
@@ -178,8 +178,8 @@ func (c *Conn) receiveKeyUpdate(m message) (State, error) {
 // NewSessionTicket) received since the last application data and refuses
 // more than Config.MaxKeyUpdatesWithoutData of them.
 func (c *Conn) countPostHandshake() error {
-	c.keyUpdatesInRow++
-	if limit := c.cfg.maxKeyUpdatesWithoutData(); limit > 0 && c.keyUpdatesInRow > limit {
+	c.ku.inRow++
+	if limit := c.cfg.maxKeyUpdatesWithoutData(); limit > 0 && c.ku.inRow > limit {
 		return alertf(record.AlertUnexpectedMessage, "more than %d post-handshake messages without application data", limit)
 	}
 	return nil
@@ -190,6 +190,6 @@ func (c *Conn) countPostHandshake() error {
 // number could wrap.
 func (c *Conn) scheduleKeyUpdateAtLimit() {
 	if st := c.layer.writeState(); st != nil && c.version == VersionTLS13 && st.Seq() >= c.cfg.keyUpdateAfterRecords() {
-		c.scheduledKeyUpdate = max(c.scheduledKeyUpdate, UpdateNotRequested)
+		c.ku.scheduled = max(c.ku.scheduled, UpdateNotRequested)
 	}
 }

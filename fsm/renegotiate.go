@@ -84,7 +84,7 @@ func (c *Conn) RenegotiateAbbreviated() error {
 // a client's until its ClientHello is sent, a server's until the client
 // has answered the HelloRequest.
 func (c *Conn) RenegotiatePending() bool {
-	return c.scheduledReneg != renegotiationNone || c.helloRequestSent
+	return c.reneg.scheduled != renegotiationNone || c.reneg.helloRequestSent
 }
 
 func (c *Conn) scheduleRenegotiation(r renegotiation) error {
@@ -97,12 +97,12 @@ func (c *Conn) scheduleRenegotiation(r renegotiation) error {
 		return ErrNotTLS12
 	case c.cfg.Renegotiation == RenegotiateNever:
 		return ErrRenegotiationDisabled
-	case !c.secureRenegotiation:
+	case !c.reneg.secure:
 		return ErrNoSecureRenegotiation
 	case c.sentClose || c.recvClose:
 		return ErrClosed
 	}
-	c.scheduledReneg = max(c.scheduledReneg, r)
+	c.reneg.scheduled = max(c.reneg.scheduled, r)
 	return nil
 }
 
@@ -111,7 +111,7 @@ func (c *Conn) scheduleRenegotiation(r renegotiation) error {
 // known to have completed the last handshake. Otherwise it stays
 // scheduled.
 func (c *Conn) startScheduledRenegotiation() error {
-	if c.scheduledReneg == renegotiationNone || c.hs != nil || !c.connected() || c.sentClose || c.recvClose || !c.peerCompleted {
+	if c.reneg.scheduled == renegotiationNone || c.hs != nil || !c.connected() || c.sentClose || c.recvClose || !c.reneg.peerCompleted {
 		return nil
 	}
 	return c.dispatch(InRenegotiate, message{})
@@ -120,8 +120,8 @@ func (c *Conn) startScheduledRenegotiation() error {
 // clientRenegotiate sends the ClientHello of a renegotiation the API asked
 // for.
 func (c *Conn) clientRenegotiate(message) (State, error) {
-	resume := c.scheduledReneg == renegotiationAbbreviated
-	c.scheduledReneg = renegotiationNone
+	resume := c.reneg.scheduled == renegotiationAbbreviated
+	c.reneg.scheduled = renegotiationNone
 	return c.startClientRenegotiation(resume)
 }
 
@@ -150,11 +150,11 @@ func (c *Conn) clientHelloRequest(m message) (State, error) {
 	}
 	c.events.push(Event{Kind: EventRenegotiationRequested})
 	policy := c.cfg.Renegotiation
-	if policy == RenegotiateNever || policy == RenegotiateOnce && c.handshakes > 1 || !c.secureRenegotiation {
+	if policy == RenegotiateNever || policy == RenegotiateOnce && c.handshakes > 1 || !c.reneg.secure {
 		c.layer.beginHandshake()
 		return c.refuseRenegotiation()
 	}
-	c.scheduledReneg = renegotiationNone
+	c.reneg.scheduled = renegotiationNone
 	return c.startClientRenegotiation(c.transport.ResumeOnHelloRequest)
 }
 
@@ -171,10 +171,10 @@ func (c *Conn) ignoreHelloRequest(m message) (State, error) {
 // serverHelloRequest sends the HelloRequest the API asked for. It is not
 // part of any handshake's transcript.
 func (c *Conn) serverHelloRequest(message) (State, error) {
-	c.scheduledReneg = renegotiationNone
+	c.reneg.scheduled = renegotiationNone
 	c.layer.beginHandshake()
 	c.sendPostHandshake((&flights.HelloRequest{}).Append(nil))
-	c.helloRequestSent = true
+	c.reneg.helloRequestSent = true
 	c.events.push(Event{Kind: EventRenegotiationRequested})
 	return c.state, nil
 }
@@ -185,8 +185,8 @@ func (c *Conn) serverHelloRequest(message) (State, error) {
 // limits are kept. A refused hello is not parsed: that it is a ClientHello
 // is all a refusal needs to know.
 func (c *Conn) serverRenegotiationHello(m message) (State, error) {
-	requested := c.helloRequestSent
-	c.helloRequestSent = false
+	requested := c.reneg.helloRequestSent
+	c.reneg.helloRequestSent = false
 	if reason := c.whyRefuseRenegotiation(requested); reason != "" {
 		return c.refuseRenegotiation()
 	}
@@ -194,8 +194,8 @@ func (c *Conn) serverRenegotiationHello(m message) (State, error) {
 	if err != nil {
 		return 0, err
 	}
-	c.renegotiations++
-	c.lastRenegotiation = c.now
+	c.reneg.taken++
+	c.reneg.last = c.now
 	c.events.push(Event{Kind: EventRenegotiationStarted})
 	c.hs = &handshake{hello: ch}
 	if version, err := c.chooseVersion(ch); err != nil || version != VersionTLS12 {
@@ -210,10 +210,10 @@ func (c *Conn) serverRenegotiationHello(m message) (State, error) {
 // the connection with unexpected_message. (RFC 5246 §7.2.2 makes
 // no_renegotiation a warning only; the request is by then inappropriate.)
 func (c *Conn) refuseRenegotiation() (State, error) {
-	if c.refusedRenegotiations >= MaxRefusedRenegotiations {
-		return 0, alertf(record.AlertUnexpectedMessage, "renegotiation asked for again after %d refusals", c.refusedRenegotiations)
+	if c.reneg.refused >= MaxRefusedRenegotiations {
+		return 0, alertf(record.AlertUnexpectedMessage, "renegotiation asked for again after %d refusals", c.reneg.refused)
 	}
-	c.refusedRenegotiations++
+	c.reneg.refused++
 	c.sendAlert(record.LevelWarning, record.AlertNoRenegotiation)
 	return c.state, nil
 }
@@ -224,15 +224,15 @@ func (c *Conn) whyRefuseRenegotiation(requested bool) string {
 	switch {
 	case c.cfg.Renegotiation == RenegotiateNever:
 		return "renegotiation is disabled"
-	case !c.secureRenegotiation:
+	case !c.reneg.secure:
 		return "the client does not support secure renegotiation"
 	case requested:
 		return ""
 	case !c.cfg.AllowClientRenegotiation:
 		return "client-initiated renegotiation is not allowed"
-	case c.renegotiations >= c.cfg.maxRenegotiations():
+	case c.reneg.taken >= c.cfg.maxRenegotiations():
 		return "too many renegotiations"
-	case c.renegotiations > 0 && c.now.Sub(c.lastRenegotiation) < c.cfg.minRenegotiationInterval():
+	case c.reneg.taken > 0 && c.now.Sub(c.reneg.last) < c.cfg.minRenegotiationInterval():
 		return "renegotiations too frequent"
 	}
 	return ""
@@ -251,7 +251,7 @@ func (c *Conn) clientRenegotiationRefused(message) (State, error) {
 
 // serverRequestRefused notes that the client declined our HelloRequest.
 func (c *Conn) serverRequestRefused(message) (State, error) {
-	c.helloRequestSent = false
+	c.reneg.helloRequestSent = false
 	c.layer.beginHandshake()
 	return c.state, nil
 }
@@ -268,8 +268,8 @@ func (c *Conn) holdDuringRenegotiation() bool {
 // releaseHeld sends the application data held during a renegotiation,
 // one Write at a time, so that over datagrams each stays its own record.
 func (c *Conn) releaseHeld() error {
-	held := c.held
-	c.held, c.heldBytes = nil, 0
+	held := c.reneg.held
+	c.reneg.held, c.reneg.heldBytes = nil, 0
 	for _, p := range held {
 		if err := c.writeApplicationData(p); err != nil {
 			return err
@@ -293,9 +293,9 @@ func (c *Conn) deliverDuringRenegotiation(m message) (State, error) {
 func (c *Conn) checkRenegotiationInfo(supported bool, info []byte, fromServer bool) error {
 	want := []byte{}
 	if c.handshakes > 0 {
-		want = append(want, c.clientVerify...)
+		want = append(want, c.reneg.clientVerify...)
 		if fromServer {
-			want = append(want, c.serverVerify...)
+			want = append(want, c.reneg.serverVerify...)
 		}
 		if !supported || !bytes.Equal(info, want) {
 			return alertf(record.AlertHandshakeFailure, "renegotiation_info does not match the previous handshake")

@@ -220,9 +220,9 @@ func (c *Conn) chooseKeyShare(ch *flights.ClientHello) ([]byte, bool) {
 }
 
 func (c *Conn) sendHelloRetryRequest(ch *flights.ClientHello) (State, error) {
-	c.hs.retried, c.hs.hrrSuite = true, c.suite.ID
+	c.hs.retried, c.hs.tls13.hrrSuite = true, c.suite.ID
 	_, psk := c.usablePSK(ch)
-	c.hs.resumableBeforeRetry = psk != nil
+	c.hs.tls13.resumableBeforeRetry = psk != nil
 	c.transcript.HelloRetry()
 	hrr := flights.ServerHello{
 		Version:          VersionTLS12,
@@ -257,14 +257,14 @@ func (c *Conn) serverClientHelloRetried(m message) (State, error) {
 	if ch.EarlyData {
 		return 0, alertf(record.AlertIllegalParameter, "early_data in the second ClientHello") // RFC 8446 §4.2.10
 	}
-	if c.hs.resumableBeforeRetry && len(ch.PSKIdentities) == 0 {
+	if c.hs.tls13.resumableBeforeRetry && len(ch.PSKIdentities) == 0 {
 		// RFC 8446 §4.1.2 lets a client drop only PSKs the suite rules out.
 		return 0, alertf(record.AlertIllegalParameter, "second ClientHello drops the PSK the first offered")
 	}
 	if !bytes.Equal(ch.Random, c.hs.hello.Random) || !bytes.Equal(ch.SessionID, c.hs.hello.SessionID) {
 		return 0, alertf(record.AlertIllegalParameter, "second ClientHello changed random or session id")
 	}
-	if suite, err := c.chooseSuite(ch); err != nil || suite.ID != c.hs.hrrSuite {
+	if suite, err := c.chooseSuite(ch); err != nil || suite.ID != c.hs.tls13.hrrSuite {
 		return 0, alertf(record.AlertIllegalParameter, "second ClientHello changed the cipher suite")
 	}
 	c.hs.hello = ch
@@ -289,7 +289,7 @@ func (c *Conn) selectPSK(ch *flights.ClientHello, raw []byte) error {
 	if !hmac.Equal(ch.PSKBinders[i], binder(h, s.Secret, th)) {
 		return alertf(record.AlertDecryptError, "PSK binder does not verify")
 	}
-	c.hs.resumed, c.hs.psk, c.hs.pskIndex, c.hs.session = true, s.Secret, uint16(i), s
+	c.hs.resumed, c.hs.tls13.psk, c.hs.tls13.pskIndex, c.hs.session = true, s.Secret, uint16(i), s
 	c.peerCerts = s.PeerCertificates
 	return nil
 }
@@ -347,7 +347,7 @@ func (c *Conn) serverFlight(clientShare []byte) (State, error) {
 		Version: VersionTLS12, Random: random, SessionID: hs.hello.SessionID,
 		CipherSuite: c.suite.ID, SupportedVersion: VersionTLS13,
 		KeyShare:       flights.KeyShare{Group: uint16(hs.group), Data: key.PublicKey().Bytes()},
-		HasSelectedPSK: hs.resumed, SelectedPSK: hs.pskIndex,
+		HasSelectedPSK: hs.resumed, SelectedPSK: hs.tls13.pskIndex,
 	}
 	c.version = VersionTLS13
 	c.sendBuilt(sh.Append(c.msgBuffer()))
@@ -355,10 +355,10 @@ func (c *Conn) serverFlight(clientShare []byte) (State, error) {
 		return 0, err
 	}
 	c.deriveHandshakeSecrets(shared)
-	if err := c.setWriteKeys(hs.serverHS); err != nil {
+	if err := c.setWriteKeys(hs.tls13.serverHS); err != nil {
 		return 0, err
 	}
-	if err := c.setReadKeys(hs.clientHS); err != nil {
+	if err := c.setReadKeys(hs.tls13.clientHS); err != nil {
 		return 0, err
 	}
 	ee := flights.EncryptedExtensions{ALPN: c.alpn}
@@ -366,17 +366,17 @@ func (c *Conn) serverFlight(clientShare []byte) (State, error) {
 	next := StateServerWaitFinished13
 	if !hs.resumed {
 		if c.cfg.ClientAuth != NoClientCert {
-			hs.certReq = &flights.CertificateRequest{SignatureAlgorithms: signatureSchemes13}
-			c.sendBuilt(hs.certReq.Append(c.msgBuffer()))
+			hs.tls13.certReq = &flights.CertificateRequest{SignatureAlgorithms: signatureSchemes13}
+			c.sendBuilt(hs.tls13.certReq.Append(c.msgBuffer()))
 			next = StateServerWaitCertificate13
 		}
 		if err := c.sendCertificate(serverSignatureContext); err != nil {
 			return 0, err
 		}
 	}
-	c.sendFinished(hs.serverHS)
+	c.sendFinished(hs.tls13.serverHS)
 	c.deriveApplicationSecrets()
-	if err := c.setWriteKeys(c.serverAP); err != nil {
+	if err := c.setWriteKeys(c.tls13.serverAP); err != nil {
 		return 0, err
 	}
 	if next == StateServerWaitFinished13 {
@@ -387,9 +387,9 @@ func (c *Conn) serverFlight(clientShare []byte) (State, error) {
 		// first data, which a peer that does not read while it writes
 		// (a synchronous pipe) would never take.
 		var mac [64]byte
-		fin := flights.Finished{VerifyData: c.finishedMAC(mac[:0], hs.clientHS)}
+		fin := flights.Finished{VerifyData: c.finishedMAC(mac[:0], hs.tls13.clientHS)}
 		th := c.transcript.SumWith(c.suite.Hash, fin.Append(nil))
-		c.resumptionMaster = hs.sched.Derive(cipher.LabelResumptionMaster, th)
+		c.tls13.resumptionMaster = hs.tls13.sched.Derive(cipher.LabelResumptionMaster, th)
 		if err := c.sendNewSessionTicket(); err != nil {
 			return 0, err
 		}
@@ -433,14 +433,14 @@ func (c *Conn) serverCertificateVerify(m message) (State, error) {
 }
 
 func (c *Conn) serverFinished(m message) (State, error) {
-	if err := c.checkFinished(m, c.hs.clientHS); err != nil {
+	if err := c.checkFinished(m, c.hs.tls13.clientHS); err != nil {
 		return 0, err
 	}
-	if err := c.setReadKeys(c.clientAP); err != nil {
+	if err := c.setReadKeys(c.tls13.clientAP); err != nil {
 		return 0, err
 	}
-	if c.resumptionMaster == nil {
-		c.resumptionMaster = c.hs.sched.Derive(cipher.LabelResumptionMaster, c.transcript.Digest())
+	if c.tls13.resumptionMaster == nil {
+		c.tls13.resumptionMaster = c.hs.tls13.sched.Derive(cipher.LabelResumptionMaster, c.transcript.Digest())
 		if err := c.sendNewSessionTicket(); err != nil {
 			return 0, err
 		}
@@ -463,7 +463,7 @@ func (c *Conn) sendNewSessionTicket() error {
 	nonce := []byte{0}
 	s := &Session{
 		Version: VersionTLS13, Suite: c.suite.ID,
-		Secret:    cipher.ExpandLabel(h, c.resumptionMaster, "resumption", nonce, h.Size()),
+		Secret:    cipher.ExpandLabel(h, c.tls13.resumptionMaster, "resumption", nonce, h.Size()),
 		CreatedAt: c.now, Lifetime: SessionLifetime, PeerCertificates: c.peerCerts, ALPN: c.alpn,
 		AgeAdd: binary.BigEndian.Uint32(ageAdd[:]),
 	}

@@ -31,11 +31,11 @@ func (c *Conn) server12ClientHello(ch *flights.ClientHello, m message) (State, e
 		return 0, err
 	}
 	if ch.SecureRenegotiationSupported || scsv {
-		c.secureRenegotiation = true
+		c.reneg.secure = true
 	} else if c.cfg.RequireSecureRenegotiation {
 		return 0, alertf(record.AlertHandshakeFailure, "client does not support secure renegotiation")
 	}
-	c.ems = ch.ExtendedMasterSecret
+	c.tls12.ems = ch.ExtendedMasterSecret
 	c.random = [32]byte(ch.Random)
 	c.serverName = ch.ServerName
 	if err := c.chooseALPN(ch.ALPN); err != nil {
@@ -87,13 +87,13 @@ func (c *Conn) server12Resume(ch *flights.ClientHello, s *Session, m message) (S
 	c.enterTLS12(cipher.SuiteByID(s.Suite), m.raw)
 	hs := c.hs
 	hs.resumed, hs.session = true, s
-	c.master, c.peerCerts = s.Secret, s.PeerCertificates
+	c.tls12.master, c.peerCerts = s.Secret, s.PeerCertificates
 	if err := c.newServerRandom12(); err != nil {
 		return 0, err
 	}
 	sh := flights.ServerHello{
-		Version: c.transport.Version12, Random: c.srvRandom[:], SessionID: ch.SessionID, CipherSuite: c.suite.ID,
-		SecureRenegotiationSupported: c.secureRenegotiation, SecureRenegotiation: c.renegotiationInfo(),
+		Version: c.transport.Version12, Random: c.tls12.serverRandom[:], SessionID: ch.SessionID, CipherSuite: c.suite.ID,
+		SecureRenegotiationSupported: c.reneg.secure, SecureRenegotiation: c.renegotiationInfo(),
 		ExtendedMasterSecret: true, ALPN: c.alpn,
 	}
 	if ch.ECPointFormats != nil {
@@ -119,7 +119,7 @@ func (c *Conn) renegotiationInfo() []byte {
 	if c.handshakes == 0 {
 		return nil
 	}
-	return append(append([]byte(nil), c.clientVerify...), c.serverVerify...)
+	return append(append([]byte(nil), c.reneg.clientVerify...), c.reneg.serverVerify...)
 }
 
 // chooseSRTP answers use_srtp with our first profile the client offers;
@@ -140,11 +140,11 @@ func (c *Conn) chooseSRTP(ch *flights.ClientHello, sh *flights.ServerHello) {
 // newServerRandom12 draws the server random, ending it with the RFC 8446
 // downgrade sentinel when we could have spoken TLS 1.3.
 func (c *Conn) newServerRandom12() error {
-	if _, err := io.ReadFull(c.cfg.rand(), c.srvRandom[:]); err != nil {
+	if _, err := io.ReadFull(c.cfg.rand(), c.tls12.serverRandom[:]); err != nil {
 		return err
 	}
 	if c.cfg.versionEnabled(c.transport, VersionTLS13) {
-		copy(c.srvRandom[24:], downgradeTLS12)
+		copy(c.tls12.serverRandom[24:], downgradeTLS12)
 	}
 	return nil
 }
@@ -241,10 +241,10 @@ func (c *Conn) server12Flight(ch *flights.ClientHello) (State, error) {
 		return 0, err
 	}
 	sh := flights.ServerHello{
-		Version: c.transport.Version12, Random: c.srvRandom[:], CipherSuite: c.suite.ID,
-		SecureRenegotiationSupported: c.secureRenegotiation,
+		Version: c.transport.Version12, Random: c.tls12.serverRandom[:], CipherSuite: c.suite.ID,
+		SecureRenegotiationSupported: c.reneg.secure,
 		SecureRenegotiation:          c.renegotiationInfo(),
-		ExtendedMasterSecret:         c.ems,
+		ExtendedMasterSecret:         c.tls12.ems,
 		ALPN:                         c.alpn,
 	}
 	if ch.ECPointFormats != nil {
@@ -257,15 +257,15 @@ func (c *Conn) server12Flight(ch *flights.ClientHello) (State, error) {
 	// Sessions need extended master secret: a ticket when the client
 	// takes them, else a session ID for our cache.
 	switch {
-	case !c.ems:
+	case !c.tls12.ems:
 	case ch.TicketSupported && !c.cfg.SessionTicketsDisabled:
-		hs.issueTicket, sh.TicketSupported = true, true
+		hs.tls12.issueTicket, sh.TicketSupported = true, true
 	default:
-		hs.sessionID = make([]byte, 32)
-		if _, err := io.ReadFull(c.cfg.rand(), hs.sessionID); err != nil {
+		hs.tls12.sessionID = make([]byte, 32)
+		if _, err := io.ReadFull(c.cfg.rand(), hs.tls12.sessionID); err != nil {
 			return 0, err
 		}
-		sh.SessionID = hs.sessionID
+		sh.SessionID = hs.tls12.sessionID
 	}
 	c.sendBuilt(sh.Append(c.msgBuffer()))
 	cert := flights.Certificate12{Certificates: hs.cert.Certificate}
@@ -275,11 +275,11 @@ func (c *Conn) server12Flight(ch *flights.ClientHello) (State, error) {
 	}
 	next := StateServerWaitClientKeyExchange12
 	if c.cfg.ClientAuth != NoClientCert {
-		hs.certReq12 = &flights.CertificateRequest12{
+		hs.tls12.certReq = &flights.CertificateRequest12{
 			CertificateTypes:    []byte{64, 1}, // ecdsa_sign, rsa_sign
 			SignatureAlgorithms: signatureSchemes12,
 		}
-		c.sendBuilt(hs.certReq12.Append(c.msgBuffer()))
+		c.sendBuilt(hs.tls12.certReq.Append(c.msgBuffer()))
 		next = StateServerWaitCertificate12
 	}
 	c.sendBuilt((&flights.ServerHelloDone{}).Append(c.msgBuffer()))
@@ -296,7 +296,7 @@ func (c *Conn) sendServerKeyExchange12() error {
 	}
 	hs.key = key
 	ske := flights.ServerKeyExchange{Curve: uint16(hs.group), PublicKey: key.PublicKey().Bytes(), Algorithm: hs.scheme}
-	signed := append(append(append([]byte(nil), c.random[:]...), c.srvRandom[:]...), ske.Params()...)
+	signed := append(append(append([]byte(nil), c.random[:]...), c.tls12.serverRandom[:]...), ske.Params()...)
 	if ske.Signature, err = sign(c.cfg.rand(), hs.cert.PrivateKey, hs.scheme, signed); err != nil {
 		return alertf(record.AlertInternalError, "signing: %v", err)
 	}
@@ -353,10 +353,10 @@ func (c *Conn) server12CertificateVerify(m message) (State, error) {
 	if err := cv.Unmarshal(m.body); err != nil {
 		return 0, err
 	}
-	if !slices.Contains(c.hs.certReq12.SignatureAlgorithms, cv.Algorithm) {
+	if !slices.Contains(c.hs.tls12.certReq.SignatureAlgorithms, cv.Algorithm) {
 		return 0, alertf(record.AlertIllegalParameter, "signature scheme %#04x was not offered", cv.Algorithm)
 	}
-	if err := verify12(c.hs.peerKey, cv.Algorithm, c.hs.messages, cv.Signature); err != nil {
+	if err := verify12(c.hs.peerKey, cv.Algorithm, c.hs.tls12.messages, cv.Signature); err != nil {
 		return 0, err
 	}
 	c.addTranscript(m.raw)
@@ -384,10 +384,10 @@ func (c *Conn) server12Finished(m message) (State, error) {
 func (c *Conn) sendServerFinished12() error {
 	hs := c.hs
 	s := &Session{
-		Version: VersionTLS12, Suite: c.suite.ID, Secret: c.master, EMS: c.ems, Group: c.sessionGroup12(),
+		Version: VersionTLS12, Suite: c.suite.ID, Secret: c.tls12.master, EMS: c.tls12.ems, Group: c.sessionGroup12(),
 		CreatedAt: c.now, Lifetime: SessionLifetime, PeerCertificates: c.peerCerts, ALPN: c.alpn,
 	}
-	if hs.issueTicket {
+	if hs.tls12.issueTicket {
 		// Promised in the ServerHello: a session too large for a ticket
 		// gets an empty one (RFC 5077 §3.3).
 		ticket, err := c.sealTicket(s)
@@ -400,9 +400,9 @@ func (c *Conn) sendServerFinished12() error {
 	if err := c.sendFinished12(); err != nil {
 		return err
 	}
-	if len(hs.sessionID) > 0 {
+	if len(hs.tls12.sessionID) > 0 {
 		_, cache := c.cfg.caches()
-		cache.Put(string(hs.sessionID), s)
+		cache.Put(string(hs.tls12.sessionID), s)
 	}
 	return nil
 }

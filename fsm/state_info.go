@@ -62,9 +62,9 @@ func (c *Conn) ConnectionState() ConnectionState {
 		cs.CipherSuite = c.suite.ID
 	}
 	if c.version == VersionTLS12 && c.handshakes > 0 {
-		first := c.clientVerify
+		first := c.reneg.clientVerify
 		if c.resumed {
-			first = c.serverVerify
+			first = c.reneg.serverVerify
 		}
 		cs.TLSUnique = bytes.Clone(first)
 	}
@@ -93,15 +93,15 @@ func (c *Conn) ExportKeyingMaterial(label string, context []byte, length int) ([
 		return nil, errors.New("tls: exporter length or context out of range")
 	}
 	if c.version == VersionTLS12 {
-		if !c.ems {
+		if !c.tls12.ems {
 			return nil, errors.New("tls: exporters need extended master secret on TLS 1.2")
 		}
-		return cipher.ExportKeyingMaterial12(c.suite.Hash, c.master, c.random[:], c.srvRandom[:], label, context, context != nil, length), nil
+		return cipher.ExportKeyingMaterial12(c.suite.Hash, c.tls12.master, c.random[:], c.tls12.serverRandom[:], label, context, context != nil, length), nil
 	}
 	if len(label) > maxExporterLabel || length > min(255*c.suite.Hash.Size(), 0xffff) {
 		return nil, errors.New("tls: exporter label or length too long for TLS 1.3")
 	}
-	return cipher.ExportKeyingMaterial(c.suite.Hash, c.exporter, label, context, length), nil
+	return cipher.ExportKeyingMaterial(c.suite.Hash, c.tls13.exporter, label, context, length), nil
 }
 
 // maxExporterLabel is the longest exporter label TLS 1.3 takes: an

@@ -36,18 +36,18 @@ func (c *Conn) enterTLS12(suite *cipher.Suite, clientHelloRaw []byte) {
 // transcript must end with the ClientKeyExchange) and the pending keys.
 func (c *Conn) establishKeys12(preMaster []byte) error {
 	h := c.suite.Hash
-	if c.ems {
-		c.master = cipher.ExtendedMasterSecret12(h, preMaster, c.transcript.Digest())
+	if c.tls12.ems {
+		c.tls12.master = cipher.ExtendedMasterSecret12(h, preMaster, c.transcript.Digest())
 	} else {
-		c.master = cipher.MasterSecret12(h, preMaster, c.random[:], c.srvRandom[:])
+		c.tls12.master = cipher.MasterSecret12(h, preMaster, c.random[:], c.tls12.serverRandom[:])
 	}
-	c.keyLog("CLIENT_RANDOM", c.master)
+	c.keyLog("CLIENT_RANDOM", c.tls12.master)
 	return c.derivePendingKeys12()
 }
 
 // derivePendingKeys12 makes the keys the next ChangeCipherSpecs switch to.
 func (c *Conn) derivePendingKeys12() error {
-	ck, sk, civ, siv := cipher.KeyBlock12(c.suite, c.master, c.random[:], c.srvRandom[:])
+	ck, sk, civ, siv := cipher.KeyBlock12(c.suite, c.tls12.master, c.random[:], c.tls12.serverRandom[:])
 	client, err := cipher.NewState12(c.suite, ck, civ)
 	if err != nil {
 		return err
@@ -57,9 +57,9 @@ func (c *Conn) derivePendingKeys12() error {
 		return err
 	}
 	if c.isClient {
-		c.hs.pendingWrite, c.hs.pendingRead = client, server
+		c.hs.tls12.pendingWrite, c.hs.tls12.pendingRead = client, server
 	} else {
-		c.hs.pendingWrite, c.hs.pendingRead = server, client
+		c.hs.tls12.pendingWrite, c.hs.tls12.pendingRead = server, client
 	}
 	return nil
 }
@@ -73,18 +73,18 @@ func (c *Conn) sendChangeCipherSpec12() error {
 	if err := c.layer.writeRecord(record.TypeChangeCipherSpec, []byte{1}); err != nil {
 		return err
 	}
-	st := c.hs.pendingWrite
-	c.hs.pendingWrite = nil
+	st := c.hs.tls12.pendingWrite
+	c.hs.tls12.pendingWrite = nil
 	return c.layer.setWriteState(st)
 }
 
 // changeCipherSpec12 switches to the pending read keys.
 func (c *Conn) changeCipherSpec12(message) (State, error) {
-	if c.hs.pendingRead == nil {
+	if c.hs.tls12.pendingRead == nil {
 		return 0, alertf(record.AlertUnexpectedMessage, "ChangeCipherSpec before the keys are known")
 	}
-	c.setReadState(c.hs.pendingRead)
-	c.hs.pendingRead = nil
+	c.setReadState(c.hs.tls12.pendingRead)
+	c.hs.tls12.pendingRead = nil
 	if c.isClient {
 		return StateClientWaitFinished12, nil
 	}
@@ -105,7 +105,7 @@ func (c *Conn) sendFinished12() error {
 		return err
 	}
 	label, _ := c.finishedLabels()
-	verify := cipher.VerifyData12(c.suite.Hash, c.master, label, c.transcript.Digest())
+	verify := cipher.VerifyData12(c.suite.Hash, c.tls12.master, label, c.transcript.Digest())
 	c.rememberVerifyData(true, verify)
 	fin := flights.Finished{VerifyData: verify}
 	c.sendBuilt(fin.Append(c.msgBuffer()))
@@ -119,7 +119,7 @@ func (c *Conn) checkFinished12(m message) error {
 		return err
 	}
 	_, label := c.finishedLabels()
-	want := cipher.VerifyData12(c.suite.Hash, c.master, label, c.transcript.Digest())
+	want := cipher.VerifyData12(c.suite.Hash, c.tls12.master, label, c.transcript.Digest())
 	if err := checkVerifyData(fin.VerifyData, want); err != nil {
 		return err
 	}
@@ -131,9 +131,9 @@ func (c *Conn) checkFinished12(m message) error {
 // rememberVerifyData keeps the verify_data RFC 5746 binds renegotiations to.
 func (c *Conn) rememberVerifyData(ours bool, verify []byte) {
 	if ours == c.isClient {
-		c.clientVerify = verify
+		c.reneg.clientVerify = verify
 	} else {
-		c.serverVerify = verify
+		c.reneg.serverVerify = verify
 	}
 }
 
