@@ -370,27 +370,7 @@ func (r *propRun) maybeRebind(rng *rand.Rand, pace time.Duration) {
 
 // tableReach[s] is the set of states reachable from s by one or more edges
 // of fsm.Table().
-var tableReach = func() map[fsm.State]map[fsm.State]bool {
-	next := map[fsm.State][]fsm.State{}
-	for _, tr := range fsm.Table() {
-		next[tr.From] = append(next[tr.From], tr.To...)
-	}
-	reach := map[fsm.State]map[fsm.State]bool{}
-	for from := range next {
-		seen := map[fsm.State]bool{}
-		queue := slices.Clone(next[from])
-		for len(queue) > 0 {
-			s := queue[0]
-			queue = queue[1:]
-			if !seen[s] {
-				seen[s] = true
-				queue = append(queue, next[s]...)
-			}
-		}
-		reach[from] = seen
-	}
-	return reach
-}()
+var tableReach = sim.Reachable()
 
 // tableEdge reports whether one transition of the table leads from a to b.
 func tableEdge(a, b fsm.State) bool {

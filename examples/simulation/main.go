@@ -40,7 +40,6 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/tlsm/tlsm/fsm"
@@ -285,7 +284,7 @@ func (r *result) check() string {
 	if r.tr == sim.DTLS && !cClosed && r.s.PeerAddr() != r.s.Addr(sim.Client) {
 		return fmt.Sprintf("the server follows the client: it sends to %s, the client is at %s", r.s.PeerAddr(), r.s.Addr(sim.Client))
 	}
-	reach := reachable()
+	reach := sim.Reachable()
 	for side, states := range r.states {
 		for i := 1; i < len(states); i++ {
 			a, b := states[i-1], states[i]
@@ -295,29 +294,4 @@ func (r *result) check() string {
 		}
 	}
 	return ""
-}
-
-// reachable returns, for each state, the states one or more edges of
-// fsm.Table() lead to. One observation may span several transitions (a
-// datagram can hold a whole flight), so changes are checked as paths.
-func reachable() map[fsm.State]map[fsm.State]bool {
-	next := map[fsm.State][]fsm.State{}
-	for _, t := range fsm.Table() {
-		next[t.From] = append(next[t.From], t.To...)
-	}
-	reach := map[fsm.State]map[fsm.State]bool{}
-	for from := range next {
-		seen := map[fsm.State]bool{}
-		queue := slices.Clone(next[from])
-		for len(queue) > 0 {
-			s := queue[0]
-			queue = queue[1:]
-			if !seen[s] {
-				seen[s] = true
-				queue = append(queue, next[s]...)
-			}
-		}
-		reach[from] = seen
-	}
-	return reach
 }
