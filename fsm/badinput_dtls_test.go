@@ -3,7 +3,6 @@ package fsm_test
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -436,46 +435,6 @@ func checkCompletes(t *testing.T, a *dtAttack) {
 		p.run()
 		require.True(t, bytes.HasSuffix(v.received, []byte("back")), "%s received %q", v.name, v.received)
 	}
-}
-
-// checkDTLSClosedWith is checkClosedWith for a datagram Conn.
-func checkDTLSClosedWith(t *testing.T, v *dtSide, alert fsm.Alert, received bool) {
-	t.Helper()
-	c := v.conn
-	require.Equal(t, fsm.StateClosed, c.State(), "events: %v", eventKinds(v.events))
-	err := c.Err()
-	require.True(t, errors.Is(err, alert), "closed with %v, want %v", err, alert)
-	var ae *fsm.AlertError
-	require.ErrorAs(t, err, &ae)
-	require.Equal(t, received, ae.Received, "alert direction: %v", err)
-	var sent, got []fsm.Alert
-	closed := 0
-	for _, ev := range v.events {
-		switch ev.Kind {
-		case fsm.EventAlertSent:
-			if ev.Level == record.LevelFatal {
-				sent = append(sent, ev.Alert)
-			}
-		case fsm.EventAlertReceived:
-			got = append(got, ev.Alert)
-		case fsm.EventClosed:
-			closed++
-			require.True(t, errors.Is(ev.Err, alert), "EventClosed carries %v", ev.Err)
-		}
-	}
-	require.Equal(t, 1, closed, "EventClosed count")
-	if received {
-		require.Empty(t, sent, "alerts sent")
-		require.Contains(t, got, alert)
-	} else {
-		require.Equal(t, []fsm.Alert{alert}, sent, "fatal alerts sent")
-	}
-	n := len(v.events)
-	require.ErrorIs(t, c.HandleDatagram(time.Now(), record.AppendDTLSPlain(nil, record.TypeAlert, record.VersionDTLS12, 0, 1<<20, []byte{2, 10})), alert)
-	for ev := c.NextEvent(); ev.Kind != fsm.EventNone; ev = c.NextEvent() {
-		v.events = append(v.events, ev)
-	}
-	require.Len(t, v.events, n, "events after close")
 }
 
 // midServer is a server that sent its first flight and waits for the

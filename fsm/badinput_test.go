@@ -766,8 +766,29 @@ func badInputCases() []badInputCase {
 // reported in an EventAlertSent) or, when received, sent by the peer.
 func checkClosedWith(t *testing.T, v *victim, alert fsm.Alert, received bool) {
 	t.Helper()
-	c := v.conn
-	require.Equal(t, fsm.StateClosed, c.State(), "events: %v", eventKinds(v.events))
+	checkClosed(t, v.conn, &v.events, alert, received, func() error {
+		return v.conn.HandleData(time.Now(), plain(record.TypeAlert, []byte{2, 10}))
+	})
+}
+
+// checkDTLSClosedWith is checkClosedWith for a datagram Conn.
+func checkDTLSClosedWith(t *testing.T, v *dtSide, alert fsm.Alert, received bool) {
+	t.Helper()
+	checkClosed(t, v.conn, &v.events, alert, received, func() error {
+		alertRecord := record.AppendDTLSPlain(nil, record.TypeAlert, record.VersionDTLS12, 0, 1<<20, []byte{2, 10})
+		return v.conn.HandleDatagram(time.Now(), alertRecord)
+	})
+}
+
+// checkClosed is the one check of a closed Conn, whatever its
+// transport: c reports alert the one way the Conn documents (Err,
+// EventClosed and the Handle* result agree), sent exactly that fatal
+// alert or received it, and a fatal alert given afterwards through
+// probe is refused without a new event. events is what c reported
+// so far; what the probe leaves is appended to it.
+func checkClosed(t *testing.T, c *fsm.Conn, events *[]fsm.Event, alert fsm.Alert, received bool, probe func() error) {
+	t.Helper()
+	require.Equal(t, fsm.StateClosed, c.State(), "events: %v", eventKinds(*events))
 	err := c.Err()
 	require.Error(t, err)
 	require.True(t, errors.Is(err, alert), "closed with %v, want %v", err, alert)
@@ -778,10 +799,10 @@ func checkClosedWith(t *testing.T, v *victim, alert fsm.Alert, received bool) {
 
 	var sent, got []fsm.Alert
 	closed := 0
-	for _, ev := range v.events {
+	for _, ev := range *events {
 		switch ev.Kind {
 		case fsm.EventAlertSent:
-			require.Equal(t, record.LevelFatal, ev.Level)
+			require.Equal(t, record.LevelFatal, ev.Level, "alert %v", ev.Alert)
 			sent = append(sent, ev.Alert)
 		case fsm.EventAlertReceived:
 			got = append(got, ev.Alert)
@@ -799,10 +820,12 @@ func checkClosedWith(t *testing.T, v *victim, alert fsm.Alert, received bool) {
 	}
 
 	// A closed Conn ignores more input and stays closed.
-	n := len(v.events)
-	require.ErrorIs(t, c.HandleData(time.Now(), plain(record.TypeAlert, []byte{2, 10})), alert)
-	v.drain()
-	require.Len(t, v.events, n, "events after close")
+	n := len(*events)
+	require.ErrorIs(t, probe(), alert)
+	for ev := c.NextEvent(); ev.Kind != fsm.EventNone; ev = c.NextEvent() {
+		*events = append(*events, ev)
+	}
+	require.Len(t, *events, n, "events after close")
 	require.Equal(t, fsm.StateClosed, c.State())
 }
 
