@@ -1,6 +1,7 @@
 package tls_test
 
-// Helpers for the TLS 1.2 interoperability tests (interop12_test.go).
+// Helpers for the TLS 1.2 and version negotiation interoperability tests
+// (interop_matrix_test.go, version_interop_test.go).
 
 import (
 	"bytes"
@@ -335,4 +336,12 @@ func opensslClientServeUntil(accept func() (*tls.Conn, *tapConn, error), toServe
 	case <-time.After(ioTimeout):
 	}
 	return c.ConnectionState(), tap, nil
+}
+
+// opensslClientServe is opensslClientServeUntil for a client whose output
+// the test reads after the server is done.
+func opensslClientServe(accept func() (*tls.Conn, *tapConn, error), toServer, toClient []byte, seed uint64) (tls.ConnectionState, *tapConn, error) {
+	printed := make(chan struct{})
+	close(printed)
+	return opensslClientServeUntil(accept, toServer, toClient, seed, printed)
 }

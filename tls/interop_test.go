@@ -1,16 +1,16 @@
 package tls_test
 
-// Interoperability tests against real TLS 1.3 peers: Go's crypto/tls (in
-// process) and the openssl binary (as a child process, see internal/peers).
-// Every connection runs over TCP on 127.0.0.1.
+// Interoperability tests of TLS 1.3 features against real peers: Go's
+// crypto/tls (in process) and the openssl binary (as a child process, see
+// internal/peers). The suite matrix and client certificates of both
+// versions are in interop_matrix_test.go. Every connection runs over TCP
+// on 127.0.0.1.
 
 import (
 	"bytes"
 	"context"
 	gotls "crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -175,129 +175,6 @@ func checkPlainHandshake(t *testing.T, s handshakeSummary, suite uint16, group f
 	assert.Equal(t, uint16(group), s.Group, "ServerHello key share group")
 }
 
-func checkTLSMState(t *testing.T, cs tls.ConnectionState, suite uint16, peerLeaf *x509.Certificate) {
-	t.Helper()
-	assert.True(t, cs.HandshakeComplete)
-	assert.Equal(t, uint16(fsm.VersionTLS13), cs.Version)
-	assert.Equal(t, suite, cs.CipherSuite, "tlsm ConnectionState.CipherSuite = %s", fsm.CipherSuiteName(cs.CipherSuite))
-	if peerLeaf != nil {
-		if assert.NotEmpty(t, cs.PeerCertificates) {
-			// Identified by serial number (a random 127-bit value), not by
-			// Raw: see TestPeerCertificatesNotAliased.
-			assert.Equal(t, peerLeaf.SerialNumber, cs.PeerCertificates[0].SerialNumber, "tlsm sees the wrong peer certificate")
-		}
-		assert.NotEmpty(t, cs.VerifiedChains, "tlsm VerifiedChains")
-	}
-}
-
-// 1. The matrix against crypto/tls.
-
-func TestInteropCryptoTLSServer(t *testing.T) {
-	t.Parallel()
-	for _, kind := range interopKinds {
-		for _, s := range interopSuites {
-			for _, cv := range interopCurves {
-				name := fmt.Sprintf("%s_%s_%s", kind, s.name, cv.name)
-				t.Run(name, func(t *testing.T) {
-					t.Parallel()
-					cert := testcert.MustNew(kind)
-					seed := seedFor(t.Name())
-					toServer, toClient := randomBytes(seed, mib), randomBytes(seed+1, mib)
-
-					var goState gotls.ConnectionState
-					addr, done := goServer(t, &gotls.Config{Certificates: []gotls.Certificate{cert.TLSCertificate()}},
-						func(c *gotls.Conn) error {
-							err := exchange("crypto/tls server", c, toClient, toServer, seed+2)
-							goState = c.ConnectionState()
-							return err
-						})
-					c, tap := dialTLSM(t, addr, &tls.Config{
-						RootCAs:          cert.CAPool,
-						ServerName:       "localhost",
-						CipherSuites:     []uint16{s.id},
-						CurvePreferences: []fsm.CurveID{cv.id},
-					})
-					require.NoError(t, handshakeTLSM(c))
-					checkTLSMState(t, c.ConnectionState(), s.id, cert.Leaf)
-					require.NoError(t, exchange("tlsm client", c, toServer, toClient, seed+3))
-					require.NoError(t, <-done)
-
-					assert.Equal(t, uint16(gotls.VersionTLS13), goState.Version)
-					assert.Equal(t, s.id, goState.CipherSuite, "crypto/tls suite %s", gotls.CipherSuiteName(goState.CipherSuite))
-					assert.Equal(t, gotls.CurveID(cv.id), goState.CurveID, "crypto/tls CurveID")
-					assert.False(t, goState.HelloRetryRequest)
-					checkPlainHandshake(t, requireSummary(t, tap, true), s.id, cv.id, true)
-				})
-			}
-		}
-	}
-}
-
-func TestInteropCryptoTLSClient(t *testing.T) {
-	t.Parallel()
-	for _, kind := range interopKinds {
-		for _, s := range interopSuites {
-			for _, cv := range interopCurves {
-				name := fmt.Sprintf("%s_%s_%s", kind, s.name, cv.name)
-				t.Run(name, func(t *testing.T) {
-					t.Parallel()
-					cert := testcert.MustNew(kind)
-					seed := seedFor(t.Name())
-					toServer, toClient := randomBytes(seed, mib), randomBytes(seed+1, mib)
-
-					port, accept := tlsmListener(t, &tls.Config{
-						Certificates:     []tls.Certificate{tlsmCert(cert)},
-						CipherSuites:     []uint16{s.id},
-						CurvePreferences: []fsm.CurveID{cv.id},
-					})
-					type result struct {
-						state tls.ConnectionState
-						tap   *tapConn
-						err   error
-					}
-					done := make(chan result, 1)
-					go func() {
-						c, tap, err := accept()
-						if err != nil {
-							done <- result{err: err}
-							return
-						}
-						err = exchange("tlsm server", c, toClient, toServer, seed+2)
-						done <- result{c.ConnectionState(), tap, err}
-					}()
-
-					// The client offers only cv, so that no HelloRetryRequest
-					// muddles the matrix (TestInteropHRR covers that).
-					raw, err := net.DialTimeout("tcp", peers.Addr(port), handshakeTimeout)
-					require.NoError(t, err)
-					gc := gotls.Client(raw, &gotls.Config{
-						RootCAs:          cert.CAPool,
-						ServerName:       "localhost",
-						MinVersion:       gotls.VersionTLS13,
-						CurvePreferences: []gotls.CurveID{gotls.CurveID(cv.id)},
-					})
-					require.NoError(t, exchange("crypto/tls client", gc, toServer, toClient, seed+3))
-					r := <-done
-					require.NoError(t, r.err)
-
-					gs := gc.ConnectionState()
-					assert.Equal(t, uint16(gotls.VersionTLS13), gs.Version)
-					assert.Equal(t, s.id, gs.CipherSuite, "crypto/tls suite %s", gotls.CipherSuiteName(gs.CipherSuite))
-					assert.Equal(t, gotls.CurveID(cv.id), gs.CurveID, "crypto/tls CurveID")
-					assert.False(t, gs.HelloRetryRequest)
-					if assert.NotEmpty(t, gs.PeerCertificates) {
-						assert.True(t, cert.Leaf.Equal(gs.PeerCertificates[0]))
-					}
-					checkTLSMState(t, r.state, s.id, nil)
-					checkPlainHandshake(t, requireSummary(t, r.tap, false), s.id, cv.id, false)
-				})
-			}
-		}
-	}
-}
-
-// 4. The matrix against openssl.
-
 // opensslFiles writes cert's PEM files into a temporary directory.
 func opensslFiles(t *testing.T, cert *testcert.Cert) (certFile, keyFile, caFile string) {
 	t.Helper()
@@ -326,43 +203,6 @@ func exchangeExpect(who string, c *tls.Conn, out, wantIn []byte, seed uint64) er
 	return checkSame(who+" received", wantIn, got)
 }
 
-func TestInteropOpenSSLServer(t *testing.T) {
-	t.Parallel()
-	peers.Need(t, "openssl")
-	for _, kind := range interopKinds {
-		for _, s := range interopSuites {
-			for _, cv := range interopCurves {
-				name := fmt.Sprintf("%s_%s_%s", kind, s.name, cv.name)
-				t.Run(name, func(t *testing.T) {
-					t.Parallel()
-					cert := testcert.MustNew(kind)
-					certFile, keyFile, _ := opensslFiles(t, cert)
-					port := peers.FreePort(t)
-					srv := peers.OpenSSLServer(t, port, certFile, keyFile, "-tls1_3", "-rev", "-naccept", "1",
-						"-ciphersuites", s.name, "-groups", cv.name)
-
-					c, tap := dialTLSM(t, peers.Addr(port), &tls.Config{
-						RootCAs:          cert.CAPool,
-						ServerName:       "localhost",
-						CipherSuites:     []uint16{s.id},
-						CurvePreferences: []fsm.CurveID{cv.id},
-					})
-					require.NoError(t, handshakeTLSM(c))
-					checkTLSMState(t, c.ConnectionState(), s.id, cert.Leaf)
-					require.NoError(t, revExchange(c, seedFor(t.Name()), mib))
-					require.NoError(t, c.Close())
-
-					_, err := srv.Wait(ioTimeout)
-					require.NoError(t, err)
-					// s_server -rev reports the connection on stderr.
-					assert.Contains(t, srv.Stderr(), "Ciphersuite: "+s.name)
-					checkPlainHandshake(t, requireSummary(t, tap, true), s.id, cv.id, true)
-				})
-			}
-		}
-	}
-}
-
 // feedLines writes data (newline-terminated lines) to a process's stdin.
 func feedLines(p *peers.Proc, data []byte) {
 	for len(data) > 0 {
@@ -381,82 +221,6 @@ func waitStdout(p *peers.Proc, n int, timeout time.Duration) string {
 			return out
 		}
 		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// opensslClientServe runs the tlsm server side for an openssl s_client fed
-// toServer on stdin: it reads toServer, writes toClient, and closes.
-func opensslClientServe(accept func() (*tls.Conn, *tapConn, error), toServer, toClient []byte, seed uint64) (tls.ConnectionState, *tapConn, error) {
-	c, tap, err := accept()
-	if err != nil {
-		return tls.ConnectionState{}, nil, err
-	}
-	defer c.Close()
-	if err := c.SetDeadline(time.Now().Add(ioTimeout)); err != nil {
-		return tls.ConnectionState{}, tap, err
-	}
-	if err := handshakeTLSM(c); err != nil {
-		return c.ConnectionState(), tap, fmt.Errorf("tlsm server: handshake: %w", err)
-	}
-	return c.ConnectionState(), tap, exchangeExpect("tlsm server", c, toClient, toServer, seed)
-}
-
-func TestInteropOpenSSLClient(t *testing.T) {
-	t.Parallel()
-	peers.Need(t, "openssl")
-	for _, kind := range interopKinds {
-		for _, s := range interopSuites {
-			for _, cv := range interopCurves {
-				name := fmt.Sprintf("%s_%s_%s", kind, s.name, cv.name)
-				t.Run(name, func(t *testing.T) {
-					t.Parallel()
-					cert := testcert.MustNew(kind)
-					_, _, caFile := opensslFiles(t, cert)
-					seed := seedFor(t.Name())
-					toServer := randomLines(seed, mib, 4000)
-					toClient := randomLines(seed+1, mib, 4000)
-
-					port, accept := tlsmListener(t, &tls.Config{
-						Certificates:     []tls.Certificate{tlsmCert(cert)},
-						CipherSuites:     []uint16{s.id},
-						CurvePreferences: []fsm.CurveID{cv.id},
-					})
-					type result struct {
-						state tls.ConnectionState
-						tap   *tapConn
-						err   error
-					}
-					done := make(chan result, 1)
-					printed := make(chan struct{})
-					go func() {
-						st, tap, err := opensslClientServeUntil(accept, toServer, toClient, seed+2, printed)
-						done <- result{st, tap, err}
-					}()
-					cli := peers.OpenSSLClient(t, port, "-tls1_3", "-quiet", "-servername", "localhost",
-						"-CAfile", caFile, "-verify_return_error", "-ciphersuites", s.name, "-groups", cv.name)
-					go feedLines(cli, toServer)
-
-					// Close only once s_client has printed everything: it can
-					// exit on close_notify with received data unprinted.
-					out := waitStdout(cli, len(toClient), ioTimeout)
-					close(printed)
-					var r result
-					select {
-					case r = <-done:
-					case <-time.After(ioTimeout + 5*time.Second):
-						t.Fatal("tlsm server did not finish")
-					}
-					require.NoError(t, r.err)
-					require.NoError(t, checkSame("openssl s_client stdout", toClient, []byte(out)))
-					code, err := cli.Wait(ioTimeout)
-					require.NoError(t, err)
-					assert.Equal(t, 0, code, "s_client exit status")
-
-					checkTLSMState(t, r.state, s.id, nil)
-					checkPlainHandshake(t, requireSummary(t, r.tap, false), s.id, cv.id, false)
-				})
-			}
-		}
 	}
 }
 
@@ -586,191 +350,7 @@ func TestInteropHRR(t *testing.T) {
 	})
 }
 
-// 3. Client certificates, per peer and direction.
-
-func TestInteropClientCert(t *testing.T) {
-	t.Parallel()
-	serverCert := testcert.MustNew(testcert.ECDSAP256)
-	const size = 64 << 10
-
-	for _, kind := range interopKinds {
-		clientCert := testcert.MustNew(kind)
-
-		t.Run("crypto-tls-server_"+kind.String(), func(t *testing.T) {
-			t.Parallel()
-			seed := seedFor(t.Name())
-			toServer, toClient := randomBytes(seed, size), randomBytes(seed+1, size)
-			var goState gotls.ConnectionState
-			addr, done := goServer(t, &gotls.Config{
-				Certificates: []gotls.Certificate{serverCert.TLSCertificate()},
-				ClientAuth:   gotls.RequireAndVerifyClientCert,
-				ClientCAs:    clientCert.CAPool,
-			}, func(c *gotls.Conn) error {
-				err := exchange("crypto/tls server", c, toClient, toServer, seed+2)
-				goState = c.ConnectionState()
-				return err
-			})
-			c, _ := dialTLSM(t, addr, &tls.Config{
-				RootCAs:      serverCert.CAPool,
-				ServerName:   "localhost",
-				Certificates: []tls.Certificate{tlsmCert(clientCert)},
-			})
-			require.NoError(t, exchange("tlsm client", c, toServer, toClient, seed+3))
-			require.NoError(t, <-done)
-			require.NotEmpty(t, goState.PeerCertificates)
-			assert.True(t, clientCert.Leaf.Equal(goState.PeerCertificates[0]), "crypto/tls got the wrong client certificate")
-			assert.NotEmpty(t, goState.VerifiedChains)
-		})
-
-		t.Run("crypto-tls-client_"+kind.String(), func(t *testing.T) {
-			t.Parallel()
-			seed := seedFor(t.Name())
-			toServer, toClient := randomBytes(seed, size), randomBytes(seed+1, size)
-			port, accept := tlsmListener(t, &tls.Config{
-				Certificates: []tls.Certificate{tlsmCert(serverCert)},
-				ClientAuth:   fsm.RequireAndVerifyClientCert,
-				ClientCAs:    clientCert.CAPool,
-			})
-			type result struct {
-				state tls.ConnectionState
-				err   error
-			}
-			done := make(chan result, 1)
-			go func() {
-				c, _, err := accept()
-				if err != nil {
-					done <- result{err: err}
-					return
-				}
-				err = exchange("tlsm server", c, toClient, toServer, seed+2)
-				done <- result{c.ConnectionState(), err}
-			}()
-			raw, err := net.DialTimeout("tcp", peers.Addr(port), handshakeTimeout)
-			require.NoError(t, err)
-			gc := gotls.Client(raw, &gotls.Config{
-				RootCAs:      serverCert.CAPool,
-				ServerName:   "localhost",
-				MinVersion:   gotls.VersionTLS13,
-				Certificates: []gotls.Certificate{clientCert.TLSCertificate()},
-			})
-			require.NoError(t, exchange("crypto/tls client", gc, toServer, toClient, seed+3))
-			r := <-done
-			require.NoError(t, r.err)
-			checkTLSMState(t, r.state, r.state.CipherSuite, clientCert.Leaf)
-		})
-
-		t.Run("openssl-server_"+kind.String(), func(t *testing.T) {
-			t.Parallel()
-			certFile, keyFile, _ := opensslFiles(t, serverCert)
-			_, _, clientCAFile := opensslFiles(t, clientCert)
-			port := peers.FreePort(t)
-			srv := peers.OpenSSLServer(t, port, certFile, keyFile, "-tls1_3", "-rev", "-naccept", "1",
-				"-Verify", "1", "-CAfile", clientCAFile, "-verify_return_error")
-			c, _ := dialTLSM(t, peers.Addr(port), &tls.Config{
-				RootCAs:      serverCert.CAPool,
-				ServerName:   "localhost",
-				Certificates: []tls.Certificate{tlsmCert(clientCert)},
-			})
-			require.NoError(t, handshakeTLSM(c))
-			require.NoError(t, revExchange(c, seedFor(t.Name()), size))
-			require.NoError(t, c.Close())
-			_, err := srv.Wait(ioTimeout)
-			require.NoError(t, err)
-			out := srv.Stderr()
-			assert.Contains(t, out, "Peer certificate: O = tlsm test, CN = localhost", "s_server did not get our client certificate")
-			assert.Contains(t, out, "depth=1 O = tlsm test, CN = tlsm test CA "+kind.String(), "s_server did not verify our chain")
-			assert.NotContains(t, out, "No peer certificate")
-		})
-
-		t.Run("openssl-client_"+kind.String(), func(t *testing.T) {
-			t.Parallel()
-			_, _, caFile := opensslFiles(t, serverCert)
-			clientCertFile, clientKeyFile, _ := opensslFiles(t, clientCert)
-			seed := seedFor(t.Name())
-			toServer, toClient := randomLines(seed, size, 200), randomLines(seed+1, size, 200)
-			port, accept := tlsmListener(t, &tls.Config{
-				Certificates: []tls.Certificate{tlsmCert(serverCert)},
-				ClientAuth:   fsm.RequireAndVerifyClientCert,
-				ClientCAs:    clientCert.CAPool,
-			})
-			type result struct {
-				state tls.ConnectionState
-				err   error
-			}
-			done := make(chan result, 1)
-			go func() {
-				st, _, err := opensslClientServe(accept, toServer, toClient, seed+2)
-				done <- result{st, err}
-			}()
-			cli := peers.OpenSSLClient(t, port, "-tls1_3", "-quiet", "-servername", "localhost",
-				"-CAfile", caFile, "-verify_return_error", "-cert", clientCertFile, "-key", clientKeyFile)
-			go feedLines(cli, toServer)
-			r := <-done
-			require.NoError(t, r.err)
-			require.NoError(t, checkSame("s_client stdout", toClient, []byte(waitStdout(cli, len(toClient), ioTimeout))))
-			checkTLSMState(t, r.state, r.state.CipherSuite, clientCert.Leaf)
-		})
-	}
-
-	// Without a certificate, a server that requires one must refuse.
-	t.Run("crypto-tls-server_missing", func(t *testing.T) {
-		t.Parallel()
-		addr, done := goServer(t, &gotls.Config{
-			Certificates: []gotls.Certificate{serverCert.TLSCertificate()},
-			ClientAuth:   gotls.RequireAndVerifyClientCert,
-			ClientCAs:    serverCert.CAPool,
-		}, func(c *gotls.Conn) error {
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(ioTimeout))
-			return c.Handshake()
-		})
-		c, _ := dialTLSM(t, addr, &tls.Config{RootCAs: serverCert.CAPool, ServerName: "localhost"})
-		c.SetDeadline(time.Now().Add(ioTimeout))
-		err := handshakeTLSM(c)
-		if err == nil {
-			_, err = c.Read(make([]byte, 1))
-		}
-		assert.Error(t, err, "tlsm client without a certificate was not refused")
-		assert.Error(t, <-done, "crypto/tls server accepted a client without a certificate")
-	})
-
-	t.Run("crypto-tls-client_missing", func(t *testing.T) {
-		t.Parallel()
-		port, accept := tlsmListener(t, &tls.Config{
-			Certificates: []tls.Certificate{tlsmCert(serverCert)},
-			ClientAuth:   fsm.RequireAndVerifyClientCert,
-			ClientCAs:    serverCert.CAPool,
-		})
-		done := make(chan error, 1)
-		go func() {
-			c, _, err := accept()
-			if err != nil {
-				done <- err
-				return
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(ioTimeout))
-			done <- handshakeTLSM(c)
-		}()
-		raw, err := net.DialTimeout("tcp", peers.Addr(port), handshakeTimeout)
-		require.NoError(t, err)
-		gc := gotls.Client(raw, &gotls.Config{RootCAs: serverCert.CAPool, ServerName: "localhost", MinVersion: gotls.VersionTLS13})
-		defer gc.Close()
-		gc.SetDeadline(time.Now().Add(ioTimeout))
-		err = gc.Handshake()
-		if err == nil {
-			_, err = gc.Read(make([]byte, 1))
-		}
-		assert.Error(t, err, "crypto/tls client without a certificate was not refused")
-		var ae gotls.AlertError
-		if errors.As(err, &ae) {
-			assert.Equal(t, gotls.AlertError(116), ae, "want a certificate_required alert")
-		}
-		assert.Error(t, <-done, "tlsm server accepted a client without a certificate")
-	})
-}
-
-// 5. KeyLogWriter.
+// 3. KeyLogWriter.
 
 var tls13KeyLogLabels = []string{
 	"CLIENT_HANDSHAKE_TRAFFIC_SECRET",
@@ -952,7 +532,7 @@ func TestInteropKeyLog(t *testing.T) {
 	})
 }
 
-// 6. Exporters.
+// 4. Exporters.
 
 var exporterCases = []struct {
 	label   string

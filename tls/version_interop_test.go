@@ -1,13 +1,12 @@
 package tls_test
 
-// Interoperability tests of TLS 1.2 and of version negotiation against real
-// peers: Go's crypto/tls (in process) and the openssl binary (as a child
-// process, see internal/peers). Every connection runs over TCP on
-// 127.0.0.1.
+// Interoperability tests of version negotiation and downgrade protection
+// against real peers: Go's crypto/tls (in process) and the openssl binary
+// (as a child process, see internal/peers). Every connection runs over TCP
+// on 127.0.0.1.
 
 import (
 	gotls "crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -27,21 +26,6 @@ import (
 	"github.com/tlsm/tlsm/tls"
 )
 
-// check12State asserts a completed TLS 1.2 handshake with suite and, when
-// peerLeaf is set, a verified peer certificate.
-func check12State(t *testing.T, cs tls.ConnectionState, suite uint16, peerLeaf *x509.Certificate) {
-	t.Helper()
-	assert.True(t, cs.HandshakeComplete)
-	assert.Equal(t, fsm.VersionName(fsm.VersionTLS12), fsm.VersionName(cs.Version), "tlsm ConnectionState.Version")
-	assert.Equal(t, fsm.CipherSuiteName(suite), fsm.CipherSuiteName(cs.CipherSuite), "tlsm ConnectionState.CipherSuite")
-	if peerLeaf != nil {
-		if assert.NotEmpty(t, cs.PeerCertificates) {
-			assert.Equal(t, peerLeaf.SerialNumber, cs.PeerCertificates[0].SerialNumber, "tlsm sees the wrong peer certificate")
-		}
-		assert.NotEmpty(t, cs.VerifiedChains, "tlsm VerifiedChains")
-	}
-}
-
 // checkHello12 asserts a TLS 1.2 ServerHello choosing suite, with no
 // supported_versions and, unless sentinel, no downgrade sentinel.
 func checkHello12(t *testing.T, h helloInfo, suite uint16, sentinel bool) {
@@ -53,297 +37,7 @@ func checkHello12(t *testing.T, h helloInfo, suite uint16, sentinel bool) {
 	assert.Equal(t, sentinel, h.hasSentinel(), "downgrade sentinel in ServerHello.random[24:] = %q", h.random[24:])
 }
 
-// 1. The TLS 1.2 suite matrix against openssl, both roles.
-
-func TestInterop12OpenSSLServer(t *testing.T) {
-	t.Parallel()
-	peers.Need(t, "openssl")
-	for _, s := range interop12Cases {
-		t.Run(s.name(), func(t *testing.T) {
-			t.Parallel()
-			cert := testcert.MustNew(s.kind)
-			certFile, keyFile, _ := opensslFiles(t, cert)
-			port := peers.FreePort(t)
-			srv := peers.OpenSSLServer(t, port, certFile, keyFile, "-tls1_2", "-cipher", s.openssl, "-rev", "-naccept", "1")
-
-			c, tap := dialTLSM(t, peers.Addr(port), &tls.Config{
-				RootCAs:      cert.CAPool,
-				ServerName:   "localhost",
-				CipherSuites: []uint16{s.id},
-				MaxVersion:   fsm.VersionTLS12,
-			})
-			require.NoError(t, handshakeTLSM(c))
-			check12State(t, c.ConnectionState(), s.id, cert.Leaf)
-			require.NoError(t, revExchange(c, seedFor(t.Name()), mib))
-			require.NoError(t, c.Close())
-
-			_, err := srv.Wait(ioTimeout)
-			require.NoError(t, err)
-			out := srv.Stderr()
-			assert.Contains(t, out, "Protocol version: TLSv1.2")
-			assert.Contains(t, out, "Ciphersuite: "+s.openssl+"\n")
-			checkHello12(t, serverHelloOf(t, tap, true), s.id, false)
-		})
-	}
-}
-
-func TestInterop12OpenSSLClient(t *testing.T) {
-	t.Parallel()
-	peers.Need(t, "openssl")
-	for _, s := range interop12Cases {
-		t.Run(s.name(), func(t *testing.T) {
-			t.Parallel()
-			cert := testcert.MustNew(s.kind)
-			_, _, caFile := opensslFiles(t, cert)
-			seed := seedFor(t.Name())
-			toServer := randomLines(seed, mib, 4000)
-			toClient := randomLines(seed+1, mib, 4000)
-
-			port, accept := tlsmListener(t, &tls.Config{
-				Certificates: []tls.Certificate{tlsmCert(cert)},
-				CipherSuites: []uint16{s.id},
-				MaxVersion:   fsm.VersionTLS12,
-			})
-			type result struct {
-				state tls.ConnectionState
-				tap   *tapConn
-				err   error
-			}
-			done := make(chan result, 1)
-			printed := make(chan struct{})
-			go func() {
-				st, tap, err := opensslClientServeUntil(accept, toServer, toClient, seed+2, printed)
-				done <- result{st, tap, err}
-			}()
-			cli := peers.OpenSSLClient(t, port, "-tls1_2", "-cipher", s.openssl, "-quiet", "-brief",
-				"-servername", "localhost", "-CAfile", caFile, "-verify_return_error")
-			go feedLines(cli, toServer)
-
-			out := waitStdout(cli, len(toClient), ioTimeout)
-			close(printed)
-			var r result
-			select {
-			case r = <-done:
-			case <-time.After(ioTimeout + 5*time.Second):
-				t.Fatal("tlsm server did not finish")
-			}
-			require.NoError(t, r.err)
-			require.NoError(t, checkSame("openssl s_client stdout", toClient, []byte(out)))
-			code, err := cli.Wait(ioTimeout)
-			require.NoError(t, err)
-			assert.Equal(t, 0, code, "s_client exit status")
-
-			check12State(t, r.state, s.id, nil)
-			// s_client -brief reports the connection on stderr.
-			info := cli.Stderr()
-			assert.Contains(t, info, "Protocol version: TLSv1.2")
-			assert.Contains(t, info, "Ciphersuite: "+s.openssl+"\n")
-			assert.Contains(t, info, "Verification: OK")
-			checkHello12(t, serverHelloOf(t, r.tap, false), s.id, false)
-		})
-	}
-}
-
-// 2. Client certificates in TLS 1.2, per peer and direction.
-
-func TestInterop12ClientCert(t *testing.T) {
-	t.Parallel()
-	serverCert := testcert.MustNew(testcert.ECDSAP256)
-	const size = 64 << 10
-
-	for _, kind := range []testcert.Kind{testcert.ECDSAP256, testcert.RSA2048} {
-		clientCert := testcert.MustNew(kind)
-
-		t.Run("tlsm-client_crypto-tls-server_"+kind.String(), func(t *testing.T) {
-			t.Parallel()
-			seed := seedFor(t.Name())
-			toServer, toClient := randomBytes(seed, size), randomBytes(seed+1, size)
-			var goState gotls.ConnectionState
-			addr, done := goServer(t, &gotls.Config{
-				Certificates: []gotls.Certificate{serverCert.TLSCertificate()},
-				ClientAuth:   gotls.RequireAndVerifyClientCert,
-				ClientCAs:    clientCert.CAPool,
-				MinVersion:   gotls.VersionTLS12,
-				MaxVersion:   gotls.VersionTLS12,
-			}, func(c *gotls.Conn) error {
-				err := exchange("crypto/tls server", c, toClient, toServer, seed+2)
-				goState = c.ConnectionState()
-				return err
-			})
-			c, _ := dialTLSM(t, addr, &tls.Config{
-				RootCAs:      serverCert.CAPool,
-				ServerName:   "localhost",
-				Certificates: []tls.Certificate{tlsmCert(clientCert)},
-			})
-			require.NoError(t, handshakeTLSM(c))
-			cs := c.ConnectionState()
-			check12State(t, cs, cs.CipherSuite, serverCert.Leaf)
-			require.NoError(t, exchange("tlsm client", c, toServer, toClient, seed+3))
-			require.NoError(t, <-done)
-			assert.Equal(t, uint16(gotls.VersionTLS12), goState.Version)
-			require.NotEmpty(t, goState.PeerCertificates)
-			assert.True(t, clientCert.Leaf.Equal(goState.PeerCertificates[0]), "crypto/tls got the wrong client certificate")
-			assert.NotEmpty(t, goState.VerifiedChains)
-		})
-
-		t.Run("crypto-tls-client_tlsm-server_"+kind.String(), func(t *testing.T) {
-			t.Parallel()
-			seed := seedFor(t.Name())
-			toServer, toClient := randomBytes(seed, size), randomBytes(seed+1, size)
-			port, accept := tlsmListener(t, &tls.Config{
-				Certificates: []tls.Certificate{tlsmCert(serverCert)},
-				ClientAuth:   fsm.RequireAndVerifyClientCert,
-				ClientCAs:    clientCert.CAPool,
-				MaxVersion:   fsm.VersionTLS12,
-			})
-			type result struct {
-				state tls.ConnectionState
-				err   error
-			}
-			done := make(chan result, 1)
-			go func() {
-				c, _, err := accept()
-				if err != nil {
-					done <- result{err: err}
-					return
-				}
-				err = exchange("tlsm server", c, toClient, toServer, seed+2)
-				done <- result{c.ConnectionState(), err}
-			}()
-			raw, err := net.DialTimeout("tcp", peers.Addr(port), handshakeTimeout)
-			require.NoError(t, err)
-			gc := gotls.Client(raw, &gotls.Config{
-				RootCAs:      serverCert.CAPool,
-				ServerName:   "localhost",
-				MaxVersion:   gotls.VersionTLS12,
-				Certificates: []gotls.Certificate{clientCert.TLSCertificate()},
-			})
-			require.NoError(t, exchange("crypto/tls client", gc, toServer, toClient, seed+3))
-			r := <-done
-			require.NoError(t, r.err)
-			gs := gc.ConnectionState()
-			assert.Equal(t, uint16(gotls.VersionTLS12), gs.Version)
-			check12State(t, r.state, gs.CipherSuite, clientCert.Leaf)
-		})
-
-		t.Run("tlsm-client_openssl-server_"+kind.String(), func(t *testing.T) {
-			t.Parallel()
-			certFile, keyFile, _ := opensslFiles(t, serverCert)
-			_, _, clientCAFile := opensslFiles(t, clientCert)
-			port := peers.FreePort(t)
-			srv := peers.OpenSSLServer(t, port, certFile, keyFile, "-tls1_2", "-rev", "-naccept", "1",
-				"-Verify", "1", "-CAfile", clientCAFile, "-verify_return_error")
-			c, _ := dialTLSM(t, peers.Addr(port), &tls.Config{
-				RootCAs:      serverCert.CAPool,
-				ServerName:   "localhost",
-				Certificates: []tls.Certificate{tlsmCert(clientCert)},
-			})
-			require.NoError(t, handshakeTLSM(c))
-			cs := c.ConnectionState()
-			check12State(t, cs, cs.CipherSuite, serverCert.Leaf)
-			require.NoError(t, revExchange(c, seedFor(t.Name()), size))
-			require.NoError(t, c.Close())
-			_, err := srv.Wait(ioTimeout)
-			require.NoError(t, err)
-			out := srv.Stderr()
-			assert.Contains(t, out, "Protocol version: TLSv1.2")
-			assert.Contains(t, out, "Peer certificate: O = tlsm test, CN = localhost", "s_server did not get our client certificate")
-			assert.Contains(t, out, "depth=1 O = tlsm test, CN = tlsm test CA "+kind.String(), "s_server did not verify our chain")
-			assert.NotContains(t, out, "No peer certificate")
-		})
-
-		t.Run("openssl-client_tlsm-server_"+kind.String(), func(t *testing.T) {
-			t.Parallel()
-			_, _, caFile := opensslFiles(t, serverCert)
-			clientCertFile, clientKeyFile, _ := opensslFiles(t, clientCert)
-			seed := seedFor(t.Name())
-			toServer, toClient := randomLines(seed, size, 200), randomLines(seed+1, size, 200)
-			port, accept := tlsmListener(t, &tls.Config{
-				Certificates: []tls.Certificate{tlsmCert(serverCert)},
-				ClientAuth:   fsm.RequireAndVerifyClientCert,
-				ClientCAs:    clientCert.CAPool,
-			})
-			type result struct {
-				state tls.ConnectionState
-				err   error
-			}
-			done := make(chan result, 1)
-			printed := make(chan struct{})
-			go func() {
-				st, _, err := opensslClientServeUntil(accept, toServer, toClient, seed+2, printed)
-				done <- result{st, err}
-			}()
-			cli := peers.OpenSSLClient(t, port, "-tls1_2", "-quiet", "-brief", "-servername", "localhost",
-				"-CAfile", caFile, "-verify_return_error", "-cert", clientCertFile, "-key", clientKeyFile)
-			go feedLines(cli, toServer)
-			out := waitStdout(cli, len(toClient), ioTimeout)
-			close(printed)
-			r := <-done
-			require.NoError(t, r.err)
-			require.NoError(t, checkSame("s_client stdout", toClient, []byte(out)))
-			check12State(t, r.state, r.state.CipherSuite, clientCert.Leaf)
-			assert.Contains(t, cli.Stderr(), "Protocol version: TLSv1.2")
-		})
-	}
-
-	// Without a certificate, a TLS 1.2 server that requires one must refuse.
-	t.Run("tlsm-client_crypto-tls-server_missing", func(t *testing.T) {
-		t.Parallel()
-		addr, done := goServer(t, &gotls.Config{
-			Certificates: []gotls.Certificate{serverCert.TLSCertificate()},
-			ClientAuth:   gotls.RequireAndVerifyClientCert,
-			ClientCAs:    serverCert.CAPool,
-			MinVersion:   gotls.VersionTLS12,
-			MaxVersion:   gotls.VersionTLS12,
-		}, func(c *gotls.Conn) error {
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(ioTimeout))
-			return c.Handshake()
-		})
-		c, _ := dialTLSM(t, addr, &tls.Config{RootCAs: serverCert.CAPool, ServerName: "localhost"})
-		c.SetDeadline(time.Now().Add(ioTimeout))
-		err := handshakeTLSM(c)
-		if err == nil {
-			_, err = c.Read(make([]byte, 1))
-		}
-		assert.Error(t, err, "tlsm client without a certificate was not refused")
-		assert.Error(t, <-done, "crypto/tls server accepted a client without a certificate")
-	})
-
-	t.Run("crypto-tls-client_tlsm-server_missing", func(t *testing.T) {
-		t.Parallel()
-		port, accept := tlsmListener(t, &tls.Config{
-			Certificates: []tls.Certificate{tlsmCert(serverCert)},
-			ClientAuth:   fsm.RequireAndVerifyClientCert,
-			ClientCAs:    serverCert.CAPool,
-			MaxVersion:   fsm.VersionTLS12,
-		})
-		done := make(chan error, 1)
-		go func() {
-			c, _, err := accept()
-			if err != nil {
-				done <- err
-				return
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(ioTimeout))
-			done <- handshakeTLSM(c)
-		}()
-		raw, err := net.DialTimeout("tcp", peers.Addr(port), handshakeTimeout)
-		require.NoError(t, err)
-		gc := gotls.Client(raw, &gotls.Config{RootCAs: serverCert.CAPool, ServerName: "localhost", MaxVersion: gotls.VersionTLS12})
-		defer gc.Close()
-		gc.SetDeadline(time.Now().Add(ioTimeout))
-		err = gc.Handshake()
-		if err == nil {
-			_, err = gc.Read(make([]byte, 1))
-		}
-		assert.Error(t, err, "crypto/tls client without a certificate was not refused")
-		assert.Error(t, <-done, "tlsm server accepted a client without a certificate")
-	})
-}
-
-// 3. Version negotiation: every tlsm range against every peer range, both
+// 1. Version negotiation: every tlsm range against every peer range, both
 // peers, both roles.
 
 var (
@@ -600,7 +294,7 @@ func versionCaseOpenSSL(t *testing.T, vc versionCase, cert *testcert.Cert) {
 	}
 }
 
-// 4. Downgrade protection (RFC 8446, section 4.1.3).
+// 2. Downgrade protection (RFC 8446, section 4.1.3).
 
 func TestInterop12Downgrade(t *testing.T) {
 	t.Parallel()
@@ -627,7 +321,7 @@ func TestInterop12Downgrade(t *testing.T) {
 		require.NoError(t, askOne(c, pong))
 		require.NoError(t, <-done)
 		cs := c.ConnectionState()
-		check12State(t, cs, goState.CipherSuite, cert.Leaf)
+		checkState(t, cs, fsm.VersionTLS12, goState.CipherSuite, cert.Leaf)
 		assert.Equal(t, uint16(gotls.VersionTLS12), goState.Version)
 		checkHello12(t, serverHelloOf(t, tap, true), goState.CipherSuite, false)
 	})
@@ -645,7 +339,7 @@ func TestInterop12Downgrade(t *testing.T) {
 		require.NoError(t, c.Close())
 		_, err := srv.Wait(ioTimeout)
 		require.NoError(t, err)
-		check12State(t, cs, cs.CipherSuite, cert.Leaf)
+		checkState(t, cs, fsm.VersionTLS12, cs.CipherSuite, cert.Leaf)
 		assert.Contains(t, srv.Stderr(), "Protocol version: TLSv1.2")
 		checkHello12(t, serverHelloOf(t, tap, true), cs.CipherSuite, false)
 	})
@@ -708,7 +402,7 @@ func TestInterop12Downgrade(t *testing.T) {
 			MaxVersion:   fsm.VersionTLS13,
 		}, goClient(tls12Only))
 		require.NoError(t, gerr)
-		check12State(t, st, gs.CipherSuite, nil)
+		checkState(t, st, fsm.VersionTLS12, gs.CipherSuite, nil)
 		assert.Equal(t, uint16(gotls.VersionTLS12), gs.Version)
 		checkHello12(t, h, gs.CipherSuite, true)
 		assert.Equal(t, "DOWNGRD\x01", string(h.random[24:32]), "ServerHello.random[24:32]")
@@ -747,7 +441,7 @@ func TestInterop12Downgrade(t *testing.T) {
 		assert.Equal(t, pong, waitStdout(cli, len(pong), ioTimeout))
 		_, err := cli.Wait(ioTimeout)
 		require.NoError(t, err)
-		check12State(t, r.state, r.state.CipherSuite, nil)
+		checkState(t, r.state, fsm.VersionTLS12, r.state.CipherSuite, nil)
 		h := serverHelloOf(t, r.tap, false)
 		checkHello12(t, h, r.state.CipherSuite, true)
 	})
@@ -765,7 +459,7 @@ func TestInterop12Downgrade(t *testing.T) {
 				MaxVersion:   fsm.VersionTLS12,
 			}, goClient(peer.r))
 			require.NoError(t, gerr)
-			check12State(t, st, gs.CipherSuite, nil)
+			checkState(t, st, fsm.VersionTLS12, gs.CipherSuite, nil)
 			assert.Equal(t, uint16(gotls.VersionTLS12), gs.Version)
 			checkHello12(t, h, gs.CipherSuite, false)
 		})
@@ -782,7 +476,7 @@ func TestInterop12Downgrade(t *testing.T) {
 		}, goClient(tlsBoth))
 		assert.NoError(t, gerr, "a tlsm server with only TLS 1.2 suites (TLS 1.3 off) set the downgrade sentinel")
 		if gerr == nil {
-			check12State(t, st, gs.CipherSuite, nil)
+			checkState(t, st, fsm.VersionTLS12, gs.CipherSuite, nil)
 		}
 		checkHello12(t, h, h.suite, false)
 	})
