@@ -88,48 +88,6 @@ func renegHandshake(t *testing.T, c *dtls.Conn) {
 	require.Equal(t, record.VersionDTLS12, c.ConnectionState().Version)
 }
 
-// renegPingPong checks application data both ways with an s_server or
-// s_client, which prints what it reads and sends its standard input.
-func renegPingPong(t *testing.T, p *peers.Proc, c *dtls.Conn, r renegtest.Expecter, tag string) {
-	t.Helper()
-	_, err := c.Write([]byte("to-peer-" + tag + "\n"))
-	require.NoError(t, err)
-	p.WaitOutput(t, "to-peer-"+tag+"\n", renegtest.Wait)
-	p.Send("from-peer-" + tag)
-	r.Expect(t, "from-peer-"+tag+"\n")
-}
-
-// renegCheckLast checks the last handshake tlsm completed: number n,
-// resumed or not, and that there were no others after the first. A
-// listener's Conn may miss the event of the first handshake.
-func renegCheckLast(t *testing.T, log *renegtest.Log, n int, resumed bool) {
-	t.Helper()
-	hs := log.Handshakes()
-	require.NotEmpty(t, hs, "tlsm handshakes")
-	if hs[0].Handshake == 1 {
-		assert.False(t, hs[0].Resumed, "first handshake resumed")
-		hs = hs[1:]
-	}
-	require.Len(t, hs, n-1, "tlsm renegotiations")
-	if n > 1 {
-		assert.Equal(t, n, hs[n-2].Handshake, "handshake number")
-		assert.Equal(t, resumed, hs[n-2].Resumed, "handshake %d resumed", n)
-	}
-}
-
-// renegCheckTrace checks the messages of a renegotiation in openssl's
-// trace: a ClientHello and both Finished, and Certificate messages (and
-// a ServerKeyExchange) only in a full handshake.
-func renegCheckTrace(t *testing.T, msgs []renegtest.Msg, opensslIsServer, full bool) {
-	t.Helper()
-	assert.True(t, renegtest.Has(msgs, !opensslIsServer, "ClientHello"), "ClientHello in %v", msgs)
-	assert.True(t, renegtest.Has(msgs, opensslIsServer, "ServerHello"), "ServerHello in %v", msgs)
-	assert.Equal(t, full, renegtest.Has(msgs, opensslIsServer, "Certificate"), "server Certificate in %v", msgs)
-	assert.Equal(t, full, renegtest.Has(msgs, opensslIsServer, "ServerKeyExchange"), "ServerKeyExchange in %v", msgs)
-	assert.Equal(t, full, renegtest.Has(msgs, !opensslIsServer, "ClientKeyExchange"), "ClientKeyExchange in %v", msgs)
-	assert.True(t, renegtest.Finished(msgs), "Finished both ways in %v", msgs)
-}
-
 // TestRenegOpenSSLServerHelloRequest: s_server -dtls1_2 r sends a
 // HelloRequest; a tlsm DTLS client answers with a full handshake, offering
 // no session, as OpenSSL's DTLS clients do (SSL_renegotiate(3): "For
@@ -139,7 +97,7 @@ func renegCheckTrace(t *testing.T, msgs []renegtest.Msg, opensslIsServer, full b
 func TestRenegOpenSSLServerHelloRequest(t *testing.T) {
 	t.Parallel()
 	srv, c, log := renegSServer(t, nil)
-	renegPingPong(t, srv, c, renegSync{c}, "1")
+	renegtest.PingPong(t, srv, c, renegtest.Sync{R: c}, "1")
 
 	// tlsm reads nothing until s_server has sent the HelloRequest and a
 	// line after it.
@@ -154,9 +112,9 @@ func TestRenegOpenSSLServerHelloRequest(t *testing.T) {
 	renegWaitRenegotiated(t, log, 2)
 	assert.Equal(t, "during\n", log.DataBetween(fsm.EventRenegotiationStarted, 2),
 		"the line between HelloRequest and the new handshake arrives while it runs")
-	renegPingPong(t, srv, c, r, "2")
+	renegtest.PingPong(t, srv, c, r, "2")
 
-	renegCheckLast(t, log, 2, false)
+	renegtest.CheckHandshakes(t, log, 2, false)
 	renegCheckCertificates(t, srv, 2)
 	assert.Zero(t, log.Count(fsm.EventAlertSent)+log.Count(fsm.EventAlertReceived), "alerts")
 }
@@ -203,7 +161,7 @@ func TestRenegOpenSSLServerClientInitiated(t *testing.T) {
 			}
 			srv, c, log := renegSServer(t, nil, extra...)
 			r := renegtest.StartReader(c)
-			renegPingPong(t, srv, c, r, "1")
+			renegtest.PingPong(t, srv, c, r, "1")
 			if tc.abbr {
 				require.NoError(t, c.RenegotiateAbbreviated())
 			} else {
@@ -217,17 +175,17 @@ func TestRenegOpenSSLServerClientInitiated(t *testing.T) {
 
 			if !tc.allowed {
 				log.WaitAlert(t, fsm.EventAlertReceived, record.LevelWarning, record.AlertNoRenegotiation)
-				renegPingPong(t, srv, c, r, "2")
-				renegPingPong(t, srv, c, r, "3")
-				renegCheckLast(t, log, 1, false)
+				renegtest.PingPong(t, srv, c, r, "2")
+				renegtest.PingPong(t, srv, c, r, "3")
+				renegtest.CheckHandshakes(t, log, 1, false)
 				assert.Zero(t, log.Count(fsm.EventAlertSent), "tlsm sent an alert")
 				srv.WaitOutput(t, "SSL3 alert write:warning:no renegotiation", renegtest.Wait)
 				return
 			}
 			renegWaitRenegotiated(t, log, 2)
 			log.WaitHandshake(t, 2)
-			renegPingPong(t, srv, c, r, "2")
-			renegCheckLast(t, log, 2, tc.abbr)
+			renegtest.PingPong(t, srv, c, r, "2")
+			renegtest.CheckHandshakes(t, log, 2, tc.abbr)
 			assert.Equal(t, tc.abbr, c.ConnectionState().DidResume, "DidResume")
 			if tc.abbr {
 				renegCheckCertificates(t, srv, 1)
@@ -290,14 +248,14 @@ func TestRenegOpenSSLClient(t *testing.T) {
 			cli := renegtest.OpenSSL(t, "s_client", "-connect", peers.Addr(port), "-dtls1_2", "-trace")
 			c, log := accept()
 			r := renegtest.StartReader(c)
-			renegPingPong(t, cli, c, r, "1")
+			renegtest.PingPong(t, cli, c, r, "1")
 			cli.Send("R")
 			if !allow {
 				log.WaitAlert(t, fsm.EventAlertSent, record.LevelWarning, record.AlertNoRenegotiation)
 				cli.WaitOutput(t, renegTraceAlert, renegtest.Wait)
 				log.WaitAlert(t, fsm.EventAlertReceived, record.LevelFatal, record.AlertHandshakeFailure)
 				require.Error(t, r.Result(t), "tlsm read after the fatal alert")
-				renegCheckLast(t, log, 1, false)
+				renegtest.CheckHandshakes(t, log, 1, false)
 				// One warning per ClientHello: s_client may have sent its
 				// again (OpenSSL retransmits after 1 s) before it read ours.
 				evs, _ := log.Snapshot()
@@ -310,10 +268,10 @@ func TestRenegOpenSSLClient(t *testing.T) {
 				return
 			}
 			log.WaitHandshake(t, 2)
-			renegPingPong(t, cli, c, r, "2")
-			renegCheckLast(t, log, 2, false)
+			renegtest.PingPong(t, cli, c, r, "2")
+			renegtest.CheckHandshakes(t, log, 2, false)
 			msgs := renegtest.WaitTrace(t, cli, renegClientHello3, "the renegotiation", renegtest.Finished)
-			renegCheckTrace(t, msgs, false, true)
+			renegtest.CheckTrace(t, msgs, false, true)
 			assert.Zero(t, log.Count(fsm.EventAlertSent)+log.Count(fsm.EventAlertReceived), "alerts")
 		})
 	}
@@ -329,17 +287,17 @@ func TestRenegOpenSSLClientHelloRequest(t *testing.T) {
 	cli := renegtest.OpenSSL(t, "s_client", "-connect", peers.Addr(port), "-dtls1_2", "-trace")
 	c, log := accept()
 	r := renegtest.StartReader(c)
-	renegPingPong(t, cli, c, r, "1")
+	renegtest.PingPong(t, cli, c, r, "1")
 	require.NoError(t, c.Renegotiate())
 	require.True(t, c.RenegotiatePending())
 	require.NoError(t, c.Handshake())
 	require.Equal(t, 1, log.Count(fsm.EventRenegotiationRequested))
 	renegWaitRenegotiated(t, log, 2)
 	require.False(t, c.RenegotiatePending())
-	renegPingPong(t, cli, c, r, "2")
-	renegCheckLast(t, log, 2, false)
+	renegtest.PingPong(t, cli, c, r, "2")
+	renegtest.CheckHandshakes(t, log, 2, false)
 	msgs := renegtest.WaitTrace(t, cli, renegtest.HelloRequest, "the renegotiation", renegtest.Finished)
-	renegCheckTrace(t, msgs, false, true)
+	renegtest.CheckTrace(t, msgs, false, true)
 	assert.True(t, strings.Contains(cli.Stdout(), "HelloRequest"))
 }
 

@@ -48,10 +48,6 @@ var interop12Cases = []interop12Suite{
 	{cipher.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, "ECDHE-ECDSA-AES128-GCM-SHA256", testcert.Ed25519},
 }
 
-func (s interop12Suite) name() string {
-	return s.kind.String() + "_" + fsm.CipherSuiteName(s.id)
-}
-
 // versionRange is a [min, max] pair of protocol versions.
 type versionRange struct{ min, max uint16 }
 

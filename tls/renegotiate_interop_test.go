@@ -59,43 +59,6 @@ func renegSServer(t *testing.T, cfg *tls.Config, extra ...string) (*peers.Proc, 
 	return srv, c, log
 }
 
-// renegPingPong checks application data both ways with an s_server or
-// s_client, which prints what it reads and sends its standard input.
-func renegPingPong(t *testing.T, p *peers.Proc, c *tls.Conn, r renegtest.Expecter, tag string) {
-	t.Helper()
-	_, err := c.Write([]byte("to-peer-" + tag + "\n"))
-	require.NoError(t, err)
-	p.WaitOutput(t, "to-peer-"+tag+"\n", renegtest.Wait)
-	p.Send("from-peer-" + tag)
-	r.Expect(t, "from-peer-"+tag+"\n")
-}
-
-// renegCheckHandshakes checks the handshakes tlsm completed: n of them,
-// the last one resumed or not.
-func renegCheckHandshakes(t *testing.T, log *renegtest.Log, n int, resumed bool) {
-	t.Helper()
-	hs := log.Handshakes()
-	require.Len(t, hs, n, "tlsm handshakes")
-	for i, ev := range hs {
-		assert.Equal(t, i+1, ev.Handshake, "handshake number")
-	}
-	assert.False(t, hs[0].Resumed, "first handshake resumed")
-	assert.Equal(t, resumed, hs[n-1].Resumed, "handshake %d resumed", n)
-}
-
-// renegCheckTrace checks the messages of a renegotiation in openssl's
-// trace: a ClientHello and both Finished, and Certificate messages (and
-// a ServerKeyExchange) only in a full handshake.
-func renegCheckTrace(t *testing.T, msgs []renegtest.Msg, opensslIsServer, full bool) {
-	t.Helper()
-	assert.True(t, renegtest.Has(msgs, !opensslIsServer, "ClientHello"), "ClientHello in %v", msgs)
-	assert.True(t, renegtest.Has(msgs, opensslIsServer, "ServerHello"), "ServerHello in %v", msgs)
-	assert.Equal(t, full, renegtest.Has(msgs, opensslIsServer, "Certificate"), "server Certificate in %v", msgs)
-	assert.Equal(t, full, renegtest.Has(msgs, opensslIsServer, "ServerKeyExchange"), "ServerKeyExchange in %v", msgs)
-	assert.Equal(t, full, renegtest.Has(msgs, !opensslIsServer, "ClientKeyExchange"), "ClientKeyExchange in %v", msgs)
-	assert.True(t, renegtest.Finished(msgs), "Finished both ways in %v", msgs)
-}
-
 // TestRenegOpenSSLServerHelloRequest: s_server r sends a HelloRequest; a
 // tlsm TLS client answers with an abbreviated handshake (it resumes, as
 // OpenSSL's TLS clients do). s_server sends a line between the
@@ -104,25 +67,25 @@ func renegCheckTrace(t *testing.T, msgs []renegtest.Msg, opensslIsServer, full b
 func TestRenegOpenSSLServerHelloRequest(t *testing.T) {
 	t.Parallel()
 	srv, c, log := renegSServer(t, nil)
-	renegPingPong(t, srv, c, renegSync{c}, "1")
+	renegtest.PingPong(t, srv, c, renegtest.Sync{R: c}, "1")
 
 	// tlsm reads nothing until s_server has sent the HelloRequest and a
 	// line after it, so that it sees the line once it has answered.
 	srv.Send("r")
 	srv.WaitOutput(t, renegSDH, renegtest.Wait)
 	srv.Send("during")
-	renegWaitCount(t, srv, renegtest.HelloRequest, "ApplicationData (23)", 1)
+	renegtest.WaitCount(t, srv, renegtest.HelloRequest, "ApplicationData (23)", 1)
 	r := renegtest.StartReader(c)
 	r.Expect(t, "during\n")
 	log.WaitHandshake(t, 2)
 	assert.Equal(t, "during\n", log.DataBetween(fsm.EventRenegotiationStarted, 2),
 		"the line between HelloRequest and the new handshake arrives while it runs")
-	renegPingPong(t, srv, c, r, "2")
+	renegtest.PingPong(t, srv, c, r, "2")
 
-	renegCheckHandshakes(t, log, 2, true)
+	renegtest.CheckHandshakes(t, log, 2, true)
 	assert.Equal(t, 1, log.Count(fsm.EventRenegotiationRequested))
 	msgs := renegtest.WaitTrace(t, srv, renegtest.HelloRequest, "the renegotiation", renegtest.Finished)
-	renegCheckTrace(t, msgs, true, false)
+	renegtest.CheckTrace(t, msgs, true, false)
 	assert.Zero(t, log.Count(fsm.EventAlertSent)+log.Count(fsm.EventAlertReceived), "alerts")
 }
 
@@ -153,13 +116,13 @@ func TestRenegOpenSSLServerHelloRequestClientCert(t *testing.T) {
 			cfg := &tls.Config{Certificates: []tls.Certificate{tlsmCert(renegClientCert(t))}}
 			srv, c, log := renegSServer(t, cfg, append([]string{"-verify_return_error"}, tc.extra...)...)
 			r := renegtest.StartReader(c)
-			renegPingPong(t, srv, c, r, "1")
+			renegtest.PingPong(t, srv, c, r, "1")
 			srv.Send("R")
 			log.WaitHandshake(t, 2)
-			renegPingPong(t, srv, c, r, "2")
-			renegCheckHandshakes(t, log, 2, !tc.full)
+			renegtest.PingPong(t, srv, c, r, "2")
+			renegtest.CheckHandshakes(t, log, 2, !tc.full)
 			msgs := renegtest.WaitTrace(t, srv, renegtest.HelloRequest, "the renegotiation", renegtest.Finished)
-			renegCheckTrace(t, msgs, true, tc.full)
+			renegtest.CheckTrace(t, msgs, true, tc.full)
 			assert.Equal(t, tc.certReq, renegtest.Has(msgs, true, "CertificateRequest"), "CertificateRequest in %v", msgs)
 			assert.Equal(t, tc.certReq, renegtest.Has(msgs, false, "Certificate"), "client Certificate in %v", msgs)
 			assert.Equal(t, tc.certReq, renegtest.Has(msgs, false, "CertificateVerify"), "CertificateVerify in %v", msgs)
@@ -208,7 +171,7 @@ func TestRenegOpenSSLServerClientInitiated(t *testing.T) {
 			}
 			srv, c, log := renegSServer(t, nil, extra...)
 			r := renegtest.StartReader(c)
-			renegPingPong(t, srv, c, r, "1")
+			renegtest.PingPong(t, srv, c, r, "1")
 			require.False(t, c.RenegotiatePending())
 			if tc.abbr {
 				require.NoError(t, c.RenegotiateAbbreviated())
@@ -223,28 +186,28 @@ func TestRenegOpenSSLServerClientInitiated(t *testing.T) {
 
 			if !tc.allowed {
 				log.WaitAlert(t, fsm.EventAlertReceived, record.LevelWarning, record.AlertNoRenegotiation)
-				renegPingPong(t, srv, c, r, "2")
-				renegPingPong(t, srv, c, r, "3")
-				renegCheckHandshakes(t, log, 1, false)
+				renegtest.PingPong(t, srv, c, r, "2")
+				renegtest.PingPong(t, srv, c, r, "3")
+				renegtest.CheckHandshakes(t, log, 1, false)
 				assert.Zero(t, log.Count(fsm.EventAlertSent), "tlsm sent an alert")
 				srv.WaitOutput(t, renegTraceAlert, renegtest.Wait)
-				msgs := renegtest.Trace(srv.Stdout(), renegClientHello2)
+				msgs := renegtest.Trace(srv.Stdout(), renegtest.ClientHello2)
 				assert.Equal(t, []renegtest.Msg{{Sent: false, Name: "ClientHello"}}, msgs, "s_server after the ClientHello")
 				// A later Renegotiate is refused again, and nothing wedges.
 				require.NoError(t, c.Renegotiate())
 				require.NoError(t, c.Handshake())
-				renegWaitCount(t, srv, renegClientHello2, renegTraceAlert, 2)
-				renegPingPong(t, srv, c, r, "4")
-				renegCheckHandshakes(t, log, 1, false)
+				renegtest.WaitCount(t, srv, renegtest.ClientHello2, renegTraceAlert, 2)
+				renegtest.PingPong(t, srv, c, r, "4")
+				renegtest.CheckHandshakes(t, log, 1, false)
 				return
 			}
 			hs := log.WaitHandshake(t, 2)
 			assert.Equal(t, fsm.VersionTLS12, hs.Version)
-			renegPingPong(t, srv, c, r, "2")
-			renegCheckHandshakes(t, log, 2, tc.abbr)
+			renegtest.PingPong(t, srv, c, r, "2")
+			renegtest.CheckHandshakes(t, log, 2, tc.abbr)
 			assert.Equal(t, tc.abbr, c.ConnectionState().DidResume, "DidResume")
-			msgs := renegtest.WaitTrace(t, srv, renegClientHello2, "the renegotiation", renegtest.Finished)
-			renegCheckTrace(t, msgs, true, !tc.abbr)
+			msgs := renegtest.WaitTrace(t, srv, renegtest.ClientHello2, "the renegotiation", renegtest.Finished)
+			renegtest.CheckTrace(t, msgs, true, !tc.abbr)
 			assert.Zero(t, log.Count(fsm.EventAlertSent)+log.Count(fsm.EventAlertReceived), "alerts")
 		})
 	}
@@ -258,7 +221,7 @@ func TestRenegOpenSSLServerWriteStartsIt(t *testing.T) {
 	t.Parallel()
 	srv, c, log := renegSServer(t, nil, "-client_renegotiation")
 	r := renegtest.StartReader(c)
-	renegPingPong(t, srv, c, r, "1")
+	renegtest.PingPong(t, srv, c, r, "1")
 	require.NoError(t, c.Renegotiate())
 	_, err := c.Write([]byte("to-openssl-2\n"))
 	require.NoError(t, err)
@@ -266,8 +229,8 @@ func TestRenegOpenSSLServerWriteStartsIt(t *testing.T) {
 	srv.WaitOutput(t, "to-openssl-2\n", renegtest.Wait)
 	srv.Send("from-openssl-2")
 	r.Expect(t, "from-openssl-2\n")
-	renegPingPong(t, srv, c, r, "3")
-	renegCheckHandshakes(t, log, 2, false)
+	renegtest.PingPong(t, srv, c, r, "3")
+	renegtest.CheckHandshakes(t, log, 2, false)
 }
 
 // TestRenegOpenSSLServerWriteWhileRunning: a Write while the client's
@@ -280,13 +243,13 @@ func TestRenegOpenSSLServerWriteStartsIt(t *testing.T) {
 func TestRenegOpenSSLServerWriteWhileRunning(t *testing.T) {
 	t.Parallel()
 	srv, c, log := renegSServer(t, nil, "-client_renegotiation")
-	renegPingPong(t, srv, c, renegSync{c}, "1")
+	renegtest.PingPong(t, srv, c, renegtest.Sync{R: c}, "1")
 	require.NoError(t, c.Renegotiate())
 	require.NoError(t, c.Handshake())
 	// s_server reads the ClientHello and answers with its flight; tlsm
 	// reads nothing yet, so its renegotiation is still running when it
 	// writes, and the line reaches s_server after its ServerHello.
-	renegtest.WaitTrace(t, srv, renegClientHello2, "ServerHelloDone", func(m []renegtest.Msg) bool { return renegtest.Has(m, true, "ServerHelloDone") })
+	renegtest.WaitTrace(t, srv, renegtest.ClientHello2, "ServerHelloDone", func(m []renegtest.Msg) bool { return renegtest.Has(m, true, "ServerHelloDone") })
 	_, err := c.Write([]byte("to-openssl-2\n"))
 	require.NoError(t, err)
 	r := renegtest.StartReader(c)
@@ -298,8 +261,8 @@ func TestRenegOpenSSLServerWriteWhileRunning(t *testing.T) {
 	srv.WaitOutput(t, "to-openssl-2\n", renegtest.Wait)
 	srv.Send("from-openssl-2")
 	r.Expect(t, "from-openssl-2\n")
-	renegPingPong(t, srv, c, r, "3")
-	renegCheckHandshakes(t, log, 2, false)
+	renegtest.PingPong(t, srv, c, r, "3")
+	renegtest.CheckHandshakes(t, log, 2, false)
 	assert.Zero(t, log.Count(fsm.EventAlertReceived), "alerts received")
 }
 
@@ -343,8 +306,8 @@ func TestRenegOpenSSLClient(t *testing.T) {
 			cli := renegtest.OpenSSL(t, "s_client", "-connect", peers.Addr(port), "-tls1_2", "-trace")
 			c, log := accept()
 			r := renegtest.StartReader(c)
-			renegPingPong(t, cli, c, r, "1")
-			renegPingPong(t, cli, c, r, "2")
+			renegtest.PingPong(t, cli, c, r, "1")
+			renegtest.PingPong(t, cli, c, r, "2")
 			cli.Send("R")
 			if !allow {
 				log.WaitAlert(t, fsm.EventAlertSent, record.LevelWarning, record.AlertNoRenegotiation)
@@ -355,15 +318,15 @@ func TestRenegOpenSSLClient(t *testing.T) {
 				code, err := cli.Wait(renegtest.Wait)
 				require.NoError(t, err)
 				assert.NotZero(t, code, "s_client exit status")
-				renegCheckHandshakes(t, log, 1, false)
+				renegtest.CheckHandshakes(t, log, 1, false)
 				assert.Equal(t, 1, log.Count(fsm.EventAlertSent), "tlsm sent one alert")
 				return
 			}
 			log.WaitHandshake(t, 2)
-			renegPingPong(t, cli, c, r, "3")
-			renegCheckHandshakes(t, log, 2, false)
-			msgs := renegtest.WaitTrace(t, cli, renegClientHello2, "the renegotiation", renegtest.Finished)
-			renegCheckTrace(t, msgs, false, true)
+			renegtest.PingPong(t, cli, c, r, "3")
+			renegtest.CheckHandshakes(t, log, 2, false)
+			msgs := renegtest.WaitTrace(t, cli, renegtest.ClientHello2, "the renegotiation", renegtest.Finished)
+			renegtest.CheckTrace(t, msgs, false, true)
 			assert.Zero(t, log.Count(fsm.EventAlertSent)+log.Count(fsm.EventAlertReceived), "alerts")
 		})
 	}
@@ -378,7 +341,7 @@ func TestRenegOpenSSLClientHelloRequest(t *testing.T) {
 	port, accept := renegTLSMServer(t, &tls.Config{})
 	cli := renegtest.OpenSSL(t, "s_client", "-connect", peers.Addr(port), "-tls1_2", "-trace")
 	c, log := accept()
-	renegPingPong(t, cli, c, renegSync{c}, "1")
+	renegtest.PingPong(t, cli, c, renegtest.Sync{R: c}, "1")
 	require.NoError(t, c.Renegotiate())
 	require.True(t, c.RenegotiatePending())
 	require.NoError(t, c.Handshake())
@@ -392,14 +355,14 @@ func TestRenegOpenSSLClientHelloRequest(t *testing.T) {
 	r := renegtest.StartReader(c)
 	log.WaitHandshake(t, 2)
 	require.False(t, c.RenegotiatePending())
-	renegPingPong(t, cli, c, r, "2")
-	renegCheckHandshakes(t, log, 2, true)
+	renegtest.PingPong(t, cli, c, r, "2")
+	renegtest.CheckHandshakes(t, log, 2, true)
 	msgs := renegtest.WaitTrace(t, cli, renegtest.HelloRequest, "the renegotiation", renegtest.Finished)
-	renegCheckTrace(t, msgs, false, false)
+	renegtest.CheckTrace(t, msgs, false, false)
 	// The line came between s_client's ClientHello and the ServerHello.
 	out := cli.Stdout()
 	i, j, k := strings.Index(out, "ClientHello, Length="), strings.Index(out, "during\n"), renegtest.Index(out, renegtest.Mark{S: "ServerHello, Length=", N: 2})
-	assert.True(t, renegtest.Index(out, renegClientHello2) < j && j < k, "s_client read the line after its ClientHello (%d) and before the ServerHello (%d): %d", i, k, j)
+	assert.True(t, renegtest.Index(out, renegtest.ClientHello2) < j && j < k, "s_client read the line after its ClientHello (%d) and before the ServerHello (%d): %d", i, k, j)
 }
 
 // renegGoEcho runs a crypto/tls client that writes back every line it
@@ -470,7 +433,7 @@ func TestRenegCryptoTLSClient(t *testing.T) {
 			require.False(t, c.RenegotiatePending())
 			renegEcho(t, c, r, fmt.Sprintf("line-%d", n))
 		}
-		renegCheckHandshakes(t, log, 4, false)
+		renegtest.CheckHandshakes(t, log, 4, false)
 		assert.Equal(t, 3, log.Count(fsm.EventRenegotiationStarted))
 		assert.Zero(t, log.Count(fsm.EventAlertSent)+log.Count(fsm.EventAlertReceived), "alerts")
 		require.NoError(t, c.Close())
@@ -499,7 +462,7 @@ func TestRenegCryptoTLSClient(t *testing.T) {
 		require.NoError(t, err)
 		werr := renegRecv(t, werrs)
 		assert.ErrorContains(t, werr, "no renegotiation")
-		renegCheckHandshakes(t, log, 2, false)
+		renegtest.CheckHandshakes(t, log, 2, false)
 		assert.Zero(t, log.Count(fsm.EventAlertSent), "tlsm sent an alert")
 	})
 }
@@ -554,7 +517,7 @@ func TestRenegGnuTLSClient(t *testing.T) {
 			c, log := accept()
 			r := renegtest.StartReader(c)
 			cli.WaitOutput(t, "- Handshake was completed", renegtest.Wait)
-			renegPingPong(t, cli, c, r, "1")
+			renegtest.PingPong(t, cli, c, r, "1")
 			if tc.hello {
 				require.NoError(t, c.Renegotiate())
 				require.NoError(t, c.Handshake())
@@ -573,7 +536,7 @@ func TestRenegGnuTLSClient(t *testing.T) {
 				code, err := cli.Wait(renegtest.Wait)
 				require.NoError(t, err)
 				assert.NotZero(t, code, "gnutls-cli exit status")
-				renegCheckHandshakes(t, log, 1, false)
+				renegtest.CheckHandshakes(t, log, 1, false)
 				warnings := 0
 				evs, _ := log.Snapshot()
 				for _, ev := range evs {
@@ -590,8 +553,8 @@ func TestRenegGnuTLSClient(t *testing.T) {
 			if tc.hello {
 				cli.WaitOutput(t, "*** Received rehandshake request", renegtest.Wait)
 			}
-			renegPingPong(t, cli, c, r, "2")
-			renegCheckHandshakes(t, log, 2, false)
+			renegtest.PingPong(t, cli, c, r, "2")
+			renegtest.CheckHandshakes(t, log, 2, false)
 			assert.Zero(t, log.Count(fsm.EventAlertSent)+log.Count(fsm.EventAlertReceived), "alerts")
 		})
 	}

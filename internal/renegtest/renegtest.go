@@ -1,6 +1,7 @@
-// Package renegtest holds the helpers the renegotiation interop tests of
-// packages tls and dtls share: an event log of a tlsm connection, a
-// background reader, and a parser of openssl -trace output.
+// Package renegtest holds what the renegotiation interop tests of packages
+// tls and dtls share, so that both transports run one flow: an event log
+// of a tlsm connection, a background reader, a parser of openssl -trace
+// output, and the checks of a renegotiation's data and messages.
 package renegtest
 
 import (
@@ -164,6 +165,7 @@ type Reader struct {
 	notify chan struct{}
 }
 
+// StartReader reads r in the background until it fails.
 func StartReader(r io.Reader) *Reader {
 	rr := &Reader{notify: make(chan struct{})}
 	go func() {
@@ -184,7 +186,7 @@ func StartReader(r io.Reader) *Reader {
 	return rr
 }
 
-// expect waits for want to be the next data read.
+// Expect waits for want to be the next data read.
 func (r *Reader) Expect(t testing.TB, want string) {
 	t.Helper()
 	timer := time.NewTimer(Wait)
@@ -211,7 +213,7 @@ func (r *Reader) Expect(t testing.TB, want string) {
 	}
 }
 
-// result waits for the reader to stop and returns its error.
+// Result waits for the reader to stop and returns its error.
 func (r *Reader) Result(t testing.TB) error {
 	t.Helper()
 	timer := time.NewTimer(Wait)
