@@ -84,7 +84,7 @@ var scenarios = []scenario{
 		s := e.sim(t, sim.Options{Link: delayed}, func(client, _ *fsm.Config) { client.MaxVersion = fsm.VersionTLS12 })
 		require.NoError(t, s.Handshake())
 		require.NoError(t, write(s, sim.Client, []byte("before")))
-		require.NoError(t, s.Do(sim.Server, (*fsm.Conn).Renegotiate))
+		require.NoError(t, s.Do(sim.Server, func(c *fsm.Conn, _ time.Time) error { return c.Renegotiate() }))
 		require.NoError(t, s.Do(sim.Server, (*fsm.Conn).Handshake))
 		pump(t, s)
 		require.NoError(t, write(s, sim.Client, []byte(" after")))

@@ -277,26 +277,26 @@ func propScenario(t testing.TB, seed uint64, tr sim.Transport, cert *testcert.Ce
 			r.write(side, rng)
 		case k < 8 && r.tls13:
 			typ := fsm.UpdateNotRequested + fsm.KeyUpdateType(rng.IntN(2))
-			_ = s.Do(side, func(c *fsm.Conn) error {
+			_ = s.Do(side, func(c *fsm.Conn, now time.Time) error {
 				if err := c.KeyUpdate(typ); err != nil {
 					return nil // not connected yet, or closed
 				}
-				return c.Handshake()
+				return c.Handshake(now)
 			})
 		case k < 8:
 			abbreviated := rng.IntN(3) == 0
-			now := rng.IntN(2) == 0
-			_ = s.Do(side, func(c *fsm.Conn) error {
+			right := rng.IntN(2) == 0
+			_ = s.Do(side, func(c *fsm.Conn, now time.Time) error {
 				var err error
 				if abbreviated {
 					err = c.RenegotiateAbbreviated()
 				} else {
 					err = c.Renegotiate()
 				}
-				if err != nil || !now {
+				if err != nil || !right {
 					return nil // refused by the API, or left for the next I/O
 				}
-				return c.Handshake()
+				return c.Handshake(now)
 			})
 		}
 		pace := time.Duration(rng.IntN(60)) * time.Millisecond

@@ -68,7 +68,7 @@ func TestConnectionIDAddressNeedsANewerRecord(t *testing.T) {
 	defer sock.Close()
 	client := &rawClient{t: t, sock: sock, to: ln.Addr(), core: fsm.NewDTLSClient(cc)}
 	client.handshake()
-	_, err = client.core.Write([]byte("one"))
+	_, err = client.core.Write(time.Now(), []byte("one"))
 	require.NoError(t, err)
 	client.flush()
 	recorded := client.sent[len(client.sent)-1]
@@ -100,7 +100,7 @@ func TestConnectionIDAddressNeedsANewerRecord(t *testing.T) {
 
 	// The client itself moves to that address.
 	client.sock = attacker
-	_, err = client.core.Write([]byte("moved"))
+	_, err = client.core.Write(time.Now(), []byte("moved"))
 	require.NoError(t, err)
 	client.flush()
 	require.Equal(t, "moved", readString(t, s))
@@ -128,7 +128,7 @@ func TestConnectionIDBeforeHandshakeDone(t *testing.T) {
 	defer sock.Close()
 	client := &rawClient{t: t, sock: sock, to: ln.Addr(), core: fsm.NewDTLSClient(cc), oneRecordEach: true}
 	client.handshake()
-	_, err = client.core.Write([]byte("after"))
+	_, err = client.core.Write(time.Now(), []byte("after"))
 	require.NoError(t, err)
 	client.flush()
 	s := nextConn(t, accepted)

@@ -169,7 +169,7 @@ func (c *Conn) HandshakeContext(ctx context.Context) error {
 	defer c.handshakeMu.Unlock()
 	if err := c.handshakeState(); err != errHandshakeRunning {
 		if err == nil {
-			return c.callCore((*fsm.Conn).Handshake, true)
+			return c.callCore(func(core *fsm.Conn) error { return core.Handshake(time.Now()) }, true)
 		}
 		return err
 	}
@@ -685,7 +685,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		}
 		chunk := p[written:min(len(p), written+writeChunk)]
 		err := c.callCore(func(core *fsm.Conn) error {
-			_, err := core.Write(chunk)
+			_, err := core.Write(time.Now(), chunk)
 			return err
 		}, true)
 		if err != nil {
@@ -716,7 +716,7 @@ func (c *Conn) Close() error {
 		return c.opError("close", net.ErrClosed)
 	}
 	if !c.replacedByPeer {
-		c.core.Close()
+		c.core.Close(time.Now())
 		c.drainLocked()
 		c.flushLocked(true)
 	}

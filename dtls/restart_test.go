@@ -214,7 +214,7 @@ func TestListenerRestartNeedsAHandshake(t *testing.T) {
 	require.Error(t, err, "the new handshake fails")
 	old.discard()
 
-	_, err = old.core.Write([]byte("still here"))
+	_, err = old.core.Write(time.Now(), []byte("still here"))
 	require.NoError(t, err)
 	old.flush()
 	require.Equal(t, "still here", readString(t, s1))

@@ -423,13 +423,13 @@ func checkCompletes(t *testing.T, a *dtAttack) {
 		}
 	}
 	v, peer := a.v, p.peer(a.v)
-	_, err := v.conn.Write([]byte("after"))
+	_, err := v.conn.Write(p.now, []byte("after"))
 	require.NoError(t, err)
 	p.drain(v)
 	p.run()
 	require.True(t, bytes.HasSuffix(peer.received, []byte("after")), "%s received %q", peer.name, peer.received)
 	if !a.oneWay {
-		_, err = peer.conn.Write([]byte("back"))
+		_, err = peer.conn.Write(p.now, []byte("back"))
 		require.NoError(t, err)
 		p.drain(peer)
 		p.run()
@@ -657,7 +657,7 @@ func badInputDTLSCases() []badDTLSCase {
 		}},
 		{"server/replayed application data record", ignoredDT, func(t *testing.T) *dtAttack {
 			p := connectedDT(t, nil)
-			_, err := p.client.conn.Write([]byte("once"))
+			_, err := p.client.conn.Write(p.now, []byte("once"))
 			require.NoError(t, err)
 			p.drain(p.client)
 			d := bytes.Clone(p.server.inbox[0])
@@ -1090,11 +1090,11 @@ func badInputDTLSCases() []badDTLSCase {
 			p := connectedDT(t, nil)
 			// The server renegotiates only once it knows the client
 			// completed the handshake: the client's data says so.
-			_, err := p.client.conn.Write([]byte("done"))
+			_, err := p.client.conn.Write(p.now, []byte("done"))
 			require.NoError(t, err)
 			p.run()
 			require.NoError(t, p.server.conn.Renegotiate())
-			require.NoError(t, p.server.conn.Handshake())
+			require.NoError(t, p.server.conn.Handshake(p.now))
 			p.drain(p.server)
 			genuine := p.client.inbox
 			p.client.inbox = nil
@@ -1123,10 +1123,10 @@ func badInputDTLSCases() []badDTLSCase {
 		{"client/HelloRequest crossing the client's renegotiation", completesDT, func(t *testing.T) *dtAttack {
 			p := connectedDT(t, func(cc, sc *fsm.Config) { sc.AllowClientRenegotiation = true })
 			require.NoError(t, p.client.conn.Renegotiate())
-			require.NoError(t, p.client.conn.Handshake())
+			require.NoError(t, p.client.conn.Handshake(p.now))
 			p.drain(p.client)
 			require.NoError(t, p.server.conn.Renegotiate())
-			require.NoError(t, p.server.conn.Handshake())
+			require.NoError(t, p.server.conn.Handshake(p.now))
 			p.drain(p.server)
 			a := attack(p, p.client, func() []fsm.Event { return p.step(p.client) }, fsm.EventMessageReceived)
 			require.Equal(t, fsm.StateClientWaitServerHello, p.client.conn.State())
@@ -1142,13 +1142,13 @@ func badInputDTLSCases() []badDTLSCase {
 			var server *fsm.Config
 			p := connectedDT(t, func(cc, sc *fsm.Config) { server = sc })
 			require.NoError(t, p.client.conn.Renegotiate())
-			require.NoError(t, p.client.conn.Handshake())
+			require.NoError(t, p.client.conn.Handshake(p.now))
 			p.drain(p.client)
 			p.run()
 			require.Equal(t, fsm.StateClientConnected12, p.client.conn.State(), "refused: %v", eventKinds(p.client.events))
 			server.AllowClientRenegotiation = true
 			require.NoError(t, p.client.conn.Renegotiate())
-			require.NoError(t, p.client.conn.Handshake())
+			require.NoError(t, p.client.conn.Handshake(p.now))
 			p.drain(p.client)
 			require.Len(t, p.server.inbox, 1)
 			p.server.inbox = nil // lost: the client's timer sends it again
@@ -1239,9 +1239,9 @@ func TestDTLSWarningCloseNotify(t *testing.T) {
 	// Data after close_notify is not delivered.
 	p.inject(p.server, p.forge(p.client, 1, record.TypeApplicationData, []byte("late")))
 	require.Empty(t, p.server.received)
-	_, err := p.server.conn.Write([]byte("still writing"))
+	_, err := p.server.conn.Write(p.now, []byte("still writing"))
 	require.NoError(t, err)
-	require.NoError(t, p.server.conn.Close())
+	require.NoError(t, p.server.conn.Close(p.now))
 	p.drain(p.server)
 	require.Equal(t, fsm.StateClosed, p.server.conn.State())
 	require.NoError(t, p.server.conn.Err())
@@ -1255,12 +1255,12 @@ func TestDTLSCloseNotifyRace(t *testing.T) {
 		t.Run(order, func(t *testing.T) {
 			p := connectedDT(t, nil)
 			for _, s := range []*dtSide{p.client, p.server} {
-				_, err := s.conn.Write([]byte("bye from " + s.name))
+				_, err := s.conn.Write(p.now, []byte("bye from "+s.name))
 				require.NoError(t, err)
-				require.NoError(t, s.conn.Close())
-				require.NoError(t, s.conn.Close(), "closing twice is harmless")
+				require.NoError(t, s.conn.Close(p.now))
+				require.NoError(t, s.conn.Close(p.now), "closing twice is harmless")
 				p.drain(s)
-				_, err = s.conn.Write([]byte("too late"))
+				_, err = s.conn.Write(p.now, []byte("too late"))
 				require.ErrorIs(t, err, fsm.ErrClosed)
 			}
 			first, second := p.client, p.server

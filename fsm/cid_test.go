@@ -41,9 +41,9 @@ func newCIDLink(t *testing.T, client, server *fsm.ConnectionIDs) *cidLink {
 func (l *cidLink) exchange(t *testing.T, msg string) {
 	l.sent = map[*dgramSide][][]byte{}
 	l.client.received, l.server.received = nil, nil
-	_, err := l.client.conn.Write([]byte(msg))
+	_, err := l.client.conn.Write(l.now, []byte(msg))
 	require.NoError(t, err)
-	_, err = l.server.conn.Write([]byte(msg))
+	_, err = l.server.conn.Write(l.now, []byte(msg))
 	require.NoError(t, err)
 	l.run(t, 10)
 	require.Equal(t, msg, string(l.server.received))
@@ -100,7 +100,7 @@ func TestConnectionIDs(t *testing.T) {
 
 			// A renegotiation keeps them.
 			require.NoError(t, l.client.conn.Renegotiate())
-			require.NoError(t, l.client.conn.Handshake())
+			require.NoError(t, l.client.conn.Handshake(l.now))
 			l.run(t, 100)
 			require.Equal(t, 2, l.client.done)
 			require.Equal(t, cs.ConnectionID, l.client.conn.ConnectionState().ConnectionID)
@@ -146,7 +146,7 @@ func TestDatagramAdvanced(t *testing.T) {
 	l := newCIDLink(t, &fsm.ConnectionIDs{Length: 4}, &fsm.ConnectionIDs{Length: 4})
 	var records [][]byte
 	for _, msg := range []string{"one", "two"} {
-		_, err := l.client.conn.Write([]byte(msg))
+		_, err := l.client.conn.Write(l.now, []byte(msg))
 		require.NoError(t, err)
 		records = append(records, nextTransmit(t, l.client.conn))
 	}
@@ -176,17 +176,17 @@ func TestDatagramAdvanced(t *testing.T) {
 // writes there, nor anything else.
 func TestDatagramAdvancedAfterClose(t *testing.T) {
 	l := newCIDLink(t, &fsm.ConnectionIDs{Length: 4}, &fsm.ConnectionIDs{Length: 4})
-	require.NoError(t, l.client.conn.Close())
+	require.NoError(t, l.client.conn.Close(l.now))
 	closeNotify := nextTransmit(t, l.client.conn)
 	s := l.server.conn
 	require.NoError(t, s.HandleDatagram(l.now, bytes.Clone(closeNotify)))
 	require.True(t, s.DatagramAdvanced(), "the close_notify itself")
 	l.drain(l.server)
-	_, err := s.Write([]byte("still writing"))
+	_, err := s.Write(l.now, []byte("still writing"))
 	require.NoError(t, err, "the server may still write")
 	for _, step := range []string{"after the peer's close_notify", "after both closed"} {
 		if step == "after both closed" {
-			require.NoError(t, s.Close())
+			require.NoError(t, s.Close(l.now))
 			l.drain(l.server)
 			require.Equal(t, fsm.StateClosed, s.State())
 		}
@@ -203,7 +203,7 @@ func TestDatagramAdvancedAfterClose(t *testing.T) {
 // the connection carries on.
 func TestConnectionIDHostile(t *testing.T) {
 	l := newCIDLink(t, &fsm.ConnectionIDs{Length: 4}, &fsm.ConnectionIDs{Length: 4})
-	_, err := l.client.conn.Write([]byte("x"))
+	_, err := l.client.conn.Write(l.now, []byte("x"))
 	require.NoError(t, err)
 	good := nextTransmit(t, l.client.conn)
 	cid := l.server.conn.ConnectionState().ConnectionID

@@ -335,7 +335,7 @@ func TestExporterDuringRenegotiation(t *testing.T) {
 		before, err := p.Client.Conn.ExportKeyingMaterial("label", nil, 16)
 		require.NoError(t, err)
 		require.NoError(t, p.Client.Conn.Renegotiate())
-		require.NoError(t, p.Client.Conn.Handshake())
+		require.NoError(t, p.Client.Conn.Handshake(p.Now))
 		_, err = p.Client.Conn.ExportKeyingMaterial("label", nil, 16)
 		require.Error(t, err)
 		p.Pump()

@@ -146,8 +146,6 @@ type renegotiationState struct {
 	dtlsCookie []byte
 }
 
-var timeZero time.Time
-
 // NewClient returns a client Conn over a byte stream.
 func NewClient(cfg *Config) *Conn { return newConn(cfg, streamTransport, true) }
 
@@ -345,10 +343,11 @@ func (c *Conn) handleInput(now time.Time, data []byte, lent bool) error {
 	return c.err
 }
 
-// Write protects p as application data. It fails before the handshake
-// completes and after Close.
-func (c *Conn) Write(p []byte) (int, error) {
-	c.begin(timeZero)
+// Write protects p as application data at time now, which dates what
+// it starts (a scheduled key update or renegotiation, a retransmission
+// timer). It fails before the handshake completes and after Close.
+func (c *Conn) Write(now time.Time, p []byte) (int, error) {
+	c.begin(now)
 	switch {
 	case c.err != nil:
 		return 0, c.err
@@ -368,10 +367,11 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Close sends close_notify. Data from the peer is still delivered until the
-// peer closes too. Closing before the handshake completes abandons it.
-func (c *Conn) Close() error {
-	c.begin(timeZero)
+// Close sends close_notify at time now. Data from the peer is still
+// delivered until the peer closes too. Closing before the handshake
+// completes abandons it.
+func (c *Conn) Close(now time.Time) error {
+	c.begin(now)
 	if c.sentClose || c.state == StateClosed {
 		return nil
 	}

@@ -124,14 +124,14 @@ func TestCloseNotify(t *testing.T) {
 	cc, sc := configs(t, testcert.ECDSAP256)
 	p := memconn.New(cc, sc)
 	require.NoError(t, p.Handshake())
-	require.NoError(t, p.Client.Conn.Close())
+	require.NoError(t, p.Client.Conn.Close(p.Now))
 	p.Pump()
 	require.True(t, p.Server.Closed)
 	require.NoError(t, p.Server.CloseErr)
 	// Half-closed: the server may still write.
 	require.NoError(t, p.Write(p.Server, []byte("bye")))
 	require.Equal(t, "bye", string(p.Client.Received))
-	_, err := p.Client.Conn.Write([]byte("late"))
+	_, err := p.Client.Conn.Write(p.Now, []byte("late"))
 	require.ErrorIs(t, err, fsm.ErrClosed)
 }
 
@@ -158,7 +158,7 @@ func TestHandleDataInPlace(t *testing.T) {
 	for i := range 40 {
 		msg := bytes.Repeat([]byte{byte(i)}, 1+i*97)
 		want = append(want, msg...)
-		_, err := client.Write(msg)
+		_, err := client.Write(p.Now, msg)
 		require.NoError(t, err)
 		for ev := client.NextEvent(); ev.Kind != fsm.EventNone; ev = client.NextEvent() {
 			if ev.Kind == fsm.EventTransmit {

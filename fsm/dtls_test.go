@@ -131,7 +131,7 @@ func TestDTLSReusedDatagramBuffer(t *testing.T) {
 	require.Equal(t, 1, l.client.done)
 	require.Equal(t, 1, l.server.done)
 	for _, s := range []*dgramSide{l.client, l.server} {
-		_, err := s.conn.Write([]byte("through one buffer"))
+		_, err := s.conn.Write(l.now, []byte("through one buffer"))
 		require.NoError(t, err)
 	}
 	l.run(t, 10)
@@ -148,7 +148,7 @@ func TestDTLSHandshake(t *testing.T) {
 		require.Equal(t, 1, l.client.done, "client")
 		require.Equal(t, 1, l.server.done, "server")
 		require.Equal(t, uint16(0xfefd), l.client.conn.ConnectionState().Version)
-		_, err := l.client.conn.Write([]byte("over datagrams"))
+		_, err := l.client.conn.Write(l.now, []byte("over datagrams"))
 		require.NoError(t, err)
 		l.run(t, 10)
 		require.Equal(t, "over datagrams", string(l.server.received))
@@ -529,5 +529,40 @@ func TestDTLSChangeCipherSpecAheadOfItsFlight(t *testing.T) {
 		require.Equal(t, 1, l.client.done, "resumed %v: client", resumed)
 		require.Equal(t, 1, l.server.done, "resumed %v: server", resumed)
 		require.Equal(t, resumed, l.client.conn.ConnectionState().DidResume)
+	}
+}
+
+// TestDTLSCallsDateTheirTimer: the calls that take no input (Handshake,
+// Write) date what they start by the time given them, not by the last
+// input's: a renegotiation started long after the last datagram arms
+// its retransmission timer from the call.
+func TestDTLSCallsDateTheirTimer(t *testing.T) {
+	for _, via := range []string{"Handshake", "Write"} {
+		t.Run(via, func(t *testing.T) {
+			cc, sc := dtlsConfigs(t, testcert.ECDSAP256)
+			sc.RetransmitTimeout = time.Second
+			l := newDgramLink(t, cc, sc)
+			require.NoError(t, l.client.conn.Start(l.now))
+			l.run(t, 100)
+			require.Equal(t, 1, l.server.done)
+			require.True(t, l.server.deadline.IsZero(), "no timer once connected")
+			// The server renegotiates once the client's data shows that it
+			// completed the handshake.
+			_, err := l.client.conn.Write(l.now, []byte("done"))
+			require.NoError(t, err)
+			l.run(t, 100)
+
+			later := l.now.Add(time.Hour)
+			s := l.server.conn
+			require.NoError(t, s.Renegotiate())
+			if via == "Handshake" {
+				require.NoError(t, s.Handshake(later))
+			} else {
+				_, err = s.Write(later, []byte("with the HelloRequest"))
+				require.NoError(t, err)
+			}
+			l.drain(l.server)
+			require.Equal(t, later.Add(time.Second), l.server.deadline, "the HelloRequest's timer")
+		})
 	}
 }

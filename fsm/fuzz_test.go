@@ -770,7 +770,7 @@ func tlsScript(t *testing.T, side func(p *memconn.Pair) *memconn.Side) func(p *m
 			require.NoError(t, s.Conn.Renegotiate())
 		}
 		require.NoError(t, p.Write(s, []byte("after the update")))
-		require.NoError(t, s.Conn.Close())
+		require.NoError(t, s.Conn.Close(p.Now))
 		p.Pump()
 	}
 }
@@ -820,18 +820,18 @@ func recordDTLS(t *testing.T, cc, sc *fsm.Config) *dgramRecording {
 // dtlsScript has the link exchange data, side renegotiate, and close.
 func (r *dgramRecording) script(t *testing.T, side *dgramSide) {
 	l := r.link
-	_, err := l.client.conn.Write([]byte("ping"))
+	_, err := l.client.conn.Write(l.now, []byte("ping"))
 	require.NoError(t, err)
-	_, err = l.server.conn.Write([]byte("pong"))
+	_, err = l.server.conn.Write(l.now, []byte("pong"))
 	require.NoError(t, err)
 	l.run(t, 100)
 	require.NoError(t, side.conn.Renegotiate())
-	require.NoError(t, side.conn.Handshake())
+	require.NoError(t, side.conn.Handshake(l.now))
 	l.run(t, 100)
 	require.Equal(t, 2, side.done)
-	_, err = side.conn.Write([]byte("after renegotiation"))
+	_, err = side.conn.Write(l.now, []byte("after renegotiation"))
 	require.NoError(t, err)
-	require.NoError(t, side.conn.Close())
+	require.NoError(t, side.conn.Close(l.now))
 	l.run(t, 100)
 }
 

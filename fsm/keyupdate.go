@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"errors"
+	"time"
 
 	"github.com/tlsm/tlsm/cipher"
 	"github.com/tlsm/tlsm/flights"
@@ -84,11 +85,12 @@ func (c *Conn) PendingKeyUpdate() KeyUpdateType {
 	return t
 }
 
-// Handshake performs scheduled work now, as SSL_do_handshake(3): a
-// scheduled key update or the answer owed to the peer's request, or a
-// scheduled renegotiation.
-func (c *Conn) Handshake() error {
-	c.begin(timeZero)
+// Handshake performs scheduled work at time now, as SSL_do_handshake(3):
+// a scheduled key update or the answer owed to the peer's request, or a
+// scheduled renegotiation. now dates what it starts: the retransmission
+// timer of a DTLS flight, the renegotiation rate limit.
+func (c *Conn) Handshake(now time.Time) error {
+	c.begin(now)
 	if c.err == nil {
 		if err := c.runScheduled(true); err != nil {
 			c.fail(err)

@@ -64,7 +64,7 @@ func TestKeyUpdateHandshakeForcesIt(t *testing.T) {
 	p := connectedPair(t)
 	ku := traceKeyUpdates(p)
 	require.NoError(t, p.Server.Conn.KeyUpdate(fsm.UpdateNotRequested))
-	require.NoError(t, p.Server.Conn.Handshake())
+	require.NoError(t, p.Server.Conn.Handshake(p.Now))
 	p.Pump()
 	require.Equal(t, []fsm.KeyUpdateType{fsm.UpdateNotRequested}, ku.sent["server"])
 	require.Equal(t, []fsm.KeyUpdateType{fsm.UpdateNotRequested}, ku.received["client"])
@@ -85,7 +85,7 @@ func TestKeyUpdateManyRequestsOneAnswer(t *testing.T) {
 	ku := traceKeyUpdates(p)
 	for i := 0; i < 5; i++ {
 		require.NoError(t, p.Client.Conn.KeyUpdate(fsm.UpdateRequested))
-		require.NoError(t, p.Client.Conn.Handshake())
+		require.NoError(t, p.Client.Conn.Handshake(p.Now))
 		p.Pump()
 	}
 	require.Len(t, ku.received["server"], 5)
@@ -108,7 +108,7 @@ func TestKeyUpdateRefusals(t *testing.T) {
 	require.ErrorIs(t, fresh.KeyUpdate(fsm.UpdateRequested), fsm.ErrHandshakeIncomplete)
 	_ = sc
 
-	require.NoError(t, p.Client.Conn.Close())
+	require.NoError(t, p.Client.Conn.Close(p.Now))
 	require.ErrorIs(t, p.Client.Conn.KeyUpdate(fsm.UpdateRequested), fsm.ErrClosed)
 }
 
@@ -147,7 +147,7 @@ func TestKeyUpdateFlood(t *testing.T) {
 		}
 		for i := 0; i < want; i++ {
 			require.NoError(t, p.Client.Conn.KeyUpdate(fsm.UpdateNotRequested))
-			require.NoError(t, p.Client.Conn.Handshake())
+			require.NoError(t, p.Client.Conn.Handshake(p.Now))
 			p.Pump()
 			require.False(t, p.Server.Closed, "update %d", i)
 		}
@@ -155,7 +155,7 @@ func TestKeyUpdateFlood(t *testing.T) {
 		require.NoError(t, p.Write(p.Client, []byte("d")))
 		for i := 0; i <= want; i++ {
 			require.NoError(t, p.Client.Conn.KeyUpdate(fsm.UpdateNotRequested))
-			require.NoError(t, p.Client.Conn.Handshake())
+			require.NoError(t, p.Client.Conn.Handshake(p.Now))
 			p.Pump()
 		}
 		require.True(t, p.Server.Closed)
@@ -199,7 +199,7 @@ func TestKeyUpdateRandom(t *testing.T) {
 			require.NoError(t, s.Conn.KeyUpdate(fsm.KeyUpdateType(1+rng.IntN(2))))
 			updates++
 			if rng.IntN(4) == 0 {
-				require.NoError(t, s.Conn.Handshake())
+				require.NoError(t, s.Conn.Handshake(p.Now))
 			}
 		case 2:
 			msg := make([]byte, rng.IntN(3000))
@@ -211,7 +211,7 @@ func TestKeyUpdateRandom(t *testing.T) {
 				peer = p.Client
 			}
 			want[peer] = append(want[peer], msg...)
-			_, err := s.Conn.Write(msg)
+			_, err := s.Conn.Write(p.Now, msg)
 			require.NoError(t, err)
 		}
 		p.Pump()

@@ -66,12 +66,12 @@ func TestLimitQueuedOutput(t *testing.T) {
 	chunk := make([]byte, 1<<20)
 	var err error
 	for i := 0; i < 10 && err == nil; i++ {
-		_, err = c.Write(chunk)
+		_, err = c.Write(p.Now, chunk)
 	}
 	require.ErrorIs(t, err, fsm.ErrOutputFull)
 	for ev := c.NextEvent(); ev.Kind != fsm.EventNone; ev = c.NextEvent() {
 	}
-	_, err = c.Write(chunk)
+	_, err = c.Write(p.Now, chunk)
 	require.NoError(t, err, "draining the events frees the queue")
 }
 

@@ -17,7 +17,7 @@ func TestRenegotiationWithoutRFC5746(t *testing.T) {
 	require.ErrorIs(t, p.Client.Conn.Renegotiate(), fsm.ErrNoSecureRenegotiation)
 	require.ErrorIs(t, p.Client.Conn.RenegotiateAbbreviated(), fsm.ErrNoSecureRenegotiation)
 	require.NoError(t, p.Server.Conn.Renegotiate())
-	require.NoError(t, p.Server.Conn.Handshake())
+	require.NoError(t, p.Server.Conn.Handshake(p.Now))
 	p.Pump()
 	require.Equal(t, []fsm.Alert{record.AlertNoRenegotiation}, p.Server.Alerts)
 	require.False(t, p.Server.Conn.RenegotiatePending(), "the refusal answers the request")

@@ -209,13 +209,13 @@ func TestDTLSRefusingClientAnswersEveryHelloRequest(t *testing.T) {
 	p := connectedDT(t, func(cc, sc *fsm.Config) { cc.Renegotiation = fsm.RenegotiateNever })
 	// The server asks only once it knows the client completed the
 	// handshake: the client's data says so.
-	_, err := p.client.conn.Write([]byte("done"))
+	_, err := p.client.conn.Write(p.now, []byte("done"))
 	require.NoError(t, err)
 	p.drain(p.client)
 	p.run()
 	for i := range 3 {
 		require.NoError(t, p.server.conn.Renegotiate())
-		require.NoError(t, p.server.conn.Handshake())
+		require.NoError(t, p.server.conn.Handshake(p.now))
 		p.drain(p.server)
 		p.run()
 		require.NoError(t, p.server.conn.Err(), "request %d", i)

@@ -61,7 +61,7 @@ func TestRenegotiateClientFullAndAbbreviated(t *testing.T) {
 
 	p.Now = p.Now.Add(fsm.DefaultMinRenegotiationInterval)
 	require.NoError(t, c.RenegotiateAbbreviated())
-	require.NoError(t, c.Handshake())
+	require.NoError(t, c.Handshake(p.Now))
 	p.Pump()
 	require.Len(t, log.handshakes["server"], 2)
 	require.Equal(t, 3, log.handshakes["server"][1].Handshake)
@@ -78,7 +78,7 @@ func TestHelloRequestResumesOverTLS(t *testing.T) {
 	s := p.Server.Conn
 	require.NoError(t, s.Renegotiate())
 	require.True(t, s.RenegotiatePending())
-	require.NoError(t, s.Handshake())
+	require.NoError(t, s.Handshake(p.Now))
 	require.True(t, s.RenegotiatePending(), "the request waits for the client's answer")
 	p.Pump()
 	require.False(t, s.RenegotiatePending())
@@ -91,7 +91,7 @@ func TestHelloRequestResumesOverTLS(t *testing.T) {
 func TestClientRenegotiationRefusedByDefault(t *testing.T) {
 	p := tls12Pair(t, nil)
 	require.NoError(t, p.Client.Conn.Renegotiate())
-	require.NoError(t, p.Client.Conn.Handshake())
+	require.NoError(t, p.Client.Conn.Handshake(p.Now))
 	p.Pump()
 	require.Equal(t, []fsm.Alert{100}, p.Client.Alerts) // no_renegotiation
 	require.False(t, p.Client.Closed)
@@ -118,7 +118,7 @@ func TestRenegotiationErrors(t *testing.T) {
 	require.ErrorIs(t, never.Client.Conn.Renegotiate(), fsm.ErrRenegotiationDisabled)
 
 	closed := tls12Pair(t, nil)
-	require.NoError(t, closed.Client.Conn.Close())
+	require.NoError(t, closed.Client.Conn.Close(closed.Now))
 	require.ErrorIs(t, closed.Client.Conn.Renegotiate(), fsm.ErrClosed)
 }
 
@@ -129,7 +129,7 @@ func TestClientRenegotiationLimits(t *testing.T) {
 	})
 	renegotiate := func() {
 		require.NoError(t, p.Client.Conn.Renegotiate())
-		require.NoError(t, p.Client.Conn.Handshake())
+		require.NoError(t, p.Client.Conn.Handshake(p.Now))
 		p.Pump()
 	}
 	renegotiate()
@@ -144,12 +144,12 @@ func TestClientRenegotiationLimits(t *testing.T) {
 		sc.MaxRenegotiations = 1
 	})
 	require.NoError(t, q.Client.Conn.Renegotiate())
-	require.NoError(t, q.Client.Conn.Handshake())
+	require.NoError(t, q.Client.Conn.Handshake(p.Now))
 	q.Pump()
 	require.Empty(t, q.Client.Alerts)
 	q.Now = q.Now.Add(time.Minute)
 	require.NoError(t, q.Client.Conn.Renegotiate())
-	require.NoError(t, q.Client.Conn.Handshake())
+	require.NoError(t, q.Client.Conn.Handshake(p.Now))
 	q.Pump()
 	require.Equal(t, []fsm.Alert{100}, q.Client.Alerts)
 }
@@ -242,7 +242,7 @@ func TestRenegotiationCertificateChange(t *testing.T) {
 	})
 	server.Certificates = []fsm.Certificate{{Certificate: other.CertDER, PrivateKey: other.Key}}
 	require.NoError(t, p.Client.Conn.Renegotiate())
-	require.NoError(t, p.Client.Conn.Handshake())
+	require.NoError(t, p.Client.Conn.Handshake(p.Now))
 	server.AllowClientRenegotiation = true
 	p.Pump()
 	require.True(t, p.Client.Closed)

@@ -414,7 +414,7 @@ func (c *Conn) OnEvent(f func(fsm.Event)) {
 // handshake.
 func (c *Conn) CloseWrite() error {
 	ferr := c.finishRenegotiation()
-	err := c.callCore(func(core *fsm.Conn) error { return core.Close() }, true)
+	err := c.callCore(func(core *fsm.Conn) error { return core.Close(time.Now()) }, true)
 	if ferr != nil {
 		return ferr
 	}

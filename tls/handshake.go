@@ -31,7 +31,7 @@ func (c *Conn) handshake(ctx context.Context, force bool) error {
 	defer c.handshakeMu.Unlock()
 	if err := c.handshakeState(); err != errHandshakeRunning {
 		if err == nil && force {
-			return c.callCore((*fsm.Conn).Handshake, true)
+			return c.callCore(func(core *fsm.Conn) error { return core.Handshake(time.Now()) }, true)
 		}
 		return err
 	}

@@ -52,7 +52,7 @@ func (c *Conn) queueLocked(chunk []byte) error {
 	} else if c.heldWrites >= maxHeldWrites {
 		return errMustWait
 	}
-	if _, err := c.core.Write(chunk); err != nil {
+	if _, err := c.core.Write(time.Now(), chunk); err != nil {
 		if errors.Is(err, fsm.ErrOutputFull) {
 			return errMustWait
 		}

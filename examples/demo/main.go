@@ -93,7 +93,7 @@ func handshakeAndData(w io.Writer) error {
 	}
 	for _, p := range []*peer{l.client, l.server} {
 		p.say("Close()")
-		if err := p.conn.Close(); err != nil {
+		if err := p.conn.Close(l.now); err != nil {
 			return err
 		}
 		if err := l.pump(); err != nil {
@@ -164,7 +164,7 @@ func dtlsLossy(w io.Writer) error {
 		return fmt.Errorf("DTLS handshake did not complete")
 	}
 	l.client.say("Write(%q)", "one datagram")
-	if _, err := l.client.conn.Write([]byte("one datagram")); err != nil {
+	if _, err := l.client.conn.Write(l.now, []byte("one datagram")); err != nil {
 		return err
 	}
 	return l.run()
@@ -190,7 +190,7 @@ func tlsRenegotiation(w io.Writer) error {
 	fmt.Fprintln(w, "-- handshake done; the server renegotiates --")
 	l.server.say("Renegotiate(); RenegotiatePending() = %t", schedule(l.server.conn.Renegotiate, l.server.conn))
 	l.server.say("Handshake()")
-	if err := l.server.conn.Handshake(); err != nil {
+	if err := l.server.conn.Handshake(l.now); err != nil {
 		return err
 	}
 	if err := l.pump(); err != nil {
@@ -223,7 +223,7 @@ func dtlsRenegotiation(w io.Writer) error {
 		return err
 	}
 	l.client.say("Write(%q)", "before")
-	if _, err := l.client.conn.Write([]byte("before")); err != nil {
+	if _, err := l.client.conn.Write(l.now, []byte("before")); err != nil {
 		return err
 	}
 	if err := l.run(); err != nil {
@@ -232,14 +232,14 @@ func dtlsRenegotiation(w io.Writer) error {
 	fmt.Fprintln(w, "-- the client has been heard from; the server renegotiates --")
 	l.server.say("Renegotiate(); RenegotiatePending() = %t", schedule(l.server.conn.Renegotiate, l.server.conn))
 	l.server.say("Handshake()")
-	if err := l.server.conn.Handshake(); err != nil {
+	if err := l.server.conn.Handshake(l.now); err != nil {
 		return err
 	}
 	if err := l.run(); err != nil {
 		return err
 	}
 	l.client.say("Write(%q)", "after the renegotiation")
-	if _, err := l.client.conn.Write([]byte("after the renegotiation")); err != nil {
+	if _, err := l.client.conn.Write(l.now, []byte("after the renegotiation")); err != nil {
 		return err
 	}
 	return l.run()
@@ -427,7 +427,7 @@ func (l *link) other(p *peer) *peer {
 // write sends text from p as application data and delivers it.
 func (l *link) write(p *peer, text string) error {
 	p.say("Write(%q)", text)
-	if _, err := p.conn.Write([]byte(text)); err != nil {
+	if _, err := p.conn.Write(l.now, []byte(text)); err != nil {
 		return err
 	}
 	return l.pump()

@@ -130,7 +130,7 @@ func (l *loop) handle(now time.Time, addr net.Addr, d []byte) {
 		l.log.Info("new peer", "addr", key, "peers", len(l.peers))
 	}
 	p.conn.HandleDatagram(now, d)
-	l.drain(p)
+	l.drain(now, p)
 }
 
 // fireTimers hands the time to every Conn whose timer has passed.
@@ -139,14 +139,14 @@ func (l *loop) fireTimers(now time.Time) {
 		if !p.deadline.IsZero() && !now.Before(p.deadline) {
 			p.deadline = time.Time{}
 			p.conn.HandleTimeout(now)
-			l.drain(p)
+			l.drain(now, p)
 		}
 	}
 }
 
 // drain acts on a Conn's events: datagrams go out, lines come back in
 // upper case, timers are noted, closed Conns are forgotten.
-func (l *loop) drain(p *peer) {
+func (l *loop) drain(now time.Time, p *peer) {
 	for ev := p.conn.NextEvent(); ev.Kind != fsm.EventNone; ev = p.conn.NextEvent() {
 		switch ev.Kind {
 		case fsm.EventTransmit:
@@ -156,13 +156,13 @@ func (l *loop) drain(p *peer) {
 		case fsm.EventData:
 			reply := bytes.ToUpper(ev.Data)
 			// Write queues more events, which this loop drains next.
-			p.conn.Write(reply)
+			p.conn.Write(now, reply)
 		case fsm.EventHandshakeDone:
 			l.log.Info("handshake", "addr", p.addr.String(), "version", fsm.VersionName(ev.Version),
 				"cipher", fsm.CipherSuiteName(ev.Suite))
 		case fsm.EventClosed:
 			if ev.Err == nil {
-				p.conn.Close()
+				p.conn.Close(now)
 				for ev := p.conn.NextEvent(); ev.Kind != fsm.EventNone; ev = p.conn.NextEvent() {
 					if ev.Kind == fsm.EventTransmit {
 						l.pc.WriteTo(ev.Data, p.addr)

@@ -188,19 +188,19 @@ func scenario(seed uint64, tr sim.Transport, p *pki) *result {
 		switch {
 		case i%4 == 3 && tr == sim.DTLS:
 			s.Note("%s renegotiates", side)
-			_ = s.Do(side, func(c *fsm.Conn) error {
+			_ = s.Do(side, func(c *fsm.Conn, now time.Time) error {
 				if c.Renegotiate() != nil {
 					return nil
 				}
-				return c.Handshake()
+				return c.Handshake(now)
 			})
 		case i%4 == 3:
 			s.Note("%s updates its keys", side)
-			_ = s.Do(side, func(c *fsm.Conn) error {
+			_ = s.Do(side, func(c *fsm.Conn, now time.Time) error {
 				if c.KeyUpdate(fsm.UpdateRequested) != nil {
 					return nil
 				}
-				return c.Handshake()
+				return c.Handshake(now)
 			})
 		default:
 			r.write(side, rng)

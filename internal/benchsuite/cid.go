@@ -85,7 +85,7 @@ func RecordSizes() (plain, withCID int, err error) {
 		if err := p.handshake(); err != nil {
 			return 0, 0, err
 		}
-		if _, err := p.client.Write(make([]byte, 100)); err != nil {
+		if _, err := p.client.Write(p.now, make([]byte, 100)); err != nil {
 			return 0, 0, err
 		}
 		if err := p.drain(p.client, 0); err != nil {

@@ -299,7 +299,7 @@ func DTLSCoreSender(tb testing.TB, msg []byte) func() {
 	}
 	client, server, now := p.client, p.server, p.now
 	return func() {
-		if _, err := client.Write(msg); err != nil {
+		if _, err := client.Write(now, msg); err != nil {
 			tb.Fatal(err)
 		}
 		got := 0

@@ -243,7 +243,7 @@ func TLSCoreSender(tb testing.TB, suite uint16, msg []byte) func() {
 	client, server := p.Client.Conn, p.Server.Conn
 	now := time.Now()
 	return func() {
-		if _, err := client.Write(msg); err != nil {
+		if _, err := client.Write(now, msg); err != nil {
 			tb.Fatal(err)
 		}
 		for ev := client.NextEvent(); ev.Kind != fsm.EventNone; ev = client.NextEvent() {

@@ -157,7 +157,7 @@ func (p *Pair) drain(from, to *Side) {
 
 // Write writes p from s and pumps.
 func (p *Pair) Write(s *Side, b []byte) error {
-	if _, err := s.Conn.Write(b); err != nil {
+	if _, err := s.Conn.Write(p.Now, b); err != nil {
 		return err
 	}
 	p.Pump()

@@ -186,11 +186,11 @@ func TestDTLSRebindStrandsAbbreviatedHandshake(t *testing.T) {
 		s = sim.New(4, sim.DTLS, cc, sc, sim.Options{Epoch: epoch, Link: sim.Link{Delay: 10 * time.Millisecond}, Tamper: tamper})
 		s.LogTrace(t, 60)
 		require.NoError(t, s.Handshake())
-		require.NoError(t, s.Do(sim.Client, func(c *fsm.Conn) error {
+		require.NoError(t, s.Do(sim.Client, func(c *fsm.Conn, now time.Time) error {
 			if err := c.RenegotiateAbbreviated(); err != nil {
 				return err
 			}
-			return c.Handshake()
+			return c.Handshake(now)
 		}))
 		require.NoError(t, s.RunFor(500*time.Millisecond))
 		require.True(t, dropped)

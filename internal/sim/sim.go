@@ -187,16 +187,16 @@ func (s *Sim) Handshake() error {
 // not run the network: call Run or RunFor.
 func (s *Sim) Write(side Side, data []byte) error {
 	return s.call(s.Endpoint(side), fmt.Sprintf("write %dB", len(data)), func(c *fsm.Conn) error {
-		_, err := c.Write(data)
+		_, err := c.Write(s.now, data)
 		return err
 	})
 }
 
-// Do calls f with side's Conn at the current virtual time (KeyUpdate,
+// Do calls f with side's Conn and the current virtual time (KeyUpdate,
 // Close, Handshake, ...), then takes the Conn's events, and returns f's
 // error. It does not run the network.
-func (s *Sim) Do(side Side, f func(*fsm.Conn) error) error {
-	return s.call(s.Endpoint(side), "call", f)
+func (s *Sim) Do(side Side, f func(c *fsm.Conn, now time.Time) error) error {
+	return s.call(s.Endpoint(side), "call", func(c *fsm.Conn) error { return f(c, s.now) })
 }
 
 // call runs f on e's Conn and drains the events it produced.

@@ -260,7 +260,7 @@ func (c *conn) write(p []byte) error {
 	if err := c.handshake(); err != nil {
 		return err
 	}
-	if _, err := c.core.Write(p); err != nil {
+	if _, err := c.core.Write(c.clock.now, p); err != nil {
 		c.fail(err)
 	}
 	return c.drain()
@@ -268,7 +268,7 @@ func (c *conn) write(p []byte) error {
 
 // close sends close_notify.
 func (c *conn) close() error {
-	c.core.Close()
+	c.core.Close(c.clock.now)
 	return c.drain()
 }
 

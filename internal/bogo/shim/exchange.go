@@ -154,7 +154,7 @@ func extraHandshake(c *conn, o *options) error {
 	if !o.handshakeTwice && !o.noOpExtraHandshake {
 		return nil
 	}
-	if err := c.core.Handshake(); err != nil {
+	if err := c.core.Handshake(c.clock.now); err != nil {
 		return fmt.Errorf("extra Handshake: %w", err)
 	}
 	return c.drain()
