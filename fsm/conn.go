@@ -39,12 +39,10 @@ const MaxQueuedOutput = 4 << 20
 // ErrWrongTransport, ErrHandshakeIncomplete, ...) are the call's alone:
 // Err does not report them.
 type Conn struct {
-	cfg       *Config
-	transport *transport
-	isClient  bool
-	state     State
-	started   bool
-	now       time.Time
+	// layerEnv is what the Conn shares with its record layer; the rest
+	// is the state machine's alone.
+	layerEnv
+	started bool
 
 	layer      layer
 	transcript flights.Transcript
@@ -54,26 +52,18 @@ type Conn struct {
 	readGen int
 	sentGen int
 
-	// out holds every byte produced since the queue was last drained;
-	// outMark is where the bytes not yet in a transmit event begin.
-	out     []byte
-	outMark int
-	events  eventQueue
 	// msgBuf is where handshake messages are built (see sendBuilt).
 	msgBuf []byte
 	// releaseWhenDrained is set by a completed handshake: the caller's
 	// draining the events releases the handshake's buffers.
 	releaseWhenDrained bool
 
-	hs         *handshake
 	suite      *cipher.Suite
-	version    uint16
 	alpn       string
 	serverName string
 	random     [32]byte // the client random, for the key log
 	peerCerts  []*x509.Certificate
 	chains     [][]*x509.Certificate
-	handshakes int
 	resumed    bool    // the last handshake resumed a session
 	group      CurveID // the last handshake's key exchange group (see ConnectionState)
 
@@ -88,8 +78,54 @@ type Conn struct {
 	recvClose bool
 	err       error
 
-	peerID      []byte // DTLS server: the client's address, for cookies
 	srtpProfile uint16 // the DTLS-SRTP profile negotiated
+}
+
+// layerEnv is what a Conn shares with its record layer, which holds a
+// pointer to it: the view the layer reads, the output both write, and
+// how the layer fails the Conn.
+type layerEnv struct {
+	layerView
+	output
+	failer failer // the Conn itself
+}
+
+// layerView is what a record layer may know of the Conn above it, given
+// to it as one value it reads and never writes: the settings, the clock,
+// and the phase of the connection — its state (whose properties, beside
+// the transition table, say what a record or fragment means there), the
+// version, whether a handshake runs, how many completed, and whether a
+// HelloRequest of ours waits for its answer.
+type layerView struct {
+	cfg       *Config
+	transport *transport
+	isClient  bool
+	peerID    []byte // DTLS server: the client's address, for cookies
+	now       time.Time
+
+	state      State
+	version    uint16
+	hs         *handshake // the handshake under way; layers ask only if there is one
+	handshakes int
+	// helloRequestSent is set while a HelloRequest we sent waits for
+	// the client's ClientHello.
+	helloRequestSent bool
+}
+
+// handshaking reports whether a handshake is under way.
+func (v *layerView) handshaking() bool { return v.hs != nil }
+
+// failer is how a record layer fails its Conn.
+type failer interface{ fail(err error) }
+
+// output is where a Conn and its record layer put what they produce:
+// events, and the bytes transmit events point into.
+type output struct {
+	// out holds every byte produced since the queue was last drained;
+	// outMark is where the bytes not yet in a transmit event begin.
+	out     []byte
+	outMark int
+	events  eventQueue
 }
 
 // secrets12 are what a TLS 1.2 connection keeps of its last handshake.
@@ -123,10 +159,10 @@ type renegotiationState struct {
 	// serverVerify are the last handshake's Finished verify_data.
 	secure                     bool
 	clientVerify, serverVerify []byte
-	// scheduled is a renegotiation the API asked for; helloRequestSent is
-	// set from our HelloRequest until the client answers it.
-	scheduled        renegotiation
-	helloRequestSent bool
+	// scheduled is a renegotiation the API asked for (the HelloRequest
+	// that waits for an answer is layerView.helloRequestSent, which the
+	// datagram layer times).
+	scheduled renegotiation
 	// taken counts the renegotiations a server took, refused the peer's
 	// requests we refused; last is when the last one started.
 	taken, refused int
@@ -168,12 +204,13 @@ func newConn(cfg *Config, t *transport, isClient bool) *Conn {
 	if cfg == nil {
 		cfg = &Config{}
 	}
-	c := &Conn{cfg: cfg, transport: t, isClient: isClient}
+	c := &Conn{layerEnv: layerEnv{layerView: layerView{cfg: cfg, transport: t, isClient: isClient}}}
 	c.state = StateServerStart
 	if isClient {
 		c.state = StateClientStart
 	}
-	c.layer = c.transport.newLayer(c)
+	c.failer = c
+	c.layer = c.transport.newLayer(&c.layerEnv)
 	return c
 }
 
@@ -232,10 +269,10 @@ func (c *Conn) end() { c.layer.end() }
 
 // cutTransmit makes the bytes produced since the last cut one transmit
 // event: the rest of a stream, or one datagram.
-func (c *Conn) cutTransmit() {
-	if len(c.out) > c.outMark {
-		c.events.push(Event{Kind: EventTransmit, Data: c.out[c.outMark:len(c.out):len(c.out)]})
-		c.outMark = len(c.out)
+func (o *output) cutTransmit() {
+	if len(o.out) > o.outMark {
+		o.events.push(Event{Kind: EventTransmit, Data: o.out[o.outMark:len(o.out):len(o.out)]})
+		o.outMark = len(o.out)
 	}
 }
 

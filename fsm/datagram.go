@@ -56,7 +56,7 @@ type flightItem struct {
 // sequence numbers, a replay window, handshake fragmentation to the MTU,
 // reassembly, and flights retransmitted on a timer (RFC 6347 §4.2.4).
 type datagramLayer struct {
-	c *Conn
+	env *layerEnv // its view read, never written
 
 	datagram  []byte // what is left of the datagram being read
 	records   int    // records read from it so far
@@ -85,7 +85,7 @@ type datagramLayer struct {
 	flight     []flightItem
 	flightOpen bool // messages queued now belong to the current flight
 	sent       int  // items of flight already transmitted
-	dgStart    int  // where the datagram being built starts in c.out
+	dgStart    int  // where the datagram being built starts in the output
 
 	timeout     time.Duration
 	deadline    time.Time
@@ -93,9 +93,9 @@ type datagramLayer struct {
 	lastSent    time.Time // when the flight last went out
 }
 
-func newDatagramLayer(c *Conn) layer {
+func newDatagramLayer(env *layerEnv) layer {
 	return &datagramLayer{
-		c:     c,
+		env:   env,
 		read:  &epochState{},
 		write: &epochState{},
 		reasm: flights.NewReassembler(MaxHandshakeMessage, maxBufferedHandshake),
@@ -103,8 +103,8 @@ func newDatagramLayer(c *Conn) layer {
 }
 
 func (l *datagramLayer) mtu() int {
-	if l.c.cfg.MTU > 0 {
-		return l.c.cfg.MTU
+	if l.env.cfg.MTU > 0 {
+		return l.env.cfg.MTU
 	}
 	return DefaultMTU
 }
@@ -260,15 +260,14 @@ func (l *datagramLayer) writeHandshake(payload []byte) error {
 // client that has completed one) may begin one, and other messages of a
 // handshake are copies of the last one's.
 func (l *datagramLayer) stale(f flights.Fragment) bool {
-	c := l.c
-	if c.hs != nil || property(c.state).start {
-		return f.Type == flights.TypeHelloRequest && c.handshakes == 0
+	if l.env.handshaking() || property(l.env.state).start {
+		return f.Type == flights.TypeHelloRequest && l.env.handshakes == 0
 	}
 	switch f.Type {
 	case flights.TypeClientHello:
-		return c.isClient
+		return l.env.isClient
 	case flights.TypeHelloRequest:
-		return !c.isClient
+		return !l.env.isClient
 	}
 	// A copy has a message_seq the last handshake used.
 	return handshake12Message[f.Type] && f.Seq < l.doneSeq
@@ -278,8 +277,7 @@ func (l *datagramLayer) stale(f flights.Fragment) bool {
 // over numbered past its last one: no copy, but a message the peer sent
 // after it (a second Finished), which no state takes.
 func (l *datagramLayer) pastHandshake(f flights.Fragment) bool {
-	c := l.c
-	return c.hs == nil && !property(c.state).start && handshake12Message[f.Type] && f.Seq >= l.doneSeq
+	return !l.env.handshaking() && !property(l.env.state).start && handshake12Message[f.Type] && f.Seq >= l.doneSeq
 }
 
 // handshake12Message are the messages a (D)TLS 1.2 handshake carries,
@@ -298,7 +296,7 @@ var handshake12Message = map[flights.MsgType]bool{
 // exchange, one starting a renegotiation), or the server's first answer to
 // our ClientHello, which follows its own numbering after a HelloRequest.
 func (l *datagramLayer) startsHandshake(f flights.Fragment) bool {
-	p := property(l.c.state)
+	p := property(l.env.state)
 	return p.restarts && f.Type == p.restartedBy
 }
 
@@ -308,7 +306,7 @@ func (l *datagramLayer) nextMessage() (flights.MsgType, []byte, []byte, bool, er
 		return 0, nil, nil, false, nil
 	}
 	l.lastSeq = binary.BigEndian.Uint16(raw[4:6])
-	if typ == flights.TypeClientHello && !l.c.isClient {
+	if typ == flights.TypeClientHello && !l.env.isClient {
 		// The server's messages continue the client's numbering, and so do
 		// its epoch-0 records (RFC 6347 §4.2.1), which a stateless cookie
 		// exchange may already have used up to there.
@@ -349,13 +347,12 @@ func (l *datagramLayer) addToFlight(item flightItem) {
 // message sequence numbers of the ClientHello it answers, keeping
 // nothing: no flight, no timer.
 func (l *datagramLayer) sendHelloVerifyRequest(f *flights.HelloCookieFields) error {
-	c := l.c
-	c.cutTransmit()
+	l.env.cutTransmit()
 	var err error
-	c.out, err = c.cfg.appendHelloVerifyRequest(c.out, c.now, c.peerID, f, l.inSeq, l.lastSeq)
+	l.env.out, err = l.env.cfg.appendHelloVerifyRequest(l.env.out, l.env.now, l.env.peerID, f, l.inSeq, l.lastSeq)
 	l.write.seq = max(l.write.seq, l.inSeq+1)
-	c.cutTransmit()
-	l.dgStart = len(c.out)
+	l.env.cutTransmit()
+	l.dgStart = len(l.env.out)
 	return err
 }
 
@@ -403,24 +400,23 @@ func (l *datagramLayer) overhead(es *epochState) int {
 // seal protects one record under es and packs it into the datagram being
 // built, starting a new datagram when it would not fit.
 func (l *datagramLayer) seal(es *epochState, typ record.ContentType, payload []byte) error {
-	c := l.c
 	size := l.overhead(es) + len(payload)
-	if len(c.out) > l.dgStart && len(c.out)-l.dgStart+size > l.mtu() {
-		c.cutTransmit()
-		l.dgStart = len(c.out)
+	if len(l.env.out) > l.dgStart && len(l.env.out)-l.dgStart+size > l.mtu() {
+		l.env.cutTransmit()
+		l.dgStart = len(l.env.out)
 	}
 	if es.seq > record.MaxSeq48 {
 		return cipher.ErrSequenceExhausted
 	}
-	version := l.c.transport.recordVersion(c.state)
+	version := l.env.transport.recordVersion(l.env.state)
 	var err error
 	switch {
 	case es.st == nil:
-		c.out = record.AppendDTLSPlain(c.out, typ, version, es.epoch, es.seq, payload)
+		l.env.out = record.AppendDTLSPlain(l.env.out, typ, version, es.epoch, es.seq, payload)
 	case len(l.cidPeer) > 0:
-		c.out, err = record.SealDTLS12CID(c.out, es.st, typ, version, es.epoch, es.seq, l.cidPeer, payload)
+		l.env.out, err = record.SealDTLS12CID(l.env.out, es.st, typ, version, es.epoch, es.seq, l.cidPeer, payload)
 	default:
-		c.out, err = record.SealDTLS12(c.out, es.st, typ, version, es.epoch, es.seq, payload)
+		l.env.out, err = record.SealDTLS12(l.env.out, es.st, typ, version, es.epoch, es.seq, payload)
 	}
 	es.seq++
 	return err
@@ -429,7 +425,7 @@ func (l *datagramLayer) seal(es *epochState, typ record.ContentType, payload []b
 // flush transmits the flight items not sent yet.
 func (l *datagramLayer) flush() error {
 	if l.sent < len(l.flight) {
-		l.lastSent = l.c.now
+		l.lastSent = l.env.now
 	}
 	for l.sent < len(l.flight) {
 		if err := l.transmitItem(l.flight[l.sent]); err != nil {
@@ -489,7 +485,7 @@ func (l *datagramLayer) keepForNextEpoch(typ record.ContentType, raw []byte) {
 	if typ != record.TypeHandshake && typ != record.TypeConnectionID {
 		return
 	}
-	if l.c.hs == nil || len(l.ahead) >= maxAheadRecords || l.aheadBytes+len(raw) > maxAheadBytes {
+	if !l.env.handshaking() || len(l.ahead) >= maxAheadRecords || l.aheadBytes+len(raw) > maxAheadBytes {
 		return
 	}
 	l.ahead = append(l.ahead, bytes.Clone(raw))
@@ -539,7 +535,7 @@ func (l *datagramLayer) beginHandshake() {
 // message start a new flight.
 func (l *datagramLayer) closeFlight() {
 	if err := l.flush(); err != nil {
-		l.c.fail(err)
+		l.env.failer.fail(err)
 	}
 	l.flightOpen = false
 }
@@ -548,19 +544,19 @@ func (l *datagramLayer) closeFlight() {
 // the retransmission timer while a handshake waits for the peer.
 func (l *datagramLayer) end() {
 	if err := l.flush(); err != nil {
-		l.c.fail(err)
+		l.env.failer.fail(err)
 	}
-	l.c.cutTransmit()
-	l.dgStart = len(l.c.out)
+	l.env.cutTransmit()
+	l.dgStart = len(l.env.out)
 	// A handshake waits for the peer; so does a HelloRequest, which is
 	// sent again until the client answers it.
-	waiting := (l.c.hs != nil || l.c.reneg.helloRequestSent) && l.c.state != StateClosed && len(l.flight) > 0 && l.sent == len(l.flight)
+	waiting := (l.env.handshaking() || l.env.helloRequestSent) && l.env.state != StateClosed && len(l.flight) > 0 && l.sent == len(l.flight)
 	switch {
 	case waiting && l.deadline.IsZero():
 		if l.timeout == 0 {
-			l.timeout = l.c.cfg.retransmitTimeout()
+			l.timeout = l.env.cfg.retransmitTimeout()
 		}
-		l.setTimer(l.c.now.Add(l.timeout))
+		l.setTimer(l.env.now.Add(l.timeout))
 	case !waiting && !l.deadline.IsZero():
 		l.setTimer(time.Time{})
 	}
@@ -572,7 +568,7 @@ func (l *datagramLayer) setTimer(deadline time.Time) {
 		return
 	}
 	l.deadline = deadline
-	l.c.events.push(Event{Kind: EventTimer, Deadline: deadline})
+	l.env.events.push(Event{Kind: EventTimer, Deadline: deadline})
 }
 
 // retransmitIfAsked sends the flight again when the peer retransmitted
@@ -582,7 +578,7 @@ func (l *datagramLayer) setTimer(deadline time.Time) {
 // as a retransmission; answering each would echo flights back and forth,
 // so a flight that went out less than half a timeout ago is not resent.
 func (l *datagramLayer) retransmitIfAsked() {
-	recent := l.c.now.Sub(l.lastSent) < l.c.cfg.retransmitTimeout()/2
+	recent := l.env.now.Sub(l.lastSent) < l.env.cfg.retransmitTimeout()/2
 	if l.peerRetx && !recent && l.flightOpen && len(l.flight) > 0 && l.sent == len(l.flight) {
 		l.resend()
 	}
@@ -591,11 +587,11 @@ func (l *datagramLayer) retransmitIfAsked() {
 
 // resend transmits the whole flight again with new sequence numbers.
 func (l *datagramLayer) resend() {
-	l.lastSent = l.c.now
-	l.c.events.push(Event{Kind: EventRetransmit})
+	l.lastSent = l.env.now
+	l.env.events.push(Event{Kind: EventRetransmit})
 	for _, item := range l.flight {
 		if err := l.transmitItem(item); err != nil {
-			l.c.fail(err)
+			l.env.failer.fail(err)
 			return
 		}
 	}
@@ -608,11 +604,11 @@ func (l *datagramLayer) handleTimeout(now time.Time) error {
 		return nil
 	}
 	l.deadline = time.Time{}
-	if l.retransmits >= l.c.cfg.maxRetransmits() {
+	if l.retransmits >= l.env.cfg.maxRetransmits() {
 		return ErrHandshakeTimeout
 	}
 	l.retransmits++
-	l.timeout = min(2*l.timeout, l.c.cfg.maxRetransmitTimeout())
+	l.timeout = min(2*l.timeout, l.env.cfg.maxRetransmitTimeout())
 	l.resend()
 	return nil
 }

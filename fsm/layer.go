@@ -90,7 +90,7 @@ const flightSizeHint = 2048
 
 // streamLayer frames TLS over a reliable byte stream.
 type streamLayer struct {
-	c         *Conn
+	env       *layerEnv // its view read, never written
 	in        record.StreamReader
 	hsIn      *flights.Reader
 	hsOut     []byte
@@ -101,8 +101,8 @@ type streamLayer struct {
 	earlySkip int
 }
 
-func newStreamLayer(c *Conn) layer {
-	l := &streamLayer{c: c, hsIn: flights.NewReader(MaxHandshakeMessage)}
+func newStreamLayer(env *layerEnv) layer {
+	l := &streamLayer{env: env, hsIn: flights.NewReader(MaxHandshakeMessage)}
 	l.hsIn.SetCertificateLimit(MaxCertificateMessage)
 	l.in.MaxFragment = record.MaxCiphertext13
 	return l
@@ -141,8 +141,7 @@ var errEarlyDataSkipped = errors.New("fsm: early data skipped")
 
 // readRecord returns the next record's content type and plaintext.
 func (l *streamLayer) readRecord() (record.ContentType, []byte, bool, error) {
-	c := l.c
-	if c.version == VersionTLS12 {
+	if l.env.version == VersionTLS12 {
 		l.in.MaxFragment = record.MaxCiphertext12
 	}
 	rec, ok, err := l.in.Next()
@@ -152,7 +151,7 @@ func (l *streamLayer) readRecord() (record.ContentType, []byte, bool, error) {
 	if err := l.checkVersion(rec.Version); err != nil {
 		return 0, nil, false, err
 	}
-	if rec.Type == record.TypeChangeCipherSpec && c.version != VersionTLS12 {
+	if rec.Type == record.TypeChangeCipherSpec && l.env.version != VersionTLS12 {
 		// TLS 1.3's compatibility change_cipher_spec is never protected.
 		return rec.Type, rec.Payload, true, nil
 	}
@@ -165,7 +164,7 @@ func (l *streamLayer) readRecord() (record.ContentType, []byte, bool, error) {
 			return 0, nil, false, record.AlertRecordOverflow
 		}
 		return rec.Type, rec.Payload, true, nil
-	case c.version == VersionTLS12:
+	case l.env.version == VersionTLS12:
 		payload, err := record.Open12(l.readKeys, rec)
 		return rec.Type, payload, err == nil, err
 	default:
@@ -183,7 +182,7 @@ func (l *streamLayer) readRecord() (record.ContentType, []byte, bool, error) {
 // compatibility; then TLS 1.2's under TLS 1.2, and anything under TLS 1.3,
 // which ignores the field (RFC 8446 §5.1).
 func (l *streamLayer) checkVersion(v uint16) error {
-	switch l.c.version {
+	switch l.env.version {
 	case 0:
 		if v>>8 == 3 {
 			return nil
@@ -214,7 +213,7 @@ func (l *streamLayer) skipEarly(rec record.Record, err error) error {
 }
 
 func (l *streamLayer) writeHandshake(payload []byte) error {
-	if l.c.handshakes == 0 && l.hsIn.Buffered() == 0 {
+	if l.env.handshakes == 0 && l.hsIn.Buffered() == 0 {
 		l.hsIn.Grow(flightSizeHint)
 	}
 	l.hsIn.Write(payload)
@@ -228,7 +227,7 @@ func (l *streamLayer) nextMessage() (flights.MsgType, []byte, []byte, bool, erro
 func (l *streamLayer) handshakeBuffered() int { return l.hsIn.Buffered() }
 
 func (l *streamLayer) queueMessage(raw []byte) []byte {
-	if l.hsOut == nil && l.c.handshakes == 0 {
+	if l.hsOut == nil && l.env.handshakes == 0 {
 		l.hsOut = make([]byte, 0, max(flightSizeHint, len(raw)))
 	}
 	l.hsOut = append(l.hsOut, raw...)
@@ -238,17 +237,16 @@ func (l *streamLayer) queueMessage(raw []byte) []byte {
 // writeRecord frames payload into records of at most MaxPlaintext bytes,
 // protected when write keys are set.
 func (l *streamLayer) writeRecord(typ record.ContentType, payload []byte) error {
-	c := l.c
 	for len(payload) > 0 {
 		n := min(len(payload), record.MaxPlaintext)
 		var err error
 		switch {
 		case l.writeKeys == nil:
-			c.out = record.AppendPlain(c.out, typ, l.plainRecordVersion(), payload[:n])
-		case c.version == VersionTLS12:
-			c.out, err = record.Seal12(c.out, l.writeKeys, typ, VersionTLS12, payload[:n])
+			l.env.out = record.AppendPlain(l.env.out, typ, l.plainRecordVersion(), payload[:n])
+		case l.env.version == VersionTLS12:
+			l.env.out, err = record.Seal12(l.env.out, l.writeKeys, typ, VersionTLS12, payload[:n])
 		default:
-			c.out, err = record.Seal13(c.out, l.writeKeys, typ, payload[:n], 0)
+			l.env.out, err = record.Seal13(l.env.out, l.writeKeys, typ, payload[:n], 0)
 		}
 		if err != nil {
 			return err
@@ -259,7 +257,7 @@ func (l *streamLayer) writeRecord(typ record.ContentType, payload []byte) error 
 }
 
 func (l *streamLayer) plainRecordVersion() uint16 {
-	return l.c.transport.recordVersion(l.c.state)
+	return l.env.transport.recordVersion(l.env.state)
 }
 
 func (l *streamLayer) flush() error {
@@ -315,7 +313,7 @@ func (l *streamLayer) handleTimeout(time.Time) error { return nil }
 func (l *streamLayer) end() {
 	l.in.Detach() // the input lent to this call goes back to the caller
 	if err := l.flush(); err != nil {
-		l.c.fail(err)
+		l.env.failer.fail(err)
 	}
-	l.c.cutTransmit()
+	l.env.cutTransmit()
 }

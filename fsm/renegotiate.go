@@ -84,7 +84,7 @@ func (c *Conn) RenegotiateAbbreviated() error {
 // a client's until its ClientHello is sent, a server's until the client
 // has answered the HelloRequest.
 func (c *Conn) RenegotiatePending() bool {
-	return c.reneg.scheduled != renegotiationNone || c.reneg.helloRequestSent
+	return c.reneg.scheduled != renegotiationNone || c.helloRequestSent
 }
 
 func (c *Conn) scheduleRenegotiation(r renegotiation) error {
@@ -174,7 +174,7 @@ func (c *Conn) serverHelloRequest(message) (State, error) {
 	c.reneg.scheduled = renegotiationNone
 	c.layer.beginHandshake()
 	c.sendPostHandshake((&flights.HelloRequest{}).Append(nil))
-	c.reneg.helloRequestSent = true
+	c.helloRequestSent = true
 	c.events.push(Event{Kind: EventRenegotiationRequested})
 	return c.state, nil
 }
@@ -185,8 +185,8 @@ func (c *Conn) serverHelloRequest(message) (State, error) {
 // limits are kept. A refused hello is not parsed: that it is a ClientHello
 // is all a refusal needs to know.
 func (c *Conn) serverRenegotiationHello(m message) (State, error) {
-	requested := c.reneg.helloRequestSent
-	c.reneg.helloRequestSent = false
+	requested := c.helloRequestSent
+	c.helloRequestSent = false
 	if reason := c.whyRefuseRenegotiation(requested); reason != "" {
 		return c.refuseRenegotiation()
 	}
@@ -251,7 +251,7 @@ func (c *Conn) clientRenegotiationRefused(message) (State, error) {
 
 // serverRequestRefused notes that the client declined our HelloRequest.
 func (c *Conn) serverRequestRefused(message) (State, error) {
-	c.reneg.helloRequestSent = false
+	c.helloRequestSent = false
 	c.layer.beginHandshake()
 	return c.state, nil
 }

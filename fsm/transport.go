@@ -43,7 +43,7 @@ type transport struct {
 	// 9147 §5).
 	CompatibilityCCS bool
 
-	newLayer func(*Conn) layer
+	newLayer func(env *layerEnv) layer
 }
 
 // streamTransport is the transport of TLS over a reliable byte stream.
