@@ -18,17 +18,17 @@ type handshake struct {
 	clientRandom [32]byte
 	key          *ecdh.PrivateKey // our ephemeral key share
 	group        CurveID
-	retried      bool         // a HelloRetryRequest was sent or received
+	scheme       uint16 // our CertificateVerify scheme
+	retried      bool   // a HelloRetryRequest was sent or received
+	resumed      bool
+	noResume     bool         // client: offer no session
 	cert         *Certificate // ours, to send
-	scheme       uint16       // our CertificateVerify scheme
 	peerKey      crypto.PublicKey
 	// helloSessionID is the legacy_session_id of our (client) or the
 	// peer's (server) ClientHello.
 	helloSessionID []byte
 	offer          versionOffer // client: what the ClientHello offered
-	resumed        bool
-	session        *Session // client: the session offered; server: the one resumed
-	noResume       bool     // client: offer no session
+	session        *Session     // client: the session offered; server: the one resumed
 
 	tls13 handshake13
 	tls12 handshake12
@@ -37,19 +37,19 @@ type handshake struct {
 
 // handshake13 is what only a TLS 1.3 handshake keeps.
 type handshake13 struct {
-	hrrSuite uint16 // suite of the HelloRetryRequest
 	sched    *cipher.Schedule
 	clientHS []byte // client handshake traffic secret
 	serverHS []byte // server handshake traffic secret
 	certReq  *flights.CertificateRequest
+	psk      []byte // the PSK in use
+	pskIndex uint16 // server: which offered PSK was chosen
+	hrrSuite uint16 // suite of the HelloRetryRequest
 	// resumableBeforeRetry: the ClientHello a HelloRetryRequest answered
 	// offered a PSK the server would resume (server).
 	resumableBeforeRetry bool
 	// sentCompatCCS is set once our compatibility change_cipher_spec is
 	// out (RFC 8446 Appendix D.4).
 	sentCompatCCS bool
-	psk           []byte // the PSK in use
-	pskIndex      uint16 // server: which offered PSK was chosen
 }
 
 // handshake12 is what only a TLS/DTLS 1.2 handshake keeps.
@@ -58,11 +58,11 @@ type handshake12 struct {
 	certReq      *flights.CertificateRequest12
 	pendingRead  *cipher.State // read keys waiting for the peer's ChangeCipherSpec
 	pendingWrite *cipher.State
-	expectTicket bool
 	preMaster    []byte // client: the ECDHE secret, until ClientKeyExchange is sent
 	sessionID    []byte // the session ID the server assigned
 	newTicket    []byte // a ticket from NewSessionTicket
-	issueTicket  bool   // server: send a NewSessionTicket
+	expectTicket bool
+	issueTicket  bool // server: send a NewSessionTicket
 }
 
 // handshakeDTLS is what only a DTLS handshake keeps.
