@@ -294,6 +294,27 @@ func versionCaseOpenSSL(t *testing.T, vc versionCase, cert *testcert.Cert) {
 	}
 }
 
+// serveOneAsync accepts one connection, completes the handshake and
+// answers one line (serveOne); the result arrives on the channel.
+func serveOneAsync(accept func() (*tls.Conn, *tapConn, error)) <-chan serverResult {
+	done := make(chan serverResult, 1)
+	go func() {
+		c, tap, err := accept()
+		if err != nil {
+			done <- serverResult{err: err}
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(ioTimeout))
+		if err := handshakeTLSM(c); err != nil {
+			done <- serverResult{tap: tap, err: err}
+			return
+		}
+		done <- serverResult{c.ConnectionState(), tap, serveOne(c)}
+	}()
+	return done
+}
+
 // 2. Downgrade protection (RFC 8446, section 4.1.3).
 
 func TestInterop12Downgrade(t *testing.T) {
@@ -350,26 +371,7 @@ func TestInterop12Downgrade(t *testing.T) {
 	tlsmServer12 := func(t *testing.T, cfg *tls.Config, goCfg *gotls.Config) (tls.ConnectionState, gotls.ConnectionState, helloInfo, error) {
 		t.Helper()
 		port, accept := tlsmListener(t, cfg)
-		type result struct {
-			state tls.ConnectionState
-			tap   *tapConn
-			err   error
-		}
-		done := make(chan result, 1)
-		go func() {
-			c, tap, err := accept()
-			if err != nil {
-				done <- result{err: err}
-				return
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(ioTimeout))
-			if err := handshakeTLSM(c); err != nil {
-				done <- result{tap: tap, err: err}
-				return
-			}
-			done <- result{c.ConnectionState(), tap, serveOne(c)}
-		}()
+		done := serveOneAsync(accept)
 		raw, err := net.DialTimeout("tcp", peers.Addr(port), handshakeTimeout)
 		require.NoError(t, err)
 		gc := gotls.Client(raw, goCfg)
@@ -413,26 +415,7 @@ func TestInterop12Downgrade(t *testing.T) {
 		peers.Need(t, "openssl")
 		_, _, caFile := opensslFiles(t, cert)
 		port, accept := tlsmListener(t, &tls.Config{Certificates: []tls.Certificate{tlsmCert(cert)}})
-		type result struct {
-			state tls.ConnectionState
-			tap   *tapConn
-			err   error
-		}
-		done := make(chan result, 1)
-		go func() {
-			c, tap, err := accept()
-			if err != nil {
-				done <- result{err: err}
-				return
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(ioTimeout))
-			if err := handshakeTLSM(c); err != nil {
-				done <- result{tap: tap, err: err}
-				return
-			}
-			done <- result{c.ConnectionState(), tap, serveOne(c)}
-		}()
+		done := serveOneAsync(accept)
 		cli := peers.OpenSSLClient(t, port, "-tls1_2", "-quiet", "-brief", "-servername", "localhost",
 			"-CAfile", caFile, "-verify_return_error")
 		cli.Send(strings.TrimSuffix(ping, "\n"))
