@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -160,11 +161,8 @@ func newConn(pconn net.PacketConn, raddr net.Addr, core *fsm.Conn, l *listener) 
 // starts a scheduled renegotiation now, as SSL_do_handshake(3).
 func (c *Conn) Handshake() error { return c.HandshakeContext(context.Background()) }
 
-// HandshakeContext runs the handshake if it has not yet run, giving up
-// when ctx is done. The read deadline also bounds it. Giving up leaves
-// the handshake where it was: a later call continues it. On an
-// established connection it performs scheduled work, as Handshake does.
-func (c *Conn) HandshakeContext(ctx context.Context) error {
+// handshakeContext is HandshakeContext's body; its errors are the core's, unprefixed.
+func (c *Conn) handshakeContext(ctx context.Context) error {
 	c.handshakeMu.Lock()
 	defer c.handshakeMu.Unlock()
 	if err := c.handshakeState(); err != errHandshakeRunning {
@@ -570,12 +568,8 @@ func (c *Conn) send(b *datagrams, to net.Addr) error {
 	return first
 }
 
-// Read reads one record of application data into p, running the handshake
-// first if needed. Records are never merged or split: when p is too short
-// for the next record, Read returns 0 and ErrShortBuffer and keeps the
-// record. A record is at most Config.MTU bytes when the peer uses the same
-// MTU. Read returns io.EOF after the peer's close_notify.
-func (c *Conn) Read(p []byte) (int, error) {
+// read is Read's body; its errors are the core's, unprefixed.
+func (c *Conn) read(p []byte) (int, error) {
 	if err := c.startHandshake(); err != nil {
 		return 0, err
 	}
@@ -609,18 +603,15 @@ func (c *Conn) performScheduled() error {
 	return c.callCore(func(core *fsm.Conn) error { return core.HandleDatagram(time.Now(), nil) }, false)
 }
 
-// Renegotiate schedules a DTLS 1.2 renegotiation (SSL_renegotiate(3)): a
-// client's new handshake offers no session, a server sends a HelloRequest.
-// It starts on the next Read, Write or Handshake.
-func (c *Conn) Renegotiate() error {
+// renegotiate is Renegotiate's body; its errors are the core's, unprefixed.
+func (c *Conn) renegotiate() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.core.Renegotiate()
 }
 
-// RenegotiateAbbreviated is Renegotiate, except that a client offers the
-// current session (SSL_renegotiate_abbreviated(3)).
-func (c *Conn) RenegotiateAbbreviated() error {
+// renegotiateAbbreviated is RenegotiateAbbreviated's body; its errors are the core's, unprefixed.
+func (c *Conn) renegotiateAbbreviated() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.core.RenegotiateAbbreviated()
@@ -670,11 +661,8 @@ func (c *Conn) takeRecord(p []byte) (n int, err error, done bool) {
 	return 0, nil, false
 }
 
-// Write sends p as application data, running the handshake first if
-// needed. p is cut into records that each fit one datagram of
-// Config.MTU; the peer reads each record on its own, and any may be lost.
-// The write deadline is checked before each part of p is protected.
-func (c *Conn) Write(p []byte) (int, error) {
+// write is Write's body; its errors are the core's, unprefixed.
+func (c *Conn) write(p []byte) (int, error) {
 	if err := c.startHandshake(); err != nil {
 		return 0, err
 	}
@@ -706,10 +694,8 @@ func (c *Conn) checkWriteDeadline() error {
 	return nil
 }
 
-// Close sends close_notify and closes the Conn: a Conn from Client,
-// Server or Dial closes its socket, a Conn from a Listener leaves it.
-// Reads and writes blocked on the Conn return net.ErrClosed.
-func (c *Conn) Close() error {
+// close is Close's body; its errors are the core's, unprefixed.
+func (c *Conn) close() error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -797,9 +783,8 @@ func (c *Conn) ConnectionState() ConnectionState {
 	return c.core.ConnectionState()
 }
 
-// ExportKeyingMaterial returns keying material for label and context
-// (RFC 5705); DTLS-SRTP keys use the label "EXTRACTOR-dtls_srtp".
-func (c *Conn) ExportKeyingMaterial(label string, context []byte, length int) ([]byte, error) {
+// exportKeyingMaterial is ExportKeyingMaterial's body; its errors are the core's, unprefixed.
+func (c *Conn) exportKeyingMaterial(label string, context []byte, length int) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.core.ExportKeyingMaterial(label, context, length)
@@ -880,4 +865,77 @@ func sameAddr(a, b net.Addr) bool {
 		}
 	}
 	return a != nil && b != nil && a.Network() == b.Network() && a.String() == b.String()
+}
+
+// HandshakeContext runs the handshake if it has not yet run, giving up
+// when ctx is done. The read deadline also bounds it. Giving up leaves
+// the handshake where it was: a later call continues it. On an
+// established connection it performs scheduled work, as Handshake does.
+func (c *Conn) HandshakeContext(ctx context.Context) error {
+	return dtlsError(c.handshakeContext(ctx))
+}
+
+// Read reads one record of application data into p, running the handshake
+// first if needed. Records are never merged or split: when p is too short
+// for the next record, Read returns 0 and ErrShortBuffer and keeps the
+// record. A record is at most Config.MTU bytes when the peer uses the same
+// MTU. Read returns io.EOF after the peer's close_notify.
+func (c *Conn) Read(p []byte) (int, error) {
+	n, err := c.read(p)
+	return n, dtlsError(err)
+}
+
+// Write sends p as application data, running the handshake first if
+// needed. p is cut into records that each fit one datagram of
+// Config.MTU; the peer reads each record on its own, and any may be lost.
+// The write deadline is checked before each part of p is protected.
+func (c *Conn) Write(p []byte) (int, error) {
+	n, err := c.write(p)
+	return n, dtlsError(err)
+}
+
+// Close sends close_notify and closes the Conn: a Conn from Client,
+// Server or Dial closes its socket, a Conn from a Listener leaves it.
+// Reads and writes blocked on the Conn return net.ErrClosed.
+func (c *Conn) Close() error {
+	return dtlsError(c.close())
+}
+
+// Renegotiate schedules a DTLS 1.2 renegotiation (SSL_renegotiate(3)): a
+// client's new handshake offers no session, a server sends a HelloRequest.
+// It starts on the next Read, Write or Handshake.
+func (c *Conn) Renegotiate() error {
+	return dtlsError(c.renegotiate())
+}
+
+// RenegotiateAbbreviated is Renegotiate, except that a client offers the
+// current session (SSL_renegotiate_abbreviated(3)).
+func (c *Conn) RenegotiateAbbreviated() error {
+	return dtlsError(c.renegotiateAbbreviated())
+}
+
+// ExportKeyingMaterial returns keying material for label and context
+// (RFC 5705); DTLS-SRTP keys use the label "EXTRACTOR-dtls_srtp".
+func (c *Conn) ExportKeyingMaterial(label string, context []byte, length int) ([]byte, error) {
+	b, err := c.exportKeyingMaterial(label, context, length)
+	return b, dtlsError(err)
+}
+
+// prefixedError is an error of the core, which speaks of "tls:", as a
+// dtls.Conn reports it: "dtls:". errors.Is and errors.As see through it.
+type prefixedError struct{ err error }
+
+func (e *prefixedError) Error() string {
+	return "dtls: " + strings.TrimPrefix(e.err.Error(), "tls: ")
+}
+
+func (e *prefixedError) Unwrap() error { return e.err }
+
+// dtlsError renames err when it says "tls:"; other errors (io.EOF, a
+// timeout, an alert already saying "dtls:") are returned as they are.
+func dtlsError(err error) error {
+	if err == nil || !strings.HasPrefix(err.Error(), "tls: ") {
+		return err
+	}
+	return &prefixedError{err}
 }

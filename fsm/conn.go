@@ -285,7 +285,10 @@ func (c *Conn) Start(now time.Time) error {
 		return ErrAlreadyStarted
 	}
 	c.started = true
-	if c.isClient {
+	if err := c.cfg.validate(c.transport); err != nil {
+		// Nothing was sent: the Conn fails without an alert.
+		c.closeWith(err)
+	} else if c.isClient {
 		if err := c.dispatch(InStart, message{}); err != nil {
 			c.fail(err)
 		}
@@ -473,17 +476,27 @@ func (c *Conn) fail(err error) {
 	desc := record.AlertInternalError
 	errors.As(err, &desc)
 	c.sendAlert(record.LevelFatal, desc)
-	c.closeWith(&AlertError{Level: record.LevelFatal, Description: desc, Err: err})
+	c.closeWith(&AlertError{Level: record.LevelFatal, Description: desc, Err: err, DTLS: c.transport.Datagram})
 }
 
-// protocolError is a failure with the alert it calls for and a reason.
+// protocolError is a failure with the alert it calls for, a reason, and
+// the error behind it when there is one (a certificate verification's, a
+// callback's).
 type protocolError struct {
 	alert Alert
 	msg   string
+	cause error
 }
 
 func (e *protocolError) Error() string { return e.msg }
-func (e *protocolError) Unwrap() error { return e.alert }
+
+// Unwrap gives errors.Is and errors.As both the alert and the cause.
+func (e *protocolError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{e.alert}
+	}
+	return []error{e.alert, e.cause}
+}
 
 // alertf returns an error that fails the connection with alert a.
 func alertf(a Alert, format string, args ...any) error {

@@ -1,17 +1,6 @@
 package fsm
 
-import (
-	"errors"
-
-	"github.com/tlsm/tlsm/record"
-)
-
-// Alert, AlertLevel and AlertError are the record layer's alert types.
-type (
-	Alert      = record.Alert
-	AlertLevel = record.AlertLevel
-	AlertError = record.AlertError
-)
+import "errors"
 
 // Errors returned by Conn methods.
 var (

@@ -202,7 +202,7 @@ func (c *Conn) handleAlert(payload []byte) error {
 	case record.AlertCloseNotify:
 		c.recvClose = true
 		if !c.connected() {
-			c.closeWith(&AlertError{Level: level, Description: desc, Received: true})
+			c.closeWith(&AlertError{Level: level, Description: desc, Received: true, DTLS: c.transport.Datagram})
 			return nil
 		}
 		c.events.push(Event{Kind: EventClosed})
@@ -225,7 +225,7 @@ func (c *Conn) handleAlert(payload []byte) error {
 		return nil
 	}
 	// In TLS 1.3 every other alert is fatal, whatever its level.
-	return &AlertError{Level: level, Description: desc, Received: true}
+	return &AlertError{Level: level, Description: desc, Received: true, DTLS: c.transport.Datagram}
 }
 
 // sendAlert queues an alert record.

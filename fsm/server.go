@@ -20,6 +20,9 @@ var signatureSchemes13 = signatureSchemes[:7]
 // serverClientHello answers a first ClientHello with either a
 // HelloRetryRequest or the server's whole first flight.
 func (c *Conn) serverClientHello(m message) (State, error) {
+	if err := c.cfg.validate(c.transport); err != nil {
+		return 0, serverConfigError(err)
+	}
 	// The hello outlives the input buffer when a retry is needed.
 	ch, err := c.transport.parseClientHello(bytes.Clone(m.body))
 	if err != nil {

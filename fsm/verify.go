@@ -53,7 +53,8 @@ func (c *Conn) verifyChain(certs []*x509.Certificate, roots *x509.CertPool, name
 	}
 	chains, err := certs[0].Verify(opts)
 	if err != nil {
-		return nil, &protocolError{alert: certificateAlert(err), msg: err.Error()}
+		return nil, &protocolError{alert: certificateAlert(err), msg: "failed to verify certificate: " + err.Error(),
+			cause: &CertificateVerificationError{UnverifiedCertificates: certs, Err: err}}
 	}
 	if cache != nil {
 		cache.rememberVerified(certs, roots, name, usage, chains)
@@ -96,7 +97,7 @@ func (c *Conn) runVerifyCallback(entries []flights.CertificateEntry, chains [][]
 		raw[i] = bytes.Clone(e.Data)
 	}
 	if err := c.cfg.VerifyPeerCertificate(raw, chains); err != nil {
-		return &protocolError{alert: record.AlertBadCertificate, msg: err.Error()}
+		return &protocolError{alert: record.AlertBadCertificate, msg: err.Error(), cause: err}
 	}
 	return nil
 }

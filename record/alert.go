@@ -100,38 +100,3 @@ func (l AlertLevel) String() string {
 	}
 	return "level(" + strconv.Itoa(int(l)) + ")"
 }
-
-// AlertError is an alert sent or received on a connection. errors.Is matches
-// it against its description, so errors.Is(err, AlertBadRecordMAC) works.
-type AlertError struct {
-	Level       AlertLevel
-	Description Alert
-	// Received is true for an alert the peer sent, false for one we sent.
-	Received bool
-	// Err is what made us send the alert, if known.
-	Err error
-}
-
-// Error describes the alert and its direction.
-func (e *AlertError) Error() string {
-	dir := "sent"
-	if e.Received {
-		dir = "received"
-	}
-	msg := "tls: " + dir + " " + e.Level.String() + " alert " + e.Description.String()
-	if e.Err != nil {
-		msg += ": " + e.Err.Error()
-	}
-	return msg
-}
-
-// Unwrap returns the cause of a sent alert.
-func (e *AlertError) Unwrap() error { return e.Err }
-
-// Is reports whether target is the same alert description.
-func (e *AlertError) Is(target error) bool {
-	if a, ok := target.(Alert); ok {
-		return a == e.Description
-	}
-	return false
-}

@@ -11,7 +11,7 @@
 //
 // Stability: this package serves tlsm's own packages (flights, fsm, tls,
 // dtls), and its exported API may change in any release. Stable, as part
-// of tlsm's public API: the Alert and AlertLevel values and AlertError
-// (fsm re-exports them), the content types and version numbers, which the
+// of tlsm's public API: the Alert and AlertLevel values (fsm re-exports
+// them, with the AlertError a connection fails with), the content types and version numbers, which the
 // RFCs fix, and the documented bounds (MaxPlaintext, ReplayWindowSize).
 package record
