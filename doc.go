@@ -1,4 +1,4 @@
-// Package tlsm is a TLS 1.3 library (TLS 1.2 and DTLS to follow) built
+// Package tlsm is a library for TLS 1.3 and 1.2 and DTLS 1.2 built
 // around one explicit, event-driven handshake state machine that does no
 // I/O.
 //
@@ -6,7 +6,8 @@
 //
 //   - fsm: the sans-I/O connection and its transition table.
 //   - tls: a net.Conn over a byte stream, built on fsm.
-//   - dtls: the datagram adapter (not yet implemented).
+//   - dtls: a net.Conn over datagrams (UDP), and a listener that serves
+//     many peers on one socket, built on fsm.
 //   - flights: handshake messages, framing and the transcript.
 //   - record: record framing and protection.
 //   - cipher: suites, AEAD state and the key schedule.
