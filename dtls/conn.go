@@ -154,6 +154,7 @@ func newConn(pconn net.PacketConn, raddr net.Addr, core *fsm.Conn, l *listener) 
 	} else if nc, ok := pconn.(net.Conn); ok && nc.RemoteAddr() != nil {
 		c.wconn = nc
 	}
+	core.SetCallbackContext(context.Background(), c)
 	return c
 }
 
@@ -172,6 +173,7 @@ func (c *Conn) handshakeContext(ctx context.Context) error {
 		return err
 	}
 	err := c.callCore(func(core *fsm.Conn) error {
+		core.SetCallbackContext(ctx, c)
 		if c.started || !core.IsClient() {
 			return nil
 		}

@@ -124,7 +124,7 @@ func (c *Conn) offerSession(hello *flights.ClientHello) {
 		cache, _ := c.cfg.caches()
 		s, ok = cache.Get(key)
 	}
-	if !ok || !s.valid(c.now) {
+	if !ok || !s.valid(c.wallTime()) {
 		return
 	}
 	suite := cipher.SuiteByID(s.Suite)
@@ -141,7 +141,7 @@ func (c *Conn) offerSession(hello *flights.ClientHello) {
 			hello.SessionID = s.SessionID
 		}
 	case s.Version == VersionTLS13 && c.hs.offer.has(VersionTLS13) && c.offersHash(hello, suite):
-		age := uint32(c.now.Sub(s.CreatedAt)/time.Millisecond) + s.AgeAdd
+		age := uint32(c.wallTime().Sub(s.CreatedAt)/time.Millisecond) + s.AgeAdd
 		hello.PSKIdentities = []flights.PSKIdentity{{Identity: s.Ticket, ObfuscatedTicketAge: age}}
 		hello.PSKBinders = [][]byte{make([]byte, suite.Hash.Size())}
 	default:
@@ -416,7 +416,8 @@ func (c *Conn) clientCertificateRequest(m message) (State, error) {
 	}
 	// Kept until our flight: only the parsed lists, which are the
 	// request's own, not the bytes of the input buffer.
-	c.hs.tls13.certReq = &flights.CertificateRequest{SignatureAlgorithms: cr.SignatureAlgorithms, SignatureAlgorithmsCert: cr.SignatureAlgorithmsCert}
+	c.hs.tls13.certReq = &flights.CertificateRequest{SignatureAlgorithms: cr.SignatureAlgorithms, SignatureAlgorithmsCert: cr.SignatureAlgorithmsCert,
+		CertificateAuthorities: c.keptAuthorities(cr.CertificateAuthorities)}
 	c.transcript.Write(m.raw)
 	return StateClientWaitCertificate13, nil
 }
@@ -462,7 +463,10 @@ func (c *Conn) clientFinished(m message) (State, error) {
 		return 0, err
 	}
 	if hs.tls13.certReq != nil {
-		hs.cert, hs.scheme = c.clientCertificateFor(hs.tls13.certReq)
+		var err error
+		if hs.cert, hs.scheme, err = c.clientCertificateFor(hs.tls13.certReq); err != nil {
+			return 0, err
+		}
 		if err := c.sendCertificate(clientSignatureContext); err != nil {
 			return 0, err
 		}
@@ -472,23 +476,66 @@ func (c *Conn) clientFinished(m message) (State, error) {
 	if err := c.setWriteKeys(c.tls13.clientAP); err != nil {
 		return 0, err
 	}
-	c.completeHandshake()
+	if err := c.completeHandshake(); err != nil {
+		return 0, err
+	}
 	return StateClientConnected13, nil
 }
 
-// clientCertificateFor picks the first configured certificate whose key can
-// sign with a scheme the server accepts; none means an empty Certificate.
-func (c *Conn) clientCertificateFor(cr *flights.CertificateRequest) (*Certificate, uint16) {
-	for i := range c.cfg.Certificates {
-		cert := &c.cfg.Certificates[i]
+// clientCertificateFor picks the first candidate certificate whose key
+// can sign with a scheme the server accepts; none means an empty
+// Certificate.
+func (c *Conn) clientCertificateFor(cr *flights.CertificateRequest) (*Certificate, uint16, error) {
+	candidates, err := c.clientCandidates(cr.CertificateAuthorities, cr.SignatureAlgorithms)
+	if err != nil {
+		return nil, 0, err
+	}
+	for i := range candidates {
+		cert := &candidates[i]
 		if cert.PrivateKey == nil {
 			continue
 		}
 		if s, ok := chooseScheme(cert, cr.SignatureAlgorithms); ok {
-			return cert, s
+			return cert, s, nil
 		}
 	}
-	return nil, 0
+	return nil, 0, nil
+}
+
+// clientCandidates are the certificates a client may answer a
+// CertificateRequest with: Config.Certificates, or the one
+// GetClientCertificate returns.
+func (c *Conn) clientCandidates(authorities [][]byte, schemes []uint16) ([]Certificate, error) {
+	if c.cfg.GetClientCertificate == nil {
+		return c.cfg.Certificates, nil
+	}
+	info := &CertificateRequestInfo{AcceptableCAs: authorities, SignatureSchemes: schemes, Version: c.version}
+	if c.hooks != nil {
+		info.ctx = c.hooks.ctx
+	}
+	cert, err := c.cfg.GetClientCertificate(info)
+	switch {
+	case err != nil:
+		return nil, &protocolError{alert: record.AlertInternalError, msg: "GetClientCertificate: " + err.Error(), cause: err}
+	case cert == nil:
+		return nil, alertf(record.AlertInternalError, "%v", errNoClientCertificate)
+	case len(cert.Certificate) == 0:
+		return nil, nil
+	}
+	return []Certificate{*cert}, nil
+}
+
+// keptAuthorities copies a CertificateRequest's CA names out of the input
+// buffer when GetClientCertificate will be shown them.
+func (c *Conn) keptAuthorities(names [][]byte) [][]byte {
+	if c.cfg.GetClientCertificate == nil || len(names) == 0 {
+		return nil
+	}
+	kept := make([][]byte, len(names))
+	for i, n := range names {
+		kept[i] = bytes.Clone(n)
+	}
+	return kept
 }
 
 // clientNewSessionTicket stores the session a TLS 1.3 ticket resumes.
@@ -510,7 +557,7 @@ func (c *Conn) clientNewSessionTicket(m message) (State, error) {
 	cache.Put(key, &Session{
 		Version: VersionTLS13, Suite: c.suite.ID,
 		Secret:    cipher.ExpandLabel(h, c.tls13.resumptionMaster, "resumption", nst.Nonce, h.Size()),
-		CreatedAt: c.now, Lifetime: lifetime, PeerCertificates: c.peerCerts, ALPN: c.alpn,
+		CreatedAt: c.wallTime(), Lifetime: lifetime, PeerCertificates: c.peerCerts, ALPN: c.alpn,
 		Ticket: bytes.Clone(nst.Ticket), AgeAdd: nst.AgeAdd,
 	})
 	return StateClientConnected13, nil

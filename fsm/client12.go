@@ -150,7 +150,8 @@ func (c *Conn) client12CertificateRequest(m message) (State, error) {
 	}
 	// Kept until ServerHelloDone: only the parsed list, which is the
 	// request's own, not the bytes of the input buffer.
-	c.hs.tls12.certReq = &flights.CertificateRequest12{SignatureAlgorithms: cr.SignatureAlgorithms, CertificateTypes: bytes.Clone(cr.CertificateTypes)}
+	c.hs.tls12.certReq = &flights.CertificateRequest12{SignatureAlgorithms: cr.SignatureAlgorithms, CertificateTypes: bytes.Clone(cr.CertificateTypes),
+		CertificateAuthorities: c.keptAuthorities(cr.CertificateAuthorities)}
 	c.addTranscript(m.raw)
 	return StateClientWaitServerHelloDone12, nil
 }
@@ -165,7 +166,10 @@ func (c *Conn) client12ServerHelloDone(m message) (State, error) {
 	c.addTranscript(m.raw)
 	hs := c.hs
 	if hs.tls12.certReq != nil {
-		hs.cert, hs.scheme = c.clientCertificate12(hs.tls12.certReq)
+		var err error
+		if hs.cert, hs.scheme, err = c.clientCertificate12(hs.tls12.certReq); err != nil {
+			return 0, err
+		}
 		msg := flights.Certificate12{}
 		if hs.cert != nil {
 			msg.Certificates = hs.cert.Certificate
@@ -192,9 +196,13 @@ func (c *Conn) client12ServerHelloDone(m message) (State, error) {
 }
 
 // clientCertificate12 picks a certificate the server's request accepts.
-func (c *Conn) clientCertificate12(cr *flights.CertificateRequest12) (*Certificate, uint16) {
-	for i := range c.cfg.Certificates {
-		cert := &c.cfg.Certificates[i]
+func (c *Conn) clientCertificate12(cr *flights.CertificateRequest12) (*Certificate, uint16, error) {
+	candidates, err := c.clientCandidates(cr.CertificateAuthorities, cr.SignatureAlgorithms)
+	if err != nil {
+		return nil, 0, err
+	}
+	for i := range candidates {
+		cert := &candidates[i]
 		if cert.PrivateKey == nil {
 			continue
 		}
@@ -203,10 +211,10 @@ func (c *Conn) clientCertificate12(cr *flights.CertificateRequest12) (*Certifica
 			continue // RFC 5246 §7.4.6: then an empty Certificate
 		}
 		if s, ok := chooseScheme12(cert, pub, cr.SignatureAlgorithms); ok {
-			return cert, s
+			return cert, s, nil
 		}
 	}
-	return nil, 0
+	return nil, 0, nil
 }
 
 // sendCertificateVerify12 signs every handshake message so far.
@@ -244,7 +252,9 @@ func (c *Conn) client12Finished(m message) (State, error) {
 		}
 	}
 	c.storeSession12()
-	c.completeHandshake()
+	if err := c.completeHandshake(); err != nil {
+		return 0, err
+	}
 	return StateClientConnected12, nil
 }
 
@@ -259,7 +269,7 @@ func (c *Conn) storeSession12() {
 	}
 	s := &Session{
 		Version: VersionTLS12, Suite: c.suite.ID, Secret: c.tls12.master, EMS: true, Group: c.sessionGroup12(),
-		CreatedAt: c.now, Lifetime: SessionLifetime, PeerCertificates: c.peerCerts, ALPN: c.alpn,
+		CreatedAt: c.wallTime(), Lifetime: SessionLifetime, PeerCertificates: c.peerCerts, ALPN: c.alpn,
 	}
 	switch {
 	case hs.tls12.newTicket != nil:

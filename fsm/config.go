@@ -104,14 +104,6 @@ const (
 	RequireAndVerifyClientCert
 )
 
-// ClientHelloInfo is what GetCertificate learns of a ClientHello.
-type ClientHelloInfo struct {
-	ServerName        string
-	SignatureSchemes  []uint16
-	SupportedProtos   []string
-	SupportedVersions []uint16
-}
-
 // Config configures a Conn. Its fields mirror crypto/tls.Config. A Config
 // may be shared by many connections and must not be changed while in use.
 type Config struct {
@@ -122,6 +114,25 @@ type Config struct {
 	// GetCertificate, if set, chooses the server certificate; when it
 	// returns nil and no error, Certificates are used, as in crypto/tls.
 	GetCertificate func(*ClientHelloInfo) (*Certificate, error)
+	// GetConfigForClient, if set, is called with each ClientHello a server
+	// takes (a first one, or one starting a renegotiation) and may return
+	// the Config to use for this connection from then on; nil keeps the
+	// current one. As in crypto/tls; an error fails the handshake with
+	// internal_error.
+	GetConfigForClient func(*ClientHelloInfo) (*Config, error)
+	// GetClientCertificate, if set, chooses a client's certificate when
+	// the server asks for one, instead of Certificates. As in crypto/tls,
+	// it must return a certificate: an empty one (no chain) sends none.
+	GetClientCertificate func(*CertificateRequestInfo) (*Certificate, error)
+	// VerifyConnection, if set, is called after every handshake, full or
+	// resumed, once the peer's certificates are verified (unless
+	// verification is off), with the connection's state; an error fails
+	// the handshake with bad_certificate. As in crypto/tls.
+	VerifyConnection func(ConnectionState) error
+	// Time, if set, is the time certificates are checked against and
+	// sessions and tickets dated by, instead of the time handed to the
+	// Conn's calls (which still drives timers).
+	Time func() time.Time
 	// RootCAs verify server certificates; nil means the system roots.
 	RootCAs *x509.CertPool
 	// ClientCAs verify client certificates.
@@ -213,7 +224,9 @@ type Config struct {
 	// drawn from Rand on first use and rotated every TicketKeyRotation.
 	SessionTicketKeys [][32]byte
 	// ClientSessionCache keeps a client's sessions by server name; nil
-	// means a bounded LRU cache shared by the connections of this Config.
+	// means a bounded LRU cache shared by the connections of this Config
+	// (crypto/tls resumes nothing when it is nil). NoSessionCache turns
+	// a client's resumption off.
 	ClientSessionCache SessionCache
 	// ServerSessionCache keeps a server's TLS 1.2 sessions by session ID;
 	// nil means a bounded LRU cache shared by the connections of this Config.
@@ -241,6 +254,8 @@ func (c *Config) Clone() *Config {
 	c.ensureCaches()
 	return &Config{
 		Rand: c.Rand, Certificates: c.Certificates, GetCertificate: c.GetCertificate,
+		GetConfigForClient: c.GetConfigForClient, GetClientCertificate: c.GetClientCertificate,
+		VerifyConnection: c.VerifyConnection, Time: c.Time,
 		RootCAs: c.RootCAs, ClientCAs: c.ClientCAs, ClientAuth: c.ClientAuth,
 		ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify,
 		VerifyPeerCertificate: c.VerifyPeerCertificate, NextProtos: c.NextProtos,

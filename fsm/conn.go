@@ -42,7 +42,6 @@ type Conn struct {
 	// layerEnv is what the Conn shares with its record layer; the rest
 	// is the state machine's alone.
 	layerEnv
-	started bool
 
 	layer      layer
 	transcript flights.Transcript
@@ -54,9 +53,6 @@ type Conn struct {
 
 	// msgBuf is where handshake messages are built (see sendBuilt).
 	msgBuf []byte
-	// releaseWhenDrained is set by a completed handshake: the caller's
-	// draining the events releases the handshake's buffers.
-	releaseWhenDrained bool
 
 	suite      *cipher.Suite
 	alpn       string
@@ -64,8 +60,6 @@ type Conn struct {
 	random     [32]byte // the client random, for the key log
 	peerCerts  []*x509.Certificate
 	chains     [][]*x509.Certificate
-	resumed    bool    // the last handshake resumed a session
-	group      CurveID // the last handshake's key exchange group (see ConnectionState)
 
 	tls12 secrets12
 	tls13 secrets13
@@ -74,11 +68,21 @@ type Conn struct {
 	// idleRecords counts records in a row that made no progress.
 	idleRecords int
 
-	sentClose bool
-	recvClose bool
-	err       error
+	err error
 
-	srtpProfile uint16 // the DTLS-SRTP profile negotiated
+	hooks *adapterHooks // what SetCallbackContext gave, for the callbacks
+
+	// The small fields, together so that they pack (a Conn stays within
+	// its allocation size class, 896 bytes with Go's malloc header).
+	group       CurveID // the last handshake's key exchange group (see ConnectionState)
+	srtpProfile uint16  // the DTLS-SRTP profile negotiated
+	started     bool
+	resumed     bool // the last handshake resumed a session
+	sentClose   bool
+	recvClose   bool
+	// releaseWhenDrained is set by a completed handshake: the caller's
+	// draining the events releases the handshake's buffers.
+	releaseWhenDrained bool
 }
 
 // layerEnv is what a Conn shares with its record layer, which holds a
@@ -261,6 +265,15 @@ func (c *Conn) begin(now time.Time) {
 		c.outMark = 0
 		c.layer.reset()
 	}
+}
+
+// wallTime is the time certificates are checked against and sessions
+// dated by: Config.Time's when set, else the time of the current call.
+func (c *Conn) wallTime() time.Time {
+	if c.cfg.Time != nil {
+		return c.cfg.Time()
+	}
+	return c.now
 }
 
 // end finishes a call: pending handshake messages are framed and what was

@@ -203,8 +203,12 @@ func (c *Conn) sessionGroup12() CurveID {
 	return c.hs.group
 }
 
-// completeHandshake records the outcome and reports it.
-func (c *Conn) completeHandshake() {
+// completeHandshake has Config.VerifyConnection check the outcome, then
+// records it and reports it.
+func (c *Conn) completeHandshake() error {
+	if err := c.verifyConnection(); err != nil {
+		return err
+	}
 	c.handshakes++
 	c.releaseWhenDrained = true
 	c.resumed = c.hs.resumed
@@ -226,6 +230,26 @@ func (c *Conn) completeHandshake() {
 	}
 	c.events.push(Event{Kind: EventHandshakeDone, Version: c.transport.wireVersion(c.version), Suite: c.suite.ID,
 		Resumed: c.resumed, Handshake: c.handshakes})
+	return nil
+}
+
+// verifyConnection runs Config.VerifyConnection on the state the
+// handshake is about to report; its error fails the handshake with
+// bad_certificate.
+func (c *Conn) verifyConnection() error {
+	if c.cfg.VerifyConnection == nil {
+		return nil
+	}
+	cs := c.ConnectionState()
+	cs.HandshakeComplete, cs.DidResume, cs.Handshakes = true, c.hs.resumed, c.handshakes+1
+	cs.CurveID, cs.TLSUnique = c.hs.group, nil
+	if c.version == VersionTLS12 {
+		cs.CurveID, cs.TLSUnique = c.sessionGroup12(), c.tlsUnique(c.hs.resumed)
+	}
+	if err := c.cfg.VerifyConnection(cs); err != nil {
+		return &protocolError{alert: record.AlertBadCertificate, msg: "VerifyConnection: " + err.Error(), cause: err}
+	}
+	return nil
 }
 
 // binder computes a TLS 1.3 PSK binder (RFC 8446 §4.2.11.2) over the

@@ -194,6 +194,9 @@ func (c *Conn) serverRenegotiationHello(m message) (State, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := c.configForClient(ch); err != nil {
+		return 0, err
+	}
 	c.reneg.taken++
 	c.reneg.last = c.now
 	c.events.push(Event{Kind: EventRenegotiationStarted})

@@ -31,6 +31,9 @@ func (c *Conn) serverClientHello(m message) (State, error) {
 	if c.transport.HelloVerify && !c.cfg.cookieValid(c.now, c.peerID, c.cookieFields(ch)) {
 		return c.sendHelloVerifyRequest(ch)
 	}
+	if err := c.configForClient(ch); err != nil {
+		return 0, err
+	}
 	c.hs = &handshake{hello: ch}
 	version, err := c.chooseVersion(ch)
 	if err != nil {
@@ -175,10 +178,7 @@ func (c *Conn) chooseALPN(offered []string) error {
 
 func (c *Conn) chooseCertificate(ch *flights.ClientHello) error {
 	if c.cfg.GetCertificate != nil {
-		cert, err := c.cfg.GetCertificate(&ClientHelloInfo{
-			ServerName: ch.ServerName, SignatureSchemes: ch.SignatureAlgorithms,
-			SupportedProtos: ch.ALPN, SupportedVersions: ch.SupportedVersions,
-		})
+		cert, err := c.cfg.GetCertificate(c.helloInfo(ch))
 		switch {
 		case err != nil:
 			return alertf(record.AlertHandshakeFailure, "no certificate: %v", err)
@@ -305,7 +305,7 @@ func (c *Conn) usablePSK(ch *flights.ClientHello) (int, *Session) {
 	}
 	for i, id := range ch.PSKIdentities {
 		s := c.openTicket(id.Identity)
-		if s == nil || s.Version != VersionTLS13 || !s.valid(c.now) || !c.sessionMeetsClientAuth(s) {
+		if s == nil || s.Version != VersionTLS13 || !s.valid(c.wallTime()) || !c.sessionMeetsClientAuth(s) {
 			continue
 		}
 		if suite := cipher.SuiteByID(s.Suite); suite != nil && suite.Hash == c.suite.Hash {
@@ -448,7 +448,9 @@ func (c *Conn) serverFinished(m message) (State, error) {
 			return 0, err
 		}
 	}
-	c.completeHandshake()
+	if err := c.completeHandshake(); err != nil {
+		return 0, err
+	}
 	return StateServerConnected13, nil
 }
 
@@ -467,7 +469,7 @@ func (c *Conn) sendNewSessionTicket() error {
 	s := &Session{
 		Version: VersionTLS13, Suite: c.suite.ID,
 		Secret:    cipher.ExpandLabel(h, c.tls13.resumptionMaster, "resumption", nonce, h.Size()),
-		CreatedAt: c.now, Lifetime: SessionLifetime, PeerCertificates: c.peerCerts, ALPN: c.alpn,
+		CreatedAt: c.wallTime(), Lifetime: SessionLifetime, PeerCertificates: c.peerCerts, ALPN: c.alpn,
 		AgeAdd: binary.BigEndian.Uint32(ageAdd[:]),
 	}
 	ticket, err := c.sealTicket(s)
@@ -476,5 +478,25 @@ func (c *Conn) sendNewSessionTicket() error {
 	}
 	nst := flights.NewSessionTicket{Lifetime: uint32(SessionLifetime / time.Second), AgeAdd: s.AgeAdd, Nonce: nonce, Ticket: ticket}
 	c.sendPostHandshake(nst.Append(nil))
+	return nil
+}
+
+// configForClient lets Config.GetConfigForClient choose the Config of
+// this connection from the ClientHello, and checks the one chosen.
+func (c *Conn) configForClient(ch *flights.ClientHello) error {
+	if c.cfg.GetConfigForClient == nil {
+		return nil
+	}
+	cfg, err := c.cfg.GetConfigForClient(c.helloInfo(ch))
+	switch {
+	case err != nil:
+		return &protocolError{alert: record.AlertInternalError, msg: "GetConfigForClient: " + err.Error(), cause: err}
+	case cfg == nil:
+		return nil
+	}
+	if err := cfg.validate(c.transport); err != nil {
+		return serverConfigError(err)
+	}
+	c.cfg = cfg
 	return nil
 }

@@ -72,7 +72,7 @@ func (c *Conn) findSession12(ch *flights.ClientHello) *Session {
 		_, cache := c.cfg.caches()
 		s, _ = cache.Get(string(ch.SessionID))
 	}
-	if s == nil || s.Version != VersionTLS12 || !s.EMS || !s.valid(c.now) || !c.sessionMeetsClientAuth(s) {
+	if s == nil || s.Version != VersionTLS12 || !s.EMS || !s.valid(c.wallTime()) || !c.sessionMeetsClientAuth(s) {
 		return nil
 	}
 	if !slices.Contains(ch.CipherSuites, s.Suite) || !slices.Contains(c.cfg.suitesFor(VersionTLS12), s.Suite) {
@@ -192,10 +192,7 @@ func (c *Conn) certificates12(ch *flights.ClientHello) ([]Certificate, error) {
 	if c.cfg.GetCertificate == nil {
 		return c.cfg.Certificates, nil
 	}
-	cert, err := c.cfg.GetCertificate(&ClientHelloInfo{
-		ServerName: ch.ServerName, SignatureSchemes: ch.SignatureAlgorithms,
-		SupportedProtos: ch.ALPN, SupportedVersions: []uint16{VersionTLS12},
-	})
+	cert, err := c.cfg.GetCertificate(c.helloInfo(ch))
 	switch {
 	case err != nil:
 		return nil, alertf(record.AlertHandshakeFailure, "no certificate: %v", err)
@@ -374,7 +371,9 @@ func (c *Conn) server12Finished(m message) (State, error) {
 			return 0, err
 		}
 	}
-	c.completeHandshake()
+	if err := c.completeHandshake(); err != nil {
+		return 0, err
+	}
 	return StateServerConnected12, nil
 }
 
@@ -385,7 +384,7 @@ func (c *Conn) sendServerFinished12() error {
 	hs := c.hs
 	s := &Session{
 		Version: VersionTLS12, Suite: c.suite.ID, Secret: c.tls12.master, EMS: c.tls12.ems, Group: c.sessionGroup12(),
-		CreatedAt: c.now, Lifetime: SessionLifetime, PeerCertificates: c.peerCerts, ALPN: c.alpn,
+		CreatedAt: c.wallTime(), Lifetime: SessionLifetime, PeerCertificates: c.peerCerts, ALPN: c.alpn,
 	}
 	if hs.tls12.issueTicket {
 		// Promised in the ServerHello: a session too large for a ticket

@@ -217,7 +217,7 @@ const maxTicket = 1<<16 - 1
 // session too large for a ticket (the peer's certificate chain is kept in
 // it) gets none: nil.
 func (c *Conn) sealTicket(s *Session) ([]byte, error) {
-	keys, err := c.cfg.ticketKeys(c.now)
+	keys, err := c.cfg.ticketKeys(c.wallTime())
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +238,7 @@ func (c *Conn) sealTicket(s *Session) ([]byte, error) {
 // openTicket decrypts a ticket; nil means it is not ours, tampered with,
 // or malformed.
 func (c *Conn) openTicket(ticket []byte) *Session {
-	keys, err := c.cfg.ticketKeys(c.now)
+	keys, err := c.cfg.ticketKeys(c.wallTime())
 	if err != nil || len(ticket) < 16+12 {
 		return nil
 	}
@@ -310,3 +310,14 @@ func unmarshalSession(data []byte) *Session {
 	}
 	return s
 }
+
+// NoSessionCache stores nothing. As a Config's ClientSessionCache it turns
+// the client's resumption off (the nil default is a cache, unlike
+// crypto/tls's); as ServerSessionCache, a server's resumption by session
+// ID.
+var NoSessionCache SessionCache = noSessionCache{}
+
+type noSessionCache struct{}
+
+func (noSessionCache) Get(string) (*Session, bool) { return nil, false }
+func (noSessionCache) Put(string, *Session)        {}

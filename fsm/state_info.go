@@ -62,13 +62,19 @@ func (c *Conn) ConnectionState() ConnectionState {
 		cs.CipherSuite = c.suite.ID
 	}
 	if c.version == VersionTLS12 && c.handshakes > 0 {
-		first := c.reneg.clientVerify
-		if c.resumed {
-			first = c.reneg.serverVerify
-		}
-		cs.TLSUnique = bytes.Clone(first)
+		cs.TLSUnique = c.tlsUnique(c.resumed)
 	}
 	return cs
+}
+
+// tlsUnique is the tls-unique channel binding (RFC 5929) of the last TLS
+// 1.2 handshake: the first Finished's verify_data, the server's when the
+// handshake resumed.
+func (c *Conn) tlsUnique(resumed bool) []byte {
+	if resumed {
+		return bytes.Clone(c.reneg.serverVerify)
+	}
+	return bytes.Clone(c.reneg.clientVerify)
 }
 
 // ExportKeyingMaterial returns length bytes of keying material (RFC 5705,

@@ -35,15 +35,15 @@ func (c *Conn) parseCertificates(entries []flights.CertificateEntry) ([]*x509.Ce
 // given name (server) or for client authentication (name empty).
 func (c *Conn) verifyChain(certs []*x509.Certificate, roots *x509.CertPool, name string, usage x509.ExtKeyUsage) ([][]*x509.Certificate, error) {
 	var cache *CertificateCache
-	if verificationRepeatable(roots, c.now) {
+	if verificationRepeatable(roots, c.wallTime()) {
 		cache = c.cfg.certificates()
-		if chains := cache.verifiedChains(certs, roots, name, usage, c.now); chains != nil {
+		if chains := cache.verifiedChains(certs, roots, name, usage, c.wallTime()); chains != nil {
 			return chains, nil
 		}
 	}
 	opts := x509.VerifyOptions{
 		Roots:         roots,
-		CurrentTime:   c.now,
+		CurrentTime:   c.wallTime(),
 		DNSName:       name,
 		Intermediates: x509.NewCertPool(),
 		KeyUsages:     []x509.ExtKeyUsage{usage},

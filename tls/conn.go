@@ -4,6 +4,7 @@
 package tls
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -88,6 +89,7 @@ func Server(conn net.Conn, cfg *Config) *Conn {
 func newConn(conn net.Conn, core *fsm.Conn) *Conn {
 	c := &Conn{conn: conn, raw: newRawReader(conn), core: core}
 	c.changed.L = &c.mu
+	core.SetCallbackContext(context.Background(), c)
 	return c
 }
 

@@ -35,6 +35,10 @@ func (c *Conn) handshake(ctx context.Context, force bool) error {
 		}
 		return err
 	}
+	c.callCore(func(core *fsm.Conn) error {
+		core.SetCallbackContext(ctx, c)
+		return nil
+	}, false)
 	err := c.runHandshakeContext(ctx)
 	if err != nil {
 		c.setHandshakeErr(err)
