@@ -8,6 +8,7 @@
 //   - tls: a net.Conn over a byte stream, built on fsm.
 //   - dtls: a net.Conn over datagrams (UDP), and a listener that serves
 //     many peers on one socket, built on fsm.
+//   - tlshttp: net/http over tls, HTTP/1.1 and HTTP/2.
 //   - flights: handshake messages, framing and the transcript.
 //   - record: record framing and protection.
 //   - cipher: suites, AEAD state and the key schedule.

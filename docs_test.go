@@ -22,11 +22,11 @@ var staleClaims = []string{"to follow", "not yet implemented", "later, on datagr
 // follow" and "dtls: not yet implemented" long after both shipped).
 func TestDocsCurrent(t *testing.T) {
 	root := packageDoc(t, ".")
-	for _, pkg := range []string{"fsm", "tls", "dtls", "flights", "record", "cipher"} {
+	for _, pkg := range []string{"fsm", "tls", "dtls", "tlshttp", "flights", "record", "cipher"} {
 		require.Contains(t, root, "  - "+pkg+": ", "the root package doc lists %s", pkg)
 	}
 	texts := map[string]string{"doc.go": root}
-	for _, pkg := range []string{"fsm", "tls", "dtls", "flights", "record", "cipher"} {
+	for _, pkg := range []string{"fsm", "tls", "dtls", "tlshttp", "flights", "record", "cipher"} {
 		texts[pkg] = packageDoc(t, pkg)
 	}
 	readme, err := os.ReadFile("README.md")

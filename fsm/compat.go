@@ -172,3 +172,17 @@ func (c *Conn) SetCallbackContext(ctx context.Context, nc net.Conn) {
 	}
 	c.hooks = &adapterHooks{netConn: nc, ctx: ctx}
 }
+
+// ToTLS returns cs as crypto/tls's ConnectionState, for code written
+// against crypto/tls (net/http's Request.TLS, x/net/http2). Versions are
+// the wire versions crypto/tls names. Its ExportKeyingMaterial method
+// needs crypto/tls's private state and always fails: use the Conn's.
+func (cs ConnectionState) ToTLS() gotls.ConnectionState {
+	return gotls.ConnectionState{
+		Version: cs.Version, HandshakeComplete: cs.HandshakeComplete, DidResume: cs.DidResume,
+		CipherSuite: cs.CipherSuite, CurveID: gotls.CurveID(cs.CurveID),
+		NegotiatedProtocol: cs.NegotiatedProtocol,
+		ServerName:         cs.ServerName, PeerCertificates: cs.PeerCertificates, VerifiedChains: cs.VerifiedChains,
+		TLSUnique: cs.TLSUnique,
+	}
+}
