@@ -15,11 +15,32 @@ import (
 	"github.com/tlsm/tlsm/fsm"
 )
 
-// Config, Certificate and ConnectionState are the core's types.
+// The core's configuration types, named here as crypto/tls names them.
 type (
-	Config          = fsm.Config
-	Certificate     = fsm.Certificate
-	ConnectionState = fsm.ConnectionState
+	Config                 = fsm.Config
+	Certificate            = fsm.Certificate
+	ConnectionState        = fsm.ConnectionState
+	ClientHelloInfo        = fsm.ClientHelloInfo
+	CertificateRequestInfo = fsm.CertificateRequestInfo
+	ClientAuthType         = fsm.ClientAuthType
+	CurveID                = fsm.CurveID
+)
+
+// Client certificate policies and key exchange groups, as in crypto/tls.
+const (
+	NoClientCert               = fsm.NoClientCert
+	RequestClientCert          = fsm.RequestClientCert
+	RequireAnyClientCert       = fsm.RequireAnyClientCert
+	VerifyClientCertIfGiven    = fsm.VerifyClientCertIfGiven
+	RequireAndVerifyClientCert = fsm.RequireAndVerifyClientCert
+
+	X25519    = fsm.X25519
+	CurveP256 = fsm.CurveP256
+	CurveP384 = fsm.CurveP384
+
+	// The versions of Config.MinVersion and MaxVersion.
+	VersionTLS12 = fsm.VersionTLS12
+	VersionTLS13 = fsm.VersionTLS13
 )
 
 // writeChunk bounds how much application data is protected per socket
