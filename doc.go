@@ -4,7 +4,8 @@
 //
 // The packages:
 //
-//   - fsm: the sans-I/O connection and its transition table.
+//   - fsm: the sans-I/O connection and its transition table; fsm/fsmtest,
+//     a deterministic network simulator to test code built on it.
 //   - tls: a net.Conn over a byte stream, built on fsm.
 //   - dtls: a net.Conn over datagrams (UDP), and a listener that serves
 //     many peers on one socket, built on fsm.

@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
-	"testing/cryptotest"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/tlsm/tlsm/fsm"
-	"github.com/tlsm/tlsm/internal/sim"
+	"github.com/tlsm/tlsm/fsm/fsmtest"
 	"github.com/tlsm/tlsm/internal/testcert"
 )
 
@@ -54,21 +53,21 @@ func TestDTLSSimLossy(t *testing.T) {
 	// As in TestScenarios: an Ed25519 certificate made under a fixed
 	// global random source has the same size in every process, so that a
 	// seed runs the same way when run again.
-	cryptotest.SetGlobalRandom(t, 0)
+	fsmtest.Deterministic(t, 0)
 	cert := testcert.MustNew(testcert.Ed25519)
 	n := dtlsSimSeeds()
 	var (
 		runs, retransmits, lostMsgs, sentMsgs int
-		total                                 sim.Stats
+		total                                 fsmtest.Stats
 		slowest                               time.Duration
 		slowestSeed                           uint64
 	)
 	for seed := *simSeed; seed < *simSeed+n; seed++ {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			sim.ReportSeed(t, seed)
-			cryptotest.SetGlobalRandom(t, seed)
+			fsmtest.ReportSeed(t, seed)
+			fsmtest.Deterministic(t, seed)
 			rng := rand.New(rand.NewPCG(seed, 0x64746c73)) // "dtls"
-			link := sim.Link{
+			link := fsmtest.Link{
 				Delay:        time.Duration(1+rng.IntN(50)) * time.Millisecond,
 				Jitter:       time.Duration(rng.IntN(20)) * time.Millisecond,
 				Loss:         0.4 * rng.Float64(),
@@ -88,12 +87,12 @@ func TestDTLSSimLossy(t *testing.T) {
 
 			ids := newIDs(seed)
 			for i := range 2 * dtlsSimMessages {
-				side := sim.Side(i % 2)
+				side := fsmtest.Side(i % 2)
 				require.NoError(t, s.Write(side, ids.next(side, rng)))
 				require.NoError(t, s.RunFor(time.Duration(rng.IntN(5))*time.Millisecond))
 			}
 			require.NoError(t, s.Run())
-			for _, to := range []*sim.Endpoint{s.Client, s.Server} {
+			for _, to := range []*fsmtest.Endpoint{s.Client, s.Server} {
 				got := ids.check(t, to)
 				if link.Loss == 0 {
 					require.Equal(t, dtlsSimMessages, got, "%s: without loss every message arrives", to.Side)
@@ -104,14 +103,14 @@ func TestDTLSSimLossy(t *testing.T) {
 
 			require.True(t, s.Quiet())
 			require.Zero(t, s.Client.Deadline, "no timer left once done")
-			for _, e := range []*sim.Endpoint{s.Client, s.Server} {
+			for _, e := range []*fsmtest.Endpoint{s.Client, s.Server} {
 				require.Empty(t, e.SentAlerts, e.Side)
 				require.False(t, e.Closed, e.Side)
 				require.Zero(t, s.Stats(e.Side).TooBig, "the Conns keep to the MTU")
 			}
 			runs++
 			retransmits += s.Client.Retransmits + s.Server.Retransmits
-			for _, side := range []sim.Side{sim.Client, sim.Server} {
+			for _, side := range []fsmtest.Side{fsmtest.Client, fsmtest.Server} {
 				st := s.Stats(side)
 				total.Sent += st.Sent
 				total.Lost += st.Lost
@@ -130,18 +129,18 @@ func TestDTLSSimLossy(t *testing.T) {
 
 // lossySim returns a DTLS simulator over link for fresh configurations of
 // the seed, with the Conns' MTU the link's and MaxRetransmits raised.
-func lossySim(t *testing.T, seed uint64, cert *testcert.Cert, link sim.Link) *sim.Sim {
+func lossySim(t *testing.T, seed uint64, cert *testcert.Cert, link fsmtest.Link) *fsmtest.Sim {
 	server := &fsm.Config{
-		Rand:           sim.Rand(seed, sim.Server),
+		Rand:           fsmtest.Rand(seed, fsmtest.Server),
 		Certificates:   []fsm.Certificate{{Certificate: cert.CertDER, PrivateKey: cert.Key}},
 		MTU:            link.MTU,
 		MaxRetransmits: simMaxRetransmits,
 	}
 	client := &fsm.Config{
-		Rand: sim.Rand(seed, sim.Client), RootCAs: cert.CAPool, ServerName: "localhost",
+		Rand: fsmtest.Rand(seed, fsmtest.Client), RootCAs: cert.CAPool, ServerName: "localhost",
 		MTU: link.MTU, MaxRetransmits: simMaxRetransmits,
 	}
-	s := sim.New(seed, sim.DTLS, client, server, sim.Options{Epoch: cert.Leaf.NotBefore.Add(time.Hour), Link: link})
+	s := fsmtest.New(seed, fsmtest.DTLS, client, server, fsmtest.Options{Epoch: cert.Leaf.NotBefore.Add(time.Hour), Link: link})
 	s.LogTrace(t, 80)
 	return s
 }
@@ -159,7 +158,7 @@ func newIDs(seed uint64) *msgIDs {
 
 // next returns a new message from side: its id, then up to 100 random
 // bytes.
-func (m *msgIDs) next(side sim.Side, rng *rand.Rand) []byte {
+func (m *msgIDs) next(side fsmtest.Side, rng *rand.Rand) []byte {
 	m.count++
 	msg := binary.BigEndian.AppendUint64(nil, m.count)
 	for range rng.IntN(101) {
@@ -171,7 +170,7 @@ func (m *msgIDs) next(side sim.Side, rng *rand.Rand) []byte {
 
 // check asserts that every message delivered to e was sent by its peer,
 // intact, and delivered once, and returns how many were.
-func (m *msgIDs) check(t *testing.T, e *sim.Endpoint) int {
+func (m *msgIDs) check(t *testing.T, e *fsmtest.Endpoint) int {
 	t.Helper()
 	seen := map[uint64]bool{}
 	for _, msg := range e.Messages {
@@ -191,7 +190,7 @@ func (m *msgIDs) check(t *testing.T, e *sim.Endpoint) int {
 // after MaxRetransmits with ErrHandshakeTimeout; the virtual time this
 // takes is the sum of the schedule (1+2+4+8+16+32+60+60 s by default).
 func TestDTLSSimBlackhole(t *testing.T) {
-	cryptotest.SetGlobalRandom(t, 0)
+	fsmtest.Deterministic(t, 0)
 	cert := testcert.MustNew(testcert.Ed25519)
 	for _, tc := range []struct {
 		name  string
@@ -205,15 +204,15 @@ func TestDTLSSimBlackhole(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			seed := *simSeed
-			sim.ReportSeed(t, seed)
-			cryptotest.SetGlobalRandom(t, seed)
-			server := &fsm.Config{Rand: sim.Rand(seed, sim.Server),
+			fsmtest.ReportSeed(t, seed)
+			fsmtest.Deterministic(t, seed)
+			server := &fsm.Config{Rand: fsmtest.Rand(seed, fsmtest.Server),
 				Certificates: []fsm.Certificate{{Certificate: cert.CertDER, PrivateKey: cert.Key}}}
-			client := &fsm.Config{Rand: sim.Rand(seed, sim.Client), RootCAs: cert.CAPool, ServerName: "localhost"}
+			client := &fsm.Config{Rand: fsmtest.Rand(seed, fsmtest.Client), RootCAs: cert.CAPool, ServerName: "localhost"}
 			tc.tweak(client)
-			s := sim.New(seed, sim.DTLS, client, server, sim.Options{
+			s := fsmtest.New(seed, fsmtest.DTLS, client, server, fsmtest.Options{
 				Epoch: cert.Leaf.NotBefore.Add(time.Hour),
-				Link:  sim.Link{Delay: 20 * time.Millisecond, Loss: 1},
+				Link:  fsmtest.Link{Delay: 20 * time.Millisecond, Loss: 1},
 			})
 			s.LogTrace(t, 40)
 			require.ErrorIs(t, s.Handshake(), fsm.ErrHandshakeTimeout)
@@ -235,9 +234,9 @@ func TestDTLSSimBlackhole(t *testing.T) {
 			require.Equal(t, schedule, s.Elapsed())
 			require.Equal(t, retries, s.Client.Retransmits)
 			require.Equal(t, retries+1, s.Client.Timeouts)
-			require.Equal(t, retries+1, s.Stats(sim.Client).Sent, "one ClientHello per try")
-			require.Equal(t, retries+1, s.Stats(sim.Client).Lost)
-			require.Zero(t, s.Stats(sim.Client).Delivered)
+			require.Equal(t, retries+1, s.Stats(fsmtest.Client).Sent, "one ClientHello per try")
+			require.Equal(t, retries+1, s.Stats(fsmtest.Client).Lost)
+			require.Zero(t, s.Stats(fsmtest.Client).Delivered)
 			require.Equal(t, fsm.StateServerStart, s.Server.Conn.State())
 		})
 	}

@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
-	"testing/cryptotest"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/tlsm/tlsm/fsm"
-	"github.com/tlsm/tlsm/internal/sim"
+	"github.com/tlsm/tlsm/fsm/fsmtest"
 	"github.com/tlsm/tlsm/internal/testcert"
 )
 
@@ -24,7 +23,7 @@ var (
 )
 
 // transports lists the transports every scenario runs over.
-var transports = []sim.Transport{sim.TLS, sim.DTLS}
+var transports = []fsmtest.Transport{fsmtest.TLS, fsmtest.DTLS}
 
 // scenario is one cross-package behaviour, run over each transport.
 type scenario struct {
@@ -38,31 +37,31 @@ type scenario struct {
 // env is what a scenario runs with: the transport, the seed, and the
 // certificate both configurations use.
 type env struct {
-	tr   sim.Transport
+	tr   fsmtest.Transport
 	seed uint64
 	cert *testcert.Cert
 }
 
 // sim returns a simulator for fresh client and server configurations
 // whose randomness comes from the seed, logging its trace on failure.
-func (e *env) sim(t *testing.T, opts sim.Options, edit ...func(client, server *fsm.Config)) *sim.Sim {
+func (e *env) sim(t *testing.T, opts fsmtest.Options, edit ...func(client, server *fsm.Config)) *fsmtest.Sim {
 	server := &fsm.Config{
-		Rand:         sim.Rand(e.seed, sim.Server),
+		Rand:         fsmtest.Rand(e.seed, fsmtest.Server),
 		Certificates: []fsm.Certificate{{Certificate: e.cert.CertDER, PrivateKey: e.cert.Key}},
 	}
-	client := &fsm.Config{Rand: sim.Rand(e.seed, sim.Client), RootCAs: e.cert.CAPool, ServerName: "localhost"}
+	client := &fsm.Config{Rand: fsmtest.Rand(e.seed, fsmtest.Client), RootCAs: e.cert.CAPool, ServerName: "localhost"}
 	for _, f := range edit {
 		f(client, server)
 	}
 	// The virtual clock must be inside the certificate's validity.
 	opts.Epoch = e.cert.Leaf.NotBefore.Add(time.Hour)
-	s := sim.New(e.seed, e.tr, client, server, opts)
+	s := fsmtest.New(e.seed, e.tr, client, server, opts)
 	s.LogTrace(t, 80)
 	return s
 }
 
 // write writes b from side and runs the network until it is quiet.
-func write(s *sim.Sim, side sim.Side, b []byte) error {
+func write(s *fsmtest.Sim, side fsmtest.Side, b []byte) error {
 	if err := s.Write(side, b); err != nil {
 		return err
 	}
@@ -70,28 +69,28 @@ func write(s *sim.Sim, side sim.Side, b []byte) error {
 }
 
 // pump runs the network until it is quiet.
-func pump(t *testing.T, s *sim.Sim) { require.NoError(t, s.Run()) }
+func pump(t *testing.T, s *fsmtest.Sim) { require.NoError(t, s.Run()) }
 
 // delayed is a link that delays, with jitter; on a stream it also cuts
 // the bytes at random points.
-var delayed = sim.Link{Delay: 10 * time.Millisecond, Jitter: 10 * time.Millisecond}
+var delayed = fsmtest.Link{Delay: 10 * time.Millisecond, Jitter: 10 * time.Millisecond}
 
 var scenarios = []scenario{
 	// The per-transport rule of SSL_renegotiate(3): a client answering the
 	// server's renegotiation request resumes its session over TLS, not
 	// over DTLS. Same scenario, the transport decides.
 	{"server-requested-renegotiation", false, func(t *testing.T, e *env) {
-		s := e.sim(t, sim.Options{Link: delayed}, func(client, _ *fsm.Config) { client.MaxVersion = fsm.VersionTLS12 })
+		s := e.sim(t, fsmtest.Options{Link: delayed}, func(client, _ *fsm.Config) { client.MaxVersion = fsm.VersionTLS12 })
 		require.NoError(t, s.Handshake())
-		require.NoError(t, write(s, sim.Client, []byte("before")))
-		require.NoError(t, s.Do(sim.Server, func(c *fsm.Conn, _ time.Time) error { return c.Renegotiate() }))
-		require.NoError(t, s.Do(sim.Server, (*fsm.Conn).Handshake))
+		require.NoError(t, write(s, fsmtest.Client, []byte("before")))
+		require.NoError(t, s.Do(fsmtest.Server, func(c *fsm.Conn, _ time.Time) error { return c.Renegotiate() }))
+		require.NoError(t, s.Do(fsmtest.Server, (*fsm.Conn).Handshake))
 		pump(t, s)
-		require.NoError(t, write(s, sim.Client, []byte(" after")))
+		require.NoError(t, write(s, fsmtest.Client, []byte(" after")))
 		require.Equal(t, "before after", string(s.Server.Received))
 		cs := s.Client.Conn.ConnectionState()
 		require.Equal(t, 2, cs.Handshakes)
-		wantResume := map[sim.Transport]bool{sim.TLS: true, sim.DTLS: false}[e.tr]
+		wantResume := map[fsmtest.Transport]bool{fsmtest.TLS: true, fsmtest.DTLS: false}[e.tr]
 		require.Equal(t, wantResume, cs.DidResume, "resumed on a HelloRequest over %s", e.tr)
 		require.Equal(t, wantResume, s.Server.Conn.ConnectionState().DidResume)
 	}},
@@ -100,27 +99,27 @@ var scenarios = []scenario{
 		// Datagrams arrive out of order and twice; none is lost, so that
 		// close_notify arrives.
 		link.Duplicate, link.Reorder = 0.3, 0.3
-		s := e.sim(t, sim.Options{Link: link})
+		s := e.sim(t, fsmtest.Options{Link: link})
 		require.NoError(t, s.Handshake())
-		require.NoError(t, write(s, sim.Client, []byte("from client")))
-		require.NoError(t, write(s, sim.Server, []byte("from server")))
+		require.NoError(t, write(s, fsmtest.Client, []byte("from client")))
+		require.NoError(t, write(s, fsmtest.Server, []byte("from server")))
 		require.Equal(t, "from client", string(s.Server.Received))
 		require.Equal(t, "from server", string(s.Client.Received))
-		require.NoError(t, s.Do(sim.Client, (*fsm.Conn).Close))
+		require.NoError(t, s.Do(fsmtest.Client, (*fsm.Conn).Close))
 		pump(t, s)
-		require.NoError(t, s.Do(sim.Server, (*fsm.Conn).Close))
+		require.NoError(t, s.Do(fsmtest.Server, (*fsm.Conn).Close))
 		pump(t, s)
 		require.Equal(t, fsm.StateClosed, s.Client.Conn.State())
 		require.Equal(t, fsm.StateClosed, s.Server.Conn.State())
 	}},
 	{"random-segmentation", true, func(t *testing.T, e *env) {
 		rng := rand.New(rand.NewPCG(e.seed, 2))
-		if e.tr == sim.DTLS {
+		if e.tr == fsmtest.DTLS {
 			randomDatagrams(t, e, rng)
 			return
 		}
 		// The stream is cut at random points and delayed.
-		s := e.sim(t, sim.Options{Link: delayed})
+		s := e.sim(t, fsmtest.Options{Link: delayed})
 		require.NoError(t, s.Handshake())
 		var want []byte
 		for i := 0; i < 200; i++ {
@@ -129,34 +128,34 @@ var scenarios = []scenario{
 				msg[j] = byte(rng.Uint32())
 			}
 			want = append(want, msg...)
-			require.NoError(t, write(s, sim.Client, msg))
+			require.NoError(t, write(s, fsmtest.Client, msg))
 		}
 		require.Equal(t, want, s.Server.Received)
-		require.Greater(t, s.Stats(sim.Client).Delivered, s.Stats(sim.Client).Sent, "segments")
+		require.Greater(t, s.Stats(fsmtest.Client).Delivered, s.Stats(fsmtest.Client).Sent, "segments")
 	}},
 	{"fatal-alert-closes-both", false, func(t *testing.T, e *env) {
 		// TLS: the first encrypted record fails its MAC. DTLS drops such a
 		// record silently, so there the ServerKeyExchange signature, sent
 		// in the clear, is broken instead: it fails to verify.
 		want := fsm.Alert(20) // bad_record_mac
-		tamper := func(from sim.Side, b []byte) []byte {
-			if from == sim.Server && len(b) > 200 {
+		tamper := func(from fsmtest.Side, b []byte) []byte {
+			if from == fsmtest.Server && len(b) > 200 {
 				// Corrupt the first encrypted record, after the ServerHello.
 				first := 5 + (int(b[3])<<8 | int(b[4]))
 				b[first+10] ^= 1
 			}
 			return b
 		}
-		if e.tr == sim.DTLS {
+		if e.tr == fsmtest.DTLS {
 			want = fsm.Alert(51) // decrypt_error
-			tamper = func(from sim.Side, b []byte) []byte {
-				if from == sim.Server {
+			tamper = func(from fsmtest.Side, b []byte) []byte {
+				if from == fsmtest.Server {
 					breakSignature(b)
 				}
 				return b
 			}
 		}
-		s := e.sim(t, sim.Options{Link: delayed, Tamper: tamper})
+		s := e.sim(t, fsmtest.Options{Link: delayed, Tamper: tamper})
 		require.Error(t, s.Handshake())
 		require.ErrorIs(t, s.Client.CloseErr, want)
 		require.Equal(t, []fsm.Alert{want}, s.Server.Alerts)
@@ -190,17 +189,17 @@ func breakSignature(d []byte) {
 // for the reordering (messages 1ms apart, held back at most 40ms). With
 // loss, what arrives is messages that were sent, each at most once.
 func randomDatagrams(t *testing.T, e *env, rng *rand.Rand) {
-	link := sim.Link{Delay: 10 * time.Millisecond, Jitter: 5 * time.Millisecond,
+	link := fsmtest.Link{Delay: 10 * time.Millisecond, Jitter: 5 * time.Millisecond,
 		Loss: 0.1, Duplicate: 0.2, Reorder: 0.3, ReorderDelay: 35 * time.Millisecond, MTU: fsm.DefaultMTU}
-	s := e.sim(t, sim.Options{Link: link})
+	s := e.sim(t, fsmtest.Options{Link: link})
 	require.NoError(t, s.Handshake())
-	require.Zero(t, s.Stats(sim.Client).TooBig+s.Stats(sim.Server).TooBig)
+	require.Zero(t, s.Stats(fsmtest.Client).TooBig+s.Stats(fsmtest.Server).TooBig)
 
-	sent := map[sim.Side][]string{}
-	send := func(side sim.Side) {
+	sent := map[fsmtest.Side][]string{}
+	send := func(side fsmtest.Side) {
 		// Small enough for one record; the counter makes it unique.
 		msg := make([]byte, 8+rng.IntN(1000))
-		binary.BigEndian.PutUint64(msg, uint64(len(sent[sim.Client])+len(sent[sim.Server])))
+		binary.BigEndian.PutUint64(msg, uint64(len(sent[fsmtest.Client])+len(sent[fsmtest.Server])))
 		for j := 8; j < len(msg); j++ {
 			msg[j] = byte(rng.Uint32())
 		}
@@ -208,7 +207,7 @@ func randomDatagrams(t *testing.T, e *env, rng *rand.Rand) {
 		require.NoError(t, s.Write(side, msg))
 		require.NoError(t, s.RunFor(time.Millisecond))
 	}
-	delivered := func(e *sim.Endpoint) []string {
+	delivered := func(e *fsmtest.Endpoint) []string {
 		var out []string
 		for _, m := range e.Messages {
 			out = append(out, string(m))
@@ -220,21 +219,21 @@ func randomDatagrams(t *testing.T, e *env, rng *rand.Rand) {
 	s.SetLinks(link)
 	s.Note("no loss")
 	for range 100 {
-		send(sim.Client)
+		send(fsmtest.Client)
 	}
 	pump(t, s)
-	require.ElementsMatch(t, sent[sim.Client], delivered(s.Server), "each message exactly once")
-	require.Positive(t, s.Stats(sim.Client).Duplicated)
-	require.Positive(t, s.Stats(sim.Client).Reordered)
+	require.ElementsMatch(t, sent[fsmtest.Client], delivered(s.Server), "each message exactly once")
+	require.Positive(t, s.Stats(fsmtest.Client).Duplicated)
+	require.Positive(t, s.Stats(fsmtest.Client).Reordered)
 
 	link.Loss = 0.3
 	s.SetLinks(link)
 	s.Note("loss %.1f", link.Loss)
 	for i := range 200 {
-		send(sim.Side(i % 2))
+		send(fsmtest.Side(i % 2))
 	}
 	pump(t, s)
-	for _, to := range []*sim.Endpoint{s.Client, s.Server} {
+	for _, to := range []*fsmtest.Endpoint{s.Client, s.Server} {
 		from := to.Side.Peer()
 		seen := map[string]bool{}
 		for _, m := range delivered(to) {
@@ -247,7 +246,7 @@ func randomDatagrams(t *testing.T, e *env, rng *rand.Rand) {
 	}
 	require.False(t, s.Client.Closed || s.Server.Closed, "loss does not close a DTLS connection")
 	t.Logf("with loss: client sent %d, server got %d; server sent %d, client got %d; %d trace lines",
-		len(sent[sim.Client])-100, len(s.Server.Messages)-100, len(sent[sim.Server]), len(s.Client.Messages), len(s.Trace()))
+		len(sent[fsmtest.Client])-100, len(s.Server.Messages)-100, len(sent[fsmtest.Server]), len(s.Client.Messages), len(s.Trace()))
 }
 
 func TestScenarios(t *testing.T) {
@@ -256,16 +255,16 @@ func TestScenarios(t *testing.T) {
 	// comes from the real clock; an ECDSA signature's size would vary):
 	// the network's choices depend on sizes, and a seed must run the same
 	// way when run again.
-	cryptotest.SetGlobalRandom(t, 0)
+	fsmtest.Deterministic(t, 0)
 	cert := testcert.MustNew(testcert.Ed25519)
 	for _, tr := range transports {
 		for _, sc := range scenarios {
 			t.Run(tr.String()+"/"+sc.name, func(t *testing.T) {
 				run := func(t *testing.T, seed uint64) {
-					sim.ReportSeed(t, seed)
+					fsmtest.ReportSeed(t, seed)
 					// Some crypto (ECDSA, RSA) ignores Config.Rand since
 					// Go 1.26 and reads the global source.
-					cryptotest.SetGlobalRandom(t, seed)
+					fsmtest.Deterministic(t, seed)
 					sc.run(t, &env{tr: tr, seed: seed, cert: cert})
 				}
 				if !sc.lossy {

@@ -10,12 +10,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"testing/cryptotest"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/tlsm/tlsm/fsm"
-	"github.com/tlsm/tlsm/internal/sim"
+	"github.com/tlsm/tlsm/fsm/fsmtest"
 	"github.com/tlsm/tlsm/internal/testcert"
 )
 
@@ -47,14 +46,14 @@ import (
 // with the server asking for 1 to 16 bytes and the client for 0 to 8. In
 // half the runs the client's NAT rebinds one to three times, at random
 // times once both sides have completed the first handshake (a rebinding
-// during it is internal/sim's TestDTLSRebindDuringHandshake); in a
+// during it is fsmtest's TestDTLSRebindDuringHandshake); in a
 // quarter of them an attacker replays old client datagrams from an
 // address of its own. In a run whose client moved, the client speaks
 // first on the clean link: the network runs for simPropSettle, the client
 // writes, and then the network runs until it is quiet and the last
 // messages follow. Then, for every DTLS run:
 //
-//   - the server's idea of the client's address (sim.Sim.PeerAddr) is
+//   - the server's idea of the client's address (fsmtest.Sim.PeerAddr) is
 //     never the attacker's; it never moves when the client did not, nor
 //     when the server routes by address only (no CID to route by);
 //   - CIDs are negotiated exactly when both Configs ask for them;
@@ -115,8 +114,8 @@ const simConnHeapBound = 1 << 20
 
 // propRun is one run of the properties scenario.
 type propRun struct {
-	s  *sim.Sim
-	tr sim.Transport
+	s  *fsmtest.Sim
+	tr fsmtest.Transport
 	// tls13 is set when the TLS run negotiates TLS 1.3 (key updates)
 	// rather than 1.2 (renegotiations).
 	tls13   bool
@@ -193,12 +192,12 @@ func (p addrPlan) configure(client, server *fsm.Config) {
 // stops reports whether the run is one whose connection stops: DTLS,
 // the client moved, and the server cannot follow it.
 func (r *propRun) stops() bool {
-	return r.tr == sim.DTLS && r.s.Rebinds() > 0 && !r.plan.follows()
+	return r.tr == fsmtest.DTLS && r.s.Rebinds() > 0 && !r.plan.follows()
 }
 
 // observe notes each side's state if it changed.
 func (r *propRun) observe() {
-	for _, e := range []*sim.Endpoint{r.s.Client, r.s.Server} {
+	for _, e := range []*fsmtest.Endpoint{r.s.Client, r.s.Server} {
 		st := e.Conn.State()
 		if n := len(r.states[e.Side]); n == 0 || r.states[e.Side][n-1] != st {
 			r.states[e.Side] = append(r.states[e.Side], st)
@@ -210,35 +209,35 @@ func (r *propRun) observe() {
 }
 
 // propScenario runs the scenario of seed over tr and returns the run.
-func propScenario(t testing.TB, seed uint64, tr sim.Transport, cert *testcert.Cert) *propRun {
+func propScenario(t testing.TB, seed uint64, tr fsmtest.Transport, cert *testcert.Cert) *propRun {
 	rng := rand.New(rand.NewPCG(seed, uint64(tr)<<32|0x70726f70)) // "prop"
 	arng := rand.New(rand.NewPCG(seed, 0x61646472))               // "addr"
 	r := &propRun{tr: tr, msgs: [2]map[uint64]string{{}, {}}, nextID: seed << 20,
 		afterMove: [2]map[uint64]bool{{}, {}}}
-	r.tls13 = tr == sim.TLS && rng.IntN(2) == 0
+	r.tls13 = tr == fsmtest.TLS && rng.IntN(2) == 0
 	server := &fsm.Config{
-		Rand:                     sim.Rand(seed, sim.Server),
+		Rand:                     fsmtest.Rand(seed, fsmtest.Server),
 		Certificates:             []fsm.Certificate{{Certificate: cert.CertDER, PrivateKey: cert.Key}},
 		AllowClientRenegotiation: true,
 		MinRenegotiationInterval: time.Duration(rng.IntN(200)) * time.Millisecond,
 		MaxRetransmits:           simMaxRetransmits,
 	}
 	client := &fsm.Config{
-		Rand: sim.Rand(seed, sim.Client), RootCAs: cert.CAPool, ServerName: "localhost",
+		Rand: fsmtest.Rand(seed, fsmtest.Client), RootCAs: cert.CAPool, ServerName: "localhost",
 		MaxRetransmits: simMaxRetransmits,
 	}
 	if !r.tls13 {
 		client.MaxVersion = fsm.VersionTLS12
 	}
-	var link sim.Link
-	if tr == sim.TLS {
-		link = sim.Link{
+	var link fsmtest.Link
+	if tr == fsmtest.TLS {
+		link = fsmtest.Link{
 			Delay:      time.Duration(rng.IntN(30)) * time.Millisecond,
 			Jitter:     time.Duration(rng.IntN(20)) * time.Millisecond,
 			MaxSegment: []int{0, 1, 7, 100, 1500}[rng.IntN(5)],
 		}
 	} else {
-		link = sim.Link{
+		link = fsmtest.Link{
 			Delay:        time.Duration(1+rng.IntN(40)) * time.Millisecond,
 			Jitter:       time.Duration(rng.IntN(20)) * time.Millisecond,
 			Loss:         0.2 * rng.Float64(),
@@ -251,19 +250,19 @@ func propScenario(t testing.TB, seed uint64, tr sim.Transport, cert *testcert.Ce
 			r.corrupt = true
 		}
 	}
-	opts := sim.Options{Epoch: cert.Leaf.NotBefore.Add(time.Hour), Link: link}
-	if tr == sim.DTLS {
+	opts := fsmtest.Options{Epoch: cert.Leaf.NotBefore.Add(time.Hour), Link: link}
+	if tr == fsmtest.DTLS {
 		r.plan = newAddrPlan(arng)
 		r.plan.configure(client, server)
 		opts.Replay = r.plan.replay
 	}
-	opts.Tamper = func(_ sim.Side, b []byte) []byte {
+	opts.Tamper = func(_ fsmtest.Side, b []byte) []byte {
 		if r.s != nil {
 			r.observe()
 		}
 		return b
 	}
-	r.s = sim.New(seed, tr, client, server, opts)
+	r.s = fsmtest.New(seed, tr, client, server, opts)
 	s := r.s
 	r.observe()
 	if err := s.Start(); err != nil {
@@ -271,7 +270,7 @@ func propScenario(t testing.TB, seed uint64, tr sim.Transport, cert *testcert.Ce
 	}
 	ops := 8 + rng.IntN(12)
 	for range ops {
-		side := sim.Side(rng.IntN(2))
+		side := fsmtest.Side(rng.IntN(2))
 		switch k := rng.IntN(10); {
 		case k < 6:
 			r.write(side, rng)
@@ -314,21 +313,21 @@ func (r *propRun) finish(rng *rand.Rand, delay time.Duration) {
 	s := r.s
 	// What is in flight keeps its fate.
 	r.lossyEnd = s.Now()
-	s.SetLinks(sim.Link{Delay: delay})
+	s.SetLinks(fsmtest.Link{Delay: delay})
 	s.Note("clean link")
 	if s.Rebinds() > 0 {
 		// The client speaks first, so that a server that can follow it
 		// learns where it is; first the handshakes it has under way
 		// end, which a record of the epoch they start could overtake.
 		_ = s.RunFor(simPropSettle)
-		if id, ok := r.write(sim.Client, rng); ok {
-			r.lastIDs[sim.Client] = append(r.lastIDs[sim.Client], id)
+		if id, ok := r.write(fsmtest.Client, rng); ok {
+			r.lastIDs[fsmtest.Client] = append(r.lastIDs[fsmtest.Client], id)
 		}
 	}
 	_ = s.Run()
 	r.observe()
 	// A last message each way over the clean link.
-	for _, side := range []sim.Side{sim.Client, sim.Server} {
+	for _, side := range []fsmtest.Side{fsmtest.Client, fsmtest.Server} {
 		if id, ok := r.write(side, rng); ok {
 			r.lastIDs[side] = append(r.lastIDs[side], id)
 		}
@@ -339,7 +338,7 @@ func (r *propRun) finish(rng *rand.Rand, delay time.Duration) {
 
 // write writes a message from side: random bytes after a unique id. It
 // reports the id and whether the Conn took it.
-func (r *propRun) write(side sim.Side, rng *rand.Rand) (uint64, bool) {
+func (r *propRun) write(side fsmtest.Side, rng *rand.Rand) (uint64, bool) {
 	r.nextID++
 	id := r.nextID
 	msg := binary.BigEndian.AppendUint64(nil, id)
@@ -351,7 +350,7 @@ func (r *propRun) write(side sim.Side, rng *rand.Rand) (uint64, bool) {
 	}
 	r.sent[side] = append(r.sent[side], msg...)
 	r.msgs[side][id] = string(msg)
-	if r.tr == sim.DTLS && r.s.Rebinds() > 0 {
+	if r.tr == fsmtest.DTLS && r.s.Rebinds() > 0 {
 		r.afterMove[side][id] = true
 	}
 	return id, true
@@ -370,7 +369,7 @@ func (r *propRun) maybeRebind(rng *rand.Rand, pace time.Duration) {
 
 // tableReach[s] is the set of states reachable from s by one or more edges
 // of fsm.Table().
-var tableReach = sim.Reachable()
+var tableReach = fsmtest.Reachable()
 
 // tableEdge reports whether one transition of the table leads from a to b.
 func tableEdge(a, b fsm.State) bool {
@@ -416,7 +415,7 @@ func (r *propRun) check(t *testing.T, st *propStats) {
 		r.checkAgreement(t, st)
 	}
 	r.checkDelivery(t, st)
-	if r.tr == sim.DTLS {
+	if r.tr == fsmtest.DTLS {
 		r.checkAddrs(t, st)
 	}
 }
@@ -426,7 +425,7 @@ func (r *propRun) checkStates(t *testing.T, st *propStats) {
 	t.Helper()
 	for side, states := range r.states {
 		start := fsm.StateClientStart
-		if sim.Side(side) == sim.Server {
+		if fsmtest.Side(side) == fsmtest.Server {
 			start = fsm.StateServerStart
 		}
 		require.Equal(t, start, states[0])
@@ -439,7 +438,7 @@ func (r *propRun) checkStates(t *testing.T, st *propStats) {
 			case tableReach[a][b]:
 				st.pathSteps++
 			default:
-				t.Fatalf("%s: %s -> %s is no path of the table (states %v)", sim.Side(side), a, b, states)
+				t.Fatalf("%s: %s -> %s is no path of the table (states %v)", fsmtest.Side(side), a, b, states)
 			}
 		}
 	}
@@ -453,7 +452,7 @@ func (r *propRun) checkAlerts(t *testing.T) {
 	if r.corrupt {
 		return
 	}
-	for _, e := range []*sim.Endpoint{r.s.Client, r.s.Server} {
+	for _, e := range []*fsmtest.Endpoint{r.s.Client, r.s.Server} {
 		if !(r.stops() || r.stranded()) || !errors.Is(e.CloseErr, fsm.ErrHandshakeTimeout) {
 			require.NoError(t, e.CloseErr, "%s closed over an uncorrupted link", e.Side)
 		}
@@ -487,7 +486,7 @@ func (r *propRun) checkAgreement(t *testing.T, st *propStats) {
 		if sClosed {
 			closed = sv
 		}
-		require.Equal(t, sim.DTLS, r.tr, "one side closed over TLS: %v", closed.CloseErr)
+		require.Equal(t, fsmtest.DTLS, r.tr, "one side closed over TLS: %v", closed.CloseErr)
 		require.True(t, r.closedAt[closed.Side].Before(r.lossyEnd) || r.closedAt[closed.Side].Equal(r.lossyEnd),
 			"%s closed on the clean link (%v) and its peer did not learn", closed.Side, closed.CloseErr)
 		st.lossyClosures++
@@ -502,7 +501,7 @@ func (r *propRun) checkStopped(t *testing.T, st *propStats) {
 	t.Helper()
 	require.True(t, r.s.Quiet(), "the network is quiet")
 	timedOut, closed := false, false
-	for _, e := range []*sim.Endpoint{r.s.Client, r.s.Server} {
+	for _, e := range []*fsmtest.Endpoint{r.s.Client, r.s.Server} {
 		for _, m := range e.Messages {
 			id := binary.BigEndian.Uint64(m)
 			require.False(t, r.afterMove[e.Side.Peer()][id], "%s got id %#x, written after the client moved", e.Side, id)
@@ -531,7 +530,7 @@ func (r *propRun) checkStopped(t *testing.T, st *propStats) {
 // open (see checkStranded).
 func (r *propRun) stranded() bool {
 	c, sv := r.s.Client, r.s.Server
-	return r.tr == sim.DTLS && r.plan.follows() && r.s.Rebinds() > 0 &&
+	return r.tr == fsmtest.DTLS && r.plan.follows() && r.s.Rebinds() > 0 &&
 		sv.Conn.State() == fsm.StateClosed && errors.Is(sv.CloseErr, fsm.ErrHandshakeTimeout) &&
 		c.Conn.State() != fsm.StateClosed
 }
@@ -545,8 +544,8 @@ func (r *propRun) checkStranded(t *testing.T, st *propStats) {
 	c, sv := r.s.Client, r.s.Server
 	require.Equal(t, sv.Handshakes+1, c.Handshakes, "the client is one handshake ahead")
 	require.True(t, c.Done[len(c.Done)-1].Resumed, "an abbreviated handshake, whose last flight is the client's")
-	require.NotEqual(t, r.s.Addr(sim.Client), r.s.PeerAddr(), "the server never found the client")
-	require.True(t, r.closedAt[sim.Server].After(r.lossyEnd), "the server gave up on the clean link")
+	require.NotEqual(t, r.s.Addr(fsmtest.Client), r.s.PeerAddr(), "the server never found the client")
+	require.True(t, r.closedAt[fsmtest.Server].After(r.lossyEnd), "the server gave up on the clean link")
 	require.True(t, r.s.Quiet())
 	st.stranded++
 }
@@ -558,9 +557,9 @@ func (r *propRun) checkDelivery(t *testing.T, st *propStats) {
 	t.Helper()
 	c, sv := r.s.Client, r.s.Server
 	open := c.Conn.State() != fsm.StateClosed && sv.Conn.State() != fsm.StateClosed
-	for _, to := range []*sim.Endpoint{c, sv} {
+	for _, to := range []*fsmtest.Endpoint{c, sv} {
 		from := to.Side.Peer()
-		if r.tr == sim.TLS {
+		if r.tr == fsmtest.TLS {
 			if to.Conn.State() != fsm.StateClosed {
 				require.Equal(t, len(r.sent[from]), len(to.Received), "%s received all bytes", to.Side)
 			}
@@ -593,14 +592,14 @@ func (r *propRun) checkAddrs(t *testing.T, st *propStats) {
 	t.Helper()
 	s := r.s
 	peers := s.PeerAddrs()
-	require.NotContains(t, peers, sim.AttackerAddr, "an old datagram moved the server")
+	require.NotContains(t, peers, fsmtest.AttackerAddr, "an old datagram moved the server")
 	if s.Server.Handshakes > 0 {
 		cs := s.Server.Conn.ConnectionState()
 		require.Equal(t, r.plan.negotiated(), cs.ConnectionIDNegotiated, "CIDs negotiated")
 		require.Equal(t, r.plan.follows(), len(cs.ConnectionID) > 0, "the server's CID")
 	}
 	if s.Rebinds() == 0 || !r.plan.follows() {
-		require.Equal(t, []sim.Addr{sim.ClientAddr}, peers, "the server never moves")
+		require.Equal(t, []fsmtest.Addr{fsmtest.ClientAddr}, peers, "the server never moves")
 	}
 	rt := s.Routing()
 	if r.plan.follows() {
@@ -616,7 +615,7 @@ func (r *propRun) checkAddrs(t *testing.T, st *propStats) {
 		st.movedFollowing++
 		switch {
 		case bothOpen:
-			require.Equal(t, s.Addr(sim.Client), s.PeerAddr(), "the server ends at the client's address")
+			require.Equal(t, s.Addr(fsmtest.Client), s.PeerAddr(), "the server ends at the client's address")
 			st.survived++
 		case !r.stranded():
 			require.True(t, r.corrupt, "a connection that follows its client closed over a clean link")
@@ -632,7 +631,7 @@ func (r *propRun) checkAddrs(t *testing.T, st *propStats) {
 // a fixed global random source, so that its size, and so each seed's
 // trace, is the same in every process.
 func simPropCert(t *testing.T) *testcert.Cert {
-	cryptotest.SetGlobalRandom(t, 0)
+	fsmtest.Deterministic(t, 0)
 	return testcert.MustNew(testcert.Ed25519)
 }
 
@@ -647,8 +646,8 @@ func TestSimulationProperties(t *testing.T) {
 	for seed := *simSeed; seed < *simSeed+n; seed++ {
 		for _, tr := range transports {
 			t.Run(fmt.Sprintf("%s/seed=%d", tr, seed), func(t *testing.T) {
-				sim.ReportSeed(t, seed)
-				cryptotest.SetGlobalRandom(t, seed)
+				fsmtest.ReportSeed(t, seed)
+				fsmtest.Deterministic(t, seed)
 				var held int64
 				measure := seed%100 == 0
 				if measure {
@@ -672,7 +671,7 @@ func TestSimulationProperties(t *testing.T) {
 			"state changes: %d single edges, %d paths of several; %d bytes, %d messages delivered, %d messages lost",
 			tr, s.runs, time.Since(start).Round(time.Millisecond), s.connected, s.handshakes, s.closed, s.lossyClosures,
 			s.directSteps, s.pathSteps, s.bytes, s.messages, s.dtlsLost)
-		if tr == sim.DTLS {
+		if tr == fsmtest.DTLS {
 			t.Logf("DTLS addresses: %d runs the server could follow the client in; %d runs the client moved in "+
 				"(%d rebindings): of the %d the server could follow it in, %d survived and %d stranded the client, "+
 				"the others closed over a corrupting link; of the rest, %d stopped and %d ended in a handshake timeout; "+
@@ -710,24 +709,24 @@ func TestSimulationPropertiesDeterministic(t *testing.T) {
 	cert := simPropCert(t)
 	for _, tc := range []struct {
 		name string
-		tr   sim.Transport
+		tr   fsmtest.Transport
 		// want selects the seed; marks are in its trace.
 		want  func(*propRun) bool
 		marks []string
 	}{
-		{"TLS", sim.TLS, nil, nil},
-		{"DTLS", sim.DTLS, nil, nil},
-		{"DTLS-moved-followed", sim.DTLS, func(r *propRun) bool {
+		{"TLS", fsmtest.TLS, nil, nil},
+		{"DTLS", fsmtest.DTLS, nil, nil},
+		{"DTLS-moved-followed", fsmtest.DTLS, func(r *propRun) bool {
 			rt := r.s.Routing()
 			return r.s.Rebinds() > 0 && rt.Moves > 0 && rt.Replays > 0
 		}, []string{"net client rebinds", "server follows the client", "net attacker copies", "from @2"}},
-		{"DTLS-moved-stopped", sim.DTLS, func(r *propRun) bool {
-			return r.stops() && r.s.Routing().FrontDoor > 0 && r.s.Stats(sim.Server).Gone > 0
+		{"DTLS-moved-stopped", fsmtest.DTLS, func(r *propRun) bool {
+			return r.stops() && r.s.Routing().FrontDoor > 0 && r.s.Stats(fsmtest.Server).Gone > 0
 		}, []string{"net client rebinds", "server front door", ": gone"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			run := func(seed uint64) *propRun {
-				cryptotest.SetGlobalRandom(t, seed)
+				fsmtest.Deterministic(t, seed)
 				return propScenario(t, seed, tc.tr, cert)
 			}
 			seed := *simSeed
@@ -735,7 +734,7 @@ func TestSimulationPropertiesDeterministic(t *testing.T) {
 				seed++
 				require.Less(t, seed, *simSeed+1000, "no seed of the kind")
 			}
-			sim.ReportSeed(t, seed)
+			fsmtest.ReportSeed(t, seed)
 			t.Logf("seed %d", seed)
 			trace := func(seed uint64) string { return strings.Join(run(seed).s.Trace(), "\n") }
 			a, b := trace(seed), trace(seed)

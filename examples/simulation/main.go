@@ -1,5 +1,5 @@
 // Command simulation runs one seed of two scenarios on the deterministic
-// network simulator of internal/sim, prints the full event trace of each
+// network simulator of fsm/fsmtest, prints the full event trace of each
 // and checks their properties:
 //
 //	go run ./examples/simulation -seed 7
@@ -24,7 +24,7 @@
 // The same seed prints the same output, byte for byte, in every process:
 // the certificates are Ed25519 (whose signatures are deterministic) made
 // from fixed keys, serial numbers and validity, every Config.Rand is
-// sim.Rand of the seed, and the simulator draws everything else from the
+// fsmtest.Rand of the seed, and the simulator draws everything else from the
 // seed.
 package main
 
@@ -43,7 +43,7 @@ import (
 	"time"
 
 	"github.com/tlsm/tlsm/fsm"
-	"github.com/tlsm/tlsm/internal/sim"
+	"github.com/tlsm/tlsm/fsm/fsmtest"
 )
 
 func main() {
@@ -61,7 +61,7 @@ func run(seed uint64, w io.Writer) int {
 		return 1
 	}
 	code := 0
-	for _, tr := range []sim.Transport{sim.DTLS, sim.TLS} {
+	for _, tr := range []fsmtest.Transport{fsmtest.DTLS, fsmtest.TLS} {
 		fmt.Fprintf(w, "== %s, seed %d\n", tr, seed)
 		r := scenario(seed, tr, pki)
 		for _, line := range r.s.Trace() {
@@ -75,7 +75,7 @@ func run(seed uint64, w io.Writer) int {
 		fmt.Fprintf(w, "== %s: properties hold: %d handshakes each, %d and %d messages delivered, state %s / %s\n",
 			tr, r.s.Client.Handshakes, len(r.s.Client.Messages), len(r.s.Server.Messages),
 			r.s.Client.Conn.State(), r.s.Server.Conn.State())
-		if tr == sim.DTLS {
+		if tr == fsmtest.DTLS {
 			fmt.Fprintf(w, "== DTLS: the client moved %d times, the server followed it along %v\n",
 				r.s.Rebinds(), r.s.PeerAddrs())
 		}
@@ -92,7 +92,7 @@ type pki struct {
 }
 
 func newPKI() (*pki, error) {
-	notBefore := sim.DefaultEpoch.Add(-time.Hour)
+	notBefore := fsmtest.DefaultEpoch.Add(-time.Hour)
 	caKey := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, ed25519.SeedSize))
 	leafKey := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{2}, ed25519.SeedSize))
 	ca := &x509.Certificate{
@@ -121,14 +121,14 @@ func newPKI() (*pki, error) {
 	roots.AddCert(ca)
 	return &pki{
 		leaf:  fsm.Certificate{Certificate: [][]byte{leafDER, caDER}, PrivateKey: leafKey},
-		roots: roots, epoch: sim.DefaultEpoch,
+		roots: roots, epoch: fsmtest.DefaultEpoch,
 	}, nil
 }
 
 // result is one scenario's run and what was written.
 type result struct {
-	s      *sim.Sim
-	tr     sim.Transport
+	s      *fsmtest.Sim
+	tr     fsmtest.Transport
 	sent   [2][]byte
 	msgs   [2]map[uint64]string
 	states [2][]fsm.State
@@ -138,7 +138,7 @@ type result struct {
 }
 
 func (r *result) observe() {
-	for _, e := range []*sim.Endpoint{r.s.Client, r.s.Server} {
+	for _, e := range []*fsmtest.Endpoint{r.s.Client, r.s.Server} {
 		st := e.Conn.State()
 		if n := len(r.states[e.Side]); n == 0 || r.states[e.Side][n-1] != st {
 			r.states[e.Side] = append(r.states[e.Side], st)
@@ -147,29 +147,29 @@ func (r *result) observe() {
 }
 
 // scenario runs the schedule of seed over tr.
-func scenario(seed uint64, tr sim.Transport, p *pki) *result {
+func scenario(seed uint64, tr fsmtest.Transport, p *pki) *result {
 	rng := rand.New(rand.NewPCG(seed, uint64(tr)))
 	r := &result{tr: tr, msgs: [2]map[uint64]string{{}, {}}}
 	server := &fsm.Config{
-		Rand: sim.Rand(seed, sim.Server), Certificates: []fsm.Certificate{p.leaf},
+		Rand: fsmtest.Rand(seed, fsmtest.Server), Certificates: []fsm.Certificate{p.leaf},
 		AllowClientRenegotiation: true, MaxRetransmits: 20,
 	}
-	client := &fsm.Config{Rand: sim.Rand(seed, sim.Client), RootCAs: p.roots, ServerName: "localhost", MaxRetransmits: 20}
-	link := sim.Link{Delay: 10 * time.Millisecond, Jitter: 10 * time.Millisecond}
-	if tr == sim.DTLS {
+	client := &fsm.Config{Rand: fsmtest.Rand(seed, fsmtest.Client), RootCAs: p.roots, ServerName: "localhost", MaxRetransmits: 20}
+	link := fsmtest.Link{Delay: 10 * time.Millisecond, Jitter: 10 * time.Millisecond}
+	if tr == fsmtest.DTLS {
 		link.Loss, link.Duplicate, link.Reorder = 0.1, 0.1, 0.2
 		// The client asks for no CID in what it receives; the server for
 		// 8 bytes, by which it finds the client wherever it moves.
 		client.ConnectionIDs = &fsm.ConnectionIDs{Length: 0}
 		server.ConnectionIDs = &fsm.ConnectionIDs{Length: 8}
 	}
-	opts := sim.Options{Epoch: p.epoch, Link: link, Tamper: func(_ sim.Side, b []byte) []byte {
+	opts := fsmtest.Options{Epoch: p.epoch, Link: link, Tamper: func(_ fsmtest.Side, b []byte) []byte {
 		if r.s != nil {
 			r.observe()
 		}
 		return b
 	}}
-	r.s = sim.New(seed, tr, client, server, opts)
+	r.s = fsmtest.New(seed, tr, client, server, opts)
 	s := r.s
 	r.observe()
 	if s.Start() != nil {
@@ -178,15 +178,15 @@ func scenario(seed uint64, tr sim.Transport, p *pki) *result {
 	r.id = seed << 20
 	rebinding := false
 	for i := range 12 {
-		side := sim.Side(rng.IntN(2))
+		side := fsmtest.Side(rng.IntN(2))
 		pace := time.Duration(rng.IntN(80)) * time.Millisecond
-		if i >= 6 && tr == sim.DTLS && s.Rebinds() == 0 && !rebinding && s.Client.Handshakes > 0 && s.Server.Handshakes > 0 {
+		if i >= 6 && tr == fsmtest.DTLS && s.Rebinds() == 0 && !rebinding && s.Client.Handshakes > 0 && s.Server.Handshakes > 0 {
 			s.Note("the client's NAT will rebind")
 			s.RebindAfter(pace / 2)
 			rebinding = true
 		}
 		switch {
-		case i%4 == 3 && tr == sim.DTLS:
+		case i%4 == 3 && tr == fsmtest.DTLS:
 			s.Note("%s renegotiates", side)
 			_ = s.Do(side, func(c *fsm.Conn, now time.Time) error {
 				if c.Renegotiate() != nil {
@@ -208,9 +208,9 @@ func scenario(seed uint64, tr sim.Transport, p *pki) *result {
 		_ = s.RunFor(pace)
 		r.observe()
 	}
-	s.SetLinks(sim.Link{Delay: link.Delay})
+	s.SetLinks(fsmtest.Link{Delay: link.Delay})
 	s.Note("clean link")
-	if tr == sim.DTLS {
+	if tr == fsmtest.DTLS {
 		// Handshakes under way end (the client's NAT rebinds now if the
 		// first handshake took the whole schedule), then the client
 		// speaks from its new address, and the server follows it there.
@@ -219,7 +219,7 @@ func scenario(seed uint64, tr sim.Transport, p *pki) *result {
 			s.Note("the client's NAT rebinds, at last")
 			s.Rebind()
 		}
-		for _, side := range []sim.Side{sim.Client, sim.Server} {
+		for _, side := range []fsmtest.Side{fsmtest.Client, fsmtest.Server} {
 			r.last[side] = r.write(side, rng)
 			_ = s.Run()
 		}
@@ -231,7 +231,7 @@ func scenario(seed uint64, tr sim.Transport, p *pki) *result {
 
 // write writes a message from side, an id and random bytes, and returns
 // the id, or 0 when the Conn refused it.
-func (r *result) write(side sim.Side, rng *rand.Rand) uint64 {
+func (r *result) write(side fsmtest.Side, rng *rand.Rand) uint64 {
 	r.id++
 	msg := binary.BigEndian.AppendUint64(nil, r.id)
 	for range rng.IntN(500) {
@@ -248,7 +248,7 @@ func (r *result) write(side sim.Side, rng *rand.Rand) uint64 {
 // check returns the first property violated, or "".
 func (r *result) check() string {
 	c, sv := r.s.Client, r.s.Server
-	for _, e := range []*sim.Endpoint{c, sv} {
+	for _, e := range []*fsmtest.Endpoint{c, sv} {
 		if e.CloseErr != nil {
 			return fmt.Sprintf("no fatal alert: %s closed: %v", e.Side, e.CloseErr)
 		}
@@ -258,9 +258,9 @@ func (r *result) check() string {
 		return fmt.Sprintf("agreement: client %s after %d handshakes, server %s after %d",
 			c.Conn.State(), c.Handshakes, sv.Conn.State(), sv.Handshakes)
 	}
-	for _, to := range []*sim.Endpoint{c, sv} {
+	for _, to := range []*fsmtest.Endpoint{c, sv} {
 		from := to.Side.Peer()
-		if r.tr == sim.TLS {
+		if r.tr == fsmtest.TLS {
 			if !bytes.Equal(r.sent[from], to.Received) {
 				return fmt.Sprintf("TLS delivers every byte once, in order: %s got %d of %d bytes", to.Side, len(to.Received), len(r.sent[from]))
 			}
@@ -281,15 +281,15 @@ func (r *result) check() string {
 			return fmt.Sprintf("DTLS delivers the last messages, on a clean link: %s lacks id %#x", to.Side, r.last[from])
 		}
 	}
-	if r.tr == sim.DTLS && !cClosed && r.s.PeerAddr() != r.s.Addr(sim.Client) {
-		return fmt.Sprintf("the server follows the client: it sends to %s, the client is at %s", r.s.PeerAddr(), r.s.Addr(sim.Client))
+	if r.tr == fsmtest.DTLS && !cClosed && r.s.PeerAddr() != r.s.Addr(fsmtest.Client) {
+		return fmt.Sprintf("the server follows the client: it sends to %s, the client is at %s", r.s.PeerAddr(), r.s.Addr(fsmtest.Client))
 	}
-	reach := sim.Reachable()
+	reach := fsmtest.Reachable()
 	for side, states := range r.states {
 		for i := 1; i < len(states); i++ {
 			a, b := states[i-1], states[i]
 			if b != fsm.StateClosed && !reach[a][b] {
-				return fmt.Sprintf("state table: %s went %s -> %s", sim.Side(side), a, b)
+				return fmt.Sprintf("state table: %s went %s -> %s", fsmtest.Side(side), a, b)
 			}
 		}
 	}

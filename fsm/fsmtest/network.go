@@ -1,5 +1,11 @@
-// Package sim is a deterministic network simulator for tests of tlsm. It
-// joins a client and a server fsm.Conn, over TLS (a byte stream) or DTLS
+// Package fsmtest is a deterministic network simulator for testing code
+// built on fsm, in the spirit of net/http/httptest: a test, a fuzzer or a
+// deterministic simulation harness runs a client and a server fsm.Conn to
+// completion, under loss and attack, and a failing seed runs again the
+// same way. New makes a Sim; Handshake, Write, Do, Run and RunFor drive
+// it; Trace, Stats and the Endpoints report what happened.
+//
+// A Sim joins a client and a server fsm.Conn, over TLS (a byte stream) or DTLS
 // (datagrams), through links that delay, cut, lose, duplicate, reorder and
 // corrupt what they carry, on a virtual clock. Over DTLS the sides have
 // addresses: the client's NAT may rebind (Rebind), the server's side
@@ -17,10 +23,10 @@
 //   - each Config.Rand is a seeded reader, such as Rand(seed, side), and
 //     each run uses fresh Configs (a Config keeps session caches, ticket
 //     and cookie keys across connections);
-//   - the test calls testing/cryptotest.SetGlobalRandom(t, seed) before the
-//     run, because since Go 1.26 some crypto calls (ECDSA and RSA signing
-//     among them) ignore the reader they are given and use the global
-//     source;
+//   - the test calls Deterministic(t, seed) (testing/cryptotest's
+//     SetGlobalRandom) before the run, because since Go 1.26 some crypto
+//     calls (ECDSA and RSA signing among them) ignore the reader they are
+//     given and use the global source;
 //   - the certificates have the same sizes. The network's choices (where
 //     a stream is cut, which bit is flipped) depend on sizes, and the trace
 //     records sizes, not contents. Certificates from internal/testcert are
@@ -36,8 +42,9 @@
 // Options.Epoch must lie inside the certificates' validity, as they are
 // verified at the virtual time (e.g. Leaf.NotBefore plus an hour).
 //
-// A failing seeded test reports how to run it again with ReportSeed.
-package sim
+// A failing seeded test reports how to run it again with ReportSeed: the
+// one-line go test command for that seed.
+package fsmtest
 
 import (
 	"container/heap"

@@ -1,4 +1,4 @@
-package sim
+package fsmtest
 
 import (
 	"fmt"
@@ -7,12 +7,21 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"testing/cryptotest"
 )
+
+// Deterministic makes the process's global random source, for the rest of
+// t, a generator seeded with seed (testing/cryptotest.SetGlobalRandom).
+// Since Go 1.26 ECDSA and RSA signing, among other crypto calls, read it
+// instead of the Config.Rand they are given: with Deterministic and each
+// Config.Rand from Rand(seed, side), a seed gives the same run. t must not
+// be parallel, as the source is global.
+func Deterministic(t *testing.T, seed uint64) { cryptotest.SetGlobalRandom(t, seed) }
 
 // ReportSeed makes a failure of t print, as its last log line, the command
 // that runs t again with the same seed:
 //
-//	go test ./internal/sim -run '^TestX$/^seed=7$' -sim.seed=7 -sim.seeds=1 -count=1
+//	go test ./fsm/fsmtest -run '^TestX$/^seed=7$' -sim.seed=7 -sim.seeds=1 -count=1
 //
 // It is meant for tests that take their seeds from the flags -sim.seed
 // (the first seed) and -sim.seeds (how many), which the test package

@@ -1,4 +1,4 @@
-package sim_test
+package fsmtest_test
 
 import (
 	"testing"
@@ -6,12 +6,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/tlsm/tlsm/fsm"
-	"github.com/tlsm/tlsm/internal/sim"
+	"github.com/tlsm/tlsm/fsm/fsmtest"
 )
 
 // cidSim returns a connected DTLS Sim over a clean link, with Connection
 // IDs of the given lengths (a negative length: no ConnectionIDs).
-func cidSim(t *testing.T, seed uint64, clientCID, serverCID int, opts sim.Options) *sim.Sim {
+func cidSim(t *testing.T, seed uint64, clientCID, serverCID int, opts fsmtest.Options) *fsmtest.Sim {
 	cc, sc, epoch := configs(t, seed)
 	if clientCID >= 0 {
 		cc.ConnectionIDs = &fsm.ConnectionIDs{Length: clientCID}
@@ -20,10 +20,10 @@ func cidSim(t *testing.T, seed uint64, clientCID, serverCID int, opts sim.Option
 		sc.ConnectionIDs = &fsm.ConnectionIDs{Length: serverCID}
 	}
 	opts.Epoch = epoch
-	if opts.Link == (sim.Link{}) {
-		opts.Link = sim.Link{Delay: 10 * time.Millisecond}
+	if opts.Link == (fsmtest.Link{}) {
+		opts.Link = fsmtest.Link{Delay: 10 * time.Millisecond}
 	}
-	s := sim.New(seed, sim.DTLS, cc, sc, opts)
+	s := fsmtest.New(seed, fsmtest.DTLS, cc, sc, opts)
 	s.LogTrace(t, 60)
 	require.NoError(t, s.Handshake())
 	return s
@@ -35,26 +35,26 @@ func cidSim(t *testing.T, seed uint64, clientCID, serverCID int, opts sim.Option
 // both ways again. Whatever length the client asks for, 0 included.
 func TestDTLSRebindWithCIDs(t *testing.T) {
 	for _, clientCID := range []int{0, 1, 8} {
-		s := cidSim(t, 1, clientCID, 4, sim.Options{})
+		s := cidSim(t, 1, clientCID, 4, fsmtest.Options{})
 		require.True(t, s.Server.Conn.ConnectionState().ConnectionIDNegotiated)
-		require.Equal(t, sim.ClientAddr, s.Addr(sim.Client))
+		require.Equal(t, fsmtest.ClientAddr, s.Addr(fsmtest.Client))
 
 		to := s.Rebind()
-		require.Equal(t, sim.ClientAddr+1, to)
-		require.Equal(t, to, s.Addr(sim.Client))
-		require.NoError(t, s.Write(sim.Server, []byte("lost")))
+		require.Equal(t, fsmtest.ClientAddr+1, to)
+		require.Equal(t, to, s.Addr(fsmtest.Client))
+		require.NoError(t, s.Write(fsmtest.Server, []byte("lost")))
 		require.NoError(t, s.Run())
 		require.Empty(t, s.Client.Messages)
-		require.Equal(t, 1, s.Stats(sim.Server).Gone)
+		require.Equal(t, 1, s.Stats(fsmtest.Server).Gone)
 
-		require.NoError(t, s.Write(sim.Client, []byte("from the new address")))
+		require.NoError(t, s.Write(fsmtest.Client, []byte("from the new address")))
 		require.NoError(t, s.Run())
 		require.Equal(t, to, s.PeerAddr(), "the server follows the client")
-		require.NoError(t, s.Write(sim.Server, []byte("found")))
+		require.NoError(t, s.Write(fsmtest.Server, []byte("found")))
 		require.NoError(t, s.Run())
 		require.Equal(t, "from the new address", string(s.Server.Received))
 		require.Equal(t, "found", string(s.Client.Received))
-		require.Equal(t, []sim.Addr{sim.ClientAddr, to}, s.PeerAddrs())
+		require.Equal(t, []fsmtest.Addr{fsmtest.ClientAddr, to}, s.PeerAddrs())
 		r := s.Routing()
 		require.Equal(t, 1, r.Moves)
 		require.Positive(t, r.ByCID)
@@ -71,18 +71,18 @@ func TestDTLSRebindWithCIDs(t *testing.T) {
 // server asks for none.
 func TestDTLSRebindWithoutCIDs(t *testing.T) {
 	for _, cids := range [][2]int{{-1, -1}, {4, -1}, {-1, 4}, {4, 0}} {
-		s := cidSim(t, 2, cids[0], cids[1], sim.Options{})
+		s := cidSim(t, 2, cids[0], cids[1], fsmtest.Options{})
 		s.Rebind()
-		require.NoError(t, s.Write(sim.Client, []byte("to the front door")))
-		require.NoError(t, s.Write(sim.Server, []byte("to the old address")))
+		require.NoError(t, s.Write(fsmtest.Client, []byte("to the front door")))
+		require.NoError(t, s.Write(fsmtest.Server, []byte("to the old address")))
 		require.NoError(t, s.Run())
 		require.Empty(t, s.Server.Messages, "%v", cids)
 		require.Empty(t, s.Client.Messages)
-		require.Equal(t, sim.ClientAddr, s.PeerAddr())
+		require.Equal(t, fsmtest.ClientAddr, s.PeerAddr())
 		r := s.Routing()
 		require.Equal(t, 1, r.FrontDoor)
 		require.Zero(t, r.Verify+r.Accepted+r.Moves)
-		require.Equal(t, 1, s.Stats(sim.Server).Gone)
+		require.Equal(t, 1, s.Stats(fsmtest.Server).Gone)
 		require.False(t, s.Client.Closed || s.Server.Closed)
 	}
 }
@@ -98,7 +98,7 @@ func TestDTLSRebindDuringHandshake(t *testing.T) {
 	cc, sc, epoch := configs(t, 3)
 	cc.ConnectionIDs = &fsm.ConnectionIDs{Length: 4}
 	sc.ConnectionIDs = &fsm.ConnectionIDs{Length: 4}
-	s := sim.New(3, sim.DTLS, cc, sc, sim.Options{Epoch: epoch, Link: sim.Link{Delay: 10 * time.Millisecond}})
+	s := fsmtest.New(3, fsmtest.DTLS, cc, sc, fsmtest.Options{Epoch: epoch, Link: fsmtest.Link{Delay: 10 * time.Millisecond}})
 	s.LogTrace(t, 60)
 	require.NoError(t, s.Start())
 	s.Rebind()
@@ -110,7 +110,7 @@ func TestDTLSRebindDuringHandshake(t *testing.T) {
 	require.Positive(t, r.Accepted)
 	require.Zero(t, s.Server.Handshakes)
 	require.False(t, s.Server.Closed)
-	require.Equal(t, sim.ClientAddr, s.PeerAddr())
+	require.Equal(t, fsmtest.ClientAddr, s.PeerAddr())
 }
 
 // TestDTLSReplayNeverMoves: an attacker who replays the client's old
@@ -121,19 +121,19 @@ func TestDTLSRebindDuringHandshake(t *testing.T) {
 func TestDTLSReplayNeverMoves(t *testing.T) {
 	var replays int
 	seeds(t, func(t *testing.T, seed uint64) {
-		link := sim.Link{Delay: 10 * time.Millisecond, Jitter: 20 * time.Millisecond, Reorder: 0.3}
-		s := cidSim(t, seed, int(seed%3), 1+int(seed%8), sim.Options{Link: link, Replay: 0.5, ReplayDelay: 300 * time.Millisecond})
+		link := fsmtest.Link{Delay: 10 * time.Millisecond, Jitter: 20 * time.Millisecond, Reorder: 0.3}
+		s := cidSim(t, seed, int(seed%3), 1+int(seed%8), fsmtest.Options{Link: link, Replay: 0.5, ReplayDelay: 300 * time.Millisecond})
 		for i := range 30 {
 			if i%10 == 9 {
 				s.RebindAfter(time.Duration(seed%7) * time.Millisecond)
 			}
-			require.NoError(t, s.Write(sim.Side(i%2), []byte{byte(i)}))
+			require.NoError(t, s.Write(fsmtest.Side(i%2), []byte{byte(i)}))
 			require.NoError(t, s.RunFor(15*time.Millisecond))
 		}
-		require.NoError(t, s.Write(sim.Client, []byte("last")))
+		require.NoError(t, s.Write(fsmtest.Client, []byte("last")))
 		require.NoError(t, s.Run())
-		require.Equal(t, s.Addr(sim.Client), s.PeerAddr())
-		require.NotContains(t, s.PeerAddrs(), sim.AttackerAddr)
+		require.Equal(t, s.Addr(fsmtest.Client), s.PeerAddr())
+		require.NotContains(t, s.PeerAddrs(), fsmtest.AttackerAddr)
 		require.Equal(t, 3, s.Rebinds())
 		seen := map[string]bool{}
 		for _, m := range s.Server.Messages {
@@ -150,7 +150,7 @@ func TestDTLSReplayNeverMoves(t *testing.T) {
 // TestRebindOverTLS: a stream has no addresses here.
 func TestRebindOverTLS(t *testing.T) {
 	cc, sc, epoch := configs(t, 1)
-	s := sim.New(1, sim.TLS, cc, sc, sim.Options{Epoch: epoch})
+	s := fsmtest.New(1, fsmtest.TLS, cc, sc, fsmtest.Options{Epoch: epoch})
 	require.Panics(t, func() { s.Rebind() })
 	require.Panics(t, func() { s.RebindAfter(time.Second) })
 }
@@ -174,19 +174,19 @@ func TestDTLSRebindStrandsAbbreviatedHandshake(t *testing.T) {
 		cc.ConnectionIDs = &fsm.ConnectionIDs{Length: 4}
 		sc.ConnectionIDs = &fsm.ConnectionIDs{Length: 4}
 		sc.AllowClientRenegotiation = true
-		var s *sim.Sim
+		var s *fsmtest.Sim
 		dropped := false
-		tamper := func(from sim.Side, b []byte) []byte {
-			if from == sim.Client && s.Client.Handshakes == 2 && !dropped {
+		tamper := func(from fsmtest.Side, b []byte) []byte {
+			if from == fsmtest.Client && s.Client.Handshakes == 2 && !dropped {
 				dropped = true // the client's CCS and Finished
 				return nil
 			}
 			return b
 		}
-		s = sim.New(4, sim.DTLS, cc, sc, sim.Options{Epoch: epoch, Link: sim.Link{Delay: 10 * time.Millisecond}, Tamper: tamper})
+		s = fsmtest.New(4, fsmtest.DTLS, cc, sc, fsmtest.Options{Epoch: epoch, Link: fsmtest.Link{Delay: 10 * time.Millisecond}, Tamper: tamper})
 		s.LogTrace(t, 60)
 		require.NoError(t, s.Handshake())
-		require.NoError(t, s.Do(sim.Client, func(c *fsm.Conn, now time.Time) error {
+		require.NoError(t, s.Do(fsmtest.Client, func(c *fsm.Conn, now time.Time) error {
 			if err := c.RenegotiateAbbreviated(); err != nil {
 				return err
 			}
@@ -199,12 +199,12 @@ func TestDTLSRebindStrandsAbbreviatedHandshake(t *testing.T) {
 		if rebind {
 			s.Rebind()
 		}
-		require.NoError(t, s.Write(sim.Client, []byte("under the new keys")))
+		require.NoError(t, s.Write(fsmtest.Client, []byte("under the new keys")))
 		require.NoError(t, s.Run())
 		if !rebind {
 			require.Equal(t, 2, s.Server.Handshakes)
 			require.Empty(t, s.Server.Received, "a record of an epoch the server had not reached")
-			require.NoError(t, s.Write(sim.Client, []byte("again")))
+			require.NoError(t, s.Write(fsmtest.Client, []byte("again")))
 			require.NoError(t, s.Run())
 			require.Equal(t, "again", string(s.Server.Received))
 			continue
@@ -213,7 +213,7 @@ func TestDTLSRebindStrandsAbbreviatedHandshake(t *testing.T) {
 		require.False(t, s.Client.Closed)
 		require.Equal(t, 2, s.Client.Handshakes)
 		require.Empty(t, s.Server.Received)
-		require.Equal(t, []sim.Addr{sim.ClientAddr}, s.PeerAddrs(), "the server never follows")
+		require.Equal(t, []fsmtest.Addr{fsmtest.ClientAddr}, s.PeerAddrs(), "the server never follows")
 		require.Positive(t, s.Routing().ByCID, "the client's datagrams reach the server's Conn")
 	}
 }
@@ -233,14 +233,14 @@ func TestDTLSFinishedAloneWithCID(t *testing.T) {
 		cc.Certificates = sc.Certificates
 		sc.ClientAuth = fsm.RequireAnyClientCert
 		cc.MTU, sc.MTU = mtu, mtu
-		var s *sim.Sim
+		var s *fsmtest.Sim
 		alone := false
-		tamper := func(from sim.Side, b []byte) []byte {
+		tamper := func(from fsmtest.Side, b []byte) []byte {
 			const typeConnectionID = 25
-			alone = alone || from == sim.Client && b[0] == typeConnectionID && s.Server.Handshakes == 0
+			alone = alone || from == fsmtest.Client && b[0] == typeConnectionID && s.Server.Handshakes == 0
 			return b
 		}
-		s = sim.New(5, sim.DTLS, cc, sc, sim.Options{Epoch: epoch, Link: sim.Link{Delay: time.Millisecond}, Tamper: tamper})
+		s = fsmtest.New(5, fsmtest.DTLS, cc, sc, fsmtest.Options{Epoch: epoch, Link: fsmtest.Link{Delay: time.Millisecond}, Tamper: tamper})
 		require.NoError(t, s.Handshake(), "MTU %d", mtu)
 		if alone {
 			found++

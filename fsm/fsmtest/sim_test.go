@@ -1,4 +1,4 @@
-package sim_test
+package fsmtest_test
 
 import (
 	"bytes"
@@ -7,12 +7,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"testing/cryptotest"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/tlsm/tlsm/fsm"
-	"github.com/tlsm/tlsm/internal/sim"
+	"github.com/tlsm/tlsm/fsm/fsmtest"
 	"github.com/tlsm/tlsm/internal/testcert"
 )
 
@@ -23,7 +22,7 @@ var (
 
 // configs returns fresh configurations with seeded randomness for one run,
 // and the epoch at which their certificate is valid. It sets the global
-// random source to the seed (see cryptotest.SetGlobalRandom).
+// random source to the seed (see fsmtest.Deterministic).
 //
 // The certificate is Ed25519 and made, once per process, from a global
 // random source of seed 0, so that it has the same size in every process
@@ -31,19 +30,19 @@ var (
 // signature's size would vary. The trace records sizes, so a seed gives
 // the same trace in every process, and a failing seed can be run again.
 func configs(t *testing.T, seed uint64) (client, server *fsm.Config, epoch time.Time) {
-	cryptotest.SetGlobalRandom(t, 0)
+	fsmtest.Deterministic(t, 0)
 	cert := testcert.MustNew(testcert.Ed25519)
-	cryptotest.SetGlobalRandom(t, seed)
+	fsmtest.Deterministic(t, seed)
 	server = &fsm.Config{
-		Rand:         sim.Rand(seed, sim.Server),
+		Rand:         fsmtest.Rand(seed, fsmtest.Server),
 		Certificates: []fsm.Certificate{{Certificate: cert.CertDER, PrivateKey: cert.Key}},
 	}
-	client = &fsm.Config{Rand: sim.Rand(seed, sim.Client), RootCAs: cert.CAPool, ServerName: "localhost"}
+	client = &fsm.Config{Rand: fsmtest.Rand(seed, fsmtest.Client), RootCAs: cert.CAPool, ServerName: "localhost"}
 	return client, server, cert.Leaf.NotBefore.Add(time.Hour)
 }
 
 // hostile is the datagram link of the loss tests.
-var hostile = sim.Link{
+var hostile = fsmtest.Link{
 	Delay: 20 * time.Millisecond, Jitter: 10 * time.Millisecond,
 	Loss: 0.3, Duplicate: 0.2, Reorder: 0.3, ReorderDelay: 100 * time.Millisecond,
 	MTU: 300,
@@ -53,7 +52,7 @@ var hostile = sim.Link{
 func seeds(t *testing.T, f func(t *testing.T, seed uint64)) {
 	for seed := *flagSeed; seed < *flagSeed+*flagSeeds; seed++ {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			sim.ReportSeed(t, seed)
+			fsmtest.ReportSeed(t, seed)
 			f(t, seed)
 		})
 	}
@@ -61,16 +60,16 @@ func seeds(t *testing.T, f func(t *testing.T, seed uint64)) {
 
 func TestDTLSHandshakeHostileLink(t *testing.T) {
 	var runs, timeouts, retransmits int
-	var total sim.Stats
+	var total fsmtest.Stats
 	seeds(t, func(t *testing.T, seed uint64) {
 		cc, sc, epoch := configs(t, seed)
 		cc.MTU, sc.MTU = 300, 300
-		s := sim.New(seed, sim.DTLS, cc, sc, sim.Options{Epoch: epoch, Link: hostile})
+		s := fsmtest.New(seed, fsmtest.DTLS, cc, sc, fsmtest.Options{Epoch: epoch, Link: hostile})
 		s.LogTrace(t, 60)
 		err := s.Handshake()
 		runs++
 		retransmits += s.Client.Retransmits + s.Server.Retransmits
-		for _, side := range []sim.Side{sim.Client, sim.Server} {
+		for _, side := range []fsmtest.Side{fsmtest.Client, fsmtest.Server} {
 			st := s.Stats(side)
 			require.Zero(t, st.TooBig, "the Conns keep to the MTU")
 			total.Sent += st.Sent
@@ -99,55 +98,55 @@ func TestDTLSHandshakeHostileLink(t *testing.T) {
 func TestTLSHandshakeSegmented(t *testing.T) {
 	seeds(t, func(t *testing.T, seed uint64) {
 		cc, sc, epoch := configs(t, seed)
-		link := sim.Link{Delay: 5 * time.Millisecond, Jitter: 20 * time.Millisecond, MaxSegment: int(1 + seed%64)}
+		link := fsmtest.Link{Delay: 5 * time.Millisecond, Jitter: 20 * time.Millisecond, MaxSegment: int(1 + seed%64)}
 		// Options the stream ignores: it is reliable.
 		link.Loss, link.Duplicate, link.Reorder, link.MTU = 0.5, 0.5, 0.5, 100
-		s := sim.New(seed, sim.TLS, cc, sc, sim.Options{Epoch: epoch, Link: link})
+		s := fsmtest.New(seed, fsmtest.TLS, cc, sc, fsmtest.Options{Epoch: epoch, Link: link})
 		s.LogTrace(t, 60)
 		require.NoError(t, s.Handshake())
-		require.Greater(t, s.Stats(sim.Server).Delivered, s.Stats(sim.Server).Sent, "cut into segments")
+		require.Greater(t, s.Stats(fsmtest.Server).Delivered, s.Stats(fsmtest.Server).Sent, "cut into segments")
 		msg := bytes.Repeat([]byte("segmented "), 1000)
-		require.NoError(t, s.Write(sim.Client, msg))
-		require.NoError(t, s.Write(sim.Server, msg[:77]))
+		require.NoError(t, s.Write(fsmtest.Client, msg))
+		require.NoError(t, s.Write(fsmtest.Server, msg[:77]))
 		require.NoError(t, s.Run())
 		require.Equal(t, msg, s.Server.Received)
 		require.Equal(t, msg[:77], s.Client.Received)
-		st := s.Stats(sim.Client)
+		st := s.Stats(fsmtest.Client)
 		require.Zero(t, st.Lost+st.Duplicated+st.Reordered+st.TooBig+st.Corrupted)
 	})
 }
 
 // run is one lossy run of a transport whose trace the determinism test
 // compares.
-func run(t *testing.T, seed uint64, tr sim.Transport) []string {
+func run(t *testing.T, seed uint64, tr fsmtest.Transport) []string {
 	cc, sc, epoch := configs(t, seed)
 	cc.MTU, sc.MTU = 400, 400
 	link := hostile
 	link.Loss, link.MTU = 0.2, 400
-	s := sim.New(seed, tr, cc, sc, sim.Options{Epoch: epoch, Link: link})
+	s := fsmtest.New(seed, tr, cc, sc, fsmtest.Options{Epoch: epoch, Link: link})
 	if err := s.Handshake(); err == nil {
 		for i := range 20 {
-			require.NoError(t, s.Write(sim.Side(i%2), bytes.Repeat([]byte{byte(i)}, 100+i)))
+			require.NoError(t, s.Write(fsmtest.Side(i%2), bytes.Repeat([]byte{byte(i)}, 100+i)))
 			require.NoError(t, s.RunFor(3*time.Millisecond))
 		}
-		require.NoError(t, s.Do(sim.Client, (*fsm.Conn).Close))
+		require.NoError(t, s.Do(fsmtest.Client, (*fsm.Conn).Close))
 		require.NoError(t, s.Run())
 	}
 	return append([]string(nil), s.Trace()...)
 }
 
 func TestDeterminism(t *testing.T) {
-	for _, tr := range []sim.Transport{sim.TLS, sim.DTLS} {
+	for _, tr := range []fsmtest.Transport{fsmtest.TLS, fsmtest.DTLS} {
 		t.Run(tr.String(), func(t *testing.T) {
 			seed := *flagSeed
-			sim.ReportSeed(t, seed)
+			fsmtest.ReportSeed(t, seed)
 			a := run(t, seed, tr)
 			b := run(t, seed, tr)
 			require.Greater(t, len(a), 50)
 			require.Equal(t, strings.Join(a, "\n"), strings.Join(b, "\n"), "same seed, same trace")
 			c := run(t, seed+1, tr)
 			require.NotEqual(t, a, c, "another seed, another run")
-			if tr == sim.DTLS {
+			if tr == fsmtest.DTLS {
 				joined := strings.Join(a, "\n")
 				for _, want := range []string{" drop ", " duplicate ", " hold ", "retransmit"} {
 					require.Contains(t, joined, want, "the run exercised the impairments")
@@ -161,9 +160,9 @@ func TestDeterminism(t *testing.T) {
 // sends larger ones never completes its handshake.
 func TestLinkMTU(t *testing.T) {
 	cc, sc, epoch := configs(t, 1)
-	s := sim.New(1, sim.DTLS, cc, sc, sim.Options{Epoch: epoch, Link: sim.Link{MTU: 250}})
+	s := fsmtest.New(1, fsmtest.DTLS, cc, sc, fsmtest.Options{Epoch: epoch, Link: fsmtest.Link{MTU: 250}})
 	require.ErrorIs(t, s.Handshake(), fsm.ErrHandshakeTimeout)
-	require.Positive(t, s.Stats(sim.Server).TooBig)
+	require.Positive(t, s.Stats(fsmtest.Server).TooBig)
 	require.Zero(t, s.Server.Handshakes)
 }
 
@@ -190,8 +189,8 @@ func TestDTLSCorruptRecordDropped(t *testing.T) {
 	seeds(t, func(t *testing.T, seed uint64) {
 		cc, sc, epoch := configs(t, seed)
 		var flipped int
-		corruptNext := map[sim.Side]bool{sim.Client: true, sim.Server: true}
-		tamper := func(from sim.Side, b []byte) []byte {
+		corruptNext := map[fsmtest.Side]bool{fsmtest.Client: true, fsmtest.Server: true}
+		tamper := func(from fsmtest.Side, b []byte) []byte {
 			// The first datagram of each side that ends in a protected
 			// record: its Finished, then (re-armed below) application data.
 			if corruptNext[from] && lastEpoch(b) == 1 {
@@ -201,7 +200,7 @@ func TestDTLSCorruptRecordDropped(t *testing.T) {
 			}
 			return b
 		}
-		s := sim.New(seed, sim.DTLS, cc, sc, sim.Options{Epoch: epoch, Link: sim.Link{Delay: time.Millisecond}, Tamper: tamper})
+		s := fsmtest.New(seed, fsmtest.DTLS, cc, sc, fsmtest.Options{Epoch: epoch, Link: fsmtest.Link{Delay: time.Millisecond}, Tamper: tamper})
 		s.LogTrace(t, 60)
 		require.NoError(t, s.Handshake())
 		require.Equal(t, 2, flipped)
@@ -209,10 +208,10 @@ func TestDTLSCorruptRecordDropped(t *testing.T) {
 		require.Empty(t, s.Client.SentAlerts)
 		require.Empty(t, s.Server.SentAlerts)
 
-		corruptNext[sim.Client] = true
-		require.NoError(t, s.Write(sim.Client, []byte("corrupted")))
+		corruptNext[fsmtest.Client] = true
+		require.NoError(t, s.Write(fsmtest.Client, []byte("corrupted")))
 		require.NoError(t, s.Run())
-		require.NoError(t, s.Write(sim.Client, []byte("intact")))
+		require.NoError(t, s.Write(fsmtest.Client, []byte("intact")))
 		require.NoError(t, s.Run())
 		require.Equal(t, 3, flipped)
 		require.Equal(t, "intact", string(s.Server.Received))
@@ -228,8 +227,8 @@ func TestDTLSRandomCorruption(t *testing.T) {
 	var done, failed int
 	seeds(t, func(t *testing.T, seed uint64) {
 		cc, sc, epoch := configs(t, seed)
-		link := sim.Link{Delay: time.Millisecond, Corrupt: 0.1}
-		s := sim.New(seed, sim.DTLS, cc, sc, sim.Options{Epoch: epoch, Link: link})
+		link := fsmtest.Link{Delay: time.Millisecond, Corrupt: 0.1}
+		s := fsmtest.New(seed, fsmtest.DTLS, cc, sc, fsmtest.Options{Epoch: epoch, Link: link})
 		s.LogTrace(t, 60)
 		err := s.Handshake()
 		if err == nil {
@@ -237,8 +236,8 @@ func TestDTLSRandomCorruption(t *testing.T) {
 			return
 		}
 		failed++
-		require.NotErrorIs(t, err, sim.ErrStepLimit)
-		require.NotErrorIs(t, err, sim.ErrTimeLimit)
+		require.NotErrorIs(t, err, fsmtest.ErrStepLimit)
+		require.NotErrorIs(t, err, fsmtest.ErrTimeLimit)
 		require.True(t, s.Client.Closed || s.Server.Closed, "a failed handshake closes a side: %v", err)
 	})
 	t.Logf("%d completed, %d failed cleanly", done, failed)
@@ -253,16 +252,16 @@ func TestTLSStreamCorruption(t *testing.T) {
 	alerts := map[fsm.Alert]int{}
 	seeds(t, func(t *testing.T, seed uint64) {
 		cc, sc, epoch := configs(t, seed)
-		s := sim.New(seed, sim.TLS, cc, sc, sim.Options{Epoch: epoch, Link: sim.Link{Delay: time.Millisecond}})
+		s := fsmtest.New(seed, fsmtest.TLS, cc, sc, fsmtest.Options{Epoch: epoch, Link: fsmtest.Link{Delay: time.Millisecond}})
 		s.LogTrace(t, 60)
 		require.NoError(t, s.Handshake())
 		// Hostile from here on: every segment from the client has a bit
 		// flipped.
-		s.SetLink(sim.Client, sim.Link{Delay: time.Millisecond, Corrupt: 1, MaxSegment: 4096})
+		s.SetLink(fsmtest.Client, fsmtest.Link{Delay: time.Millisecond, Corrupt: 1, MaxSegment: 4096})
 		sent := bytes.Repeat([]byte("0123456789"), 2000)
-		require.NoError(t, s.Write(sim.Client, sent))
+		require.NoError(t, s.Write(fsmtest.Client, sent))
 		require.NoError(t, s.Run())
-		require.Positive(t, s.Stats(sim.Client).Corrupted)
+		require.Positive(t, s.Stats(fsmtest.Client).Corrupted)
 		require.True(t, bytes.HasPrefix(sent, s.Server.Received), "only intact data is delivered")
 		if !s.Server.Closed {
 			// A corrupted length left the server waiting for more.
@@ -283,6 +282,6 @@ func TestTLSStreamCorruption(t *testing.T) {
 
 func TestReproCommand(t *testing.T) {
 	require.Equal(t,
-		"go test ./internal/sim -run '^TestX$/^DTLS$/^a-b\\.c$/^seed=3$' -sim.seed=3 -sim.seeds=1 -count=1",
-		sim.ReproCommand("TestX/DTLS/a-b.c/seed=3", 3))
+		"go test ./fsm/fsmtest -run '^TestX$/^DTLS$/^a-b\\.c$/^seed=3$' -sim.seed=3 -sim.seeds=1 -count=1",
+		fsmtest.ReproCommand("TestX/DTLS/a-b.c/seed=3", 3))
 }
