@@ -183,6 +183,6 @@ func (cs ConnectionState) ToTLS() gotls.ConnectionState {
 		CipherSuite: cs.CipherSuite, CurveID: gotls.CurveID(cs.CurveID),
 		NegotiatedProtocol: cs.NegotiatedProtocol,
 		ServerName:         cs.ServerName, PeerCertificates: cs.PeerCertificates, VerifiedChains: cs.VerifiedChains,
-		TLSUnique: cs.TLSUnique,
+		TLSUnique: cs.TLSUnique, HelloRetryRequest: cs.HelloRetryRequest,
 	}
 }

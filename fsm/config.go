@@ -127,7 +127,8 @@ type Config struct {
 	// VerifyConnection, if set, is called after every handshake, full or
 	// resumed, once the peer's certificates are verified (unless
 	// verification is off), with the connection's state; an error fails
-	// the handshake with bad_certificate. As in crypto/tls.
+	// the handshake with bad_certificate (or with the Alert the error
+	// wraps, if any). As in crypto/tls.
 	VerifyConnection func(ConnectionState) error
 	// Time, if set, is the time certificates are checked against and
 	// sessions and tickets dated by, instead of the time handed to the
@@ -145,7 +146,7 @@ type Config struct {
 	InsecureSkipVerify bool
 	// VerifyPeerCertificate, if set, is called after normal verification
 	// (or instead of it with InsecureSkipVerify); an error aborts the
-	// handshake with a bad_certificate alert.
+	// handshake with a bad_certificate alert, or with the Alert it wraps.
 	VerifyPeerCertificate func(rawCerts [][]byte, verifiedChains [][]*x509.Certificate) error
 	// NextProtos lists ALPN protocols in preference order.
 	NextProtos []string

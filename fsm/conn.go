@@ -78,6 +78,7 @@ type Conn struct {
 	srtpProfile uint16  // the DTLS-SRTP profile negotiated
 	started     bool
 	resumed     bool // the last handshake resumed a session
+	retried     bool // the last handshake had a HelloRetryRequest
 	sentClose   bool
 	recvClose   bool
 	// releaseWhenDrained is set by a completed handshake: the caller's

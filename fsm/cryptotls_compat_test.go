@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	gotls "crypto/tls"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -153,6 +154,12 @@ func TestVerifyConnection(t *testing.T) {
 		require.Error(t, p.Handshake())
 		require.ErrorIs(t, p.Server.Conn.Err(), mine)
 		require.ErrorIs(t, p.Client.Conn.Err(), fsm.AlertBadCertificate)
+
+		// An error that wraps an Alert sends that alert.
+		sc.VerifyConnection = func(fsm.ConnectionState) error { return fmt.Errorf("no entry: %w", fsm.AlertAccessDenied) }
+		p = memconn.New(cc, sc)
+		require.Error(t, p.Handshake())
+		require.ErrorIs(t, p.Client.Conn.Err(), fsm.AlertAccessDenied)
 		sc.VerifyConnection = nil
 	}
 }
@@ -196,4 +203,22 @@ func TestCallbackContext(t *testing.T) {
 	p.Server.Conn.SetCallbackContext(context.WithValue(context.Background(), key{}, "here"), nil)
 	require.NoError(t, p.Handshake())
 	require.Equal(t, "here", got.Value(key{}))
+}
+
+// TestHelloRetryRequestReported: ConnectionState says when a handshake
+// took a HelloRetryRequest, as crypto/tls's does, and ToTLS carries it.
+func TestHelloRetryRequestReported(t *testing.T) {
+	for _, retry := range []bool{false, true} {
+		cc, sc := configs(t, testcert.ECDSAP256)
+		cc.CurvePreferences = []fsm.CurveID{fsm.X25519, fsm.CurveP256}
+		if retry {
+			sc.CurvePreferences = []fsm.CurveID{fsm.CurveP256}
+		}
+		p := memconn.New(cc, sc)
+		require.NoError(t, p.Handshake())
+		for _, c := range []*fsm.Conn{p.Client.Conn, p.Server.Conn} {
+			require.Equal(t, retry, c.ConnectionState().HelloRetryRequest)
+			require.Equal(t, retry, c.ConnectionState().ToTLS().HelloRetryRequest)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/ecdh"
 	"crypto/hmac"
+	"errors"
 
 	"github.com/tlsm/tlsm/cipher"
 	"github.com/tlsm/tlsm/flights"
@@ -211,7 +212,7 @@ func (c *Conn) completeHandshake() error {
 	}
 	c.handshakes++
 	c.releaseWhenDrained = true
-	c.resumed = c.hs.resumed
+	c.resumed, c.retried = c.hs.resumed, c.hs.retried
 	c.group = c.hs.group
 	if c.version == VersionTLS12 {
 		c.group = c.sessionGroup12()
@@ -242,14 +243,23 @@ func (c *Conn) verifyConnection() error {
 	}
 	cs := c.ConnectionState()
 	cs.HandshakeComplete, cs.DidResume, cs.Handshakes = true, c.hs.resumed, c.handshakes+1
+	cs.HelloRetryRequest = c.hs.retried
 	cs.CurveID, cs.TLSUnique = c.hs.group, nil
 	if c.version == VersionTLS12 {
 		cs.CurveID, cs.TLSUnique = c.sessionGroup12(), c.tlsUnique(c.hs.resumed)
 	}
 	if err := c.cfg.VerifyConnection(cs); err != nil {
-		return &protocolError{alert: record.AlertBadCertificate, msg: "VerifyConnection: " + err.Error(), cause: err}
+		return callbackError("VerifyConnection", err)
 	}
 	return nil
+}
+
+// callbackError is the failure of a verification callback: bad_certificate,
+// unless err wraps another Alert (errors.As), which is sent instead.
+func callbackError(name string, err error) error {
+	alert := record.AlertBadCertificate
+	errors.As(err, &alert)
+	return &protocolError{alert: alert, msg: name + ": " + err.Error(), cause: err}
 }
 
 // binder computes a TLS 1.3 PSK binder (RFC 8446 §4.2.11.2) over the

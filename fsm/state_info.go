@@ -27,6 +27,8 @@ type ConnectionState struct {
 	// a full handshake, the server's in a resumption). TLS 1.3 defines
 	// none (RFC 8446 §C.5): it is nil there; use an exporter.
 	TLSUnique []byte
+	// HelloRetryRequest is set when the last handshake had one (TLS 1.3).
+	HelloRetryRequest bool
 	// Handshakes counts the handshakes completed on this connection.
 	Handshakes int
 	// SRTPProtectionProfile is the DTLS-SRTP profile negotiated, or 0.
@@ -46,6 +48,7 @@ func (c *Conn) ConnectionState() ConnectionState {
 		Version:               c.transport.wireVersion(c.version),
 		HandshakeComplete:     c.handshakes > 0,
 		DidResume:             c.resumed,
+		HelloRetryRequest:     c.retried,
 		CurveID:               c.group,
 		NegotiatedProtocol:    c.alpn,
 		ServerName:            c.serverName,

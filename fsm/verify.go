@@ -97,7 +97,7 @@ func (c *Conn) runVerifyCallback(entries []flights.CertificateEntry, chains [][]
 		raw[i] = bytes.Clone(e.Data)
 	}
 	if err := c.cfg.VerifyPeerCertificate(raw, chains); err != nil {
-		return &protocolError{alert: record.AlertBadCertificate, msg: err.Error(), cause: err}
+		return callbackError("VerifyPeerCertificate", err)
 	}
 	return nil
 }

@@ -35,6 +35,7 @@ type options struct {
 	requireAnyClientCert bool
 	verifyPeer           bool
 	verifyFail           bool
+	reverifyOnResume     bool
 	expectVerifyResult   bool
 	expectPeerCertFile   string
 	expectPeerVerifyPref []int

@@ -30,6 +30,21 @@ func (s *shim) fsmConfig(o *options, st *connState) (*fsm.Config, error) {
 		InsecureSkipVerify:    true,
 		VerifyPeerCertificate: st.verify,
 	}
+	if o.reverifyOnResume {
+		// The verify callback runs again on a resumption, as
+		// Config.VerifyConnection does after every handshake.
+		cfg.VerifyConnection = func(cs fsm.ConnectionState) error {
+			if !cs.DidResume {
+				return nil
+			}
+			if err := st.verify(nil, nil); err != nil {
+				// BoringSSL's custom verify callback fails a
+				// resumption with certificate_unknown.
+				return fmt.Errorf("%w (%w)", err, fsm.AlertCertificateUnknown)
+			}
+			return nil
+		}
+	}
 	if err := setLists(cfg, o); err != nil {
 		return nil, err
 	}

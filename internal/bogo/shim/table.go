@@ -177,7 +177,7 @@ var flagTable = map[string]flagDef{
 	"-fail-ocsp-callback":                   missing(false, noOCSP),
 	"-install-cert-compression-algs":        missing(false, noCompression),
 	"-install-one-cert-compression-alg":     missing(true, noCompression),
-	"-reverify-on-resume":                   missing(false, "calling the verify callback again on resumption"),
+	"-reverify-on-resume":                   boolFlag(func(o *options) *bool { return &o.reverifyOnResume }),
 	"-ignore-rsa-key-usage":                 missing(false, "a switch for the RSA keyUsage check"),
 	"-expect-key-usage-invalid":             missing(false, "reporting that a peer's keyUsage was ignored"),
 	"-is-handshaker-supported":              ignored(false, "answered before any other flag"),
