@@ -59,6 +59,11 @@ func NewListener(inner net.Listener, cfg *Config) net.Listener {
 }
 
 // Listen listens on addr and returns a listener of server *Conns.
+//
+// For net/http, use package tlshttp instead: http.Server treats a
+// listener's connections as TLS (Request.TLS, HTTP/2 by ALPN, handshake
+// timeouts and logs) only when they are *crypto/tls.Conn, so a tlsm
+// listener offering "h2" behind it would break every client choosing h2.
 func Listen(network, addr string, cfg *Config) (net.Listener, error) {
 	l, err := net.Listen(network, addr)
 	if err != nil {
