@@ -56,11 +56,12 @@ func newState(s *Suite, key, iv []byte) (*State, error) {
 	return st, nil
 }
 
-// NewTrafficState derives keys from a TLS 1.3 traffic secret.
-func NewTrafficState(s *Suite, secret []byte) (*State, error) {
+// NewTrafficState derives keys from a TLS 1.3 (or DTLS 1.3) traffic
+// secret.
+func (l Labels) NewTrafficState(s *Suite, secret []byte) (*State, error) {
 	var keyBuf, ivBuf [64]byte // one block of either hash holds a key or an IV
-	key := appendExpandLabel(keyBuf[:0], s.Hash, secret, "key", nil, s.KeyLen)
-	iv := appendExpandLabel(ivBuf[:0], s.Hash, secret, "iv", nil, nonceLen)
+	key := l.appendExpandLabel(keyBuf[:0], s.Hash, secret, "key", nil, s.KeyLen)
+	iv := l.appendExpandLabel(ivBuf[:0], s.Hash, secret, "iv", nil, nonceLen)
 	return newState(s, key, iv)
 }
 

@@ -40,17 +40,20 @@ func TestExpandLabelMatchesHKDF(t *testing.T) {
 			t.Fatalf("%v: Extract mismatch (%v)", h, err)
 		}
 		long := bytes.Repeat([]byte{7}, 250) // past the stack buffers
-		for _, context := range [][]byte{nil, []byte("ctx"), long} {
-			for _, n := range []int{1, 12, 16, 32, 33, 48, 64, 100, 255} {
-				info := binary.BigEndian.AppendUint16(nil, uint16(n))
-				info = append(info, byte(len("tls13 key")))
-				info = append(info, "tls13 key"...)
-				info = append(info, byte(len(context)))
-				info = append(info, context...)
-				want, err := hkdf.Expand(h.New, secret, string(info), n)
-				got := ExpandLabel(h, secret, "key", context, n)
-				if err != nil || !bytes.Equal(got, want) {
-					t.Fatalf("%v length %d context %d: ExpandLabel mismatch (%v)", h, n, len(context), err)
+		// DTLS 1.3's prefix has no trailing space (RFC 9147 §5.9).
+		for prefix, labels := range map[string]Labels{"tls13 ": TLS13Labels, "dtls13": DTLS13Labels} {
+			for _, context := range [][]byte{nil, []byte("ctx"), long} {
+				for _, n := range []int{1, 12, 16, 32, 33, 48, 64, 100, 255} {
+					info := binary.BigEndian.AppendUint16(nil, uint16(n))
+					info = append(info, byte(len(prefix+"key")))
+					info = append(info, prefix+"key"...)
+					info = append(info, byte(len(context)))
+					info = append(info, context...)
+					want, err := hkdf.Expand(h.New, secret, string(info), n)
+					got := labels.ExpandLabel(h, secret, "key", context, n)
+					if err != nil || !bytes.Equal(got, want) {
+						t.Fatalf("%v %q length %d context %d: ExpandLabel mismatch (%v)", h, prefix, n, len(context), err)
+					}
 				}
 			}
 		}
@@ -61,7 +64,7 @@ func TestExpandLabelMatchesHKDF(t *testing.T) {
 // Derive's and that none can grow into the next.
 func TestAppendDerive(t *testing.T) {
 	for _, h := range []crypto.Hash{crypto.SHA256, crypto.SHA384} {
-		s := NewSchedule(h, nil)
+		s := TLS13Labels.NewSchedule(h, nil)
 		s.ToHandshake(bytes.Repeat([]byte{7}, 32))
 		th := bytes.Repeat([]byte{9}, h.Size())
 		n := h.Size()

@@ -7,24 +7,36 @@ import (
 	"encoding/binary"
 )
 
+// Labels is the prefix HKDF-Expand-Label puts before every label: TLS
+// 1.3's "tls13 " (RFC 8446 §7.1) or DTLS 1.3's "dtls13" (RFC 9147 §5.9),
+// which keeps the keys of the two protocols apart. The TLS 1.3 key
+// schedule's functions are its methods.
+type Labels string
+
+// The label prefixes of TLS 1.3 and DTLS 1.3.
+const (
+	TLS13Labels  Labels = "tls13 "
+	DTLS13Labels Labels = "dtls13"
+)
+
 // ExpandLabel is HKDF-Expand-Label from RFC 8446 §7.1.
-func ExpandLabel(h crypto.Hash, secret []byte, label string, context []byte, length int) []byte {
-	return appendExpandLabel(make([]byte, 0, (length+h.Size()-1)/h.Size()*h.Size()), h, secret, label, context, length)
+func (l Labels) ExpandLabel(h crypto.Hash, secret []byte, label string, context []byte, length int) []byte {
+	return l.appendExpandLabel(make([]byte, 0, (length+h.Size()-1)/h.Size()*h.Size()), h, secret, label, context, length)
 }
 
 // appendExpandLabel appends HKDF-Expand-Label to dst and returns the
 // output, which starts at len(dst). Whole hash blocks are appended before
 // the output is cut to length, so a caller that wants no allocation gives
 // dst room for them.
-func appendExpandLabel(dst []byte, h crypto.Hash, secret []byte, label string, context []byte, length int) []byte {
+func (l Labels) appendExpandLabel(dst []byte, h crypto.Hash, secret []byte, label string, context []byte, length int) []byte {
 	if length > 255*h.Size() {
 		panic("cipher: HKDF output too long") // a programming error
 	}
 	var infoBuf [128]byte // TLS labels and contexts fit; longer ones move to the heap
 	info := infoBuf[:0]
 	info = binary.BigEndian.AppendUint16(info, uint16(length))
-	info = append(info, byte(6+len(label)))
-	info = append(info, "tls13 "...)
+	info = append(info, byte(len(l)+len(label)))
+	info = append(info, l...)
 	info = append(info, label...)
 	info = append(info, byte(len(context)))
 	info = append(info, context...)
@@ -121,8 +133,8 @@ func hashOnce(h crypto.Hash, dst, data []byte) []byte {
 
 // deriveSecret is Derive-Secret from RFC 8446 §7.1, taking the transcript
 // hash (not the messages).
-func deriveSecret(h crypto.Hash, secret []byte, label string, transcriptHash []byte) []byte {
-	return ExpandLabel(h, secret, label, transcriptHash, h.Size())
+func (l Labels) deriveSecret(h crypto.Hash, secret []byte, label string, transcriptHash []byte) []byte {
+	return l.ExpandLabel(h, secret, label, transcriptHash, h.Size())
 }
 
 // The hashes of the empty string, which Derive-Secret uses for "derived"
@@ -146,14 +158,15 @@ func emptyHash(h crypto.Hash) []byte {
 // Schedule is the TLS 1.3 key schedule as it advances from the early secret
 // to the handshake secret to the master secret.
 type Schedule struct {
+	labels Labels
 	hash   crypto.Hash
 	secret []byte   // the current stage's secret, in buf
 	buf    [64]byte // holds each stage's secret in turn
 }
 
 // NewSchedule starts a key schedule from the early secret; psk may be nil.
-func NewSchedule(h crypto.Hash, psk []byte) *Schedule {
-	s := &Schedule{hash: h}
+func (l Labels) NewSchedule(h crypto.Hash, psk []byte) *Schedule {
+	s := &Schedule{labels: l, hash: h}
 	s.secret = appendExtract(s.buf[:0], h, psk, nil)
 	return s
 }
@@ -168,7 +181,7 @@ func (s *Schedule) Secret() []byte { return s.secret }
 // advance moves to the next stage, mixing in ikm (nil for zeros).
 func (s *Schedule) advance(ikm []byte) {
 	var buf [64]byte
-	derived := appendExpandLabel(buf[:0], s.hash, s.secret, "derived", emptyHash(s.hash), s.hash.Size())
+	derived := s.labels.appendExpandLabel(buf[:0], s.hash, s.secret, "derived", emptyHash(s.hash), s.hash.Size())
 	s.secret = appendExtract(s.buf[:0], s.hash, ikm, derived)
 }
 
@@ -181,7 +194,7 @@ func (s *Schedule) ToMaster() { s.advance(nil) }
 
 // Derive returns Derive-Secret(current, label, transcriptHash).
 func (s *Schedule) Derive(label string, transcriptHash []byte) []byte {
-	return deriveSecret(s.hash, s.secret, label, transcriptHash)
+	return s.labels.deriveSecret(s.hash, s.secret, label, transcriptHash)
 }
 
 // AppendDerive appends Derive-Secret(current, label, transcriptHash) to
@@ -190,7 +203,7 @@ func (s *Schedule) Derive(label string, transcriptHash []byte) []byte {
 // each.
 func (s *Schedule) AppendDerive(dst []byte, label string, transcriptHash []byte) []byte {
 	n := s.hash.Size()
-	out := appendExpandLabel(dst, s.hash, s.secret, label, transcriptHash, n)
+	out := s.labels.appendExpandLabel(dst, s.hash, s.secret, label, transcriptHash, n)
 	return out[:n:n]
 }
 
@@ -209,34 +222,34 @@ const (
 
 // FinishedMAC computes verify_data for a Finished message from the traffic
 // secret of its sender and the transcript hash up to (not including) it.
-func FinishedMAC(h crypto.Hash, trafficSecret, transcriptHash []byte) []byte {
-	return AppendFinishedMAC(nil, h, trafficSecret, transcriptHash)
+func (l Labels) FinishedMAC(h crypto.Hash, trafficSecret, transcriptHash []byte) []byte {
+	return l.AppendFinishedMAC(nil, h, trafficSecret, transcriptHash)
 }
 
 // AppendFinishedMAC is FinishedMAC appending to dst.
-func AppendFinishedMAC(dst []byte, h crypto.Hash, trafficSecret, transcriptHash []byte) []byte {
+func (l Labels) AppendFinishedMAC(dst []byte, h crypto.Hash, trafficSecret, transcriptHash []byte) []byte {
 	var buf [64]byte
-	key := appendExpandLabel(buf[:0], h, trafficSecret, "finished", nil, h.Size())
+	key := l.appendExpandLabel(buf[:0], h, trafficSecret, "finished", nil, h.Size())
 	m := newMAC(h, key)
 	return m.sum(dst, transcriptHash, nil)
 }
 
 // NextTrafficSecret derives application_traffic_secret_N+1 (RFC 8446 §7.2).
-func NextTrafficSecret(h crypto.Hash, secret []byte) []byte {
-	return ExpandLabel(h, secret, "traffic upd", nil, h.Size())
+func (l Labels) NextTrafficSecret(h crypto.Hash, secret []byte) []byte {
+	return l.ExpandLabel(h, secret, "traffic upd", nil, h.Size())
 }
 
 // trafficKeys derives the record key and IV from a TLS 1.3 traffic secret.
-func trafficKeys(s *Suite, secret []byte) (key, iv []byte) {
-	key = ExpandLabel(s.Hash, secret, "key", nil, s.KeyLen)
-	iv = ExpandLabel(s.Hash, secret, "iv", nil, nonceLen)
+func (l Labels) trafficKeys(s *Suite, secret []byte) (key, iv []byte) {
+	key = l.ExpandLabel(s.Hash, secret, "key", nil, s.KeyLen)
+	iv = l.ExpandLabel(s.Hash, secret, "iv", nil, nonceLen)
 	return key, iv
 }
 
 // ExportKeyingMaterial is the TLS 1.3 exporter (RFC 8446 §7.5).
-func ExportKeyingMaterial(h crypto.Hash, exporterMaster []byte, label string, context []byte, length int) []byte {
-	secret := deriveSecret(h, exporterMaster, label, emptyHash(h))
+func (l Labels) ExportKeyingMaterial(h crypto.Hash, exporterMaster []byte, label string, context []byte, length int) []byte {
+	secret := l.deriveSecret(h, exporterMaster, label, emptyHash(h))
 	ch := h.New()
 	ch.Write(context)
-	return ExpandLabel(h, secret, "exporter", ch.Sum(nil), length)
+	return l.ExpandLabel(h, secret, "exporter", ch.Sum(nil), length)
 }

@@ -285,7 +285,7 @@ func secretFrom(t *testing.T, keyLog *bytes.Buffer, label string) []byte {
 
 // trafficState returns a fresh protection state (sequence 0) for secret.
 func trafficState(t *testing.T, secret []byte) *cipher.State {
-	st, err := cipher.NewTrafficState(cipher.SuiteByID(pairSuite), secret)
+	st, err := cipher.TLS13Labels.NewTrafficState(cipher.SuiteByID(pairSuite), secret)
 	require.NoError(t, err)
 	return st
 }

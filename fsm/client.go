@@ -170,7 +170,7 @@ func (c *Conn) bindHello(hello *flights.ClientHello) ([]byte, error) {
 	}
 	h := cipher.SuiteByID(c.hs.session.Suite).Hash
 	th := c.transcript.SumWith(h, raw[:len(raw)-hello.BindersLen()])
-	hello.PSKBinders = [][]byte{binder(h, c.hs.session.Secret, th)}
+	hello.PSKBinders = [][]byte{binder(c.transport.Labels, h, c.hs.session.Secret, th)}
 	return hello.Append(nil), nil
 }
 
@@ -556,7 +556,7 @@ func (c *Conn) clientNewSessionTicket(m message) (State, error) {
 	cache, _ := c.cfg.caches()
 	cache.Put(key, &Session{
 		Version: VersionTLS13, Suite: c.suite.ID,
-		Secret:    cipher.ExpandLabel(h, c.tls13.resumptionMaster, "resumption", nst.Nonce, h.Size()),
+		Secret:    c.transport.Labels.ExpandLabel(h, c.tls13.resumptionMaster, "resumption", nst.Nonce, h.Size()),
 		CreatedAt: c.wallTime(), Lifetime: lifetime, PeerCertificates: c.peerCerts, ALPN: c.alpn,
 		Ticket: bytes.Clone(nst.Ticket), AgeAdd: nst.AgeAdd,
 	})

@@ -79,7 +79,7 @@ type handshakeDTLS struct {
 // shared secret and the transcript through ServerHello are known.
 func (c *Conn) deriveHandshakeSecrets(shared []byte) {
 	hs := c.hs
-	hs.tls13.sched = cipher.NewSchedule(c.suite.Hash, hs.tls13.psk)
+	hs.tls13.sched = c.transport.Labels.NewSchedule(c.suite.Hash, hs.tls13.psk)
 	hs.tls13.sched.ToHandshake(shared)
 	th := c.transcript.Digest()
 	n := c.suite.Hash.Size()
@@ -109,7 +109,7 @@ func (c *Conn) deriveApplicationSecrets() {
 // finishedMAC appends to dst the verify_data of a Finished sent with
 // trafficSecret; 64 bytes of room take any hash.
 func (c *Conn) finishedMAC(dst, trafficSecret []byte) []byte {
-	return cipher.AppendFinishedMAC(dst, c.suite.Hash, trafficSecret, c.transcript.Digest())
+	return c.transport.Labels.AppendFinishedMAC(dst, c.suite.Hash, trafficSecret, c.transcript.Digest())
 }
 
 // checkFinished verifies a peer's Finished and adds it to the transcript.
@@ -264,10 +264,10 @@ func callbackError(name string, err error) error {
 
 // binder computes a TLS 1.3 PSK binder (RFC 8446 §4.2.11.2) over the
 // transcript hash up to the truncated ClientHello.
-func binder(h crypto.Hash, psk, transcriptHash []byte) []byte {
-	early := cipher.NewSchedule(h, psk)
+func binder(labels cipher.Labels, h crypto.Hash, psk, transcriptHash []byte) []byte {
+	early := labels.NewSchedule(h, psk)
 	key := early.Derive(cipher.LabelResumptionBinder, h.New().Sum(nil))
-	return cipher.FinishedMAC(h, key, transcriptHash)
+	return labels.FinishedMAC(h, key, transcriptHash)
 }
 
 // sessionCacheKey is the key of the client's session for this server.

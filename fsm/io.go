@@ -295,7 +295,7 @@ func (c *Conn) addTranscript(raw []byte) {
 // setWriteKeys frames what is queued under the old keys, then switches to
 // keys from a TLS 1.3 traffic secret.
 func (c *Conn) setWriteKeys(secret []byte) error {
-	st, err := cipher.NewTrafficState(c.suite, secret)
+	st, err := c.transport.Labels.NewTrafficState(c.suite, secret)
 	if err != nil {
 		return err
 	}
@@ -304,7 +304,7 @@ func (c *Conn) setWriteKeys(secret []byte) error {
 
 // setReadKeys switches to read keys from a TLS 1.3 traffic secret.
 func (c *Conn) setReadKeys(secret []byte) error {
-	st, err := cipher.NewTrafficState(c.suite, secret)
+	st, err := c.transport.Labels.NewTrafficState(c.suite, secret)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/tlsm/tlsm/cipher"
 	"github.com/tlsm/tlsm/flights"
 	"github.com/tlsm/tlsm/record"
 )
@@ -127,12 +126,12 @@ func (c *Conn) sendScheduledKeyUpdate(withOwed bool) error {
 	}
 	c.sendPostHandshake(msg.Append(nil))
 	if c.isClient {
-		c.tls13.clientAP = cipher.NextTrafficSecret(c.suite.Hash, c.tls13.clientAP)
+		c.tls13.clientAP = c.transport.Labels.NextTrafficSecret(c.suite.Hash, c.tls13.clientAP)
 		if err := c.setWriteKeys(c.tls13.clientAP); err != nil {
 			return err
 		}
 	} else {
-		c.tls13.serverAP = cipher.NextTrafficSecret(c.suite.Hash, c.tls13.serverAP)
+		c.tls13.serverAP = c.transport.Labels.NextTrafficSecret(c.suite.Hash, c.tls13.serverAP)
 		if err := c.setWriteKeys(c.tls13.serverAP); err != nil {
 			return err
 		}
@@ -163,10 +162,10 @@ func (c *Conn) receiveKeyUpdate(m message) (State, error) {
 	}
 	var err error
 	if c.isClient {
-		c.tls13.serverAP = cipher.NextTrafficSecret(c.suite.Hash, c.tls13.serverAP)
+		c.tls13.serverAP = c.transport.Labels.NextTrafficSecret(c.suite.Hash, c.tls13.serverAP)
 		err = c.setReadKeys(c.tls13.serverAP)
 	} else {
-		c.tls13.clientAP = cipher.NextTrafficSecret(c.suite.Hash, c.tls13.clientAP)
+		c.tls13.clientAP = c.transport.Labels.NextTrafficSecret(c.suite.Hash, c.tls13.clientAP)
 		err = c.setReadKeys(c.tls13.clientAP)
 	}
 	if err != nil {

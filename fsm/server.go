@@ -289,7 +289,7 @@ func (c *Conn) selectPSK(ch *flights.ClientHello, raw []byte) error {
 	}
 	h := c.suite.Hash
 	th := c.transcript.SumWith(h, raw[:len(raw)-ch.BindersLen()])
-	if !hmac.Equal(ch.PSKBinders[i], binder(h, s.Secret, th)) {
+	if !hmac.Equal(ch.PSKBinders[i], binder(c.transport.Labels, h, s.Secret, th)) {
 		return alertf(record.AlertDecryptError, "PSK binder does not verify")
 	}
 	c.hs.resumed, c.hs.tls13.psk, c.hs.tls13.pskIndex, c.hs.session = true, s.Secret, uint16(i), s
@@ -468,7 +468,7 @@ func (c *Conn) sendNewSessionTicket() error {
 	nonce := []byte{0}
 	s := &Session{
 		Version: VersionTLS13, Suite: c.suite.ID,
-		Secret:    cipher.ExpandLabel(h, c.tls13.resumptionMaster, "resumption", nonce, h.Size()),
+		Secret:    c.transport.Labels.ExpandLabel(h, c.tls13.resumptionMaster, "resumption", nonce, h.Size()),
 		CreatedAt: c.wallTime(), Lifetime: SessionLifetime, PeerCertificates: c.peerCerts, ALPN: c.alpn,
 		AgeAdd: binary.BigEndian.Uint32(ageAdd[:]),
 	}

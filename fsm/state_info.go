@@ -110,7 +110,7 @@ func (c *Conn) ExportKeyingMaterial(label string, context []byte, length int) ([
 	if len(label) > maxExporterLabel || length > min(255*c.suite.Hash.Size(), 0xffff) {
 		return nil, errors.New("tls: exporter label or length too long for TLS 1.3")
 	}
-	return cipher.ExportKeyingMaterial(c.suite.Hash, c.tls13.exporter, label, context, length), nil
+	return c.transport.Labels.ExportKeyingMaterial(c.suite.Hash, c.tls13.exporter, label, context, length), nil
 }
 
 // maxExporterLabel is the longest exporter label TLS 1.3 takes: an

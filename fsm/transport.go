@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"github.com/tlsm/tlsm/cipher"
 	"github.com/tlsm/tlsm/flights"
 	"github.com/tlsm/tlsm/record"
 )
@@ -22,6 +23,9 @@ type transport struct {
 	// MaxVersion is the highest protocol version the transport carries
 	// (as a TLS version number).
 	MaxVersion uint16
+	// Labels is the HKDF-Expand-Label prefix of the transport's 1.3 key
+	// schedule: "tls13 ", or "dtls13" (RFC 9147 §5.9).
+	Labels cipher.Labels
 	// HelloVerify is true when servers send a HelloVerifyRequest cookie
 	// before keeping any state (RFC 6347 §4.2.1) and hellos carry cookies.
 	HelloVerify bool
@@ -53,6 +57,7 @@ var streamTransport = &transport{
 	RecordVersion:        record.VersionTLS12,
 	Version12:            record.VersionTLS12,
 	MaxVersion:           VersionTLS13,
+	Labels:               cipher.TLS13Labels,
 	ResumeOnHelloRequest: true,
 	CompatibilityCCS:     true,
 	newLayer:             newStreamLayer,
@@ -66,6 +71,7 @@ var datagramTransport = &transport{
 	RecordVersion:             record.VersionDTLS12,
 	Version12:                 record.VersionDTLS12,
 	MaxVersion:                VersionTLS12,
+	Labels:                    cipher.DTLS13Labels,
 	HelloVerify:               true,
 	ResumeOnHelloRequest:      false,
 	KeepEarlyChangeCipherSpec: true,

@@ -11,9 +11,9 @@ import (
 func testStates(t testing.TB) (w, r *cipher.State) {
 	s := cipher.SuiteByID(cipher.TLS_AES_128_GCM_SHA256)
 	secret := bytes.Repeat([]byte{7}, 32)
-	w, err := cipher.NewTrafficState(s, secret)
+	w, err := cipher.TLS13Labels.NewTrafficState(s, secret)
 	require.NoError(t, err)
-	r, err = cipher.NewTrafficState(s, secret)
+	r, err = cipher.TLS13Labels.NewTrafficState(s, secret)
 	require.NoError(t, err)
 	return w, r
 }
