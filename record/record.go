@@ -17,6 +17,9 @@ const (
 	// TypeConnectionID is tls12_cid, the outer type of a DTLS 1.2 record
 	// carrying a Connection ID (RFC 9146 §4); the real type is inside.
 	TypeConnectionID ContentType = 25
+	// TypeACK is a DTLS 1.3 ACK record (RFC 9147 §7), which
+	// acknowledges records carrying handshake messages.
+	TypeACK ContentType = 26
 )
 
 // String returns the RFC name of the content type.
@@ -32,6 +35,8 @@ func (t ContentType) String() string {
 		return "application_data"
 	case TypeConnectionID:
 		return "tls12_cid"
+	case TypeACK:
+		return "ack"
 	}
 	return "content_type(" + strconv.Itoa(int(t)) + ")"
 }
