@@ -40,7 +40,8 @@ const (
 type epochState struct {
 	epoch  uint16
 	st     *cipher.State
-	seq    uint64 // write: the next sequence number
+	sn     *cipher.RecordNumberKey // DTLS 1.3: its record numbers' protection
+	seq    uint64                  // write: the next sequence number
 	replay record.ReplayWindow
 }
 
@@ -55,6 +56,9 @@ type flightItem struct {
 // datagramLayer frames DTLS 1.2 over datagrams: records with epochs and
 // sequence numbers, a replay window, handshake fragmentation to the MTU,
 // reassembly, and flights retransmitted on a timer (RFC 6347 §4.2.4).
+// Epochs keyed with a record number key (DTLS 1.3) read and write
+// unified-header records (RFC 9147 §4); the DTLS 1.3 handshake that would
+// install them is not yet wired in.
 type datagramLayer struct {
 	env *layerEnv // its view read, never written
 
@@ -128,6 +132,12 @@ func (l *datagramLayer) feed(data []byte, _ bool) {
 // header drops the rest of the datagram.
 func (l *datagramLayer) nextRecord() (record.ContentType, []byte, bool, error) {
 	for len(l.datagram) > 0 {
+		if record.IsDTLS13Ciphertext(l.datagram[0]) {
+			if typ, payload, ok := l.nextRecord13(); ok {
+				return typ, payload, true, nil
+			}
+			continue
+		}
 		rec, rest, err := record.ParseDTLSRecordCID(l.datagram, len(l.cidLocal))
 		l.records++
 		if err != nil || l.records > MaxRecordsPerDatagram {
@@ -150,6 +160,78 @@ func (l *datagramLayer) nextRecord() (record.ContentType, []byte, bool, error) {
 	}
 	l.retransmitIfAsked()
 	return 0, nil, false, nil
+}
+
+// nextRecord13 reads the DTLS 1.3 record at the start of the datagram
+// (RFC 9147 §4) and opens it; ok is false for a record dropped, and a
+// malformed header drops the rest of the datagram.
+func (l *datagramLayer) nextRecord13() (record.ContentType, []byte, bool) {
+	rec, rest, err := record.ParseDTLS13Record(l.datagram, len(l.cidLocal))
+	l.records++
+	if err != nil || l.records > MaxRecordsPerDatagram {
+		l.datagram = nil
+		return 0, nil, false
+	}
+	raw := l.datagram[:len(l.datagram)-len(rest)]
+	l.datagram = rest
+	es := l.epoch13(rec.EpochBits)
+	if es == nil {
+		// The next epoch: the handshake keys' (2) after plaintext.
+		next := l.read.epoch + 1
+		if next == 1 {
+			next = 2
+		}
+		if uint16(rec.EpochBits) == next&3 {
+			l.keepForNextEpoch(record.TypeHandshake, raw)
+		}
+		return 0, nil, false
+	}
+	typ, payload, ok := l.unprotect13(es, &rec)
+	if !ok {
+		return 0, nil, false
+	}
+	if es == l.prevRead && typ != record.TypeApplicationData && typ != record.TypeAlert {
+		l.peerRetx = true // the peer retransmitting a flight of the epoch before
+		return 0, nil, false
+	}
+	return typ, payload, true
+}
+
+// epoch13 is the read epoch a DTLS 1.3 record's low epoch bits name:
+// the current one, else the one before (RFC 9147 §4.2.2), else none.
+func (l *datagramLayer) epoch13(bits uint8) *epochState {
+	for _, es := range []*epochState{l.read, l.prevRead} {
+		if es != nil && es.sn != nil && uint8(es.epoch)&3 == bits {
+			return es
+		}
+	}
+	return nil
+}
+
+// unprotect13 reconstructs a DTLS 1.3 record's number, checks it against
+// the epoch's replay window and opens the record; the Connection ID must
+// be the one we asked for, and present exactly when we asked for one.
+func (l *datagramLayer) unprotect13(es *epochState, rec *record.DTLS13Record) (record.ContentType, []byte, bool) {
+	if len(l.cidLocal) > 0 != (rec.CID != nil) || rec.CID != nil && !bytes.Equal(rec.CID, l.cidLocal) {
+		return 0, nil, false
+	}
+	low, bits, err := rec.RecordNumber(es.sn)
+	if err != nil {
+		return 0, nil, false
+	}
+	seq := record.ReconstructSeq(es.replay.Next(), low, bits)
+	if !es.replay.Check(seq) {
+		return 0, nil, false
+	}
+	newest := es == l.read && es.replay.Newer(seq)
+	typ, payload, err := record.OpenDTLS13(es.st, rec, seq)
+	if err != nil {
+		return 0, nil, false
+	}
+	es.replay.Accept(seq)
+	l.newest = l.newest || newest
+	l.inSeq, l.inPrev = seq, es != l.read
+	return typ, payload, true
 }
 
 // open checks a record's epoch and replay window and removes its
@@ -387,6 +469,9 @@ func (l *datagramLayer) maxPayload(es *epochState) int {
 // when protected the AEAD's nonce and tag and, with a CID, the CID and
 // the inner content type.
 func (l *datagramLayer) overhead(es *epochState) int {
+	if es.sn != nil {
+		return record.DTLS13Overhead(es.st, len(l.cidPeer))
+	}
 	n := record.DTLSHeaderLen
 	if es.st != nil {
 		n += es.st.ExplicitNonceLen() + es.st.Overhead()
@@ -413,6 +498,8 @@ func (l *datagramLayer) seal(es *epochState, typ record.ContentType, payload []b
 	switch {
 	case es.st == nil:
 		l.env.out = record.AppendDTLSPlain(l.env.out, typ, version, es.epoch, es.seq, payload)
+	case es.sn != nil:
+		l.env.out, err = record.SealDTLS13(l.env.out, es.st, es.sn, typ, uint64(es.epoch), es.seq, l.cidPeer, payload)
 	case len(l.cidPeer) > 0:
 		l.env.out, err = record.SealDTLS12CID(l.env.out, es.st, typ, version, es.epoch, es.seq, l.cidPeer, payload)
 	default:
@@ -451,17 +538,27 @@ func (l *datagramLayer) transmitItem(item flightItem) error {
 	return err
 }
 
-func (l *datagramLayer) setWriteState(st *cipher.State) error {
+func (l *datagramLayer) setWriteState(st *cipher.State, sn *cipher.RecordNumberKey) error {
 	if err := l.flush(); err != nil {
 		return err
 	}
-	l.write = &epochState{epoch: l.write.epoch + 1, st: st}
+	l.write = &epochState{epoch: nextEpoch(l.write.epoch, sn), st: st, sn: sn}
 	return nil
 }
 
-func (l *datagramLayer) setReadState(st *cipher.State) {
+// nextEpoch is the epoch after e: the next number, but for DTLS 1.3's
+// handshake keys, epoch 2 (epoch 1 protects early data, which tlsm does
+// not send; RFC 9147 §6.1).
+func nextEpoch(e uint16, sn *cipher.RecordNumberKey) uint16 {
+	if sn != nil && e == 0 {
+		return 2
+	}
+	return e + 1
+}
+
+func (l *datagramLayer) setReadState(st *cipher.State, sn *cipher.RecordNumberKey) {
 	l.prevRead = l.read
-	l.read = &epochState{epoch: l.read.epoch + 1, st: st}
+	l.read = &epochState{epoch: nextEpoch(l.read.epoch, sn), st: st, sn: sn}
 	if len(l.ahead) > 0 {
 		// Read what came ahead of the ChangeCipherSpec now, before the
 		// rest of the datagram.

@@ -295,25 +295,36 @@ func (c *Conn) addTranscript(raw []byte) {
 // setWriteKeys frames what is queued under the old keys, then switches to
 // keys from a TLS 1.3 traffic secret.
 func (c *Conn) setWriteKeys(secret []byte) error {
-	st, err := c.transport.Labels.NewTrafficState(c.suite, secret)
+	st, sn, err := c.trafficKeys(secret)
 	if err != nil {
 		return err
 	}
-	return c.layer.setWriteState(st)
+	return c.layer.setWriteState(st, sn)
 }
 
 // setReadKeys switches to read keys from a TLS 1.3 traffic secret.
 func (c *Conn) setReadKeys(secret []byte) error {
-	st, err := c.transport.Labels.NewTrafficState(c.suite, secret)
+	st, sn, err := c.trafficKeys(secret)
 	if err != nil {
 		return err
 	}
-	c.setReadState(st)
+	c.setReadState(st, sn)
 	return nil
 }
 
+// trafficKeys derives the record protection of a TLS 1.3 traffic secret
+// and, over DTLS 1.3, the protection of its record numbers.
+func (c *Conn) trafficKeys(secret []byte) (*cipher.State, *cipher.RecordNumberKey, error) {
+	st, err := c.transport.Labels.NewTrafficState(c.suite, secret)
+	if err != nil || !c.transport.Datagram {
+		return st, nil, err
+	}
+	sn, err := c.transport.Labels.NewRecordNumberKey(c.suite, secret)
+	return st, sn, err
+}
+
 // setReadState switches the read protection.
-func (c *Conn) setReadState(st *cipher.State) {
-	c.layer.setReadState(st)
+func (c *Conn) setReadState(st *cipher.State, sn *cipher.RecordNumberKey) {
+	c.layer.setReadState(st, sn)
 	c.readGen++
 }

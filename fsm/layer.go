@@ -43,9 +43,10 @@ type layer interface {
 	// flush frames the queued handshake messages.
 	flush() error
 	// setWriteState flushes, then protects what follows under st;
-	// setReadState unprotects what follows with st.
-	setWriteState(st *cipher.State) error
-	setReadState(st *cipher.State)
+	// setReadState unprotects what follows with st. sn, set only over
+	// DTLS 1.3, protects the record numbers of the new epoch.
+	setWriteState(st *cipher.State, sn *cipher.RecordNumberKey) error
+	setReadState(st *cipher.State, sn *cipher.RecordNumberKey)
 	// writeState is the current write protection, nil before keys.
 	writeState() *cipher.State
 	// end finishes a call, turning what was produced into transmit events.
@@ -269,7 +270,7 @@ func (l *streamLayer) flush() error {
 	return err
 }
 
-func (l *streamLayer) setWriteState(st *cipher.State) error {
+func (l *streamLayer) setWriteState(st *cipher.State, _ *cipher.RecordNumberKey) error {
 	if err := l.flush(); err != nil {
 		return err
 	}
@@ -277,7 +278,7 @@ func (l *streamLayer) setWriteState(st *cipher.State) error {
 	return nil
 }
 
-func (l *streamLayer) setReadState(st *cipher.State) { l.readKeys = st }
+func (l *streamLayer) setReadState(st *cipher.State, _ *cipher.RecordNumberKey) { l.readKeys = st }
 
 func (l *streamLayer) writeState() *cipher.State { return l.writeKeys }
 

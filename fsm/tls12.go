@@ -75,7 +75,7 @@ func (c *Conn) sendChangeCipherSpec12() error {
 	}
 	st := c.hs.tls12.pendingWrite
 	c.hs.tls12.pendingWrite = nil
-	return c.layer.setWriteState(st)
+	return c.layer.setWriteState(st, nil)
 }
 
 // changeCipherSpec12 switches to the pending read keys.
@@ -83,7 +83,7 @@ func (c *Conn) changeCipherSpec12(message) (State, error) {
 	if c.hs.tls12.pendingRead == nil {
 		return 0, alertf(record.AlertUnexpectedMessage, "ChangeCipherSpec before the keys are known")
 	}
-	c.setReadState(c.hs.tls12.pendingRead)
+	c.setReadState(c.hs.tls12.pendingRead, nil)
 	c.hs.tls12.pendingRead = nil
 	if c.isClient {
 		return StateClientWaitFinished12, nil

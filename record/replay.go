@@ -37,6 +37,16 @@ func (w *ReplayWindow) Check(seq uint64) bool {
 	return w.mask&(1<<(w.top-seq)) == 0
 }
 
+// Next is one past the highest sequence number accepted (0 before any):
+// the number a DTLS 1.3 receiver reconstructs the next record's number
+// around (RFC 9147 §4.2.2).
+func (w *ReplayWindow) Next() uint64 {
+	if !w.seen {
+		return 0
+	}
+	return w.top + 1
+}
+
 // Newer reports whether seq is higher than every sequence number
 // accepted so far (RFC 9146 §6 moves a peer's address only for such a
 // record).
