@@ -13,15 +13,53 @@ type Transcript struct {
 	running hash.Hash
 	pending []byte
 	sum     [64]byte // where Digest puts its result
+	// tlsForm is set by DropDTLSFields: the DTLS messages written are
+	// hashed without their DTLS fields.
+	tlsForm bool
 }
 
 // Write adds a full handshake message, header included.
 func (t *Transcript) Write(raw []byte) {
-	if t.running != nil {
-		t.running.Write(raw)
+	if t.tlsForm {
+		t.write(raw[:4])
+		t.write(raw[DTLSHeaderLen:])
 		return
 	}
-	t.pending = append(t.pending, raw...)
+	t.write(raw)
+}
+
+func (t *Transcript) write(b []byte) {
+	if t.running != nil {
+		t.running.Write(b)
+		return
+	}
+	t.pending = append(t.pending, b...)
+}
+
+// DropDTLSFields rewrites the messages buffered so far, which must be in
+// DTLS form, into TLS form (type and length, then the body), and makes
+// Write do the same with the DTLS messages it is given from then on: DTLS
+// 1.3 hashes its transcript without message_seq and the fragment fields
+// (RFC 9147 §5.2), and a ClientHello is buffered before the version is
+// known. It panics after SetHash, or on a buffer that is not whole DTLS
+// messages.
+func (t *Transcript) DropDTLSFields() {
+	if t.running != nil {
+		panic("flights: transcript hash already chosen")
+	}
+	t.tlsForm = true
+	out := t.pending[:0] // each message shrinks: written behind where it is read
+	for rest := t.pending; len(rest) > 0; {
+		if len(rest) < DTLSHeaderLen {
+			panic("flights: transcript buffer is not DTLS messages")
+		}
+		n := int(rest[1])<<16 | int(rest[2])<<8 | int(rest[3])
+		msg := rest[:DTLSHeaderLen+n]
+		out = append(out, msg[:4]...)
+		out = append(out, msg[DTLSHeaderLen:]...)
+		rest = rest[DTLSHeaderLen+n:]
+	}
+	t.pending = out
 }
 
 // SetHash selects the hash function and feeds it the buffered messages,

@@ -73,7 +73,9 @@ func (c *Conn) sendClientHello(offer versionOffer, noResume bool) error {
 			return err
 		}
 		c.hs.key = key
-		hello.SupportedVersions = offer.versions
+		for _, v := range offer.versions {
+			hello.SupportedVersions = append(hello.SupportedVersions, c.transport.wireVersion(v))
+		}
 		hello.KeyShares = []flights.KeyShare{{Group: uint16(c.hs.group), Data: key.PublicKey().Bytes()}}
 		hello.PSKModes = []uint8{1}
 	}
@@ -264,7 +266,7 @@ func (c *Conn) clientHelloRetryRequest(m message) (State, error) {
 	}
 	c.suite = cipher.SuiteByID(hrr.CipherSuite)
 	c.hs.retried, c.hs.tls13.hrrSuite = true, hrr.CipherSuite
-	c.transcript.SetHash(c.suite.Hash)
+	c.hashTranscript13()
 	c.transcript.HelloRetry()
 	c.transcript.Write(m.raw)
 	hello := *c.hs.hello
@@ -333,7 +335,7 @@ func (c *Conn) clientServerHello(m message) (State, error) {
 	if err != nil {
 		return 0, err
 	}
-	c.transcript.SetHash(c.suite.Hash)
+	c.hashTranscript13()
 	c.transcript.Write(m.raw)
 	c.deriveHandshakeSecrets(shared)
 	if err := c.setReadKeys(c.hs.tls13.serverHS); err != nil {

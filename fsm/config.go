@@ -157,7 +157,11 @@ type Config struct {
 	// means X25519, P-256, P-384. A client sends a key share for the first.
 	CurvePreferences []CurveID
 	// MinVersion and MaxVersion bound the protocol version; zero means
-	// TLS 1.2 and TLS 1.3. Older versions are never negotiated.
+	// TLS 1.2 and TLS 1.3. Older versions are never negotiated. Over
+	// DTLS the versions are named as for TLS (VersionTLS13 is DTLS 1.3),
+	// and a zero MaxVersion means DTLS 1.2: DTLS 1.3 is experimental
+	// until it has its ACKs, key updates and stateless cookie, and is on
+	// only with MaxVersion VersionTLS13 (or MinVersion VersionTLS13).
 	MinVersion uint16
 	MaxVersion uint16
 	// KeyLogWriter receives secrets in NSS key log format, for debugging.
@@ -341,7 +345,7 @@ func (c *Config) suitesFor(version uint16) []uint16 {
 // versionEnabled reports whether v is within [MinVersion, MaxVersion],
 // carried by transport t, and has enabled suites.
 func (c *Config) versionEnabled(t *transport, v uint16) bool {
-	lo, hi := c.versionRange()
+	lo, hi := c.versionRange(t)
 	return v >= lo && v <= hi && v <= t.MaxVersion && c.hasSuiteFor(v)
 }
 
@@ -395,13 +399,16 @@ func (c *Config) curves() []CurveID {
 	return defaultCurves
 }
 
-func (c *Config) versionRange() (lo, hi uint16) {
+// versionRange is [MinVersion, MaxVersion] over t, with the defaults:
+// TLS 1.2 up to t's DefaultMaxVersion, or up to MinVersion when that is
+// higher.
+func (c *Config) versionRange(t *transport) (lo, hi uint16) {
 	lo, hi = c.MinVersion, c.MaxVersion
 	if lo == 0 {
 		lo = VersionTLS12
 	}
 	if hi == 0 {
-		hi = VersionTLS13
+		hi = max(t.DefaultMaxVersion, lo)
 	}
 	return lo, hi
 }

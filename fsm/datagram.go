@@ -359,7 +359,8 @@ func (l *datagramLayer) stale(f flights.Fragment) bool {
 // over numbered past its last one: no copy, but a message the peer sent
 // after it (a second Finished), which no state takes.
 func (l *datagramLayer) pastHandshake(f flights.Fragment) bool {
-	return !l.env.handshaking() && !property(l.env.state).start && handshake12Message[f.Type] && f.Seq >= l.doneSeq
+	return l.env.version != VersionTLS13 && !l.env.handshaking() && !property(l.env.state).start &&
+		handshake12Message[f.Type] && f.Seq >= l.doneSeq
 }
 
 // handshake12Message are the messages a (D)TLS 1.2 handshake carries,
@@ -608,10 +609,13 @@ func (l *datagramLayer) skipEarlyData(int) {}
 
 // handshakeDone notes how many messages the peer sent in the handshake
 // that just completed, whose copies may still arrive, and numbers the
-// next from 0.
+// next handshake's from 0; over DTLS 1.3 the numbering goes on, as
+// post-handshake messages continue it (RFC 9147 §5.2).
 func (l *datagramLayer) handshakeDone() {
 	l.doneSeq = l.reasm.NextSeq()
-	l.newHandshake()
+	if l.env.version != VersionTLS13 {
+		l.newHandshake()
+	}
 }
 
 // newHandshake numbers the messages of the next handshake from 0 (RFC 6347

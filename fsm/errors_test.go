@@ -115,7 +115,9 @@ func TestConfigValidated(t *testing.T) {
 		{"unknown group", fsm.NewClient, func(cc *fsm.Config) { cc.CurvePreferences = []fsm.CurveID{0x1234} }, false},
 		{"unknown suite", fsm.NewClient, func(cc *fsm.Config) { cc.CipherSuites = []uint16{0xc0ff} }, false},
 		{"min above max", fsm.NewClient, func(cc *fsm.Config) { cc.MinVersion, cc.MaxVersion = fsm.VersionTLS13, fsm.VersionTLS12 }, true},
-		{"DTLS 1.3", fsm.NewDTLSClient, func(cc *fsm.Config) { cc.MinVersion = fsm.VersionTLS13 }, true},
+		{"no suite for the versions", fsm.NewDTLSClient, func(cc *fsm.Config) {
+			cc.MinVersion, cc.CipherSuites = fsm.VersionTLS13, []uint16{fsm.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}
+		}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cc, _ := configs(t, testcert.ECDSAP256)

@@ -75,6 +75,16 @@ type handshakeDTLS struct {
 	verifyRequests int
 }
 
+// hashTranscript13 chooses the transcript hash of a TLS 1.3 handshake,
+// the suite's; over DTLS 1.3 the transcript drops the DTLS fields of its
+// messages, the ClientHello buffered so far included (RFC 9147 §5.2).
+func (c *Conn) hashTranscript13() {
+	if c.transport.Datagram {
+		c.transcript.DropDTLSFields()
+	}
+	c.transcript.SetHash(c.suite.Hash)
+}
+
 // deriveHandshakeSecrets derives the handshake traffic secrets once the
 // shared secret and the transcript through ServerHello are known.
 func (c *Conn) deriveHandshakeSecrets(shared []byte) {

@@ -28,7 +28,11 @@ func (c *Conn) serverClientHello(m message) (State, error) {
 	if err != nil {
 		return 0, err
 	}
-	if c.transport.HelloVerify && !c.cfg.cookieValid(c.now, c.peerID, c.cookieFields(ch)) {
+	// DTLS 1.3 has no HelloVerifyRequest (RFC 9147 §5.1).
+	// TODO(dtls13): check the address with a stateless HelloRetryRequest
+	// cookie instead.
+	dtls13 := c.transport.offers(ch.SupportedVersions, VersionTLS13) && c.cfg.versionEnabled(c.transport, VersionTLS13)
+	if c.transport.HelloVerify && !dtls13 && !c.cfg.cookieValid(c.now, c.peerID, c.cookieFields(ch)) {
 		return c.sendHelloVerifyRequest(ch)
 	}
 	if err := c.configForClient(ch); err != nil {
@@ -55,7 +59,7 @@ func (c *Conn) serverClientHello(m message) (State, error) {
 		return 0, err
 	}
 	c.suite = suite
-	c.transcript.SetHash(suite.Hash)
+	c.hashTranscript13()
 	if err := c.chooseServerParams(ch); err != nil {
 		return 0, err
 	}
@@ -88,7 +92,7 @@ func (c *Conn) chooseVersion(ch *flights.ClientHello) (uint16, error) {
 		// RFC 8446 Appendix D.5, whatever supported_versions says.
 		return 0, alertf(record.AlertProtocolVersion, "legacy_version %#04x", ch.Version)
 	}
-	_, hi := c.cfg.versionRange()
+	_, hi := c.cfg.versionRange(c.transport)
 	hi = min(hi, c.transport.MaxVersion)
 	enabled := func(v uint16) bool { return c.cfg.versionEnabled(c.transport, v) }
 	offered := func(v uint16) bool { return v == VersionTLS12 && c.transport.legacyAtLeast12(ch.Version) }
@@ -228,11 +232,11 @@ func (c *Conn) sendHelloRetryRequest(ch *flights.ClientHello) (State, error) {
 	c.hs.tls13.resumableBeforeRetry = psk != nil
 	c.transcript.HelloRetry()
 	hrr := flights.ServerHello{
-		Version:          VersionTLS12,
+		Version:          c.transport.Version12,
 		Random:           flights.HelloRetryRequestRandom[:],
 		SessionID:        ch.SessionID,
 		CipherSuite:      c.suite.ID,
-		SupportedVersion: VersionTLS13,
+		SupportedVersion: c.transport.Version13,
 		SelectedGroup:    uint16(c.hs.group),
 	}
 	c.sendBuilt(hrr.Append(c.msgBuffer()))
@@ -347,8 +351,8 @@ func (c *Conn) serverFlight(clientShare []byte) (State, error) {
 		return 0, err
 	}
 	sh := flights.ServerHello{
-		Version: VersionTLS12, Random: random, SessionID: hs.hello.SessionID,
-		CipherSuite: c.suite.ID, SupportedVersion: VersionTLS13,
+		Version: c.transport.Version12, Random: random, SessionID: hs.hello.SessionID,
+		CipherSuite: c.suite.ID, SupportedVersion: c.transport.Version13,
 		KeyShare:       flights.KeyShare{Group: uint16(hs.group), Data: key.PublicKey().Bytes()},
 		HasSelectedPSK: hs.resumed, SelectedPSK: hs.tls13.pskIndex,
 	}

@@ -20,9 +20,12 @@ type transport struct {
 	RecordVersion        uint16
 	// Version12 is the wire value of (D)TLS 1.2 in hellos.
 	Version12 uint16
+	// Version13 is the wire value of (D)TLS 1.3 in supported_versions.
+	Version13 uint16
 	// MaxVersion is the highest protocol version the transport carries
-	// (as a TLS version number).
-	MaxVersion uint16
+	// (as a TLS version number); DefaultMaxVersion is the highest a Config
+	// without MaxVersion enables.
+	MaxVersion, DefaultMaxVersion uint16
 	// Labels is the HKDF-Expand-Label prefix of the transport's 1.3 key
 	// schedule: "tls13 ", or "dtls13" (RFC 9147 §5.9).
 	Labels cipher.Labels
@@ -56,7 +59,9 @@ var streamTransport = &transport{
 	InitialRecordVersion: record.VersionTLS10,
 	RecordVersion:        record.VersionTLS12,
 	Version12:            record.VersionTLS12,
+	Version13:            VersionTLS13,
 	MaxVersion:           VersionTLS13,
+	DefaultMaxVersion:    VersionTLS13,
 	Labels:               cipher.TLS13Labels,
 	ResumeOnHelloRequest: true,
 	CompatibilityCCS:     true,
@@ -65,12 +70,16 @@ var streamTransport = &transport{
 
 // datagramTransport is the transport of DTLS over datagrams.
 var datagramTransport = &transport{
-	Name:                      "DTLS",
-	Datagram:                  true,
-	InitialRecordVersion:      record.VersionDTLS10,
-	RecordVersion:             record.VersionDTLS12,
-	Version12:                 record.VersionDTLS12,
-	MaxVersion:                VersionTLS12,
+	Name:                 "DTLS",
+	Datagram:             true,
+	InitialRecordVersion: record.VersionDTLS10,
+	RecordVersion:        record.VersionDTLS12,
+	Version12:            record.VersionDTLS12,
+	Version13:            record.VersionDTLS13,
+	// DTLS 1.3 is enabled by MaxVersion VersionTLS13 only, until its ACKs,
+	// key updates and stateless cookie are in.
+	MaxVersion:                VersionTLS13,
+	DefaultMaxVersion:         VersionTLS12,
 	Labels:                    cipher.DTLS13Labels,
 	HelloVerify:               true,
 	ResumeOnHelloRequest:      false,
@@ -101,8 +110,11 @@ func (t *transport) recordVersion(s State) uint16 {
 
 // wireVersion maps a protocol version to what this transport calls it.
 func (t *transport) wireVersion(v uint16) uint16 {
-	if v == VersionTLS12 {
+	switch v {
+	case VersionTLS12:
 		return t.Version12
+	case VersionTLS13:
+		return t.Version13
 	}
 	return v
 }

@@ -43,12 +43,10 @@ func (c *Config) validate(t *transport) error {
 			return &configError{msg: fmt.Sprintf("CipherSuites: suite %#04x is not implemented", id)}
 		}
 	}
-	lo, hi := c.versionRange()
+	lo, hi := c.versionRange(t)
 	switch {
 	case lo > hi:
 		return &configError{msg: fmt.Sprintf("MinVersion %s is above MaxVersion %s", VersionName(lo), VersionName(hi)), version: true}
-	case lo > t.MaxVersion && t.Datagram:
-		return &configError{msg: fmt.Sprintf("MinVersion %s: DTLS 1.3 is not implemented yet", VersionName(lo)), version: true}
 	case len(c.offeredVersions(t).versions) == 0:
 		return &configError{msg: "no version in [MinVersion, MaxVersion] has an enabled suite", version: true}
 	}
