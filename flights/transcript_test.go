@@ -76,3 +76,23 @@ func TestTranscriptDigest(t *testing.T) {
 	allocs := testing.AllocsPerRun(10, func() { tr.Digest() })
 	require.Zero(t, allocs, "Digest uses the Transcript's own buffer")
 }
+
+// TestTranscriptDropDTLSFields: a DTLS 1.3 transcript, fed DTLS messages
+// before and after the hash is chosen, hashes them as their TLS forms.
+func TestTranscriptDropDTLSFields(t *testing.T) {
+	msgs := [][]byte{{1, 0, 0, 3, 'a', 'b', 'c'}, {2, 0, 0, 0}, {8, 0, 0, 2, 'x', 'y'}}
+	var want, got Transcript
+	want.SetHash(crypto.SHA256)
+	for i, m := range msgs {
+		want.Write(m)
+		dtls := ToDTLS(nil, m, uint16(i))
+		if i == 1 {
+			got.DropDTLSFields()
+			got.SetHash(crypto.SHA256)
+		}
+		got.Write(dtls)
+	}
+	if !bytes.Equal(got.Digest(), want.Digest()) {
+		t.Fatal("the DTLS messages were hashed with their DTLS fields")
+	}
+}
