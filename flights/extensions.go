@@ -10,6 +10,10 @@ type EncryptedExtensions struct {
 	ServerNameAck   bool
 	SupportedGroups []uint16
 	EarlyData       bool
+	// SRTPProfiles and SRTPMKI are use_srtp (RFC 5764), which a DTLS 1.3
+	// server answers here.
+	SRTPProfiles []uint16
+	SRTPMKI      []byte
 	// Extensions lists the extension types in wire order. Unmarshal fills
 	// it, including types it does not interpret; Append ignores it.
 	Extensions []uint16
@@ -32,6 +36,9 @@ func (m *EncryptedExtensions) addExtensions(b *builder) {
 	}
 	if m.EarlyData {
 		addEmptyExtension(b, ExtEarlyData)
+	}
+	if len(m.SRTPProfiles) > 0 {
+		addExtension(b, ExtUseSRTP, func(b *builder) { addSRTP(b, m.SRTPProfiles, m.SRTPMKI) })
 	}
 }
 
@@ -57,6 +64,8 @@ func (m *EncryptedExtensions) parseExtension(typ uint16, d *cryptobyte.String, _
 		return okOr(readSingleALPN(d, &m.ALPN))
 	case ExtEarlyData:
 		m.EarlyData = true
+	case ExtUseSRTP:
+		return okOr(readSRTP(d, &m.SRTPProfiles, &m.SRTPMKI) && len(m.SRTPProfiles) == 1)
 	default:
 		skip(d)
 	}

@@ -85,18 +85,20 @@ func (c *Conn) sendClientHello(offer versionOffer, noResume bool) error {
 		hello.SecureRenegotiation = c.reneg.clientVerify
 		hello.ECPointFormats = []uint8{0}
 		hello.TicketSupported = !c.cfg.SessionTicketsDisabled
-		if c.transport.Datagram { // use_srtp is a DTLS extension (RFC 5764)
-			hello.SRTPProfiles = c.cfg.SRTPProtectionProfiles
-		}
 		if err := c.offerConnectionID(hello); err != nil {
 			return err
 		}
+	}
+	if c.transport.Datagram { // use_srtp is a DTLS extension (RFC 5764), of 1.2 and 1.3
+		hello.SRTPProfiles = c.cfg.SRTPProtectionProfiles
 	}
 	if net.ParseIP(c.cfg.ServerName) == nil {
 		hello.ServerName = c.cfg.ServerName
 	}
 	c.offerSession(hello)
-	if len(hello.SessionID) == 0 && (offer.has(VersionTLS13) || len(hello.SessionTicket) > 0) {
+	// TLS 1.3's compatibility mode sends a random session ID; DTLS has
+	// none (RFC 9147 §5).
+	if len(hello.SessionID) == 0 && (offer.has(VersionTLS13) && c.transport.CompatibilityCCS || len(hello.SessionTicket) > 0) {
 		hello.SessionID = randomID
 	}
 	c.hs.helloSessionID = hello.SessionID
@@ -221,10 +223,20 @@ func (c *Conn) serverHelloVersion(sh *flights.ServerHello) (uint16, error) {
 	return VersionTLS12, nil
 }
 
+// sessionIDEcho13 is the legacy_session_id_echo of a TLS 1.3 ServerHello
+// answering a ClientHello whose legacy_session_id is id: id, or over DTLS
+// 1.3 none (RFC 9147 §5).
+func (c *Conn) sessionIDEcho13(id []byte) []byte {
+	if c.transport.Datagram {
+		return nil
+	}
+	return id
+}
+
 // checkServerHelloCommon applies the checks a ServerHello and a
 // HelloRetryRequest share, for the version the server chose.
 func (c *Conn) checkServerHelloCommon(sh *flights.ServerHello, version uint16) error {
-	if version == VersionTLS13 && !bytes.Equal(sh.SessionID, c.hs.helloSessionID) {
+	if version == VersionTLS13 && !bytes.Equal(sh.SessionID, c.sessionIDEcho13(c.hs.helloSessionID)) {
 		return alertf(record.AlertIllegalParameter, "session id not echoed")
 	}
 	if sh.CompressionMethod != 0 {
@@ -396,6 +408,9 @@ func (c *Conn) clientEncryptedExtensions(m message) (State, error) {
 	}
 	if ee.EarlyData {
 		return 0, alertf(record.AlertUnsupportedExtension, "early data was not offered")
+	}
+	if err := c.acceptSRTP(ee.SRTPProfiles, ee.SRTPMKI); err != nil {
+		return 0, err
 	}
 	c.alpn = ee.ALPN
 	c.transcript.Write(m.raw)

@@ -36,7 +36,7 @@ func (c *Conn) client12ServerHello(sh *flights.ServerHello, m message) (State, e
 	}
 	c.alpn = sh.ALPN
 	c.hs.tls12.expectTicket = sh.TicketSupported
-	if err := c.acceptSRTP(sh); err != nil {
+	if err := c.acceptSRTP(sh.SRTPProfiles, sh.SRTPMKI); err != nil {
 		return 0, err
 	}
 	c.acceptConnectionID(sh)
@@ -49,12 +49,14 @@ func (c *Conn) client12ServerHello(sh *flights.ServerHello, m message) (State, e
 
 // acceptSRTP takes the server's use_srtp choice, which must be one we
 // offered, with no MKI since we offered none.
-func (c *Conn) acceptSRTP(sh *flights.ServerHello) error {
-	if len(sh.SRTPProfiles) == 0 {
+// It comes in the ServerHello (DTLS 1.2) or the EncryptedExtensions
+// (DTLS 1.3).
+func (c *Conn) acceptSRTP(profiles []uint16, mki []byte) error {
+	if len(profiles) == 0 {
 		return nil
 	}
-	p := sh.SRTPProfiles[0]
-	if !slices.Contains(c.cfg.SRTPProtectionProfiles, p) || len(sh.SRTPMKI) > 0 {
+	p := profiles[0]
+	if !slices.Contains(c.cfg.SRTPProtectionProfiles, p) || len(mki) > 0 {
 		return alertf(record.AlertIllegalParameter, "use_srtp profile %#04x or MKI was not offered", p)
 	}
 	c.srtpProfile = p

@@ -91,6 +91,11 @@ type datagramLayer struct {
 	sent       int  // items of flight already transmitted
 	dgStart    int  // where the datagram being built starts in the output
 
+	// acks are the DTLS 1.3 records of handshake messages the peer sent
+	// that we processed and have not acknowledged, explicitly or by a
+	// flight of our own (RFC 9147 §7).
+	acks []flights.RecordNumber
+
 	timeout     time.Duration
 	deadline    time.Time
 	retransmits int
@@ -304,6 +309,7 @@ func (l *datagramLayer) unprotect(es *epochState, rec record.DTLSRecord) (record
 }
 
 func (l *datagramLayer) writeHandshake(payload []byte) error {
+	l.noteForACK()
 	for len(payload) > 0 {
 		f, rest, err := flights.ParseFragment(payload)
 		if err != nil {
@@ -410,7 +416,33 @@ func (l *datagramLayer) nextMessage() (flights.MsgType, []byte, []byte, bool, er
 func (l *datagramLayer) handshakeBuffered() int { return 0 }
 
 // queueMessage gives a message its message_seq and adds it to the flight.
+// noteForACK notes the DTLS 1.3 record being read, which carries
+// handshake messages, to be acknowledged. Records of the previous epoch
+// are copies, answered by resending the flight.
+func (l *datagramLayer) noteForACK() {
+	if l.read.sn == nil || l.inPrev || len(l.acks) >= flights.MaxACKRecords {
+		return
+	}
+	l.acks = append(l.acks, flights.RecordNumber{Epoch: uint64(l.read.epoch), Seq: l.inSeq})
+}
+
+// sendACK acknowledges the records noted once no handshake of ours is
+// left to do it: the peer's last flight (the client's Finished, for a
+// server) and post-handshake messages (RFC 9147 §7, §5.8.4).
+func (l *datagramLayer) sendACK() error {
+	if len(l.acks) == 0 || l.env.handshaking() || l.write.sn == nil {
+		return nil
+	}
+	var buf [2 + 16*8]byte
+	ack := flights.ACK{Records: l.acks}
+	err := l.seal(l.write, record.TypeACK, ack.Append(buf[:0]))
+	l.acks = l.acks[:0]
+	return err
+}
+
 func (l *datagramLayer) queueMessage(raw []byte) []byte {
+	// A flight of ours acknowledges the peer's (RFC 9147 §7).
+	l.acks = l.acks[:0]
 	msg := flights.ToDTLS(nil, raw, l.sendSeq)
 	l.sendSeq++
 	l.addToFlight(flightItem{epoch: l.write, msg: msg})
@@ -645,6 +677,9 @@ func (l *datagramLayer) closeFlight() {
 // the retransmission timer while a handshake waits for the peer.
 func (l *datagramLayer) end() {
 	if err := l.flush(); err != nil {
+		l.env.failer.fail(err)
+	}
+	if err := l.sendACK(); err != nil {
 		l.env.failer.fail(err)
 	}
 	l.env.cutTransmit()

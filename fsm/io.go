@@ -57,8 +57,24 @@ func (c *Conn) handleRecord(typ record.ContentType, payload []byte) error {
 			return nil
 		}
 		return c.dispatch(InApplicationData, message{body: payload})
+	case record.TypeACK:
+		if c.transport.Datagram && c.version == VersionTLS13 {
+			return c.handleACK(payload)
+		}
 	}
 	return alertf(record.AlertUnexpectedMessage, "protected %s record", typ)
+}
+
+// handleACK takes a DTLS 1.3 ACK (RFC 9147 §7). Flights are resent on
+// the timer, whole, whatever the peer acknowledged.
+// TODO(dtls13): resend only what is not acknowledged, and stop the timer
+// of a flight acknowledged whole.
+func (c *Conn) handleACK(payload []byte) error {
+	var ack flights.ACK
+	if err := ack.Unmarshal(payload); err != nil {
+		return alertf(record.AlertDecodeError, "malformed ACK")
+	}
+	return nil
 }
 
 // MaxIdleRecords is how many records in a row may arrive that move

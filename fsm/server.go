@@ -234,7 +234,7 @@ func (c *Conn) sendHelloRetryRequest(ch *flights.ClientHello) (State, error) {
 	hrr := flights.ServerHello{
 		Version:          c.transport.Version12,
 		Random:           flights.HelloRetryRequestRandom[:],
-		SessionID:        ch.SessionID,
+		SessionID:        c.sessionIDEcho13(ch.SessionID),
 		CipherSuite:      c.suite.ID,
 		SupportedVersion: c.transport.Version13,
 		SelectedGroup:    uint16(c.hs.group),
@@ -351,7 +351,7 @@ func (c *Conn) serverFlight(clientShare []byte) (State, error) {
 		return 0, err
 	}
 	sh := flights.ServerHello{
-		Version: c.transport.Version12, Random: random, SessionID: hs.hello.SessionID,
+		Version: c.transport.Version12, Random: random, SessionID: c.sessionIDEcho13(hs.hello.SessionID),
 		CipherSuite: c.suite.ID, SupportedVersion: c.transport.Version13,
 		KeyShare:       flights.KeyShare{Group: uint16(hs.group), Data: key.PublicKey().Bytes()},
 		HasSelectedPSK: hs.resumed, SelectedPSK: hs.tls13.pskIndex,
@@ -369,6 +369,7 @@ func (c *Conn) serverFlight(clientShare []byte) (State, error) {
 		return 0, err
 	}
 	ee := flights.EncryptedExtensions{ALPN: c.alpn}
+	c.chooseSRTP(c.hs.hello, &ee.SRTPProfiles)
 	c.sendBuilt(ee.Append(c.msgBuffer()))
 	next := StateServerWaitFinished13
 	if !hs.resumed {

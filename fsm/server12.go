@@ -99,7 +99,7 @@ func (c *Conn) server12Resume(ch *flights.ClientHello, s *Session, m message) (S
 	if ch.ECPointFormats != nil {
 		sh.ECPointFormats = []uint8{0}
 	}
-	c.chooseSRTP(ch, &sh)
+	c.chooseSRTP(ch, &sh.SRTPProfiles)
 	if err := c.chooseConnectionID(ch, &sh); err != nil {
 		return 0, err
 	}
@@ -124,14 +124,16 @@ func (c *Conn) renegotiationInfo() []byte {
 
 // chooseSRTP answers use_srtp with our first profile the client offers;
 // with none in common the extension is left out (RFC 5764 §4.1.1).
-func (c *Conn) chooseSRTP(ch *flights.ClientHello, sh *flights.ServerHello) {
+// The answer goes in the ServerHello (DTLS 1.2) or the
+// EncryptedExtensions (DTLS 1.3).
+func (c *Conn) chooseSRTP(ch *flights.ClientHello, answer *[]uint16) {
 	if !c.transport.Datagram {
 		return // use_srtp is a DTLS extension (RFC 5764): ignored over TLS
 	}
 	for _, p := range c.cfg.SRTPProtectionProfiles {
 		if slices.Contains(ch.SRTPProfiles, p) {
 			c.srtpProfile = p
-			sh.SRTPProfiles = []uint16{p}
+			*answer = []uint16{p}
 			return
 		}
 	}
@@ -247,7 +249,7 @@ func (c *Conn) server12Flight(ch *flights.ClientHello) (State, error) {
 	if ch.ECPointFormats != nil {
 		sh.ECPointFormats = []uint8{0}
 	}
-	c.chooseSRTP(ch, &sh)
+	c.chooseSRTP(ch, &sh.SRTPProfiles)
 	if err := c.chooseConnectionID(ch, &sh); err != nil {
 		return 0, err
 	}
