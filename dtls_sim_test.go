@@ -49,7 +49,13 @@ const dtlsSimMessages = 12
 // an MTU from 300 to 1200 bytes, which the Conns keep to. Every handshake
 // completes; each message carries a unique id, and no id is delivered
 // twice or unsent; without loss every message arrives.
-func TestDTLSSimLossy(t *testing.T) {
+func TestDTLSSimLossy(t *testing.T) { runDTLSSimLossy(t, fsm.VersionTLS12) }
+
+// TestDTLS13SimLossy is TestDTLSSimLossy over DTLS 1.3.
+func TestDTLS13SimLossy(t *testing.T) { runDTLSSimLossy(t, fsm.VersionTLS13) }
+
+// runDTLSSimLossy is the body of TestDTLSSimLossy for one DTLS version.
+func runDTLSSimLossy(t *testing.T, version uint16) {
 	// As in TestScenarios: an Ed25519 certificate made under a fixed
 	// global random source has the same size in every process, so that a
 	// seed runs the same way when run again.
@@ -79,7 +85,7 @@ func TestDTLSSimLossy(t *testing.T) {
 			if seed%10 == 0 {
 				link.Loss = 0
 			}
-			s := lossySim(t, seed, cert, link)
+			s := lossySim(t, seed, cert, link, version)
 			require.NoError(t, s.Handshake(), "loss %.2f", link.Loss)
 			require.Equal(t, 1, s.Client.Handshakes)
 			require.Equal(t, 1, s.Server.Handshakes)
@@ -128,17 +134,20 @@ func TestDTLSSimLossy(t *testing.T) {
 }
 
 // lossySim returns a DTLS simulator over link for fresh configurations of
-// the seed, with the Conns' MTU the link's and MaxRetransmits raised.
-func lossySim(t *testing.T, seed uint64, cert *testcert.Cert, link fsmtest.Link) *fsmtest.Sim {
+// the seed, with the Conns' MTU the link's and MaxRetransmits raised,
+// both ends speaking only the DTLS version given.
+func lossySim(t *testing.T, seed uint64, cert *testcert.Cert, link fsmtest.Link, version uint16) *fsmtest.Sim {
 	server := &fsm.Config{
 		Rand:           fsmtest.Rand(seed, fsmtest.Server),
 		Certificates:   []fsm.Certificate{{Certificate: cert.CertDER, PrivateKey: cert.Key}},
 		MTU:            link.MTU,
 		MaxRetransmits: simMaxRetransmits,
+		MinVersion:     version, MaxVersion: version,
 	}
 	client := &fsm.Config{
 		Rand: fsmtest.Rand(seed, fsmtest.Client), RootCAs: cert.CAPool, ServerName: "localhost",
 		MTU: link.MTU, MaxRetransmits: simMaxRetransmits,
+		MinVersion: version, MaxVersion: version,
 	}
 	s := fsmtest.New(seed, fsmtest.DTLS, client, server, fsmtest.Options{Epoch: cert.Leaf.NotBefore.Add(time.Hour), Link: link})
 	s.LogTrace(t, 80)

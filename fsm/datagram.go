@@ -406,8 +406,13 @@ func (l *datagramLayer) nextMessage() (flights.MsgType, []byte, []byte, bool, er
 			l.write.seq = max(l.write.seq, l.inSeq)
 		}
 	}
-	// The peer has moved on: what we send next is a new flight.
-	l.closeFlight()
+	// The peer has moved on: what we send next is a new flight. A DTLS
+	// 1.3 post-handshake message (a NewSessionTicket, which a server
+	// sends along with its last flight) acknowledges nothing of ours: the
+	// handshake's last flight stays ready to be sent again.
+	if l.env.version != VersionTLS13 || l.env.handshaking() {
+		l.closeFlight()
+	}
 	return typ, body, raw, true, nil
 }
 

@@ -28,9 +28,6 @@ func TestDTLS13Handshake(t *testing.T) {
 	require.NoError(t, l.client.conn.Start(l.now))
 	l.run(t, 100)
 	for _, s := range []*dgramSide{l.client, l.server} {
-		t.Logf("%v: %v err %v", s.conn.IsClient(), s.events, s.conn.Err())
-	}
-	for _, s := range []*dgramSide{l.client, l.server} {
 		require.Equal(t, 1, s.done, "handshakes")
 		require.NoError(t, s.conn.Err())
 		require.Equal(t, record.VersionDTLS13, s.conn.ConnectionState().Version)
@@ -42,4 +39,25 @@ func TestDTLS13Handshake(t *testing.T) {
 	l.run(t, 100)
 	require.Equal(t, "to the server", string(l.server.received))
 	require.Equal(t, "to the client", string(l.client.received))
+}
+
+// TestDTLS13LostFinished: when the client's Finished is lost, the server
+// sends its flight again, and the client answers with its Finished, the
+// NewSessionTicket that came with the server's flight notwithstanding (it
+// closed the client's flight, which was then never resent).
+func TestDTLS13LostFinished(t *testing.T) {
+	l := dtls13Link(t, nil)
+	lost := false
+	l.drop = func(from *dgramSide, d []byte) bool {
+		if from == l.client && l.client.done == 1 && !lost {
+			lost = true
+			return true
+		}
+		return false
+	}
+	require.NoError(t, l.client.conn.Start(l.now))
+	l.run(t, 100)
+	require.True(t, lost)
+	require.Equal(t, 1, l.server.done, "server handshakes")
+	require.Contains(t, l.client.events, fsm.EventRetransmit, "the client sent its Finished again")
 }
