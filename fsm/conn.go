@@ -113,8 +113,10 @@ type layerView struct {
 	hs         *handshake // the handshake under way; layers ask only if there is one
 	handshakes int
 	// helloRequestSent is set while a HelloRequest we sent waits for
-	// the client's ClientHello.
+	// the client's ClientHello, and keyUpdateUnacked while a DTLS 1.3
+	// KeyUpdate of ours waits for its ACK (RFC 9147 §8).
 	helloRequestSent bool
+	keyUpdateUnacked bool
 }
 
 // handshaking reports whether a handshake is under way.
@@ -152,6 +154,7 @@ type secrets13 struct {
 // keyUpdateState is TLS 1.3's key update bookkeeping (keyupdate.go).
 type keyUpdateState struct {
 	scheduled KeyUpdateType // by the API's KeyUpdate
+	sent      KeyUpdateType // over DTLS 1.3, the one awaiting its ACK
 	owed      bool          // the peer asked for one (update_requested)
 	inRow     int           // KeyUpdates received since the last application data
 }

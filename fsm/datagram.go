@@ -3,6 +3,7 @@ package fsm
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 	"time"
 
 	"github.com/tlsm/tlsm/cipher"
@@ -95,6 +96,10 @@ type datagramLayer struct {
 	// that we processed and have not acknowledged, explicitly or by a
 	// flight of our own (RFC 9147 §7).
 	acks []flights.RecordNumber
+	// flightRecords are the DTLS 1.3 records our current flight went out
+	// in, each transmission's, up to maxFlightRecords: an ACK of any of
+	// them acknowledges a one-record flight (a KeyUpdate).
+	flightRecords []flights.RecordNumber
 
 	timeout     time.Duration
 	deadline    time.Time
@@ -446,8 +451,15 @@ func (l *datagramLayer) sendACK() error {
 }
 
 func (l *datagramLayer) queueMessage(raw []byte) []byte {
-	// A flight of ours acknowledges the peer's (RFC 9147 §7).
-	l.acks = l.acks[:0]
+	if l.env.version == VersionTLS13 && !l.env.handshaking() {
+		// A DTLS 1.3 post-handshake message (a KeyUpdate) is a flight
+		// of its own, acknowledged by an ACK.
+		l.closeFlight()
+	} else {
+		// A handshake flight of ours acknowledges the peer's (RFC 9147
+		// §7).
+		l.acks = l.acks[:0]
+	}
 	msg := flights.ToDTLS(nil, raw, l.sendSeq)
 	l.sendSeq++
 	l.addToFlight(flightItem{epoch: l.write, msg: msg})
@@ -457,6 +469,7 @@ func (l *datagramLayer) queueMessage(raw []byte) []byte {
 func (l *datagramLayer) addToFlight(item flightItem) {
 	if !l.flightOpen {
 		l.flight, l.sent, l.flightOpen = l.flight[:0], 0, true
+		l.flightRecords = l.flightRecords[:0]
 		l.timeout, l.retransmits = 0, 0
 		l.setTimer(time.Time{})
 	}
@@ -570,11 +583,40 @@ func (l *datagramLayer) transmitItem(item flightItem) error {
 	max := l.maxPayload(item.epoch)
 	flights.AppendFragments(nil, item.msg, max, func(fragment []byte) {
 		if err == nil {
+			l.noteSent(item.epoch)
 			err = l.seal(item.epoch, record.TypeHandshake, fragment)
 		}
 	})
 	return err
 }
+
+// maxFlightRecords bounds flightRecords: a KeyUpdate sent again at most
+// MaxRetransmits times fits, with room.
+const maxFlightRecords = 64
+
+// noteSent notes the number of the DTLS 1.3 record a flight's fragment
+// is about to go out in.
+func (l *datagramLayer) noteSent(es *epochState) {
+	if es.sn != nil && len(l.flightRecords) < maxFlightRecords {
+		l.flightRecords = append(l.flightRecords, flights.RecordNumber{Epoch: uint64(es.epoch), Seq: es.seq})
+	}
+}
+
+// acknowledged reports whether an ACK covers a record our current flight
+// went out in, and if so ends the flight: nothing of it is sent again.
+func (l *datagramLayer) acknowledged(records []flights.RecordNumber) bool {
+	for _, r := range records {
+		if slices.Contains(l.flightRecords, r) {
+			l.flightOpen = false
+			l.flight, l.sent, l.flightRecords = l.flight[:0], 0, l.flightRecords[:0]
+			return true
+		}
+	}
+	return false
+}
+
+// writeSeq is the sequence number of the next record of the write epoch.
+func (l *datagramLayer) writeSeq() uint64 { return l.write.seq }
 
 func (l *datagramLayer) setWriteState(st *cipher.State, sn *cipher.RecordNumberKey) error {
 	if err := l.flush(); err != nil {
@@ -691,7 +733,8 @@ func (l *datagramLayer) end() {
 	l.dgStart = len(l.env.out)
 	// A handshake waits for the peer; so does a HelloRequest, which is
 	// sent again until the client answers it.
-	waiting := (l.env.handshaking() || l.env.helloRequestSent) && l.env.state != StateClosed && len(l.flight) > 0 && l.sent == len(l.flight)
+	waiting := (l.env.handshaking() || l.env.helloRequestSent || l.env.keyUpdateUnacked) && l.env.state != StateClosed &&
+		len(l.flight) > 0 && l.sent == len(l.flight)
 	switch {
 	case waiting && l.deadline.IsZero():
 		if l.timeout == 0 {

@@ -61,3 +61,66 @@ func TestDTLS13LostFinished(t *testing.T) {
 	require.Equal(t, 1, l.server.done, "server handshakes")
 	require.Contains(t, l.client.events, fsm.EventRetransmit, "the client sent its Finished again")
 }
+
+// keyUpdateKinds returns the key update events of s, in order.
+func keyUpdateKinds(s *dgramSide) []fsm.EventKind {
+	var out []fsm.EventKind
+	for _, k := range s.events {
+		if k == fsm.EventKeyUpdateSent || k == fsm.EventKeyUpdateReceived {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// TestDTLS13KeyUpdate: a DTLS 1.3 key update is scheduled, goes out with
+// the next write, and switches the sender's keys only once the peer has
+// acknowledged it (RFC 9147 §8); an update_requested is answered with the
+// peer's next write. With the first KeyUpdate lost, it is sent again on
+// the timer and the update completes; data flows throughout.
+func TestDTLS13KeyUpdate(t *testing.T) {
+	for _, lose := range []bool{false, true} {
+		t.Run(map[bool]string{false: "delivered", true: "first lost"}[lose], func(t *testing.T) {
+			l := dtls13Link(t, nil)
+			require.NoError(t, l.client.conn.Start(l.now))
+			l.run(t, 100)
+			// The server's data shows the client it completed.
+			_, err := l.server.conn.Write(l.now, []byte("ready"))
+			require.NoError(t, err)
+			l.run(t, 100)
+
+			dropped := 0
+			l.drop = func(from *dgramSide, d []byte) bool {
+				if lose && from == l.client && dropped == 0 {
+					dropped++
+					return true
+				}
+				return false
+			}
+			require.NoError(t, l.client.conn.KeyUpdate(fsm.UpdateRequested))
+			_, err = l.client.conn.Write(l.now, []byte("one"))
+			require.NoError(t, err)
+			l.drain(l.client)
+			require.NotContains(t, l.client.events, fsm.EventKeyUpdateSent, "keys switched before the ACK")
+			l.run(t, 200)
+			require.Equal(t, []fsm.EventKind{fsm.EventKeyUpdateSent}, keyUpdateKinds(l.client))
+			require.Equal(t, []fsm.EventKind{fsm.EventKeyUpdateReceived}, keyUpdateKinds(l.server))
+			require.Equal(t, fsm.UpdateNotRequested, l.server.conn.PendingKeyUpdate(), "the server owes an update")
+
+			_, err = l.server.conn.Write(l.now, []byte("two"))
+			require.NoError(t, err)
+			l.run(t, 200)
+			_, err = l.client.conn.Write(l.now, []byte("three"))
+			require.NoError(t, err)
+			l.run(t, 200)
+			require.Equal(t, []fsm.EventKind{fsm.EventKeyUpdateSent, fsm.EventKeyUpdateReceived}, keyUpdateKinds(l.client))
+			require.Equal(t, []fsm.EventKind{fsm.EventKeyUpdateReceived, fsm.EventKeyUpdateSent}, keyUpdateKinds(l.server))
+			if !lose {
+				require.Equal(t, "onethree", string(l.server.received))
+			}
+			require.Equal(t, "readytwo", string(l.client.received))
+			require.NoError(t, l.client.conn.Err())
+			require.NoError(t, l.server.conn.Err())
+		})
+	}
+}

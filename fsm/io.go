@@ -65,14 +65,24 @@ func (c *Conn) handleRecord(typ record.ContentType, payload []byte) error {
 	return alertf(record.AlertUnexpectedMessage, "protected %s record", typ)
 }
 
-// handleACK takes a DTLS 1.3 ACK (RFC 9147 §7). Flights are resent on
-// the timer, whole, whatever the peer acknowledged.
+// handleACK takes a DTLS 1.3 ACK (RFC 9147 §7). One that covers our
+// KeyUpdate lets us switch to the next keys (RFC 9147 §8). Once the
+// handshake is over an ACK also says the peer has completed it: it
+// acknowledges our last flight. Handshake flights are resent on the
+// timer, whole, whatever the peer acknowledged.
 // TODO(dtls13): resend only what is not acknowledged, and stop the timer
 // of a flight acknowledged whole.
 func (c *Conn) handleACK(payload []byte) error {
 	var ack flights.ACK
 	if err := ack.Unmarshal(payload); err != nil {
 		return alertf(record.AlertDecodeError, "malformed ACK")
+	}
+	if c.hs == nil && c.handshakes > 0 {
+		c.reneg.peerCompleted = true
+	}
+	if c.keyUpdateUnacked && c.layer.acknowledged(ack.Records) {
+		c.keyUpdateUnacked = false
+		return c.switchWriteKeys(c.ku.sent)
 	}
 	return nil
 }

@@ -119,12 +119,31 @@ func (c *Conn) sendScheduledKeyUpdate(withOwed bool) error {
 	if t == KeyUpdateNone || !c.connected() || c.sentClose {
 		return nil
 	}
+	if c.transport.Datagram && (c.keyUpdateUnacked || !c.reneg.peerCompleted) {
+		// DTLS 1.3 has one KeyUpdate outstanding at a time, and none
+		// before the peer has completed the handshake (RFC 9147 §8):
+		// this one waits, scheduled.
+		return nil
+	}
 	c.ku.scheduled, c.ku.owed = KeyUpdateNone, false
 	msg := flights.KeyUpdate{}
 	if t == UpdateRequested {
 		msg.RequestUpdate = 1
 	}
 	c.sendPostHandshake(msg.Append(nil))
+	if c.transport.Datagram {
+		// Over DTLS 1.3 the keys change once the KeyUpdate is
+		// acknowledged (handleACK); until then it is sent again on the
+		// timer.
+		c.keyUpdateUnacked, c.ku.sent = true, t
+		return nil
+	}
+	return c.switchWriteKeys(t)
+}
+
+// switchWriteKeys moves our writing to the next traffic secret, for a
+// KeyUpdate of type t sent (and, over DTLS 1.3, acknowledged).
+func (c *Conn) switchWriteKeys(t KeyUpdateType) error {
 	if c.isClient {
 		c.tls13.clientAP = c.transport.Labels.NextTrafficSecret(c.suite.Hash, c.tls13.clientAP)
 		if err := c.setWriteKeys(c.tls13.clientAP); err != nil {
@@ -190,7 +209,7 @@ func (c *Conn) countPostHandshake() error {
 // protected its share of records, and refuses to go on when the sequence
 // number could wrap.
 func (c *Conn) scheduleKeyUpdateAtLimit() {
-	if st := c.layer.writeState(); st != nil && c.version == VersionTLS13 && st.Seq() >= c.cfg.keyUpdateAfterRecords() {
+	if st := c.layer.writeState(); st != nil && c.version == VersionTLS13 && c.layer.writeSeq() >= c.cfg.keyUpdateAfterRecords() {
 		c.ku.scheduled = max(c.ku.scheduled, UpdateNotRequested)
 	}
 }

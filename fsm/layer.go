@@ -47,8 +47,13 @@ type layer interface {
 	// DTLS 1.3, protects the record numbers of the new epoch.
 	setWriteState(st *cipher.State, sn *cipher.RecordNumberKey) error
 	setReadState(st *cipher.State, sn *cipher.RecordNumberKey)
-	// writeState is the current write protection, nil before keys.
+	// writeState is the current write protection, nil before keys;
+	// writeSeq the sequence number of its next record.
 	writeState() *cipher.State
+	writeSeq() uint64
+	// acknowledged reports whether a DTLS 1.3 ACK's records cover our
+	// current flight, which then ends.
+	acknowledged(records []flights.RecordNumber) bool
 	// end finishes a call, turning what was produced into transmit events.
 	end()
 	// sendHelloVerifyRequest answers a ClientHello starting with f with a
@@ -281,6 +286,15 @@ func (l *streamLayer) setWriteState(st *cipher.State, _ *cipher.RecordNumberKey)
 func (l *streamLayer) setReadState(st *cipher.State, _ *cipher.RecordNumberKey) { l.readKeys = st }
 
 func (l *streamLayer) writeState() *cipher.State { return l.writeKeys }
+
+func (l *streamLayer) writeSeq() uint64 {
+	if l.writeKeys == nil {
+		return 0
+	}
+	return l.writeKeys.Seq()
+}
+
+func (l *streamLayer) acknowledged([]flights.RecordNumber) bool { return false }
 
 // sendHelloVerifyRequest fails: a stream has no cookie exchange.
 func (l *streamLayer) sendHelloVerifyRequest(*flights.HelloCookieFields) error {
