@@ -629,6 +629,23 @@ func (c *Conn) renegotiate() error {
 	return c.core.Renegotiate()
 }
 
+// KeyUpdate schedules a DTLS 1.3 key update (SSL_key_update(3)), sent on
+// the next Write or Handshake and acknowledged by the peer before the new
+// keys are used (RFC 9147 §8).
+func (c *Conn) KeyUpdate(t fsm.KeyUpdateType) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return dtlsError(c.core.KeyUpdate(t))
+}
+
+// PendingKeyUpdate returns the key update that will be sent next, or
+// fsm.KeyUpdateNone (SSL_get_key_update_type(3)).
+func (c *Conn) PendingKeyUpdate() fsm.KeyUpdateType {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.core.PendingKeyUpdate()
+}
+
 // renegotiateAbbreviated is RenegotiateAbbreviated's body; its errors are the core's, unprefixed.
 func (c *Conn) renegotiateAbbreviated() error {
 	c.mu.Lock()

@@ -17,7 +17,8 @@ import (
 
 // TestInteropPionDTLS13 runs DTLS 1.3 (RFC 9147) between tlsm and pion/dtls
 // v4 both ways, with client certificates, the messages of the other
-// interop tests, and DTLS-SRTP keys that must agree. tlsm enables DTLS
+// interop tests, a key update each way halfway (asking the peer for one
+// too, which it sends), and DTLS-SRTP keys that must agree. tlsm enables DTLS
 // 1.3 with MaxVersion; its server takes the client's address on trust
 // (the stateless HelloRetryRequest cookie is still to come).
 func TestInteropPionDTLS13(t *testing.T) {
@@ -33,9 +34,19 @@ func TestInteropPionDTLS13(t *testing.T) {
 		defer cancel()
 		require.NoError(t, c.HandshakeContext(ctx))
 		ekm := checkTLSM13State(t, c.ConnectionState(), func(n int) ([]byte, error) { return c.ExportKeyingMaterial(srtpLabel, nil, n) })
-		resends := exchange(t, c, func() string { return "" })
+		var updates []fsm.Event
+		c.OnEvent(func(ev fsm.Event) {
+			if ev.Kind == fsm.EventKeyUpdateSent || ev.Kind == fsm.EventKeyUpdateReceived {
+				updates = append(updates, ev)
+			}
+		})
+		resends := exchangeRange(t, c, 0, interopMessages/2, func() string { return "" })
+		// tlsm's k/K: a key update, asking pion for one too, halfway.
+		require.NoError(t, c.KeyUpdate(fsm.UpdateRequested))
+		resends += exchangeRange(t, c, interopMessages/2, interopMessages, func() string { return "" })
 		require.LessOrEqual(t, resends, maxLosses, "too many losses on loopback")
 		require.NoError(t, c.Close())
+		require.Len(t, updates, 2, "tlsm's key update and pion's answer: %v", updates)
 		var s pionServed
 		select {
 		case s = <-done:
@@ -57,6 +68,12 @@ func TestInteropPionDTLS13(t *testing.T) {
 		require.NoError(t, err)
 		server := dtls.Server(sock, csock.LocalAddr(), cfg)
 		defer server.Close()
+		var updates []fsm.Event
+		server.OnEvent(func(ev fsm.Event) {
+			if ev.Kind == fsm.EventKeyUpdateSent || ev.Kind == fsm.EventKeyUpdateReceived {
+				updates = append(updates, ev)
+			}
+		})
 		served := make(chan error, 1)
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
@@ -74,7 +91,11 @@ func TestInteropPionDTLS13(t *testing.T) {
 		defer cancel()
 		require.NoError(t, c.HandshakeContext(ctx))
 		ps := pionStateOf(c)
-		resends := exchange(t, c, func() string { return "" })
+		resends := exchangeRange(t, c, 0, interopMessages/2, func() string { return "" })
+		// pion's UpdateKeys, asking tlsm for an update too, halfway: it
+		// returns once tlsm has acknowledged it.
+		require.NoError(t, c.UpdateKeys(ctx, piondtls.KeyUpdateOptions{RequestPeerUpdate: true}))
+		resends += exchangeRange(t, c, interopMessages/2, interopMessages, func() string { return "" })
 		require.LessOrEqual(t, resends, maxLosses, "too many losses on loopback")
 		require.NoError(t, c.Close())
 		select {
@@ -85,6 +106,9 @@ func TestInteropPionDTLS13(t *testing.T) {
 		}
 		ekm := checkTLSM13State(t, server.ConnectionState(), func(n int) ([]byte, error) { return server.ExportKeyingMaterial(srtpLabel, nil, n) })
 		checkPion13State(t, ps, ekm)
+		require.Len(t, updates, 2, "pion's key update and tlsm's answer: %v", updates)
+		require.Equal(t, fsm.EventKeyUpdateReceived, updates[0].Kind)
+		require.Equal(t, fsm.EventKeyUpdateSent, updates[1].Kind)
 	})
 }
 
