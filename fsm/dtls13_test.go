@@ -124,3 +124,38 @@ func TestDTLS13KeyUpdate(t *testing.T) {
 		})
 	}
 }
+
+// TestDTLS13Retry: a server that wants another key share asks for it with
+// a HelloRetryRequest; the transcript then starts from the first
+// ClientHello's hash, without DTLS fields on either side.
+func TestDTLS13Retry(t *testing.T) {
+	l := dtls13Link(t, func(cc, sc *fsm.Config) {
+		cc.CurvePreferences = []fsm.CurveID{fsm.X25519, fsm.CurveP256}
+		sc.CurvePreferences = []fsm.CurveID{fsm.CurveP256}
+	})
+	require.NoError(t, l.client.conn.Start(l.now))
+	l.run(t, 100)
+	for _, s := range []*dgramSide{l.client, l.server} {
+		require.Equal(t, 1, s.done, "handshakes")
+		cs := s.conn.ConnectionState()
+		require.True(t, cs.HelloRetryRequest)
+		require.Equal(t, fsm.CurveP256, cs.CurveID)
+	}
+}
+
+// TestDTLS13Resumption: a second connection resumes the first's session
+// with a PSK; the binder is computed over the ClientHello without its
+// DTLS fields, as the transcript is.
+func TestDTLS13Resumption(t *testing.T) {
+	cc, sc := dtlsConfigs(t, testcert.ECDSAP256)
+	cc.MaxVersion, sc.MaxVersion = fsm.VersionTLS13, fsm.VersionTLS13
+	sc.InsecureSkipHelloVerify = true
+	for i := range 2 {
+		l := newDgramLink(t, cc, sc)
+		require.NoError(t, l.client.conn.Start(l.now))
+		l.run(t, 100)
+		require.Equal(t, 1, l.client.done)
+		require.Equal(t, i == 1, l.client.conn.ConnectionState().DidResume, "connection %d", i)
+		require.Equal(t, i == 1, l.server.conn.ConnectionState().DidResume, "connection %d", i)
+	}
+}

@@ -79,7 +79,7 @@ type handshakeDTLS struct {
 // the suite's; over DTLS 1.3 the transcript drops the DTLS fields of its
 // messages, the ClientHello buffered so far included (RFC 9147 §5.2).
 func (c *Conn) hashTranscript13() {
-	if c.transport.Datagram {
+	if c.transport.Datagram && c.transcript.Hash() == 0 { // not yet, as after a HelloRetryRequest
 		c.transcript.DropDTLSFields()
 	}
 	c.transcript.SetHash(c.suite.Hash)

@@ -292,13 +292,23 @@ func (c *Conn) selectPSK(ch *flights.ClientHello, raw []byte) error {
 		return nil
 	}
 	h := c.suite.Hash
-	th := c.transcript.SumWith(h, raw[:len(raw)-ch.BindersLen()])
+	th := c.transcript.SumWith(h, c.truncatedHello(raw, ch.BindersLen()))
 	if !hmac.Equal(ch.PSKBinders[i], binder(c.transport.Labels, h, s.Secret, th)) {
 		return alertf(record.AlertDecryptError, "PSK binder does not verify")
 	}
 	c.hs.resumed, c.hs.tls13.psk, c.hs.tls13.pskIndex, c.hs.session = true, s.Secret, uint16(i), s
 	c.peerCerts = s.PeerCertificates
 	return nil
+}
+
+// truncatedHello is a received ClientHello raw without its binders
+// (bindersLen bytes), in the form the binder covers: over DTLS 1.3
+// without the DTLS fields of its header, which keeps the full length.
+func (c *Conn) truncatedHello(raw []byte, bindersLen int) []byte {
+	if !c.transport.Datagram {
+		return raw[:len(raw)-bindersLen]
+	}
+	return append(bytes.Clone(raw[:4]), raw[flights.DTLSHeaderLen:len(raw)-bindersLen]...)
 }
 
 // usablePSK returns the first PSK of ch the server would resume, with
