@@ -18,9 +18,9 @@ import (
 // TestInteropPionDTLS13 runs DTLS 1.3 (RFC 9147) between tlsm and pion/dtls
 // v4 both ways, with client certificates, the messages of the other
 // interop tests, a key update each way halfway (asking the peer for one
-// too, which it sends), and DTLS-SRTP keys that must agree. tlsm enables DTLS
-// 1.3 with MaxVersion; its server takes the client's address on trust
-// (the stateless HelloRetryRequest cookie is still to come).
+// too, which it sends), and DTLS-SRTP keys that must agree. tlsm enables
+// DTLS 1.3 with MaxVersion; its server checks pion's address with a
+// HelloRetryRequest cookie.
 func TestInteropPionDTLS13(t *testing.T) {
 	t.Run("tlsm-client", func(t *testing.T) {
 		addr, done := startPionServer(t, pionServerOptions(t, pionServerCase{suite: fsm.TLS_AES_128_GCM_SHA256}))
@@ -61,7 +61,6 @@ func TestInteropPionDTLS13(t *testing.T) {
 	t.Run("pion-client", func(t *testing.T) {
 		cfg := tlsmServerConfig(t, fsm.TLS_AES_128_GCM_SHA256, 0)
 		cfg.MinVersion, cfg.MaxVersion = fsm.VersionTLS13, fsm.VersionTLS13
-		cfg.InsecureSkipHelloVerify = true
 		sock, err := net.ListenPacket("udp", "127.0.0.1:0")
 		require.NoError(t, err)
 		csock, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -106,6 +105,7 @@ func TestInteropPionDTLS13(t *testing.T) {
 		}
 		ekm := checkTLSM13State(t, server.ConnectionState(), func(n int) ([]byte, error) { return server.ExportKeyingMaterial(srtpLabel, nil, n) })
 		checkPion13State(t, ps, ekm)
+		require.True(t, server.ConnectionState().HelloRetryRequest, "no cookie exchange")
 		require.Len(t, updates, 2, "pion's key update and tlsm's answer: %v", updates)
 		require.Equal(t, fsm.EventKeyUpdateReceived, updates[0].Kind)
 		require.Equal(t, fsm.EventKeyUpdateSent, updates[1].Kind)

@@ -83,6 +83,18 @@ func (c *Config) cookieValid(now time.Time, peerID []byte, f *flights.HelloCooki
 	return false
 }
 
+// retryCookie is the cookie of a DTLS 1.3 HelloRetryRequest answering
+// ch from peerID: the HelloVerifyRequest cookie of the same hello, which
+// the second ClientHello must echo in its cookie extension.
+func (c *Config) retryCookie(now time.Time, peerID []byte, ch *flights.ClientHello) ([]byte, error) {
+	keys, err := c.cookieSecrets(now)
+	if err != nil {
+		return nil, err
+	}
+	cookie := helloCookie(&keys[0], peerID, &flights.HelloCookieFields{Random: ch.Random, SessionID: ch.SessionID})
+	return cookie[:], nil
+}
+
 // appendHelloVerifyRequest appends to dst the record of a
 // HelloVerifyRequest for a ClientHello from peerID starting with f, whose
 // record and message sequence numbers were recordSeq and msgSeq: the

@@ -159,3 +159,32 @@ func TestDTLS13Resumption(t *testing.T) {
 		require.Equal(t, i == 1, l.server.conn.ConnectionState().DidResume, "connection %d", i)
 	}
 }
+
+// TestDTLS13Cookie: a DTLS 1.3 server that checks addresses answers the
+// first ClientHello with a HelloRetryRequest carrying a cookie, and no
+// HelloVerifyRequest (RFC 9147 §5.1); the client echoes the cookie and the
+// handshake completes, with or without a new key share asked for too.
+func TestDTLS13Cookie(t *testing.T) {
+	for _, retryGroup := range []bool{false, true} {
+		l := dtls13Link(t, func(cc, sc *fsm.Config) {
+			sc.InsecureSkipHelloVerify = false
+			if retryGroup {
+				cc.CurvePreferences = []fsm.CurveID{fsm.X25519, fsm.CurveP256}
+				sc.CurvePreferences = []fsm.CurveID{fsm.CurveP256}
+			}
+		})
+		var hvr bool
+		l.drop = func(from *dgramSide, d []byte) bool {
+			hvr = hvr || from == l.server && len(d) > 13+12 && d[0] == 22 && d[13] == byte(fsm.MessageHelloVerifyRequest)
+			return false
+		}
+		require.NoError(t, l.client.conn.Start(l.now))
+		l.run(t, 100)
+		require.False(t, hvr, "a HelloVerifyRequest to a DTLS 1.3 client")
+		for _, s := range []*dgramSide{l.client, l.server} {
+			require.Equal(t, 1, s.done, "handshakes")
+			require.True(t, s.conn.ConnectionState().HelloRetryRequest)
+			require.Equal(t, record.VersionDTLS13, s.conn.ConnectionState().Version)
+		}
+	}
+}

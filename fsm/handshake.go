@@ -43,6 +43,7 @@ type handshake13 struct {
 	serverHS []byte // server handshake traffic secret
 	certReq  *flights.CertificateRequest
 	psk      []byte // the PSK in use
+	cookie   []byte // DTLS: the cookie of our HelloRetryRequest
 	pskIndex uint16 // server: which offered PSK was chosen
 	hrrSuite uint16 // suite of the HelloRetryRequest
 	// resumableBeforeRetry: the ClientHello a HelloRetryRequest answered

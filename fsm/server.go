@@ -28,9 +28,8 @@ func (c *Conn) serverClientHello(m message) (State, error) {
 	if err != nil {
 		return 0, err
 	}
-	// DTLS 1.3 has no HelloVerifyRequest (RFC 9147 §5.1).
-	// TODO(dtls13): check the address with a stateless HelloRetryRequest
-	// cookie instead.
+	// DTLS 1.3 has no HelloVerifyRequest: the client proves its address
+	// by echoing the cookie of a HelloRetryRequest (RFC 9147 §5.1).
 	dtls13 := c.transport.offers(ch.SupportedVersions, VersionTLS13) && c.cfg.versionEnabled(c.transport, VersionTLS13)
 	if c.transport.HelloVerify && !dtls13 && !c.cfg.cookieValid(c.now, c.peerID, c.cookieFields(ch)) {
 		return c.sendHelloVerifyRequest(ch)
@@ -64,10 +63,11 @@ func (c *Conn) serverClientHello(m message) (State, error) {
 		return 0, err
 	}
 	share, ok := c.chooseKeyShare(ch)
-	if !ok {
+	checkAddress := c.transport.HelloVerify && !c.cfg.InsecureSkipHelloVerify
+	if !ok || checkAddress {
 		// A PSK offered now is checked in the second ClientHello.
 		c.transcript.Write(m.raw)
-		return c.sendHelloRetryRequest(ch)
+		return c.sendHelloRetryRequest(ch, !ok, checkAddress)
 	}
 	if err := c.selectPSK(ch, m.raw); err != nil {
 		return 0, err
@@ -226,7 +226,10 @@ func (c *Conn) chooseKeyShare(ch *flights.ClientHello) ([]byte, bool) {
 	return nil, false
 }
 
-func (c *Conn) sendHelloRetryRequest(ch *flights.ClientHello) (State, error) {
+// sendHelloRetryRequest asks for another ClientHello: with a key share
+// for c.hs.group when newShare, with a cookie when checkAddress (DTLS
+// 1.3's proof that the client receives at its address, RFC 9147 §5.1).
+func (c *Conn) sendHelloRetryRequest(ch *flights.ClientHello, newShare, checkAddress bool) (State, error) {
 	c.hs.retried, c.hs.tls13.hrrSuite = true, c.suite.ID
 	_, psk := c.usablePSK(ch)
 	c.hs.tls13.resumableBeforeRetry = psk != nil
@@ -237,13 +240,40 @@ func (c *Conn) sendHelloRetryRequest(ch *flights.ClientHello) (State, error) {
 		SessionID:        c.sessionIDEcho13(ch.SessionID),
 		CipherSuite:      c.suite.ID,
 		SupportedVersion: c.transport.Version13,
-		SelectedGroup:    uint16(c.hs.group),
+	}
+	if newShare {
+		hrr.SelectedGroup = uint16(c.hs.group)
+	}
+	if checkAddress {
+		cookie, err := c.cfg.retryCookie(c.now, c.peerID, ch)
+		if err != nil {
+			return 0, err
+		}
+		hrr.Cookie, c.hs.tls13.cookie = cookie, cookie
 	}
 	c.sendBuilt(hrr.Append(c.msgBuffer()))
 	if err := c.sendCompatibilityCCS(); err != nil {
 		return 0, err
 	}
 	return StateServerWaitClientHelloRetried, nil
+}
+
+// retriedShare is the key share of the second ClientHello: the only one,
+// for the group the HelloRetryRequest asked for, or, when it asked only
+// for the cookie, the first ClientHello's share again.
+func (c *Conn) retriedShare(ch *flights.ClientHello) ([]byte, bool) {
+	if c.hs.tls13.cookie != nil && len(ch.KeyShares) > 1 {
+		for _, ks := range ch.KeyShares {
+			if CurveID(ks.Group) == c.hs.group {
+				return ks.Data, true
+			}
+		}
+		return nil, false
+	}
+	if len(ch.KeyShares) != 1 || CurveID(ch.KeyShares[0].Group) != c.hs.group {
+		return nil, false
+	}
+	return ch.KeyShares[0].Data, true
 }
 
 // serverClientHelloRetried handles the ClientHello that answers our
@@ -258,7 +288,11 @@ func (c *Conn) serverClientHelloRetried(m message) (State, error) {
 	if err := c.checkClientHello(ch); err != nil {
 		return 0, err
 	}
-	if len(ch.KeyShares) != 1 || CurveID(ch.KeyShares[0].Group) != c.hs.group {
+	if c.hs.tls13.cookie != nil && !hmac.Equal(ch.Cookie, c.hs.tls13.cookie) {
+		return 0, alertf(record.AlertIllegalParameter, "second ClientHello without our cookie")
+	}
+	share, ok := c.retriedShare(ch)
+	if !ok {
 		return 0, alertf(record.AlertIllegalParameter, "second ClientHello lacks the requested key share")
 	}
 	if ch.EarlyData {
@@ -279,7 +313,7 @@ func (c *Conn) serverClientHelloRetried(m message) (State, error) {
 		return 0, err
 	}
 	c.transcript.Write(m.raw)
-	return c.serverFlight(ch.KeyShares[0].Data)
+	return c.serverFlight(share)
 }
 
 // selectPSK resumes the first offered ticket that is ours, still valid,
