@@ -3,6 +3,7 @@ package dtls_test
 import (
 	"context"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,58 +59,10 @@ func TestInteropPionDTLS13(t *testing.T) {
 		checkSeqs(t, s.echo.seqs)
 	})
 
-	t.Run("pion-client", func(t *testing.T) {
-		cfg := tlsmServerConfig(t, fsm.TLS_AES_128_GCM_SHA256, 0)
-		cfg.MinVersion, cfg.MaxVersion = fsm.VersionTLS13, fsm.VersionTLS13
-		sock, err := net.ListenPacket("udp", "127.0.0.1:0")
-		require.NoError(t, err)
-		csock, err := net.ListenPacket("udp", "127.0.0.1:0")
-		require.NoError(t, err)
-		server := dtls.Server(sock, csock.LocalAddr(), cfg)
-		defer server.Close()
-		var updates []fsm.Event
-		server.OnEvent(func(ev fsm.Event) {
-			if ev.Kind == fsm.EventKeyUpdateSent || ev.Kind == fsm.EventKeyUpdateReceived {
-				updates = append(updates, ev)
-			}
-		})
-		served := make(chan error, 1)
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
-			defer cancel()
-			if err := server.HandshakeContext(ctx); err != nil {
-				served <- err
-				return
-			}
-			served <- serveEcho(server).err
-		}()
-		c, err := piondtls.Client(csock, sock.LocalAddr(), pionClientOptions(t, pionClientCase{suite: fsm.TLS_AES_128_GCM_SHA256})...)
-		require.NoError(t, err)
-		defer c.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
-		defer cancel()
-		require.NoError(t, c.HandshakeContext(ctx))
-		ps := pionStateOf(c)
-		resends := exchangeRange(t, c, 0, interopMessages/2, func() string { return "" })
-		// pion's UpdateKeys, asking tlsm for an update too, halfway: it
-		// returns once tlsm has acknowledged it.
-		require.NoError(t, c.UpdateKeys(ctx, piondtls.KeyUpdateOptions{RequestPeerUpdate: true}))
-		resends += exchangeRange(t, c, interopMessages/2, interopMessages, func() string { return "" })
-		require.LessOrEqual(t, resends, maxLosses, "too many losses on loopback")
-		require.NoError(t, c.Close())
-		select {
-		case err := <-served:
-			require.NoError(t, err, "tlsm server")
-		case <-time.After(interopTimeout):
-			t.Fatal("tlsm server did not finish")
-		}
-		ekm := checkTLSM13State(t, server.ConnectionState(), func(n int) ([]byte, error) { return server.ExportKeyingMaterial(srtpLabel, nil, n) })
-		checkPion13State(t, ps, ekm)
-		require.True(t, server.ConnectionState().HelloRetryRequest, "no cookie exchange")
-		require.Len(t, updates, 2, "pion's key update and tlsm's answer: %v", updates)
-		require.Equal(t, fsm.EventKeyUpdateReceived, updates[0].Kind)
-		require.Equal(t, fsm.EventKeyUpdateSent, updates[1].Kind)
-	})
+	for _, listener := range []bool{false, true} {
+		name := map[bool]string{false: "pion-client", true: "pion-client-listener"}[listener]
+		t.Run(name, func(t *testing.T) { testPionClient13(t, listener) })
+	}
 }
 
 // checkTLSM13State checks a tlsm Conn that negotiated DTLS 1.3 with a
@@ -134,4 +87,74 @@ func checkPion13State(t testing.TB, ps pionState, tlsmEKM []byte) {
 	require.Positive(t, ps.certs, "pion saw no peer certificate")
 	require.Equal(t, uint16(wantSRTP), uint16(ps.srtp), "pion SRTP profile")
 	require.Equal(t, tlsmEKM, ps.ekm, "SRTP keying material differs")
+}
+
+// testPionClient13 runs a pion client against a tlsm DTLS 1.3 server on a
+// socket of its own (dtls.Server) or behind dtls.NewListener.
+func testPionClient13(t *testing.T, listener bool) {
+	cfg := tlsmServerConfig(t, fsm.TLS_AES_128_GCM_SHA256, 0)
+	cfg.MinVersion, cfg.MaxVersion = fsm.VersionTLS13, fsm.VersionTLS13
+	sock, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	csock, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	accept := tlsmAccept(t, sock, csock.LocalAddr(), cfg, listener)
+	var mu sync.Mutex
+	var updates []fsm.Event
+	type served struct {
+		conn *dtls.Conn
+		err  error
+	}
+	done := make(chan served, 1)
+	go func() {
+		server, err := accept()
+		if err != nil {
+			done <- served{err: err}
+			return
+		}
+		server.OnEvent(func(ev fsm.Event) {
+			if ev.Kind == fsm.EventKeyUpdateSent || ev.Kind == fsm.EventKeyUpdateReceived {
+				mu.Lock()
+				updates = append(updates, ev)
+				mu.Unlock()
+			}
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
+		defer cancel()
+		if err := server.HandshakeContext(ctx); err != nil {
+			done <- served{server, err}
+			return
+		}
+		done <- served{server, serveEcho(server).err}
+	}()
+	c, err := piondtls.Client(csock, sock.LocalAddr(), pionClientOptions(t, pionClientCase{suite: fsm.TLS_AES_128_GCM_SHA256})...)
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
+	defer cancel()
+	require.NoError(t, c.HandshakeContext(ctx))
+	ps := pionStateOf(c)
+	resends := exchangeRange(t, c, 0, interopMessages/2, func() string { return "" })
+	// pion's UpdateKeys, asking tlsm for an update too, halfway: it
+	// returns once tlsm has acknowledged it.
+	require.NoError(t, c.UpdateKeys(ctx, piondtls.KeyUpdateOptions{RequestPeerUpdate: true}))
+	resends += exchangeRange(t, c, interopMessages/2, interopMessages, func() string { return "" })
+	require.LessOrEqual(t, resends, maxLosses, "too many losses on loopback")
+	require.NoError(t, c.Close())
+	var s served
+	select {
+	case s = <-done:
+		require.NoError(t, s.err, "tlsm server")
+	case <-time.After(interopTimeout):
+		t.Fatal("tlsm server did not finish")
+	}
+	defer s.conn.Close()
+	ekm := checkTLSM13State(t, s.conn.ConnectionState(), func(n int) ([]byte, error) { return s.conn.ExportKeyingMaterial(srtpLabel, nil, n) })
+	checkPion13State(t, ps, ekm)
+	require.True(t, s.conn.ConnectionState().HelloRetryRequest, "no cookie exchange")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, updates, 2, "pion's key update and tlsm's answer: %v", updates)
+	require.Equal(t, fsm.EventKeyUpdateReceived, updates[0].Kind)
+	require.Equal(t, fsm.EventKeyUpdateSent, updates[1].Kind)
 }

@@ -172,7 +172,7 @@ func VerifyHello(cfg *Config, peerID []byte, now time.Time, datagram []byte) (re
 	if !ok {
 		return nil, false
 	}
-	if cfg.cookieValid(now, peerID, &f) {
+	if cfg.cookieValid(now, peerID, &f) || offersDTLS13(cfg, frag) {
 		return nil, true
 	}
 	reply, err := cfg.appendHelloVerifyRequest(make([]byte, 0, helloVerifyRecordLen), now, peerID, &f, recordSeq, frag.Seq)
@@ -180,6 +180,20 @@ func VerifyHello(cfg *Config, peerID []byte, now time.Time, datagram []byte) (re
 		return nil, false
 	}
 	return reply, false
+}
+
+// offersDTLS13 reports whether a ClientHello, whole in its first
+// fragment, offers DTLS 1.3, which cfg enables: DTLS 1.3 has no
+// HelloVerifyRequest, and the Conn checks the client's address with the
+// cookie of a HelloRetryRequest instead (RFC 9147 §5.1).
+// TODO(dtls13): a stateless HelloRetryRequest here, so that no Conn is
+// made before the address is checked.
+func offersDTLS13(cfg *Config, frag flights.Fragment) bool {
+	if !cfg.versionEnabled(datagramTransport, VersionTLS13) || len(frag.Data) != int(frag.Length) {
+		return false
+	}
+	ch, err := datagramTransport.parseClientHello(frag.Data)
+	return err == nil && datagramTransport.offers(ch.SupportedVersions, VersionTLS13)
 }
 
 // helloVerifyMessageLen is the length of a HelloVerifyRequest message
