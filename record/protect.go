@@ -49,15 +49,5 @@ func Open13(st *cipher.State, rec Record) (ContentType, []byte, error) {
 		}
 		return 0, nil, AlertBadRecordMAC
 	}
-	if len(pt) > MaxPlaintext+1 {
-		return 0, nil, AlertRecordOverflow
-	}
-	i := len(pt) - 1
-	for i >= 0 && pt[i] == 0 {
-		i--
-	}
-	if i < 0 {
-		return 0, nil, AlertUnexpectedMessage
-	}
-	return ContentType(pt[i]), pt[:i], nil
+	return innerPlaintext(pt)
 }
