@@ -27,9 +27,10 @@ const usage = `usage:
   peer -listen  HOST:PORT [flags]     # server
 
 flags:
-  -dtls                 DTLS 1.2 over UDP (default: TLS over TCP)
+  -dtls                 DTLS over UDP (default: TLS over TCP)
   -min 1.2|1.3          lowest version offered/accepted (default 1.2)
-  -max 1.2|1.3          highest version (default 1.3)
+  -max 1.2|1.3          highest version (default 1.3; with -dtls 1.2, as
+                        DTLS 1.3 is experimental: -max 1.3 turns it on)
   -cert F -key F        PEM certificate and key (server default: a generated
                         self-signed ECDSA P-256 certificate for localhost/127.0.0.1)
   -ca F                 PEM roots to verify the peer; -insecure skips verification
@@ -86,6 +87,7 @@ type options struct {
 	connect, listen     string
 	dtls                bool
 	minVer, maxVer      string
+	maxSet              bool // -max was given
 	certFile, keyFile   string
 	caFile              string
 	insecure            bool
@@ -157,6 +159,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, int) {
 		}
 		return nil, 2
 	}
+	fs.Visit(func(f *flag.Flag) { o.maxSet = o.maxSet || f.Name == "max" })
 	bad := func(format string, args ...any) (*options, int) {
 		fmt.Fprintf(stderr, "peer: "+format+"\n", args...)
 		fs.Usage()

@@ -61,10 +61,6 @@ type conn interface {
 // dtlsConn adapts a *dtls.Conn to conn.
 type dtlsConn struct{ *dtls.Conn }
 
-// KeyUpdate fails as the core does for TLS 1.2: DTLS 1.2 has no key
-// updates, and DTLS 1.3 is not implemented.
-func (dtlsConn) KeyUpdate(fsm.KeyUpdateType) error { return fsm.ErrNotTLS13 }
-
 func (c dtlsConn) CloseWrite() error { return c.Conn.Close() }
 
 // dial opens a client connection, its handshake not yet run; abort

@@ -353,15 +353,27 @@ func TestTruncation(t *testing.T) {
 
 // DTLS 1.3 is not implemented: asking for it alone is an error, for
 // either role, before any socket is opened.
-func TestDTLS13NotImplemented(t *testing.T) {
-	for _, args := range [][]string{
-		{"-dtls", "-min", "1.3", "-connect", peers.Addr(1)},
-		{"-dtls", "-min", "1.3", "-listen", peers.Addr(0)},
-	} {
-		p := startPeer(t, args...)
-		requireExit(t, p, 1)
-		require.Equal(t, "msg=error err=\"DTLS 1.3 is not implemented\"\n", p.Stderr())
+func TestDTLS13PeerToPeer(t *testing.T) {
+	// -max 1.3 (or -min 1.3) turns DTLS 1.3 on; k and K update keys, each
+	// switched once the peer acknowledges it, and K is answered.
+	srv, addr := listenPeer(t, "-dtls", "-echo", "-max", "1.3")
+	c := startPeer(t, "-dtls", "-connect", addr, "-insecure", "-min", "1.3")
+	roundTrip(t, c, "one")
+	c.Send("k")
+	roundTrip(t, c, "after k")
+	c.Send("K")
+	roundTrip(t, c, "after K")
+	require.Eventually(t, func() bool {
+		return strings.Count(c.Stderr(), "msg=key_update dir=sent") == 2 &&
+			strings.Count(c.Stderr(), "msg=key_update dir=received type=not_requested") == 1
+	}, timeout, 10*time.Millisecond, c.Stderr())
+	c.Send("Q")
+	requireExit(t, c, 0)
+	requireExit(t, srv, 0)
+	for _, p := range []*peers.Proc{c, srv} {
+		require.Equal(t, []string{"DTLS1.3 resumed=false n=1"}, handshakes(p.Stderr()), p.Stderr())
 	}
+	require.Equal(t, "one\nafter k\nafter K\n", c.Stdout())
 }
 
 func TestUsage(t *testing.T) {
