@@ -19,49 +19,18 @@ import (
 // TestInteropPionDTLS13 runs DTLS 1.3 (RFC 9147) between tlsm and pion/dtls
 // v4 both ways, with client certificates, the messages of the other
 // interop tests, a key update each way halfway (asking the peer for one
-// too, which it sends), and DTLS-SRTP keys that must agree. tlsm enables
-// DTLS 1.3 with MaxVersion; its server checks pion's address with a
-// HelloRetryRequest cookie.
+// too, which it sends), and DTLS-SRTP keys that must agree; without
+// Connection IDs and with them both ways (RFC 9147 §9), which tlsm's
+// listener routes by. tlsm enables DTLS 1.3 with MaxVersion; its server
+// checks pion's address with a HelloRetryRequest cookie.
 func TestInteropPionDTLS13(t *testing.T) {
-	t.Run("tlsm-client", func(t *testing.T) {
-		addr, done := startPionServer(t, pionServerOptions(t, pionServerCase{suite: fsm.TLS_AES_128_GCM_SHA256}))
-		csock, err := net.ListenPacket("udp", "127.0.0.1:0")
-		require.NoError(t, err)
-		cfg := tlsmClientConfig(t, fsm.TLS_AES_128_GCM_SHA256, 0)
-		cfg.MinVersion, cfg.MaxVersion = fsm.VersionTLS13, fsm.VersionTLS13
-		c := dtls.Client(csock, addr, cfg)
-		defer c.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
-		defer cancel()
-		require.NoError(t, c.HandshakeContext(ctx))
-		ekm := checkTLSM13State(t, c.ConnectionState(), func(n int) ([]byte, error) { return c.ExportKeyingMaterial(srtpLabel, nil, n) })
-		var updates []fsm.Event
-		c.OnEvent(func(ev fsm.Event) {
-			if ev.Kind == fsm.EventKeyUpdateSent || ev.Kind == fsm.EventKeyUpdateReceived {
-				updates = append(updates, ev)
-			}
-		})
-		resends := exchangeRange(t, c, 0, interopMessages/2, func() string { return "" })
-		// tlsm's k/K: a key update, asking pion for one too, halfway.
-		require.NoError(t, c.KeyUpdate(fsm.UpdateRequested))
-		resends += exchangeRange(t, c, interopMessages/2, interopMessages, func() string { return "" })
-		require.LessOrEqual(t, resends, maxLosses, "too many losses on loopback")
-		require.NoError(t, c.Close())
-		require.Len(t, updates, 2, "tlsm's key update and pion's answer: %v", updates)
-		var s pionServed
-		select {
-		case s = <-done:
-		case <-time.After(interopTimeout):
-			t.Fatal("pion server did not finish")
+	for _, cid := range []cidSetup{{}, cidBoth()} {
+		suffix := map[bool]string{false: "", true: "-cid"}[cid.tlsm != nil]
+		t.Run("tlsm-client"+suffix, func(t *testing.T) { testTLSMClient13(t, cid) })
+		for _, listener := range []bool{false, true} {
+			name := map[bool]string{false: "pion-client", true: "pion-client-listener"}[listener]
+			t.Run(name+suffix, func(t *testing.T) { testPionClient13(t, listener, cid) })
 		}
-		checkPion13State(t, s.state, ekm)
-		require.NoError(t, s.echo.err, "pion server")
-		checkSeqs(t, s.echo.seqs)
-	})
-
-	for _, listener := range []bool{false, true} {
-		name := map[bool]string{false: "pion-client", true: "pion-client-listener"}[listener]
-		t.Run(name, func(t *testing.T) { testPionClient13(t, listener) })
 	}
 }
 
@@ -91,9 +60,10 @@ func checkPion13State(t testing.TB, ps pionState, tlsmEKM []byte) {
 
 // testPionClient13 runs a pion client against a tlsm DTLS 1.3 server on a
 // socket of its own (dtls.Server) or behind dtls.NewListener.
-func testPionClient13(t *testing.T, listener bool) {
+func testPionClient13(t *testing.T, listener bool, cid cidSetup) {
 	cfg := tlsmServerConfig(t, fsm.TLS_AES_128_GCM_SHA256, 0)
 	cfg.MinVersion, cfg.MaxVersion = fsm.VersionTLS13, fsm.VersionTLS13
+	cfg.ConnectionIDs = cid.tlsm
 	sock, err := net.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
 	csock, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -127,7 +97,7 @@ func testPionClient13(t *testing.T, listener bool) {
 		}
 		done <- served{server, serveEcho(server).err}
 	}()
-	c, err := piondtls.Client(csock, sock.LocalAddr(), pionClientOptions(t, pionClientCase{suite: fsm.TLS_AES_128_GCM_SHA256})...)
+	c, err := piondtls.Client(csock, sock.LocalAddr(), pionClientOptions(t, pionClientCase{suite: fsm.TLS_AES_128_GCM_SHA256, cid: cid})...)
 	require.NoError(t, err)
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
@@ -151,10 +121,61 @@ func testPionClient13(t *testing.T, listener bool) {
 	defer s.conn.Close()
 	ekm := checkTLSM13State(t, s.conn.ConnectionState(), func(n int) ([]byte, error) { return s.conn.ExportKeyingMaterial(srtpLabel, nil, n) })
 	checkPion13State(t, ps, ekm)
+	checkCIDs13(t, cid, s.conn.ConnectionState(), ps.cids)
 	require.True(t, s.conn.ConnectionState().HelloRetryRequest, "no cookie exchange")
 	mu.Lock()
 	defer mu.Unlock()
 	require.Len(t, updates, 2, "pion's key update and tlsm's answer: %v", updates)
 	require.Equal(t, fsm.EventKeyUpdateReceived, updates[0].Kind)
 	require.Equal(t, fsm.EventKeyUpdateSent, updates[1].Kind)
+}
+
+// testTLSMClient13 runs a tlsm DTLS 1.3 client against a pion server.
+func testTLSMClient13(t *testing.T, cid cidSetup) {
+	addr, done := startPionServer(t, pionServerOptions(t, pionServerCase{suite: fsm.TLS_AES_128_GCM_SHA256, cid: cid}))
+	csock, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	cfg := tlsmClientConfig(t, fsm.TLS_AES_128_GCM_SHA256, 0)
+	cfg.MinVersion, cfg.MaxVersion = fsm.VersionTLS13, fsm.VersionTLS13
+	cfg.ConnectionIDs = cid.tlsm
+	c := dtls.Client(csock, addr, cfg)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
+	defer cancel()
+	require.NoError(t, c.HandshakeContext(ctx))
+	ekm := checkTLSM13State(t, c.ConnectionState(), func(n int) ([]byte, error) { return c.ExportKeyingMaterial(srtpLabel, nil, n) })
+	var updates []fsm.Event
+	c.OnEvent(func(ev fsm.Event) {
+		if ev.Kind == fsm.EventKeyUpdateSent || ev.Kind == fsm.EventKeyUpdateReceived {
+			updates = append(updates, ev)
+		}
+	})
+	resends := exchangeRange(t, c, 0, interopMessages/2, func() string { return "" })
+	// tlsm's k/K: a key update, asking pion for one too, halfway.
+	require.NoError(t, c.KeyUpdate(fsm.UpdateRequested))
+	resends += exchangeRange(t, c, interopMessages/2, interopMessages, func() string { return "" })
+	require.LessOrEqual(t, resends, maxLosses, "too many losses on loopback")
+	require.NoError(t, c.Close())
+	require.Len(t, updates, 2, "tlsm's key update and pion's answer: %v", updates)
+	var s pionServed
+	select {
+	case s = <-done:
+	case <-time.After(interopTimeout):
+		t.Fatal("pion server did not finish")
+	}
+	checkPion13State(t, s.state, ekm)
+	checkCIDs13(t, cid, c.ConnectionState(), s.state.cids)
+	require.NoError(t, s.echo.err, "pion server")
+	checkSeqs(t, s.echo.seqs)
+}
+
+// checkCIDs13 checks that tlsm and pion agree on the CIDs of a DTLS 1.3
+// connection, when the case uses them.
+func checkCIDs13(t testing.TB, cid cidSetup, cs fsm.ConnectionState, pion pionCIDs) {
+	t.Helper()
+	require.Equal(t, cid.tlsm != nil, cs.ConnectionIDNegotiated, "CIDs negotiated")
+	require.Len(t, cs.ConnectionID, cid.tlsmLen(), "the CID tlsm asked for")
+	require.Len(t, cs.PeerConnectionID, cid.pionLen(), "the CID pion asked for")
+	require.Equal(t, cs.ConnectionID, []byte(pion.RemoteConnectionID), "the CID pion sends")
+	require.Equal(t, cs.PeerConnectionID, []byte(pion.LocalConnectionID), "the CID pion asked for")
 }

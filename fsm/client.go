@@ -85,9 +85,9 @@ func (c *Conn) sendClientHello(offer versionOffer, noResume bool) error {
 		hello.SecureRenegotiation = c.reneg.clientVerify
 		hello.ECPointFormats = []uint8{0}
 		hello.TicketSupported = !c.cfg.SessionTicketsDisabled
-		if err := c.offerConnectionID(hello); err != nil {
-			return err
-		}
+	}
+	if err := c.offerConnectionID(hello); err != nil { // DTLS 1.2 and 1.3
+		return err
 	}
 	if c.transport.Datagram { // use_srtp is a DTLS extension (RFC 5764), of 1.2 and 1.3
 		hello.SRTPProfiles = c.cfg.SRTPProtectionProfiles
@@ -333,6 +333,7 @@ func (c *Conn) clientServerHello(m message) (State, error) {
 	if err := c.checkAnswered("a ServerHello", sh.Extensions, serverHello13Extensions, 0); err != nil {
 		return 0, err
 	}
+	c.acceptConnectionID(&sh) // DTLS 1.3: from the handshake keys on (RFC 9147 §9)
 	if CurveID(sh.KeyShare.Group) != c.hs.group {
 		return 0, alertf(record.AlertIllegalParameter, "key share for group %d was not offered", sh.KeyShare.Group)
 	}

@@ -188,3 +188,37 @@ func TestDTLS13Cookie(t *testing.T) {
 		}
 	}
 }
+
+// TestDTLS13ConnectionIDs: Connection IDs negotiated in the hellos of a
+// DTLS 1.3 handshake are carried by every record from the handshake keys
+// on (RFC 9147 §9), each side's the one the other asked for.
+func TestDTLS13ConnectionIDs(t *testing.T) {
+	l := dtls13Link(t, func(cc, sc *fsm.Config) {
+		cc.ConnectionIDs = &fsm.ConnectionIDs{Length: 4}
+		sc.ConnectionIDs = &fsm.ConnectionIDs{Length: 8}
+	})
+	var protected, withCID int
+	l.drop = func(from *dgramSide, d []byte) bool {
+		if record.IsDTLS13Ciphertext(d[0]) {
+			protected++
+			if d[0]&0x10 != 0 {
+				withCID++
+			}
+		}
+		return false
+	}
+	require.NoError(t, l.client.conn.Start(l.now))
+	l.run(t, 100)
+	_, err := l.client.conn.Write(l.now, []byte("over CIDs"))
+	require.NoError(t, err)
+	l.run(t, 100)
+	require.Equal(t, "over CIDs", string(l.server.received))
+	cs, ss := l.client.conn.ConnectionState(), l.server.conn.ConnectionState()
+	require.True(t, cs.ConnectionIDNegotiated)
+	require.Len(t, cs.ConnectionID, 4)
+	require.Len(t, ss.ConnectionID, 8)
+	require.Equal(t, cs.ConnectionID, ss.PeerConnectionID)
+	require.Equal(t, ss.ConnectionID, cs.PeerConnectionID)
+	require.Positive(t, protected)
+	require.Equal(t, protected, withCID, "protected datagrams that start without a CID")
+}

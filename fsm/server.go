@@ -400,6 +400,10 @@ func (c *Conn) serverFlight(clientShare []byte) (State, error) {
 		KeyShare:       flights.KeyShare{Group: uint16(hs.group), Data: key.PublicKey().Bytes()},
 		HasSelectedPSK: hs.resumed, SelectedPSK: hs.tls13.pskIndex,
 	}
+	// DTLS 1.3: CIDs from the handshake keys on (RFC 9147 §9).
+	if err := c.chooseConnectionID(hs.hello, &sh); err != nil {
+		return 0, err
+	}
 	c.version = VersionTLS13
 	c.sendBuilt(sh.Append(c.msgBuffer()))
 	if err := c.sendCompatibilityCCS(); err != nil {

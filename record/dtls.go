@@ -93,10 +93,16 @@ func ParseDTLSRecordCID(datagram []byte, cidLen int) (rec DTLSRecord, rest []byt
 }
 
 // ConnectionIDOf returns the Connection ID of the first record of a
-// datagram when it is a TypeConnectionID record with a CID of cidLen
-// bytes; a demultiplexer routes the datagram by it.
+// datagram when it carries one of cidLen bytes: a DTLS 1.2
+// TypeConnectionID record, or a DTLS 1.3 unified header with its C bit;
+// a demultiplexer routes the datagram by it.
 func ConnectionIDOf(datagram []byte, cidLen int) ([]byte, bool) {
-	if cidLen <= 0 || len(datagram) < DTLSHeaderLen+cidLen || ContentType(datagram[0]) != TypeConnectionID {
+	switch {
+	case cidLen <= 0 || len(datagram) == 0:
+		return nil, false
+	case IsDTLS13Ciphertext(datagram[0]) && datagram[0]&unifiedCID != 0 && len(datagram) > 1+cidLen:
+		return datagram[1 : 1+cidLen], true
+	case len(datagram) < DTLSHeaderLen+cidLen || ContentType(datagram[0]) != TypeConnectionID:
 		return nil, false
 	}
 	return datagram[11 : 11+cidLen], true
