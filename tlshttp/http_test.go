@@ -127,7 +127,9 @@ func TestServeCurl(t *testing.T) {
 // TestServeRefusals: plain HTTP to the TLS port gets a 400, and failed
 // or stalled handshakes are logged as net/http logs crypto/tls's.
 func TestServeRefusals(t *testing.T) {
-	url, logs, _ := serve(t, &http.Server{Handler: echoProto, ReadHeaderTimeout: 300 * time.Millisecond})
+	// Long enough for a handshake under the race detector; the silent
+	// client's is logged once it runs out.
+	url, logs, _ := serve(t, &http.Server{Handler: echoProto, ReadHeaderTimeout: 2 * time.Second})
 	addr := strings.TrimSuffix(strings.TrimPrefix(url, "https://"), "/")
 
 	resp, err := http.Get("http://" + addr + "/")
@@ -145,7 +147,7 @@ func TestServeRefusals(t *testing.T) {
 	defer silent.Close()
 	require.Eventually(t, func() bool {
 		return strings.Count(logs.String(), "http: TLS handshake error from") >= 3
-	}, 5*time.Second, 10*time.Millisecond, "logs: %s", logs)
+	}, 10*time.Second, 10*time.Millisecond, "logs: %s", logs)
 	require.Contains(t, logs.String(), "client sent an HTTP request to an HTTPS server")
 	require.Contains(t, logs.String(), "bad_certificate")
 	require.Contains(t, logs.String(), "i/o timeout")
