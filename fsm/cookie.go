@@ -86,13 +86,13 @@ func (c *Config) cookieValid(now time.Time, peerID []byte, f *flights.HelloCooki
 // retryCookie is the cookie of a DTLS 1.3 HelloRetryRequest answering
 // ch from peerID: the HelloVerifyRequest cookie of the same hello, which
 // the second ClientHello must echo in its cookie extension.
-func (c *Config) retryCookie(now time.Time, peerID []byte, ch *flights.ClientHello) ([]byte, error) {
+func (c *Config) retryCookie(now time.Time, peerID []byte, ch *flights.ClientHello) (*[sha256.Size]byte, error) {
 	keys, err := c.cookieSecrets(now)
 	if err != nil {
 		return nil, err
 	}
 	cookie := helloCookie(&keys[0], peerID, &flights.HelloCookieFields{Random: ch.Random, SessionID: ch.SessionID})
-	return cookie[:], nil
+	return &cookie, nil
 }
 
 // appendHelloVerifyRequest appends to dst the record of a

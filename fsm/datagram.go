@@ -54,6 +54,26 @@ type flightItem struct {
 	msg   []byte
 }
 
+// ackState is what DTLS 1.3's ACKs need (RFC 9147 §7).
+type ackState struct {
+	// pending are the records of handshake messages the peer sent that
+	// we processed and have not acknowledged, explicitly or by a flight
+	// of our own.
+	pending []flights.RecordNumber
+	// flightRecords are the records our current flight went out in, each
+	// transmission's, up to maxFlightRecords: an ACK of any of them
+	// acknowledges a one-record flight (a KeyUpdate).
+	flightRecords []flights.RecordNumber
+}
+
+// acks returns the ACK bookkeeping, made on first use.
+func (l *datagramLayer) acks() *ackState {
+	if l.ack == nil {
+		l.ack = &ackState{}
+	}
+	return l.ack
+}
+
 // datagramLayer frames DTLS 1.2 over datagrams: records with epochs and
 // sequence numbers, a replay window, handshake fragmentation to the MTU,
 // reassembly, and flights retransmitted on a timer (RFC 6347 §4.2.4).
@@ -92,14 +112,9 @@ type datagramLayer struct {
 	sent       int  // items of flight already transmitted
 	dgStart    int  // where the datagram being built starts in the output
 
-	// acks are the DTLS 1.3 records of handshake messages the peer sent
-	// that we processed and have not acknowledged, explicitly or by a
-	// flight of our own (RFC 9147 §7).
-	acks []flights.RecordNumber
-	// flightRecords are the DTLS 1.3 records our current flight went out
-	// in, each transmission's, up to maxFlightRecords: an ACK of any of
-	// them acknowledges a one-record flight (a KeyUpdate).
-	flightRecords []flights.RecordNumber
+	// ack is DTLS 1.3's acknowledgement bookkeeping, made on first use
+	// (a pointer keeps a DTLS 1.2 layer in its size class).
+	ack *ackState
 
 	timeout     time.Duration
 	deadline    time.Time
@@ -430,23 +445,23 @@ func (l *datagramLayer) handshakeBuffered() int { return 0 }
 // handshake messages, to be acknowledged. Records of the previous epoch
 // are copies, answered by resending the flight.
 func (l *datagramLayer) noteForACK() {
-	if l.read.sn == nil || l.inPrev || len(l.acks) >= flights.MaxACKRecords {
+	if l.read.sn == nil || l.inPrev || len(l.acks().pending) >= flights.MaxACKRecords {
 		return
 	}
-	l.acks = append(l.acks, flights.RecordNumber{Epoch: uint64(l.read.epoch), Seq: l.inSeq})
+	l.ack.pending = append(l.ack.pending, flights.RecordNumber{Epoch: uint64(l.read.epoch), Seq: l.inSeq})
 }
 
 // sendACK acknowledges the records noted once no handshake of ours is
 // left to do it: the peer's last flight (the client's Finished, for a
 // server) and post-handshake messages (RFC 9147 §7, §5.8.4).
 func (l *datagramLayer) sendACK() error {
-	if len(l.acks) == 0 || l.env.handshaking() || l.write.sn == nil {
+	if l.ack == nil || len(l.ack.pending) == 0 || l.env.handshaking() || l.write.sn == nil {
 		return nil
 	}
 	var buf [2 + 16*8]byte
-	ack := flights.ACK{Records: l.acks}
+	ack := flights.ACK{Records: l.ack.pending}
 	err := l.seal(l.write, record.TypeACK, ack.Append(buf[:0]))
-	l.acks = l.acks[:0]
+	l.ack.pending = l.ack.pending[:0]
 	return err
 }
 
@@ -458,7 +473,9 @@ func (l *datagramLayer) queueMessage(raw []byte) []byte {
 	} else {
 		// A handshake flight of ours acknowledges the peer's (RFC 9147
 		// §7).
-		l.acks = l.acks[:0]
+		if l.ack != nil {
+			l.ack.pending = l.ack.pending[:0]
+		}
 	}
 	msg := flights.ToDTLS(nil, raw, l.sendSeq)
 	l.sendSeq++
@@ -469,7 +486,9 @@ func (l *datagramLayer) queueMessage(raw []byte) []byte {
 func (l *datagramLayer) addToFlight(item flightItem) {
 	if !l.flightOpen {
 		l.flight, l.sent, l.flightOpen = l.flight[:0], 0, true
-		l.flightRecords = l.flightRecords[:0]
+		if l.ack != nil {
+			l.ack.flightRecords = l.ack.flightRecords[:0]
+		}
 		l.timeout, l.retransmits = 0, 0
 		l.setTimer(time.Time{})
 	}
@@ -597,18 +616,21 @@ const maxFlightRecords = 64
 // noteSent notes the number of the DTLS 1.3 record a flight's fragment
 // is about to go out in.
 func (l *datagramLayer) noteSent(es *epochState) {
-	if es.sn != nil && len(l.flightRecords) < maxFlightRecords {
-		l.flightRecords = append(l.flightRecords, flights.RecordNumber{Epoch: uint64(es.epoch), Seq: es.seq})
+	if es.sn != nil && len(l.acks().flightRecords) < maxFlightRecords {
+		l.ack.flightRecords = append(l.ack.flightRecords, flights.RecordNumber{Epoch: uint64(es.epoch), Seq: es.seq})
 	}
 }
 
 // acknowledged reports whether an ACK covers a record our current flight
 // went out in, and if so ends the flight: nothing of it is sent again.
 func (l *datagramLayer) acknowledged(records []flights.RecordNumber) bool {
+	if l.ack == nil {
+		return false
+	}
 	for _, r := range records {
-		if slices.Contains(l.flightRecords, r) {
+		if slices.Contains(l.ack.flightRecords, r) {
 			l.flightOpen = false
-			l.flight, l.sent, l.flightRecords = l.flight[:0], 0, l.flightRecords[:0]
+			l.flight, l.sent, l.ack.flightRecords = l.flight[:0], 0, l.ack.flightRecords[:0]
 			return true
 		}
 	}

@@ -249,7 +249,7 @@ func (c *Conn) sendHelloRetryRequest(ch *flights.ClientHello, newShare, checkAdd
 		if err != nil {
 			return 0, err
 		}
-		hrr.Cookie, c.hs.tls13.cookie = cookie, cookie
+		hrr.Cookie, c.hs.tls13.cookie = cookie[:], cookie
 	}
 	c.sendBuilt(hrr.Append(c.msgBuffer()))
 	if err := c.sendCompatibilityCCS(); err != nil {
@@ -288,7 +288,7 @@ func (c *Conn) serverClientHelloRetried(m message) (State, error) {
 	if err := c.checkClientHello(ch); err != nil {
 		return 0, err
 	}
-	if c.hs.tls13.cookie != nil && !hmac.Equal(ch.Cookie, c.hs.tls13.cookie) {
+	if c.hs.tls13.cookie != nil && !hmac.Equal(ch.Cookie, c.hs.tls13.cookie[:]) {
 		return 0, alertf(record.AlertIllegalParameter, "second ClientHello without our cookie")
 	}
 	share, ok := c.retriedShare(ch)
