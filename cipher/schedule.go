@@ -160,14 +160,13 @@ func emptyHash(h crypto.Hash) []byte {
 type Schedule struct {
 	labels Labels
 	hash   crypto.Hash
-	secret []byte   // the current stage's secret, in buf
-	buf    [64]byte // holds each stage's secret in turn
+	buf    [64]byte // holds each stage's secret in turn, hash.Size() bytes
 }
 
 // NewSchedule starts a key schedule from the early secret; psk may be nil.
 func (l Labels) NewSchedule(h crypto.Hash, psk []byte) *Schedule {
 	s := &Schedule{labels: l, hash: h}
-	s.secret = appendExtract(s.buf[:0], h, psk, nil)
+	appendExtract(s.buf[:0], h, psk, nil)
 	return s
 }
 
@@ -176,13 +175,16 @@ func (s *Schedule) Hash() crypto.Hash { return s.hash }
 
 // Secret returns the current stage's secret, which the next stage
 // overwrites.
-func (s *Schedule) Secret() []byte { return s.secret }
+func (s *Schedule) Secret() []byte { return s.secret() }
+
+// secret is the current stage's secret.
+func (s *Schedule) secret() []byte { return s.buf[:s.hash.Size()] }
 
 // advance moves to the next stage, mixing in ikm (nil for zeros).
 func (s *Schedule) advance(ikm []byte) {
 	var buf [64]byte
-	derived := s.labels.appendExpandLabel(buf[:0], s.hash, s.secret, "derived", emptyHash(s.hash), s.hash.Size())
-	s.secret = appendExtract(s.buf[:0], s.hash, ikm, derived)
+	derived := s.labels.appendExpandLabel(buf[:0], s.hash, s.secret(), "derived", emptyHash(s.hash), s.hash.Size())
+	appendExtract(s.buf[:0], s.hash, ikm, derived)
 }
 
 // ToHandshake moves from the early secret to the handshake secret using the
@@ -194,7 +196,7 @@ func (s *Schedule) ToMaster() { s.advance(nil) }
 
 // Derive returns Derive-Secret(current, label, transcriptHash).
 func (s *Schedule) Derive(label string, transcriptHash []byte) []byte {
-	return s.labels.deriveSecret(s.hash, s.secret, label, transcriptHash)
+	return s.labels.deriveSecret(s.hash, s.secret(), label, transcriptHash)
 }
 
 // AppendDerive appends Derive-Secret(current, label, transcriptHash) to
@@ -203,7 +205,7 @@ func (s *Schedule) Derive(label string, transcriptHash []byte) []byte {
 // each.
 func (s *Schedule) AppendDerive(dst []byte, label string, transcriptHash []byte) []byte {
 	n := s.hash.Size()
-	out := s.labels.appendExpandLabel(dst, s.hash, s.secret, label, transcriptHash, n)
+	out := s.labels.appendExpandLabel(dst, s.hash, s.secret(), label, transcriptHash, n)
 	return out[:n:n]
 }
 

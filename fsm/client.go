@@ -73,8 +73,12 @@ func (c *Conn) sendClientHello(offer versionOffer, noResume bool) error {
 			return err
 		}
 		c.hs.key = key
-		for _, v := range offer.versions {
-			hello.SupportedVersions = append(hello.SupportedVersions, c.transport.wireVersion(v))
+		hello.SupportedVersions = offer.versions // TLS writes them as they are
+		if c.transport.Datagram {
+			hello.SupportedVersions = make([]uint16, len(offer.versions))
+			for i, v := range offer.versions {
+				hello.SupportedVersions[i] = c.transport.wireVersion(v)
+			}
 		}
 		hello.KeyShares = []flights.KeyShare{{Group: uint16(c.hs.group), Data: key.PublicKey().Bytes()}}
 		hello.PSKModes = []uint8{1}

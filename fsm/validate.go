@@ -47,7 +47,7 @@ func (c *Config) validate(t *transport) error {
 	switch {
 	case lo > hi:
 		return &configError{msg: fmt.Sprintf("MinVersion %s is above MaxVersion %s", VersionName(lo), VersionName(hi)), version: true}
-	case len(c.offeredVersions(t).versions) == 0:
+	case !c.versionEnabled(t, VersionTLS13) && !c.versionEnabled(t, VersionTLS12):
 		return &configError{msg: "no version in [MinVersion, MaxVersion] has an enabled suite", version: true}
 	}
 	return nil
