@@ -116,8 +116,8 @@ const simConnHeapBound = 1 << 20
 type propRun struct {
 	s  *fsmtest.Sim
 	tr fsmtest.Transport
-	// tls13 is set when the TLS run negotiates TLS 1.3 (key updates)
-	// rather than 1.2 (renegotiations).
+	// tls13 is set when the run negotiates TLS 1.3 or DTLS 1.3 (key
+	// updates) rather than 1.2 (renegotiations).
 	tls13   bool
 	corrupt bool
 	// sent holds what each side wrote successfully: the bytes (TLS) or
@@ -214,7 +214,7 @@ func propScenario(t testing.TB, seed uint64, tr fsmtest.Transport, cert *testcer
 	arng := rand.New(rand.NewPCG(seed, 0x61646472))               // "addr"
 	r := &propRun{tr: tr, msgs: [2]map[uint64]string{{}, {}}, nextID: seed << 20,
 		afterMove: [2]map[uint64]bool{{}, {}}}
-	r.tls13 = tr == fsmtest.TLS && rng.IntN(2) == 0
+	r.tls13 = rng.IntN(2) == 0 // TLS 1.3, or DTLS 1.3 (which DTLS enables with MaxVersion only)
 	server := &fsm.Config{
 		Rand:                     fsmtest.Rand(seed, fsmtest.Server),
 		Certificates:             []fsm.Certificate{{Certificate: cert.CertDER, PrivateKey: cert.Key}},
@@ -228,6 +228,8 @@ func propScenario(t testing.TB, seed uint64, tr fsmtest.Transport, cert *testcer
 	}
 	if !r.tls13 {
 		client.MaxVersion = fsm.VersionTLS12
+	} else if tr == fsmtest.DTLS {
+		client.MaxVersion, server.MaxVersion = fsm.VersionTLS13, fsm.VersionTLS13
 	}
 	var link fsmtest.Link
 	if tr == fsmtest.TLS {

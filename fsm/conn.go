@@ -113,10 +113,11 @@ type layerView struct {
 	hs         *handshake // the handshake under way; layers ask only if there is one
 	handshakes int
 	// helloRequestSent is set while a HelloRequest we sent waits for
-	// the client's ClientHello, and keyUpdateUnacked while a DTLS 1.3
-	// KeyUpdate of ours waits for its ACK (RFC 9147 §8).
-	helloRequestSent bool
-	keyUpdateUnacked bool
+	// the client's ClientHello, and postHandshakeUnacked while a DTLS 1.3
+	// post-handshake message of ours (a KeyUpdate, a NewSessionTicket)
+	// waits for its ACK, sent again on the timer (RFC 9147 §5.8.4, §8).
+	helloRequestSent     bool
+	postHandshakeUnacked bool
 }
 
 // handshaking reports whether a handshake is under way.

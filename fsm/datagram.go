@@ -215,8 +215,15 @@ func (l *datagramLayer) nextRecord13() (record.ContentType, []byte, bool) {
 	if !ok {
 		return 0, nil, false
 	}
-	if es == l.prevRead && typ != record.TypeApplicationData && typ != record.TypeAlert {
-		l.peerRetx = true // the peer retransmitting a flight of the epoch before
+	// Of the previous epoch, data, alerts and ACKs still count: the
+	// peer may have sent them before it took our KeyUpdate (its ACK of
+	// that KeyUpdate among them). Handshake records are the peer
+	// retransmitting a flight of the epoch before.
+	if es == l.prevRead && typ == record.TypeHandshake {
+		// Acknowledged again (RFC 9147 §7): our ACK of it, a KeyUpdate
+		// whose answer the peer awaits, may have been lost.
+		l.peerRetx = true
+		l.noteRecord(flights.RecordNumber{Epoch: uint64(es.epoch), Seq: l.inSeq})
 		return 0, nil, false
 	}
 	return typ, payload, true
@@ -248,7 +255,10 @@ func (l *datagramLayer) unprotect13(es *epochState, rec *record.DTLS13Record) (r
 	if !es.replay.Check(seq) {
 		return 0, nil, false
 	}
-	newest := es == l.read && es.replay.Newer(seq)
+	// Newer than every record before it, of any epoch: of the current
+	// epoch, or of the previous one while the current has none yet (a
+	// peer whose KeyUpdate we took but whose keys change only on our ACK).
+	newest := es.replay.Newer(seq) && (es == l.read || l.read.replay.Next() == 0)
 	typ, payload, err := record.OpenDTLS13(es.st, rec, seq)
 	if err != nil {
 		return 0, nil, false
@@ -445,10 +455,17 @@ func (l *datagramLayer) handshakeBuffered() int { return 0 }
 // handshake messages, to be acknowledged. Records of the previous epoch
 // are copies, answered by resending the flight.
 func (l *datagramLayer) noteForACK() {
-	if l.read.sn == nil || l.inPrev || len(l.acks().pending) >= flights.MaxACKRecords {
+	if l.read.sn == nil || l.inPrev {
 		return
 	}
-	l.ack.pending = append(l.ack.pending, flights.RecordNumber{Epoch: uint64(l.read.epoch), Seq: l.inSeq})
+	l.noteRecord(flights.RecordNumber{Epoch: uint64(l.read.epoch), Seq: l.inSeq})
+}
+
+// noteRecord notes a record to acknowledge, up to what one ACK carries.
+func (l *datagramLayer) noteRecord(r flights.RecordNumber) {
+	if len(l.acks().pending) < flights.MaxACKRecords {
+		l.ack.pending = append(l.ack.pending, r)
+	}
 }
 
 // sendACK acknowledges the records noted once no handshake of ours is
@@ -755,7 +772,7 @@ func (l *datagramLayer) end() {
 	l.dgStart = len(l.env.out)
 	// A handshake waits for the peer; so does a HelloRequest, which is
 	// sent again until the client answers it.
-	waiting := (l.env.handshaking() || l.env.helloRequestSent || l.env.keyUpdateUnacked) && l.env.state != StateClosed &&
+	waiting := (l.env.handshaking() || l.env.helloRequestSent || l.env.postHandshakeUnacked) && l.env.state != StateClosed &&
 		len(l.flight) > 0 && l.sent == len(l.flight)
 	switch {
 	case waiting && l.deadline.IsZero():

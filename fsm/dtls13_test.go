@@ -222,3 +222,83 @@ func TestDTLS13ConnectionIDs(t *testing.T) {
 	require.Positive(t, protected)
 	require.Equal(t, protected, withCID, "protected datagrams that start without a CID")
 }
+
+// connected13 returns a DTLS 1.3 link whose handshake is done and whose
+// sides know the other completed it.
+func connected13(t *testing.T) *dgramLink {
+	l := dtls13Link(t, nil)
+	require.NoError(t, l.client.conn.Start(l.now))
+	l.run(t, 100)
+	_, err := l.server.conn.Write(l.now, []byte("ready"))
+	require.NoError(t, err)
+	l.run(t, 100)
+	return l
+}
+
+// TestDTLS13KeyUpdatesCross: both sides update their keys at once; each
+// side's ACK, sent under its old keys after it took the other's
+// KeyUpdate, is still read (it was dropped as a retransmission of the
+// previous epoch, and neither update completed).
+func TestDTLS13KeyUpdatesCross(t *testing.T) {
+	l := connected13(t)
+	for _, s := range []*dgramSide{l.client, l.server} {
+		require.NoError(t, s.conn.KeyUpdate(fsm.UpdateNotRequested))
+		require.NoError(t, s.conn.Handshake(l.now))
+	}
+	l.run(t, 200)
+	for _, s := range []*dgramSide{l.client, l.server} {
+		require.Contains(t, s.events, fsm.EventKeyUpdateSent, "updates completed")
+		require.Contains(t, s.events, fsm.EventKeyUpdateReceived)
+	}
+}
+
+// TestDTLS13LostKeyUpdateACK: when the ACK of a KeyUpdate is lost, the
+// KeyUpdate sent again (now of the receiver's previous epoch) is
+// acknowledged again, and the update completes (it was never
+// acknowledged: the retransmissions were dropped as copies).
+func TestDTLS13LostKeyUpdateACK(t *testing.T) {
+	l := connected13(t)
+	lost := false
+	l.drop = func(from *dgramSide, d []byte) bool {
+		if from == l.server && !lost {
+			lost = true // the server's ACK of the client's KeyUpdate
+			return true
+		}
+		return false
+	}
+	require.NoError(t, l.client.conn.KeyUpdate(fsm.UpdateNotRequested))
+	require.NoError(t, l.client.conn.Handshake(l.now))
+	l.run(t, 200)
+	require.True(t, lost)
+	require.Contains(t, l.client.events, fsm.EventKeyUpdateSent)
+	require.NoError(t, l.client.conn.Err())
+}
+
+// TestDTLS13LostTicket: the server sends its NewSessionTicket after the
+// handshake, as a flight of its own sent again until acknowledged (RFC
+// 9147 §5.8.4): with its first transmission lost, it goes out again, and
+// the server's later KeyUpdate, numbered after it, is taken. (Sent along
+// with the server's last flight and never again, a lost ticket left a
+// gap in the message numbers that held back every later post-handshake
+// message.)
+func TestDTLS13LostTicket(t *testing.T) {
+	l := dtls13Link(t, nil)
+	lost := false
+	l.drop = func(from *dgramSide, d []byte) bool {
+		if from == l.server && l.server.done == 1 && !lost {
+			lost = true // the ticket, sent after the handshake
+			return true
+		}
+		return false
+	}
+	require.NoError(t, l.client.conn.Start(l.now))
+	l.run(t, 200)
+	require.True(t, lost)
+	require.Contains(t, l.server.events, fsm.EventRetransmit, "the ticket sent again")
+	require.NoError(t, l.server.conn.KeyUpdate(fsm.UpdateNotRequested))
+	_, err := l.server.conn.Write(l.now, []byte("after the ticket"))
+	require.NoError(t, err)
+	l.run(t, 200)
+	require.Contains(t, l.client.events, fsm.EventKeyUpdateReceived)
+	require.Contains(t, l.server.events, fsm.EventKeyUpdateSent)
+}

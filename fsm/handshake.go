@@ -231,9 +231,10 @@ func (c *Conn) completeHandshake() error {
 	// Over datagrams, the side that sent the handshake's last flight
 	// cannot know the peer received it until the peer sends something
 	// more; until then that flight must stay ready to be sent again, so
-	// no new handshake may replace it. The last flight is the server's
-	// in a full TLS 1.2 handshake, the client's in an abbreviated one.
-	sentLast := c.version == VersionTLS12 && c.isClient == c.hs.resumed
+	// no new handshake (or DTLS 1.3 KeyUpdate) may replace it. The last
+	// flight is the server's in a full TLS 1.2 handshake, the client's in
+	// an abbreviated one, and the client's in TLS 1.3.
+	sentLast := c.version == VersionTLS12 && c.isClient == c.hs.resumed || c.version == VersionTLS13 && c.isClient
 	c.reneg.peerCompleted = !c.transport.Datagram || !sentLast
 	c.hs = nil
 	c.layer.handshakeDone()

@@ -80,9 +80,12 @@ func (c *Conn) handleACK(payload []byte) error {
 	if c.hs == nil && c.handshakes > 0 {
 		c.reneg.peerCompleted = true
 	}
-	if c.keyUpdateUnacked && c.layer.acknowledged(ack.Records) {
-		c.keyUpdateUnacked = false
-		return c.switchWriteKeys(c.ku.sent)
+	if c.postHandshakeUnacked && c.layer.acknowledged(ack.Records) {
+		c.postHandshakeUnacked = false
+		if t := c.ku.sent; t != KeyUpdateNone {
+			c.ku.sent = KeyUpdateNone
+			return c.switchWriteKeys(t)
+		}
 	}
 	return nil
 }

@@ -119,7 +119,7 @@ func (c *Conn) sendScheduledKeyUpdate(withOwed bool) error {
 	if t == KeyUpdateNone || !c.connected() || c.sentClose {
 		return nil
 	}
-	if c.transport.Datagram && (c.keyUpdateUnacked || !c.reneg.peerCompleted) {
+	if c.transport.Datagram && (c.postHandshakeUnacked || !c.reneg.peerCompleted) {
 		// DTLS 1.3 has one KeyUpdate outstanding at a time, and none
 		// before the peer has completed the handshake (RFC 9147 §8):
 		// this one waits, scheduled.
@@ -135,7 +135,7 @@ func (c *Conn) sendScheduledKeyUpdate(withOwed bool) error {
 		// Over DTLS 1.3 the keys change once the KeyUpdate is
 		// acknowledged (handleACK); until then it is sent again on the
 		// timer.
-		c.keyUpdateUnacked, c.ku.sent = true, t
+		c.postHandshakeUnacked, c.ku.sent = true, t
 		return nil
 	}
 	return c.switchWriteKeys(t)

@@ -443,6 +443,11 @@ func (c *Conn) serverFlight(clientShare []byte) (State, error) {
 		// first data, which a peer that does not read while it writes
 		// (a synchronous pipe) would never take.
 		var mac [64]byte
+		if c.transport.Datagram {
+			// DTLS 1.3 sends it after the handshake, as a flight of its
+			// own that the client acknowledges (serverFinished).
+			return next, nil
+		}
 		fin := flights.Finished{VerifyData: c.finishedMAC(mac[:0], hs.tls13.clientHS)}
 		th := c.transcript.SumWith(c.suite.Hash, fin.Append(nil))
 		c.tls13.resumptionMaster = hs.tls13.sched.Derive(cipher.LabelResumptionMaster, th)
@@ -497,12 +502,25 @@ func (c *Conn) serverFinished(m message) (State, error) {
 	}
 	if c.tls13.resumptionMaster == nil {
 		c.tls13.resumptionMaster = c.hs.tls13.sched.Derive(cipher.LabelResumptionMaster, c.transcript.Digest())
-		if err := c.sendNewSessionTicket(); err != nil {
-			return 0, err
+		if !c.transport.Datagram {
+			if err := c.sendNewSessionTicket(); err != nil {
+				return 0, err
+			}
 		}
 	}
+	ticket := c.transport.Datagram && c.ticketWanted()
 	if err := c.completeHandshake(); err != nil {
 		return 0, err
+	}
+	if ticket {
+		// A post-handshake flight, sent again until acknowledged, as a
+		// KeyUpdate is: a lost ticket would leave a gap in the message
+		// numbers that holds back every later post-handshake message.
+		sent, err := c.sendTicket()
+		if err != nil {
+			return 0, err
+		}
+		c.postHandshakeUnacked = sent
 	}
 	return StateServerConnected13, nil
 }
@@ -510,12 +528,25 @@ func (c *Conn) serverFinished(m message) (State, error) {
 // sendNewSessionTicket sends one TLS 1.3 ticket carrying the session
 // encrypted under our ticket key, when the client can use it.
 func (c *Conn) sendNewSessionTicket() error {
-	if c.cfg.SessionTicketsDisabled || !slices.Contains(c.hs.hello.PSKModes, pskDHEKeyExchange) {
+	if !c.ticketWanted() {
 		return nil
 	}
+	_, err := c.sendTicket()
+	return err
+}
+
+// ticketWanted reports whether the client of this handshake can use a
+// ticket and we issue them.
+func (c *Conn) ticketWanted() bool {
+	return !c.cfg.SessionTicketsDisabled && slices.Contains(c.hs.hello.PSKModes, pskDHEKeyExchange)
+}
+
+// sendTicket sends a NewSessionTicket for the current session, and
+// reports whether it did (a ticket too long to send is not).
+func (c *Conn) sendTicket() (bool, error) {
 	var ageAdd [4]byte
 	if _, err := io.ReadFull(c.cfg.rand(), ageAdd[:]); err != nil {
-		return err
+		return false, err
 	}
 	h := c.suite.Hash
 	nonce := []byte{0}
@@ -527,11 +558,11 @@ func (c *Conn) sendNewSessionTicket() error {
 	}
 	ticket, err := c.sealTicket(s)
 	if err != nil || ticket == nil {
-		return err
+		return false, err
 	}
 	nst := flights.NewSessionTicket{Lifetime: uint32(SessionLifetime / time.Second), AgeAdd: s.AgeAdd, Nonce: nonce, Ticket: ticket}
 	c.sendPostHandshake(nst.Append(nil))
-	return nil
+	return true, nil
 }
 
 // configForClient lets Config.GetConfigForClient choose the Config of
