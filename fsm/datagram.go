@@ -74,12 +74,12 @@ func (l *datagramLayer) acks() *ackState {
 	return l.ack
 }
 
-// datagramLayer frames DTLS 1.2 over datagrams: records with epochs and
+// datagramLayer frames DTLS over datagrams: records with epochs and
 // sequence numbers, a replay window, handshake fragmentation to the MTU,
 // reassembly, and flights retransmitted on a timer (RFC 6347 §4.2.4).
-// Epochs keyed with a record number key (DTLS 1.3) read and write
-// unified-header records (RFC 9147 §4); the DTLS 1.3 handshake that would
-// install them is not yet wired in.
+// Over DTLS 1.3 the epochs keyed with a record number key read and write
+// unified-header records (RFC 9147 §4), and ACKs acknowledge handshake
+// records (RFC 9147 §7).
 type datagramLayer struct {
 	env *layerEnv // its view read, never written
 
