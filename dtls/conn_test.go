@@ -707,3 +707,46 @@ func TestReceiveQueueBytes(t *testing.T) {
 	}
 	require.Equal(t, dtls.ReceiveQueueBytes/len(record), got)
 }
+
+// TestListenerFragmentedHelloDTLS13: a DTLS 1.3 ClientHello in fragments
+// (as a browser's with a post-quantum key share is) reaches a listener
+// that enables DTLS 1.3 and is answered with a HelloRetryRequest, whose
+// cookie checks the address, never with a HelloVerifyRequest, which holds
+// a browser to DTLS 1.2; the listener made a Conn for it.
+func TestListenerFragmentedHelloDTLS13(t *testing.T) {
+	cc, sc := configs(t)
+	cc.MaxVersion, sc.MaxVersion = fsm.VersionTLS13, fsm.VersionTLS13
+	cc.MTU = 200
+	ln := listen(t, sc)
+	accepted := acceptAsync(ln)
+	raw, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer raw.Close()
+
+	client := fsm.NewDTLSClient(cc)
+	require.NoError(t, client.Start(time.Now()))
+	fragments := 0
+	for ev := client.NextEvent(); ev.Kind != fsm.EventNone; ev = client.NextEvent() {
+		if ev.Kind == fsm.EventTransmit {
+			fragments++
+			_, err := raw.WriteTo(ev.Data, ln.Addr())
+			require.NoError(t, err)
+		}
+	}
+	require.Greater(t, fragments, 1, "the ClientHello in fragments")
+	raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 2048)
+	n, _, err := raw.ReadFrom(buf)
+	require.NoError(t, err)
+	reply := buf[:n]
+	require.Greater(t, len(reply), 13)
+	require.Equal(t, byte(22), reply[0], "handshake record")
+	require.Equal(t, byte(2), reply[13], "a HelloRetryRequest (server_hello), not a hello_verify_request")
+
+	select {
+	case s := <-accepted:
+		s.Close()
+	case <-time.After(5 * time.Second):
+		t.Fatal("the listener made no Conn")
+	}
+}

@@ -172,7 +172,7 @@ func VerifyHello(cfg *Config, peerID []byte, now time.Time, datagram []byte) (re
 	if !ok {
 		return nil, false
 	}
-	if cfg.cookieValid(now, peerID, &f) || offersDTLS13(cfg, frag) {
+	if cfg.cookieValid(now, peerID, &f) || mayOfferDTLS13(cfg, frag) {
 		return nil, true
 	}
 	reply, err := cfg.appendHelloVerifyRequest(make([]byte, 0, helloVerifyRecordLen), now, peerID, &f, recordSeq, frag.Seq)
@@ -182,15 +182,24 @@ func VerifyHello(cfg *Config, peerID []byte, now time.Time, datagram []byte) (re
 	return reply, false
 }
 
-// offersDTLS13 reports whether a ClientHello, whole in its first
-// fragment, offers DTLS 1.3, which cfg enables: DTLS 1.3 has no
+// mayOfferDTLS13 reports whether a ClientHello of which frag is the
+// first fragment may offer DTLS 1.3, which cfg enables: DTLS 1.3 has no
 // HelloVerifyRequest, and the Conn checks the client's address with the
-// cookie of a HelloRetryRequest instead (RFC 9147 §5.1).
-// TODO(dtls13): a stateless HelloRetryRequest here, so that no Conn is
-// made before the address is checked.
-func offersDTLS13(cfg *Config, frag flights.Fragment) bool {
-	if !cfg.versionEnabled(datagramTransport, VersionTLS13) || len(frag.Data) != int(frag.Length) {
+// cookie of a HelloRetryRequest instead (RFC 9147 §5.1). A ClientHello
+// whole in the fragment says so in its supported_versions. One in
+// fragments may too — a post-quantum key share makes a ClientHello larger
+// than a datagram, and the first fragment need not hold the extension —
+// so it goes to a Conn, which reassembles it and sends a
+// HelloRetryRequest or, to a DTLS 1.2 client, a HelloVerifyRequest: a
+// HelloVerifyRequest here would turn a DTLS 1.3 client down to DTLS 1.2.
+// TODO(dtls13): a stateless HelloRetryRequest here for a whole
+// ClientHello, so that no Conn is made before the address is checked.
+func mayOfferDTLS13(cfg *Config, frag flights.Fragment) bool {
+	if !cfg.versionEnabled(datagramTransport, VersionTLS13) {
 		return false
+	}
+	if len(frag.Data) != int(frag.Length) {
+		return true
 	}
 	ch, err := datagramTransport.parseClientHello(frag.Data)
 	return err == nil && datagramTransport.offers(ch.SupportedVersions, VersionTLS13)

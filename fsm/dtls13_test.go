@@ -302,3 +302,43 @@ func TestDTLS13LostTicket(t *testing.T) {
 	require.Contains(t, l.client.events, fsm.EventKeyUpdateReceived)
 	require.Contains(t, l.server.events, fsm.EventKeyUpdateSent)
 }
+
+// TestVerifyHelloFragmentedDTLS13: with DTLS 1.3 enabled, the front door
+// sends no HelloVerifyRequest for a ClientHello in fragments, whose first
+// fragment need not show what it offers (a post-quantum key share makes a
+// browser's ClientHello two datagrams); the Conn it makes reassembles the
+// hello and checks the address itself: with a HelloRetryRequest cookie
+// for a DTLS 1.3 client, with a HelloVerifyRequest for a DTLS 1.2 one.
+func TestVerifyHelloFragmentedDTLS13(t *testing.T) {
+	for _, clientMax := range []uint16{fsm.VersionTLS13, fsm.VersionTLS12} {
+		cc, sc := dtlsConfigs(t, testcert.ECDSAP256)
+		cc.MaxVersion, sc.MaxVersion = clientMax, fsm.VersionTLS13
+		l := newDgramLink(t, cc, sc)
+		require.NoError(t, l.client.conn.Start(l.now))
+		hello := fragmentHello(t, nextTransmit(t, l.client.conn), 120)
+		reply, accept := fsm.VerifyHello(sc, []byte("client address"), l.now, hello[0])
+		require.True(t, accept, "client up to %s", fsm.VersionName(clientMax))
+		require.Empty(t, reply)
+		var verifyRequests int
+		l.drop = func(from *dgramSide, d []byte) bool {
+			if from == l.server && len(d) > 25 && d[0] == byte(record.TypeHandshake) && d[13] == byte(fsm.MessageHelloVerifyRequest) {
+				verifyRequests++
+			}
+			return false
+		}
+		l.server.inbox = append(l.server.inbox, hello...)
+		l.run(t, 100)
+		for _, s := range []*dgramSide{l.client, l.server} {
+			require.Equal(t, 1, s.done, "handshakes")
+		}
+		state := l.client.conn.ConnectionState()
+		if clientMax == fsm.VersionTLS13 {
+			require.Equal(t, record.VersionDTLS13, state.Version)
+			require.True(t, state.HelloRetryRequest, "the address checked with a cookie")
+			require.Zero(t, verifyRequests)
+		} else {
+			require.Equal(t, record.VersionDTLS12, state.Version)
+			require.Equal(t, 1, verifyRequests)
+		}
+	}
+}

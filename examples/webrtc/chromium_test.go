@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -13,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/tlsm/tlsm/fsm"
 	"github.com/tlsm/tlsm/internal/peers"
-	"github.com/tlsm/tlsm/record"
 )
 
 // chromiumFlags run headless Chromium for WebRTC on loopback. With mDNS
@@ -45,29 +45,31 @@ const (
 	profileRemoval = 5 * time.Second
 )
 
-// TestChromium connects headless Chromium to tlsm in each mode: ICE on
-// loopback, DTLS 1.2 with DTLS-SRTP, a data channel echoed over SCTP. It
-// checks tlsm's view of the connection and that the browser's getStats()
-// agrees. Without chromium it is skipped, except in CI, where it fails.
+// TestChromium connects headless Chromium to tlsm in each mode, with
+// DTLS 1.3 enabled and without: ICE on loopback, DTLS with DTLS-SRTP, a
+// data channel echoed over SCTP. Chromium offers DTLS 1.3 first, so the
+// version is the highest tlsm enables. It checks tlsm's view of the
+// connection and that the browser's getStats() agrees. Without chromium
+// it is skipped, except in CI, where it fails.
 func TestChromium(t *testing.T) {
 	peers.Need(t, "chromium")
-	for _, mode := range Modes {
-		t.Run(string(mode), func(t *testing.T) {
-			r := connectChromium(t, mode)
+	for _, opts := range allOptions() {
+		t.Run(opts.String(), func(t *testing.T) {
+			r := connectChromium(t, opts)
 			t.Log(r)
 			require.NoError(t, r.Err, "tlsm's side")
 			require.Empty(t, r.Browser.Error, "the page")
-			checkTLSMSide(t, r)
-			checkBrowserAgrees(t, mode, r)
+			checkTLSMSide(t, opts, r)
+			checkBrowserAgrees(t, opts, r)
 		})
 	}
 }
 
-// connectChromium serves the page for mode, points headless Chromium at
+// connectChromium serves the page with opts, points headless Chromium at
 // it, and returns the session's result.
-func connectChromium(t *testing.T, mode Mode) Result {
+func connectChromium(t *testing.T, opts Options) Result {
 	t.Helper()
-	srv, err := NewServer(mode)
+	srv, err := NewServer(opts)
 	require.NoError(t, err)
 	t.Cleanup(srv.Close)
 	ln, err := listenLoopback("127.0.0.1:0")
@@ -117,15 +119,20 @@ func chromiumDir(t *testing.T) string {
 	return dir
 }
 
-// checkTLSMSide checks what tlsm negotiated: DTLS 1.2, a suite, one of our
-// SRTP profiles with its keys, the echo, all over loopback.
-func checkTLSMSide(t *testing.T, r Result) {
+// checkTLSMSide checks what tlsm negotiated: the version opts allow, a
+// suite of that version, one of our SRTP profiles with its keys, the
+// echo, all over loopback.
+func checkTLSMSide(t *testing.T, opts Options, r Result) {
 	t.Helper()
 	host, _, err := net.SplitHostPort(r.ICEPeer)
 	require.NoError(t, err)
 	assert.True(t, net.ParseIP(host).IsLoopback(), "ICE peer %s is not on loopback", r.ICEPeer)
-	assert.Equal(t, record.VersionDTLS12, r.Version, "version %#04x", r.Version)
-	assert.True(t, strings.HasPrefix(fsm.CipherSuiteName(r.CipherSuite), "TLS_ECDHE_"), "suite %#04x", r.CipherSuite)
+	assert.Equal(t, opts.wantVersion(), r.Version, "version %#04x", r.Version)
+	suitePrefix := "TLS_ECDHE_" // DTLS 1.2 suites name the key exchange
+	if opts.DTLS13 {
+		suitePrefix = "TLS_AES_"
+	}
+	assert.True(t, strings.HasPrefix(fsm.CipherSuiteName(r.CipherSuite), suitePrefix), "suite %#04x", r.CipherSuite)
 	assert.Contains(t, srtpPreference, r.SRTPProfile, "SRTP profile %#04x", r.SRTPProfile)
 	require.NotNil(t, r.SRTPKeys)
 	assert.Equal(t, SRTPKeyingMaterialLen(r.SRTPProfile), r.SRTPKeys.KeyingMaterialLen)
@@ -137,15 +144,15 @@ func checkTLSMSide(t *testing.T, r Result) {
 
 // checkBrowserAgrees checks that the browser's getStats() says what tlsm
 // says, and that its message came back.
-func checkBrowserAgrees(t *testing.T, mode Mode, r Result) {
+func checkBrowserAgrees(t *testing.T, opts Options, r Result) {
 	t.Helper()
 	b := r.Browser
 	assert.Equal(t, "connected", b.DTLSState)
-	assert.Equal(t, "FEFD", b.TLSVersion)
+	assert.Equal(t, fmt.Sprintf("%04X", opts.wantVersion()), b.TLSVersion)
 	assert.Equal(t, fsm.CipherSuiteName(r.CipherSuite), b.DTLSCipher)
 	assert.Equal(t, SRTPProfileName(r.SRTPProfile), b.SRTPCipher)
 	wantRole := "client"
-	if mode == ModeClient {
+	if opts.Mode == ModeClient {
 		wantRole = "server"
 	}
 	assert.Equal(t, wantRole, b.DTLSRole)

@@ -71,7 +71,7 @@ func (p *goPeer) exchange(ctx context.Context, a *offer, msg string) (string, er
 	if err != nil {
 		return "", err
 	}
-	cfg := dtlsConfig(p.cert, a.fingerprint)
+	cfg := dtlsConfig(p.cert, a.fingerprint, fsm.VersionTLS13)
 	conn, streamID := dtls.Client(pconn, pconn.peer, cfg), uint16(0) // a DTLS client's streams are even (RFC 8832)
 	if a.setup == "active" {
 		conn, streamID = dtls.Server(pconn, pconn.peer, cfg), 1
@@ -100,13 +100,15 @@ func (p *goPeer) exchange(ctx context.Context, a *offer, msg string) (string, er
 	return string(buf[:n]), err
 }
 
-// connectGoPeer runs one offer of a goPeer against a Server in mode; the
-// peer announces the certificate offered, which is its own unless
-// another is given. It returns the Server's result and the peer's echo.
-func connectGoPeer(t *testing.T, mode Mode, offered []byte) (Result, string, error) {
+// connectGoPeer runs one offer of a goPeer, which offers DTLS 1.3,
+// against a Server with opts; the peer announces the certificate
+// offered, which is its own unless another is given. It returns the
+// Server's result and the peer's echo.
+func connectGoPeer(t *testing.T, opts Options, offered []byte) (Result, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), goPeerTimeout)
 	defer cancel()
-	srv, err := NewServer(mode)
+	mode := opts.Mode
+	srv, err := NewServer(opts)
 	require.NoError(t, err)
 	t.Cleanup(srv.Close)
 	web := httptest.NewServer(srv)
@@ -146,17 +148,18 @@ func postJSON(t *testing.T, url string, body, reply any) {
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(reply))
 }
 
-// TestGoPeer runs every mode against tlsm in the other role.
+// TestGoPeer runs every mode against tlsm in the other role, the Server
+// with DTLS 1.3 enabled and without.
 func TestGoPeer(t *testing.T) {
-	for _, mode := range Modes {
-		t.Run(string(mode), func(t *testing.T) {
-			r, echo, err := connectGoPeer(t, mode, nil)
+	for _, opts := range allOptions() {
+		t.Run(opts.String(), func(t *testing.T) {
+			r, echo, err := connectGoPeer(t, opts, nil)
 			require.NoError(t, err, "the peer")
 			require.NoError(t, r.Err, "the server")
 			t.Log(r)
-			assert.Equal(t, "hello from Go "+string(mode), echo)
+			assert.Equal(t, "hello from Go "+string(opts.Mode), echo)
 			assert.Equal(t, echo, r.Echoed)
-			assert.Equal(t, uint16(0xfefd), r.Version)
+			assert.Equal(t, opts.wantVersion(), r.Version, "version %#04x", r.Version)
 			assert.Equal(t, srtpPreference[0], r.SRTPProfile, "both ends prefer the same")
 			assert.Equal(t, SRTPKeyingMaterialLen(r.SRTPProfile), r.SRTPKeys.KeyingMaterialLen)
 		})
@@ -168,9 +171,9 @@ func TestGoPeer(t *testing.T) {
 func TestGoPeerWrongFingerprint(t *testing.T) {
 	other, err := newCertificate()
 	require.NoError(t, err)
-	for _, mode := range Modes {
-		t.Run(string(mode), func(t *testing.T) {
-			r, _, peerErr := connectGoPeer(t, mode, other.Certificate[0])
+	for _, opts := range allOptions() {
+		t.Run(opts.String(), func(t *testing.T) {
+			r, _, peerErr := connectGoPeer(t, opts, other.Certificate[0])
 			assert.Error(t, peerErr, "the peer")
 			require.Error(t, r.Err, "the server")
 			assert.Contains(t, r.Err.Error(), "fingerprint")

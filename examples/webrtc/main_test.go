@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tlsm/tlsm/fsm"
+	"github.com/tlsm/tlsm/record"
 )
 
 // chromiumOffer is an offer of Chromium 156 for one data channel, with
@@ -165,7 +166,7 @@ func TestRunServesPage(t *testing.T) {
 	defer cancel()
 	out, outWriter := io.Pipe()
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, "127.0.0.1:0", "server", outWriter) }()
+	go func() { done <- run(ctx, "127.0.0.1:0", "server", "1.3", outWriter) }()
 
 	line, err := bufio.NewReader(out).ReadString('\n')
 	require.NoError(t, err)
@@ -191,4 +192,33 @@ func TestRunServesPage(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("run did not return after its context ended")
 	}
+}
+
+// allOptions are the Server options the tests run: every mode, with
+// DTLS 1.3 and without.
+func allOptions() []Options {
+	var all []Options
+	for _, dtls13 := range []bool{false, true} {
+		for _, mode := range Modes {
+			all = append(all, Options{Mode: mode, DTLS13: dtls13})
+		}
+	}
+	return all
+}
+
+// String names opts as a subtest: "server" or "server/dtls13".
+func (o Options) String() string {
+	if o.DTLS13 {
+		return string(o.Mode) + "/dtls13"
+	}
+	return string(o.Mode)
+}
+
+// wantVersion is the version a peer that offers DTLS 1.3 negotiates
+// with a Server of these options.
+func (o Options) wantVersion() uint16 {
+	if o.DTLS13 {
+		return record.VersionDTLS13
+	}
+	return record.VersionDTLS12
 }

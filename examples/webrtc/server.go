@@ -36,7 +36,7 @@ const (
 // offer with a peer connection whose DTLS tlsm runs in the Server's Mode,
 // and hands out a Result for each.
 type Server struct {
-	mode    Mode
+	opts    Options
 	cert    fsm.Certificate
 	logs    logging.LoggerFactory
 	results chan Result
@@ -48,9 +48,27 @@ type Server struct {
 	sessions map[string]*session
 }
 
-// NewServer returns a Server that runs tlsm in mode, with a certificate
-// of its own.
-func NewServer(mode Mode) (*Server, error) {
+// Options are the choices of a Server.
+type Options struct {
+	// Mode is tlsm's part in the DTLS handshake.
+	Mode Mode
+	// DTLS13 lets tlsm negotiate DTLS 1.3 (RFC 9147), which Chromium
+	// offers first; without it tlsm speaks DTLS 1.2, as package dtls does
+	// by default.
+	DTLS13 bool
+}
+
+// maxVersion is the highest version tlsm offers (0: the default, DTLS 1.2).
+func (o Options) maxVersion() uint16 {
+	if o.DTLS13 {
+		return fsm.VersionTLS13
+	}
+	return 0
+}
+
+// NewServer returns a Server that runs tlsm as opts say, with a
+// certificate of its own.
+func NewServer(opts Options) (*Server, error) {
 	cert, err := newCertificate()
 	if err != nil {
 		return nil, err
@@ -62,7 +80,7 @@ func NewServer(mode Mode) (*Server, error) {
 	logs.ScopeLevels["ice"] = logging.LogLevelError
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		mode: mode, cert: cert, logs: logs, ctx: ctx, cancel: cancel,
+		opts: opts, cert: cert, logs: logs, ctx: ctx, cancel: cancel,
 		results:  make(chan Result, maxWaitingResults),
 		sessions: make(map[string]*session),
 	}
@@ -168,7 +186,7 @@ func (s *Server) prepareAnswer(ctx context.Context, agent *ice.Agent, o *offer) 
 		ufrag:       ufrag,
 		pwd:         pwd,
 		fingerprint: formatFingerprint(s.cert.Certificate[0]),
-		setup:       s.mode.setup(),
+		setup:       s.opts.Mode.setup(),
 		mid:         mid,
 		candidates:  candidates,
 	}, nil
@@ -176,7 +194,7 @@ func (s *Server) prepareAnswer(ctx context.Context, agent *ice.Agent, o *offer) 
 
 // startSession registers a session and starts it.
 func (s *Server) startSession(agent *ice.Agent, o *offer) *session {
-	sess := newSession(s.ctx, newSessionID(), s.mode, agent, s.logs)
+	sess := newSession(s.ctx, newSessionID(), s.opts, agent, s.logs)
 	s.mu.Lock()
 	s.sessions[sess.id] = sess
 	s.mu.Unlock()

@@ -67,7 +67,7 @@ func (r Result) String() string {
 // server's mode, then SCTP and the echoed data channel.
 type session struct {
 	id     string
-	mode   Mode
+	opts   Options
 	agent  *ice.Agent
 	logs   logging.LoggerFactory
 	ctx    context.Context
@@ -81,11 +81,11 @@ type session struct {
 	closed   bool
 }
 
-func newSession(ctx context.Context, id string, mode Mode, agent *ice.Agent, logs logging.LoggerFactory) *session {
+func newSession(ctx context.Context, id string, opts Options, agent *ice.Agent, logs logging.LoggerFactory) *session {
 	ctx, cancel := context.WithCancel(ctx)
 	return &session{
-		id: id, mode: mode, agent: agent, logs: logs, ctx: ctx, cancel: cancel,
-		result:   Result{Mode: mode},
+		id: id, opts: opts, agent: agent, logs: logs, ctx: ctx, cancel: cancel,
+		result:   Result{Mode: opts.Mode},
 		tlsmDone: make(chan struct{}),
 	}
 }
@@ -130,7 +130,7 @@ func (s *session) connectDTLS(o *offer, cert fsm.Certificate) (*dtls.Conn, error
 		return nil, err
 	}
 	s.record(func(r *Result) { r.ICEPeer = pconn.peer.String() })
-	conn, err := handshakeDTLS(s.ctx, s.mode, pconn, dtlsConfig(cert, o.fingerprint))
+	conn, err := handshakeDTLS(s.ctx, s.opts.Mode, pconn, dtlsConfig(cert, o.fingerprint, s.opts.maxVersion()))
 	if err != nil {
 		return nil, err
 	}

@@ -103,14 +103,17 @@ func (p *icePacketConn) SetWriteDeadline(t time.Time) error { return p.conn.SetW
 // dtlsConfig is the Config for one browser: our certificate, and the
 // browser's, self-signed, accepted only when its SHA-256 matches the
 // fingerprint of the offer. A server requires the client's certificate,
-// as DTLS-SRTP with SDP fingerprints requires (RFC 5763).
-func dtlsConfig(cert fsm.Certificate, peerFingerprint [sha256.Size]byte) *dtls.Config {
+// as DTLS-SRTP with SDP fingerprints requires (RFC 5763). maxVersion is
+// the highest version offered: fsm.VersionTLS13 lets DTLS 1.3 be
+// negotiated, 0 keeps to DTLS 1.2.
+func dtlsConfig(cert fsm.Certificate, peerFingerprint [sha256.Size]byte, maxVersion uint16) *dtls.Config {
 	return &dtls.Config{
 		Certificates:           []fsm.Certificate{cert},
 		InsecureSkipVerify:     true, // no chain to verify: the fingerprint vouches for the certificate
 		ClientAuth:             fsm.RequireAnyClientCert,
 		VerifyPeerCertificate:  matchFingerprint(peerFingerprint),
 		SRTPProtectionProfiles: srtpPreference,
+		MaxVersion:             maxVersion,
 	}
 }
 
