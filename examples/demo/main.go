@@ -1,7 +1,8 @@
 // Command demo shows the sans-I/O core at work: a client and a server
-// fsm.Conn talk TLS 1.3 to each other through two byte slices, with no
-// sockets, goroutines or timers, and every event either side emits is
-// printed as it is drained.
+// fsm.Conn talk TLS to each other through two byte slices, or DTLS
+// through a lossy list of datagrams on a virtual clock, with no sockets,
+// goroutines or timers, and every event either side emits is printed as
+// it is drained.
 //
 // Each section of the demo is a scenario; run them all with
 //
@@ -35,6 +36,7 @@ var scenarios = []scenario{
 	{"TLS 1.3: handshake, application data both ways, close_notify", handshakeAndData},
 	{"TLS 1.3: a requested key update and its answer", keyUpdate},
 	{"DTLS 1.2 over a lossy in-memory link: cookie exchange, fragments, retransmission", dtlsLossy},
+	{"DTLS 1.3 over a lossy in-memory link: cookie in a HelloRetryRequest, ACKs, a key update switched on its ACK", dtls13Lossy},
 	{"TLS 1.2 renegotiation: the server asks, the TLS client resumes", tlsRenegotiation},
 	{"DTLS 1.2 renegotiation: the server asks, the DTLS client does not resume", dtlsRenegotiation},
 }
@@ -146,13 +148,7 @@ func dtlsLossy(w io.Writer) error {
 		return err
 	}
 	clientCfg.MTU, serverCfg.MTU = 400, 400
-	l := &dgramLink{
-		now:    time.Now(),
-		client: &peer{name: "client", conn: fsm.NewDTLSClient(clientCfg), out: w},
-		server: &peer{name: "server", conn: fsm.NewDTLSServer(serverCfg, []byte("client address")), out: w},
-		lose:   map[string]int{"server": 2},
-	}
-	l.start = l.now
+	l := newDgramLink(w, clientCfg, serverCfg, map[string]int{"server": 2})
 	l.client.say("Start()")
 	if err := l.client.conn.Start(l.now); err != nil {
 		return err
@@ -163,8 +159,51 @@ func dtlsLossy(w io.Writer) error {
 	if !l.client.conn.HandshakeComplete() || !l.server.conn.HandshakeComplete() {
 		return fmt.Errorf("DTLS handshake did not complete")
 	}
-	l.client.say("Write(%q)", "one datagram")
-	if _, err := l.client.conn.Write(l.now, []byte("one datagram")); err != nil {
+	if err := l.send(l.client, "one datagram"); err != nil {
+		return err
+	}
+	return l.run()
+}
+
+// dtls13Lossy runs a DTLS 1.3 handshake (RFC 9147) over the lossy link.
+// The server checks the client's address with the cookie of a
+// HelloRetryRequest, as DTLS 1.3 has no HelloVerifyRequest; the first
+// datagram of its next flight is lost and sent again when its timer
+// fires. Then the client asks for a key update: it keeps writing under
+// its old key until the server's ACK of the KeyUpdate arrives, and only
+// then switches (RFC 9147 §8); the server's answer follows the same rule.
+func dtls13Lossy(w io.Writer) error {
+	clientCfg, serverCfg, err := configs(6)
+	if err != nil {
+		return err
+	}
+	clientCfg.MaxVersion, serverCfg.MaxVersion = fsm.VersionTLS13, fsm.VersionTLS13
+	clientCfg.MTU, serverCfg.MTU = 400, 400
+	l := newDgramLink(w, clientCfg, serverCfg, map[string]int{"server": 2})
+	l.client.ackedKeys, l.server.ackedKeys = true, true
+	l.client.say("Start()")
+	if err := l.client.conn.Start(l.now); err != nil {
+		return err
+	}
+	if err := l.run(); err != nil {
+		return err
+	}
+	if !l.client.conn.HandshakeComplete() || !l.server.conn.HandshakeComplete() {
+		return fmt.Errorf("DTLS 1.3 handshake did not complete")
+	}
+	fmt.Fprintln(w, "-- handshake done; the client asks for a key update --")
+	l.client.say("KeyUpdate(UpdateRequested)")
+	if err := l.client.conn.KeyUpdate(fsm.UpdateRequested); err != nil {
+		return err
+	}
+	l.client.say("PendingKeyUpdate() = %s", l.client.conn.PendingKeyUpdate())
+	if err := l.send(l.client, "sent as the KeyUpdate goes out"); err != nil {
+		return err
+	}
+	if err := l.run(); err != nil {
+		return err
+	}
+	if err := l.send(l.server, "under the server's next key"); err != nil {
 		return err
 	}
 	return l.run()
@@ -210,20 +249,14 @@ func dtlsRenegotiation(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	l := &dgramLink{
-		now:    time.Now(),
-		client: &peer{name: "client", conn: fsm.NewDTLSClient(clientCfg), out: w},
-		server: &peer{name: "server", conn: fsm.NewDTLSServer(serverCfg, []byte("client address")), out: w},
-	}
-	l.start = l.now
+	l := newDgramLink(w, clientCfg, serverCfg, nil)
 	if err := l.client.conn.Start(l.now); err != nil {
 		return err
 	}
 	if err := l.run(); err != nil {
 		return err
 	}
-	l.client.say("Write(%q)", "before")
-	if _, err := l.client.conn.Write(l.now, []byte("before")); err != nil {
+	if err := l.send(l.client, "before"); err != nil {
 		return err
 	}
 	if err := l.run(); err != nil {
@@ -238,8 +271,7 @@ func dtlsRenegotiation(w io.Writer) error {
 	if err := l.run(); err != nil {
 		return err
 	}
-	l.client.say("Write(%q)", "after the renegotiation")
-	if _, err := l.client.conn.Write(l.now, []byte("after the renegotiation")); err != nil {
+	if err := l.send(l.client, "after the renegotiation"); err != nil {
 		return err
 	}
 	return l.run()
@@ -262,6 +294,25 @@ type dgramLink struct {
 	sent           map[string]int
 	inbox          map[*peer][][]byte
 	timers         map[*peer]time.Time
+}
+
+// send writes text as application data from p, as its application would.
+func (l *dgramLink) send(p *peer, text string) error {
+	p.say("Write(%q)", text)
+	p.wrote = true
+	_, err := p.conn.Write(l.now, []byte(text))
+	return err
+}
+
+// newDgramLink returns a link between a DTLS client and server with these
+// configurations, which loses the datagrams lose names.
+func newDgramLink(w io.Writer, clientCfg, serverCfg *fsm.Config, lose map[string]int) *dgramLink {
+	now := time.Now()
+	return &dgramLink{
+		now: now, start: now, lose: lose,
+		client: &peer{name: "client", conn: fsm.NewDTLSClient(clientCfg), out: w},
+		server: &peer{name: "server", conn: fsm.NewDTLSServer(serverCfg, []byte("client address")), out: w},
+	}
 }
 
 func (l *dgramLink) other(p *peer) *peer {
@@ -330,14 +381,19 @@ func (l *dgramLink) drain(p *peer) {
 		ev := p.conn.NextEvent()
 		switch ev.Kind {
 		case fsm.EventNone:
+			p.queued, p.wrote = false, false
 			return
 		case fsm.EventTransmit:
 			l.sent[p.name]++
+			what := ""
+			if p.ackedKeys && !p.queued && !p.wrote {
+				what = ", an ACK"
+			}
 			if l.lose[p.name] == l.sent[p.name] {
-				p.line("→", "datagram of %d bytes — lost", len(ev.Data))
+				p.line("→", "datagram of %d bytes%s — lost", len(ev.Data), what)
 				continue
 			}
-			p.line("→", "datagram of %d bytes", len(ev.Data))
+			p.line("→", "datagram of %d bytes%s", len(ev.Data), what)
 			to := l.other(p)
 			l.inbox[to] = append(l.inbox[to], append([]byte(nil), ev.Data...))
 		case fsm.EventTimer:
@@ -349,8 +405,10 @@ func (l *dgramLink) drain(p *peer) {
 				p.say("timer set for +%s", ev.Deadline.Sub(l.start))
 			}
 		case fsm.EventRetransmit:
+			p.queued = true
 			p.say("flight retransmitted")
 		default:
+			p.queued = p.queued || ev.Kind == fsm.EventMessageSent
 			printEvent(p, ev)
 		}
 	}
@@ -392,6 +450,13 @@ type peer struct {
 	conn  *fsm.Conn
 	out   io.Writer
 	inbox []byte
+	// ackedKeys: a key update of ours takes effect when the peer
+	// acknowledges it (DTLS 1.3), not when it is sent. A DTLS 1.3 peer's
+	// datagram that carries no message, no retransmission and no data
+	// written is an ACK; queued and wrote, reset once its events are
+	// drained, tell.
+	ackedKeys     bool
+	queued, wrote bool
 }
 
 // line prints a line of the trace for p. mark is "→" for what p sends, "←"
@@ -479,9 +544,9 @@ func (l *link) drain(p *peer) {
 func printEvent(p *peer, ev fsm.Event) {
 	switch ev.Kind {
 	case fsm.EventMessageSent:
-		p.line("→", "%s", messageName(ev.Message.String()))
+		p.line("→", "%s", messageLabel(p, ev.Message))
 	case fsm.EventMessageReceived:
-		p.line("←", "%s", messageName(ev.Message.String()))
+		p.line("←", "%s", messageLabel(p, ev.Message))
 	case fsm.EventHandshakeDone:
 		p.line(" ", "handshake done: %s %s resumed=%t n=%d",
 			fsm.VersionName(ev.Version), fsm.CipherSuiteName(ev.Suite), ev.Resumed, ev.Handshake)
@@ -496,7 +561,11 @@ func printEvent(p *peer, ev fsm.Event) {
 	case fsm.EventRenegotiationStarted:
 		p.line(" ", "renegotiation started")
 	case fsm.EventKeyUpdateSent:
-		p.line(" ", "key update sent: %s; now sending with the next key", ev.KeyUpdate)
+		if p.ackedKeys {
+			p.line(" ", "key update acknowledged: %s; now sending with the next key", ev.KeyUpdate)
+		} else {
+			p.line(" ", "key update sent: %s; now sending with the next key", ev.KeyUpdate)
+		}
 	case fsm.EventKeyUpdateReceived:
 		p.line(" ", "key update received: %s; now reading with the next key", ev.KeyUpdate)
 	case fsm.EventClosed:
@@ -508,6 +577,19 @@ func printEvent(p *peer, ev fsm.Event) {
 	default:
 		p.line(" ", "%s", ev.Kind)
 	}
+}
+
+// messageLabel names a message p sent or received. A HelloRetryRequest
+// is a ServerHello on the wire; it is the one after which a side waits
+// for the retried hello.
+func messageLabel(p *peer, m fsm.MessageType) string {
+	if m == fsm.MessageServerHello {
+		switch p.conn.State() {
+		case fsm.StateClientWaitServerHelloRetried, fsm.StateServerWaitClientHelloRetried:
+			return "HelloRetryRequest"
+		}
+	}
+	return messageName(m.String())
 }
 
 // messageName turns a handshake message name such as "client_hello" into
