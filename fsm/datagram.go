@@ -158,8 +158,9 @@ func (l *datagramLayer) feed(data []byte, _ bool) {
 func (l *datagramLayer) nextRecord() (record.ContentType, []byte, bool, error) {
 	for len(l.datagram) > 0 {
 		if record.IsDTLS13Ciphertext(l.datagram[0]) {
-			if typ, payload, ok := l.nextRecord13(); ok {
-				return typ, payload, true, nil
+			typ, payload, ok, err := l.nextRecord13()
+			if err != nil || ok {
+				return typ, payload, ok, err
 			}
 			continue
 		}
@@ -190,12 +191,12 @@ func (l *datagramLayer) nextRecord() (record.ContentType, []byte, bool, error) {
 // nextRecord13 reads the DTLS 1.3 record at the start of the datagram
 // (RFC 9147 §4) and opens it; ok is false for a record dropped, and a
 // malformed header drops the rest of the datagram.
-func (l *datagramLayer) nextRecord13() (record.ContentType, []byte, bool) {
+func (l *datagramLayer) nextRecord13() (record.ContentType, []byte, bool, error) {
 	rec, rest, err := record.ParseDTLS13Record(l.datagram, len(l.cidLocal))
 	l.records++
 	if err != nil || l.records > MaxRecordsPerDatagram {
 		l.datagram = nil
-		return 0, nil, false
+		return 0, nil, false, nil
 	}
 	raw := l.datagram[:len(l.datagram)-len(rest)]
 	l.datagram = rest
@@ -209,24 +210,60 @@ func (l *datagramLayer) nextRecord13() (record.ContentType, []byte, bool) {
 		if uint16(rec.EpochBits) == next&3 {
 			l.keepForNextEpoch(record.TypeHandshake, raw)
 		}
-		return 0, nil, false
+		return 0, nil, false, nil
 	}
 	typ, payload, ok := l.unprotect13(es, &rec)
 	if !ok {
-		return 0, nil, false
+		return 0, nil, false, nil
 	}
 	// Of the previous epoch, data, alerts and ACKs still count: the
 	// peer may have sent them before it took our KeyUpdate (its ACK of
-	// that KeyUpdate among them). Handshake records are the peer
-	// retransmitting a flight of the epoch before.
+	// that KeyUpdate among them). So do handshake messages we have not
+	// had, sent before the peer's keys changed — but not a second
+	// KeyUpdate: one ended that epoch, and a peer sends the next only
+	// under its next keys (RFC 9147 §8).
 	if es == l.prevRead && typ == record.TypeHandshake {
-		// Acknowledged again (RFC 9147 §7): our ACK of it, a KeyUpdate
-		// whose answer the peer awaits, may have been lost.
-		l.peerRetx = true
-		l.noteRecord(flights.RecordNumber{Epoch: uint64(es.epoch), Seq: l.inSeq})
-		return 0, nil, false
+		switch l.retiredHandshake(payload) {
+		case retiredKeyUpdate:
+			return 0, nil, false, alertf(record.AlertUnexpectedMessage, "a KeyUpdate under keys a KeyUpdate retired")
+		case retiredCopy:
+			// A copy, acknowledged again (RFC 9147 §7): our ACK of
+			// it, a KeyUpdate whose answer the peer awaits, may have
+			// been lost.
+			l.peerRetx = true
+			l.noteRecord(flights.RecordNumber{Epoch: uint64(es.epoch), Seq: l.inSeq})
+			return 0, nil, false, nil
+		}
 	}
-	return typ, payload, true
+	return typ, payload, true, nil
+}
+
+// What a handshake record of the previous DTLS 1.3 epoch holds.
+const (
+	retiredCopy      = iota // copies of messages taken already
+	retiredNew              // a message not taken yet
+	retiredKeyUpdate        // a KeyUpdate not taken yet
+)
+
+// retiredHandshake classifies the fragments of a handshake record of the
+// previous epoch by their message_seq.
+func (l *datagramLayer) retiredHandshake(payload []byte) int {
+	kind := retiredCopy
+	for len(payload) > 0 {
+		f, rest, err := flights.ParseFragment(payload)
+		if err != nil {
+			break
+		}
+		payload = rest
+		if f.Seq < l.reasm.NextSeq() {
+			continue
+		}
+		if f.Type == flights.TypeKeyUpdate {
+			return retiredKeyUpdate
+		}
+		kind = retiredNew
+	}
+	return kind
 }
 
 // epoch13 is the read epoch a DTLS 1.3 record's low epoch bits name:
@@ -452,13 +489,16 @@ func (l *datagramLayer) handshakeBuffered() int { return 0 }
 
 // queueMessage gives a message its message_seq and adds it to the flight.
 // noteForACK notes the DTLS 1.3 record being read, which carries
-// handshake messages, to be acknowledged. Records of the previous epoch
-// are copies, answered by resending the flight.
+// handshake messages, to be acknowledged, in the epoch it came in.
 func (l *datagramLayer) noteForACK() {
-	if l.read.sn == nil || l.inPrev {
+	if l.read.sn == nil {
 		return
 	}
-	l.noteRecord(flights.RecordNumber{Epoch: uint64(l.read.epoch), Seq: l.inSeq})
+	es := l.read
+	if l.inPrev {
+		es = l.prevRead
+	}
+	l.noteRecord(flights.RecordNumber{Epoch: uint64(es.epoch), Seq: l.inSeq})
 }
 
 // noteRecord notes a record to acknowledge, up to what one ACK carries.
