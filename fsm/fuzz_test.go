@@ -518,6 +518,51 @@ func runDTLSClient(t *testing.T, in []byte) *fuzzConn {
 	return c
 }
 
+// FuzzDTLS13Server is FuzzDTLSServer with DTLS 1.3 enabled (RFC 9147):
+// the client's datagrams may hold unified-header records, ACKs and DTLS
+// 1.3 handshakes.
+func FuzzDTLS13Server(f *testing.F) {
+	f.Add([]byte{})
+	f.Add(appendFuzzDatagram(nil, false, []byte{0x2f, 0, 0, 0, 0}))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) <= fuzzMaxInput {
+			runDTLS13Server(t, in)
+		}
+	})
+}
+
+func runDTLS13Server(t *testing.T, in []byte) *fuzzConn {
+	s := newFuzzConn(fsm.NewDTLSServer(dtls13(fuzzServerConfig()), fuzzPeerID))
+	s.handleDatagrams(t, in)
+	s.check(t)
+	return s
+}
+
+// FuzzDTLS13Client is FuzzDTLSClient for a client that offers DTLS 1.3.
+func FuzzDTLS13Client(f *testing.F) {
+	f.Add([]byte{})
+	f.Add(appendFuzzDatagram(nil, true, nil))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) <= fuzzMaxInput {
+			runDTLS13Client(t, in)
+		}
+	})
+}
+
+func runDTLS13Client(t *testing.T, in []byte) *fuzzConn {
+	c := newFuzzConn(fsm.NewDTLSClient(dtls13(fuzzClientConfig())))
+	c.returned(t, c.conn.Start(c.now))
+	c.handleDatagrams(t, in)
+	c.check(t)
+	return c
+}
+
+// dtls13 enables DTLS 1.3 in cfg and returns it.
+func dtls13(cfg *fsm.Config) *fsm.Config {
+	cfg.MaxVersion = fsm.VersionTLS13
+	return cfg
+}
+
 // FuzzDTLSEstablished completes a DTLS 1.2 handshake, then feeds the
 // server the input as further datagrams from the client: raw (cut by
 // fuzzDatagrams), or as records the client's keys protect, one to a
@@ -683,6 +728,8 @@ var fuzzRunners = map[string]func(t *testing.T, args []any) *fuzzConn{
 	"FuzzDTLSEstablished": func(t *testing.T, a []any) *fuzzConn {
 		return runDTLSEstablished(t, a[0].(byte), a[1].([]byte))
 	},
+	"FuzzDTLS13Server": func(t *testing.T, a []any) *fuzzConn { return runDTLS13Server(t, a[0].([]byte)) },
+	"FuzzDTLS13Client": func(t *testing.T, a []any) *fuzzConn { return runDTLS13Client(t, a[0].([]byte)) },
 }
 
 // fuzzCorpusFile encodes values in the corpus file format of go test.
@@ -817,6 +864,32 @@ func recordDTLS(t *testing.T, cc, sc *fsm.Config) *dgramRecording {
 	return rec
 }
 
+// afterKeyUpdate is what each side of script13 writes after the updates.
+const afterKeyUpdate = "after the key updates"
+
+// script13 has a DTLS 1.3 link exchange data, each side update its keys
+// (the client asking the server to update too), write again and close.
+func (r *dgramRecording) script13(t *testing.T) {
+	l := r.link
+	_, err := l.client.conn.Write(l.now, []byte("ping"))
+	require.NoError(t, err)
+	_, err = l.server.conn.Write(l.now, []byte("pong"))
+	require.NoError(t, err)
+	l.run(t, 100)
+	require.NoError(t, l.client.conn.KeyUpdate(fsm.UpdateRequested))
+	require.NoError(t, l.client.conn.Handshake(l.now))
+	l.run(t, 100)
+	for _, s := range []*dgramSide{l.client, l.server} {
+		_, err = s.conn.Write(l.now, []byte(afterKeyUpdate))
+		require.NoError(t, err)
+		l.run(t, 100)
+	}
+	for _, s := range []*dgramSide{l.client, l.server} {
+		require.NoError(t, s.conn.Close(l.now))
+		l.run(t, 100)
+	}
+}
+
 // dtlsScript has the link exchange data, side renegotiate, and close.
 func (r *dgramRecording) script(t *testing.T, side *dgramSide) {
 	l := r.link
@@ -932,6 +1005,21 @@ func recordedFuzzSeeds(t *testing.T) []fuzzSeed {
 	retry = appendFuzzDatagram(retry, true, nil)
 	retry = appendFuzzDatagram(retry, false, frag.server[0])
 	add(fuzzSeed{".", "FuzzDTLSClient", "dtls12-timer", []any{retry}, false, ""})
+
+	// The same over DTLS 1.3: its address check by HelloRetryRequest
+	// cookie, ACKs, a key update each way.
+	d13 := recordDTLS(t, dtls13(fuzzClientConfig()), dtls13(fuzzServerConfig()))
+	d13.script13(t)
+	add(fuzzSeed{".", "FuzzDTLS13Server", "dtls13", []any{datagramSeed(d13.client)}, true, "ping" + afterKeyUpdate})
+	add(fuzzSeed{".", "FuzzDTLS13Client", "dtls13", []any{datagramSeed(d13.server)}, true, "pong" + afterKeyUpdate})
+	cc = dtls13(fuzzClientConfig())
+	cc.MTU = 200
+	frag = recordDTLS(t, cc, dtls13(fuzzServerConfig()))
+	add(fuzzSeed{".", "FuzzDTLS13Server", "dtls13-fragmented", []any{datagramSeed(frag.client)}, true, ""})
+	sc = dtls13(fuzzServerConfig())
+	sc.MTU = 200
+	frag = recordDTLS(t, dtls13(fuzzClientConfig()), sc)
+	add(fuzzSeed{".", "FuzzDTLS13Client", "dtls13-fragmented", []any{datagramSeed(frag.server)}, true, ""})
 
 	// What the client of an established DTLS pair sends next.
 	l := fuzzDTLSPair(t, nil)
