@@ -22,8 +22,26 @@ var (
 	simSeeds = flag.Uint64("sim.seeds", 8, "how many seeds the lossy scenarios run")
 )
 
-// transports lists the transports every scenario runs over.
+// transports lists the transports of the simulation properties, which
+// draw the protocol version per seed.
 var transports = []fsmtest.Transport{fsmtest.TLS, fsmtest.DTLS}
+
+// variant is a transport and a protocol every scenario runs over.
+type variant struct {
+	name string
+	tr   fsmtest.Transport
+	// dtls13 enables DTLS 1.3 on both sides (RFC 9147); DTLS is 1.2
+	// otherwise.
+	dtls13 bool
+}
+
+// variants lists what every scenario runs over: TLS (1.3), DTLS 1.2 and
+// DTLS 1.3.
+var variants = []variant{
+	{"TLS", fsmtest.TLS, false},
+	{"DTLS", fsmtest.DTLS, false},
+	{"DTLS13", fsmtest.DTLS, true},
+}
 
 // scenario is one cross-package behaviour, run over each transport.
 type scenario struct {
@@ -34,12 +52,13 @@ type scenario struct {
 	run   func(t *testing.T, e *env)
 }
 
-// env is what a scenario runs with: the transport, the seed, and the
-// certificate both configurations use.
+// env is what a scenario runs with: the transport, whether DTLS 1.3 is
+// on, the seed, and the certificate both configurations use.
 type env struct {
-	tr   fsmtest.Transport
-	seed uint64
-	cert *testcert.Cert
+	tr     fsmtest.Transport
+	dtls13 bool
+	seed   uint64
+	cert   *testcert.Cert
 }
 
 // sim returns a simulator for fresh client and server configurations
@@ -50,6 +69,9 @@ func (e *env) sim(t *testing.T, opts fsmtest.Options, edit ...func(client, serve
 		Certificates: []fsm.Certificate{{Certificate: e.cert.CertDER, PrivateKey: e.cert.Key}},
 	}
 	client := &fsm.Config{Rand: fsmtest.Rand(e.seed, fsmtest.Client), RootCAs: e.cert.CAPool, ServerName: "localhost"}
+	if e.dtls13 {
+		client.MaxVersion, server.MaxVersion = fsm.VersionTLS13, fsm.VersionTLS13
+	}
 	for _, f := range edit {
 		f(client, server)
 	}
@@ -78,8 +100,14 @@ var delayed = fsmtest.Link{Delay: 10 * time.Millisecond, Jitter: 10 * time.Milli
 var scenarios = []scenario{
 	// The per-transport rule of SSL_renegotiate(3): a client answering the
 	// server's renegotiation request resumes its session over TLS, not
-	// over DTLS. Same scenario, the transport decides.
+	// over DTLS. Same scenario, the transport decides. DTLS 1.3, like TLS
+	// 1.3, has no renegotiation: there the server's key update takes its
+	// place (serverKeyUpdate13).
 	{"server-requested-renegotiation", false, func(t *testing.T, e *env) {
+		if e.dtls13 {
+			serverKeyUpdate13(t, e)
+			return
+		}
 		s := e.sim(t, fsmtest.Options{Link: delayed}, func(client, _ *fsm.Config) { client.MaxVersion = fsm.VersionTLS12 })
 		require.NoError(t, s.Handshake())
 		require.NoError(t, write(s, fsmtest.Client, []byte("before")))
@@ -146,7 +174,18 @@ var scenarios = []scenario{
 			}
 			return b
 		}
-		if e.tr == fsmtest.DTLS {
+		switch {
+		case e.dtls13:
+			// The signature is encrypted there: the ServerHello, in
+			// the clear, picks a suite the client did not offer.
+			want = fsm.Alert(47) // illegal_parameter
+			tamper = func(from fsmtest.Side, b []byte) []byte {
+				if from == fsmtest.Server {
+					forgeServerHelloSuite(b)
+				}
+				return b
+			}
+		case e.tr == fsmtest.DTLS:
 			want = fsm.Alert(51) // decrypt_error
 			tamper = func(from fsmtest.Side, b []byte) []byte {
 				if from == fsmtest.Server {
@@ -177,6 +216,48 @@ func breakSignature(d []byte) {
 			if fragEnd == int(d[14])<<16|int(d[15])<<8|int(d[16]) { // the fragment ends the message
 				d[n-1] ^= 1
 			}
+		}
+		d = d[n:]
+	}
+}
+
+// serverKeyUpdate13 is server-requested-renegotiation over DTLS 1.3:
+// the server may not renegotiate (ErrNotTLS12); its requested key update
+// is acknowledged and answered, and data flows on both ways.
+func serverKeyUpdate13(t *testing.T, e *env) {
+	s := e.sim(t, fsmtest.Options{Link: delayed})
+	require.NoError(t, s.Handshake())
+	require.Equal(t, uint16(0xfefc), s.Client.Conn.ConnectionState().Version)
+	require.NoError(t, write(s, fsmtest.Client, []byte("before")))
+	err := s.Do(fsmtest.Server, func(c *fsm.Conn, _ time.Time) error { return c.Renegotiate() })
+	require.ErrorIs(t, err, fsm.ErrNotTLS12)
+	require.NoError(t, s.Do(fsmtest.Server, func(c *fsm.Conn, _ time.Time) error { return c.KeyUpdate(fsm.UpdateRequested) }))
+	require.NoError(t, s.Do(fsmtest.Server, (*fsm.Conn).Handshake))
+	pump(t, s)
+	require.NoError(t, write(s, fsmtest.Client, []byte(" after")))
+	require.NoError(t, write(s, fsmtest.Server, []byte("to the client")))
+	require.Equal(t, "before after", string(s.Server.Received))
+	require.Equal(t, "to the client", string(s.Client.Received))
+	for _, ep := range []*fsmtest.Endpoint{s.Client, s.Server} {
+		require.Equal(t, fsm.KeyUpdateNone, ep.Conn.PendingKeyUpdate(), "%s", ep.Side)
+		require.Equal(t, 1, ep.Handshakes, "%s", ep.Side)
+	}
+}
+
+// forgeServerHelloSuite sets the cipher suite of a DTLS 1.3 ServerHello
+// (or HelloRetryRequest), in a plaintext record of a datagram, to
+// TLS_AES_128_CCM_8_SHA256, which no tlsm client offers.
+func forgeServerHelloSuite(d []byte) {
+	for len(d) >= 13 && d[0]&0xe0 != 0x20 { // up to the first unified header
+		n := 13 + (int(d[11])<<8 | int(d[12]))
+		if n > len(d) {
+			return
+		}
+		// A whole server_hello with an empty legacy_session_id_echo: the
+		// suite follows the version, the random and that length byte.
+		const suiteAt = 13 + 12 + 2 + 32 + 1
+		if d[0] == 22 && d[13] == 2 && n >= suiteAt+2 && d[suiteAt-1] == 0 {
+			d[suiteAt], d[suiteAt+1] = 0x13, 0x05
 		}
 		d = d[n:]
 	}
@@ -257,15 +338,15 @@ func TestScenarios(t *testing.T) {
 	// way when run again.
 	fsmtest.Deterministic(t, 0)
 	cert := testcert.MustNew(testcert.Ed25519)
-	for _, tr := range transports {
+	for _, v := range variants {
 		for _, sc := range scenarios {
-			t.Run(tr.String()+"/"+sc.name, func(t *testing.T) {
+			t.Run(v.name+"/"+sc.name, func(t *testing.T) {
 				run := func(t *testing.T, seed uint64) {
 					fsmtest.ReportSeed(t, seed)
 					// Some crypto (ECDSA, RSA) ignores Config.Rand since
 					// Go 1.26 and reads the global source.
 					fsmtest.Deterministic(t, seed)
-					sc.run(t, &env{tr: tr, seed: seed, cert: cert})
+					sc.run(t, &env{tr: v.tr, dtls13: v.dtls13, seed: seed, cert: cert})
 				}
 				if !sc.lossy {
 					run(t, *simSeed)
