@@ -129,6 +129,8 @@ func figures() []figure {
 	hs := []string{unitNsOp, unitAllocsOp, unitBytesOp}
 	bulk := []string{unitMBps, unitAllocsOp}
 	idle := []string{unitBytesConn, unitGorosConn}
+	// The DTLS 1.3 handshakes say how many a second too.
+	hs13 := append([]string{unitOpsPerSec}, hs...)
 	var (
 		h13Go   = benchSrc("handshake13/crypto-tls-pipe", benchsuite.Handshake13GoTLS)
 		h12Go   = benchSrc("handshake12/crypto-tls-pipe", benchsuite.Handshake12GoTLS)
@@ -140,6 +142,12 @@ func figures() []figure {
 		dtCore  = benchSrc("dtls-bulk1200/tlsm-core", benchsuite.DTLSBulk1200Core)
 		goIdle  = idleSrc("idle13/crypto-tls-pipe", benchsuite.IdleGoTLS)
 		pion    = idleSrc("idle-dtls/pion-dpipe", benchsuite.IdlePion)
+	)
+	// DTLS 1.3, both sides; the figures' names say DTLS13, so that
+	// -run DTLS13 picks them.
+	var (
+		dt13Core = benchSrc("dtls13-bulk1200/tlsm-core", benchsuite.DTLS13Bulk1200Core)
+		pion13   = idleSrc("idle-dtls13/pion-dpipe", benchsuite.IdleDTLS13Pion)
 	)
 	return []figure{
 		{"TLS1.3 full handshake: tls.Conn vs crypto/tls (net.Pipe)",
@@ -159,6 +167,12 @@ func figures() []figure {
 		{"DTLS1.2 full handshake: fsm core in memory vs pion/dtls (dpipe)",
 			benchSrc("dtls-handshake/tlsm-core", benchsuite.DTLSHandshakeCore),
 			benchSrc("dtls-handshake/pion", benchsuite.DTLSHandshakePion), hs},
+		{"DTLS13 full handshake, HelloRetryRequest cookie: fsm core in memory vs pion/dtls (dpipe)",
+			benchSrc("dtls13-handshake/tlsm-core", benchsuite.DTLS13HandshakeCore),
+			benchSrc("dtls13-handshake/pion", benchsuite.DTLS13HandshakePion), hs13},
+		{"DTLS13 full handshake, HelloRetryRequest cookie, UDP loopback: dtls.Dial/Listen vs pion/dtls Client/ListenAddr",
+			benchSrc("dtls13-handshake-udp/tlsm", benchsuite.DTLS13HandshakeUDP),
+			benchSrc("dtls13-handshake-udp/pion", benchsuite.DTLS13HandshakeUDPPion), hs13},
 		{"TLS1.3 AES-128-GCM 16 KiB writes: tls.Conn vs crypto/tls (net.Pipe)",
 			benchSrc("bulk16k-aes/tlsm-pipe", benchsuite.Bulk16KPipe(aes)), aesGo, bulk},
 		{"TLS1.3 AES-128-GCM 16 KiB writes: fsm core in memory vs crypto/tls (net.Pipe)",
@@ -175,6 +189,10 @@ func figures() []figure {
 			dtCore, benchSrc("dtls-bulk1200/pion", benchsuite.DTLSBulk1200Pion), bulk},
 		{"DTLS1.2 AES-128-GCM 1200 B writes: fsm core vs AEAD seal+open alone (ceiling)",
 			dtCore, benchSrc("aead/aes-128-gcm-1200", benchsuite.AEADAES128GCM1200), []string{unitMBps}},
+		{"DTLS13 AES-128-GCM 1200 B writes: fsm core in memory vs pion/dtls (dpipe)",
+			dt13Core, benchSrc("dtls13-bulk1200/pion", benchsuite.DTLS13Bulk1200Pion), bulk},
+		{"DTLS13 AES-128-GCM 1200 B writes: fsm core vs AEAD seal+open alone (ceiling)",
+			dt13Core, benchSrc("aead/aes-128-gcm-1200-dtls13", benchsuite.AEADAES128GCM1200DTLS13), []string{unitMBps}},
 		{"idle TLS1.3 connection, both ends: fsm core pair vs crypto/tls (net.Pipe)",
 			idleSrc("idle13/tlsm-core", benchsuite.IdleTLSCore), goIdle, idle},
 		{"idle TLS1.3 connection, both ends: tls.Conn vs crypto/tls (net.Pipe)",
@@ -183,6 +201,10 @@ func figures() []figure {
 			idleSrc("idle-dtls/tlsm-core", benchsuite.IdleDTLSCore), pion, idle},
 		{"idle DTLS1.2 connection, both ends: dtls.Conn vs pion/dtls (dpipe's memory subtracted)",
 			idleSrc("idle-dtls/tlsm-dpipe", benchsuite.IdleDTLSConn), pion, idle},
+		{"idle DTLS13 connection, both ends: fsm core pair vs pion/dtls (dpipe's memory subtracted)",
+			idleSrc("idle-dtls13/tlsm-core", benchsuite.IdleDTLS13Core), pion13, idle},
+		{"idle DTLS13 connection, both ends: dtls.Conn vs pion/dtls (dpipe's memory subtracted)",
+			idleSrc("idle-dtls13/tlsm-dpipe", benchsuite.IdleDTLS13Conn), pion13, idle},
 	}
 }
 

@@ -126,14 +126,42 @@ func DatagramPipe() (a, z *PacketConn) {
 	return &PacketConn{Conn: ca, remote: cz.LocalAddr()}, &PacketConn{Conn: cz, remote: ca.LocalAddr()}
 }
 
-// pionPair handshakes a pion client and server over a new dpipe, with
-// mtu when it is not zero.
-func pionPair(cert *testcert.Cert, mtu int) (client, server *piondtls.Conn, err error) {
-	ca, cz := DatagramPipe()
+// dtlsSetup is one DTLS version as the benchmarks run it on both sides:
+// tlsm's configurations and what pion is limited to, the version and its
+// one cipher suite, which tlsm's configurations enable alone too.
+type dtlsSetup struct {
+	configs func() (client, server *fsm.Config, cert *testcert.Cert)
+	version protocol.Version
+	suite   uint16
+}
+
+// dtls12 is DTLS 1.2 with TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256.
+var dtls12 = dtlsSetup{DTLSConfigs, protocol.Version1_2, cipher.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}
+
+// negotiated reports whether a tlsm Conn ran a full handshake of s.
+func (s dtlsSetup) negotiated(st fsm.ConnectionState) bool {
+	return st.HandshakeComplete && !st.DidResume && st.Version == uint16(s.version) && st.CipherSuite == s.suite
+}
+
+// checkPion returns an error unless c ran a full handshake of s.
+func (s dtlsSetup) checkPion(c *piondtls.Conn) error {
+	st, ok := c.ConnectionState()
+	if !ok || st.NegotiatedVersion() != s.version || uint16(st.CipherSuiteID) != s.suite {
+		return errors.New("benchsuite: pion negotiated another version or suite")
+	}
+	return nil
+}
+
+// pionOptions limit pion to s's version, its suite and X25519, with mtu
+// when it is not zero: the server presents cert, the client verifies it.
+// Neither keeps sessions (pion resumes only with a session store), and
+// the server checks the client's address with a cookie, pion's default.
+func (s dtlsSetup) pionOptions(cert *testcert.Cert, mtu int) ([]piondtls.ServerOption, []piondtls.ClientOption) {
 	common := []piondtls.Option{
-		piondtls.WithCipherSuites(pionsuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256),
+		piondtls.WithCipherSuites(pionsuite.ID(s.suite)),
 		piondtls.WithEllipticCurves(pionelliptic.X25519),
-		piondtls.WithMaxVersion(protocol.Version1_2),
+		piondtls.WithMinVersion(s.version),
+		piondtls.WithMaxVersion(s.version),
 	}
 	if mtu > 0 {
 		common = append(common, piondtls.WithMTU(mtu))
@@ -146,6 +174,20 @@ func pionPair(cert *testcert.Cert, mtu int) (client, server *piondtls.Conn, err 
 	}
 	serverOpts = append(serverOpts, piondtls.WithCertificates(cert.TLSCertificate()))
 	clientOpts = append(clientOpts, piondtls.WithRootCAs(cert.CAPool), piondtls.WithServerName("localhost"))
+	return serverOpts, clientOpts
+}
+
+// pionPair handshakes a pion client and server of s over a new dpipe,
+// with mtu when it is not zero.
+func pionPair(cert *testcert.Cert, s dtlsSetup, mtu int) (client, server *piondtls.Conn, err error) {
+	ca, cz := DatagramPipe()
+	return pionPairOver(ca, cz, cert, s, mtu)
+}
+
+// pionPairOver is pionPair over the two ends of a datagram pipe, each
+// sending to the other's local address.
+func pionPairOver(ca, cz net.PacketConn, cert *testcert.Cert, s dtlsSetup, mtu int) (client, server *piondtls.Conn, err error) {
+	serverOpts, clientOpts := s.pionOptions(cert, mtu)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -155,11 +197,11 @@ func pionPair(cert *testcert.Cert, mtu int) (client, server *piondtls.Conn, err 
 	}
 	done := make(chan result, 1)
 	go func() {
-		s, err := piondtls.Server(cz, ca.LocalAddr(), serverOpts...)
+		c, err := piondtls.Server(cz, ca.LocalAddr(), serverOpts...)
 		if err == nil {
-			err = s.HandshakeContext(ctx)
+			err = c.HandshakeContext(ctx)
 		}
-		done <- result{s, err}
+		done <- result{c, err}
 	}()
 	client, err = piondtls.Client(ca, cz.LocalAddr(), clientOpts...)
 	if err == nil {
@@ -168,6 +210,9 @@ func pionPair(cert *testcert.Cert, mtu int) (client, server *piondtls.Conn, err 
 	r := <-done
 	if err == nil {
 		err = r.err
+	}
+	if err == nil {
+		err = s.checkPion(client)
 	}
 	if err != nil {
 		if client != nil {
@@ -178,12 +223,6 @@ func pionPair(cert *testcert.Cert, mtu int) (client, server *piondtls.Conn, err 
 		}
 		return nil, nil, err
 	}
-	if st, ok := client.ConnectionState(); !ok || st.NegotiatedVersion() != protocol.Version1_2 ||
-		st.CipherSuiteID != pionsuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 {
-		client.Close()
-		r.c.Close()
-		return nil, nil, errors.New("benchsuite: pion negotiated another version or suite")
-	}
 	return client, r.c, nil
 }
 
@@ -191,9 +230,7 @@ func pionPair(cert *testcert.Cert, mtu int) (client, server *piondtls.Conn, err 
 // cookie exchange included.
 func DTLSHandshakeCore(b *testing.B) {
 	cc, sc := cidConfigs(false)
-	dtlsHandshakeCore(b, cc, sc, func(st fsm.ConnectionState) bool {
-		return !st.DidResume && st.Version == 0xfefd && st.CipherSuite == cipher.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
-	})
+	dtlsHandshakeCore(b, cc, sc, dtls12.negotiated)
 }
 
 // dtlsHandshakeCore runs handshakes between fsm.Conns of cc and sc; each
@@ -215,11 +252,14 @@ func dtlsHandshakeCore(b *testing.B, cc, sc *fsm.Config, ok func(fsm.ConnectionS
 
 // DTLSHandshakePion is DTLSHandshakeCore between two pion Conns over
 // dpipe.
-func DTLSHandshakePion(b *testing.B) {
-	_, _, cert := DTLSConfigs()
+func DTLSHandshakePion(b *testing.B) { pionHandshakes(b, dtls12) }
+
+// pionHandshakes runs handshakes of s between two pion Conns over dpipe.
+func pionHandshakes(b *testing.B, s dtlsSetup) {
+	_, _, cert := s.configs()
 	b.ReportAllocs()
 	for b.Loop() {
-		client, server, err := pionPair(cert, 0)
+		client, server, err := pionPair(cert, s, 0)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -239,9 +279,13 @@ const bulkMTU = 1500
 
 // DTLSBulk1200Core is 1,200-byte writes from a tlsm client core to its
 // server core, protected and unprotected.
-func DTLSBulk1200Core(b *testing.B) {
+func DTLSBulk1200Core(b *testing.B) { coreBulk(b, DTLSCoreSender) }
+
+// coreBulk times the DTLSBulkSize-byte writes of the sender that
+// newSender makes.
+func coreBulk(b *testing.B, newSender func(testing.TB, []byte) func()) {
 	msg := make([]byte, DTLSBulkSize)
-	send := DTLSCoreSender(b, msg)
+	send := newSender(b, msg)
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -252,10 +296,14 @@ func DTLSBulk1200Core(b *testing.B) {
 // DTLSBulk1200Pion is DTLSBulk1200Core between two pion Conns over
 // dpipe: a goroutine writes, the benchmark reads, so that what it times
 // is messages that went all the way through.
-func DTLSBulk1200Pion(b *testing.B) {
+func DTLSBulk1200Pion(b *testing.B) { pionBulk(b, dtls12) }
+
+// pionBulk times DTLSBulkSize-byte writes of s between two pion Conns
+// over dpipe.
+func pionBulk(b *testing.B, s dtlsSetup) {
 	msg := make([]byte, DTLSBulkSize)
-	_, _, cert := DTLSConfigs()
-	client, server, err := pionPair(cert, bulkMTU)
+	_, _, cert := s.configs()
+	client, server, err := pionPair(cert, s, bulkMTU)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -290,12 +338,18 @@ func DTLSBulk1200Pion(b *testing.B) {
 // DTLS client core and hands each datagram to the server core, checking
 // that msg is delivered. Events are drained as they come, so the Conns
 // reuse their buffers.
-func DTLSCoreSender(tb testing.TB, msg []byte) func() {
-	cc, sc, cert := DTLSConfigs()
+func DTLSCoreSender(tb testing.TB, msg []byte) func() { return coreSender(tb, dtls12, msg) }
+
+// coreSender is DTLSCoreSender for s.
+func coreSender(tb testing.TB, s dtlsSetup, msg []byte) func() {
+	cc, sc, cert := s.configs()
 	cc.MTU, sc.MTU = bulkMTU, bulkMTU
 	p := newDTLSCorePair(cc, sc, cert.Leaf.NotBefore.Add(time.Hour))
 	if err := p.handshake(); err != nil {
 		tb.Fatal(err)
+	}
+	if st := p.client.ConnectionState(); !s.negotiated(st) {
+		tb.Fatalf("negotiated %+v", st)
 	}
 	client, server, now := p.client, p.server, p.now
 	return func() {

@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/tlsm/tlsm/cipher"
 	"github.com/tlsm/tlsm/dtls"
 	"github.com/tlsm/tlsm/internal/memconn"
 	"github.com/tlsm/tlsm/tls"
@@ -125,13 +124,19 @@ func pipeOpener(pair func(a, z net.Conn) (client, server Handshaker)) opener {
 }
 
 // IdleDTLSCore measures n DTLS 1.2 connections of two fsm.Conns each.
-func IdleDTLSCore(n int) (Idle, error) {
-	cc, sc, cert := DTLSConfigs()
+func IdleDTLSCore(n int) (Idle, error) { return idleDTLSCore(n, dtls12) }
+
+// idleDTLSCore measures n connections of s of two fsm.Conns each.
+func idleDTLSCore(n int, s dtlsSetup) (Idle, error) {
+	cc, sc, cert := s.configs()
 	now := cert.Leaf.NotBefore.Add(time.Hour)
 	return measureIdle(n, func() (func(), error) {
 		p := newDTLSCorePair(cc, sc, now)
 		if err := p.handshake(); err != nil {
 			return nil, err
+		}
+		if st := p.client.ConnectionState(); !s.negotiated(st) {
+			return nil, fmt.Errorf("negotiated %+v", st)
 		}
 		client, server := p.client, p.server
 		return func() { runtime.KeepAlive(client); runtime.KeepAlive(server) }, nil
@@ -140,8 +145,12 @@ func IdleDTLSCore(n int) (Idle, error) {
 
 // IdleDTLSConn measures n DTLS 1.2 connections of two dtls.Conns over
 // dpipe, without dpipe's own memory.
-func IdleDTLSConn(n int) (Idle, error) {
-	cc, sc, _ := DTLSConfigs()
+func IdleDTLSConn(n int) (Idle, error) { return idleDTLSConn(n, dtls12) }
+
+// idleDTLSConn measures n connections of s of two dtls.Conns over dpipe,
+// without dpipe's own memory.
+func idleDTLSConn(n int, s dtlsSetup) (Idle, error) {
+	cc, sc, _ := s.configs()
 	return withoutDatagramPipes(measureIdle(n, func() (func(), error) {
 		a, z := DatagramPipe()
 		client := dtls.Client(a, z.LocalAddr(), cc)
@@ -149,7 +158,7 @@ func IdleDTLSConn(n int) (Idle, error) {
 		if err := handshakePair(client, server); err != nil {
 			return nil, err
 		}
-		if st := client.ConnectionState(); st.Version != 0xfefd || st.CipherSuite != cipher.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 {
+		if st := client.ConnectionState(); !s.negotiated(st) {
 			client.Close()
 			server.Close()
 			return nil, fmt.Errorf("negotiated %+v", st)
@@ -161,10 +170,14 @@ func IdleDTLSConn(n int) (Idle, error) {
 // IdlePion measures n DTLS 1.2 connections of two pion Conns over dpipe,
 // without dpipe's own memory. dpipe runs no goroutine, so the goroutines
 // counted are pion's.
-func IdlePion(n int) (Idle, error) {
-	_, _, cert := DTLSConfigs()
+func IdlePion(n int) (Idle, error) { return idlePion(n, dtls12) }
+
+// idlePion measures n connections of s of two pion Conns over dpipe,
+// without dpipe's own memory.
+func idlePion(n int, s dtlsSetup) (Idle, error) {
+	_, _, cert := s.configs()
 	return withoutDatagramPipes(measureIdle(n, func() (func(), error) {
-		client, server, err := pionPair(cert, 0)
+		client, server, err := pionPair(cert, s, 0)
 		if err != nil {
 			return nil, err
 		}
