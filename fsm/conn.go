@@ -391,9 +391,10 @@ func (c *Conn) handleInput(now time.Time, data []byte, lent bool) error {
 		c.fail(err)
 	}
 	if c.err == nil {
-		// The input may have made the time suitable for a scheduled
-		// renegotiation (the peer showed it completed the handshake).
-		if err := c.startScheduledRenegotiation(); err != nil {
+		// The input may have made the time suitable for scheduled work:
+		// the peer showed it completed the handshake, or (DTLS 1.3)
+		// acknowledged the KeyUpdate that held the next one back.
+		if err := c.runScheduled(false); err != nil {
 			c.fail(err)
 		}
 	}

@@ -218,52 +218,37 @@ func (l *datagramLayer) nextRecord13() (record.ContentType, []byte, bool, error)
 	}
 	// Of the previous epoch, data, alerts and ACKs still count: the
 	// peer may have sent them before it took our KeyUpdate (its ACK of
-	// that KeyUpdate among them). So do handshake messages we have not
-	// had, sent before the peer's keys changed — but not a second
-	// KeyUpdate: one ended that epoch, and a peer sends the next only
-	// under its next keys (RFC 9147 §8).
+	// that KeyUpdate among them). Its handshake messages are copies of
+	// those we took: a KeyUpdate ends the post-handshake messages of its
+	// epoch, and one sent after it there is a protocol violation (RFC
+	// 9147 §8).
 	if es == l.prevRead && typ == record.TypeHandshake {
-		switch l.retiredHandshake(payload) {
-		case retiredKeyUpdate:
-			return 0, nil, false, alertf(record.AlertUnexpectedMessage, "a KeyUpdate under keys a KeyUpdate retired")
-		case retiredCopy:
-			// A copy, acknowledged again (RFC 9147 §7): our ACK of
-			// it, a KeyUpdate whose answer the peer awaits, may have
-			// been lost.
-			l.peerRetx = true
-			l.noteRecord(flights.RecordNumber{Epoch: uint64(es.epoch), Seq: l.inSeq})
-			return 0, nil, false, nil
+		if l.holdsNewMessage(payload) {
+			return 0, nil, false, alertf(record.AlertUnexpectedMessage, "a handshake message after the KeyUpdate that ended its epoch")
 		}
+		// A copy, acknowledged again (RFC 9147 §7): our ACK of it, a
+		// KeyUpdate whose answer the peer awaits, may have been lost.
+		l.peerRetx = true
+		l.noteRecord(flights.RecordNumber{Epoch: uint64(es.epoch), Seq: l.inSeq})
+		return 0, nil, false, nil
 	}
 	return typ, payload, true, nil
 }
 
-// What a handshake record of the previous DTLS 1.3 epoch holds.
-const (
-	retiredCopy      = iota // copies of messages taken already
-	retiredNew              // a message not taken yet
-	retiredKeyUpdate        // a KeyUpdate not taken yet
-)
-
-// retiredHandshake classifies the fragments of a handshake record of the
-// previous epoch by their message_seq.
-func (l *datagramLayer) retiredHandshake(payload []byte) int {
-	kind := retiredCopy
+// holdsNewMessage reports whether a handshake record holds a fragment of
+// a message not taken yet, by its message_seq.
+func (l *datagramLayer) holdsNewMessage(payload []byte) bool {
 	for len(payload) > 0 {
 		f, rest, err := flights.ParseFragment(payload)
 		if err != nil {
-			break
+			return false
+		}
+		if f.Seq >= l.reasm.NextSeq() {
+			return true
 		}
 		payload = rest
-		if f.Seq < l.reasm.NextSeq() {
-			continue
-		}
-		if f.Type == flights.TypeKeyUpdate {
-			return retiredKeyUpdate
-		}
-		kind = retiredNew
 	}
-	return kind
+	return false
 }
 
 // epoch13 is the read epoch a DTLS 1.3 record's low epoch bits name:
@@ -489,16 +474,13 @@ func (l *datagramLayer) handshakeBuffered() int { return 0 }
 
 // queueMessage gives a message its message_seq and adds it to the flight.
 // noteForACK notes the DTLS 1.3 record being read, which carries
-// handshake messages, to be acknowledged, in the epoch it came in.
+// handshake messages, to be acknowledged. Records of the previous epoch
+// are copies, acknowledged as they are read (nextRecord13).
 func (l *datagramLayer) noteForACK() {
-	if l.read.sn == nil {
+	if l.read.sn == nil || l.inPrev {
 		return
 	}
-	es := l.read
-	if l.inPrev {
-		es = l.prevRead
-	}
-	l.noteRecord(flights.RecordNumber{Epoch: uint64(es.epoch), Seq: l.inSeq})
+	l.noteRecord(flights.RecordNumber{Epoch: uint64(l.read.epoch), Seq: l.inSeq})
 }
 
 // noteRecord notes a record to acknowledge, up to what one ACK carries.

@@ -102,8 +102,10 @@ func TestDTLS13KeyUpdate(t *testing.T) {
 			require.NoError(t, err)
 			l.drain(l.client)
 			require.NotContains(t, l.client.events, fsm.EventKeyUpdateSent, "keys switched before the ACK")
+			require.Equal(t, fsm.UpdateRequested, l.client.conn.PendingKeyUpdate(), "pending until acknowledged")
 			l.run(t, 200)
 			require.Equal(t, []fsm.EventKind{fsm.EventKeyUpdateSent}, keyUpdateKinds(l.client))
+			require.Equal(t, fsm.KeyUpdateNone, l.client.conn.PendingKeyUpdate())
 			require.Equal(t, []fsm.EventKind{fsm.EventKeyUpdateReceived}, keyUpdateKinds(l.server))
 			require.Equal(t, fsm.UpdateNotRequested, l.server.conn.PendingKeyUpdate(), "the server owes an update")
 

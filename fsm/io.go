@@ -33,9 +33,11 @@ func (c *Conn) handleRecord(typ record.ContentType, payload []byte) error {
 	if c.layer.handshakeBuffered() > 0 && typ != record.TypeHandshake {
 		return alertf(record.AlertUnexpectedMessage, "%s record inside a handshake message", typ)
 	}
-	if (typ == record.TypeApplicationData || typ == record.TypeAlert) && c.layer.currentKeys() {
+	if (typ == record.TypeApplicationData || typ == record.TypeAlert) && (c.layer.currentKeys() || c.version == VersionTLS13) {
 		// Only a peer that has completed the handshake sends these
-		// under its new keys.
+		// under its new keys — or, with no renegotiation in TLS 1.3,
+		// under any of its application keys: a DTLS 1.3 record of the
+		// epoch before the peer's KeyUpdate is as good a proof.
 		c.reneg.peerCompleted = c.reneg.peerCompleted || c.hs == nil && c.handshakes > 0
 	}
 	switch typ {

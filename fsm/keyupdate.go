@@ -75,9 +75,11 @@ func (c *Conn) KeyUpdate(t KeyUpdateType) error {
 
 // PendingKeyUpdate returns the type of the key update that will be sent
 // next, or KeyUpdateNone, as SSL_get_key_update_type(3). An answer owed to
-// the peer's request counts as UpdateNotRequested.
+// the peer's request counts as UpdateNotRequested. Over DTLS 1.3 a
+// KeyUpdate sent stays pending until the peer acknowledges it, when our
+// keys change (RFC 9147 §8); one scheduled meanwhile goes out after that.
 func (c *Conn) PendingKeyUpdate() KeyUpdateType {
-	t := c.ku.scheduled
+	t := max(c.ku.scheduled, c.ku.sent)
 	if c.ku.owed {
 		t = max(t, UpdateNotRequested)
 	}
