@@ -344,3 +344,20 @@ func TestVerifyHelloFragmentedDTLS13(t *testing.T) {
 		}
 	}
 }
+
+// TestDTLS13KeyUpdateBehindOutstanding: a key update scheduled while
+// another waits for its ACK goes out as soon as that ACK is read, with
+// no further write or Handshake call (the input is I/O, as for
+// SSL_key_update(3)); each switches the client's keys on its own ACK.
+func TestDTLS13KeyUpdateBehindOutstanding(t *testing.T) {
+	l := connected13(t)
+	require.NoError(t, l.client.conn.KeyUpdate(fsm.UpdateNotRequested))
+	require.NoError(t, l.client.conn.Handshake(l.now))
+	require.NoError(t, l.client.conn.KeyUpdate(fsm.UpdateRequested))
+	require.Equal(t, fsm.UpdateRequested, l.client.conn.PendingKeyUpdate())
+	l.run(t, 100)
+	require.Equal(t, []fsm.EventKind{fsm.EventKeyUpdateSent, fsm.EventKeyUpdateSent}, keyUpdateKinds(l.client))
+	require.Equal(t, []fsm.EventKind{fsm.EventKeyUpdateReceived, fsm.EventKeyUpdateReceived}, keyUpdateKinds(l.server))
+	require.Equal(t, fsm.KeyUpdateNone, l.client.conn.PendingKeyUpdate())
+	require.Equal(t, fsm.UpdateNotRequested, l.server.conn.PendingKeyUpdate(), "the answer the server owes")
+}
