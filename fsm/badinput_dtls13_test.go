@@ -55,12 +55,17 @@ func (p *dtPair) seal13(from *dtSide, epoch, seq uint64, typ record.ContentType,
 	for range epoch - 3 {
 		secret = cipher.DTLS13Labels.NextTrafficSecret(suite.Hash, secret)
 	}
+	return sealUnder(p.t, suite, secret, epoch, seq, typ, payload)
+}
+
+// sealUnder seals payload as record epoch/seq under the keys of secret.
+func sealUnder(t *testing.T, suite *cipher.Suite, secret []byte, epoch, seq uint64, typ record.ContentType, payload []byte) []byte {
 	st, err := cipher.DTLS13Labels.NewTrafficState(suite, secret)
-	require.NoError(p.t, err)
+	require.NoError(t, err)
 	sn, err := cipher.DTLS13Labels.NewRecordNumberKey(suite, secret)
-	require.NoError(p.t, err)
+	require.NoError(t, err)
 	out, err := record.SealDTLS13(nil, st, sn, typ, epoch, seq, nil, payload)
-	require.NoError(p.t, err)
+	require.NoError(t, err)
 	return out
 }
 

@@ -113,11 +113,14 @@ type layerView struct {
 	hs         *handshake // the handshake under way; layers ask only if there is one
 	handshakes int
 	// helloRequestSent is set while a HelloRequest we sent waits for
-	// the client's ClientHello, and postHandshakeUnacked while a DTLS 1.3
+	// the client's ClientHello, postHandshakeUnacked while a DTLS 1.3
 	// post-handshake message of ours (a KeyUpdate, a NewSessionTicket)
-	// waits for its ACK, sent again on the timer (RFC 9147 §5.8.4, §8).
+	// waits for its ACK, and lastFlightUnacked while a DTLS 1.3 client's
+	// last flight of the handshake does; each is sent again on the timer
+	// (RFC 9147 §5.8.4, §7, §8).
 	helloRequestSent     bool
 	postHandshakeUnacked bool
+	lastFlightUnacked    bool
 }
 
 // handshaking reports whether a handshake is under way.

@@ -3,7 +3,6 @@ package fsm
 import (
 	"bytes"
 	"encoding/binary"
-	"slices"
 	"time"
 
 	"github.com/tlsm/tlsm/cipher"
@@ -52,6 +51,28 @@ type flightItem struct {
 	epoch *epochState
 	ccs   bool
 	msg   []byte
+	// acked has bit k set once a DTLS 1.3 ACK covered fragment k of msg,
+	// cut into frags fragments at each transmission; such fragments are
+	// not sent again (RFC 9147 §7.2).
+	acked uint64
+	frags int
+}
+
+// fragmentAcked reports whether fragment k of the item was acknowledged.
+func (it *flightItem) fragmentAcked(k int) bool { return k < 64 && it.acked&(1<<k) != 0 }
+
+// allAcked reports whether every fragment of the item was acknowledged;
+// an item of more than 64 fragments is acknowledged only by the answer to
+// its flight.
+func (it *flightItem) allAcked() bool {
+	return it.frags > 0 && it.frags <= 64 && it.acked == ^uint64(0)>>(64-it.frags)
+}
+
+// sentFragment is a DTLS 1.3 record our flight went out in: the item of
+// the flight and the fragment of it that the record carried.
+type sentFragment struct {
+	rn         flights.RecordNumber
+	item, frag int
 }
 
 // ackState is what DTLS 1.3's ACKs need (RFC 9147 §7).
@@ -61,9 +82,8 @@ type ackState struct {
 	// of our own.
 	pending []flights.RecordNumber
 	// flightRecords are the records our current flight went out in, each
-	// transmission's, up to maxFlightRecords: an ACK of any of them
-	// acknowledges a one-record flight (a KeyUpdate).
-	flightRecords []flights.RecordNumber
+	// transmission's, up to maxFlightRecords, with what each carried.
+	flightRecords []sentFragment
 }
 
 // acks returns the ACK bookkeeping, made on first use.
@@ -624,7 +644,7 @@ func (l *datagramLayer) flush() error {
 		l.lastSent = l.env.now
 	}
 	for l.sent < len(l.flight) {
-		if err := l.transmitItem(l.flight[l.sent]); err != nil {
+		if err := l.transmitItem(l.sent); err != nil {
 			return err
 		}
 		l.sent++
@@ -632,19 +652,23 @@ func (l *datagramLayer) flush() error {
 	return nil
 }
 
-// transmitItem sends one flight item, fragmenting a message to the MTU.
-func (l *datagramLayer) transmitItem(item flightItem) error {
+// transmitItem sends item i of the flight, fragmenting a message to the
+// MTU, but for the fragments an ACK covered.
+func (l *datagramLayer) transmitItem(i int) error {
+	item := &l.flight[i]
 	if item.ccs {
 		return l.seal(item.epoch, record.TypeChangeCipherSpec, []byte{1})
 	}
 	var err error
-	max := l.maxPayload(item.epoch)
-	flights.AppendFragments(nil, item.msg, max, func(fragment []byte) {
-		if err == nil {
-			l.noteSent(item.epoch)
+	k := 0
+	flights.AppendFragments(nil, item.msg, l.maxPayload(item.epoch), func(fragment []byte) {
+		if err == nil && !item.fragmentAcked(k) {
+			l.noteSent(item.epoch, i, k)
 			err = l.seal(item.epoch, record.TypeHandshake, fragment)
 		}
+		k++
 	})
+	item.frags = k
 	return err
 }
 
@@ -652,28 +676,57 @@ func (l *datagramLayer) transmitItem(item flightItem) error {
 // MaxRetransmits times fits, with room.
 const maxFlightRecords = 64
 
-// noteSent notes the number of the DTLS 1.3 record a flight's fragment
-// is about to go out in.
-func (l *datagramLayer) noteSent(es *epochState) {
-	if es.sn != nil && len(l.acks().flightRecords) < maxFlightRecords {
-		l.ack.flightRecords = append(l.ack.flightRecords, flights.RecordNumber{Epoch: uint64(es.epoch), Seq: es.seq})
+// noteSent notes the number of the DTLS 1.3 record that fragment frag of
+// flight item i is about to go out in; a plaintext one too, once DTLS 1.3
+// is chosen (an ACK of epoch 0 covers a ServerHello, RFC 9147 §7).
+func (l *datagramLayer) noteSent(es *epochState, i, frag int) {
+	dtls13 := es.sn != nil || es.epoch == 0 && l.env.version == VersionTLS13
+	if dtls13 && len(l.acks().flightRecords) < maxFlightRecords {
+		rn := flights.RecordNumber{Epoch: uint64(es.epoch), Seq: es.seq}
+		l.ack.flightRecords = append(l.ack.flightRecords, sentFragment{rn: rn, item: i, frag: frag})
 	}
 }
 
-// acknowledged reports whether an ACK covers a record our current flight
-// went out in, and if so ends the flight: nothing of it is sent again.
+// acknowledged takes the records of a DTLS 1.3 ACK: every fragment of
+// our current flight that went out in one of them is acknowledged and
+// not sent again. It reports whether the whole flight now is, which ends
+// it: its retransmissions stop (RFC 9147 §7.2).
 func (l *datagramLayer) acknowledged(records []flights.RecordNumber) bool {
-	if l.ack == nil {
+	if l.ack == nil || len(l.flight) == 0 {
 		return false
 	}
 	for _, r := range records {
-		if slices.Contains(l.ack.flightRecords, r) {
-			l.flightOpen = false
-			l.flight, l.sent, l.ack.flightRecords = l.flight[:0], 0, l.ack.flightRecords[:0]
-			return true
+		for _, s := range l.ack.flightRecords {
+			if s.rn == r && s.frag < 64 {
+				l.flight[s.item].acked |= 1 << s.frag
+			}
 		}
 	}
-	return false
+	for i := range l.flight {
+		if !l.flight[i].allAcked() {
+			return false
+		}
+	}
+	l.dropFlight()
+	return true
+}
+
+// dropFlight ends the current flight, which the peer has: nothing of it
+// is sent again.
+func (l *datagramLayer) dropFlight() {
+	l.flightOpen = false
+	l.flight, l.sent = l.flight[:0], 0
+	if l.ack != nil {
+		l.ack.flightRecords = l.ack.flightRecords[:0]
+	}
+}
+
+// recordEpoch is the epoch of the record being read.
+func (l *datagramLayer) recordEpoch() uint64 {
+	if l.inPrev && l.prevRead != nil {
+		return uint64(l.prevRead.epoch)
+	}
+	return uint64(l.read.epoch)
 }
 
 // writeSeq is the sequence number of the next record of the write epoch.
@@ -794,7 +847,8 @@ func (l *datagramLayer) end() {
 	l.dgStart = len(l.env.out)
 	// A handshake waits for the peer; so does a HelloRequest, which is
 	// sent again until the client answers it.
-	waiting := (l.env.handshaking() || l.env.helloRequestSent || l.env.postHandshakeUnacked) && l.env.state != StateClosed &&
+	waiting := (l.env.handshaking() || l.env.helloRequestSent || l.env.postHandshakeUnacked || l.env.lastFlightUnacked) &&
+		l.env.state != StateClosed &&
 		len(l.flight) > 0 && l.sent == len(l.flight)
 	switch {
 	case waiting && l.deadline.IsZero():
@@ -830,12 +884,13 @@ func (l *datagramLayer) retransmitIfAsked() {
 	l.peerRetx = false
 }
 
-// resend transmits the whole flight again with new sequence numbers.
+// resend transmits the flight again with new sequence numbers, but for
+// the fragments a DTLS 1.3 ACK covered.
 func (l *datagramLayer) resend() {
 	l.lastSent = l.env.now
 	l.env.events.push(Event{Kind: EventRetransmit})
-	for _, item := range l.flight {
-		if err := l.transmitItem(item); err != nil {
+	for i := range l.flight {
+		if err := l.transmitItem(i); err != nil {
 			l.env.failer.fail(err)
 			return
 		}

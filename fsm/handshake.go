@@ -236,6 +236,9 @@ func (c *Conn) completeHandshake() error {
 	// an abbreviated one, and the client's in TLS 1.3.
 	sentLast := c.version == VersionTLS12 && c.isClient == c.hs.resumed || c.version == VersionTLS13 && c.isClient
 	c.reneg.peerCompleted = !c.transport.Datagram || !sentLast
+	// A DTLS 1.3 client's last flight is acknowledged, explicitly or by
+	// the server's data, and sent again on the timer until it is.
+	c.lastFlightUnacked = c.transport.Datagram && c.version == VersionTLS13 && c.isClient
 	c.hs = nil
 	c.layer.handshakeDone()
 	if err := c.releaseHeld(); err != nil {

@@ -38,7 +38,9 @@ func (c *Conn) handleRecord(typ record.ContentType, payload []byte) error {
 		// under its new keys — or, with no renegotiation in TLS 1.3,
 		// under any of its application keys: a DTLS 1.3 record of the
 		// epoch before the peer's KeyUpdate is as good a proof.
-		c.reneg.peerCompleted = c.reneg.peerCompleted || c.hs == nil && c.handshakes > 0
+		if c.hs == nil && c.handshakes > 0 {
+			c.peerHasLastFlight()
+		}
 	}
 	switch typ {
 	case record.TypeChangeCipherSpec:
@@ -67,22 +69,26 @@ func (c *Conn) handleRecord(typ record.ContentType, payload []byte) error {
 	return alertf(record.AlertUnexpectedMessage, "protected %s record", typ)
 }
 
-// handleACK takes a DTLS 1.3 ACK (RFC 9147 §7). One that covers our
-// KeyUpdate lets us switch to the next keys (RFC 9147 §8). Once the
-// handshake is over an ACK also says the peer has completed it: it
-// acknowledges our last flight. Handshake flights are resent on the
-// timer, whole, whatever the peer acknowledged.
-// TODO(dtls13): resend only what is not acknowledged, and stop the timer
-// of a flight acknowledged whole.
+// handleACK takes a DTLS 1.3 ACK (RFC 9147 §7): what it covers of our
+// flight is not sent again, and a flight it covers whole is over, its
+// timer stopped. Covering our KeyUpdate, it lets us switch to the next
+// keys (RFC 9147 §8); covering a client's last flight of the handshake,
+// it says the server completed it.
 func (c *Conn) handleACK(payload []byte) error {
 	var ack flights.ACK
 	if err := ack.Unmarshal(payload); err != nil {
 		return alertf(record.AlertDecodeError, "malformed ACK")
 	}
-	if c.hs == nil && c.handshakes > 0 {
-		c.reneg.peerCompleted = true
+	if err := c.checkACKEpochs(ack.Records); err != nil {
+		return err
 	}
-	if c.postHandshakeUnacked && c.layer.acknowledged(ack.Records) {
+	if !c.layer.acknowledged(ack.Records) || c.hs != nil {
+		return nil
+	}
+	if c.handshakes > 0 {
+		c.peerHasLastFlight()
+	}
+	if c.postHandshakeUnacked {
 		c.postHandshakeUnacked = false
 		if t := c.ku.sent; t != KeyUpdateNone {
 			c.ku.sent = KeyUpdateNone
@@ -90,6 +96,35 @@ func (c *Conn) handleACK(payload []byte) error {
 		}
 	}
 	return nil
+}
+
+// checkACKEpochs refuses, during the handshake, an ACK of a record of an
+// epoch later than the ACK's own (RFC 9147 §7.2): until then both
+// directions move through the same epochs, and an ACK goes in the latest
+// its sender has. After the handshake each direction's key updates move
+// its epoch alone, so an ACK may well be in an earlier epoch than the
+// records it acknowledges.
+func (c *Conn) checkACKEpochs(records []flights.RecordNumber) error {
+	if c.hs == nil {
+		return nil
+	}
+	epoch := c.layer.recordEpoch()
+	for _, r := range records {
+		if r.Epoch > epoch {
+			return alertf(record.AlertIllegalParameter, "an ACK in epoch %d of a record of epoch %d", epoch, r.Epoch)
+		}
+	}
+	return nil
+}
+
+// peerHasLastFlight notes that the peer completed the handshake, so has
+// the handshake's last flight: a DTLS 1.3 client's stops being sent again.
+func (c *Conn) peerHasLastFlight() {
+	c.reneg.peerCompleted = true
+	if c.lastFlightUnacked {
+		c.lastFlightUnacked = false
+		c.layer.dropFlight()
+	}
 }
 
 // MaxIdleRecords is how many records in a row may arrive that move

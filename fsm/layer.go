@@ -51,9 +51,13 @@ type layer interface {
 	// writeSeq the sequence number of its next record.
 	writeState() *cipher.State
 	writeSeq() uint64
-	// acknowledged reports whether a DTLS 1.3 ACK's records cover our
-	// current flight, which then ends.
+	// acknowledged takes a DTLS 1.3 ACK's records and reports whether
+	// they cover our whole current flight, which then ends; dropFlight
+	// ends it when the peer's answer acknowledges it; recordEpoch is the
+	// epoch of the record being read.
 	acknowledged(records []flights.RecordNumber) bool
+	dropFlight()
+	recordEpoch() uint64
 	// end finishes a call, turning what was produced into transmit events.
 	end()
 	// sendHelloVerifyRequest answers a ClientHello starting with f with a
@@ -295,6 +299,12 @@ func (l *streamLayer) writeSeq() uint64 {
 }
 
 func (l *streamLayer) acknowledged([]flights.RecordNumber) bool { return false }
+
+// dropFlight does nothing: a stream has no flights.
+func (l *streamLayer) dropFlight() {}
+
+// recordEpoch is 0: a stream has no epochs.
+func (l *streamLayer) recordEpoch() uint64 { return 0 }
 
 // sendHelloVerifyRequest fails: a stream has no cookie exchange.
 func (l *streamLayer) sendHelloVerifyRequest(*flights.HelloCookieFields) error {
