@@ -750,3 +750,44 @@ func TestListenerFragmentedHelloDTLS13(t *testing.T) {
 		t.Fatal("the listener made no Conn")
 	}
 }
+
+// TestListenerStatelessHelloDTLS13: a listener that enables DTLS 1.3
+// answers a whole DTLS 1.3 ClientHello with a HelloRetryRequest and makes
+// no Conn for it; the ClientHello that echoes the cookie makes one.
+func TestListenerStatelessHelloDTLS13(t *testing.T) {
+	cc, sc := configs(t)
+	cc.MaxVersion, sc.MaxVersion = fsm.VersionTLS13, fsm.VersionTLS13
+	ln := listen(t, sc)
+	accepted := acceptAsync(ln)
+	raw, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer raw.Close()
+
+	client := fsm.NewDTLSClient(cc)
+	_, err = raw.WriteTo(firstFlight(t, client), ln.Addr())
+	require.NoError(t, err)
+	raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 2048)
+	n, _, err := raw.ReadFrom(buf)
+	require.NoError(t, err)
+	reply := buf[:n]
+	require.Greater(t, len(reply), 13)
+	require.Equal(t, byte(2), reply[13], "a HelloRetryRequest (server_hello)")
+	select {
+	case <-accepted:
+		t.Fatal("a Conn was made for a ClientHello without a cookie")
+	case <-time.After(300 * time.Millisecond):
+	}
+	require.Zero(t, dtls.DemuxConns(ln))
+
+	require.NoError(t, client.HandleDatagram(time.Now(), reply))
+	_, err = raw.WriteTo(nextTransmit(t, client), ln.Addr())
+	require.NoError(t, err)
+	select {
+	case c := <-accepted:
+		require.Equal(t, 1, dtls.DemuxConns(ln))
+		require.NoError(t, c.Close())
+	case <-time.After(5 * time.Second):
+		t.Fatal("no Conn for the ClientHello with the cookie")
+	}
+}

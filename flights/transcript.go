@@ -118,13 +118,18 @@ func (t *Transcript) SumWith(h crypto.Hash, extra []byte) []byte {
 // ClientHello, by a synthetic message_hash message holding their hash, as
 // required after a HelloRetryRequest. It panics if SetHash has not been
 // called.
-func (t *Transcript) HelloRetry() {
-	digest := t.Sum(nil)
+func (t *Transcript) HelloRetry() { t.HelloRetryFrom(t.Sum(nil)) }
+
+// HelloRetryFrom replaces the contents so far by the message_hash
+// message of a first ClientHello known only by its hash, digest: a server
+// that sent its HelloRetryRequest without keeping state reads the hash
+// back from the cookie (RFC 8446 §4.2.2). It panics if SetHash has not
+// been called.
+func (t *Transcript) HelloRetryFrom(digest []byte) {
 	t.running.Reset()
-	msg := appendMessage(nil, TypeMessageHash, func(b *builder) {
+	t.running.Write(appendMessage(nil, TypeMessageHash, func(b *builder) {
 		b.addBytes(digest)
-	})
-	t.running.Write(msg)
+	}))
 }
 
 // Hash returns the chosen hash function, or 0 before SetHash.

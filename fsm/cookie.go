@@ -83,16 +83,92 @@ func (c *Config) cookieValid(now time.Time, peerID []byte, f *flights.HelloCooki
 	return false
 }
 
-// retryCookie is the cookie of a DTLS 1.3 HelloRetryRequest answering
-// ch from peerID: the HelloVerifyRequest cookie of the same hello, which
-// the second ClientHello must echo in its cookie extension.
-func (c *Config) retryCookie(now time.Time, peerID []byte, ch *flights.ClientHello) (*[sha256.Size]byte, error) {
+// retryState is what a DTLS 1.3 server needs to go on from a second
+// ClientHello when it sent the HelloRetryRequest without keeping state
+// (RFC 8446 §4.2.2, RFC 9147 §5.1): the suite and the group it chose for
+// the first hello, whether it asked for a key share of that group,
+// whether the first hello offered a PSK it would resume, and the first
+// hello's transcript hash.
+type retryState struct {
+	suite     uint16
+	group     CurveID
+	askShare  bool
+	psk       bool
+	helloHash []byte
+}
+
+// retryCookieFormat is the first byte of a retry cookie: the version of
+// its layout, which is the format byte, the suite (2 bytes), the group
+// (2), flags (1: bit 0 askShare, bit 1 psk), the hash's length (1) and
+// the hash, then an HMAC-SHA256 of all that and the client's address.
+const retryCookieFormat = 1
+
+// retryCookieLabel separates the MACs of retry cookies from those of
+// HelloVerifyRequest cookies, made with the same secrets.
+const retryCookieLabel = "tlsm dtls13 retry cookie"
+
+// retryCookie is the cookie of a DTLS 1.3 HelloRetryRequest to peerID:
+// st in the clear, bound to the address by a MAC under the current
+// cookie secret. The second ClientHello echoes it in its cookie
+// extension, and any Conn of the Config can go on from it.
+func (c *Config) retryCookie(now time.Time, peerID []byte, st *retryState) ([]byte, error) {
 	keys, err := c.cookieSecrets(now)
 	if err != nil {
 		return nil, err
 	}
-	cookie := helloCookie(&keys[0], peerID, &flights.HelloCookieFields{Random: ch.Random, SessionID: ch.SessionID})
-	return &cookie, nil
+	var flags byte
+	if st.askShare {
+		flags |= 1
+	}
+	if st.psk {
+		flags |= 2
+	}
+	cookie := []byte{retryCookieFormat}
+	cookie = binary.BigEndian.AppendUint16(cookie, st.suite)
+	cookie = binary.BigEndian.AppendUint16(cookie, uint16(st.group))
+	cookie = append(cookie, flags, byte(len(st.helloHash)))
+	cookie = append(cookie, st.helloHash...)
+	return append(cookie, retryCookieMAC(&keys[0], peerID, cookie)...), nil
+}
+
+// retryCookieMAC is the MAC of a retry cookie's fields from peerID.
+func retryCookieMAC(key *[32]byte, peerID, fields []byte) []byte {
+	m := hmac.New(sha256.New, key[:])
+	m.Write([]byte(retryCookieLabel))
+	m.Write(binary.BigEndian.AppendUint16(nil, uint16(len(peerID))))
+	m.Write(peerID)
+	m.Write(fields)
+	return m.Sum(nil)
+}
+
+// openRetryCookie returns the state a retry cookie from peerID carries,
+// if a current or previous secret of the Config made it for that
+// address.
+func (c *Config) openRetryCookie(now time.Time, peerID, cookie []byte) (retryState, bool) {
+	const fixed = 1 + 2 + 2 + 1 + 1
+	if len(cookie) < fixed+sha256.Size || cookie[0] != retryCookieFormat {
+		return retryState{}, false
+	}
+	fields, mac := cookie[:len(cookie)-sha256.Size], cookie[len(cookie)-sha256.Size:]
+	if len(fields) != fixed+int(fields[6]) {
+		return retryState{}, false
+	}
+	keys, err := c.cookieSecrets(now)
+	if err != nil {
+		return retryState{}, false
+	}
+	for i := range keys {
+		if hmac.Equal(mac, retryCookieMAC(&keys[i], peerID, fields)) {
+			return retryState{
+				suite:     binary.BigEndian.Uint16(fields[1:3]),
+				group:     CurveID(binary.BigEndian.Uint16(fields[3:5])),
+				askShare:  fields[5]&1 != 0,
+				psk:       fields[5]&2 != 0,
+				helloHash: bytes.Clone(fields[fixed:]),
+			}, true
+		}
+	}
+	return retryState{}, false
 }
 
 // appendHelloVerifyRequest appends to dst the record of a
@@ -154,15 +230,26 @@ func (c *Conn) clientHelloVerifyRequest(m message) (State, error) {
 
 // VerifyHello is the stateless front door of a DTLS server (RFC 6347
 // §4.2.1): given a datagram from peerID, for which there is no Conn yet,
-// it returns either a HelloVerifyRequest to send back (reply) and no
-// Conn, or accept = true when the datagram starts a ClientHello with a
-// valid cookie, in which case the caller makes a Conn with NewDTLSServer
-// and feeds it that datagram. Anything else gets neither.
+// it returns either a reply to send back and no Conn, or accept = true
+// when the datagram starts a ClientHello with a valid cookie, in which
+// case the caller makes a Conn with NewDTLSServer and feeds it that
+// datagram. Anything else gets neither.
 //
-// It reads only the first fragment of the ClientHello, where the cookie
-// lies, so a hello too large for one datagram is answered too; the Conn
-// reassembles the rest. Nothing is kept between calls, and a call
-// allocates nothing but the reply, whatever the datagram holds.
+// The reply to a DTLS 1.2 ClientHello is a HelloVerifyRequest. It reads
+// only the first fragment of the ClientHello, where the cookie lies, so a
+// hello too large for one datagram is answered too; the Conn reassembles
+// the rest. This allocates nothing but the reply, whatever the datagram
+// holds.
+//
+// With DTLS 1.3 enabled, a ClientHello that offers it, whole in the
+// datagram, gets a HelloRetryRequest whose cookie holds what the server
+// needs to go on (RFC 9147 §5.1, RFC 8446 §4.2.2), made by a Conn thrown
+// away at once; the ClientHello that echoes the cookie is accepted, and
+// its Conn goes on from it. A ClientHello in fragments, which might offer
+// DTLS 1.3 (a post-quantum key share makes it larger than a datagram),
+// is accepted: its Conn reassembles it and checks the address itself, as
+// a HelloVerifyRequest would hold a DTLS 1.3 client to DTLS 1.2.
+// Nothing is kept between calls.
 func VerifyHello(cfg *Config, peerID []byte, now time.Time, datagram []byte) (reply []byte, accept bool) {
 	recordSeq, frag, ok := firstHelloFragment(datagram)
 	if !ok {
@@ -172,8 +259,16 @@ func VerifyHello(cfg *Config, peerID []byte, now time.Time, datagram []byte) (re
 	if !ok {
 		return nil, false
 	}
-	if cfg.cookieValid(now, peerID, &f) || mayOfferDTLS13(cfg, frag) {
+	if cfg.cookieValid(now, peerID, &f) {
 		return nil, true
+	}
+	if cfg.versionEnabled(datagramTransport, VersionTLS13) {
+		if len(frag.Data) != int(frag.Length) {
+			return nil, true
+		}
+		if ch, err := datagramTransport.parseClientHello(frag.Data); err == nil && datagramTransport.offers(ch.SupportedVersions, VersionTLS13) {
+			return verifyHello13(cfg, peerID, now, datagram, ch)
+		}
 	}
 	reply, err := cfg.appendHelloVerifyRequest(make([]byte, 0, helloVerifyRecordLen), now, peerID, &f, recordSeq, frag.Seq)
 	if err != nil {
@@ -182,27 +277,26 @@ func VerifyHello(cfg *Config, peerID []byte, now time.Time, datagram []byte) (re
 	return reply, false
 }
 
-// mayOfferDTLS13 reports whether a ClientHello of which frag is the
-// first fragment may offer DTLS 1.3, which cfg enables: DTLS 1.3 has no
-// HelloVerifyRequest, and the Conn checks the client's address with the
-// cookie of a HelloRetryRequest instead (RFC 9147 §5.1). A ClientHello
-// whole in the fragment says so in its supported_versions. One in
-// fragments may too — a post-quantum key share makes a ClientHello larger
-// than a datagram, and the first fragment need not hold the extension —
-// so it goes to a Conn, which reassembles it and sends a
-// HelloRetryRequest or, to a DTLS 1.2 client, a HelloVerifyRequest: a
-// HelloVerifyRequest here would turn a DTLS 1.3 client down to DTLS 1.2.
-// TODO(dtls13): a stateless HelloRetryRequest here for a whole
-// ClientHello, so that no Conn is made before the address is checked.
-func mayOfferDTLS13(cfg *Config, frag flights.Fragment) bool {
-	if !cfg.versionEnabled(datagramTransport, VersionTLS13) {
-		return false
+// verifyHello13 is VerifyHello for a whole DTLS 1.3 ClientHello, ch: one
+// that echoes a retry cookie made for peerID is accepted, one with
+// another cookie dropped, and one without gets the HelloRetryRequest of a
+// Conn made for it and thrown away, whose cookie lets the next Conn go on.
+func verifyHello13(cfg *Config, peerID []byte, now time.Time, datagram []byte, ch *flights.ClientHello) ([]byte, bool) {
+	if ch.Cookie != nil {
+		_, ok := cfg.openRetryCookie(now, peerID, ch.Cookie)
+		return nil, ok
 	}
-	if len(frag.Data) != int(frag.Length) {
-		return true
+	c := NewDTLSServer(cfg, peerID)
+	if err := c.HandleDatagram(now, datagram); err != nil || c.State() != StateServerWaitClientHelloRetried {
+		return nil, false
 	}
-	ch, err := datagramTransport.parseClientHello(frag.Data)
-	return err == nil && datagramTransport.offers(ch.SupportedVersions, VersionTLS13)
+	var reply []byte
+	for ev := c.NextEvent(); ev.Kind != EventNone; ev = c.NextEvent() {
+		if ev.Kind == EventTransmit {
+			reply = append(reply, ev.Data...)
+		}
+	}
+	return reply, false
 }
 
 // helloVerifyMessageLen is the length of a HelloVerifyRequest message

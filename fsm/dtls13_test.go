@@ -361,3 +361,42 @@ func TestDTLS13KeyUpdateBehindOutstanding(t *testing.T) {
 	require.Equal(t, fsm.KeyUpdateNone, l.client.conn.PendingKeyUpdate())
 	require.Equal(t, fsm.UpdateNotRequested, l.server.conn.PendingKeyUpdate(), "the answer the server owes")
 }
+
+// TestVerifyHelloStatelessDTLS13: with DTLS 1.3 the front door answers a
+// whole ClientHello with a HelloRetryRequest and keeps nothing; the
+// second ClientHello, which echoes its cookie, is accepted from the
+// address it was sent to only, and a fresh Conn goes on from it: the
+// handshake completes, both sides reporting the HelloRetryRequest. So it
+// does when the HelloRetryRequest asks for a key share too.
+func TestVerifyHelloStatelessDTLS13(t *testing.T) {
+	for _, retryGroup := range []bool{false, true} {
+		cc, sc := dtlsConfigs(t, testcert.ECDSAP256)
+		cc.MaxVersion, sc.MaxVersion = fsm.VersionTLS13, fsm.VersionTLS13
+		if retryGroup {
+			cc.CurvePreferences = []fsm.CurveID{fsm.X25519, fsm.CurveP256}
+			sc.CurvePreferences = []fsm.CurveID{fsm.CurveP256}
+		}
+		l := newDgramLink(t, cc, sc)
+		peer := []byte("client address")
+		require.NoError(t, l.client.conn.Start(l.now))
+		reply, accept := fsm.VerifyHello(sc, peer, l.now, nextTransmit(t, l.client.conn))
+		require.False(t, accept)
+		require.Greater(t, len(reply), 25)
+		require.Equal(t, byte(fsm.MessageServerHello), reply[13], "a HelloRetryRequest")
+
+		require.NoError(t, l.client.conn.HandleDatagram(l.now, reply))
+		second := nextTransmit(t, l.client.conn)
+		_, accept = fsm.VerifyHello(sc, []byte("another address"), l.now, second)
+		require.False(t, accept, "the cookie is bound to the address")
+		_, accept = fsm.VerifyHello(sc, peer, l.now, second)
+		require.True(t, accept)
+
+		l.server.inbox = append(l.server.inbox, second) // to the Conn NewDTLSServer made fresh
+		l.run(t, 100)
+		for _, s := range []*dgramSide{l.client, l.server} {
+			require.Equal(t, 1, s.done, "handshakes")
+			require.True(t, s.conn.ConnectionState().HelloRetryRequest)
+			require.Equal(t, record.VersionDTLS13, s.conn.ConnectionState().Version)
+		}
+	}
+}

@@ -42,13 +42,15 @@ type handshake13 struct {
 	clientHS []byte // client handshake traffic secret
 	serverHS []byte // server handshake traffic secret
 	certReq  *flights.CertificateRequest
-	psk      []byte    // the PSK in use
-	cookie   *[32]byte // DTLS: the cookie of our HelloRetryRequest
-	pskIndex uint16    // server: which offered PSK was chosen
-	hrrSuite uint16    // suite of the HelloRetryRequest
+	psk      []byte // the PSK in use
+	pskIndex uint16 // server: which offered PSK was chosen
+	hrrSuite uint16 // suite of the HelloRetryRequest
 	// resumableBeforeRetry: the ClientHello a HelloRetryRequest answered
 	// offered a PSK the server would resume (server).
 	resumableBeforeRetry bool
+	// askedCookie: our HelloRetryRequest carried a cookie, which the
+	// second ClientHello must echo (DTLS server).
+	askedCookie bool
 	// sentCompatCCS is set once our compatibility change_cipher_spec is
 	// out (RFC 8446 Appendix D.4).
 	sentCompatCCS bool

@@ -62,8 +62,11 @@ func (c *Conn) serverClientHello(m message) (State, error) {
 	if err := c.chooseServerParams(ch); err != nil {
 		return 0, err
 	}
-	share, ok := c.chooseKeyShare(ch)
 	checkAddress := c.transport.HelloVerify && !c.cfg.InsecureSkipHelloVerify
+	if checkAddress && ch.Cookie != nil {
+		return c.serverRetriedStateless(ch, m)
+	}
+	share, ok := c.chooseKeyShare(ch)
 	if !ok || checkAddress {
 		// A PSK offered now is checked in the second ClientHello.
 		c.transcript.Write(m.raw)
@@ -230,39 +233,73 @@ func (c *Conn) chooseKeyShare(ch *flights.ClientHello) ([]byte, bool) {
 // for c.hs.group when newShare, with a cookie when checkAddress (DTLS
 // 1.3's proof that the client receives at its address, RFC 9147 §5.1).
 func (c *Conn) sendHelloRetryRequest(ch *flights.ClientHello, newShare, checkAddress bool) (State, error) {
-	c.hs.retried, c.hs.tls13.hrrSuite = true, c.suite.ID
 	_, psk := c.usablePSK(ch)
-	c.hs.tls13.resumableBeforeRetry = psk != nil
-	c.transcript.HelloRetry()
-	hrr := flights.ServerHello{
-		Version:          c.transport.Version12,
-		Random:           flights.HelloRetryRequestRandom[:],
-		SessionID:        c.sessionIDEcho13(ch.SessionID),
-		CipherSuite:      c.suite.ID,
-		SupportedVersion: c.transport.Version13,
-	}
-	if newShare {
-		hrr.SelectedGroup = uint16(c.hs.group)
-	}
+	st := retryState{suite: c.suite.ID, group: c.hs.group, askShare: newShare, psk: psk != nil}
+	var cookie []byte
 	if checkAddress {
-		cookie, err := c.cfg.retryCookie(c.now, c.peerID, ch)
-		if err != nil {
+		// The cookie carries what the second ClientHello needs, so that
+		// a server that keeps no state can go on from it.
+		st.helloHash = c.transcript.Sum(nil)
+		var err error
+		if cookie, err = c.cfg.retryCookie(c.now, c.peerID, &st); err != nil {
 			return 0, err
 		}
-		hrr.Cookie, c.hs.tls13.cookie = cookie[:], cookie
 	}
-	c.sendBuilt(hrr.Append(c.msgBuffer()))
+	c.transcript.HelloRetry()
+	c.retryWith(&st, cookie != nil)
+	c.sendBuilt(c.helloRetryRequest(ch.SessionID, &st, cookie).Append(c.msgBuffer()))
 	if err := c.sendCompatibilityCCS(); err != nil {
 		return 0, err
 	}
 	return StateServerWaitClientHelloRetried, nil
 }
 
+// retryWith records in the handshake the choices of a HelloRetryRequest.
+func (c *Conn) retryWith(st *retryState, cookie bool) {
+	c.hs.retried, c.hs.tls13.hrrSuite, c.hs.group = true, st.suite, st.group
+	c.hs.tls13.resumableBeforeRetry, c.hs.tls13.askedCookie = st.psk, cookie
+}
+
+// helloRetryRequest is the HelloRetryRequest of st to a ClientHello of
+// sessionID, with cookie when not nil.
+func (c *Conn) helloRetryRequest(sessionID []byte, st *retryState, cookie []byte) *flights.ServerHello {
+	hrr := &flights.ServerHello{
+		Version:          c.transport.Version12,
+		Random:           flights.HelloRetryRequestRandom[:],
+		SessionID:        c.sessionIDEcho13(sessionID),
+		CipherSuite:      st.suite,
+		SupportedVersion: c.transport.Version13,
+		Cookie:           cookie,
+	}
+	if st.askShare {
+		hrr.SelectedGroup = uint16(st.group)
+	}
+	return hrr
+}
+
+// serverRetriedStateless takes a DTLS 1.3 ClientHello that carries a
+// cookie as the second of a handshake whose HelloRetryRequest this Conn
+// did not send: the stateless front door (VerifyHello) did, and the
+// cookie holds its choices and the first hello's hash (RFC 8446 §4.2.2,
+// RFC 9147 §5.1). The transcript is rebuilt from them, and the hello goes
+// on as any second one.
+func (c *Conn) serverRetriedStateless(ch *flights.ClientHello, m message) (State, error) {
+	st, ok := c.cfg.openRetryCookie(c.now, c.peerID, ch.Cookie)
+	if !ok || st.suite != c.suite.ID || curveOf(st.group) == nil {
+		return 0, alertf(record.AlertIllegalParameter, "ClientHello with a cookie we did not make for this address, or an expired one")
+	}
+	c.transcript.HelloRetryFrom(st.helloHash)
+	c.retryWith(&st, true)
+	hrr := c.helloRetryRequest(ch.SessionID, &st, ch.Cookie).Append(nil)
+	c.transcript.Write(flights.ToDTLS(nil, hrr, 0))
+	return c.serverClientHelloRetried(m)
+}
+
 // retriedShare is the key share of the second ClientHello: the only one,
 // for the group the HelloRetryRequest asked for, or, when it asked only
 // for the cookie, the first ClientHello's share again.
 func (c *Conn) retriedShare(ch *flights.ClientHello) ([]byte, bool) {
-	if c.hs.tls13.cookie != nil && len(ch.KeyShares) > 1 {
+	if c.hs.tls13.askedCookie && len(ch.KeyShares) > 1 {
 		for _, ks := range ch.KeyShares {
 			if CurveID(ks.Group) == c.hs.group {
 				return ks.Data, true
@@ -288,8 +325,11 @@ func (c *Conn) serverClientHelloRetried(m message) (State, error) {
 	if err := c.checkClientHello(ch); err != nil {
 		return 0, err
 	}
-	if c.hs.tls13.cookie != nil && !hmac.Equal(ch.Cookie, c.hs.tls13.cookie[:]) {
-		return 0, alertf(record.AlertIllegalParameter, "second ClientHello without our cookie")
+	if c.hs.tls13.askedCookie {
+		st, ok := c.cfg.openRetryCookie(c.now, c.peerID, ch.Cookie)
+		if !ok || st.suite != c.hs.tls13.hrrSuite || st.group != c.hs.group {
+			return 0, alertf(record.AlertIllegalParameter, "second ClientHello without our cookie")
+		}
 	}
 	share, ok := c.retriedShare(ch)
 	if !ok {

@@ -29,12 +29,13 @@ import (
 // HelloRetryRequest, their default, so every handshake takes the extra
 // round trip: tlsm's Conn does unless Config.InsecureSkipHelloVerify, and
 // pion's unless WithInsecureSkipVerifyHello(true). The cookies differ:
-// tlsm's is an HMAC-SHA256 of the client's address, random and session
-// ID under a secret the Config rotates, which it could check without
-// state; pion's is 20 random bytes that its server Conn keeps. Both
-// servers keep a Conn from the first ClientHello on, so neither benchmark
-// has a stateless front door in it (tlsm's listener hands a DTLS 1.3
-// ClientHello to a new Conn, which sends the HelloRetryRequest).
+// tlsm's carries the server's choices and the first ClientHello's hash
+// under an HMAC-SHA256 that binds them to the client's address with a
+// secret the Config rotates, so that a server can go on without state;
+// pion's is 20 random bytes that its server Conn keeps. In the in-memory
+// benchmarks both servers keep a Conn from the first ClientHello on;
+// over UDP, tlsm's listener answers the first ClientHello from its
+// stateless front door and makes a Conn for the second.
 
 // DTLS13Configs returns tlsm configurations for the DTLS 1.3 benchmarks:
 // DTLSConfigs with DTLS 1.3 alone, TLS_AES_128_GCM_SHA256 and X25519.
