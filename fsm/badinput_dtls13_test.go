@@ -239,3 +239,39 @@ func TestDTLS13MessageAfterKeyUpdateInOldEpoch(t *testing.T) {
 	p.inject(p.client, nst)
 	checkDTLSClosedWith(t, p.client, fsm.AlertUnexpectedMessage, false)
 }
+
+// TestDTLS13AuthFailureLimit: records that fail authentication are
+// dropped but counted under each read key (RFC 9147 §4.5.3). Past half
+// the limit the server asks the client for new keys with a KeyUpdate
+// (update_requested); under the client's new keys the count starts again;
+// at the limit under one key the connection ends with bad_record_mac.
+func TestDTLS13AuthFailureLimit(t *testing.T) {
+	p := newDTPair(t, func(cc, sc *fsm.Config) {
+		cc.CipherSuites = nil
+		cc.MaxVersion, sc.MaxVersion = fsm.VersionTLS13, fsm.VersionTLS13
+		sc.InsecureSkipHelloVerify = true
+		sc.SetAuthFailureLimitForTest(4)
+	})
+	p.connect()
+	forged := func(epoch uint64) []byte {
+		rec := p.forge13(epoch, record.TypeApplicationData, []byte("x"))
+		rec[len(rec)-1] ^= 1
+		return rec
+	}
+	evs := p.inject(p.server, forged(3), forged(3), forged(3))
+	require.Equal(t, 1, countKind(evs, fsm.EventMessageSent), "the server's KeyUpdate: %v", eventKinds(evs))
+	require.Equal(t, fsm.UpdateRequested, p.server.conn.PendingKeyUpdate())
+	require.NoError(t, p.server.conn.Err(), "dropped, not fatal")
+
+	p.run()
+	_, err := p.client.conn.Write(p.now, []byte("under new keys")) // the client's answer goes first
+	require.NoError(t, err)
+	p.drain(p.client)
+	p.run()
+	require.Equal(t, []byte("under new keys"), p.server.received)
+	require.Equal(t, 1, countKind(p.server.events, fsm.EventKeyUpdateReceived))
+	p.inject(p.server, forged(4), forged(4), forged(4))
+	require.NoError(t, p.server.conn.Err(), "the count started again under the new key")
+	p.inject(p.server, forged(4))
+	checkDTLSClosedWith(t, p.server, fsm.AlertBadRecordMAC, false)
+}

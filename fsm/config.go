@@ -249,6 +249,23 @@ type Config struct {
 	certCache     *CertificateCache
 	cookieKeys    [][32]byte
 	cookieCreated time.Time
+
+	// authFailureLimit replaces MaxAuthFailures in tests.
+	authFailureLimit uint64
+}
+
+// MaxAuthFailures is how many DTLS 1.3 records that fail authentication
+// a Conn takes under one read key (RFC 9147 §4.5.3: 2^36 for AES-GCM and
+// ChaCha20-Poly1305): past half of it, it asks the peer to update its
+// keys; at it, it closes the connection with bad_record_mac, or drops
+// the keys of the epoch before the current one.
+const MaxAuthFailures = 1 << 36
+
+func (c *Config) maxAuthFailures() uint64 {
+	if c.authFailureLimit > 0 {
+		return c.authFailureLimit
+	}
+	return MaxAuthFailures
 }
 
 // Clone returns a copy of c that shares its caches and ticket keys, safe

@@ -393,6 +393,9 @@ func (c *Conn) handleInput(now time.Time, data []byte, lent bool) error {
 	if err := c.readRecords(); err != nil {
 		c.fail(err)
 	}
+	if c.layer.takeRekeyWanted() && c.err == nil && c.version == VersionTLS13 && c.connected() {
+		c.ku.scheduled = UpdateRequested
+	}
 	if c.err == nil {
 		// The input may have made the time suitable for scheduled work:
 		// the peer showed it completed the handshake, or (DTLS 1.3)

@@ -43,6 +43,7 @@ type epochState struct {
 	sn     *cipher.RecordNumberKey // DTLS 1.3: its record numbers' protection
 	seq    uint64                  // write: the next sequence number
 	replay record.ReplayWindow
+	failed uint64 // read, DTLS 1.3: records that failed authentication
 }
 
 // flightItem is one part of a flight: a whole handshake message in DTLS
@@ -110,11 +111,14 @@ type datagramLayer struct {
 	inPrev    bool   // the last record read was of the previous epoch
 	read      *epochState
 	prevRead  *epochState // the epoch before read, still accepted
-	reasm     *flights.Reassembler
-	lastSeq   uint16 // message_seq of the last message delivered
-	doneSeq   uint16 // messages the peer sent in the last completed handshake
-	peerRetx  bool   // the current datagram carried a retransmission
-	newest    bool   // it carried an authenticated record newer than all before
+	// rekeyWanted: records failing authentication under the read key
+	// passed half the limit; the Conn asks the peer for new keys.
+	rekeyWanted bool
+	reasm       *flights.Reassembler
+	lastSeq     uint16 // message_seq of the last message delivered
+	doneSeq     uint16 // messages the peer sent in the last completed handshake
+	peerRetx    bool   // the current datagram carried a retransmission
+	newest      bool   // it carried an authenticated record newer than all before
 	// ahead holds records of the next epoch that came early
 	// (keepForNextEpoch), aheadBytes their size.
 	ahead      [][]byte
@@ -271,6 +275,32 @@ func (l *datagramLayer) holdsNewMessage(payload []byte) bool {
 	return false
 }
 
+// authFailed counts a record that failed authentication under es
+// (RFC 9147 §4.5.3). Past half the limit the peer is asked for new keys;
+// at the limit the keys of the previous epoch are dropped, and those of
+// the current one end the connection.
+func (l *datagramLayer) authFailed(es *epochState) {
+	es.failed++
+	limit := l.env.cfg.maxAuthFailures()
+	switch {
+	case es.failed >= limit && es == l.prevRead:
+		l.prevRead = nil
+	case es.failed >= limit:
+		l.datagram = nil
+		l.env.failer.fail(alertf(record.AlertBadRecordMAC, "%d records failed authentication under one key", es.failed))
+	case es == l.read && es.failed > limit/2:
+		l.rekeyWanted = true
+	}
+}
+
+// takeRekeyWanted reports, once, that records failing authentication
+// call for new read keys.
+func (l *datagramLayer) takeRekeyWanted() bool {
+	w := l.rekeyWanted
+	l.rekeyWanted = false
+	return w
+}
+
 // epoch13 is the read epoch a DTLS 1.3 record's low epoch bits name:
 // the current one, else the one before (RFC 9147 §4.2.2), else none.
 func (l *datagramLayer) epoch13(bits uint8) *epochState {
@@ -303,6 +333,7 @@ func (l *datagramLayer) unprotect13(es *epochState, rec *record.DTLS13Record) (r
 	newest := es.replay.Newer(seq) && (es == l.read || l.read.replay.Next() == 0)
 	typ, payload, err := record.OpenDTLS13(es.st, rec, seq)
 	if err != nil {
+		l.authFailed(es)
 		return 0, nil, false
 	}
 	es.replay.Accept(seq)

@@ -98,3 +98,6 @@ func (cc *CertificateCache) VerifiedLenForTest() int {
 // the peer had not offered extended master secret, which no peer at hand
 // omits.
 func (c *Conn) ForgetExtendedMasterSecretForTest() { c.tls12.ems = false }
+
+// SetAuthFailureLimitForTest replaces MaxAuthFailures for c's Conns.
+func (c *Config) SetAuthFailureLimitForTest(n uint64) { c.authFailureLimit = n }

@@ -58,6 +58,9 @@ type layer interface {
 	acknowledged(records []flights.RecordNumber) bool
 	dropFlight()
 	recordEpoch() uint64
+	// takeRekeyWanted reports, once, that too many records failed
+	// authentication under the read key (DTLS 1.3).
+	takeRekeyWanted() bool
 	// end finishes a call, turning what was produced into transmit events.
 	end()
 	// sendHelloVerifyRequest answers a ClientHello starting with f with a
@@ -305,6 +308,10 @@ func (l *streamLayer) dropFlight() {}
 
 // recordEpoch is 0: a stream has no epochs.
 func (l *streamLayer) recordEpoch() uint64 { return 0 }
+
+// takeRekeyWanted is false: over a stream a record that fails
+// authentication ends the connection.
+func (l *streamLayer) takeRekeyWanted() bool { return false }
 
 // sendHelloVerifyRequest fails: a stream has no cookie exchange.
 func (l *streamLayer) sendHelloVerifyRequest(*flights.HelloCookieFields) error {
