@@ -14,8 +14,9 @@ import (
 
 // TestConnectionIDNATRebinding: a client behind a NAT that gives it a new
 // port keeps its connection to a listener when Connection IDs are in use
-// (RFC 9146), in both directions; without them its datagrams from the new
-// port reach nothing, and nothing breaks.
+// (RFC 9146), in both directions, once it has answered at the new port
+// the listener's return routability check (RFC 9853); without them its
+// datagrams from the new port reach nothing, and nothing breaks.
 func TestConnectionIDNATRebinding(t *testing.T) {
 	for _, withCID := range []bool{true, false} {
 		cc, sc := configs(t)
@@ -47,20 +48,26 @@ func TestConnectionIDNATRebinding(t *testing.T) {
 			continue
 		}
 		require.Equal(t, "after", readString(t, s))
-		require.NotEqual(t, oldAddr, s.RemoteAddr().String(), "the peer moved")
+		require.True(t, s.(*dtls.Conn).ConnectionState().ReturnRoutabilityCheck)
+		read := make(chan string, 1)
+		go func() { read <- readString(t, c) }() // reading, the client answers the check
+		require.Eventually(t, func() bool { return s.RemoteAddr().String() != oldAddr },
+			5*time.Second, 10*time.Millisecond, "the peer moved once checked")
 		_, err = s.Write([]byte("back"))
 		require.NoError(t, err)
-		require.Equal(t, "back", readString(t, c), "the answer goes to the new port")
+		require.Equal(t, "back", <-read, "the answer goes to the new port")
 		require.Equal(t, 1, dtls.DemuxConns(ln))
 	}
 }
 
 // TestConnectionIDAddressNeedsANewerRecord: a replayed or forged record
 // carrying a Connection ID, sent from another address, does not move the
-// peer (RFC 9146 §6); a genuine new record from there does.
+// peer (RFC 9146 §6); a genuine new record from there does, at once
+// without the return routability check.
 func TestConnectionIDAddressNeedsANewerRecord(t *testing.T) {
 	cc, sc := configs(t)
-	cc.ConnectionIDs, sc.ConnectionIDs = &fsm.ConnectionIDs{}, &fsm.ConnectionIDs{Length: 8}
+	cc.ConnectionIDs = &fsm.ConnectionIDs{SkipReturnRoutabilityCheck: true}
+	sc.ConnectionIDs = &fsm.ConnectionIDs{Length: 8}
 	ln := listen(t, sc)
 	accepted := acceptAll(ln)
 	sock, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -134,4 +141,69 @@ func TestConnectionIDBeforeHandshakeDone(t *testing.T) {
 	s := nextConn(t, accepted)
 	defer s.Close()
 	require.Equal(t, "after", readString(t, s))
+}
+
+// TestReturnRoutabilityCheck: with the return routability check (RFC
+// 9853), a client whose genuine record comes from a new address is not
+// followed there at once: the listener sends a path_challenge there and
+// goes on sending to the old address; a client that does not answer
+// stays where it was; one that answers is followed, and data goes to
+// its new address.
+func TestReturnRoutabilityCheck(t *testing.T) {
+	cc, sc := configs(t)
+	cc.ConnectionIDs, sc.ConnectionIDs = &fsm.ConnectionIDs{}, &fsm.ConnectionIDs{Length: 8}
+	ln := listen(t, sc)
+	accepted := acceptAll(ln)
+	sock, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer sock.Close()
+	client := &rawClient{t: t, sock: sock, to: ln.Addr(), core: fsm.NewDTLSClient(cc)}
+	client.handshake()
+	require.True(t, client.core.ConnectionState().ReturnRoutabilityCheck)
+	_, err = client.core.Write(time.Now(), []byte("one"))
+	require.NoError(t, err)
+	client.flush()
+	s := nextConn(t, accepted)
+	defer s.Close()
+	require.Equal(t, "one", readString(t, s))
+	oldAddr := sock.LocalAddr().String()
+
+	moved, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer moved.Close()
+	client.sock = moved
+	_, err = client.core.Write(time.Now(), []byte("from the new address"))
+	require.NoError(t, err)
+	client.flush()
+	require.Equal(t, "from the new address", readString(t, s), "data from there is read")
+	require.Equal(t, oldAddr, s.RemoteAddr().String(), "not followed before the check")
+
+	// Unanswered, the check changes nothing: what s writes goes to the
+	// old address.
+	challenge := make([]byte, 2048)
+	moved.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _, err := moved.ReadFrom(challenge)
+	require.NoError(t, err, "a path_challenge at the new address")
+	_, err = s.Write([]byte("to the old address"))
+	require.NoError(t, err)
+	client.sock = sock
+	client.received = nil
+	for deadline := time.Now().Add(5 * time.Second); string(client.received) != "to the old address"; {
+		require.True(t, time.Now().Before(deadline))
+		client.receive()
+	}
+
+	// Answered, the client is followed.
+	client.sock = moved
+	require.NoError(t, client.core.HandleDatagram(time.Now(), challenge[:n]))
+	client.flush() // the path_response
+	require.Eventually(t, func() bool { return s.RemoteAddr().String() == moved.LocalAddr().String() },
+		5*time.Second, 10*time.Millisecond, "followed once checked")
+	_, err = s.Write([]byte("follow"))
+	require.NoError(t, err)
+	client.received = nil
+	for deadline := time.Now().Add(5 * time.Second); string(client.received) != "follow"; {
+		require.True(t, time.Now().Before(deadline))
+		client.receive()
+	}
 }

@@ -88,6 +88,10 @@ type Conn struct {
 	// from, until c's handshake completes or fails.
 	helloRandom [32]byte
 	replaces    *Conn
+	// pathCandidate is the address where the peer is being checked (RFC
+	// 9853) until pathDeadline, guarded by mu.
+	pathCandidate net.Addr
+	pathDeadline  time.Time
 	// closedFlag is closed, readable without mu; replacedByPeer is set
 	// once the peer's new connection has taken c's place.
 	closedFlag     atomic.Bool
@@ -362,24 +366,66 @@ func (c *Conn) deliver(datagram []byte) { c.deliverFrom(nil, datagram) }
 // deliverFrom feeds the core one datagram from another address than the
 // peer's (nil: from the peer's). When it advances the connection (the
 // core authenticated a record in it newer than all before), the peer has
-// moved there (RFC 9146 §6), and what c sends goes there from now on; a
-// replayed, old or forged datagram changes nothing.
+// moved there (RFC 9146 §6), and what c sends goes there from now on,
+// once the peer has answered there the return routability check (RFC
+// 9853), when the handshake negotiated it; a replayed, old or forged
+// datagram changes nothing.
 func (c *Conn) deliverFrom(from net.Addr, datagram []byte) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	challenge := c.takeDatagramLocked(from, datagram)
+	c.mu.Unlock()
+	if challenge != nil {
+		// Lost, the check fails: the peer stays where it was.
+		c.pconn.WriteTo(challenge, from)
+	}
+}
+
+// takeDatagramLocked is deliverFrom under mu; it returns a
+// path_challenge to send to from, if the peer is to be checked there.
+func (c *Conn) takeDatagramLocked(from net.Addr, datagram []byte) []byte {
 	if c.closed || c.replacedByPeer {
-		return
+		return nil
 	}
 	c.core.HandleDatagram(time.Now(), datagram)
+	var challenge []byte
 	if from != nil && c.core.DatagramAdvanced() && !sameAddr(from, c.peer()) {
-		moved := from // on the heap only when the peer moves
-		c.raddr.Store(&moved)
-		if c.l != nil {
-			c.l.moved(c, from)
-		}
+		challenge = c.peerSeenLocked(from)
 	}
 	c.drainLocked()
 	c.flushLocked(false)
+	return challenge
+}
+
+// peerSeenLocked follows the peer to from, where it sent an authenticated
+// record newer than all before: at once, or, with the return routability
+// check, once it answers there the challenge returned (RFC 9853 §7.1);
+// until then c sends to the address it had. One check of an address runs
+// at a time, for PathCheckTimeout. A Conn on a connected socket (Dial)
+// cannot send elsewhere, so it neither checks nor moves.
+func (c *Conn) peerSeenLocked(from net.Addr) []byte {
+	if !c.core.ConnectionState().ReturnRoutabilityCheck {
+		c.moveLocked(from)
+		return nil
+	}
+	now := time.Now()
+	if c.wconn != nil || c.pathCandidate != nil && sameAddr(c.pathCandidate, from) && now.Before(c.pathDeadline) {
+		return nil
+	}
+	challenge, err := c.core.PathChallenge(now)
+	if err != nil {
+		return nil
+	}
+	c.pathCandidate, c.pathDeadline = from, now.Add(fsm.PathCheckTimeout)
+	return challenge
+}
+
+// moveLocked makes to the peer's address.
+func (c *Conn) moveLocked(to net.Addr) {
+	moved := to // on the heap only when the peer moves
+	c.raddr.Store(&moved)
+	if c.l != nil {
+		c.l.moved(c, to)
+	}
 }
 
 // onTimer runs when the core's timer expires: the core retransmits its
@@ -464,6 +510,11 @@ func (c *Conn) drainLocked() {
 			}
 		case fsm.EventTimer:
 			c.setTimerLocked(ev.Deadline)
+		case fsm.EventPathValidated:
+			if c.pathCandidate != nil && time.Now().Before(c.pathDeadline) {
+				c.moveLocked(c.pathCandidate)
+			}
+			c.pathCandidate = nil
 		case fsm.EventHandshakeDone:
 			changed = true
 			c.handshakeDoneLocked()

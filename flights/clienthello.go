@@ -45,6 +45,9 @@ type ClientHello struct {
 	// its peer to put in the records it sends (empty asks for none).
 	ConnectionIDSupported bool
 	ConnectionID          []byte
+	// RRC sends rrc (RFC 9853): the return routability check, offered
+	// with connection_id.
+	RRC bool
 	// DTLS selects the DTLS layout (RFC 6347 §4.2.1), in which the cookie
 	// vector DTLSCookie follows the session id. UnmarshalDTLS sets it.
 	DTLS bool
@@ -156,6 +159,9 @@ func (m *ClientHello) addLegacyExtensions(b *builder) {
 	if m.ConnectionIDSupported {
 		addExtension(b, ExtConnectionID, func(b *builder) { addBytes8(b, m.ConnectionID) })
 	}
+	if m.RRC {
+		addEmptyExtension(b, ExtRRC)
+	}
 }
 
 // Offers reports whether Append writes extension ext: a server may answer
@@ -184,6 +190,8 @@ func (m *ClientHello) Offers(ext uint16) bool {
 		return m.SecureRenegotiationSupported || len(m.SecureRenegotiation) > 0
 	case ExtConnectionID:
 		return m.ConnectionIDSupported
+	case ExtRRC:
+		return m.RRC
 	}
 	return m.offersModern(ext)
 }
@@ -320,6 +328,9 @@ func (m *ClientHello) parseExtension(typ uint16, d *cryptobyte.String, last bool
 	case ExtConnectionID:
 		m.ConnectionIDSupported = true
 		return okOr(d.ReadUint8LengthPrefixed((*cryptobyte.String)(&m.ConnectionID)))
+	case ExtRRC:
+		m.RRC = true
+		return nil
 	}
 	return m.parseModernExtension(typ, d)
 }

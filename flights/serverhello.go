@@ -53,6 +53,8 @@ type ServerHello struct {
 	// bytes; empty asks for none).
 	ConnectionIDSupported bool
 	ConnectionID          []byte
+	// RRC sends rrc (RFC 9853), accepting the return routability check.
+	RRC bool
 	// Extensions lists the extension types in wire order. Unmarshal fills
 	// it, including types it does not interpret; Append ignores it.
 	Extensions []uint16
@@ -132,6 +134,9 @@ func (m *ServerHello) addLegacyExtensions(b *builder) {
 	if m.ConnectionIDSupported {
 		addExtension(b, ExtConnectionID, func(b *builder) { addBytes8(b, m.ConnectionID) })
 	}
+	if m.RRC {
+		addEmptyExtension(b, ExtRRC)
+	}
 }
 
 // Unmarshal parses a ServerHello or HelloRetryRequest body (without the
@@ -189,6 +194,8 @@ func (m *ServerHello) parseLegacyExtension(typ uint16, d *cryptobyte.String) err
 	case ExtConnectionID:
 		m.ConnectionIDSupported = true
 		return okOr(d.ReadUint8LengthPrefixed((*cryptobyte.String)(&m.ConnectionID)))
+	case ExtRRC:
+		m.RRC = true
 	default:
 		skip(d)
 	}

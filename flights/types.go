@@ -73,6 +73,7 @@ const (
 	ExtSignatureAlgorithmsCert uint16 = 50
 	ExtKeyShare                uint16 = 51
 	ExtConnectionID            uint16 = 54
+	ExtRRC                     uint16 = 61 // RFC 9853
 	ExtRenegotiationInfo       uint16 = 0xff01
 )
 

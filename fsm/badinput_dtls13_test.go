@@ -84,7 +84,70 @@ func ackOf(records ...flights.RecordNumber) []byte {
 	return ack.Append(nil)
 }
 
+// connected13RRC is connected13DT with the return routability check
+// negotiated: the client asks for a 4-byte Connection ID, the server for
+// an empty one, so that the client's records carry none.
+func connected13RRC(t *testing.T) *dtPair {
+	p := newDTPair(t, func(cc, sc *fsm.Config) {
+		cc.CipherSuites = nil
+		cc.MaxVersion, sc.MaxVersion = fsm.VersionTLS13, fsm.VersionTLS13
+		sc.InsecureSkipHelloVerify = true
+		cc.ConnectionIDs, sc.ConnectionIDs = &fsm.ConnectionIDs{Length: 4}, &fsm.ConnectionIDs{}
+	})
+	p.connect()
+	require.True(t, p.server.conn.ConnectionState().ReturnRoutabilityCheck)
+	return p
+}
+
+// pathMessage is a return_routability_check message of type typ.
+func pathMessage(typ byte) []byte { return []byte{typ, 1, 2, 3, 4, 5, 6, 7, 8} }
+
+// badInputDTLS13Cases are the DTLS 1.3 cases: of records, and of the
+// return routability check.
 func badInputDTLS13Cases() []badDTLSCase {
+	return append(badInputDTLS13RecordCases(), badInputPathCases()...)
+}
+
+// badInputPathCases are the return routability check's (RFC 9853).
+func badInputPathCases() []badDTLSCase {
+	return append(negotiatedPathCases(), badDTLSCase{"dtls13 return_routability_check not negotiated", sendsDT(fsm.AlertUnexpectedMessage), func(t *testing.T) *dtAttack {
+		p := connected13DT(t)
+		rec := p.forge13(3, record.TypeReturnRoutabilityCheck, pathMessage(0))
+		return attack(p, p.server, func() []fsm.Event { return p.inject(p.server, rec) })
+	}})
+}
+
+// negotiatedPathCases are those of a connection that negotiated the
+// return routability check.
+func negotiatedPathCases() []badDTLSCase {
+	return []badDTLSCase{
+		{"dtls13 path_challenge answered", completesDT, func(t *testing.T) *dtAttack {
+			p := connected13RRC(t)
+			rec := p.forge13(3, record.TypeReturnRoutabilityCheck, pathMessage(0))
+			a := attack(p, p.server, func() []fsm.Event { return p.inject(p.server, rec) })
+			require.Equal(t, 1, countKind(a.events, fsm.EventTransmit), "one path_response")
+			return a
+		}},
+		{"dtls13 path_response to no challenge", ignoredDT, func(t *testing.T) *dtAttack {
+			p := connected13RRC(t)
+			rec := p.forge13(3, record.TypeReturnRoutabilityCheck, pathMessage(1))
+			return attack(p, p.server, func() []fsm.Event { return p.inject(p.server, rec) })
+		}},
+		{"dtls13 return_routability_check of an unknown type", ignoredDT, func(t *testing.T) *dtAttack {
+			p := connected13RRC(t)
+			rec := p.forge13(3, record.TypeReturnRoutabilityCheck, pathMessage(9))
+			return attack(p, p.server, func() []fsm.Event { return p.inject(p.server, rec) })
+		}},
+		{"dtls13 path_challenge cut short", sendsDT(fsm.AlertDecodeError), func(t *testing.T) *dtAttack {
+			p := connected13RRC(t)
+			rec := p.forge13(3, record.TypeReturnRoutabilityCheck, pathMessage(0)[:5])
+			return attack(p, p.server, func() []fsm.Event { return p.inject(p.server, rec) })
+		}},
+	}
+}
+
+// badInputDTLS13RecordCases are the cases of DTLS 1.3 records.
+func badInputDTLS13RecordCases() []badDTLSCase {
 	return []badDTLSCase{
 		{"dtls13 garbled record number", ignoredDT, func(t *testing.T) *dtAttack {
 			p := connected13DT(t)

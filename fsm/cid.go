@@ -35,6 +35,10 @@ type ConnectionIDs struct {
 	// routes datagrams by CID. rand is Config.Rand. Nil draws them from
 	// Config.Rand.
 	New func(rand io.Reader) ([]byte, error)
+	// SkipReturnRoutabilityCheck offers and accepts no return
+	// routability check (RFC 9853), for an application that checks a
+	// moved peer's address its own way (as CoAP's Echo option does).
+	SkipReturnRoutabilityCheck bool
 }
 
 // newLocalConnectionID makes the CID we ask the peer for.
@@ -71,6 +75,7 @@ func (c *Conn) offerConnectionID(hello *flights.ClientHello) error {
 		return err
 	}
 	hello.ConnectionIDSupported, hello.ConnectionID = true, cid
+	hello.RRC = c.offersPathCheck()
 	return nil
 }
 
@@ -79,6 +84,9 @@ func (c *Conn) offerConnectionID(hello *flights.ClientHello) error {
 func (c *Conn) acceptConnectionID(sh *flights.ServerHello) {
 	if sh.ConnectionIDSupported {
 		c.layer.setConnectionIDs(c.hs.hello.ConnectionID, bytes.Clone(sh.ConnectionID))
+		if sh.RRC {
+			c.path = &pathCheck{}
+		}
 	}
 }
 
@@ -94,6 +102,9 @@ func (c *Conn) chooseConnectionID(ch *flights.ClientHello, sh *flights.ServerHel
 	}
 	sh.ConnectionIDSupported, sh.ConnectionID = true, cid
 	c.layer.setConnectionIDs(cid, bytes.Clone(ch.ConnectionID))
+	if ch.RRC && c.offersPathCheck() {
+		sh.RRC, c.path = true, &pathCheck{}
+	}
 	return nil
 }
 

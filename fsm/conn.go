@@ -71,6 +71,7 @@ type Conn struct {
 	err error
 
 	hooks *adapterHooks // what SetCallbackContext gave, for the callbacks
+	path  *pathCheck    // the return routability check, when negotiated
 
 	// The small fields, together so that they pack (a Conn stays within
 	// its allocation size class, 896 bytes with Go's malloc header).

@@ -650,23 +650,36 @@ func (l *datagramLayer) seal(es *epochState, typ record.ContentType, payload []b
 		l.env.cutTransmit()
 		l.dgStart = len(l.env.out)
 	}
+	var err error
+	l.env.out, err = l.appendRecord(l.env.out, es, typ, payload)
+	return err
+}
+
+// appendRecord appends one record of es, protected, to dst.
+func (l *datagramLayer) appendRecord(dst []byte, es *epochState, typ record.ContentType, payload []byte) ([]byte, error) {
 	if es.seq > record.MaxSeq48 {
-		return cipher.ErrSequenceExhausted
+		return dst, cipher.ErrSequenceExhausted
 	}
 	version := l.env.transport.recordVersion(l.env.state)
 	var err error
 	switch {
 	case es.st == nil:
-		l.env.out = record.AppendDTLSPlain(l.env.out, typ, version, es.epoch, es.seq, payload)
+		dst = record.AppendDTLSPlain(dst, typ, version, es.epoch, es.seq, payload)
 	case es.sn != nil:
-		l.env.out, err = record.SealDTLS13(l.env.out, es.st, es.sn, typ, uint64(es.epoch), es.seq, l.cidPeer, payload)
+		dst, err = record.SealDTLS13(dst, es.st, es.sn, typ, uint64(es.epoch), es.seq, l.cidPeer, payload)
 	case len(l.cidPeer) > 0:
-		l.env.out, err = record.SealDTLS12CID(l.env.out, es.st, typ, version, es.epoch, es.seq, l.cidPeer, payload)
+		dst, err = record.SealDTLS12CID(dst, es.st, typ, version, es.epoch, es.seq, l.cidPeer, payload)
 	default:
-		l.env.out, err = record.SealDTLS12(l.env.out, es.st, typ, version, es.epoch, es.seq, payload)
+		dst, err = record.SealDTLS12(dst, es.st, typ, version, es.epoch, es.seq, payload)
 	}
 	es.seq++
-	return err
+	return dst, err
+}
+
+// sealAlone returns one record of the write epoch, protected, as a
+// datagram of its own, outside the output: one for another address.
+func (l *datagramLayer) sealAlone(typ record.ContentType, payload []byte) ([]byte, error) {
+	return l.appendRecord(nil, l.write, typ, payload)
 }
 
 // flush transmits the flight items not sent yet.

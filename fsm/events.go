@@ -48,12 +48,15 @@ const (
 	// EventRenegotiationStarted: a renegotiation handshake began; for a
 	// client, Resumed says whether it offers the current session.
 	EventRenegotiationStarted
+	// EventPathValidated: the peer answered our PathChallenge (RFC 9853):
+	// it receives at the address the challenge went to.
+	EventPathValidated
 )
 
 var eventNames = [...]string{"none", "transmit", "data", "message_sent", "message_received",
 	"handshake", "alert_sent", "alert_received", "closed", "key_update_sent",
 	"key_update_received", "timer", "retransmit", "renegotiation_requested",
-	"renegotiation_started"}
+	"renegotiation_started", "path_validated"}
 
 // String returns a short lower-case name for the kind.
 func (k EventKind) String() string {

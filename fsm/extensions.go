@@ -12,7 +12,7 @@ import (
 // of a HelloRetryRequest, and only in the messages that carry them.
 // Anything else is an unsupported_extension.
 var (
-	serverHello13Extensions = []uint16{flights.ExtSupportedVersions, flights.ExtKeyShare, flights.ExtPreSharedKey, flights.ExtConnectionID}
+	serverHello13Extensions = []uint16{flights.ExtSupportedVersions, flights.ExtKeyShare, flights.ExtPreSharedKey, flights.ExtConnectionID, flights.ExtRRC}
 	helloRetryExtensions    = []uint16{flights.ExtSupportedVersions, flights.ExtKeyShare, flights.ExtCookie}
 	// tls13OnlyExtensions never answer a TLS 1.2 ClientHello.
 	tls13OnlyExtensions = []uint16{

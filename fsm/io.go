@@ -65,6 +65,10 @@ func (c *Conn) handleRecord(typ record.ContentType, payload []byte) error {
 		if c.transport.Datagram && c.version == VersionTLS13 {
 			return c.handleACK(payload)
 		}
+	case record.TypeReturnRoutabilityCheck:
+		if c.path != nil && c.hs == nil {
+			return c.handlePathMessage(payload)
+		}
 	}
 	return alertf(record.AlertUnexpectedMessage, "protected %s record", typ)
 }

@@ -61,6 +61,9 @@ type layer interface {
 	// takeRekeyWanted reports, once, that too many records failed
 	// authentication under the read key (DTLS 1.3).
 	takeRekeyWanted() bool
+	// sealAlone returns one protected record as a datagram of its own,
+	// outside the output (DTLS).
+	sealAlone(typ record.ContentType, payload []byte) ([]byte, error)
 	// end finishes a call, turning what was produced into transmit events.
 	end()
 	// sendHelloVerifyRequest answers a ClientHello starting with f with a
@@ -312,6 +315,11 @@ func (l *streamLayer) recordEpoch() uint64 { return 0 }
 // takeRekeyWanted is false: over a stream a record that fails
 // authentication ends the connection.
 func (l *streamLayer) takeRekeyWanted() bool { return false }
+
+// sealAlone fails: a stream has no datagrams.
+func (l *streamLayer) sealAlone(record.ContentType, []byte) ([]byte, error) {
+	return nil, errNoDatagrams
+}
 
 // sendHelloVerifyRequest fails: a stream has no cookie exchange.
 func (l *streamLayer) sendHelloVerifyRequest(*flights.HelloCookieFields) error {

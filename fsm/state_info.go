@@ -40,22 +40,26 @@ type ConnectionState struct {
 	ConnectionID           []byte
 	PeerConnectionID       []byte
 	ConnectionIDNegotiated bool
+	// ReturnRoutabilityCheck is set when both hellos carried rrc (RFC
+	// 9853): PathChallenge checks a new address of the peer.
+	ReturnRoutabilityCheck bool
 }
 
 // ConnectionState returns the connection's negotiated parameters.
 func (c *Conn) ConnectionState() ConnectionState {
 	cs := ConnectionState{
-		Version:               c.transport.wireVersion(c.version),
-		HandshakeComplete:     c.handshakes > 0,
-		DidResume:             c.resumed,
-		HelloRetryRequest:     c.retried,
-		CurveID:               c.group,
-		NegotiatedProtocol:    c.alpn,
-		ServerName:            c.serverName,
-		PeerCertificates:      c.peerCerts,
-		VerifiedChains:        c.chains,
-		Handshakes:            c.handshakes,
-		SRTPProtectionProfile: c.srtpProfile,
+		Version:                c.transport.wireVersion(c.version),
+		HandshakeComplete:      c.handshakes > 0,
+		DidResume:              c.resumed,
+		HelloRetryRequest:      c.retried,
+		CurveID:                c.group,
+		NegotiatedProtocol:     c.alpn,
+		ServerName:             c.serverName,
+		PeerCertificates:       c.peerCerts,
+		VerifiedChains:         c.chains,
+		Handshakes:             c.handshakes,
+		SRTPProtectionProfile:  c.srtpProfile,
+		ReturnRoutabilityCheck: c.path != nil,
 	}
 	cs.ConnectionID, cs.PeerConnectionID, cs.ConnectionIDNegotiated = c.layer.connectionIDs()
 	if c.isClient {

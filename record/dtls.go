@@ -64,7 +64,7 @@ func ParseDTLSRecordCID(datagram []byte, cidLen int) (rec DTLSRecord, rest []byt
 	typ := ContentType(datagram[0])
 	hdr := DTLSHeaderLen
 	switch typ {
-	case TypeChangeCipherSpec, TypeAlert, TypeHandshake, TypeApplicationData:
+	case TypeChangeCipherSpec, TypeAlert, TypeHandshake, TypeApplicationData, TypeReturnRoutabilityCheck:
 	case TypeConnectionID:
 		if cidLen <= 0 || len(datagram) < DTLSHeaderLen+cidLen {
 			return DTLSRecord{}, nil, AlertDecodeError

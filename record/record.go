@@ -20,6 +20,9 @@ const (
 	// TypeACK is a DTLS 1.3 ACK record (RFC 9147 §7), which
 	// acknowledges records carrying handshake messages.
 	TypeACK ContentType = 26
+	// TypeReturnRoutabilityCheck carries the path_challenge,
+	// path_response and path_drop messages of RFC 9853.
+	TypeReturnRoutabilityCheck ContentType = 27
 )
 
 // String returns the RFC name of the content type.
@@ -37,6 +40,8 @@ func (t ContentType) String() string {
 		return "tls12_cid"
 	case TypeACK:
 		return "ack"
+	case TypeReturnRoutabilityCheck:
+		return "return_routability_check"
 	}
 	return "content_type(" + strconv.Itoa(int(t)) + ")"
 }
