@@ -2,6 +2,7 @@ package tlsm_test
 
 import (
 	"encoding/binary"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -55,7 +56,10 @@ const dtlsSimKeyUpdateEvery = 8
 // twice or unsent; without loss every message arrives.
 func TestDTLSSimLossy(t *testing.T) { runDTLSSimLossy(t, fsm.VersionTLS12) }
 
-// TestDTLS13SimLossy is TestDTLSSimLossy over DTLS 1.3.
+// TestDTLS13SimLossy is TestDTLSSimLossy over DTLS 1.3, with key updates
+// from both sides as the messages flow, each of which completes, and 2%
+// of the datagrams corrupted: a handshake may then fail, cleanly, and
+// only for it.
 func TestDTLS13SimLossy(t *testing.T) { runDTLSSimLossy(t, fsm.VersionTLS13) }
 
 // runDTLSSimLossy is the body of TestDTLSSimLossy for one DTLS version.
@@ -68,7 +72,7 @@ func runDTLSSimLossy(t *testing.T, version uint16) {
 	n := dtlsSimSeeds()
 	var (
 		runs, retransmits, lostMsgs, sentMsgs int
-		keyUpdates                            int
+		keyUpdates, corruptFailures           int
 		total                                 fsmtest.Stats
 		slowest                               time.Duration
 		slowestSeed                           uint64
@@ -90,8 +94,16 @@ func runDTLSSimLossy(t *testing.T, version uint16) {
 			if seed%10 == 0 {
 				link.Loss = 0
 			}
+			if version == fsm.VersionTLS13 {
+				link.Corrupt = dtlsSimCorrupt
+			}
 			s := lossySim(t, seed, cert, link, version)
-			require.NoError(t, s.Handshake(), "loss %.2f", link.Loss)
+			if err := s.Handshake(); err != nil {
+				// Only a corrupted hello, in the clear, may end it.
+				failedCleanly(t, s, err)
+				corruptFailures++
+				return
+			}
 			require.Equal(t, 1, s.Client.Handshakes)
 			require.Equal(t, 1, s.Server.Handshakes)
 			hsTime := s.Elapsed()
@@ -116,10 +128,12 @@ func runDTLSSimLossy(t *testing.T, version uint16) {
 			}
 			for _, to := range []*fsmtest.Endpoint{s.Client, s.Server} {
 				got := ids.check(t, to)
-				if link.Loss == 0 && asked == 0 {
+				corrupted := s.Stats(fsmtest.Client).Corrupted + s.Stats(fsmtest.Server).Corrupted
+				if link.Loss == 0 && asked == 0 && corrupted == 0 {
 					// With key updates, a record reordered behind two of
 					// them finds its epoch's keys retired, and is
-					// dropped (RFC 9147 §8 allows it).
+					// dropped (RFC 9147 §8 allows it); a corrupted one
+					// is dropped too.
 					require.Equal(t, dtlsSimMessages, got, "%s: without loss every message arrives", to.Side)
 				}
 				lostMsgs += dtlsSimMessages - got
@@ -142,6 +156,7 @@ func runDTLSSimLossy(t *testing.T, version uint16) {
 				total.Lost += st.Lost
 				total.Duplicated += st.Duplicated
 				total.Reordered += st.Reordered
+				total.Corrupted += st.Corrupted
 			}
 			if hsTime > slowest {
 				slowest, slowestSeed = hsTime, seed
@@ -149,8 +164,33 @@ func runDTLSSimLossy(t *testing.T, version uint16) {
 		})
 	}
 	t.Logf("%d seeds: %d handshakes completed; %d datagrams sent, %d lost, %d duplicated, %d reordered; "+
-		"%d flights sent again; slowest handshake %v (seed %d); %d of %d messages lost, none twice; %d key updates asked, all completed",
-		n, runs, total.Sent, total.Lost, total.Duplicated, total.Reordered, retransmits, slowest, slowestSeed, lostMsgs, sentMsgs, keyUpdates)
+		"%d flights sent again; slowest handshake %v (seed %d); %d of %d messages lost, none twice; %d key updates asked, all completed; "+
+		"%d datagrams corrupted, %d handshakes failed cleanly for it",
+		n, runs, total.Sent, total.Lost, total.Duplicated, total.Reordered, retransmits, slowest, slowestSeed, lostMsgs, sentMsgs, keyUpdates,
+		total.Corrupted, corruptFailures)
+}
+
+// dtlsSimCorrupt is the share of datagrams the DTLS 1.3 lossy runs
+// corrupt: protected records that do not authenticate are dropped, a
+// hello in the clear may be refused.
+const dtlsSimCorrupt = 0.02
+
+// failedCleanly checks a handshake that failed over a corrupting link:
+// some datagram was corrupted, and a side closed with an alert or a
+// timeout, nothing else.
+func failedCleanly(t *testing.T, s *fsmtest.Sim, err error) {
+	t.Helper()
+	require.Positive(t, s.Stats(fsmtest.Client).Corrupted+s.Stats(fsmtest.Server).Corrupted, "failed with no corruption: %v", err)
+	closed := 0
+	for _, e := range []*fsmtest.Endpoint{s.Client, s.Server} {
+		if !e.Closed {
+			continue
+		}
+		closed++
+		var ae *fsm.AlertError
+		require.True(t, errors.As(e.CloseErr, &ae) || errors.Is(e.CloseErr, fsm.ErrHandshakeTimeout), "%s closed with %v", e.Side, e.CloseErr)
+	}
+	require.Positive(t, closed, "a failed handshake closes a side: %v", err)
 }
 
 // completeKeyUpdates has both sides perform what they have scheduled
