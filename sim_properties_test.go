@@ -704,7 +704,8 @@ func liveHeapRoot() int64 {
 
 // TestSimulationPropertiesDeterministic: the same seed gives the same
 // trace, byte for byte, for both transports; another seed another. Over
-// DTLS also for the first seeds from -sim.seed whose client moves: one
+// DTLS also for the first seed from -sim.seed that runs DTLS 1.3 with a
+// key update, and the first seeds whose client moves: one
 // whose server follows it while an attacker replays old datagrams, and
 // one whose server cannot follow it.
 func TestSimulationPropertiesDeterministic(t *testing.T) {
@@ -718,6 +719,9 @@ func TestSimulationPropertiesDeterministic(t *testing.T) {
 	}{
 		{"TLS", fsmtest.TLS, nil, nil},
 		{"DTLS", fsmtest.DTLS, nil, nil},
+		{"DTLS13-key-update", fsmtest.DTLS, func(r *propRun) bool {
+			return r.tls13 && strings.Contains(strings.Join(r.s.Trace(), "\n"), "key_update_sent")
+		}, []string{"key_update_sent", "key_update_received"}},
 		{"DTLS-moved-followed", fsmtest.DTLS, func(r *propRun) bool {
 			rt := r.s.Routing()
 			return r.s.Rebinds() > 0 && rt.Moves > 0 && rt.Replays > 0
