@@ -158,6 +158,22 @@ func (r *Reassembler) Next() (typ MsgType, body, raw []byte, ok bool) {
 	return typ, raw[DTLSHeaderLen:], raw, true
 }
 
+// InOrder reports whether f continues what has arrived: a fragment of
+// the next message that starts at or before the end of its bytes
+// received from offset 0 on. A fragment of a later message, or one
+// past a gap, is out of order (RFC 9147 §7.1 calls for an ACK then).
+func (r *Reassembler) InOrder(f Fragment) bool {
+	if f.Seq != r.next {
+		return f.Seq < r.next
+	}
+	p := &r.slots[r.next%ReassemblyWindow]
+	have := 0
+	if p.inUse {
+		have = p.prefix()
+	}
+	return int(f.Offset) <= have
+}
+
 // NextSeq returns the message_seq of the next message Next will return.
 func (r *Reassembler) NextSeq() uint16 {
 	return r.next

@@ -166,3 +166,29 @@ func TestDTLS13ClientLastFlightUntilACK(t *testing.T) {
 	require.Equal(t, []fsm.EventKind{fsm.EventKeyUpdateSent}, keyUpdateKinds(l.client))
 	require.Empty(t, l.client.received)
 }
+
+// TestDTLS13GapACK: a client that receives the server's flight with a
+// datagram missing acknowledges what it has at once (RFC 9147 §7.1); the
+// server, taking that ACK, sends the rest at once, and only the rest
+// (§7.2): the handshake completes with no timer fired.
+func TestDTLS13GapACK(t *testing.T) {
+	p := midHandshake13(t)
+	flight := p.client.inbox
+	p.client.inbox = nil
+	require.GreaterOrEqual(t, len(flight), 3)
+	evs := p.inject(p.client, append([][]byte{flight[0]}, flight[2:]...)...)
+	require.Positive(t, countKind(evs, fsm.EventTransmit), "an ACK of what arrived: %v", eventKinds(evs))
+	require.Zero(t, p.client.done)
+
+	start := p.now
+	p.now = p.now.Add(fsm.DefaultRetransmitTimeout / 4)
+	evs = p.step(p.server)
+	require.Equal(t, 1, countKind(evs, fsm.EventRetransmit), "the rest at once: %v", eventKinds(evs))
+	resent := handshakeRecords13(t, p.client.inbox)
+	require.Less(t, resent, handshakeRecords13(t, flight), "only the rest")
+	p.step(p.client)
+	require.Equal(t, 1, p.client.done, "no timer needed")
+	require.Equal(t, start.Add(fsm.DefaultRetransmitTimeout/4), p.now)
+	p.run()
+	require.Equal(t, 1, p.server.done)
+}

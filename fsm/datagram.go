@@ -114,11 +114,14 @@ type datagramLayer struct {
 	// rekeyWanted: records failing authentication under the read key
 	// passed half the limit; the Conn asks the peer for new keys.
 	rekeyWanted bool
-	reasm       *flights.Reassembler
-	lastSeq     uint16 // message_seq of the last message delivered
-	doneSeq     uint16 // messages the peer sent in the last completed handshake
-	peerRetx    bool   // the current datagram carried a retransmission
-	newest      bool   // it carried an authenticated record newer than all before
+	// ackNow: the peer's handshake flight came with a gap; what we have
+	// of it is acknowledged at the end of the call.
+	ackNow   bool
+	reasm    *flights.Reassembler
+	lastSeq  uint16 // message_seq of the last message delivered
+	doneSeq  uint16 // messages the peer sent in the last completed handshake
+	peerRetx bool   // the current datagram carried a retransmission
+	newest   bool   // it carried an authenticated record newer than all before
 	// ahead holds records of the next epoch that came early
 	// (keepForNextEpoch), aheadBytes their size.
 	ahead      [][]byte
@@ -435,6 +438,11 @@ func (l *datagramLayer) writeHandshake(payload []byte) error {
 		if l.startsHandshake(f) && f.Seq != l.reasm.NextSeq() {
 			l.reasm.SetNextSeq(f.Seq)
 		}
+		if l.read.sn != nil && l.env.handshaking() && !l.reasm.InOrder(f) {
+			// A gap in the peer's flight: tell it what we have, so
+			// that it sends only the rest (RFC 9147 §7.1).
+			l.ackNow = true
+		}
 		old, err := l.reasm.Add(f)
 		if err != nil {
 			return err
@@ -543,15 +551,37 @@ func (l *datagramLayer) noteRecord(r flights.RecordNumber) {
 
 // sendACK acknowledges the records noted once no handshake of ours is
 // left to do it: the peer's last flight (the client's Finished, for a
-// server) and post-handshake messages (RFC 9147 §7, §5.8.4).
+// server) and post-handshake messages (RFC 9147 §7, §5.8.4). During a
+// handshake it acknowledges what arrived of the peer's flight when a gap
+// showed (ackNow), listing the records of epochs no later than the one
+// the ACK goes in, and keeps them for the next ACK: our own flight will
+// acknowledge them all.
 func (l *datagramLayer) sendACK() error {
-	if l.ack == nil || len(l.ack.pending) == 0 || l.env.handshaking() || l.write.sn == nil {
+	ackNow := l.ackNow
+	l.ackNow = false
+	during := l.env.handshaking()
+	if l.ack == nil || len(l.ack.pending) == 0 || l.write.sn == nil || during && !ackNow {
 		return nil
 	}
-	var buf [2 + 16*8]byte
-	ack := flights.ACK{Records: l.ack.pending}
+	var room [16]flights.RecordNumber // more go to the heap
+	records := l.ack.pending
+	if during {
+		records = room[:0]
+		for _, r := range l.ack.pending {
+			if r.Epoch <= uint64(l.write.epoch) {
+				records = append(records, r)
+			}
+		}
+		if len(records) == 0 {
+			return nil
+		}
+	}
+	var buf [2 + 16*16]byte
+	ack := flights.ACK{Records: records}
 	err := l.seal(l.write, record.TypeACK, ack.Append(buf[:0]))
-	l.ack.pending = l.ack.pending[:0]
+	if !during {
+		l.ack.pending = l.ack.pending[:0]
+	}
 	return err
 }
 
@@ -739,20 +769,36 @@ func (l *datagramLayer) acknowledged(records []flights.RecordNumber) bool {
 	if l.ack == nil || len(l.flight) == 0 {
 		return false
 	}
+	progress := false
 	for _, r := range records {
 		for _, s := range l.ack.flightRecords {
 			if s.rn == r && s.frag < 64 {
-				l.flight[s.item].acked |= 1 << s.frag
+				bit := uint64(1) << s.frag
+				progress = progress || l.flight[s.item].acked&bit == 0
+				l.flight[s.item].acked |= bit
 			}
 		}
 	}
 	for i := range l.flight {
 		if !l.flight[i].allAcked() {
+			l.resendRest(progress)
 			return false
 		}
 	}
 	l.dropFlight()
 	return true
+}
+
+// resendRest sends at once what an ACK that acknowledged part of the
+// flight, progress, left unacknowledged (RFC 9147 §7.2): the peer has
+// the rest and waits for it. Not more often than a quarter of the
+// retransmission timeout, so that the ACKs of one burst of records
+// draw one resend.
+func (l *datagramLayer) resendRest(progress bool) {
+	quarter := max(l.timeout, l.env.cfg.retransmitTimeout()) / 4
+	if progress && l.sent == len(l.flight) && l.env.now.Sub(l.lastSent) >= quarter {
+		l.resend()
+	}
 }
 
 // dropFlight ends the current flight, which the peer has: nothing of it
