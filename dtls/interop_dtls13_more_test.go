@@ -307,11 +307,9 @@ func newEd25519UnderECDSA(t testing.TB) ed25519UnderECDSA {
 // its internal/handshakecrypto fails every such chain with "certificate
 // uses a signature algorithm that is not allowed".
 func TestInteropPionDTLS13Ed25519(t *testing.T) {
-	t.Parallel()
 	cert := testcert.MustNew(testcert.Ed25519)
 	mixed := newEd25519UnderECDSA(t)
 	t.Run("pion-client/tlsm-server", func(t *testing.T) {
-		t.Parallel()
 		cfg := only13(tlsmServerConfig(t, suite13, 0))
 		cfg.Certificates, cfg.ClientCAs = []dtls.Certificate{mixed.own}, cert.CAPool
 		addr, accept := listenTLSM13(t, cfg)
@@ -331,7 +329,6 @@ func TestInteropPionDTLS13Ed25519(t *testing.T) {
 		pion.check(t, mixed.ca)
 	})
 	t.Run("tlsm-client/pion-server", func(t *testing.T) {
-		t.Parallel()
 		var pion pionVerification
 		addr, done := startPionServer(t, append(pionServerOptions(t, pionServerCase{suite: suite13, cookie: true}),
 			piondtls.WithCertificates(cert.TLSCertificate()), piondtls.WithClientCAs(mixed.pool),
@@ -369,7 +366,6 @@ func pionKeyUsage(t testing.TB, c *piondtls.Conn) piondtls.KeyUsageStats {
 // pion's sending epoch moves on, its receiving epoch does not, and the
 // messages after the update flow both ways.
 func TestInteropPionDTLS13KeyUpdateNotRequested(t *testing.T) {
-	t.Parallel()
 	addr, accept := listenTLSM13(t, only13(tlsmServerConfig(t, suite13, 0)))
 	done := serveTLSM13(t, accept)
 	c := dialPion(t, addr, pionClientOptions(t, pionClientCase{suite: suite13}))
@@ -444,9 +440,7 @@ func (s *pionTicketStore) found() int { return int(s.hits.Load()) }
 // when it asks for no client certificate, and a pion client keeps no
 // ticket from a server that asked it for one.
 func TestInteropPionDTLS13Resumption(t *testing.T) {
-	t.Parallel()
 	t.Run("tlsm-client/pion-server", func(t *testing.T) {
-		t.Parallel()
 		store := &pionTicketStore{}
 		ln := listenPion(t, append(pionServerOptions(t, pionServerCase{suite: suite13, cookie: true}),
 			piondtls.WithClientAuth(piondtls.NoClientCert), piondtls.WithSessionStore(store)))
@@ -476,7 +470,6 @@ func TestInteropPionDTLS13Resumption(t *testing.T) {
 		}
 	})
 	t.Run("pion-client/tlsm-server", func(t *testing.T) {
-		t.Parallel()
 		cfg := only13(tlsmServerConfig(t, suite13, 0))
 		cfg.ClientAuth, cfg.ClientCAs = fsm.NoClientCert, nil
 		addr, accept := listenTLSM13(t, cfg)
@@ -525,18 +518,15 @@ func checkRetried(t testing.TB, p *recordingProxy) {
 // takes only P-256. tlsm's client prefers X25519 then P-256; pion's server
 // takes only P-256.
 func TestInteropPionDTLS13HelloRetryKeyShare(t *testing.T) {
-	t.Parallel()
 	for _, cookie := range []bool{false, true} {
 		suffix := map[bool]string{false: "/no-cookie", true: "/cookie"}[cookie]
 		for _, listener := range []bool{false, true} {
 			name := map[bool]string{false: "pion-client/tlsm-server", true: "pion-client/tlsm-listener"}[listener]
 			t.Run(name+suffix, func(t *testing.T) {
-				t.Parallel()
 				testPionClientRetry13(t, listener, cookie)
 			})
 		}
 		t.Run("tlsm-client/pion-server"+suffix, func(t *testing.T) {
-			t.Parallel()
 			testTLSMClientRetry13(t, cookie)
 		})
 	}
