@@ -96,11 +96,7 @@ func TestConnectionIDAddressNeedsANewerRecord(t *testing.T) {
 	require.Equal(t, sock.LocalAddr().String(), s.RemoteAddr().String(), "the peer stays")
 	_, err = s.Write([]byte("still yours"))
 	require.NoError(t, err)
-	client.received = nil
-	for deadline := time.Now().Add(5 * time.Second); string(client.received) != "still yours"; {
-		require.True(t, time.Now().Before(deadline))
-		client.receive()
-	}
+	client.awaitData("still yours")
 	attacker.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 	_, _, err = attacker.ReadFrom(make([]byte, 2048))
 	require.ErrorIs(t, err, os.ErrDeadlineExceeded, "the attacker's address gets nothing")
@@ -114,11 +110,7 @@ func TestConnectionIDAddressNeedsANewerRecord(t *testing.T) {
 	require.Equal(t, attacker.LocalAddr().String(), s.RemoteAddr().String())
 	_, err = s.Write([]byte("follow"))
 	require.NoError(t, err)
-	client.received = nil
-	for deadline := time.Now().Add(5 * time.Second); string(client.received) != "follow"; {
-		require.True(t, time.Now().Before(deadline))
-		client.receive()
-	}
+	client.awaitData("follow")
 }
 
 // TestConnectionIDBeforeHandshakeDone: a client's Finished in a datagram
@@ -187,11 +179,7 @@ func TestReturnRoutabilityCheck(t *testing.T) {
 	_, err = s.Write([]byte("to the old address"))
 	require.NoError(t, err)
 	client.sock = sock
-	client.received = nil
-	for deadline := time.Now().Add(5 * time.Second); string(client.received) != "to the old address"; {
-		require.True(t, time.Now().Before(deadline))
-		client.receive()
-	}
+	client.awaitData("to the old address")
 
 	// Answered, the client is followed.
 	client.sock = moved
@@ -201,9 +189,5 @@ func TestReturnRoutabilityCheck(t *testing.T) {
 		5*time.Second, 10*time.Millisecond, "followed once checked")
 	_, err = s.Write([]byte("follow"))
 	require.NoError(t, err)
-	client.received = nil
-	for deadline := time.Now().Add(5 * time.Second); string(client.received) != "follow"; {
-		require.True(t, time.Now().Before(deadline))
-		client.receive()
-	}
+	client.awaitData("follow")
 }

@@ -157,6 +157,16 @@ func (r *rawClient) receive() bool {
 	return true
 }
 
+// awaitData receives until the application data received since the call
+// is text, for at most 5 seconds.
+func (r *rawClient) awaitData(text string) {
+	r.received = nil
+	for deadline := time.Now().Add(5 * time.Second); string(r.received) != text; {
+		require.True(r.t, time.Now().Before(deadline), "waiting for %q", text)
+		r.receive()
+	}
+}
+
 // handshake runs the core's handshake to completion.
 func (r *rawClient) handshake() {
 	require.NoError(r.t, r.core.Start(time.Now()))

@@ -1214,6 +1214,12 @@ func (p *dtPair) plainRecCopy(d []byte) []byte {
 func TestBadInputDTLS(t *testing.T) {
 	cases := badInputDTLSCases()
 	require.GreaterOrEqual(t, len(cases), 30)
+	runBadDTLSCases(t, cases)
+}
+
+// runBadDTLSCases runs each case as a subtest and checks its outcome;
+// names must be unique.
+func runBadDTLSCases(t *testing.T, cases []badDTLSCase) {
 	seen := map[string]bool{}
 	for _, tc := range cases {
 		require.False(t, seen[tc.name], "duplicate case %q", tc.name)
