@@ -149,15 +149,8 @@ func dtlsLossy(w io.Writer) error {
 	}
 	clientCfg.MTU, serverCfg.MTU = 400, 400
 	l := newDgramLink(w, clientCfg, serverCfg, map[string]int{"server": 2})
-	l.client.say("Start()")
-	if err := l.client.conn.Start(l.now); err != nil {
+	if err := l.handshake(); err != nil {
 		return err
-	}
-	if err := l.run(); err != nil {
-		return err
-	}
-	if !l.client.conn.HandshakeComplete() || !l.server.conn.HandshakeComplete() {
-		return fmt.Errorf("DTLS handshake did not complete")
 	}
 	if err := l.send(l.client, "one datagram"); err != nil {
 		return err
@@ -181,15 +174,8 @@ func dtls13Lossy(w io.Writer) error {
 	clientCfg.MTU, serverCfg.MTU = 400, 400
 	l := newDgramLink(w, clientCfg, serverCfg, map[string]int{"server": 2})
 	l.client.ackedKeys, l.server.ackedKeys = true, true
-	l.client.say("Start()")
-	if err := l.client.conn.Start(l.now); err != nil {
+	if err := l.handshake(); err != nil {
 		return err
-	}
-	if err := l.run(); err != nil {
-		return err
-	}
-	if !l.client.conn.HandshakeComplete() || !l.server.conn.HandshakeComplete() {
-		return fmt.Errorf("DTLS 1.3 handshake did not complete")
 	}
 	fmt.Fprintln(w, "-- handshake done; the client asks for a key update --")
 	l.client.say("KeyUpdate(UpdateRequested)")
@@ -294,6 +280,22 @@ type dgramLink struct {
 	sent           map[string]int
 	inbox          map[*peer][][]byte
 	timers         map[*peer]time.Time
+}
+
+// handshake starts the client and runs the link until both sides have
+// completed the handshake.
+func (l *dgramLink) handshake() error {
+	l.client.say("Start()")
+	if err := l.client.conn.Start(l.now); err != nil {
+		return err
+	}
+	if err := l.run(); err != nil {
+		return err
+	}
+	if !l.client.conn.HandshakeComplete() || !l.server.conn.HandshakeComplete() {
+		return fmt.Errorf("DTLS handshake did not complete")
+	}
+	return nil
 }
 
 // send writes text as application data from p, as its application would.
