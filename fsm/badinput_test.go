@@ -144,6 +144,20 @@ func helloRecord(t *testing.T, edit func(*flights.ClientHello)) []byte {
 	return hsRecord(ch.Append(nil))
 }
 
+// classicalShare is ch's first ECDH key share: the crafted servers take
+// no hybrid, and a client sends the ECDH half of its hybrid share as a
+// share of its own.
+func classicalShare(t *testing.T, ch *flights.ClientHello) flights.KeyShare {
+	for _, ks := range ch.KeyShares {
+		switch fsm.CurveID(ks.Group) {
+		case fsm.X25519, fsm.CurveP256, fsm.CurveP384:
+			return ks
+		}
+	}
+	t.Fatalf("no ECDH key share in %v", ch.KeyShares)
+	return flights.KeyShare{}
+}
+
 func curveFor(t *testing.T, group uint16) ecdh.Curve {
 	switch fsm.CurveID(group) {
 	case fsm.X25519:
@@ -160,7 +174,7 @@ func curveFor(t *testing.T, group uint16) ecdh.Curve {
 // serverHelloFor returns a ServerHello message the client that sent ch
 // accepts, changed by edit.
 func serverHelloFor(t *testing.T, ch *flights.ClientHello, edit func(*flights.ServerHello)) []byte {
-	group := ch.KeyShares[0].Group
+	group := classicalShare(t, ch).Group
 	key, err := curveFor(t, group).GenerateKey(crand.Reader)
 	require.NoError(t, err)
 	sh := &flights.ServerHello{

@@ -36,7 +36,11 @@ func (c *Conn) clientStart(message) (State, error) {
 // which offers only TLS 1.2 and carries the previous client verify_data
 // (RFC 5746). noResume offers no session.
 func (c *Conn) sendClientHello(offer versionOffer, noResume bool) error {
-	c.hs = &handshake{group: c.cfg.curves()[0], offer: offer, noResume: noResume}
+	curves := c.cfg.clientCurves(offer.has(VersionTLS13))
+	if len(curves) == 0 { // a renegotiation, TLS 1.2 only, of a Config of hybrids only
+		return &configError{msg: "CurvePreferences: only hybrid groups, which TLS 1.2 cannot use"}
+	}
+	c.hs = &handshake{group: curves[0], offer: offer, noResume: noResume}
 	rand := c.cfg.rand()
 	// The connection's client random changes only when a ServerHello
 	// takes this hello: a refused renegotiation leaves the old one, which
@@ -58,7 +62,7 @@ func (c *Conn) sendClientHello(offer versionOffer, noResume bool) error {
 		Random:              c.hs.clientRandom[:],
 		CipherSuites:        offer.suites,
 		CompressionMethods:  []byte{0},
-		SupportedGroups:     curveIDs(c.cfg.curves()),
+		SupportedGroups:     curveIDs(curves),
 		SignatureAlgorithms: signatureSchemes,
 		ALPN:                c.cfg.NextProtos,
 	}
@@ -68,11 +72,11 @@ func (c *Conn) sendClientHello(offer versionOffer, noResume bool) error {
 		hello.DTLSCookie = c.reneg.dtlsCookie
 	}
 	if offer.has(VersionTLS13) {
-		key, err := generateKeyShare(c.hs.group, rand)
+		share, err := newEphemeral(c.hs.group, rand)
 		if err != nil {
 			return err
 		}
-		c.hs.key = key
+		c.hs.share = share
 		hello.SupportedVersions = offer.versions // TLS writes them as they are
 		if c.transport.Datagram {
 			hello.SupportedVersions = make([]uint16, len(offer.versions))
@@ -80,7 +84,7 @@ func (c *Conn) sendClientHello(offer versionOffer, noResume bool) error {
 				hello.SupportedVersions[i] = c.transport.wireVersion(v)
 			}
 		}
-		hello.KeyShares = []flights.KeyShare{{Group: uint16(c.hs.group), Data: key.PublicKey().Bytes()}}
+		hello.KeyShares = keyShares(share, curves)
 		hello.PSKModes = []uint8{1}
 	}
 	if offer.has(VersionTLS12) {
@@ -287,15 +291,15 @@ func (c *Conn) clientHelloRetryRequest(m message) (State, error) {
 	c.transcript.Write(m.raw)
 	hello := *c.hs.hello
 	if group != 0 {
-		if group == c.hs.group || !slices.Contains(hello.SupportedGroups, uint16(group)) {
+		if sentShare(&hello, group) || !slices.Contains(hello.SupportedGroups, uint16(group)) {
 			return 0, alertf(record.AlertIllegalParameter, "HelloRetryRequest for group %d", group)
 		}
-		key, err := generateKeyShare(group, c.cfg.rand())
+		share, err := newEphemeral(group, c.cfg.rand())
 		if err != nil {
 			return 0, err
 		}
-		c.hs.key, c.hs.group = key, group
-		hello.KeyShares = []flights.KeyShare{{Group: uint16(group), Data: key.PublicKey().Bytes()}}
+		c.hs.share, c.hs.group = share, group
+		hello.KeyShares = []flights.KeyShare{{Group: uint16(group), Data: share.share()}}
 	}
 	hello.Cookie = bytes.Clone(hrr.Cookie) // the HRR's buffer is reused
 	hello.EarlyData = false
@@ -338,9 +342,10 @@ func (c *Conn) clientServerHello(m message) (State, error) {
 		return 0, err
 	}
 	c.acceptConnectionID(&sh) // DTLS 1.3: from the handshake keys on (RFC 9147 §9)
-	if CurveID(sh.KeyShare.Group) != c.hs.group {
+	if !sentShare(c.hs.hello, CurveID(sh.KeyShare.Group)) {
 		return 0, alertf(record.AlertIllegalParameter, "key share for group %d was not offered", sh.KeyShare.Group)
 	}
+	c.hs.group = CurveID(sh.KeyShare.Group)
 	c.version = VersionTLS13
 	c.suite = cipher.SuiteByID(sh.CipherSuite)
 	if sh.HasSelectedPSK {
@@ -348,7 +353,7 @@ func (c *Conn) clientServerHello(m message) (State, error) {
 			return 0, err
 		}
 	}
-	shared, err := sharedSecret(c.hs.key, sh.KeyShare.Data)
+	shared, err := c.hs.share.clientSecret(c.hs.group, sh.KeyShare.Data)
 	if err != nil {
 		return 0, err
 	}
@@ -583,4 +588,20 @@ func (c *Conn) clientNewSessionTicket(m message) (State, error) {
 		Ticket: bytes.Clone(nst.Ticket), AgeAdd: nst.AgeAdd,
 	})
 	return StateClientConnected13, nil
+}
+
+// keyShares are the key shares of a ClientHello listing curves: the one
+// of share's group and, for a hybrid whose ECDH half's group is listed,
+// one of that group with the same ECDH key.
+func keyShares(share *ephemeral, curves []CurveID) []flights.KeyShare {
+	shares := []flights.KeyShare{{Group: uint16(share.group), Data: share.share()}}
+	if g := share.classicalGroup(); g != 0 && slices.Contains(curves, g) {
+		shares = append(shares, flights.KeyShare{Group: uint16(g), Data: share.ecdh.PublicKey().Bytes()})
+	}
+	return shares
+}
+
+// sentShare reports whether hello carries a key share of group.
+func sentShare(hello *flights.ClientHello, group CurveID) bool {
+	return slices.ContainsFunc(hello.KeyShares, func(ks flights.KeyShare) bool { return CurveID(ks.Group) == group })
 }

@@ -43,11 +43,16 @@ func VersionName(v uint16) string {
 // CurveID names a key exchange group.
 type CurveID uint16
 
-// Supported key exchange groups.
+// Supported key exchange groups: ECDH, and the hybrids of ECDH and
+// ML-KEM (draft-ietf-tls-ecdhe-mlkem, with crypto/tls's code points),
+// which only (D)TLS 1.3 uses.
 const (
-	CurveP256 CurveID = 23
-	CurveP384 CurveID = 24
-	X25519    CurveID = 29
+	CurveP256          CurveID = 23
+	CurveP384          CurveID = 24
+	X25519             CurveID = 29
+	SecP256r1MLKEM768  CurveID = 0x11eb
+	X25519MLKEM768     CurveID = 0x11ec
+	SecP384r1MLKEM1024 CurveID = 0x11ed
 )
 
 // Cipher suites, re-exported from package cipher: TLS 1.3's, then TLS
@@ -154,7 +159,11 @@ type Config struct {
 	// preference order; nil means all that tlsm implements.
 	CipherSuites []uint16
 	// CurvePreferences lists key exchange groups in preference order; nil
-	// means X25519, P-256, P-384. A client sends a key share for the first.
+	// means, as crypto/tls's default, X25519MLKEM768, SecP256r1MLKEM768,
+	// SecP384r1MLKEM1024, X25519, P-256, P-384. A client sends a key share
+	// for the first, and when it is a hybrid one for its ECDH half too
+	// (X25519 for X25519MLKEM768), so that a server without hybrids need
+	// not ask for another. The hybrids are left out of TLS 1.2.
 	CurvePreferences []CurveID
 	// MinVersion and MaxVersion bound the protocol version; zero means
 	// TLS 1.2 and TLS 1.3. Older versions are never negotiated. Over
@@ -407,13 +416,29 @@ func (c *Config) offeredVersions(t *transport) versionOffer {
 	return o
 }
 
-var defaultCurves = []CurveID{X25519, CurveP256, CurveP384}
+var defaultCurves = []CurveID{X25519MLKEM768, SecP256r1MLKEM768, SecP384r1MLKEM1024, X25519, CurveP256, CurveP384}
 
 func (c *Config) curves() []CurveID {
 	if len(c.CurvePreferences) > 0 {
 		return c.CurvePreferences
 	}
 	return defaultCurves
+}
+
+// clientCurves are the groups a ClientHello lists: without the hybrids
+// when it offers no TLS 1.3.
+func (c *Config) clientCurves(tls13 bool) []CurveID {
+	curves := c.curves()
+	if tls13 {
+		return curves
+	}
+	classical := make([]CurveID, 0, len(curves))
+	for _, id := range curves {
+		if curveOf(id) != nil {
+			classical = append(classical, id)
+		}
+	}
+	return classical
 }
 
 // versionRange is [MinVersion, MaxVersion] over t, with the defaults:

@@ -85,6 +85,7 @@ func fuzzCertificate() []fsm.Certificate {
 func fuzzServerConfig() *fsm.Config {
 	return &fsm.Config{
 		Rand:                     fuzzRand("server"),
+		CurvePreferences:         fuzzCurves,
 		Certificates:             fuzzCertificate(),
 		ClientAuth:               fsm.VerifyClientCertIfGiven,
 		ClientCAs:                testcert.Fixed().CAPool,
@@ -96,11 +97,18 @@ func fuzzServerConfig() *fsm.Config {
 	}
 }
 
+// fuzzCurves are the fuzzed Conns' groups: ECDH only. A hybrid's ML-KEM
+// encapsulation draws from the system's randomness, not Config.Rand, so
+// a server answering a hybrid share would differ from the recorded one,
+// and the recorded conversations would not replay.
+var fuzzCurves = []fsm.CurveID{fsm.X25519, fsm.CurveP256, fsm.CurveP384}
+
 // fuzzClientConfig returns a fresh, deterministic client configuration,
 // with a certificate to present when asked.
 func fuzzClientConfig() *fsm.Config {
 	return &fsm.Config{
 		Rand:               fuzzRand("client"),
+		CurvePreferences:   fuzzCurves,
 		Certificates:       fuzzCertificate(),
 		RootCAs:            testcert.Fixed().CAPool,
 		ServerName:         "localhost",

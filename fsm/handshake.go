@@ -17,7 +17,8 @@ type handshake struct {
 	// clientRandom is the random of our ClientHello (client), the
 	// connection's once a ServerHello takes it.
 	clientRandom [32]byte
-	key          *ecdh.PrivateKey // our ephemeral key share
+	key          *ecdh.PrivateKey // our ephemeral ECDH key (TLS 1.2)
+	share        *ephemeral       // our key of a TLS 1.3 key share (client)
 	group        CurveID
 	scheme       uint16 // our CertificateVerify scheme
 	retried      bool   // a HelloRetryRequest was sent or received

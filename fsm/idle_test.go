@@ -23,6 +23,7 @@ func TestIdleConnMemory(t *testing.T) {
 	for range pairs {
 		p := memconn.New(cc, sc)
 		require.NoError(t, p.Handshake())
+		p.DropBuffers()
 		keep = append(keep, p)
 	}
 	perConn := float64(liveHeap()-before) / (2 * pairs)

@@ -59,7 +59,7 @@ func TestResumeTLS13(t *testing.T) {
 	requireResumed(t, first, false)
 	second := resumePair(t, cc, sc, now.Add(time.Hour))
 	requireResumed(t, second, true)
-	requireGroup(t, second, fsm.X25519) // psk_dhe_ke: a key exchange still
+	requireGroup(t, second, fsm.X25519MLKEM768) // psk_dhe_ke: a key exchange still, the default hybrid
 	require.Nil(t, second.Client.Conn.ConnectionState().TLSUnique, "none in TLS 1.3")
 	cs := second.Client.Conn.ConnectionState()
 	require.Len(t, cs.PeerCertificates, 2, "certificates come from the session")

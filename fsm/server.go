@@ -156,7 +156,7 @@ func (c *Conn) chooseServerParams(ch *flights.ClientHello) error {
 	c.random = [32]byte(ch.Random)
 	c.serverName = ch.ServerName
 	for _, id := range c.cfg.curves() {
-		if slices.Contains(ch.SupportedGroups, uint16(id)) && curveOf(id) != nil {
+		if slices.Contains(ch.SupportedGroups, uint16(id)) && groupKnown(id) {
 			c.hs.group = id
 			break
 		}
@@ -220,7 +220,7 @@ func (c *Conn) chooseCertificate(ch *flights.ClientHello) error {
 func (c *Conn) chooseKeyShare(ch *flights.ClientHello) ([]byte, bool) {
 	for _, id := range c.cfg.curves() {
 		for _, ks := range ch.KeyShares {
-			if ks.Group == uint16(id) && curveOf(id) != nil {
+			if ks.Group == uint16(id) && groupKnown(id) {
 				c.hs.group = id
 				return ks.Data, true
 			}
@@ -285,7 +285,7 @@ func (c *Conn) helloRetryRequest(sessionID []byte, st *retryState, cookie []byte
 // on as any second one.
 func (c *Conn) serverRetriedStateless(ch *flights.ClientHello, m message) (State, error) {
 	st, ok := c.cfg.openRetryCookie(c.now, c.peerID, ch.Cookie)
-	if !ok || st.suite != c.suite.ID || curveOf(st.group) == nil {
+	if !ok || st.suite != c.suite.ID || !groupKnown(st.group) {
 		return 0, alertf(record.AlertIllegalParameter, "ClientHello with a cookie we did not make for this address, or an expired one")
 	}
 	c.transcript.HelloRetryFrom(st.helloHash)
@@ -422,11 +422,7 @@ func (c *Conn) sessionMeetsClientAuth(s *Session) bool {
 func (c *Conn) serverFlight(clientShare []byte) (State, error) {
 	hs := c.hs
 	rand := c.cfg.rand()
-	key, err := generateKeyShare(hs.group, rand)
-	if err != nil {
-		return 0, err
-	}
-	shared, err := sharedSecret(key, clientShare)
+	shared, share, err := serverSecret(hs.group, clientShare, rand)
 	if err != nil {
 		return 0, err
 	}
@@ -437,7 +433,7 @@ func (c *Conn) serverFlight(clientShare []byte) (State, error) {
 	sh := flights.ServerHello{
 		Version: c.transport.Version12, Random: random, SessionID: c.sessionIDEcho13(hs.hello.SessionID),
 		CipherSuite: c.suite.ID, SupportedVersion: c.transport.Version13,
-		KeyShare:       flights.KeyShare{Group: uint16(hs.group), Data: key.PublicKey().Bytes()},
+		KeyShare:       flights.KeyShare{Group: uint16(hs.group), Data: share},
 		HasSelectedPSK: hs.resumed, SelectedPSK: hs.tls13.pskIndex,
 	}
 	// DTLS 1.3: CIDs from the handshake keys on (RFC 9147 §9).

@@ -34,7 +34,7 @@ func (e *configError) Is(target error) bool {
 // handshake failure.
 func (c *Config) validate(t *transport) error {
 	for _, id := range c.CurvePreferences {
-		if curveOf(id) == nil {
+		if !groupKnown(id) {
 			return &configError{msg: fmt.Sprintf("CurvePreferences: group %#04x is not implemented", uint16(id))}
 		}
 	}
@@ -49,8 +49,20 @@ func (c *Config) validate(t *transport) error {
 		return &configError{msg: fmt.Sprintf("MinVersion %s is above MaxVersion %s", VersionName(lo), VersionName(hi)), version: true}
 	case !c.versionEnabled(t, VersionTLS13) && !c.versionEnabled(t, VersionTLS12):
 		return &configError{msg: "no version in [MinVersion, MaxVersion] has an enabled suite", version: true}
+	case !c.versionEnabled(t, VersionTLS13) && !hasClassical(c.curves()):
+		return &configError{msg: "CurvePreferences: only hybrid groups, which TLS 1.2 cannot use"}
 	}
 	return nil
+}
+
+// hasClassical reports whether curves list an ECDH group.
+func hasClassical(curves []CurveID) bool {
+	for _, id := range curves {
+		if curveOf(id) != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // serverConfigError is what a server with a Config mistake answers a

@@ -185,18 +185,41 @@ func (c *Conn) readSocket() (buf *[]byte, n int, err error) {
 
 // callCore runs f on the core and drains its events: application data is
 // kept for Read, transmissions are queued and written. A writer (wait)
-// waits for its bytes to be on their way; a reader does not wait for
-// another goroutine's flush, so a blocked Write never stops the Read that
-// would unblock it.
+// waits for its bytes to be on their way; a reader does not write itself
+// while the connection goes on: a goroutine of its own does, so that a
+// blocked write never stops the Read that would unblock it — over a
+// transport whose writes wait for the peer to read (net.Pipe), a peer
+// writing a flight larger than one read while we answer its first
+// message would wait forever otherwise.
 func (c *Conn) callCore(f func(*fsm.Conn) error, wait bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	err := f(c.core)
 	c.drainLocked()
-	if werr := c.flushLocked(wait); werr != nil {
+	if !wait && err == nil {
+		c.flushInBackgroundLocked()
+		return c.writeErr
+	}
+	// A writer, or a reader whose input failed the connection: its
+	// alert leaves before the error is reported.
+	if werr := c.flushLocked(); werr != nil {
 		return werr
 	}
 	return err
+}
+
+// flushInBackgroundLocked starts a goroutine that writes the pending
+// bytes, unless one is writing already (it will write them too).
+func (c *Conn) flushInBackgroundLocked() {
+	if c.flushing || len(c.pending) == 0 {
+		return
+	}
+	c.flushing = true
+	go func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.writePendingLocked()
+	}()
 }
 
 // drainLocked takes every event of the core.
@@ -239,17 +262,20 @@ func (c *Conn) appendPlain(b []byte) {
 	c.plain = append(c.plain, b...)
 }
 
-// flushLocked writes the pending bytes unless another goroutine is doing
-// so (then a writer waits for it to finish, which includes our bytes).
-// It is called and returns with mu held, releasing it around the write.
-func (c *Conn) flushLocked(wait bool) error {
+// flushLocked writes the pending bytes, after waiting for another
+// goroutine that is writing (which may write ours too). It is called and
+// returns with mu held, releasing it around the write.
+func (c *Conn) flushLocked() error {
 	for c.flushing {
-		if !wait {
-			return nil
-		}
 		c.changed.Wait()
 	}
 	c.flushing = true
+	return c.writePendingLocked()
+}
+
+// writePendingLocked writes the pending bytes, then ends the flush that
+// its caller marked. It releases mu around each write.
+func (c *Conn) writePendingLocked() error {
 	for len(c.pending) > 0 && c.writeErr == nil {
 		buf := c.pending
 		c.pending = c.spare[:0]

@@ -233,7 +233,8 @@ func checkHRR(t *testing.T, s handshakeSummary, clientIsTLSM bool) {
 	require.Len(t, s.ClientHelloShares, 2, "ClientHellos on the wire: want 2 (HelloRetryRequest)")
 	assert.NotContains(t, s.ClientHelloShares[0], uint16(fsm.CurveP256), "first ClientHello already offers P-256")
 	if clientIsTLSM {
-		assert.Equal(t, []uint16{uint16(fsm.X25519)}, s.ClientHelloShares[0], "tlsm's first key share")
+		// The default: the hybrid, and its ECDH half on its own.
+		assert.Equal(t, []uint16{uint16(fsm.X25519MLKEM768), uint16(fsm.X25519)}, s.ClientHelloShares[0], "tlsm's first key shares")
 	}
 	assert.Equal(t, []uint16{uint16(fsm.CurveP256)}, s.ClientHelloShares[1], "key share after HelloRetryRequest")
 	assert.True(t, s.HRR, "no HelloRetryRequest on the wire")

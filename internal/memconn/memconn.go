@@ -93,6 +93,14 @@ func (p *Pair) Pump() {
 	}
 }
 
+// DropBuffers lets go of the buffers the pair itself keeps for reuse, so
+// that what an idle pair holds is its Conns' state.
+func (p *Pair) DropBuffers() {
+	for _, s := range []*Side{p.Client, p.Server} {
+		s.spare = nil
+	}
+}
+
 // feed hands pending bytes to s, in chunks if Chunk is set.
 func (p *Pair) feed(s *Side) {
 	in := s.pending
