@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"slices"
 	"sync"
@@ -42,6 +43,26 @@ func VersionName(v uint16) string {
 
 // CurveID names a key exchange group.
 type CurveID uint16
+
+// String returns the group's name as crypto/tls spells it, or its code
+// point in hex.
+func (id CurveID) String() string {
+	switch id {
+	case CurveP256:
+		return "CurveP256"
+	case CurveP384:
+		return "CurveP384"
+	case X25519:
+		return "X25519"
+	case SecP256r1MLKEM768:
+		return "SecP256r1MLKEM768"
+	case X25519MLKEM768:
+		return "X25519MLKEM768"
+	case SecP384r1MLKEM1024:
+		return "SecP384r1MLKEM1024"
+	}
+	return fmt.Sprintf("CurveID(%#04x)", uint16(id))
+}
 
 // Supported key exchange groups: ECDH, and the hybrids of ECDH and
 // ML-KEM (draft-ietf-tls-ecdhe-mlkem, with crypto/tls's code points),

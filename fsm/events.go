@@ -22,8 +22,8 @@ const (
 	EventMessageSent
 	// EventMessageReceived: a handshake message of type Message was accepted.
 	EventMessageReceived
-	// EventHandshakeDone: a handshake completed; Version, Suite, Resumed and
-	// Handshake (the count on this connection) describe it.
+	// EventHandshakeDone: a handshake completed; Version, Suite, Group,
+	// Resumed and Handshake (the count on this connection) describe it.
 	EventHandshakeDone
 	// EventAlertSent: we sent Alert at Level.
 	EventAlertSent
@@ -100,6 +100,7 @@ type Event struct {
 	Alert     Alert
 	Version   uint16
 	Suite     uint16
+	Group     CurveID // of EventHandshakeDone: the key exchange group
 	Resumed   bool
 	Handshake int
 	KeyUpdate KeyUpdateType

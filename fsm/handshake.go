@@ -248,7 +248,7 @@ func (c *Conn) completeHandshake() error {
 		c.fail(err)
 	}
 	c.events.push(Event{Kind: EventHandshakeDone, Version: c.transport.wireVersion(c.version), Suite: c.suite.ID,
-		Resumed: c.resumed, Handshake: c.handshakes})
+		Group: c.group, Resumed: c.resumed, Handshake: c.handshakes})
 	return nil
 }
 

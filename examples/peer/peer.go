@@ -200,7 +200,7 @@ func (s *session) handshake() bool {
 	}
 	cs := s.conn.ConnectionState()
 	if !s.handshakeLogged.Load() {
-		s.logHandshake(cs.Version, cs.CipherSuite, cs.DidResume, cs.Handshakes)
+		s.logHandshake(cs.Version, cs.CipherSuite, cs.CurveID, cs.DidResume, cs.Handshakes)
 	}
 	if cs.ConnectionIDNegotiated {
 		s.p.log.Info("connection_id", "local", cidText(cs.ConnectionID), "peer", cidText(cs.PeerConnectionID))
@@ -306,7 +306,7 @@ func (s *session) logEvent(ev fsm.Event) {
 	log := s.p.log
 	switch ev.Kind {
 	case fsm.EventHandshakeDone:
-		s.logHandshake(ev.Version, ev.Suite, ev.Resumed, ev.Handshake)
+		s.logHandshake(ev.Version, ev.Suite, ev.Group, ev.Resumed, ev.Handshake)
 		s.handshakeLogged.Store(true)
 	case fsm.EventAlertSent:
 		s.alert("sent", ev.Level.String(), ev.Alert.String())
@@ -336,9 +336,12 @@ func cidText(cid []byte) string {
 	return hex.EncodeToString(cid)
 }
 
-func (s *session) logHandshake(version, suite uint16, resumed bool, n int) {
+// logHandshake logs a completed handshake: the line of the peer contract,
+// then one naming its key exchange group.
+func (s *session) logHandshake(version, suite uint16, group fsm.CurveID, resumed bool, n int) {
 	s.p.log.Info("handshake", "version", fsm.VersionName(version), "cipher", fsm.CipherSuiteName(suite),
 		"resumed", resumed, "n", n)
+	s.p.log.Info("key_exchange", "group", group)
 }
 
 // readBuffer holds any TLS read and any DTLS record, so that a DTLS Read
