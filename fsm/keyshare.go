@@ -78,16 +78,29 @@ func (h hybrid) ciphertextLen() int {
 	return mlkem768CiphertextLen
 }
 
+// pointLen is the length of an encoded public key of ECDH group id:
+// X25519's 32 bytes, or an uncompressed NIST point.
+func pointLen(id CurveID) int {
+	switch id {
+	case CurveP256:
+		return 1 + 2*32
+	case CurveP384:
+		return 1 + 2*48
+	}
+	return 32
+}
+
 // split cuts a hybrid share into its ECDH and ML-KEM parts, the ML-KEM
-// part kemLen bytes long; false when the length is not the group's.
+// part kemLen bytes long; false unless the share is exactly as long as
+// the two parts of the group.
 func (h hybrid) split(share []byte, kemLen int) (ecdhPart, kemPart []byte, ok bool) {
-	ecdhLen := len(share) - kemLen
-	if ecdhLen <= 0 {
+	if len(share) != pointLen(h.classical)+kemLen {
 		return nil, nil, false
 	}
 	if h.kemFirst {
 		return share[kemLen:], share[:kemLen], true
 	}
+	ecdhLen := len(share) - kemLen
 	return share[:ecdhLen], share[ecdhLen:], true
 }
 
@@ -174,7 +187,7 @@ func (e *ephemeral) clientSecret(group CurveID, serverShare []byte) ([]byte, err
 	}
 	ecdhPart, ct, ok := h.split(serverShare, h.ciphertextLen())
 	if !ok {
-		return nil, alertf(record.AlertIllegalParameter, "hybrid key share of %d bytes", len(serverShare))
+		return nil, alertf(record.AlertIllegalParameter, "%v key share of %d bytes, want %d", e.group, len(serverShare), pointLen(h.classical)+h.ciphertextLen())
 	}
 	ecdhSecret, err := sharedSecret(e.ecdh, ecdhPart)
 	if err != nil {
@@ -209,7 +222,7 @@ func serverSecret(id CurveID, clientShare []byte, rand io.Reader) (secret, share
 	}
 	ecdhPart, ek, ok := h.split(clientShare, h.keyLen())
 	if !ok {
-		return nil, nil, alertf(record.AlertIllegalParameter, "hybrid key share of %d bytes", len(clientShare))
+		return nil, nil, alertf(record.AlertIllegalParameter, "%v key share of %d bytes, want %d", id, len(clientShare), pointLen(h.classical)+h.keyLen())
 	}
 	key, err := generateKeyShare(h.classical, rand)
 	if err != nil {
