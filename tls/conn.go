@@ -70,6 +70,9 @@ type Conn struct {
 	pending  []byte
 	spare    []byte
 	flushing bool
+	// releaseAfterFlush asks the flush under way to let go of both
+	// buffers when it ends (see releaseWriteBuffers).
+	releaseAfterFlush bool
 	// changed signals the end of a flush, and to the goroutines waiting
 	// for progress a change of progress, of the write deadline or Close.
 	changed  sync.Cond
@@ -115,11 +118,16 @@ func newConn(conn net.Conn, core *fsm.Conn) *Conn {
 }
 
 // releaseWriteBuffers lets go of the output buffers the handshake grew,
-// unless they are in use; the data path grows its own on first use.
+// or has the flush writing them do so when it ends; the data path grows
+// its own on first use.
 func (c *Conn) releaseWriteBuffers() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.flushing && len(c.pending) == 0 {
+	if c.flushing {
+		c.releaseAfterFlush = true
+		return
+	}
+	if len(c.pending) == 0 {
 		c.pending, c.spare = nil, nil
 	}
 }
@@ -288,6 +296,9 @@ func (c *Conn) writePendingLocked() error {
 		}
 	}
 	c.pending = c.pending[:0]
+	if c.releaseAfterFlush {
+		c.pending, c.spare, c.releaseAfterFlush = nil, nil, false
+	}
 	c.flushing = false
 	c.changed.Broadcast()
 	return c.writeErr

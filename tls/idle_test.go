@@ -21,7 +21,7 @@ import (
 // goroutine reads or writes, with its share of the net.Pipe under it: the
 // core's keys and state, no handshake or socket buffers. (crypto/tls
 // holds about 5.6 KB per Conn in the idle figures of examples/bench.)
-const maxIdleConnBytes = 5120
+const maxIdleConnBytes = 4864
 
 func TestIdleConnMemory(t *testing.T) {
 	cert := testcert.MustNew(testcert.ECDSAP256)
