@@ -106,6 +106,11 @@ func runDTLSSimLossy(t *testing.T, version uint16) {
 			}
 			require.Equal(t, 1, s.Client.Handshakes)
 			require.Equal(t, 1, s.Server.Handshakes)
+			if version == fsm.VersionTLS13 {
+				// The default groups: the hybrid, its hello in fragments.
+				require.Equal(t, fsm.X25519MLKEM768, s.Client.Conn.ConnectionState().CurveID)
+				require.Equal(t, fsm.X25519MLKEM768, s.Server.Conn.ConnectionState().CurveID)
+			}
 			hsTime := s.Elapsed()
 
 			ids := newIDs(seed)

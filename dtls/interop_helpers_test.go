@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/tlsm/tlsm/flights"
 	"github.com/tlsm/tlsm/fsm"
+	"github.com/tlsm/tlsm/internal/hsassembly"
 	"github.com/tlsm/tlsm/internal/peers"
 	"github.com/tlsm/tlsm/record"
 )
@@ -103,6 +104,32 @@ type dirStats struct {
 	// helloVersions is the supported_versions extension of the last
 	// ClientHello sent in one fragment.
 	helloVersions []uint16
+	// clientHellos and serverHellos are the hellos of epoch 0 (a
+	// HelloRetryRequest among the latter), each reassembled from its
+	// fragments, in the order completed.
+	clientHellos []*flights.ClientHello
+	serverHellos []*flights.ServerHello
+	hellos       *hsassembly.Assembler
+}
+
+// assembleHello adds a ClientHello or ServerHello fragment (with its
+// DTLS handshake header) and, when the message is whole, parses it into
+// clientHellos or serverHellos.
+func (s *dirStats) assembleHello(frag []byte) {
+	typ, body, ok := s.hellos.Add(frag)
+	switch {
+	case !ok:
+	case typ == hsClientHello:
+		ch := new(flights.ClientHello)
+		if ch.UnmarshalDTLS(body) == nil {
+			s.clientHellos = append(s.clientHellos, ch)
+		}
+	default:
+		sh := new(flights.ServerHello)
+		if sh.Unmarshal(body) == nil {
+			s.serverHellos = append(s.serverHellos, sh)
+		}
+	}
 }
 
 // recordingProxy relays datagrams between one client and a server on
@@ -208,7 +235,7 @@ func (p *recordingProxy) nextClient(t testing.TB) {
 func (p *recordingProxy) resetLocked() {
 	for i := range p.stats {
 		p.stats[i] = dirStats{fragments: map[byte]int{}, partial: map[byte]int{}, records: map[uint64]int{},
-			cids: map[string]int{}, cidLen: p.stats[i].cidLen}
+			cids: map[string]int{}, cidLen: p.stats[i].cidLen, hellos: new(hsassembly.Assembler)}
 	}
 }
 
@@ -317,6 +344,9 @@ func (p *recordingProxy) recordLocked(dir int, d []byte) {
 		if fragLen < msgLen {
 			s.partial[body[0]]++
 		}
+		if body[0] == hsClientHello || body[0] == hsServerHello {
+			s.assembleHello(body)
+		}
 		var hello flights.ClientHello
 		if body[0] == hsClientHello && fragLen == msgLen && hello.UnmarshalDTLS(body[12:]) == nil {
 			s.helloVersions = slices.Clone(hello.SupportedVersions)
@@ -340,8 +370,9 @@ func (p *recordingProxy) Stats(dir int) dirStats {
 	s := p.stats[dir]
 	s.fragments, s.partial = maps.Clone(s.fragments), maps.Clone(s.partial)
 	s.cids = maps.Clone(s.cids)
-	s.records = nil
+	s.records, s.hellos = nil, nil
 	s.dups = append([]string(nil), s.dups...)
+	s.clientHellos, s.serverHellos = slices.Clone(s.clientHellos), slices.Clone(s.serverHellos)
 	return s
 }
 
