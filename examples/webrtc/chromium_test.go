@@ -61,7 +61,34 @@ func TestChromium(t *testing.T) {
 			require.Empty(t, r.Browser.Error, "the page")
 			checkTLSMSide(t, opts, r)
 			checkBrowserAgrees(t, opts, r)
+			checkChromiumKeyExchange(t, opts, r)
 		})
+	}
+}
+
+// checkChromiumKeyExchange checks the groups: Chromium's ClientHello
+// carries an X25519MLKEM768 share and an X25519 one, which do not fit
+// one datagram; over DTLS 1.3 the hybrid is taken, with no retry for a
+// share (a HelloRetryRequest, for the cookie, brings the same shares
+// again); DTLS 1.2 takes an ECDH group.
+func checkChromiumKeyExchange(t *testing.T, opts Options, r Result) {
+	t.Helper()
+	if !opts.DTLS13 {
+		assert.Equal(t, fsm.X25519, r.CurveID)
+	} else {
+		assert.Equal(t, fsm.X25519MLKEM768, r.CurveID)
+	}
+	if opts.Mode == ModeClient {
+		return
+	}
+	require.NotEmpty(t, r.Hellos, "no ClientHello seen")
+	for i, h := range r.Hellos {
+		assert.Contains(t, h.KeyShares, fsm.X25519MLKEM768, "ClientHello %d", i)
+		assert.GreaterOrEqual(t, h.Datagrams, 2, "ClientHello %d in one datagram", i)
+	}
+	if opts.DTLS13 && r.HelloRetryRequest {
+		require.Len(t, r.Hellos, 2)
+		assert.Equal(t, r.Hellos[0].KeyShares, r.Hellos[1].KeyShares, "the retry asked for another share")
 	}
 }
 

@@ -39,6 +39,13 @@ type Result struct {
 	CipherSuite uint16
 	SRTPProfile uint16
 	SRTPKeys    *SRTPKeys
+	// CurveID is the key exchange group; HelloRetryRequest is set when
+	// the handshake had one (DTLS 1.3).
+	CurveID           fsm.CurveID
+	HelloRetryRequest bool
+	// Hellos are the browser's ClientHellos as they came, when tlsm is
+	// the server.
+	Hellos []HelloSeen
 	// Echoed is the first data channel message tlsm's side sent back.
 	Echoed string
 	// Err is the first failure on tlsm's side.
@@ -56,9 +63,9 @@ func (r Result) String() string {
 	if r.SRTPKeys != nil {
 		keyLen = r.SRTPKeys.KeyingMaterialLen
 	}
-	return fmt.Sprintf("mode=%s peer=%s version=%s cipher=%s srtp=%s srtp_keying_material=%d echoed=%q "+
+	return fmt.Sprintf("mode=%s peer=%s version=%s cipher=%s group=%s hello_retry=%t client_hellos=%v srtp=%s srtp_keying_material=%d echoed=%q "+
 		"browser: dtlsState=%s dtlsRole=%s tlsVersion=%s dtlsCipher=%s srtpCipher=%s echo=%q",
-		r.Mode, r.ICEPeer, fsm.VersionName(r.Version), fsm.CipherSuiteName(r.CipherSuite), SRTPProfileName(r.SRTPProfile),
+		r.Mode, r.ICEPeer, fsm.VersionName(r.Version), fsm.CipherSuiteName(r.CipherSuite), r.CurveID, r.HelloRetryRequest, r.Hellos, SRTPProfileName(r.SRTPProfile),
 		keyLen, r.Echoed, r.Browser.DTLSState, r.Browser.DTLSRole, r.Browser.TLSVersion,
 		r.Browser.DTLSCipher, r.Browser.SRTPCipher, r.Browser.Echo)
 }
@@ -130,7 +137,14 @@ func (s *session) connectDTLS(o *offer, cert fsm.Certificate) (*dtls.Conn, error
 		return nil, err
 	}
 	s.record(func(r *Result) { r.ICEPeer = pconn.peer.String() })
+	if s.opts.Mode != ModeClient {
+		pconn.hellos = new(helloWatch)
+	}
 	conn, err := handshakeDTLS(s.ctx, s.opts.Mode, pconn, dtlsConfig(cert, o.fingerprint, s.opts.maxVersion()))
+	if pconn.hellos != nil {
+		pconn.hellos.stop()
+		s.record(func(r *Result) { r.Hellos = pconn.hellos.seen() })
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +165,7 @@ func (s *session) recordDTLS(conn *dtls.Conn) error {
 	}
 	s.record(func(r *Result) {
 		r.Version, r.CipherSuite = state.Version, state.CipherSuite
+		r.CurveID, r.HelloRetryRequest = state.CurveID, state.HelloRetryRequest
 		r.SRTPProfile, r.SRTPKeys = state.SRTPProtectionProfile, keys
 	})
 	return nil

@@ -61,6 +61,8 @@ func (m Mode) setup() string {
 type icePacketConn struct {
 	conn *ice.Conn
 	peer net.Addr
+	// hellos, if set, looks at the datagrams read for ClientHellos.
+	hellos *helloWatch
 }
 
 func newICEPacketConn(conn *ice.Conn) (*icePacketConn, error) {
@@ -74,6 +76,9 @@ func newICEPacketConn(conn *ice.Conn) (*icePacketConn, error) {
 // ReadFrom reads one datagram.
 func (p *icePacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	n, err := p.conn.Read(b)
+	if p.hellos != nil && err == nil {
+		p.hellos.datagram(b[:n])
+	}
 	return n, p.peer, err
 }
 
