@@ -82,3 +82,18 @@ func BenchmarkHostileClientHello12(b *testing.B) {
 	b.Run("tlsm-core", benchsuite.HostileClientHello12Core)
 	b.Run("crypto-tls-pipe", benchsuite.HostileClientHello12GoTLS)
 }
+
+// BenchmarkKeyExchange measures a full TLS 1.3 handshake with one group
+// on both sides, X25519MLKEM768 and X25519 alone, as BenchmarkHandshake13
+// otherwise: tlsm's core, tlsm and crypto/tls over net.Pipe and over a
+// new TCP connection on 127.0.0.1 each. wire-B/op counts the bytes both
+// sides sent.
+func BenchmarkKeyExchange(b *testing.B) {
+	for _, g := range benchsuite.KeyExchangeGroups {
+		b.Run(g.String()+"/tlsm-core", benchsuite.KeyExchangeCore(g))
+		b.Run(g.String()+"/tlsm-pipe", benchsuite.KeyExchangePipe(g))
+		b.Run(g.String()+"/crypto-tls-pipe", benchsuite.KeyExchangeGoTLSPipe(g))
+		b.Run(g.String()+"/tlsm-tcp", benchsuite.KeyExchangeTCP(g))
+		b.Run(g.String()+"/crypto-tls-tcp", benchsuite.KeyExchangeGoTLSTCP(g))
+	}
+}

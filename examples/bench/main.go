@@ -42,6 +42,7 @@ const (
 	unitAllocsOp   = "allocs/op"
 	unitBytesConn  = "B/conn"
 	unitGorosConn  = "goroutines/conn"
+	unitWireOp     = "wire-B/op" // bytes both sides sent, a benchmark's own metric
 	infinityMarker = "∞"
 )
 
@@ -149,7 +150,28 @@ func figures() []figure {
 		dt13Core = benchSrc("dtls13-bulk1200/tlsm-core", benchsuite.DTLS13Bulk1200Core)
 		pion13   = idleSrc("idle-dtls13/pion-dpipe", benchsuite.IdleDTLS13Pion)
 	)
+	// The hybrid key exchange, one group on both sides.
+	const (
+		mlkem   = fsm.X25519MLKEM768
+		x25519  = fsm.X25519
+		mlkemHS = "TLS1.3 X25519MLKEM768 full handshake: "
+	)
+	hsWire := append(slices.Clone(hs), unitWireOp)
+	var (
+		kxPipe  = benchSrc("kx-mlkem/tlsm-pipe", benchsuite.KeyExchangePipe(mlkem))
+		kxTCP   = benchSrc("kx-mlkem/tlsm-tcp", benchsuite.KeyExchangeTCP(mlkem))
+		kxGoTCP = benchSrc("kx-mlkem/crypto-tls-tcp", benchsuite.KeyExchangeGoTLSTCP(mlkem))
+		kxGo    = benchSrc("kx-mlkem/crypto-tls-pipe", benchsuite.KeyExchangeGoTLSPipe(mlkem))
+	)
 	return []figure{
+		{mlkemHS + "tls.Conn vs crypto/tls (net.Pipe)", kxPipe, kxGo, hsWire},
+		{mlkemHS + "fsm core in memory vs crypto/tls (net.Pipe)",
+			benchSrc("kx-mlkem/tlsm-core", benchsuite.KeyExchangeCore(mlkem)), kxGo, hs},
+		{mlkemHS + "tls.Conn vs crypto/tls (TCP loopback, a connection each)", kxTCP, kxGoTCP, hsWire},
+		{"TLS1.3 full handshake, tls.Conn over TCP loopback: X25519MLKEM768 vs X25519 alone (the hybrid's cost)",
+			kxTCP, benchSrc("kx-x25519/tlsm-tcp", benchsuite.KeyExchangeTCP(x25519)), hsWire},
+		{"TLS1.3 full handshake, crypto/tls over TCP loopback: X25519MLKEM768 vs X25519 alone (the hybrid's cost)",
+			kxGoTCP, benchSrc("kx-x25519/crypto-tls-tcp", benchsuite.KeyExchangeGoTLSTCP(x25519)), hsWire},
 		{"TLS1.3 full handshake: tls.Conn vs crypto/tls (net.Pipe)",
 			benchSrc("handshake13/tlsm-pipe", benchsuite.Handshake13Pipe), h13Go, hs},
 		{"TLS1.3 full handshake: fsm core in memory vs crypto/tls (net.Pipe)",
@@ -271,6 +293,10 @@ func (r *runner) value(src source, unit string) (float64, error) {
 		return float64(res.AllocsPerOp()), nil
 	case unitBytesOp:
 		return float64(res.AllocedBytesPerOp()), nil
+	case unitWireOp:
+		if v, ok := res.Extra[unitWireOp]; ok {
+			return v, nil
+		}
 	}
 	return 0, fmt.Errorf("%s: no %s in a benchmark", src.key, unit)
 }
