@@ -50,6 +50,17 @@ func tlsmPair(group fsm.CurveID) func(a, z net.Conn) (Handshaker, Handshaker) {
 	return func(a, z net.Conn) (Handshaker, Handshaker) { return tls.Client(a, cc), tls.Server(z, sc) }
 }
 
+// tlsmPairCold is tlsmPair with an empty certificate cache for every
+// pair, so that the client parses and verifies the server's chain each
+// time, as crypto/tls verifies it each time.
+func tlsmPairCold(group fsm.CurveID) func(a, z net.Conn) (Handshaker, Handshaker) {
+	cc, sc := groupConfigs(group)
+	return func(a, z net.Conn) (Handshaker, Handshaker) {
+		cc.CertificateCache = fsm.NewCertificateCache()
+		return tls.Client(a, cc), tls.Server(z, sc)
+	}
+}
+
 func goPair(group fsm.CurveID) func(a, z net.Conn) (Handshaker, Handshaker) {
 	cc, sc := goGroupConfigs(group)
 	return func(a, z net.Conn) (Handshaker, Handshaker) { return gotls.Client(a, cc), gotls.Server(z, sc) }
@@ -70,6 +81,17 @@ func KeyExchangeGoTLSPipe(group fsm.CurveID) func(*testing.B) {
 // new TCP connection on 127.0.0.1 each, tlsm's and crypto/tls's.
 func KeyExchangeTCP(group fsm.CurveID) func(*testing.B) {
 	return func(b *testing.B) { tcpHandshakes(b, tlsmPair(group), group) }
+}
+
+// KeyExchangePipeCold and KeyExchangeTCPCold are KeyExchangePipe and
+// KeyExchangeTCP with an empty certificate cache for every handshake.
+func KeyExchangePipeCold(group fsm.CurveID) func(*testing.B) {
+	return func(b *testing.B) { countedPipeHandshakes(b, tlsmPairCold(group), group) }
+}
+
+// KeyExchangeTCPCold: see KeyExchangePipeCold.
+func KeyExchangeTCPCold(group fsm.CurveID) func(*testing.B) {
+	return func(b *testing.B) { tcpHandshakes(b, tlsmPairCold(group), group) }
 }
 
 // KeyExchangeGoTLSTCP: see KeyExchangeTCP.
