@@ -1,6 +1,7 @@
 package tlsm_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/tlsm/tlsm/fsm"
@@ -99,5 +100,44 @@ func BenchmarkKeyExchange(b *testing.B) {
 		b.Run(g.String()+"/tlsm-tcp", benchsuite.KeyExchangeTCP(g))
 		b.Run(g.String()+"/tlsm-tcp-cold", benchsuite.KeyExchangeTCPCold(g))
 		b.Run(g.String()+"/crypto-tls-tcp", benchsuite.KeyExchangeGoTLSTCP(g))
+	}
+}
+
+// BenchmarkHandshake13Memory measures a TLS 1.3 handshake pair with both
+// ends in memory: tlsm's core, and crypto/tls through its QUIC API
+// (which leaves the record layer to QUIC: it seals no handshake record).
+func BenchmarkHandshake13Memory(b *testing.B) {
+	b.Run("tlsm-core", benchsuite.Handshake13Core)
+	b.Run("crypto-tls-quic", benchsuite.Handshake13GoTLSMemory)
+}
+
+// BenchmarkTCPHandshake measures full handshake pairs over TCP on
+// 127.0.0.1, both ends of one library in this process: one client at a
+// time (seq) and benchsuite.Concurrent at a time (conc8). X25519, an
+// ECDSA P-256 chain, no resumption on either side; tlsm's certificate
+// cache warm, and cold (parse and verify the chain every time, as
+// crypto/tls verifies it).
+func BenchmarkTCPHandshake(b *testing.B) {
+	for _, conc := range []int{1, benchsuite.Concurrent} {
+		mode := "seq"
+		if conc > 1 {
+			mode = fmt.Sprintf("conc%d", conc)
+		}
+		b.Run("TLS1.3/"+mode+"/tlsm", benchsuite.TCPHandshake13(false, conc))
+		b.Run("TLS1.3/"+mode+"/tlsm-cold", benchsuite.TCPHandshake13(true, conc))
+		b.Run("TLS1.3/"+mode+"/crypto-tls", benchsuite.TCPHandshake13GoTLS(conc))
+		b.Run("TLS1.2/"+mode+"/tlsm", benchsuite.TCPHandshake12(false, conc))
+		b.Run("TLS1.2/"+mode+"/tlsm-cold", benchsuite.TCPHandshake12(true, conc))
+		b.Run("TLS1.2/"+mode+"/crypto-tls", benchsuite.TCPHandshake12GoTLS(conc))
+	}
+}
+
+// BenchmarkPublicKeyFloor times the public-key work of one handshake pair
+// alone (see benchsuite.PublicKeyFloor): with a warm certificate cache,
+// and with the chain's signature verified too (cold).
+func BenchmarkPublicKeyFloor(b *testing.B) {
+	for _, g := range benchsuite.KeyExchangeGroups {
+		b.Run(g.String()+"/warm", benchsuite.PublicKeyFloor(g, false))
+		b.Run(g.String()+"/cold", benchsuite.PublicKeyFloor(g, true))
 	}
 }

@@ -2,6 +2,7 @@ package benchsuite
 
 import (
 	gotls "crypto/tls"
+	"fmt"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -44,59 +45,61 @@ func KeyExchangeCore(group fsm.CurveID) func(*testing.B) {
 	}
 }
 
-// tlsmPair and goPair make the two ends of a handshake on group.
-func tlsmPair(group fsm.CurveID) func(a, z net.Conn) (Handshaker, Handshaker) {
+// tlsmGroupEnds and goGroupEnds are the ends of a handshake on group,
+// checking it.
+func tlsmGroupEnds(group fsm.CurveID, cold bool) ends {
 	cc, sc := groupConfigs(group)
-	return func(a, z net.Conn) (Handshaker, Handshaker) { return tls.Client(a, cc), tls.Server(z, sc) }
+	return tlsmEnds(cc, sc, cold).withGroup(group)
 }
 
-// tlsmPairCold is tlsmPair with an empty certificate cache for every
-// pair, so that the client parses and verifies the server's chain each
-// time, as crypto/tls verifies it each time.
-func tlsmPairCold(group fsm.CurveID) func(a, z net.Conn) (Handshaker, Handshaker) {
-	cc, sc := groupConfigs(group)
-	return func(a, z net.Conn) (Handshaker, Handshaker) {
-		cc.CertificateCache = fsm.NewCertificateCache()
-		return tls.Client(a, cc), tls.Server(z, sc)
-	}
-}
-
-func goPair(group fsm.CurveID) func(a, z net.Conn) (Handshaker, Handshaker) {
+func goGroupEnds(group fsm.CurveID) ends {
 	cc, sc := goGroupConfigs(group)
-	return func(a, z net.Conn) (Handshaker, Handshaker) { return gotls.Client(a, cc), gotls.Server(z, sc) }
+	return goEnds(cc, sc).withGroup(group)
 }
 
 // KeyExchangePipe and KeyExchangeGoTLSPipe are handshakes on group over
 // net.Pipe, tlsm's and crypto/tls's.
 func KeyExchangePipe(group fsm.CurveID) func(*testing.B) {
-	return func(b *testing.B) { countedPipeHandshakes(b, tlsmPair(group), group) }
+	return func(b *testing.B) { countedPipeHandshakes(b, tlsmGroupEnds(group, false)) }
 }
 
 // KeyExchangeGoTLSPipe: see KeyExchangePipe.
 func KeyExchangeGoTLSPipe(group fsm.CurveID) func(*testing.B) {
-	return func(b *testing.B) { countedPipeHandshakes(b, goPair(group), group) }
+	return func(b *testing.B) { countedPipeHandshakes(b, goGroupEnds(group)) }
 }
 
 // KeyExchangeTCP and KeyExchangeGoTLSTCP are handshakes on group over a
-// new TCP connection on 127.0.0.1 each, tlsm's and crypto/tls's.
+// new TCP connection on 127.0.0.1 each, tlsm's and crypto/tls's, one at a
+// time (see tcpHandshakes).
 func KeyExchangeTCP(group fsm.CurveID) func(*testing.B) {
-	return func(b *testing.B) { tcpHandshakes(b, tlsmPair(group), group) }
+	return func(b *testing.B) { tcpHandshakes(b, tlsmGroupEnds(group, false), 1) }
 }
 
 // KeyExchangePipeCold and KeyExchangeTCPCold are KeyExchangePipe and
 // KeyExchangeTCP with an empty certificate cache for every handshake.
 func KeyExchangePipeCold(group fsm.CurveID) func(*testing.B) {
-	return func(b *testing.B) { countedPipeHandshakes(b, tlsmPairCold(group), group) }
+	return func(b *testing.B) { countedPipeHandshakes(b, tlsmGroupEnds(group, true)) }
 }
 
 // KeyExchangeTCPCold: see KeyExchangePipeCold.
 func KeyExchangeTCPCold(group fsm.CurveID) func(*testing.B) {
-	return func(b *testing.B) { tcpHandshakes(b, tlsmPairCold(group), group) }
+	return func(b *testing.B) { tcpHandshakes(b, tlsmGroupEnds(group, true), 1) }
 }
 
 // KeyExchangeGoTLSTCP: see KeyExchangeTCP.
 func KeyExchangeGoTLSTCP(group fsm.CurveID) func(*testing.B) {
-	return func(b *testing.B) { tcpHandshakes(b, goPair(group), group) }
+	return func(b *testing.B) { tcpHandshakes(b, goGroupEnds(group), 1) }
+}
+
+// withGroup makes e check the group its clients negotiate.
+func (e ends) withGroup(group fsm.CurveID) ends {
+	e.check = func(h Handshaker) error {
+		if g := groupOf(h); g != group {
+			return fmt.Errorf("negotiated %v, want %v", g, group)
+		}
+		return nil
+	}
+	return e
 }
 
 // countingConn counts the bytes read and written through it.
@@ -128,56 +131,21 @@ func groupOf(c Handshaker) fsm.CurveID {
 	return 0
 }
 
-// handshakeCounted runs one handshake over a and z, the client's end
-// counted, checks the group, and closes both ends.
-func handshakeCounted(b *testing.B, pair func(a, z net.Conn) (Handshaker, Handshaker), a, z net.Conn, group fsm.CurveID, wire *atomic.Int64) {
-	client, server := pair(countingConn{a, wire}, z)
-	pipeHandshake(b, client, server)
-	if g := groupOf(client); g != group {
-		b.Fatalf("negotiated %v, want %v", g, group)
-	}
-	a.Close()
-	z.Close()
-}
-
-func countedPipeHandshakes(b *testing.B, pair func(a, z net.Conn) (Handshaker, Handshaker), group fsm.CurveID) {
+// countedPipeHandshakes runs handshakes of e over net.Pipe, counting
+// the bytes on the wire.
+func countedPipeHandshakes(b *testing.B, e ends) {
 	var wire atomic.Int64
 	n := 0
 	b.ReportAllocs()
 	for b.Loop() {
 		a, z := net.Pipe()
-		handshakeCounted(b, pair, a, z, group, &wire)
-		n++
-	}
-	b.ReportMetric(float64(wire.Load())/float64(n), "wire-B/op")
-}
-
-func tcpHandshakes(b *testing.B, pair func(a, z net.Conn) (Handshaker, Handshaker), group fsm.CurveID) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				close(accepted)
-				return
-			}
-			accepted <- c
-		}
-	}()
-	var wire atomic.Int64
-	n := 0
-	b.ReportAllocs()
-	for b.Loop() {
-		a, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
+		client, server := e.client(a), e.server(countingConn{z, &wire})
+		pipeHandshake(b, client, server)
+		if err := e.check(client); err != nil {
 			b.Fatal(err)
 		}
-		handshakeCounted(b, pair, a, <-accepted, group, &wire)
+		a.Close()
+		z.Close()
 		n++
 	}
 	b.ReportMetric(float64(wire.Load())/float64(n), "wire-B/op")

@@ -74,9 +74,7 @@ func Handshake12Pipe(b *testing.B) {
 
 // Handshake12GoTLS is Handshake12Core between two crypto/tls Conns.
 func Handshake12GoTLS(b *testing.B) {
-	cc, sc := GoConfigs()
-	cc.MinVersion, cc.MaxVersion = gotls.VersionTLS12, gotls.VersionTLS12
-	cc.CipherSuites = []uint16{gotls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}
+	cc, sc := go12Configs()
 	pipeHandshakes(b, func(a, z net.Conn) (Handshaker, Handshaker) { return gotls.Client(a, cc), gotls.Server(z, sc) })
 }
 
