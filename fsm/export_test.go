@@ -101,3 +101,6 @@ func (c *Conn) ForgetExtendedMasterSecretForTest() { c.tls12.ems = false }
 
 // SetAuthFailureLimitForTest replaces MaxAuthFailures for c's Conns.
 func (c *Config) SetAuthFailureLimitForTest(n uint64) { c.authFailureLimit = n }
+
+// VerifyLeafForTest is the chain verification of a peer's certificates.
+var VerifyLeafForTest = verifyLeaf

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/tlsm/tlsm/flights"
@@ -41,17 +42,7 @@ func (c *Conn) verifyChain(certs []*x509.Certificate, roots *x509.CertPool, name
 			return chains, nil
 		}
 	}
-	opts := x509.VerifyOptions{
-		Roots:         roots,
-		CurrentTime:   c.wallTime(),
-		DNSName:       name,
-		Intermediates: x509.NewCertPool(),
-		KeyUsages:     []x509.ExtKeyUsage{usage},
-	}
-	for _, cert := range certs[1:] {
-		opts.Intermediates.AddCert(cert)
-	}
-	chains, err := certs[0].Verify(opts)
+	chains, err := verifyLeaf(certs, roots, c.wallTime(), name, usage)
 	if err != nil {
 		return nil, &protocolError{alert: certificateAlert(err), msg: "failed to verify certificate: " + err.Error(),
 			cause: &CertificateVerificationError{UnverifiedCertificates: certs, Err: err}}
@@ -60,6 +51,42 @@ func (c *Conn) verifyChain(certs []*x509.Certificate, roots *x509.CertPool, name
 		cache.rememberVerified(certs, roots, name, usage, chains)
 	}
 	return chains, nil
+}
+
+// verifyLeaf runs x509's verification of certs[0] with the rest as
+// intermediates. A peer that sends its root too (a self-issued
+// certificate) would have x509 check the leaf's signature twice, under
+// the root and under the same certificate as an intermediate: such
+// certificates are left out of a first attempt, which succeeds when the
+// root is trusted, and only an unknown authority brings them back.
+func verifyLeaf(certs []*x509.Certificate, roots *x509.CertPool, now time.Time, name string, usage x509.ExtKeyUsage) ([][]*x509.Certificate, error) {
+	opts := x509.VerifyOptions{
+		Roots:       roots,
+		CurrentTime: now,
+		DNSName:     name,
+		KeyUsages:   []x509.ExtKeyUsage{usage},
+	}
+	intermediates := func(selfIssued bool) *x509.CertPool {
+		pool := x509.NewCertPool()
+		for _, cert := range certs[1:] {
+			if selfIssued || !bytes.Equal(cert.RawIssuer, cert.RawSubject) {
+				pool.AddCert(cert)
+			}
+		}
+		return pool
+	}
+	sentSelfIssued := slices.ContainsFunc(certs[1:], func(cert *x509.Certificate) bool {
+		return bytes.Equal(cert.RawIssuer, cert.RawSubject)
+	})
+	if sentSelfIssued {
+		opts.Intermediates = intermediates(false)
+		chains, err := certs[0].Verify(opts)
+		if !errors.As(err, new(x509.UnknownAuthorityError)) {
+			return chains, err
+		}
+	}
+	opts.Intermediates = intermediates(true)
+	return certs[0].Verify(opts)
 }
 
 // platformVerifier is true where x509 hands verification against the

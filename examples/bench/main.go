@@ -163,7 +163,9 @@ func figures() []figure {
 		kxGoTCP = benchSrc("kx-mlkem/crypto-tls-tcp", benchsuite.KeyExchangeGoTLSTCP(mlkem))
 		kxGo    = benchSrc("kx-mlkem/crypto-tls-pipe", benchsuite.KeyExchangeGoTLSPipe(mlkem))
 	)
-	return []figure{
+	figs := socketFigures(hsWire)
+	figs = append(figs, floorFigures(hs)...)
+	return append(figs, []figure{
 		{mlkemHS + "tls.Conn vs crypto/tls (net.Pipe)", kxPipe, kxGo, hsWire},
 		{mlkemHS + "fsm core in memory vs crypto/tls (net.Pipe)",
 			benchSrc("kx-mlkem/tlsm-core", benchsuite.KeyExchangeCore(mlkem)), kxGo, hs},
@@ -231,6 +233,55 @@ func figures() []figure {
 			idleSrc("idle-dtls13/tlsm-core", benchsuite.IdleDTLS13Core), pion13, idle},
 		{"idle DTLS13 connection, both ends: dtls.Conn vs pion/dtls (dpipe's memory subtracted)",
 			idleSrc("idle-dtls13/tlsm-dpipe", benchsuite.IdleDTLS13Conn), pion13, idle},
+	}...)
+}
+
+// socketFigures are the handshakes over TCP loopback, one client at a
+// time and benchsuite.Concurrent at a time, tlsm's certificate cache
+// warm and cold, beside crypto/tls (which verifies the chain every time).
+func socketFigures(units []string) []figure {
+	var figs []figure
+	for _, conc := range []int{1, benchsuite.Concurrent} {
+		how := "one client at a time"
+		if conc > 1 {
+			how = fmt.Sprintf("%d clients at a time", conc)
+		}
+		us := units
+		if conc > 1 {
+			us = append([]string{unitOpsPerSec}, units...)
+		}
+		key := fmt.Sprintf("tcp%d", conc)
+		go13 := benchSrc(key+"-handshake13/crypto-tls", benchsuite.TCPHandshake13GoTLS(conc))
+		go12 := benchSrc(key+"-handshake12/crypto-tls", benchsuite.TCPHandshake12GoTLS(conc))
+		figs = append(figs,
+			figure{"TLS1.3 full handshake, TCP loopback, " + how + ", warm certificate cache: tls.Conn vs crypto/tls",
+				benchSrc(key+"-handshake13/tlsm", benchsuite.TCPHandshake13(false, conc)), go13, us},
+			figure{"TLS1.3 full handshake, TCP loopback, " + how + ", cold certificate cache: tls.Conn vs crypto/tls",
+				benchSrc(key+"-handshake13/tlsm-cold", benchsuite.TCPHandshake13(true, conc)), go13, us},
+			figure{"TLS1.2 ECDHE-ECDSA-AES128-GCM full handshake, TCP loopback, " + how + ", warm certificate cache: tls.Conn vs crypto/tls",
+				benchSrc(key+"-handshake12/tlsm", benchsuite.TCPHandshake12(false, conc)), go12, us},
+			figure{"TLS1.2 ECDHE-ECDSA-AES128-GCM full handshake, TCP loopback, " + how + ", cold certificate cache: tls.Conn vs crypto/tls",
+				benchSrc(key+"-handshake12/tlsm-cold", benchsuite.TCPHandshake12(true, conc)), go12, us})
+	}
+	return figs
+}
+
+// floorFigures compare the core's handshakes in memory with crypto/tls's
+// own in-memory handshake and with the public-key work alone.
+func floorFigures(units []string) []figure {
+	x, mlkem := fsm.X25519, fsm.X25519MLKEM768
+	core := benchSrc("handshake13/tlsm-core", benchsuite.Handshake13Core)
+	cold := benchSrc("handshake13/tlsm-core-cold", benchsuite.Handshake13CoreCold)
+	return []figure{
+		{"TLS1.3 full handshake in memory, warm certificate cache: fsm core vs crypto/tls QUIC API (no record protection)",
+			core, benchSrc("handshake13/crypto-tls-quic", benchsuite.Handshake13GoTLSMemory), units},
+		{"TLS1.3 full handshake in memory, warm certificate cache: fsm core vs its public-key floor (ratio < 1: the overhead)",
+			core, benchSrc("floor/x25519-warm", benchsuite.PublicKeyFloor(x, false)), []string{unitNsOp}},
+		{"TLS1.3 full handshake in memory, cold certificate cache: fsm core vs its public-key floor (ratio < 1: the overhead)",
+			cold, benchSrc("floor/x25519-cold", benchsuite.PublicKeyFloor(x, true)), []string{unitNsOp}},
+		{"TLS1.3 X25519MLKEM768 full handshake in memory, warm certificate cache: fsm core vs its public-key floor (ratio < 1: the overhead)",
+			benchSrc("kx-mlkem/tlsm-core", benchsuite.KeyExchangeCore(mlkem)),
+			benchSrc("floor/mlkem-warm", benchsuite.PublicKeyFloor(mlkem, false)), []string{unitNsOp}},
 	}
 }
 
