@@ -163,21 +163,25 @@ func figures() []figure {
 		kxGoTCP = benchSrc("kx-mlkem/crypto-tls-tcp", benchsuite.KeyExchangeGoTLSTCP(mlkem))
 		kxGo    = benchSrc("kx-mlkem/crypto-tls-pipe", benchsuite.KeyExchangeGoTLSPipe(mlkem))
 	)
-	figs := socketFigures(hsWire)
+	figs := socketFigures(hs)
 	figs = append(figs, floorFigures(hs)...)
 	return append(figs, []figure{
 		{mlkemHS + "tls.Conn vs crypto/tls (net.Pipe)", kxPipe, kxGo, hsWire},
 		{mlkemHS + "fsm core in memory vs crypto/tls (net.Pipe)",
 			benchSrc("kx-mlkem/tlsm-core", benchsuite.KeyExchangeCore(mlkem)), kxGo, hs},
-		{mlkemHS + "tls.Conn vs crypto/tls (TCP loopback, a connection each)", kxTCP, kxGoTCP, hsWire},
+		{mlkemHS + "tls.Conn vs crypto/tls (TCP loopback, a connection each)", kxTCP, kxGoTCP, hs},
 		{"TLS1.3 X25519MLKEM768 full handshake, cold certificate cache: tls.Conn vs crypto/tls (net.Pipe)",
 			benchSrc("kx-mlkem/tlsm-pipe-cold", benchsuite.KeyExchangePipeCold(mlkem)), kxGo, hs},
 		{"TLS1.3 X25519MLKEM768 full handshake, cold certificate cache: tls.Conn vs crypto/tls (TCP loopback)",
 			benchSrc("kx-mlkem/tlsm-tcp-cold", benchsuite.KeyExchangeTCPCold(mlkem)), kxGoTCP, hs},
 		{"TLS1.3 full handshake, tls.Conn over TCP loopback: X25519MLKEM768 vs X25519 alone (the hybrid's cost)",
-			kxTCP, benchSrc("kx-x25519/tlsm-tcp", benchsuite.KeyExchangeTCP(x25519)), hsWire},
+			kxTCP, benchSrc("kx-x25519/tlsm-tcp", benchsuite.KeyExchangeTCP(x25519)), hs},
 		{"TLS1.3 full handshake, crypto/tls over TCP loopback: X25519MLKEM768 vs X25519 alone (the hybrid's cost)",
-			kxGoTCP, benchSrc("kx-x25519/crypto-tls-tcp", benchsuite.KeyExchangeGoTLSTCP(x25519)), hsWire},
+			kxGoTCP, benchSrc("kx-x25519/crypto-tls-tcp", benchsuite.KeyExchangeGoTLSTCP(x25519)), hs},
+		{"TLS1.3 full handshake, tls.Conn, bytes on the wire: X25519MLKEM768 vs X25519 alone (the hybrid's cost)",
+			kxPipe, benchSrc("kx-x25519/tlsm-pipe", benchsuite.KeyExchangePipe(x25519)), []string{unitWireOp}},
+		{"TLS1.3 full handshake, crypto/tls, bytes on the wire: X25519MLKEM768 vs X25519 alone (the hybrid's cost)",
+			kxGo, benchSrc("kx-x25519/crypto-tls-pipe", benchsuite.KeyExchangeGoTLSPipe(x25519)), []string{unitWireOp}},
 		{"TLS1.3 full handshake: tls.Conn vs crypto/tls (net.Pipe)",
 			benchSrc("handshake13/tlsm-pipe", benchsuite.Handshake13Pipe), h13Go, hs},
 		{"TLS1.3 full handshake: fsm core in memory vs crypto/tls (net.Pipe)",

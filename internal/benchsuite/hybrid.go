@@ -15,7 +15,7 @@ import (
 // handshake benchmarks do, with one group on both sides (the client
 // sends one key share, of that group): X25519MLKEM768, and X25519 alone
 // for the difference. tlsm and crypto/tls run over net.Pipe and over TCP
-// on 127.0.0.1; wire-B/op counts the bytes both sides sent.
+// on 127.0.0.1; over net.Pipe wire-B/op counts the bytes both sides sent.
 
 // KeyExchangeGroups are the groups the key exchange benchmarks compare.
 var KeyExchangeGroups = []fsm.CurveID{fsm.X25519MLKEM768, fsm.X25519}
