@@ -216,11 +216,22 @@ func (c *Conn) callCore(f func(*fsm.Conn) error, wait bool) error {
 	return err
 }
 
-// flushInBackgroundLocked starts a goroutine that writes the pending
-// bytes, unless one is writing already (it will write them too).
+// flushInBackgroundLocked writes the pending bytes without waiting: what
+// a TCP or Unix socket takes at once, and the rest, or all of it on
+// other transports, from a goroutine it starts, unless one is writing
+// already (it will write them too).
 func (c *Conn) flushInBackgroundLocked() {
 	if c.flushing || len(c.pending) == 0 {
 		return
+	}
+	if c.raw != nil {
+		// A socket with room for the bytes takes them at once: one
+		// write that cannot block, and no goroutine to wake.
+		n := c.raw.tryWrite(c.pending)
+		c.pending = c.pending[:copy(c.pending, c.pending[n:])]
+		if len(c.pending) == 0 {
+			return
+		}
 	}
 	c.flushing = true
 	go func() {

@@ -10,6 +10,10 @@ type rawReader struct{}
 
 func newRawReader(net.Conn) *rawReader { return nil }
 
+func (*rawReader) tryWrite([]byte) int {
+	panic("tls: no raw socket writes on this system")
+}
+
 func (*rawReader) readSocket(int) (*[]byte, int, error) {
 	panic("tls: no raw socket reads on this system")
 }

@@ -107,3 +107,22 @@ func asReadError(err error) error {
 	}
 	return err
 }
+
+// tryWrite writes p to the socket once, without waiting for room, and
+// returns how much it took: all of p when the socket's buffer has room,
+// less or nothing otherwise (an error is left for a blocking write to
+// find and report).
+func (r *rawReader) tryWrite(p []byte) int {
+	n := 0
+	r.raw.Write(func(fd uintptr) bool {
+		for {
+			m, err := syscall.Write(int(fd), p)
+			if err == syscall.EINTR {
+				continue
+			}
+			n = max(m, 0)
+			return true // never wait
+		}
+	})
+	return n
+}
