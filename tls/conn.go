@@ -132,10 +132,10 @@ func (c *Conn) releaseWriteBuffers() {
 	}
 }
 
-// The socket read size starts small and doubles each time a read fills
-// it, up to one full record with its overhead, so bulk transfers read a
-// record at a time.
-var readSizes = [...]int{2048, 4096, 8192, 16384 + 512}
+// The socket read size starts small and grows each time a read fills it,
+// up to four full records with their overhead, so that a bulk transfer
+// takes in several records with one system call when they are there.
+var readSizes = [...]int{2048, 4096, 8192, 16384 + 512, 4 * (16384 + 512)}
 
 // readBuffers lends socket read buffers, one pool per read size, for the
 // length of one read: the core copies what it keeps, so a Conn that is
