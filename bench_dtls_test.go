@@ -1,6 +1,7 @@
 package tlsm_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -25,6 +26,21 @@ func BenchmarkDTLSHandshake(b *testing.B) {
 func BenchmarkDTLSHandshakeUDP(b *testing.B) {
 	b.Run("tlsm", benchsuite.DTLSHandshakeUDP(false))
 	b.Run("tlsm-cid", benchsuite.DTLSHandshakeUDP(true))
+}
+
+// BenchmarkDTLSHandshakeUDPPion compares full DTLS 1.2 handshakes over UDP
+// loopback set up alike (one suite, X25519, the ECDSA chain, the server's
+// cookie, no resumption), dtls.Dial to dtls.Listen and pion's Client to
+// its ListenAddr: one client at a time and eight.
+func BenchmarkDTLSHandshakeUDPPion(b *testing.B) {
+	for _, conc := range []int{1, benchsuite.Concurrent} {
+		mode := "seq"
+		if conc > 1 {
+			mode = fmt.Sprintf("conc%d", conc)
+		}
+		b.Run(mode+"/tlsm", benchsuite.DTLSHandshakeUDPLikePion(conc))
+		b.Run(mode+"/pion", benchsuite.DTLSHandshakeUDPPion(conc))
+	}
 }
 
 // TestCIDRecordOverhead: a Connection ID adds its length and one byte of

@@ -242,7 +242,8 @@ func figures() []figure {
 
 // socketFigures are the handshakes over TCP loopback, one client at a
 // time and benchsuite.Concurrent at a time, tlsm's certificate cache
-// warm and cold, beside crypto/tls (which verifies the chain every time).
+// warm and cold, beside crypto/tls (which verifies the chain every time),
+// and the DTLS 1.2 handshakes over UDP loopback beside pion/dtls.
 func socketFigures(units []string) []figure {
 	var figs []figure
 	for _, conc := range []int{1, benchsuite.Concurrent} {
@@ -265,7 +266,10 @@ func socketFigures(units []string) []figure {
 			figure{"TLS1.2 ECDHE-ECDSA-AES128-GCM full handshake, TCP loopback, " + how + ", warm certificate cache: tls.Conn vs crypto/tls",
 				benchSrc(key+"-handshake12/tlsm", benchsuite.TCPHandshake12(false, conc)), go12, us},
 			figure{"TLS1.2 ECDHE-ECDSA-AES128-GCM full handshake, TCP loopback, " + how + ", cold certificate cache: tls.Conn vs crypto/tls",
-				benchSrc(key+"-handshake12/tlsm-cold", benchsuite.TCPHandshake12(true, conc)), go12, us})
+				benchSrc(key+"-handshake12/tlsm-cold", benchsuite.TCPHandshake12(true, conc)), go12, us},
+			figure{"DTLS1.2 full handshake, UDP loopback, " + how + ": dtls.Dial/Listen vs pion/dtls Client/ListenAddr",
+				benchSrc(fmt.Sprintf("udp%d-dtls-handshake/tlsm", conc), benchsuite.DTLSHandshakeUDPLikePion(conc)),
+				benchSrc(fmt.Sprintf("udp%d-dtls-handshake/pion", conc), benchsuite.DTLSHandshakeUDPPion(conc)), us})
 	}
 	return figs
 }

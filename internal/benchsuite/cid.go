@@ -2,7 +2,10 @@ package benchsuite
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,33 +40,58 @@ func DTLSHandshakeCoreCID(b *testing.B) {
 func DTLSHandshakeUDP(cid bool) func(*testing.B) {
 	return func(b *testing.B) {
 		cc, sc := cidConfigs(cid)
-		udpHandshakes(b, cc, sc, func(st fsm.ConnectionState) bool { return st.ConnectionIDNegotiated == cid })
+		udpHandshakes(b, cc, sc, func(st fsm.ConnectionState) bool { return st.ConnectionIDNegotiated == cid }, 1)
 	}
 }
 
 // udpHandshakes runs handshakes over UDP loopback, dtls.Dial with cc to
-// a dtls.Listen with sc; each must leave the client in a state that ok
-// accepts.
-func udpHandshakes(b *testing.B, cc, sc *fsm.Config, ok func(fsm.ConnectionState) bool) {
+// a dtls.Listen with sc, conc clients at a time; each must leave the
+// client in a state that ok accepts.
+func udpHandshakes(b *testing.B, cc, sc *fsm.Config, ok func(fsm.ConnectionState) bool, conc int) {
 	ln, err := dtls.Listen("udp", "127.0.0.1:0", sc)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer ln.Close()
 	go acceptAndClose(ln)
-	b.ReportAllocs()
-	for b.Loop() {
+	runClients(b, conc, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		c, err := dtls.DialContext(ctx, "udp", ln.Addr().String(), cc)
 		cancel()
 		if err != nil {
-			b.Fatal(err)
+			return err
 		}
+		defer c.Close()
 		if st := c.ConnectionState(); !ok(st) {
-			c.Close()
-			b.Fatalf("negotiated %+v", st)
+			return fmt.Errorf("negotiated %+v", st)
 		}
-		c.Close()
+		return nil
+	})
+}
+
+// runClients runs client b.N times, one at a time when conc is 1 and
+// conc at a time otherwise.
+func runClients(b *testing.B, conc int, client func() error) {
+	b.ReportAllocs()
+	if conc <= 1 {
+		for b.Loop() {
+			if err := client(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return
+	}
+	b.SetParallelism(max(1, conc/runtime.GOMAXPROCS(0)))
+	var failed atomic.Pointer[error]
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := client(); err != nil {
+				failed.CompareAndSwap(nil, &err)
+			}
+		}
+	})
+	if err := failed.Load(); err != nil {
+		b.Fatal(*err)
 	}
 }
 

@@ -82,18 +82,18 @@ func DTLS13CoreSender(tb testing.TB, msg []byte) func() { return coreSender(tb, 
 // dtls.Dial to a dtls.Listen in the same process.
 func DTLS13HandshakeUDP(b *testing.B) {
 	cc, sc, _ := DTLS13Configs()
-	udpHandshakes(b, cc, sc, retried13)
+	udpHandshakes(b, cc, sc, retried13, 1)
 }
 
 // DTLS13HandshakeUDPPion is DTLS13HandshakeUDP between pion Conns: a
 // piondtls.Client on a new UDP socket bound to 127.0.0.1, what
 // piondtls.Dial does but for the wildcard address it binds, to a
 // piondtls.ListenAddr on 127.0.0.1.
-func DTLS13HandshakeUDPPion(b *testing.B) { pionUDPHandshakes(b, dtls13) }
+func DTLS13HandshakeUDPPion(b *testing.B) { pionUDPHandshakes(b, dtls13, 1) }
 
-// pionUDPHandshakes runs handshakes of s over UDP loopback between a pion
-// client and a pion listener.
-func pionUDPHandshakes(b *testing.B, s dtlsSetup) {
+// pionUDPHandshakes runs handshakes of s over UDP loopback between pion
+// clients and a pion listener, conc at a time.
+func pionUDPHandshakes(b *testing.B, s dtlsSetup, conc int) {
 	_, _, cert := s.configs()
 	serverOpts, clientOpts := s.pionOptions(cert, 0)
 	ln, err := piondtls.ListenAddr("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}, serverOpts...)
@@ -102,28 +102,24 @@ func pionUDPHandshakes(b *testing.B, s dtlsSetup) {
 	}
 	defer ln.Close()
 	go acceptAndClose(ln)
-	b.ReportAllocs()
-	for b.Loop() {
+	runClients(b, conc, func() error {
 		sock, err := net.ListenPacket("udp", "127.0.0.1:0")
 		if err != nil {
-			b.Fatal(err)
+			return err
 		}
 		c, err := piondtls.Client(sock, ln.Addr(), clientOpts...)
 		if err != nil {
 			sock.Close()
-			b.Fatal(err)
+			return err
 		}
+		defer c.Close() // and sock with it
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = c.HandshakeContext(ctx)
-		cancel()
-		if err == nil {
-			err = s.checkPion(c)
+		defer cancel()
+		if err := c.HandshakeContext(ctx); err != nil {
+			return err
 		}
-		c.Close() // and sock with it
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
+		return s.checkPion(c)
+	})
 }
 
 // IdleDTLS13Core measures n DTLS 1.3 connections of two fsm.Conns each.

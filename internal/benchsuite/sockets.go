@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/tlsm/tlsm/fsm"
@@ -156,28 +154,7 @@ func tcpHandshakes(b *testing.B, e ends, conc int) {
 	s := startTCPServer(b, e)
 	defer s.stop() // on failure; stopping twice is harmless
 	addr := s.ln.Addr().String()
-	client := func() error { return tcpClient(addr, e) }
-	b.ReportAllocs()
-	if conc <= 1 {
-		for b.Loop() {
-			if err := client(); err != nil {
-				b.Fatal(err)
-			}
-		}
-	} else {
-		b.SetParallelism(max(1, conc/runtime.GOMAXPROCS(0)))
-		var failed atomic.Pointer[error]
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if err := client(); err != nil {
-					failed.CompareAndSwap(nil, &err)
-				}
-			}
-		})
-		if err := failed.Load(); err != nil {
-			b.Fatal(*err)
-		}
-	}
+	runClients(b, conc, func() error { return tcpClient(addr, e) })
 }
 
 // TCPHandshake13 is a full TLS 1.3 handshake pair of tls.Conns over TCP
@@ -224,4 +201,19 @@ func go12Configs() (client, server *gotls.Config) {
 	cc.MinVersion, cc.MaxVersion = gotls.VersionTLS12, gotls.VersionTLS12
 	cc.CipherSuites = []uint16{gotls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}
 	return cc, sc
+}
+
+// DTLSHandshakeUDPLikePion is a full DTLS 1.2 handshake over UDP
+// loopback set up as pion's (DTLSConfigs: one suite, X25519, the
+// listener's cookie), dtls.Dial to dtls.Listen, conc clients at a time.
+func DTLSHandshakeUDPLikePion(conc int) func(*testing.B) {
+	return func(b *testing.B) {
+		cc, sc, _ := dtls12.configs()
+		udpHandshakes(b, cc, sc, dtls12.negotiated, conc)
+	}
+}
+
+// DTLSHandshakeUDPPion is DTLSHandshakeUDPLikePion between pion Conns.
+func DTLSHandshakeUDPPion(conc int) func(*testing.B) {
+	return func(b *testing.B) { pionUDPHandshakes(b, dtls12, conc) }
 }
