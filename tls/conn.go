@@ -137,6 +137,22 @@ func (c *Conn) releaseWriteBuffers() {
 // takes in several records with one system call when they are there.
 var readSizes = [...]int{2048, 4096, 8192, 16384 + 512, 4 * (16384 + 512)}
 
+// oneRecordClass is the read size of one full record: the last but one.
+const oneRecordClass = len(readSizes) - 2
+
+// readClass is the read size to use now: the grown one, but no more
+// than one record while application data waits for Read, so that a
+// Write reading the socket during a renegotiation overshoots the
+// buffered limit by one record at most.
+func (c *Conn) readClass() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rclass > oneRecordClass && len(c.plain) > c.plainOff {
+		return oneRecordClass
+	}
+	return c.rclass
+}
+
 // readBuffers lends socket read buffers, one pool per read size, for the
 // length of one read: the core copies what it keeps, so a Conn that is
 // not reading holds no buffer. A Conn over a TCP or Unix socket takes its
@@ -153,8 +169,9 @@ func init() {
 // readOnce reads from the socket once and feeds the core. The caller holds
 // readMu.
 func (c *Conn) readOnce() error {
-	pool := &readBuffers[c.rclass]
-	buf, n, rerr := c.readSocket()
+	class := c.readClass()
+	pool := &readBuffers[class]
+	buf, n, rerr := c.readSocket(class)
 	if buf != nil {
 		defer pool.Put(buf)
 	}
@@ -166,7 +183,7 @@ func (c *Conn) readOnce() error {
 		}, false); err != nil {
 			return err
 		}
-		if n == len(*buf) && c.rclass < len(readSizes)-1 {
+		if n == len(*buf) && class == c.rclass && c.rclass < len(readSizes)-1 {
 			c.rclass++
 		}
 	}
@@ -182,11 +199,11 @@ func (c *Conn) readOnce() error {
 // readSocket reads the socket once into a buffer from readBuffers, of the
 // current read size; buf is nil when nothing was read. The caller holds
 // readMu.
-func (c *Conn) readSocket() (buf *[]byte, n int, err error) {
+func (c *Conn) readSocket(class int) (buf *[]byte, n int, err error) {
 	if c.raw != nil {
-		return c.raw.readSocket(c.rclass)
+		return c.raw.readSocket(class)
 	}
-	buf = readBuffers[c.rclass].Get().(*[]byte)
+	buf = readBuffers[class].Get().(*[]byte)
 	n, err = c.conn.Read(*buf)
 	return buf, n, err
 }
