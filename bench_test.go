@@ -86,14 +86,16 @@ func BenchmarkHostileClientHello12(b *testing.B) {
 
 // BenchmarkKeyExchange measures a full TLS 1.3 handshake with one group
 // on both sides, X25519MLKEM768 and X25519 alone, as BenchmarkHandshake13
-// otherwise: tlsm's core, tlsm and crypto/tls over net.Pipe and over a
-// new TCP connection on 127.0.0.1 each. wire-B/op (over net.Pipe)
-// counts the bytes both sides sent. tlsm's Config keeps the server's
-// verified chain across handshakes; the -cold rows start each with an
-// empty cache, verifying the chain each time as crypto/tls does.
+// otherwise: tlsm's core and crypto/tls's QUIC API in memory, tlsm and
+// crypto/tls over net.Pipe and over a new TCP connection on 127.0.0.1
+// each. wire-B/op (over net.Pipe) counts the bytes both sides sent.
+// tlsm's Config keeps the server's verified chain across handshakes; the
+// -cold rows start each with an empty cache, verifying the chain each
+// time as crypto/tls does.
 func BenchmarkKeyExchange(b *testing.B) {
 	for _, g := range benchsuite.KeyExchangeGroups {
 		b.Run(g.String()+"/tlsm-core", benchsuite.KeyExchangeCore(g))
+		b.Run(g.String()+"/crypto-tls-quic", benchsuite.KeyExchangeGoTLSMemory(g))
 		b.Run(g.String()+"/tlsm-pipe", benchsuite.KeyExchangePipe(g))
 		b.Run(g.String()+"/crypto-tls-pipe", benchsuite.KeyExchangeGoTLSPipe(g))
 		b.Run(g.String()+"/tlsm-pipe-cold", benchsuite.KeyExchangePipeCold(g))

@@ -301,37 +301,12 @@ func DTLSBulk1200Pion(b *testing.B) { pionBulk(b, dtls12) }
 // pionBulk times DTLSBulkSize-byte writes of s between two pion Conns
 // over dpipe.
 func pionBulk(b *testing.B, s dtlsSetup) {
-	msg := make([]byte, DTLSBulkSize)
 	_, _, cert := s.configs()
 	client, server, err := pionPair(cert, s, bulkMTU)
 	if err != nil {
 		b.Fatal(err)
 	}
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		for {
-			if _, err := client.Write(msg); err != nil {
-				return
-			}
-		}
-	}()
-	buf := make([]byte, 2048)
-	b.SetBytes(int64(len(msg)))
-	b.ReportAllocs()
-	for b.Loop() {
-		n, err := server.Read(buf)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if n != len(msg) {
-			b.Fatalf("read %d bytes", n)
-		}
-	}
-	b.StopTimer()
-	client.Close()
-	server.Close()
-	<-stopped
+	bulkThrough(b, client, server)
 }
 
 // DTLSCoreSender returns a function that writes msg from a connected tlsm

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/tlsm/tlsm/fsm"
 )
 
 // crypto/tls runs a TLS 1.3 handshake without a socket through its QUIC
@@ -85,4 +87,14 @@ func goMemoryHandshake(cc, sc *gotls.Config) error {
 		return fmt.Errorf("negotiated version %#x", v)
 	}
 	return nil
+}
+
+// KeyExchangeGoTLSMemory is a TLS 1.3 handshake on group between two
+// crypto/tls QUICConns in memory (see KeyExchangeCore for tlsm's).
+func KeyExchangeGoTLSMemory(group fsm.CurveID) func(*testing.B) {
+	return func(b *testing.B) {
+		cc, sc := goGroupConfigs(group)
+		sc.MinVersion = gotls.VersionTLS13
+		goMemoryHandshakes(b, cc, sc)
+	}
 }
