@@ -150,8 +150,19 @@ func (c *Conn) readClass() int {
 	if c.rclass > oneRecordClass && len(c.plain) > c.plainOff {
 		return oneRecordClass
 	}
+	if c.raw != nil {
+		// A raw read takes its buffer only once data is there and gives
+		// it back at once: no reason to start small. A whole handshake
+		// flight (the server's, with a post-quantum key share and a
+		// chain, is some 3 KB) then comes in one read, and what we
+		// answer it with leaves in one write.
+		return max(c.rclass, rawMinClass)
+	}
 	return c.rclass
 }
+
+// rawMinClass is the smallest read size of a raw socket read: 8 KiB.
+const rawMinClass = 2
 
 // readBuffers lends socket read buffers, one pool per read size, for the
 // length of one read: the core copies what it keeps, so a Conn that is
@@ -183,8 +194,8 @@ func (c *Conn) readOnce() error {
 		}, false); err != nil {
 			return err
 		}
-		if n == len(*buf) && class == c.rclass && c.rclass < len(readSizes)-1 {
-			c.rclass++
+		if n == len(*buf) && class >= c.rclass && class < len(readSizes)-1 {
+			c.rclass = class + 1
 		}
 	}
 	if rerr != nil {
