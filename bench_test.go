@@ -102,6 +102,8 @@ func BenchmarkKeyExchange(b *testing.B) {
 		b.Run(g.String()+"/tlsm-tcp", benchsuite.KeyExchangeTCP(g))
 		b.Run(g.String()+"/tlsm-tcp-cold", benchsuite.KeyExchangeTCPCold(g))
 		b.Run(g.String()+"/crypto-tls-tcp", benchsuite.KeyExchangeGoTLSTCP(g))
+		b.Run(g.String()+"/tlsm-tcp-conc8", benchsuite.KeyExchangeTCPConcurrent(g))
+		b.Run(g.String()+"/crypto-tls-tcp-conc8", benchsuite.KeyExchangeGoTLSTCPConcurrent(g))
 	}
 }
 

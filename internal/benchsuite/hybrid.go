@@ -91,6 +91,18 @@ func KeyExchangeGoTLSTCP(group fsm.CurveID) func(*testing.B) {
 	return func(b *testing.B) { tcpHandshakes(b, goGroupEnds(group), 1) }
 }
 
+// KeyExchangeTCPConcurrent and KeyExchangeGoTLSTCPConcurrent are
+// KeyExchangeTCP and KeyExchangeGoTLSTCP with Concurrent clients at a
+// time.
+func KeyExchangeTCPConcurrent(group fsm.CurveID) func(*testing.B) {
+	return func(b *testing.B) { tcpHandshakes(b, tlsmGroupEnds(group, false), Concurrent) }
+}
+
+// KeyExchangeGoTLSTCPConcurrent: see KeyExchangeTCPConcurrent.
+func KeyExchangeGoTLSTCPConcurrent(group fsm.CurveID) func(*testing.B) {
+	return func(b *testing.B) { tcpHandshakes(b, goGroupEnds(group), Concurrent) }
+}
+
 // withGroup makes e check the group its clients negotiate.
 func (e ends) withGroup(group fsm.CurveID) ends {
 	e.check = func(h Handshaker) error {
