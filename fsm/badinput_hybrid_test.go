@@ -110,14 +110,7 @@ func hybridClient(t *testing.T, h hybridParts, edit func([]byte) []byte) (*victi
 	require.Len(t, ch.KeyShares, 1)
 	share := ch.KeyShares[0]
 	require.Equal(t, uint16(h.group), share.Group)
-	sh := &flights.ServerHello{
-		Version:          fsm.VersionTLS12,
-		Random:           randomBytes(t, 32),
-		SessionID:        ch.SessionID,
-		CipherSuite:      ch.CipherSuites[0],
-		SupportedVersion: fsm.VersionTLS13,
-		KeyShare:         flights.KeyShare{Group: share.Group, Data: edit(h.serverShare(t, share.Data))},
-	}
+	sh := serverHelloWithShare(t, ch, flights.KeyShare{Group: share.Group, Data: edit(h.serverShare(t, share.Data))})
 	return v, hsRecord(sh.Append(nil))
 }
 

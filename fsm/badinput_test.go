@@ -177,18 +177,24 @@ func serverHelloFor(t *testing.T, ch *flights.ClientHello, edit func(*flights.Se
 	group := classicalShare(t, ch).Group
 	key, err := curveFor(t, group).GenerateKey(crand.Reader)
 	require.NoError(t, err)
-	sh := &flights.ServerHello{
+	sh := serverHelloWithShare(t, ch, flights.KeyShare{Group: group, Data: key.PublicKey().Bytes()})
+	if edit != nil {
+		edit(sh)
+	}
+	return sh.Append(nil)
+}
+
+// serverHelloWithShare is a TLS 1.3 ServerHello answering ch with share
+// and ch's first suite.
+func serverHelloWithShare(t *testing.T, ch *flights.ClientHello, share flights.KeyShare) *flights.ServerHello {
+	return &flights.ServerHello{
 		Version:          fsm.VersionTLS12,
 		Random:           randomBytes(t, 32),
 		SessionID:        ch.SessionID,
 		CipherSuite:      ch.CipherSuites[0],
 		SupportedVersion: fsm.VersionTLS13,
-		KeyShare:         flights.KeyShare{Group: group, Data: key.PublicKey().Bytes()},
+		KeyShare:         share,
 	}
-	if edit != nil {
-		edit(sh)
-	}
-	return sh.Append(nil)
 }
 
 // withServerExtension adds an extension to a ServerHello message (TLS

@@ -65,13 +65,19 @@ func (r hybridRow) check(t *testing.T, tlsmState tls.ConnectionState, goState go
 	assert.Equal(t, uint16(r.want), s.Group, "ServerHello key share group")
 }
 
+// hybridData is what a row's two sides send each other, and the seed
+// of the rest.
+func hybridData(t *testing.T) (seed uint64, toServer, toClient []byte) {
+	seed = seedFor(t.Name())
+	return seed, randomBytes(seed, 64<<10), randomBytes(seed+1, 64<<10)
+}
+
 func TestInteropHybridCryptoTLSServer(t *testing.T) {
 	t.Parallel()
 	cert := testcert.MustNew(testcert.ECDSAP256)
 	for _, row := range hybridRows() {
 		t.Run(row.name, func(t *testing.T) {
-			seed := seedFor(t.Name())
-			toServer, toClient := randomBytes(seed, 64<<10), randomBytes(seed+1, 64<<10)
+			seed, toServer, toClient := hybridData(t)
 			var goState gotls.ConnectionState
 			addr, done := goServer(t, &gotls.Config{Certificates: []gotls.Certificate{cert.TLSCertificate()}, CurvePreferences: row.goCurves},
 				func(c *gotls.Conn) error {
@@ -94,8 +100,7 @@ func TestInteropHybridCryptoTLSClient(t *testing.T) {
 	cert := testcert.MustNew(testcert.ECDSAP256)
 	for _, row := range hybridRows() {
 		t.Run(row.name, func(t *testing.T) {
-			seed := seedFor(t.Name())
-			toServer, toClient := randomBytes(seed, 64<<10), randomBytes(seed+1, 64<<10)
+			seed, toServer, toClient := hybridData(t)
 			port, accept := tlsmListener(t, &tls.Config{Certificates: []tls.Certificate{tlsmCert(cert)}, CurvePreferences: row.tlsmCurves})
 			done := serveExchange(accept, toClient, toServer, seed+2)
 			gc := dialGo(t, port, &gotls.Config{RootCAs: cert.CAPool, ServerName: "localhost", CurvePreferences: row.goCurves})
