@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -318,17 +319,55 @@ func (c *Conn) await(ctx context.Context) error {
 	}
 	buf := datagramBuffers.Get().(*[]byte)
 	defer datagramBuffers.Put(buf)
-	n, from, err := c.pconn.ReadFrom(*buf)
+	n, src, fromPeer, err := c.readDatagram(*buf)
 	if err != nil {
 		return err
 	}
 	switch d := (*buf)[:n]; { // the core and the receive queue copy what they keep
-	case sameAddr(from, c.peer()):
+	case fromPeer:
 		c.deliver(d)
 	case c.carriesOurCID(d):
-		c.deliverFrom(from, d)
+		c.deliverFrom(src.addr(), d)
 	}
 	return nil
+}
+
+// source is where a datagram came from: a UDP socket's address as read,
+// without allocating, or another socket's net.Addr.
+type source struct {
+	ap    netip.AddrPort
+	other net.Addr
+}
+
+func (s source) addr() net.Addr {
+	if s.other != nil {
+		return s.other
+	}
+	return net.UDPAddrFromAddrPort(s.ap)
+}
+
+// readDatagram reads one datagram from the socket and tells whether it
+// came from the peer. A UDP socket is read without allocating the
+// source's address, which only a datagram from elsewhere needs.
+func (c *Conn) readDatagram(buf []byte) (n int, src source, fromPeer bool, err error) {
+	if udp, ok := c.pconn.(*net.UDPConn); ok {
+		if peer, ok := c.peer().(*net.UDPAddr); ok {
+			n, src.ap, err = udp.ReadFromUDPAddrPort(buf)
+			return n, src, err == nil && sameAddrPort(src.ap, peer), err
+		}
+	}
+	n, src.other, err = c.pconn.ReadFrom(buf)
+	return n, src, err == nil && sameAddr(src.other, c.peer()), err
+}
+
+// sameAddrPort reports whether ap is the address of b, an IPv4 address
+// and its IPv4-mapped IPv6 form being the same.
+func sameAddrPort(ap netip.AddrPort, b *net.UDPAddr) bool {
+	if int(ap.Port()) != b.Port {
+		return false
+	}
+	ip, ok := netip.AddrFromSlice(b.IP)
+	return ok && ip.Unmap() == ap.Addr().Unmap() && ap.Addr().Zone() == b.Zone
 }
 
 // carriesOurCID reports whether datagram starts with a record carrying
