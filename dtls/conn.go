@@ -319,15 +319,15 @@ func (c *Conn) await(ctx context.Context) error {
 	}
 	buf := datagramBuffers.Get().(*[]byte)
 	defer datagramBuffers.Put(buf)
-	n, src, fromPeer, err := c.readDatagram(*buf)
+	n, src, err := readSource(c.pconn, *buf)
 	if err != nil {
 		return err
 	}
 	switch d := (*buf)[:n]; { // the core and the receive queue copy what they keep
-	case fromPeer:
+	case src.is(c.peer()):
 		c.deliver(d)
 	case c.carriesOurCID(d):
-		c.deliverFrom(src.addr(), d)
+		c.deliverFrom(src, d)
 	}
 	return nil
 }
@@ -346,18 +346,35 @@ func (s source) addr() net.Addr {
 	return net.UDPAddrFromAddrPort(s.ap)
 }
 
-// readDatagram reads one datagram from the socket and tells whether it
-// came from the peer. A UDP socket is read without allocating the
-// source's address, which only a datagram from elsewhere needs.
-func (c *Conn) readDatagram(buf []byte) (n int, src source, fromPeer bool, err error) {
-	if udp, ok := c.pconn.(*net.UDPConn); ok {
-		if peer, ok := c.peer().(*net.UDPAddr); ok {
-			n, src.ap, err = udp.ReadFromUDPAddrPort(buf)
-			return n, src, err == nil && sameAddrPort(src.ap, peer), err
-		}
+// known reports whether s names an address (the zero source stands for
+// the peer's).
+func (s source) known() bool { return s.other != nil || s.ap.IsValid() }
+
+// is reports whether s is the address peer.
+func (s source) is(peer net.Addr) bool {
+	if u, ok := peer.(*net.UDPAddr); ok && s.other == nil {
+		return sameAddrPort(s.ap, u)
 	}
-	n, src.other, err = c.pconn.ReadFrom(buf)
-	return n, src, err == nil && sameAddr(src.other, c.peer()), err
+	return sameAddr(s.addr(), peer)
+}
+
+// key is the listener's key of the source's address.
+func (s source) key() addrKey {
+	if s.other != nil {
+		return keyOf(s.other)
+	}
+	return keyOfAddrPort(s.ap)
+}
+
+// readSource reads one datagram from pconn and where it came from, from
+// a UDP socket without allocating the address.
+func readSource(pconn net.PacketConn, buf []byte) (n int, src source, err error) {
+	if udp, ok := pconn.(*net.UDPConn); ok {
+		n, src.ap, err = udp.ReadFromUDPAddrPort(buf)
+	} else {
+		n, src.other, err = pconn.ReadFrom(buf)
+	}
+	return n, src, err
 }
 
 // sameAddrPort reports whether ap is the address of b, an IPv4 address
@@ -400,35 +417,35 @@ func (c *Conn) errAfter(err error) error {
 }
 
 // deliver feeds the core one datagram from the peer's address.
-func (c *Conn) deliver(datagram []byte) { c.deliverFrom(nil, datagram) }
+func (c *Conn) deliver(datagram []byte) { c.deliverFrom(source{}, datagram) }
 
 // deliverFrom feeds the core one datagram from another address than the
-// peer's (nil: from the peer's). When it advances the connection (the
+// peer's (none: from the peer's). When it advances the connection (the
 // core authenticated a record in it newer than all before), the peer has
 // moved there (RFC 9146 §6), and what c sends goes there from now on,
 // once the peer has answered there the return routability check (RFC
 // 9853), when the handshake negotiated it; a replayed, old or forged
 // datagram changes nothing.
-func (c *Conn) deliverFrom(from net.Addr, datagram []byte) {
+func (c *Conn) deliverFrom(from source, datagram []byte) {
 	c.mu.Lock()
 	challenge := c.takeDatagramLocked(from, datagram)
 	c.mu.Unlock()
 	if challenge != nil {
 		// Lost, the check fails: the peer stays where it was.
-		c.pconn.WriteTo(challenge, from)
+		c.pconn.WriteTo(challenge, from.addr())
 	}
 }
 
 // takeDatagramLocked is deliverFrom under mu; it returns a
 // path_challenge to send to from, if the peer is to be checked there.
-func (c *Conn) takeDatagramLocked(from net.Addr, datagram []byte) []byte {
+func (c *Conn) takeDatagramLocked(from source, datagram []byte) []byte {
 	if c.closed || c.replacedByPeer {
 		return nil
 	}
 	c.core.HandleDatagram(time.Now(), datagram)
 	var challenge []byte
-	if from != nil && c.core.DatagramAdvanced() && !sameAddr(from, c.peer()) {
-		challenge = c.peerSeenLocked(from)
+	if from.known() && c.core.DatagramAdvanced() && !from.is(c.peer()) {
+		challenge = c.peerSeenLocked(from.addr())
 	}
 	c.drainLocked()
 	c.flushLocked(false)

@@ -76,12 +76,12 @@ func NewListener(pconn net.PacketConn, cfg *Config) net.Listener {
 func (l *listener) readLoop() {
 	buf := make([]byte, maxDatagram)
 	for {
-		n, addr, err := l.pconn.ReadFrom(buf)
+		n, src, err := readSource(l.pconn, buf)
 		if err != nil {
 			l.shutdown(err)
 			return
 		}
-		l.handle(addr, buf[:n])
+		l.handle(src, buf[:n])
 	}
 }
 
@@ -90,20 +90,20 @@ func (l *listener) readLoop() {
 // starts another connection from there (a ClientHello of another random:
 // the client restarted on the same address), which, like a datagram from
 // a new source, meets the stateless cookie check first.
-func (l *listener) handle(addr net.Addr, datagram []byte) {
+func (l *listener) handle(src source, datagram []byte) {
 	if cid, ok := record.ConnectionIDOf(datagram, l.cidLen); ok {
 		l.mu.Lock()
 		c := l.byCID[string(cid)]
 		l.mu.Unlock()
 		if c != nil {
-			c.deliverFrom(addr, datagram)
+			c.deliverFrom(src, datagram)
 			return
 		}
 		// A CID not routed yet (its handshake has not completed: the
 		// client's Finished may come in a datagram of its own) goes by
 		// the source address.
 	}
-	key := keyOf(addr)
+	key := src.key()
 	l.mu.Lock()
 	c, closed := l.conns[key], l.closed
 	l.mu.Unlock()
@@ -119,12 +119,12 @@ func (l *listener) handle(addr net.Addr, datagram []byte) {
 	peerID := key.appendID(room[:0])
 	reply, accept := fsm.VerifyHello(l.cfg, peerID, time.Now(), datagram)
 	if len(reply) > 0 {
-		l.pconn.WriteTo(reply, addr)
+		l.pconn.WriteTo(reply, src.addr())
 	}
 	if !accept {
 		return
 	}
-	nc := newConn(l.pconn, addr, fsm.NewDTLSServer(l.cfg, peerID), l)
+	nc := newConn(l.pconn, src.addr(), fsm.NewDTLSServer(l.cfg, peerID), l)
 	nc.helloRandom, nc.replaces = random, c
 	if !l.add(key, nc) {
 		return
@@ -278,10 +278,14 @@ type addrKey struct {
 
 func keyOf(a net.Addr) addrKey {
 	if u, ok := a.(*net.UDPAddr); ok {
-		ap := u.AddrPort()
-		return addrKey{ap: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())}
+		return keyOfAddrPort(u.AddrPort())
 	}
 	return addrKey{other: a.Network() + " " + a.String()}
+}
+
+// keyOfAddrPort is keyOf for a UDP address read as a netip.AddrPort.
+func keyOfAddrPort(ap netip.AddrPort) addrKey {
+	return addrKey{ap: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())}
 }
 
 // appendID appends the bytes that a cookie binds the address by.

@@ -59,7 +59,7 @@ func BenchmarkListenerLookup(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
-				l.handle(addrs[i], datagrams[i])
+				l.handle(source{ap: addrs[i].AddrPort()}, datagrams[i])
 				if i++; i == associations {
 					i = 0
 				}
