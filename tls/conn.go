@@ -207,8 +207,8 @@ func (c *Conn) readOnce() error {
 	return nil
 }
 
-// readSocket reads the socket once into a buffer from readBuffers, of the
-// current read size; buf is nil when nothing was read. The caller holds
+// readSocket reads the socket once into a buffer from readBuffers, of
+// read size class; buf is nil when nothing was read. The caller holds
 // readMu.
 func (c *Conn) readSocket(class int) (buf *[]byte, n int, err error) {
 	if c.raw != nil {
