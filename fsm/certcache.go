@@ -21,9 +21,7 @@ const (
 // were verified to, between connections.
 //
 // A peer that presents DER bytes seen before gets the *x509.Certificate
-// parsed the first time, for as long as any connection still holds it;
-// beneath every cache, one of the process shares parsed certificates
-// between caches too, as crypto/tls does between its connections.
+// parsed the first time, for as long as any connection still holds it.
 // A chain of those same certificates, verified before against the same
 // roots for the same name and key usage, is not verified again while the
 // connection's time is within the validity of every certificate of the
