@@ -89,25 +89,13 @@ func (cc *CertificateCache) Parse(der []byte) (*x509.Certificate, error) {
 		return cert, nil
 	}
 	key := string(der)
-	cert := parsedCertificates.lookup(der)
-	if cert == nil {
-		var err error
-		if cert, err = x509.ParseCertificate([]byte(key)); err != nil {
-			return nil, err
-		}
-		parsedCertificates.store(key, cert)
+	cert, err := x509.ParseCertificate([]byte(key))
+	if err != nil {
+		return nil, err
 	}
 	cc.store(key, cert)
 	return cert, nil
 }
-
-// parsedCertificates shares parsed certificates between all the caches of
-// the process, as crypto/tls does between its connections: a cache whose
-// verifications are all to come (a new Config's, or one made for a first
-// connection) still parses a certificate only when no live connection
-// holds it. It keeps weak references only, within the same bounds as
-// every cache; its verification half is unused.
-var parsedCertificates = NewCertificateCache()
 
 // Len returns the number of parsed certificates held, live or not yet
 // forgotten.

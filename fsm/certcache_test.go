@@ -75,7 +75,7 @@ func distinctCertificates(t *testing.T, n int) [][]byte {
 
 // TestConnectionsShareParsedCertificates checks that two handshakes with
 // one Config see one parsed server certificate, and that a Config given
-// its own cache uses it, sharing what it parsed with the process.
+// its own cache uses it.
 func TestConnectionsShareParsedCertificates(t *testing.T) {
 	cc, sc := configs(t, testcert.ECDSAP256)
 	sc.SessionTicketsDisabled = true // full handshakes: a resumed one reuses the session's certificates
@@ -89,7 +89,8 @@ func TestConnectionsShareParsedCertificates(t *testing.T) {
 
 	cc.CertificateCache = fsm.NewCertificateCache()
 	c := peerLeaf()
-	require.Same(t, a, c, "a new cache finds the certificate another parsed, still live")
+	require.True(t, a != c, "a Config's own cache starts empty")
+	require.Equal(t, a.Raw, c.Raw)
 	require.Equal(t, 2, cc.CertificateCache.Len(), "leaf and CA of the chain")
 	runtime.KeepAlive(a)
 }
@@ -152,9 +153,8 @@ func TestVerifiedClientChainsAreRemembered(t *testing.T) {
 }
 
 // TestCertificateCacheLimit fills a small cache with live certificates:
-// it stops growing at its limit, what does not fit is still served (from
-// the process-wide cache), and once the certificates are collected the
-// cache takes new ones again.
+// it stops growing at its limit, what does not fit is still parsed, and
+// once the certificates are collected the cache takes new ones again.
 func TestCertificateCacheLimit(t *testing.T) {
 	ders := distinctCertificates(t, 20)
 	eight := 0 // the bytes of the first eight encodings, which differ in length
@@ -179,8 +179,8 @@ func TestCertificateCacheLimit(t *testing.T) {
 			require.Equal(t, 8, cache.Len())
 			again, err := cache.Parse(ders[19])
 			require.NoError(t, err)
-			require.Same(t, live[19], again, "not kept here, but shared by the process while live")
-			require.Equal(t, 8, cache.Len())
+			require.True(t, again != live[19], "not remembered: parsed afresh")
+			require.Equal(t, live[19].Raw, again.Raw)
 			cached, err := cache.Parse(ders[0])
 			require.NoError(t, err)
 			require.Same(t, live[0], cached)
@@ -215,31 +215,4 @@ func TestVerificationWithoutTimeIsNotRemembered(t *testing.T) {
 	require.Zero(t, cc.CertificateCache.VerifiedLenForTest(), "nothing remembered")
 	require.Equal(t, 2, cc.CertificateCache.Len(), "parsing is still shared")
 	runtime.KeepAlive(pairs)
-}
-
-// TestParsedCertificatesSharedByCaches: two caches that never met, as two
-// Configs have, get one *x509.Certificate for the same encoding while it
-// lives, each remembering it in its own entries; once it is collected the
-// process-wide entry goes too.
-func TestParsedCertificatesSharedByCaches(t *testing.T) {
-	der := distinctCertificates(t, 1)[0]
-	one, two := fsm.NewCertificateCache(), fsm.NewCertificateCache()
-	a, err := one.Parse(der)
-	require.NoError(t, err)
-	b, err := two.Parse(der)
-	require.NoError(t, err)
-	require.Same(t, a, b)
-	require.Equal(t, 1, one.Len())
-	require.Equal(t, 1, two.Len())
-	runtime.KeepAlive(a)
-
-	a, b = nil, nil
-	require.True(t, waitEmpty(one), "entries left after collection: %d", one.Len())
-	require.True(t, waitEmpty(two), "entries left after collection: %d", two.Len())
-	shared := fsm.ParsedCertificatesForTest
-	for deadline := time.Now().Add(5 * time.Second); shared.Lookup(der) && time.Now().Before(deadline); {
-		runtime.GC()
-		time.Sleep(10 * time.Millisecond)
-	}
-	require.False(t, shared.Lookup(der), "the process-wide entry outlived its certificate")
 }

@@ -104,10 +104,3 @@ func (c *Config) SetAuthFailureLimitForTest(n uint64) { c.authFailureLimit = n }
 
 // VerifyLeafForTest is the chain verification of a peer's certificates.
 var VerifyLeafForTest = verifyLeaf
-
-// ParsedCertificatesForTest is the process-wide cache of parsed
-// certificates beneath every CertificateCache.
-var ParsedCertificatesForTest = parsedCertificates
-
-// Lookup reports whether cc holds a live certificate encoded as der.
-func (cc *CertificateCache) Lookup(der []byte) bool { return cc.lookup(der) != nil }
