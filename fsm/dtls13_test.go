@@ -81,13 +81,7 @@ func keyUpdateKinds(s *dgramSide) []fsm.EventKind {
 func TestDTLS13KeyUpdate(t *testing.T) {
 	for _, lose := range []bool{false, true} {
 		t.Run(map[bool]string{false: "delivered", true: "first lost"}[lose], func(t *testing.T) {
-			l := dtls13Link(t, nil)
-			require.NoError(t, l.client.conn.Start(l.now))
-			l.run(t, 100)
-			// The server's data shows the client it completed.
-			_, err := l.server.conn.Write(l.now, []byte("ready"))
-			require.NoError(t, err)
-			l.run(t, 100)
+			l := connected13(t) // the server's data shows the client it completed
 
 			dropped := 0
 			l.drop = func(from *dgramSide, d []byte) bool {
@@ -98,7 +92,7 @@ func TestDTLS13KeyUpdate(t *testing.T) {
 				return false
 			}
 			require.NoError(t, l.client.conn.KeyUpdate(fsm.UpdateRequested))
-			_, err = l.client.conn.Write(l.now, []byte("one"))
+			_, err := l.client.conn.Write(l.now, []byte("one"))
 			require.NoError(t, err)
 			l.drain(l.client)
 			require.NotContains(t, l.client.events, fsm.EventKeyUpdateSent, "keys switched before the ACK")

@@ -499,7 +499,13 @@ func FuzzDTLSServer(f *testing.F) {
 }
 
 func runDTLSServer(t *testing.T, in []byte) *fuzzConn {
-	s := newFuzzConn(fsm.NewDTLSServer(fuzzServerConfig(), fuzzPeerID))
+	return runDatagramServer(t, fuzzServerConfig(), in)
+}
+
+// runDatagramServer feeds a DTLS server of cfg the input as the client's
+// datagrams.
+func runDatagramServer(t *testing.T, cfg *fsm.Config, in []byte) *fuzzConn {
+	s := newFuzzConn(fsm.NewDTLSServer(cfg, fuzzPeerID))
 	s.handleDatagrams(t, in)
 	s.check(t)
 	return s
@@ -519,7 +525,13 @@ func FuzzDTLSClient(f *testing.F) {
 }
 
 func runDTLSClient(t *testing.T, in []byte) *fuzzConn {
-	c := newFuzzConn(fsm.NewDTLSClient(fuzzClientConfig()))
+	return runDatagramClient(t, fuzzClientConfig(), in)
+}
+
+// runDatagramClient starts a DTLS client of cfg and feeds it the input
+// as the server's datagrams.
+func runDatagramClient(t *testing.T, cfg *fsm.Config, in []byte) *fuzzConn {
+	c := newFuzzConn(fsm.NewDTLSClient(cfg))
 	c.returned(t, c.conn.Start(c.now))
 	c.handleDatagrams(t, in)
 	c.check(t)
@@ -540,10 +552,7 @@ func FuzzDTLS13Server(f *testing.F) {
 }
 
 func runDTLS13Server(t *testing.T, in []byte) *fuzzConn {
-	s := newFuzzConn(fsm.NewDTLSServer(dtls13(fuzzServerConfig()), fuzzPeerID))
-	s.handleDatagrams(t, in)
-	s.check(t)
-	return s
+	return runDatagramServer(t, dtls13(fuzzServerConfig()), in)
 }
 
 // FuzzDTLS13Client is FuzzDTLSClient for a client that offers DTLS 1.3.
@@ -558,11 +567,7 @@ func FuzzDTLS13Client(f *testing.F) {
 }
 
 func runDTLS13Client(t *testing.T, in []byte) *fuzzConn {
-	c := newFuzzConn(fsm.NewDTLSClient(dtls13(fuzzClientConfig())))
-	c.returned(t, c.conn.Start(c.now))
-	c.handleDatagrams(t, in)
-	c.check(t)
-	return c
+	return runDatagramClient(t, dtls13(fuzzClientConfig()), in)
 }
 
 // dtls13 enables DTLS 1.3 in cfg and returns it.
@@ -872,6 +877,16 @@ func recordDTLS(t *testing.T, cc, sc *fsm.Config) *dgramRecording {
 	return rec
 }
 
+// pingPong has the client and the server write a message each and runs
+// the link.
+func (l *dgramLink) pingPong(t *testing.T) {
+	_, err := l.client.conn.Write(l.now, []byte("ping"))
+	require.NoError(t, err)
+	_, err = l.server.conn.Write(l.now, []byte("pong"))
+	require.NoError(t, err)
+	l.run(t, 100)
+}
+
 // afterKeyUpdate is what each side of script13 writes after the updates.
 const afterKeyUpdate = "after the key updates"
 
@@ -879,16 +894,12 @@ const afterKeyUpdate = "after the key updates"
 // (the client asking the server to update too), write again and close.
 func (r *dgramRecording) script13(t *testing.T) {
 	l := r.link
-	_, err := l.client.conn.Write(l.now, []byte("ping"))
-	require.NoError(t, err)
-	_, err = l.server.conn.Write(l.now, []byte("pong"))
-	require.NoError(t, err)
-	l.run(t, 100)
+	l.pingPong(t)
 	require.NoError(t, l.client.conn.KeyUpdate(fsm.UpdateRequested))
 	require.NoError(t, l.client.conn.Handshake(l.now))
 	l.run(t, 100)
 	for _, s := range []*dgramSide{l.client, l.server} {
-		_, err = s.conn.Write(l.now, []byte(afterKeyUpdate))
+		_, err := s.conn.Write(l.now, []byte(afterKeyUpdate))
 		require.NoError(t, err)
 		l.run(t, 100)
 	}
@@ -901,16 +912,12 @@ func (r *dgramRecording) script13(t *testing.T) {
 // dtlsScript has the link exchange data, side renegotiate, and close.
 func (r *dgramRecording) script(t *testing.T, side *dgramSide) {
 	l := r.link
-	_, err := l.client.conn.Write(l.now, []byte("ping"))
-	require.NoError(t, err)
-	_, err = l.server.conn.Write(l.now, []byte("pong"))
-	require.NoError(t, err)
-	l.run(t, 100)
+	l.pingPong(t)
 	require.NoError(t, side.conn.Renegotiate())
 	require.NoError(t, side.conn.Handshake(l.now))
 	l.run(t, 100)
 	require.Equal(t, 2, side.done)
-	_, err = side.conn.Write(l.now, []byte("after renegotiation"))
+	_, err := side.conn.Write(l.now, []byte("after renegotiation"))
 	require.NoError(t, err)
 	require.NoError(t, side.conn.Close(l.now))
 	l.run(t, 100)
