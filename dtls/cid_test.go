@@ -70,12 +70,10 @@ func TestConnectionIDAddressNeedsANewerRecord(t *testing.T) {
 	sc.ConnectionIDs = &fsm.ConnectionIDs{Length: 8}
 	ln := listen(t, sc)
 	accepted := acceptAll(ln)
-	sock, err := net.ListenPacket("udp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer sock.Close()
+	sock := loopbackSocket(t)
 	client := &rawClient{t: t, sock: sock, to: ln.Addr(), core: fsm.NewDTLSClient(cc)}
 	client.handshake()
-	_, err = client.core.Write(time.Now(), []byte("one"))
+	_, err := client.core.Write(time.Now(), []byte("one"))
 	require.NoError(t, err)
 	client.flush()
 	recorded := client.sent[len(client.sent)-1]
@@ -83,9 +81,7 @@ func TestConnectionIDAddressNeedsANewerRecord(t *testing.T) {
 	defer s.Close()
 	require.Equal(t, "one", readString(t, s))
 
-	attacker, err := net.ListenPacket("udp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer attacker.Close()
+	attacker := loopbackSocket(t)
 	forged := bytes.Clone(recorded)
 	forged[10]++ // a newer sequence number, which the tag does not cover
 	for _, d := range [][]byte{recorded, forged} {
@@ -122,12 +118,10 @@ func TestConnectionIDBeforeHandshakeDone(t *testing.T) {
 	cc.ConnectionIDs, sc.ConnectionIDs = &fsm.ConnectionIDs{}, &fsm.ConnectionIDs{Length: 8}
 	ln := listen(t, sc)
 	accepted := acceptAll(ln)
-	sock, err := net.ListenPacket("udp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer sock.Close()
+	sock := loopbackSocket(t)
 	client := &rawClient{t: t, sock: sock, to: ln.Addr(), core: fsm.NewDTLSClient(cc), oneRecordEach: true}
 	client.handshake()
-	_, err = client.core.Write(time.Now(), []byte("after"))
+	_, err := client.core.Write(time.Now(), []byte("after"))
 	require.NoError(t, err)
 	client.flush()
 	s := nextConn(t, accepted)
@@ -146,13 +140,11 @@ func TestReturnRoutabilityCheck(t *testing.T) {
 	cc.ConnectionIDs, sc.ConnectionIDs = &fsm.ConnectionIDs{}, &fsm.ConnectionIDs{Length: 8}
 	ln := listen(t, sc)
 	accepted := acceptAll(ln)
-	sock, err := net.ListenPacket("udp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer sock.Close()
+	sock := loopbackSocket(t)
 	client := &rawClient{t: t, sock: sock, to: ln.Addr(), core: fsm.NewDTLSClient(cc)}
 	client.handshake()
 	require.True(t, client.core.ConnectionState().ReturnRoutabilityCheck)
-	_, err = client.core.Write(time.Now(), []byte("one"))
+	_, err := client.core.Write(time.Now(), []byte("one"))
 	require.NoError(t, err)
 	client.flush()
 	s := nextConn(t, accepted)
@@ -160,9 +152,7 @@ func TestReturnRoutabilityCheck(t *testing.T) {
 	require.Equal(t, "one", readString(t, s))
 	oldAddr := sock.LocalAddr().String()
 
-	moved, err := net.ListenPacket("udp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer moved.Close()
+	moved := loopbackSocket(t)
 	client.sock = moved
 	_, err = client.core.Write(time.Now(), []byte("from the new address"))
 	require.NoError(t, err)
@@ -190,4 +180,13 @@ func TestReturnRoutabilityCheck(t *testing.T) {
 	_, err = s.Write([]byte("follow"))
 	require.NoError(t, err)
 	client.awaitData("follow")
+}
+
+// loopbackSocket is a UDP socket on 127.0.0.1, closed when the test ends.
+func loopbackSocket(t *testing.T) net.PacketConn {
+	t.Helper()
+	sock, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { sock.Close() })
+	return sock
 }

@@ -486,20 +486,12 @@ func checkListenerAddressCheck(t *testing.T, cc, sc *fsm.Config, want byte) {
 	t.Helper()
 	ln := listen(t, sc)
 	accepted := acceptAsync(ln)
-	raw, err := net.ListenPacket("udp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer raw.Close()
+	raw := loopbackSocket(t)
 
 	client := fsm.NewDTLSClient(cc)
-	_, err = raw.WriteTo(firstFlight(t, client), ln.Addr())
+	_, err := raw.WriteTo(firstFlight(t, client), ln.Addr())
 	require.NoError(t, err)
-	raw.SetReadDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 2048)
-	n, _, err := raw.ReadFrom(buf)
-	require.NoError(t, err)
-	reply := buf[:n]
-	require.Greater(t, len(reply), 13)
-	require.Equal(t, byte(22), reply[0], "handshake record")
+	reply := readHandshakeReply(t, raw)
 	require.Equal(t, want, reply[13], "handshake message type")
 
 	select {
@@ -527,9 +519,7 @@ func checkListenerAddressCheck(t *testing.T, cc, sc *fsm.Config, want byte) {
 func TestListenerIgnoresGarbage(t *testing.T) {
 	_, sc := configs(t)
 	ln := listen(t, sc)
-	raw, err := net.ListenPacket("udp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer raw.Close()
+	raw := loopbackSocket(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	garbage := [][]byte{
 		{1, 2, 3},
@@ -546,7 +536,7 @@ func TestListenerIgnoresGarbage(t *testing.T) {
 		require.NoError(t, err)
 	}
 	raw.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	_, _, err = raw.ReadFrom(make([]byte, 2048))
+	_, _, err := raw.ReadFrom(make([]byte, 2048))
 	require.ErrorIs(t, err, os.ErrDeadlineExceeded, "garbage got an answer")
 	require.Zero(t, dtls.DemuxConns(ln))
 }
@@ -564,9 +554,7 @@ func TestClientServerOwnSockets(t *testing.T) {
 	defer cli.Close()
 	defer srv.Close()
 
-	stranger, err := net.ListenPacket("udp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer stranger.Close()
+	stranger := loopbackSocket(t)
 	stranger.WriteTo([]byte("noise"), a.LocalAddr())
 	stranger.WriteTo([]byte("noise"), b.LocalAddr())
 
@@ -602,13 +590,11 @@ func TestClientServerOwnSockets(t *testing.T) {
 // context ends, and the timer retransmits the ClientHello meanwhile.
 func TestHandshakeContext(t *testing.T) {
 	cc, _ := configs(t)
-	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer silent.Close()
+	silent := loopbackSocket(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err = dtls.DialContext(ctx, "udp", silent.LocalAddr().String(), cc)
+	_, err := dtls.DialContext(ctx, "udp", silent.LocalAddr().String(), cc)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Less(t, time.Since(start), 3*time.Second)
 
@@ -727,9 +713,7 @@ func TestListenerFragmentedHelloDTLS13(t *testing.T) {
 	cc.MTU = 200
 	ln := listen(t, sc)
 	accepted := acceptAsync(ln)
-	raw, err := net.ListenPacket("udp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer raw.Close()
+	raw := loopbackSocket(t)
 
 	client := fsm.NewDTLSClient(cc)
 	require.NoError(t, client.Start(time.Now()))
@@ -742,14 +726,7 @@ func TestListenerFragmentedHelloDTLS13(t *testing.T) {
 		}
 	}
 	require.Greater(t, fragments, 1, "the ClientHello in fragments")
-	raw.SetReadDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 2048)
-	n, _, err := raw.ReadFrom(buf)
-	require.NoError(t, err)
-	reply := buf[:n]
-	require.Greater(t, len(reply), 13)
-	require.Equal(t, byte(22), reply[0], "handshake record")
-	require.Equal(t, byte(2), reply[13], "a HelloRetryRequest (server_hello), not a hello_verify_request")
+	require.Equal(t, byte(2), readHandshakeReply(t, raw)[13], "a HelloRetryRequest (server_hello), not a hello_verify_request")
 
 	select {
 	case s := <-accepted:
@@ -767,4 +744,18 @@ func TestListenerStatelessHelloDTLS13(t *testing.T) {
 	cc.MaxVersion, sc.MaxVersion = fsm.VersionTLS13, fsm.VersionTLS13
 	cc.CurvePreferences = []fsm.CurveID{fsm.X25519, fsm.CurveP256} // a ClientHello of one datagram
 	checkListenerAddressCheck(t, cc, sc, 2)                        // server_hello: a HelloRetryRequest
+}
+
+// readHandshakeReply reads the next datagram on raw, which must start
+// with a handshake record in the clear: its message type is at [13].
+func readHandshakeReply(t *testing.T, raw net.PacketConn) []byte {
+	t.Helper()
+	raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 2048)
+	n, _, err := raw.ReadFrom(buf)
+	require.NoError(t, err)
+	reply := buf[:n]
+	require.Greater(t, len(reply), 13)
+	require.Equal(t, byte(22), reply[0], "handshake record")
+	return reply
 }

@@ -1016,9 +1016,7 @@ func exchangeWithClient(t testing.TB, cli *peers.Proc, before string, diag func(
 func TestListenerRecordNumbersAfterCookie(t *testing.T) {
 	cc, sc := configs(t)
 	ln := listen(t, sc)
-	raw, err := net.ListenPacket("udp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer raw.Close()
+	raw := loopbackSocket(t)
 	buf := make([]byte, 1<<16)
 	read := func() []byte {
 		t.Helper()
@@ -1033,7 +1031,7 @@ func TestListenerRecordNumbersAfterCookie(t *testing.T) {
 	client := fsm.NewDTLSClient(cc)
 	hello := firstFlight(t, client)
 	setRecordSeq(hello, 7)
-	_, err = raw.WriteTo(hello, ln.Addr())
+	_, err := raw.WriteTo(hello, ln.Addr())
 	require.NoError(t, err)
 	hvr := read()
 	require.Equal(t, byte(hsHelloVerifyRequest), hvr[13], "HelloVerifyRequest")

@@ -196,9 +196,7 @@ func TestListenerRestartNeedsAHandshake(t *testing.T) {
 	sc.MaxRetransmits = 1 // a handshake gives up after 300 ms
 	ln := listen(t, sc)
 	accepted := acceptAll(ln)
-	sock, err := net.ListenPacket("udp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer sock.Close()
+	sock := loopbackSocket(t)
 
 	old := &rawClient{t: t, sock: sock, to: ln.Addr(), core: fsm.NewDTLSClient(cc)}
 	old.handshake()
@@ -220,7 +218,7 @@ func TestListenerRestartNeedsAHandshake(t *testing.T) {
 	s2 := nextConn(t, accepted)
 	defer s2.Close()
 	s2.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, err = s2.Read(make([]byte, 100))
+	_, err := s2.Read(make([]byte, 100))
 	require.Error(t, err, "the new handshake fails")
 	old.discard()
 
