@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/tlsm/tlsm/internal/benchsuite"
+)
+
+// scaleServerEnv, when set in the environment, makes this program a scale
+// server of the library it names (benchsuite.ServeScale) instead of the
+// suite: the scale figures measure their servers in processes of their
+// own.
+const scaleServerEnv = "TLSM_BENCH_SCALE_SERVER"
+
+// scaleOptions are the settings of the scale figures.
+type scaleOptions struct {
+	conns, inFlight int
+	idle            time.Duration
+}
+
+// serveScaleIfAsked runs the scale server when the environment asks for
+// one, and reports whether it did.
+func serveScaleIfAsked() (bool, error) {
+	library := os.Getenv(scaleServerEnv)
+	if library == "" {
+		return false, nil
+	}
+	return true, benchsuite.ServeScale(library, os.Stdin, os.Stdout)
+}
+
+// scaleServerCommand runs this program again as a scale server of library.
+func scaleServerCommand(library string) (*exec.Cmd, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), scaleServerEnv+"="+library)
+	cmd.Stderr = os.Stderr
+	return cmd, nil
+}
+
+// runScale measures tlsm's and pion's servers in turn.
+func runScale(opts scaleOptions) ([]benchsuite.Scale, error) {
+	var res []benchsuite.Scale
+	for _, library := range []string{benchsuite.ScaleTLSM, benchsuite.ScalePion} {
+		cmd, err := scaleServerCommand(library)
+		if err != nil {
+			return res, err
+		}
+		s, err := benchsuite.RunScale(cmd, library, opts.conns, opts.inFlight, opts.idle)
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", library, err)
+		}
+		res = append(res, s)
+	}
+	return res, nil
+}
+
+// writeScale prints the scale figures, tlsm's first, with the ratio that
+// says how much better tlsm is.
+func writeScale(w io.Writer, res []benchsuite.Scale) {
+	if len(res) != 2 {
+		return
+	}
+	t, p := res[0], res[1]
+	fmt.Fprintf(w, "%d DTLS 1.2 associations on one server socket (dtls.Listen vs pion/dtls v4 listener, server in its own process),\n", t.Conns)
+	fmt.Fprintf(w, "made %d at a time by tlsm core clients on one goroutine (a UDP socket each); then idle for %s\n\n", t.InFlight, t.Idle)
+	rows := []struct {
+		name       string
+		unit       string
+		tlsm, pion float64
+	}{
+		{"handshakes per second while they arrive", unitOpsPerSec, t.HandshakesPerSec, p.HandshakesPerSec},
+		{"server CPU per handshake", unitNsOp, float64(t.ServerCPUPerHandshake), float64(p.ServerCPUPerHandshake)},
+		{"server memory per idle association", unitBytesConn, t.BytesPerConn, p.BytesPerConn},
+		{"server goroutines per idle association", unitGorosConn, t.GoroutinesPerConn, p.GoroutinesPerConn},
+		{"server CPU per idle association per second", "ns/conn/s", float64(t.IdleCPUPerConn), float64(p.IdleCPUPerConn)},
+	}
+	fmt.Fprintf(w, "%-45s %14s %14s %-16s %s\n", "figure", "tlsm", "pion", "unit", "ratio")
+	for _, r := range rows {
+		fmt.Fprintf(w, "%-45s %14s %14s %-16s %s\n", r.name, formatValue(r.tlsm), formatValue(r.pion), r.unit,
+			formatRatio(ratio(r.unit, r.tlsm, r.pion)))
+	}
+	fmt.Fprintf(w, "\nclient retransmissions: tlsm %d, pion %d\n", t.Retransmits, p.Retransmits)
+}
+
+// mainScale runs and prints the scale figures.
+func mainScale(opts scaleOptions) {
+	fmt.Printf("machine: %s\n", machine())
+	fmt.Printf("command: %s\n\n", strings.Join(append([]string{"go run ./examples/bench"}, os.Args[1:]...), " "))
+	start := time.Now()
+	res, err := runScale(opts)
+	writeScale(os.Stdout, res)
+	fmt.Printf("\ntook %s\n", time.Since(start).Round(time.Second))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/tlsm/tlsm/internal/benchsuite"
+)
+
+// TestMain lets the scale figures run this test binary as their server
+// process, as they run the bench command.
+func TestMain(m *testing.M) {
+	if served, err := serveScaleIfAsked(); served {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "scale server:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestScaleFigures runs the scale figures small: both servers in
+// processes of their own take every association, tlsm's without a
+// goroutine per association.
+func TestScaleFigures(t *testing.T) {
+	const conns = 200
+	res, err := runScale(scaleOptions{conns: conns, inFlight: 16, idle: 200 * time.Millisecond})
+	require.NoError(t, err)
+	require.Len(t, res, 2)
+	for i, library := range []string{benchsuite.ScaleTLSM, benchsuite.ScalePion} {
+		s := res[i]
+		require.Equal(t, library, s.Library)
+		require.Equal(t, conns, s.Conns)
+		require.Positive(t, s.HandshakesPerSec)
+		require.Positive(t, s.ServerCPUPerHandshake)
+		require.Positive(t, s.BytesPerConn)
+	}
+	require.Less(t, res[0].GoroutinesPerConn, 0.05)
+	require.GreaterOrEqual(t, res[1].GoroutinesPerConn, 1.0)
+
+	var out bytes.Buffer
+	writeScale(&out, res)
+	require.Contains(t, out.String(), "200 DTLS 1.2 associations on one server socket")
+	require.Contains(t, out.String(), "server memory per idle association")
+}
