@@ -7,10 +7,18 @@
 //	go run ./examples/eventloop -listen 127.0.0.1:4444
 //
 // Every line a client sends is echoed back in upper case.
+//
+// With -clients, it runs that many DTLS clients against its own server,
+// both in this process: the clients are fsm.Conns too, driven from one
+// other goroutine (internal/loadgen: a UDP socket each, one epoll set,
+// one timer heap). Each handshakes, sends a line and checks the echo.
+//
+//	go run ./examples/eventloop -clients 10000
 package main
 
 import (
 	"bytes"
+	"container/heap"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -30,7 +38,16 @@ import (
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:4444", "UDP address to serve on")
+	clients := flag.Int("clients", 0, "run this many clients against the server, from one goroutine, and report")
+	inFlight := flag.Int("inflight", 64, "with -clients, handshakes under way at once")
 	flag.Parse()
+	if *clients > 0 {
+		if err := runClients(*clients, *inFlight, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "eventloop:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	pc, err := net.ListenPacket("udp", *listen)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "eventloop:", err)
@@ -51,22 +68,24 @@ func main() {
 }
 
 // maxPeers bounds the connections one loop keeps.
-const maxPeers = 1024
+const maxPeers = 20000
 
 // peer is one client: its Conn and the timer it asked for.
 type peer struct {
 	addr     net.Addr
 	conn     *fsm.Conn
 	deadline time.Time
+	gone     bool // closed and forgotten: its timers are void
 }
 
 // loop owns the socket and every Conn.
 type loop struct {
-	pc    net.PacketConn
-	cfg   *fsm.Config
-	log   *slog.Logger
-	peers map[string]*peer
-	buf   []byte
+	pc     net.PacketConn
+	cfg    *fsm.Config
+	log    *slog.Logger
+	peers  map[string]*peer
+	timers timerHeap
+	buf    []byte
 }
 
 func newLoop(pc net.PacketConn, cfg *fsm.Config, log *slog.Logger) *loop {
@@ -104,10 +123,8 @@ func (l *loop) run(stop <-chan struct{}) error {
 // nextDeadline is the earliest timer, or a second from now.
 func (l *loop) nextDeadline() time.Time {
 	next := time.Now().Add(time.Second)
-	for _, p := range l.peers {
-		if !p.deadline.IsZero() && p.deadline.Before(next) {
-			next = p.deadline
-		}
+	if len(l.timers) > 0 && l.timers[0].at.Before(next) {
+		next = l.timers[0].at
 	}
 	return next
 }
@@ -133,14 +150,18 @@ func (l *loop) handle(now time.Time, addr net.Addr, d []byte) {
 	l.drain(now, p)
 }
 
-// fireTimers hands the time to every Conn whose timer has passed.
+// fireTimers hands the time to every Conn whose timer has passed. A
+// timer whose Conn has since asked for another time, or is gone, is
+// skipped.
 func (l *loop) fireTimers(now time.Time) {
-	for _, p := range l.peers {
-		if !p.deadline.IsZero() && !now.Before(p.deadline) {
-			p.deadline = time.Time{}
-			p.conn.HandleTimeout(now)
-			l.drain(now, p)
+	for len(l.timers) > 0 && !now.Before(l.timers[0].at) {
+		t := heap.Pop(&l.timers).(timer)
+		if t.p.gone || !t.p.deadline.Equal(t.at) {
+			continue
 		}
+		t.p.deadline = time.Time{}
+		t.p.conn.HandleTimeout(now)
+		l.drain(now, t.p)
 	}
 }
 
@@ -153,6 +174,9 @@ func (l *loop) drain(now time.Time, p *peer) {
 			l.pc.WriteTo(ev.Data, p.addr)
 		case fsm.EventTimer:
 			p.deadline = ev.Deadline
+			if !ev.Deadline.IsZero() {
+				heap.Push(&l.timers, timer{at: ev.Deadline, p: p})
+			}
 		case fsm.EventData:
 			reply := bytes.ToUpper(ev.Data)
 			// Write queues more events, which this loop drains next.
@@ -170,6 +194,7 @@ func (l *loop) drain(now time.Time, p *peer) {
 				}
 			}
 			delete(l.peers, p.addr.String())
+			p.gone = true
 			l.log.Info("closed", "addr", p.addr.String(), "err", ev.Err)
 			return
 		}

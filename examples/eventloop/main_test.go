@@ -72,3 +72,14 @@ func talk(addr string) error {
 	}
 	return nil
 }
+
+// TestClientsFromOneGoroutine runs the -clients mode small: every client
+// completes a full handshake and gets its line back in upper case, and
+// the whole takes two goroutines, the server's loop and the clients'.
+func TestClientsFromOneGoroutine(t *testing.T) {
+	var out strings.Builder
+	require.NoError(t, runClients(300, 32, &out))
+	require.Contains(t, out.String(), "handshakes: 300 full, 0 resumed")
+	require.Contains(t, out.String(), "echo: 300 lines there and back")
+	require.Regexp(t, `; [23] goroutines in all`, out.String())
+}

@@ -114,38 +114,47 @@ func (d *Driver) Connect(n, inFlight int, timeout time.Duration) (Result, error)
 	return res, err
 }
 
-// RoundTrip has every established client send msg and waits, until
-// timeout, for each to receive a reply for which ok is true.
-func (d *Driver) RoundTrip(msg []byte, ok func(reply []byte) bool, timeout time.Duration) (Result, error) {
+// RoundTrip has every established client send msg, at most inFlight
+// awaiting their reply at a time (UDP drops what a socket has no room
+// for, and DTLS sends application data once), and waits, until timeout,
+// for each to receive a reply for which ok is true.
+func (d *Driver) RoundTrip(msg []byte, ok func(reply []byte) bool, inFlight int, timeout time.Duration) (Result, error) {
 	start := time.Now()
-	var waiting []*client
-	for _, c := range d.clients {
-		if c.state != established {
-			continue
-		}
-		c.reply, c.awaiting = nil, true
-		d.awaiting++
-		waiting = append(waiting, c)
-		if _, err := c.conn.Write(start, msg); err != nil {
-			d.fail(c, err)
-			continue
-		}
-		d.drain(c)
-	}
-	err := d.run(start.Add(timeout), func() bool { return d.awaiting == 0 })
-	res := Result{Elapsed: time.Since(start)}
-	for _, c := range waiting {
-		switch {
-		case c.state == established && c.reply != nil && ok(c.reply):
-			res.Done++
-		default:
-			res.Failed++
-			if res.FirstErr == nil {
-				res.FirstErr = c.failure(fmt.Errorf("loadgen: reply %q", c.reply))
+	var asked []*client
+	next := 0
+	allAnswered := func() bool {
+		for ; d.awaiting < inFlight && next < len(d.clients); next++ {
+			if c := d.clients[next]; c.state == established {
+				asked = append(asked, c)
+				d.ask(c, msg)
 			}
+		}
+		return next == len(d.clients) && d.awaiting == 0
+	}
+	err := d.run(start.Add(timeout), allAnswered)
+	res := Result{Elapsed: time.Since(start)}
+	for _, c := range asked {
+		if c.state == established && c.reply != nil && ok(c.reply) {
+			res.Done++
+			continue
+		}
+		res.Failed++
+		if res.FirstErr == nil {
+			res.FirstErr = c.failure(fmt.Errorf("loadgen: reply %q", c.reply))
 		}
 	}
 	return res, err
+}
+
+// ask sends msg from c and notes that c awaits a reply.
+func (d *Driver) ask(c *client, msg []byte) {
+	c.reply, c.awaiting = nil, true
+	d.awaiting++
+	if _, err := c.conn.Write(time.Now(), msg); err != nil {
+		d.fail(c, err)
+		return
+	}
+	d.drain(c)
 }
 
 // Serve answers what comes in (retransmissions, alerts) until d has

@@ -64,7 +64,7 @@ func TestDriverConnectsAndRoundTrips(t *testing.T) {
 	require.Positive(t, res.Resumed)
 	require.Equal(t, 150, d.Clients())
 
-	res, err = d.RoundTrip([]byte("ping"), func(r []byte) bool { return string(r) == "PING" }, 30*time.Second)
+	res, err = d.RoundTrip([]byte("ping"), func(r []byte) bool { return string(r) == "PING" }, 8, 30*time.Second)
 	require.NoError(t, err)
 	require.Equal(t, 150, res.Done, res.FirstErr)
 
@@ -72,7 +72,7 @@ func TestDriverConnectsAndRoundTrips(t *testing.T) {
 	res, err = d.Connect(20, 4, 30*time.Second)
 	require.NoError(t, err)
 	require.Equal(t, 20, res.Done)
-	res, err = d.RoundTrip([]byte("again"), func(r []byte) bool { return string(r) == "AGAIN" }, 30*time.Second)
+	res, err = d.RoundTrip([]byte("again"), func(r []byte) bool { return string(r) == "AGAIN" }, 8, 30*time.Second)
 	require.NoError(t, err)
 	require.Equal(t, 170, res.Done)
 }
