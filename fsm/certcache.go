@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"crypto/x509"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -31,8 +30,11 @@ const (
 // and the handshake signature are checked on every handshake.
 //
 // The cache keeps only weak references, so it never keeps a certificate
-// alive, and an entry goes when its certificate is collected (a cleanup
-// the runtime runs after the garbage collector). Connections that share
+// alive; the entries of collected certificates are swept out as new ones
+// come, at a cost proportional to the entries added. Parsed certificates
+// are shared by all the caches of the process too, as crypto/tls shares
+// them between its connections: a new cache parses a certificate only
+// when nothing live holds one of the same bytes. Connections that share
 // a certificate share one *x509.Certificate, which must be treated as
 // read-only. A CertificateCache keeps the root pools it has verified
 // against; a certificate that is itself in such a pool stays cached while
@@ -46,14 +48,19 @@ type CertificateCache struct {
 	limit     int // entries of each map; MaxCachedCertificates
 	byteLimit int // MaxCachedCertificateBytes
 	hits      int // verifications answered from the cache, for tests
+	// certStores and verifiedStores count the stores tried since each
+	// map was last swept of dead entries, certsKept and verifiedKept the
+	// entries the sweep kept.
+	certStores, verifiedStores int
+	certsKept, verifiedKept    int
 }
 
-// certRef names a parsed certificate's entry for the cleanup that removes
-// it, unless it has been replaced since.
-type certRef struct {
-	key string
-	ptr weak.Pointer[x509.Certificate]
-}
+// sweepFloor is how many stores a map takes before its first sweep.
+const sweepFloor = 64
+
+// processCertificates shares parsed certificates between all the caches
+// of the process; its verification half is unused.
+var processCertificates = NewCertificateCache()
 
 // verifyKey is what a verification depends on besides the intermediates
 // and the time.
@@ -89,19 +96,23 @@ func (cc *CertificateCache) Parse(der []byte) (*x509.Certificate, error) {
 		return cert, nil
 	}
 	key := string(der)
-	cert, err := x509.ParseCertificate([]byte(key))
-	if err != nil {
-		return nil, err
+	cert := processCertificates.lookup(der)
+	if cert == nil {
+		var err error
+		if cert, err = x509.ParseCertificate([]byte(key)); err != nil {
+			return nil, err
+		}
+		processCertificates.store(key, cert)
 	}
 	cc.store(key, cert)
 	return cert, nil
 }
 
-// Len returns the number of parsed certificates held, live or not yet
-// forgotten.
+// Len returns the number of live parsed certificates held.
 func (cc *CertificateCache) Len() int {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
+	cc.sweepCertsLocked()
 	return len(cc.certs)
 }
 
@@ -111,12 +122,14 @@ func (cc *CertificateCache) lookup(der []byte) *x509.Certificate {
 	return cc.certs[string(der)].Value()
 }
 
-// store adds cert under key, unless the cache is full, and arranges for
-// the entry to go when cert does.
+// store adds cert under key, unless the cache is full.
 func (cc *CertificateCache) store(key string, cert *x509.Certificate) {
 	ptr := weak.Make(cert)
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
+	if cc.certStores++; cc.certStores >= max(sweepFloor, cc.certsKept) {
+		cc.sweepCertsLocked()
+	}
 	old, had := cc.certs[key]
 	switch {
 	case had && old.Value() != nil:
@@ -127,17 +140,20 @@ func (cc *CertificateCache) store(key string, cert *x509.Certificate) {
 		cc.bytes += len(key)
 	}
 	cc.certs[key] = ptr
-	runtime.AddCleanup(cert, cc.forget, certRef{key: key, ptr: ptr})
 }
 
-// forget removes a parsed certificate's entry once it has been collected.
-func (cc *CertificateCache) forget(ref certRef) {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	if cc.certs[ref.key] == ref.ptr {
-		delete(cc.certs, ref.key)
-		cc.bytes -= len(ref.key)
+// sweepCertsLocked removes the entries of collected certificates. Stores
+// call it once they outnumber the entries the last sweep kept, so that
+// the map holds at most twice its live entries (and sweepFloor more) and
+// each store pays for a bounded share of a sweep.
+func (cc *CertificateCache) sweepCertsLocked() {
+	for key, ptr := range cc.certs {
+		if ptr.Value() == nil {
+			delete(cc.certs, key)
+			cc.bytes -= len(key)
+		}
 	}
+	cc.certStores, cc.certsKept = 0, len(cc.certs)
 }
 
 // verifiedChains returns the chains certs were verified to before with the
@@ -181,24 +197,24 @@ func (cc *CertificateCache) rememberVerified(certs []*x509.Certificate, roots *x
 	key := verifyKey{leaf: weak.Make(certs[0]), roots: roots, name: name, usage: usage}
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	_, had := cc.verified[key]
-	if !had && len(cc.verified) >= cc.limit {
+	if cc.verifiedStores++; cc.verifiedStores >= max(sweepFloor, cc.verifiedKept) {
+		cc.sweepVerifiedLocked()
+	}
+	if _, had := cc.verified[key]; !had && len(cc.verified) >= cc.limit {
 		return
 	}
 	cc.verified[key] = e
-	if !had {
-		// One cleanup per key: the key names the leaf, and whatever entry
-		// the key holds when the leaf goes, goes with it.
-		runtime.AddCleanup(certs[0], cc.forgetVerified, key)
-	}
 }
 
-// forgetVerified removes the verification of a leaf that has been
-// collected.
-func (cc *CertificateCache) forgetVerified(key verifyKey) {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	delete(cc.verified, key)
+// sweepVerifiedLocked removes the verifications of collected leaves, as
+// sweepCertsLocked does.
+func (cc *CertificateCache) sweepVerifiedLocked() {
+	for key := range cc.verified {
+		if key.leaf.Value() == nil {
+			delete(cc.verified, key)
+		}
+	}
+	cc.verifiedStores, cc.verifiedKept = 0, len(cc.verified)
 }
 
 func weakPointers(certs []*x509.Certificate) []weak.Pointer[x509.Certificate] {

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/stretchr/testify/require"
 	"github.com/tlsm/tlsm/fsm"
@@ -89,10 +90,69 @@ func TestConnectionsShareParsedCertificates(t *testing.T) {
 
 	cc.CertificateCache = fsm.NewCertificateCache()
 	c := peerLeaf()
-	require.True(t, a != c, "a Config's own cache starts empty")
-	require.Equal(t, a.Raw, c.Raw)
+	require.Same(t, a, c, "a Config's own cache starts empty, but the process's has the live leaf")
 	require.Equal(t, 2, cc.CertificateCache.Len(), "leaf and CA of the chain")
 	runtime.KeepAlive(a)
+}
+
+// TestDroppedCachesAreCollected makes a Config with a cache of its own
+// per connection, as a process may, while one connection keeps the
+// server's certificate alive: every new connection shares that
+// certificate, and every dropped cache is collected all the same (a
+// cache hooked to the shared certificate, by a cleanup, would live as
+// long as it).
+func TestDroppedCachesAreCollected(t *testing.T) {
+	cc, sc := configs(t, testcert.ECDSAP256)
+	sc.SessionTicketsDisabled = true
+	handshake := func(cfg *fsm.Config) *x509.Certificate {
+		p := memconn.New(cfg, sc)
+		require.NoError(t, p.Handshake())
+		return p.Client.Conn.ConnectionState().PeerCertificates[0]
+	}
+	kept := handshake(cc)
+	var caches []weak.Pointer[fsm.CertificateCache]
+	for range 50 {
+		cfg := cc.Clone()
+		cfg.CertificateCache = fsm.NewCertificateCache()
+		require.Same(t, kept, handshake(cfg))
+		caches = append(caches, weak.Make(cfg.CertificateCache))
+	}
+	live := func() int {
+		n := 0
+		for _, c := range caches {
+			if c.Value() != nil {
+				n++
+			}
+		}
+		return n
+	}
+	for deadline := time.Now().Add(5 * time.Second); live() > 0 && time.Now().Before(deadline); {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.Zero(t, live(), "caches still alive")
+	runtime.KeepAlive(kept)
+}
+
+// TestCertificateCacheSweepsAsItGrows parses certificates that die, then
+// as many live ones: the entries of the dead go as the new come, without
+// anyone asking for the cache's length.
+func TestCertificateCacheSweepsAsItGrows(t *testing.T) {
+	ders := distinctCertificates(t, 600)
+	cache := fsm.NewCertificateCache()
+	for _, der := range ders[:300] {
+		_, err := cache.Parse(der)
+		require.NoError(t, err)
+	}
+	runtime.GC()
+	var live []*x509.Certificate
+	for _, der := range ders[300:] {
+		cert, err := cache.Parse(der)
+		require.NoError(t, err)
+		live = append(live, cert)
+	}
+	require.LessOrEqual(t, cache.EntriesForTest(), 300+64)
+	runtime.KeepAlive(live)
 }
 
 // TestVerifiedChainsAreRemembered checks that a repeated full handshake
@@ -179,8 +239,7 @@ func TestCertificateCacheLimit(t *testing.T) {
 			require.Equal(t, 8, cache.Len())
 			again, err := cache.Parse(ders[19])
 			require.NoError(t, err)
-			require.True(t, again != live[19], "not remembered: parsed afresh")
-			require.Equal(t, live[19].Raw, again.Raw)
+			require.Same(t, live[19], again, "not in this cache, but the process's")
 			cached, err := cache.Parse(ders[0])
 			require.NoError(t, err)
 			require.Same(t, live[0], cached)

@@ -266,8 +266,10 @@ type Config struct {
 	// ServerSessionCache keeps a server's TLS 1.2 sessions by session ID;
 	// nil means a bounded LRU cache shared by the connections of this Config.
 	ServerSessionCache SessionCache
-	// CertificateCache shares the peers' parsed certificates between
-	// connections; nil means one shared by the connections of this Config.
+	// CertificateCache remembers the peers' parsed certificates and the
+	// chains they were verified to; nil means one shared by the
+	// connections of this Config. Parsed certificates are also shared by
+	// all the caches of the process while a connection holds them.
 	CertificateCache *CertificateCache
 
 	// mu guards the state made on first use.

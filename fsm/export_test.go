@@ -87,10 +87,20 @@ func NewCertificateCacheForTest(limit, byteLimit int) *CertificateCache {
 	return cc
 }
 
-// VerifiedLenForTest returns how many verifications cc remembers.
+// EntriesForTest returns how many parsed certificates cc holds, live or
+// not yet swept.
+func (cc *CertificateCache) EntriesForTest() int {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return len(cc.certs)
+}
+
+// VerifiedLenForTest returns how many verifications of live leaves cc
+// remembers.
 func (cc *CertificateCache) VerifiedLenForTest() int {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
+	cc.sweepVerifiedLocked()
 	return len(cc.verified)
 }
 
