@@ -249,6 +249,23 @@ func (c *Conn) NextEvent() Event {
 	return ev
 }
 
+// TakeTransmitted hands the caller the bytes of every EventTransmit
+// drained since the last call into c, to write without copying them, and
+// gives c spare (emptied) to produce into from now on, so that the bytes
+// taken stay as they are whatever c is called for next. It returns nil,
+// and keeps nothing of spare, while events wait to be drained, and on a
+// datagram Conn. Over a stream, a caller that takes the output of every
+// call this way and hands back the buffer it has written moves records
+// from the sealing to the socket without a copy.
+func (c *Conn) TakeTransmitted(spare []byte) []byte {
+	if !c.events.empty() || c.transport.Datagram || c.outMark == 0 {
+		return nil
+	}
+	out := c.out[:c.outMark:c.outMark]
+	c.out, c.outMark = spare[:0], 0
+	return out
+}
+
 // releaseBuffers drops the buffers a handshake grew, once the caller has
 // drained its events, so that an idle connection holds only its keys and
 // state; the data path grows its own buffers again on first use and keeps

@@ -255,3 +255,62 @@ func TestFailureReportedOneWay(t *testing.T) {
 	require.Equal(t, got, c.HandleData(time.Now(), []byte{22}))
 	require.Equal(t, got, c.HandleTimeout(time.Now()))
 }
+
+// TestTakeTransmitted takes the client's output buffer after each Write
+// instead of copying its transmit events, handing the buffer taken the
+// time before back: what was taken is left alone by the writes after it,
+// and the server reads every record in order.
+func TestTakeTransmitted(t *testing.T) {
+	cc, sc := configs(t, testcert.ECDSAP256)
+	p := memconn.New(cc, sc)
+	require.NoError(t, p.Handshake())
+	client, server := p.Client.Conn, p.Server.Conn
+
+	_, err := client.Write(p.Now, []byte("undrained"))
+	require.NoError(t, err)
+	require.Nil(t, client.TakeTransmitted(nil), "events wait to be drained")
+	var wire []byte
+	for ev := client.NextEvent(); ev.Kind != fsm.EventNone; ev = client.NextEvent() {
+		wire = append(wire, ev.Data...)
+	}
+	taken := client.TakeTransmitted(nil)
+	require.Equal(t, wire, taken)
+	require.Nil(t, client.TakeTransmitted(nil), "nothing new since")
+
+	want := []byte("undrained")
+	var spare []byte
+	for i := range 20 {
+		msg := bytes.Repeat([]byte{byte(i)}, 1+i*1000)
+		want = append(want, msg...)
+		_, err := client.Write(p.Now, msg)
+		require.NoError(t, err)
+		var events []byte
+		for ev := client.NextEvent(); ev.Kind != fsm.EventNone; ev = client.NextEvent() {
+			events = append(events, ev.Data...)
+		}
+		snapshot := bytes.Clone(taken)
+		out := client.TakeTransmitted(spare)
+		require.Equal(t, events, out)
+		require.Equal(t, snapshot, taken, "a write changed bytes taken before it")
+		wire = append(wire, out...)
+		spare, taken = taken, out
+	}
+	var got []byte
+	require.NoError(t, server.HandleData(p.Now, wire))
+	for ev := server.NextEvent(); ev.Kind != fsm.EventNone; ev = server.NextEvent() {
+		if ev.Kind == fsm.EventData {
+			got = append(got, ev.Data...)
+		}
+	}
+	require.Equal(t, want, got)
+}
+
+// TestTakeTransmittedDatagram: a datagram Conn keeps its output, which
+// its retransmissions may need.
+func TestTakeTransmittedDatagram(t *testing.T) {
+	c := fsm.NewDTLSClient(&fsm.Config{InsecureSkipVerify: true})
+	require.NoError(t, c.Start(time.Now()))
+	for ev := c.NextEvent(); ev.Kind != fsm.EventNone; ev = c.NextEvent() {
+	}
+	require.Nil(t, c.TakeTransmitted(nil))
+}

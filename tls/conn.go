@@ -65,11 +65,15 @@ type Conn struct {
 	mu sync.Mutex
 	// pending holds protected bytes in the order the core produced them;
 	// the one goroutine marked flushing writes them to the socket, so
-	// records reach the wire in sequence order. spare is the other half
-	// of a double buffer.
-	pending  []byte
-	spare    []byte
-	flushing bool
+	// records reach the wire in sequence order. When pending is empty, it
+	// takes the core's output buffer whole (fsm.Conn.TakeTransmitted),
+	// handing the core spare, the buffer last written, in exchange: the
+	// records go from the sealing to the socket without a copy.
+	// transmits holds the transmit events of one drain until then.
+	pending   []byte
+	spare     []byte
+	transmits [][]byte
+	flushing  bool
 	// releaseAfterFlush asks the flush under way to let go of both
 	// buffers when it ends (see releaseWriteBuffers).
 	releaseAfterFlush bool
@@ -278,9 +282,10 @@ func (c *Conn) drainLocked() {
 		}
 		switch ev.Kind {
 		case fsm.EventNone:
+			c.queueTransmitsLocked()
 			return
 		case fsm.EventTransmit:
-			c.pending = append(c.pending, ev.Data...)
+			c.transmits = append(c.transmits, ev.Data)
 		case fsm.EventData:
 			c.appendPlain(ev.Data)
 		case fsm.EventHandshakeDone:
@@ -293,6 +298,36 @@ func (c *Conn) drainLocked() {
 			}
 		}
 	}
+}
+
+// queueTransmitsLocked queues the bytes of the transmit events of one
+// drain: the core's whole output buffer, when nothing else waits (no
+// copy), else a copy of each after what waits.
+func (c *Conn) queueTransmitsLocked() {
+	if len(c.transmits) == 0 {
+		return
+	}
+	if len(c.pending) == 0 {
+		size := 0
+		for _, t := range c.transmits {
+			size += len(t)
+		}
+		out := c.core.TakeTransmitted(c.spare)
+		if out != nil {
+			c.spare = nil
+		}
+		if len(out) == size { // as it always is: the output of the calls since the last drain
+			c.pending = out
+			clear(c.transmits)
+			c.transmits = c.transmits[:0]
+			return
+		}
+	}
+	for _, t := range c.transmits {
+		c.pending = append(c.pending, t...)
+	}
+	clear(c.transmits)
+	c.transmits = c.transmits[:0]
 }
 
 // appendPlain keeps delivered data for Read. The unread part moves to the
@@ -325,11 +360,13 @@ func (c *Conn) flushLocked() error {
 func (c *Conn) writePendingLocked() error {
 	for len(c.pending) > 0 && c.writeErr == nil {
 		buf := c.pending
-		c.pending = c.spare[:0]
+		c.pending = nil
 		c.mu.Unlock()
 		_, err := c.conn.Write(buf)
 		c.mu.Lock()
-		c.spare = buf[:0]
+		if c.spare == nil {
+			c.spare = buf[:0]
+		}
 		if err != nil {
 			c.writeErr = err
 		}
