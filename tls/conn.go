@@ -85,6 +85,11 @@ type Conn struct {
 	core     *fsm.Conn
 	plain    []byte // delivered application data not yet read
 	plainOff int
+	// readDst is the buffer of the Read reading the socket: data that
+	// arrives while nothing waits in plain goes straight there, readN
+	// bytes so far, and only what does not fit into plain.
+	readDst  []byte
+	readN    int
 	peerEOF  bool  // the peer sent close_notify
 	err      error // the error that closed the core
 	hsErr    error // the failure of the first handshake; permanent
@@ -179,6 +184,25 @@ func init() {
 	for i, size := range readSizes {
 		readBuffers[i].New = func() any { b := make([]byte, size); return &b }
 	}
+}
+
+// readOnceInto is readOnce for a Read into p: application data that
+// arrives while none waits to be read is copied into p at once, n bytes,
+// instead of being kept for the next Read. An error that comes with such
+// data waits for the next Read.
+func (c *Conn) readOnceInto(p []byte) (n int, err error) {
+	c.mu.Lock()
+	c.readDst, c.readN = p, 0
+	c.mu.Unlock()
+	err = c.readOnce()
+	c.mu.Lock()
+	n = c.readN
+	c.readDst, c.readN = nil, 0
+	c.mu.Unlock()
+	if n > 0 {
+		return n, nil
+	}
+	return 0, err
 }
 
 // readOnce reads from the socket once and feeds the core. The caller holds
@@ -287,7 +311,7 @@ func (c *Conn) drainLocked() {
 		case fsm.EventTransmit:
 			c.transmits = append(c.transmits, ev.Data)
 		case fsm.EventData:
-			c.appendPlain(ev.Data)
+			c.deliverPlain(ev.Data)
 		case fsm.EventHandshakeDone:
 			c.heldWrites = 0
 		case fsm.EventClosed:
@@ -328,6 +352,20 @@ func (c *Conn) queueTransmitsLocked() {
 	}
 	clear(c.transmits)
 	c.transmits = c.transmits[:0]
+}
+
+// deliverPlain hands delivered data to the Read under way, as much as its
+// buffer takes when no earlier data waits, and keeps the rest.
+func (c *Conn) deliverPlain(b []byte) {
+	if c.plainOff == len(c.plain) && c.readN < len(c.readDst) {
+		n := copy(c.readDst[c.readN:], b)
+		c.readN += n
+		b = b[n:]
+		c.noteProgressLocked()
+	}
+	if len(b) > 0 {
+		c.appendPlain(b)
+	}
 }
 
 // appendPlain keeps delivered data for Read. The unread part moves to the
@@ -398,8 +436,8 @@ func (c *Conn) Read(p []byte) (int, error) {
 		if err := c.performScheduled(); err != nil {
 			return 0, err
 		}
-		if err := c.readOnce(); err != nil {
-			return 0, err
+		if n, err := c.readOnceInto(p); n > 0 || err != nil {
+			return n, err
 		}
 	}
 }

@@ -74,3 +74,42 @@ func TestReadBufferGrowsWithTraffic(t *testing.T) {
 	require.Equal(t, bulk, got)
 	require.Equal(t, 4*(16384+512), tap.largest(), "socket reads under bulk transfer")
 }
+
+// TestReadsOfEverySize writes a stream over TCP in writes of many sizes
+// and reads it with buffers of many sizes, smaller and larger than a
+// record and than a socket read: data that goes straight into a Read's
+// buffer and data kept for the next Read come out in order.
+func TestReadsOfEverySize(t *testing.T) {
+	cert := testcert.MustNew(testcert.ECDSAP256)
+	a, z := tcpPair(t)
+	cli := tls.Client(a, &tls.Config{RootCAs: cert.CAPool, ServerName: "localhost"})
+	srv := tls.Server(z, &tls.Config{Certificates: []tls.Certificate{tlsmCert(cert)}})
+	defer cli.Close()
+	defer srv.Close()
+	require.NoError(t, handshakeBoth(cli, srv))
+
+	stream := randomBytes(seedFor(t.Name()), 3<<20)
+	sizes := []int{1, 700, 16384, 5, 40000, 16385, 3000, 65536, 12, 100000}
+	done := make(chan error, 1)
+	go func() {
+		rest := stream
+		for i := 0; len(rest) > 0; i++ {
+			n := min(len(rest), sizes[i%len(sizes)])
+			if _, err := srv.Write(rest[:n]); err != nil {
+				done <- err
+				return
+			}
+			rest = rest[n:]
+		}
+		done <- nil
+	}()
+	var got []byte
+	for i := 0; len(got) < len(stream); i++ {
+		buf := make([]byte, sizes[(i+3)%len(sizes)])
+		n, err := cli.Read(buf)
+		require.NoError(t, err)
+		got = append(got, buf[:n]...)
+	}
+	require.NoError(t, <-done)
+	require.Equal(t, stream, got)
+}
