@@ -80,6 +80,10 @@ type Conn struct {
 	// wconn is set when pconn is connected to raddr (Dial), whose sockets
 	// refuse WriteTo.
 	wconn net.Conn
+	// batch reads and writes pconn a batch of datagrams per system call
+	// when it is a *net.UDPConn on Linux (a listener Conn shares the
+	// listener's, for writing); nil: a datagram at a time.
+	batch *batchSocket
 	// l is the listener that feeds c; nil when c reads pconn itself.
 	l   *listener
 	key addrKey // c's key in l.conns, guarded by l.mu
@@ -146,13 +150,16 @@ type Conn struct {
 }
 
 // datagramBuffers lends receive buffers to Conns that read their own
-// socket, for the length of one read: a Conn not reading holds none.
+// socket a datagram at a time, for the length of one read: a Conn not
+// reading holds none.
 var datagramBuffers = sync.Pool{New: func() any { b := make([]byte, maxDatagram); return &b }}
 
 // Client returns a client Conn exchanging datagrams with raddr over
 // pconn; datagrams from other addresses are ignored. The Conn reads pconn
 // itself (so nothing else should) and closes it on Close. The handshake
-// runs on the first Read or Write, or on Handshake.
+// runs on the first Read or Write, or on Handshake. On Linux, a
+// *net.UDPConn is read and written in batches, as a listener's is, with
+// buffers borrowed for each read only.
 func Client(pconn net.PacketConn, raddr net.Addr, cfg *Config) *Conn {
 	return newConn(pconn, raddr, fsm.NewDTLSClient(cfg), nil)
 }
@@ -173,8 +180,12 @@ func newConn(pconn net.PacketConn, raddr net.Addr, core *fsm.Conn, l *listener) 
 		c.wake = make(chan struct{}, 1)
 		c.rdl = deadline.New()
 		c.key = keyOf(raddr)
-	} else if nc, ok := pconn.(net.Conn); ok && nc.RemoteAddr() != nil {
-		c.wconn = nc
+		c.batch = l.batch
+	} else {
+		if nc, ok := pconn.(net.Conn); ok && nc.RemoteAddr() != nil {
+			c.wconn = nc
+		}
+		c.batch = newBatchSocket(pconn, false)
 	}
 	core.SetCallbackContext(context.Background(), c)
 	return c
@@ -302,8 +313,8 @@ func (c *Conn) applyReadDeadlineLocked() error {
 }
 
 // await waits for the state to change: a listener Conn for the listener
-// or a timer to signal, any other reads one datagram from its socket.
-// The caller holds readMu.
+// or a timer to signal, any other reads a datagram from its socket, or a
+// batch of them. The caller holds readMu.
 func (c *Conn) await(ctx context.Context) error {
 	if c.l != nil {
 		select {
@@ -317,19 +328,46 @@ func (c *Conn) await(ctx context.Context) error {
 			return c.opError("read", net.ErrClosed)
 		}
 	}
+	if c.batch != nil {
+		return c.awaitBatch()
+	}
 	buf := datagramBuffers.Get().(*[]byte)
 	defer datagramBuffers.Put(buf)
 	n, src, err := readSource(c.pconn, *buf)
 	if err != nil {
 		return err
 	}
-	switch d := (*buf)[:n]; { // the core and the receive queue copy what they keep
+	c.receive(src, (*buf)[:n])
+	return nil
+}
+
+// awaitBatch reads a batch of datagrams from the socket and hands each
+// to the core, in order.
+func (c *Conn) awaitBatch() error {
+	b, n, err := c.batch.read()
+	if err != nil {
+		return err
+	}
+	defer c.batch.release(b)
+	for i := range n {
+		if d, src, ok := b.datagram(i); ok {
+			c.receive(src, d)
+		}
+	}
+	return nil
+}
+
+// receive hands a datagram read from the socket to the core: one from
+// the peer's address, or from elsewhere carrying the Connection ID we
+// asked for; others are ignored. The core and the receive queue copy
+// what they keep.
+func (c *Conn) receive(src source, d []byte) {
+	switch {
 	case src.is(c.peer()):
 		c.deliver(d)
 	case c.carriesOurCID(d):
 		c.deliverFrom(src, d)
 	}
-	return nil
 }
 
 // source is where a datagram came from: a UDP socket's address as read,
@@ -366,10 +404,17 @@ func (s source) key() addrKey {
 	return keyOfAddrPort(s.ap)
 }
 
+// addrPortReader is a UDP socket that reads the source of a datagram as
+// a netip.AddrPort, without allocating: a *net.UDPConn, or a type that
+// wraps one and has the method too.
+type addrPortReader interface {
+	ReadFromUDPAddrPort(b []byte) (n int, addr netip.AddrPort, err error)
+}
+
 // readSource reads one datagram from pconn and where it came from, from
-// a UDP socket without allocating the address.
+// a UDP socket (an addrPortReader) without allocating the address.
 func readSource(pconn net.PacketConn, buf []byte) (n int, src source, err error) {
-	if udp, ok := pconn.(*net.UDPConn); ok {
+	if udp, ok := pconn.(addrPortReader); ok {
 		n, src.ap, err = udp.ReadFromUDPAddrPort(buf)
 	} else {
 		n, src.other, err = pconn.ReadFrom(buf)
@@ -668,9 +713,15 @@ func (c *Conn) flushLocked(wait bool) error {
 	return first
 }
 
-// send writes each datagram of b to the peer at to. A failed send is a
-// lost datagram; the rest are still sent unless the socket is closed.
+// send writes each datagram of b to the peer at to, several in one
+// system call when the socket is batched. A failed send is a lost
+// datagram; the rest are still sent unless the socket is closed.
 func (c *Conn) send(b *datagrams, to net.Addr) error {
+	if c.batch != nil && len(b.ends) > 1 {
+		if dst, ok := c.batch.sendable(to, c.wconn != nil); ok {
+			return c.batch.send(b, dst)
+		}
+	}
 	var first error
 	start := 0
 	for _, end := range b.ends {

@@ -9,3 +9,28 @@ func DemuxConns(ln net.Listener) int {
 	defer l.mu.Unlock()
 	return len(l.conns)
 }
+
+// BatchCounts are the system calls of a socket read and written a batch
+// of datagrams at a time, and the datagrams they carried.
+type BatchCounts struct {
+	RecvCalls, Received, SendCalls, Sent uint64
+}
+
+// ConnBatchCounts returns the counts of the socket c reads and writes in
+// batches (a listener Conn's is the listener's); ok is false when c reads
+// and writes a datagram at a time.
+func ConnBatchCounts(c *Conn) (counts BatchCounts, ok bool) { return countsOf(c.batch) }
+
+// ListenerBatchCounts is ConnBatchCounts for a listener's socket.
+func ListenerBatchCounts(ln net.Listener) (counts BatchCounts, ok bool) {
+	return countsOf(ln.(*listener).batch)
+}
+
+// countsOf returns the counts of s; ok is false when there is none.
+func countsOf(s *batchSocket) (counts BatchCounts, ok bool) {
+	if s == nil {
+		return counts, false
+	}
+	counts.RecvCalls, counts.Received, counts.SendCalls, counts.Sent = s.counts()
+	return counts, true
+}

@@ -18,7 +18,11 @@ const MaxPendingConns = 128
 // listener shares one socket among server Conns, sorting datagrams by
 // source address.
 type listener struct {
-	pconn  net.PacketConn
+	pconn net.PacketConn
+	// batch reads pconn a batch of datagrams per system call, into
+	// buffers of its own, and writes the flights of its Conns; nil: a
+	// datagram at a time.
+	batch  *batchSocket
 	cfg    *Config
 	accept chan *Conn
 	done   chan struct{} // closed by Close
@@ -49,7 +53,11 @@ func Listen(network, laddr string, cfg *Config) (net.Listener, error) {
 // Conn goes to fsm.VerifyHello: it gets the HelloVerifyRequest, if any,
 // and makes a Conn only when it holds a ClientHello with a valid cookie.
 // Closing the listener stops it making Conns and closes those not
-// accepted; pconn is closed once every Conn is.
+// accepted; pconn is closed once every Conn is. On Linux, a *net.UDPConn
+// is read up to eight datagrams per system call (recvmmsg), into 512 KiB
+// of buffers the listener keeps, and a Conn sends the datagrams of a
+// flight in one (sendmmsg); any other PacketConn, a wrapper of a
+// *net.UDPConn included, a datagram at a time.
 func NewListener(pconn net.PacketConn, cfg *Config) net.Listener {
 	if cfg == nil {
 		cfg = &Config{}
@@ -62,6 +70,7 @@ func NewListener(pconn net.PacketConn, cfg *Config) net.Listener {
 		dead:   make(chan struct{}),
 		conns:  make(map[addrKey]*Conn),
 		byCID:  make(map[string]*Conn),
+		batch:  newBatchSocket(pconn, true),
 	}
 	if cfg.ConnectionIDs != nil {
 		l.cidLen = cfg.ConnectionIDs.Length
@@ -74,6 +83,10 @@ func NewListener(pconn net.PacketConn, cfg *Config) net.Listener {
 // readLoop reads the socket and hands each datagram to its Conn, or to
 // the stateless cookie check.
 func (l *listener) readLoop() {
+	if l.batch != nil {
+		l.readBatches()
+		return
+	}
 	buf := make([]byte, maxDatagram)
 	for {
 		n, src, err := readSource(l.pconn, buf)
@@ -82,6 +95,24 @@ func (l *listener) readLoop() {
 			return
 		}
 		l.handle(src, buf[:n])
+	}
+}
+
+// readBatches is readLoop for a socket read a batch at a time: each
+// datagram of a batch is routed, in order, before the next read.
+func (l *listener) readBatches() {
+	for {
+		b, n, err := l.batch.read()
+		if err != nil {
+			l.shutdown(err)
+			return
+		}
+		for i := range n {
+			if d, src, ok := b.datagram(i); ok {
+				l.handle(src, d)
+			}
+		}
+		l.batch.release(b)
 	}
 }
 
