@@ -45,49 +45,72 @@ func scaleServerCommand(library string) (*exec.Cmd, error) {
 	return cmd, nil
 }
 
-// runScale measures tlsm's and pion's servers in turn.
+// scalePairs are the scale figures' servers, tlsm's and its peer's.
+var scalePairs = []struct {
+	tlsm, peer string
+	// what and peerName say what the figures measure.
+	what, tlsmName, peerName string
+}{
+	{benchsuite.ScaleTLSM, benchsuite.ScalePion, "DTLS 1.2 associations on one server socket", "dtls.Listen", "pion/dtls v4 listener"},
+	{benchsuite.ScaleTLS, benchsuite.ScaleGoTLS, "TLS 1.3 connections over TCP to one listener", "tls.Listen", "crypto/tls listener"},
+}
+
+// runScale measures each pair's servers in turn, tlsm's first.
 func runScale(opts scaleOptions) ([]benchsuite.Scale, error) {
 	var res []benchsuite.Scale
-	for _, library := range []string{benchsuite.ScaleTLSM, benchsuite.ScalePion} {
-		cmd, err := scaleServerCommand(library)
-		if err != nil {
-			return res, err
+	for _, pair := range scalePairs {
+		for _, library := range []string{pair.tlsm, pair.peer} {
+			cmd, err := scaleServerCommand(library)
+			if err != nil {
+				return res, err
+			}
+			s, err := benchsuite.RunScale(cmd, library, opts.conns, opts.inFlight, opts.idle)
+			if err != nil {
+				return res, fmt.Errorf("%s: %w", library, err)
+			}
+			res = append(res, s)
 		}
-		s, err := benchsuite.RunScale(cmd, library, opts.conns, opts.inFlight, opts.idle)
-		if err != nil {
-			return res, fmt.Errorf("%s: %w", library, err)
-		}
-		res = append(res, s)
 	}
 	return res, nil
 }
 
-// writeScale prints the scale figures, tlsm's first, with the ratio that
-// says how much better tlsm is.
+// writeScale prints the scale figures, a table for each pair measured,
+// with the ratio that says how much better tlsm is.
 func writeScale(w io.Writer, res []benchsuite.Scale) {
-	if len(res) != 2 {
-		return
+	for i, pair := range scalePairs {
+		if len(res) < 2*i+2 {
+			return
+		}
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		writeScalePair(w, res[2*i], res[2*i+1], pair.what, pair.tlsmName, pair.peerName)
 	}
-	t, p := res[0], res[1]
-	fmt.Fprintf(w, "%d DTLS 1.2 associations on one server socket (dtls.Listen vs pion/dtls v4 listener, server in its own process),\n", t.Conns)
-	fmt.Fprintf(w, "made %d at a time by tlsm core clients on one goroutine (a UDP socket each); then idle for %s\n\n", t.InFlight, t.Idle)
+}
+
+// writeScalePair prints the figures of tlsm's server t and its peer's p.
+func writeScalePair(w io.Writer, t, p benchsuite.Scale, what, tlsmName, peerName string) {
+	fmt.Fprintf(w, "%d %s (%s vs %s, server in its own process),\n", t.Conns, what, tlsmName, peerName)
+	fmt.Fprintf(w, "made %d at a time by the same tlsm clients; then idle for %s\n\n", t.InFlight, t.Idle)
 	rows := []struct {
 		name       string
 		unit       string
-		tlsm, pion float64
+		tlsm, peer float64
 	}{
 		{"handshakes per second while they arrive", unitOpsPerSec, t.HandshakesPerSec, p.HandshakesPerSec},
 		{"server CPU per handshake", unitNsOp, float64(t.ServerCPUPerHandshake), float64(p.ServerCPUPerHandshake)},
-		{"server memory per idle association", unitBytesConn, t.BytesPerConn, p.BytesPerConn},
-		{"server goroutines per idle association", unitGorosConn, t.GoroutinesPerConn, p.GoroutinesPerConn},
-		{"server CPU per idle association per second", "ns/conn/s", float64(t.IdleCPUPerConn), float64(p.IdleCPUPerConn)},
+		{"server memory per idle connection", unitBytesConn, t.BytesPerConn, p.BytesPerConn},
+		{"server goroutines per idle connection", unitGorosConn, t.GoroutinesPerConn, p.GoroutinesPerConn},
+		{"server CPU per idle connection per second", "ns/conn/s", float64(t.IdleCPUPerConn), float64(p.IdleCPUPerConn)},
 	}
-	fmt.Fprintf(w, "%-45s %14s %14s %-16s %s\n", "figure", "tlsm", "pion", "unit", "ratio")
+	fmt.Fprintf(w, "%-45s %14s %14s %-16s %s\n", "figure", "tlsm", "peer", "unit", "ratio")
 	for _, r := range rows {
-		fmt.Fprintf(w, "%-45s %14s %14s %-16s %s\n", r.name, formatValue(r.tlsm), formatValue(r.pion), r.unit,
-			formatRatio(ratio(r.unit, r.tlsm, r.pion)))
+		fmt.Fprintf(w, "%-45s %14s %14s %-16s %s\n", r.name, formatValue(r.tlsm), formatValue(r.peer), r.unit,
+			formatRatio(ratio(r.unit, r.tlsm, r.peer)))
 	}
-	fmt.Fprintf(w, "\nclient retransmissions: tlsm %d, pion %d\n", t.Retransmits, p.Retransmits)
+	if t.Retransmits+p.Retransmits > 0 {
+		fmt.Fprintf(w, "\nclient retransmissions: tlsm %d, peer %d\n", t.Retransmits, p.Retransmits)
+	}
 }
 
 // mainScale runs and prints the scale figures.

@@ -15,27 +15,35 @@ import (
 // work on both sides; the resumption benchmarks turn them back on.
 func TLSConfigs() (client, server *fsm.Config) {
 	cert := testcert.MustNew(testcert.ECDSAP256)
-	server = &fsm.Config{
-		Certificates:           []fsm.Certificate{{Certificate: cert.CertDER, PrivateKey: cert.Key, Leaf: cert.Leaf}},
-		SessionTicketsDisabled: true,
-	}
 	// P-256 names the certificate's curve, which TLS 1.2 asks the client
 	// to list; the key exchange is X25519, the server's first choice.
 	client = &fsm.Config{RootCAs: cert.CAPool, ServerName: "localhost", CurvePreferences: []fsm.CurveID{fsm.X25519, fsm.CurveP256}}
-	server.CurvePreferences = []fsm.CurveID{fsm.X25519}
-	return client, server
+	return client, tlsServerConfig(cert)
+}
+
+// tlsServerConfig is TLSConfigs' server, with cert.
+func tlsServerConfig(cert *testcert.Cert) *fsm.Config {
+	return &fsm.Config{
+		Certificates:           []fsm.Certificate{{Certificate: cert.CertDER, PrivateKey: cert.Key, Leaf: cert.Leaf}},
+		SessionTicketsDisabled: true,
+		CurvePreferences:       []fsm.CurveID{fsm.X25519},
+	}
 }
 
 // GoConfigs returns crypto/tls configurations matching TLSConfigs:
 // TLS 1.3 only, X25519, the same certificate, no session tickets.
 func GoConfigs() (client, server *gotls.Config) {
 	cert := testcert.MustNew(testcert.ECDSAP256)
-	server = &gotls.Config{Certificates: []gotls.Certificate{cert.TLSCertificate()}, SessionTicketsDisabled: true}
 	client = &gotls.Config{
 		RootCAs: cert.CAPool, ServerName: "localhost",
 		CurvePreferences: []gotls.CurveID{gotls.X25519}, MinVersion: gotls.VersionTLS13,
 	}
-	return client, server
+	return client, goServerConfig(cert)
+}
+
+// goServerConfig is GoConfigs' server, with cert.
+func goServerConfig(cert *testcert.Cert) *gotls.Config {
+	return &gotls.Config{Certificates: []gotls.Certificate{cert.TLSCertificate()}, SessionTicketsDisabled: true}
 }
 
 // Handshaker is a connection whose handshake can be run on its own:

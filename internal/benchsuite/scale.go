@@ -3,6 +3,7 @@ package benchsuite
 import (
 	"bufio"
 	"context"
+	gotls "crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,8 @@ import (
 	"github.com/tlsm/tlsm/dtls"
 	"github.com/tlsm/tlsm/fsm"
 	"github.com/tlsm/tlsm/internal/loadgen"
+	"github.com/tlsm/tlsm/internal/testcert"
+	"github.com/tlsm/tlsm/tls"
 )
 
 // The scale figures put many DTLS 1.2 associations on one server socket:
@@ -31,14 +34,24 @@ import (
 // X25519, an ECDSA P-256 chain, a cookie exchange, no resumption), and
 // both run each association's handshake in a goroutine that ends with
 // it, then keep the association, reading nothing, until the end.
+//
+// The TLS scale figures do the same over TCP: a tls.Listen or a
+// crypto/tls listener, TLS 1.3 configured as TLSConfigs and GoConfigs,
+// and the same clients for both, tls.Conns of tlsm made by a pool of
+// goroutines in the measuring process, which then read nothing.
 
 // Scale servers.
 const (
 	ScaleTLSM = "tlsm"
 	ScalePion = "pion"
+	// ScaleTLS and ScaleGoTLS are TLS 1.3 over TCP: tls.Listen and
+	// crypto/tls's listener.
+	ScaleTLS   = "tlsm-tls"
+	ScaleGoTLS = "crypto-tls"
 )
 
-// ScaleServer is a DTLS 1.2 server on 127.0.0.1 for the scale figures.
+// ScaleServer is a DTLS 1.2 or TLS 1.3 server on 127.0.0.1 for the scale
+// figures.
 type ScaleServer struct {
 	ln    net.Listener
 	conns sync.Map // net.Conn → struct{}
@@ -50,27 +63,43 @@ type ScaleServer struct {
 	wg         sync.WaitGroup
 }
 
-// StartScaleServer starts the server of library (ScaleTLSM, ScalePion).
+// StartScaleServer starts the server of library (ScaleTLSM, ScalePion,
+// ScaleTLS, ScaleGoTLS).
 func StartScaleServer(library string) (*ScaleServer, error) {
-	_, sc, cert := dtls12.configs()
-	var ln net.Listener
-	var err error
-	switch library {
-	case ScaleTLSM:
-		ln, err = dtls.Listen("udp", "127.0.0.1:0", sc)
-	case ScalePion:
-		serverOpts, _ := dtls12.pionOptions(cert, 0)
-		ln, err = piondtls.ListenAddr("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}, serverOpts...)
-	default:
-		err = fmt.Errorf("benchsuite: no scale server %q", library)
-	}
+	ln, ca, err := scaleListener(library)
 	if err != nil {
 		return nil, err
 	}
-	s := &ScaleServer{ln: ln, ca: cert.CAPEM}
+	s := &ScaleServer{ln: ln, ca: ca}
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
+}
+
+// scaleListener listens on 127.0.0.1 as library's server, and returns
+// the PEM CA certificate its clients trust.
+func scaleListener(library string) (net.Listener, []byte, error) {
+	loopback := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}
+	switch library {
+	case ScaleTLSM:
+		_, sc, cert := dtls12.configs()
+		ln, err := dtls.Listen("udp", loopback.String(), sc)
+		return ln, cert.CAPEM, err
+	case ScalePion:
+		_, _, cert := dtls12.configs()
+		serverOpts, _ := dtls12.pionOptions(cert, 0)
+		ln, err := piondtls.ListenAddr("udp", loopback, serverOpts...)
+		return ln, cert.CAPEM, err
+	case ScaleTLS:
+		cert := testcert.MustNew(testcert.ECDSAP256)
+		ln, err := tls.Listen("tcp", loopback.String(), tlsServerConfig(cert))
+		return ln, cert.CAPEM, err
+	case ScaleGoTLS:
+		cert := testcert.MustNew(testcert.ECDSAP256)
+		ln, err := gotls.Listen("tcp", loopback.String(), goServerConfig(cert))
+		return ln, cert.CAPEM, err
+	}
+	return nil, nil, fmt.Errorf("benchsuite: no scale server %q", library)
 }
 
 // accept runs every association's handshake and keeps it.
@@ -98,6 +127,10 @@ func (s *ScaleServer) handshake(c net.Conn) {
 		err = c.HandshakeContext(ctx)
 	case *piondtls.Conn:
 		err = c.HandshakeContext(ctx)
+	case *tls.Conn:
+		err = c.HandshakeContext(ctx)
+	case *gotls.Conn:
+		err = c.HandshakeContext(ctx)
 	}
 	if err != nil {
 		s.failures.Add(1)
@@ -106,7 +139,7 @@ func (s *ScaleServer) handshake(c net.Conn) {
 	s.handshakes.Add(1)
 }
 
-// Addr is the server's UDP address.
+// Addr is the server's address.
 func (s *ScaleServer) Addr() string { return s.ln.Addr().String() }
 
 // ScaleUsage is what a scale server has done and holds.
@@ -254,7 +287,7 @@ func RunScale(server *exec.Cmd, library string, conns, inFlight int, idle time.D
 	if err != nil {
 		return Scale{}, err
 	}
-	res, err := measureScale(p, conns, inFlight, idle)
+	res, err := measureScale(p, library, conns, inFlight, idle)
 	if serr := p.stop(); err == nil && serr != nil {
 		err = fmt.Errorf("benchsuite: scale server: %w", serr)
 	}
@@ -262,18 +295,15 @@ func RunScale(server *exec.Cmd, library string, conns, inFlight int, idle time.D
 	return res, err
 }
 
-// measureScale makes the associations with p's server and measures it.
-func measureScale(p *scaleProcess, conns, inFlight int, idle time.Duration) (Scale, error) {
+// measureScale makes the associations with p's server, of library, and
+// measures it.
+func measureScale(p *scaleProcess, library string, conns, inFlight int, idle time.Duration) (Scale, error) {
 	res := Scale{Conns: conns, InFlight: inFlight, Idle: idle}
-	cfg, err := scaleClientConfig(p.hello.CA)
-	if err != nil {
-		return res, err
-	}
 	before, err := p.usage(true)
 	if err != nil {
 		return res, err
 	}
-	d, err := loadgen.New(p.hello.Addr, cfg)
+	d, err := newScaleClients(library, p.hello)
 	if err != nil {
 		return res, err
 	}
@@ -323,7 +353,7 @@ func settledUsage(p *scaleProcess, conns int64) (ScaleUsage, error) {
 
 // measureIdleCPU measures the server's CPU time while every association
 // is idle, the clients answering whatever comes.
-func measureIdleCPU(p *scaleProcess, d *loadgen.Driver, res Scale) (Scale, error) {
+func measureIdleCPU(p *scaleProcess, d scaleClients, res Scale) (Scale, error) {
 	start, err := p.usage(false)
 	if err != nil {
 		return res, err
@@ -340,15 +370,116 @@ func measureIdleCPU(p *scaleProcess, d *loadgen.Driver, res Scale) (Scale, error
 	return res, nil
 }
 
-// scaleClientConfig is the clients' configuration: DTLSConfigs' client,
-// trusting caPEM.
-func scaleClientConfig(caPEM []byte) (*fsm.Config, error) {
-	cc, _, _ := dtls12.configs()
+// scaleClients make the associations of a scale run and keep them:
+// loadgen's DTLS clients, or tlsClients.
+type scaleClients interface {
+	// Connect makes n associations, inFlight at a time.
+	Connect(n, inFlight int, timeout time.Duration) (loadgen.Result, error)
+	// Serve keeps the associations for d, answering what comes.
+	Serve(d time.Duration) error
+	// Close ends every association.
+	Close() error
+}
+
+// newScaleClients returns the clients for a server of library that said
+// hello: fsm.Conn DTLS clients (DTLSConfigs' client) for the DTLS
+// servers, tls.Conns (TLSConfigs' client) for the TLS ones, trusting the
+// server's CA.
+func newScaleClients(library string, hello scaleHello) (scaleClients, error) {
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
+	if !pool.AppendCertsFromPEM(hello.CA) {
 		return nil, errors.New("benchsuite: the scale server sent no CA certificate")
 	}
+	if library == ScaleTLS || library == ScaleGoTLS {
+		cc, _ := TLSConfigs()
+		cc.RootCAs = pool
+		return &tlsClients{addr: hello.Addr, cfg: cc}, nil
+	}
+	cc, _, _ := dtls12.configs()
 	cc = cc.Clone()
 	cc.RootCAs = pool
-	return cc, nil
+	d, err := loadgen.New(hello.Addr, cc)
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// tlsClients are tlsm TLS clients over TCP, made by a pool of goroutines
+// and kept without reading.
+type tlsClients struct {
+	addr  string
+	cfg   *fsm.Config
+	mu    sync.Mutex
+	conns []*tls.Conn
+	res   loadgen.Result
+}
+
+// Connect makes n connections, inFlight at a time.
+func (t *tlsClients) Connect(n, inFlight int, timeout time.Duration) (loadgen.Result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	start := time.Now()
+	t.res = loadgen.Result{}
+	next := make(chan struct{})
+	var wg sync.WaitGroup
+	for range inFlight {
+		wg.Go(func() {
+			for range next {
+				t.count(t.dial(ctx))
+			}
+		})
+	}
+	for range n {
+		next <- struct{}{}
+	}
+	close(next)
+	wg.Wait()
+	t.res.Elapsed = time.Since(start)
+	return t.res, nil
+}
+
+// dial connects to the server and runs the handshake.
+func (t *tlsClients) dial(ctx context.Context) (*tls.Conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", t.addr)
+	if err != nil {
+		return nil, err
+	}
+	c := tls.Client(nc, t.cfg)
+	if err := c.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// count keeps c, or counts the failure to make it.
+func (t *tlsClients) count(c *tls.Conn, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err != nil {
+		t.res.Failed++
+		if t.res.FirstErr == nil {
+			t.res.FirstErr = err
+		}
+		return
+	}
+	t.res.Done++
+	t.conns = append(t.conns, c)
+}
+
+// Serve waits for d: nothing comes to an idle TLS client.
+func (t *tlsClients) Serve(d time.Duration) error {
+	time.Sleep(d)
+	return nil
+}
+
+// Close closes every connection.
+func (t *tlsClients) Close() error {
+	for _, c := range t.conns {
+		c.Close()
+	}
+	t.conns = nil
+	return nil
 }
