@@ -189,8 +189,7 @@ type Config struct {
 	// MinVersion and MaxVersion bound the protocol version; zero means
 	// TLS 1.2 and TLS 1.3. Older versions are never negotiated. Over
 	// DTLS the versions are named as for TLS (VersionTLS13 is DTLS 1.3),
-	// and a zero MaxVersion means DTLS 1.2: DTLS 1.3 is experimental
-	// until it has its ACKs, key updates and stateless cookie, and is on
+	// and a zero MaxVersion means DTLS 1.2: DTLS 1.3 is experimental, on
 	// only with MaxVersion VersionTLS13 (or MinVersion VersionTLS13).
 	MinVersion uint16
 	MaxVersion uint16
