@@ -1,5 +1,6 @@
 // Package dtls puts tlsm's sans-I/O state machine (package fsm) on
-// datagrams: DTLS 1.2 over a net.PacketConn, usually UDP.
+// datagrams: DTLS 1.2, and DTLS 1.3 when the Config enables it, over a
+// net.PacketConn, usually UDP.
 //
 // A *Conn is a net.Conn whose Read returns one record of application data
 // at a time and whose Write sends records that each fit a datagram of
@@ -26,4 +27,12 @@
 // Retransmission timers are runtime timers (time.AfterFunc): an idle Conn
 // has no goroutine, and a timer still fires while a reader is blocked on
 // the socket.
+//
+// How the socket is read and written: a *net.UDPConn, on Linux, a batch
+// of datagrams per system call (recvmmsg, sendmmsg); any other PacketConn
+// that has ReadFromUDPAddrPort (a type embedding a *net.UDPConn has it)
+// a datagram at a time through that method, which allocates no address;
+// the rest through ReadFrom and WriteTo. A wrapper that changes what its
+// socket reads must therefore override ReadFromUDPAddrPort as well as
+// ReadFrom.
 package dtls
