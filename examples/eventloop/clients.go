@@ -14,26 +14,6 @@ import (
 	"github.com/tlsm/tlsm/internal/loadgen"
 )
 
-// timer is a time a peer asked to be called at.
-type timer struct {
-	at time.Time
-	p  *peer
-}
-
-// timerHeap orders timers by time, earliest first (container/heap).
-type timerHeap []timer
-
-func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *timerHeap) Push(x any)        { *h = append(*h, x.(timer)) }
-func (h *timerHeap) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return t
-}
-
 // forgetful is a client session cache that keeps nothing: each client
 // here stands for another machine, which would not share sessions, so
 // every handshake is a full one.

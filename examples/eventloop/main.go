@@ -18,7 +18,6 @@ package main
 
 import (
 	"bytes"
-	"container/heap"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -34,6 +33,7 @@ import (
 	"time"
 
 	"github.com/tlsm/tlsm/fsm"
+	"github.com/tlsm/tlsm/internal/timers"
 )
 
 func main() {
@@ -84,7 +84,7 @@ type loop struct {
 	cfg    *fsm.Config
 	log    *slog.Logger
 	peers  map[string]*peer
-	timers timerHeap
+	timers timers.Queue[*peer]
 	buf    []byte
 }
 
@@ -123,8 +123,8 @@ func (l *loop) run(stop <-chan struct{}) error {
 // nextDeadline is the earliest timer, or a second from now.
 func (l *loop) nextDeadline() time.Time {
 	next := time.Now().Add(time.Second)
-	if len(l.timers) > 0 && l.timers[0].at.Before(next) {
-		next = l.timers[0].at
+	if at, ok := l.timers.Next(); ok && at.Before(next) {
+		next = at
 	}
 	return next
 }
@@ -154,14 +154,14 @@ func (l *loop) handle(now time.Time, addr net.Addr, d []byte) {
 // timer whose Conn has since asked for another time, or is gone, is
 // skipped.
 func (l *loop) fireTimers(now time.Time) {
-	for len(l.timers) > 0 && !now.Before(l.timers[0].at) {
-		t := heap.Pop(&l.timers).(timer)
-		if t.p.gone || !t.p.deadline.Equal(t.at) {
+	for t, ok := l.timers.PopDue(now); ok; t, ok = l.timers.PopDue(now) {
+		p := t.Key
+		if p.gone || !p.deadline.Equal(t.At) {
 			continue
 		}
-		t.p.deadline = time.Time{}
-		t.p.conn.HandleTimeout(now)
-		l.drain(now, t.p)
+		p.deadline = time.Time{}
+		p.conn.HandleTimeout(now)
+		l.drain(now, p)
 	}
 }
 
@@ -175,7 +175,7 @@ func (l *loop) drain(now time.Time, p *peer) {
 		case fsm.EventTimer:
 			p.deadline = ev.Deadline
 			if !ev.Deadline.IsZero() {
-				heap.Push(&l.timers, timer{at: ev.Deadline, p: p})
+				l.timers.Push(ev.Deadline, p)
 			}
 		case fsm.EventData:
 			reply := bytes.ToUpper(ev.Data)

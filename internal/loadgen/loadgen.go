@@ -9,12 +9,12 @@
 package loadgen
 
 import (
-	"container/heap"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/tlsm/tlsm/fsm"
+	"github.com/tlsm/tlsm/internal/timers"
 )
 
 // ErrTimeout is returned when the clients did not finish in time.
@@ -65,7 +65,7 @@ type Driver struct {
 	cfg     *fsm.Config
 	poll    *poller
 	clients []*client
-	timers  timerHeap
+	timers  timers.Queue[int]
 	buf     []byte
 	// inState counts the clients in each state; awaiting counts those a
 	// RoundTrip waits for.
@@ -211,8 +211,8 @@ func (d *Driver) run(until time.Time, done func() bool) error {
 		if wait <= 0 {
 			return ErrTimeout
 		}
-		if len(d.timers) > 0 {
-			wait = min(wait, d.timers[0].at.Sub(now))
+		if at, ok := d.timers.Next(); ok {
+			wait = min(wait, at.Sub(now))
 		}
 		ready, err := d.poll.wait(wait)
 		if err != nil {
@@ -242,10 +242,9 @@ func (d *Driver) receive(c *client) {
 // fireTimers hands the time to the clients whose timers have passed. An
 // entry whose client has since asked for another time is skipped.
 func (d *Driver) fireTimers(now time.Time) {
-	for len(d.timers) > 0 && !now.Before(d.timers[0].at) {
-		t := heap.Pop(&d.timers).(timer)
-		c := d.clients[t.client]
-		if !c.deadline.Equal(t.at) || c.state != handshaking && c.state != established {
+	for t, ok := d.timers.PopDue(now); ok; t, ok = d.timers.PopDue(now) {
+		c := d.clients[t.Key]
+		if !c.deadline.Equal(t.At) || c.state != handshaking && c.state != established {
 			continue
 		}
 		c.deadline = time.Time{}
@@ -264,7 +263,7 @@ func (d *Driver) drain(c *client) {
 		case fsm.EventTimer:
 			c.deadline = ev.Deadline
 			if !ev.Deadline.IsZero() {
-				heap.Push(&d.timers, timer{at: ev.Deadline, client: c.index})
+				d.timers.Push(ev.Deadline, c.index)
 			}
 		case fsm.EventRetransmit:
 			d.retransmits++
@@ -341,24 +340,4 @@ func (d *Driver) result(first int, want state, start time.Time) Result {
 		}
 	}
 	return res
-}
-
-// timer is a time a client asked to be called at.
-type timer struct {
-	at     time.Time
-	client int
-}
-
-// timerHeap orders timers by time, earliest first.
-type timerHeap []timer
-
-func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *timerHeap) Push(x any)        { *h = append(*h, x.(timer)) }
-func (h *timerHeap) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return t
 }
