@@ -253,15 +253,18 @@ func (c *Conn) NextEvent() Event {
 // drained since the last call into c, to write without copying them, and
 // gives c spare (emptied) to produce into from now on, so that the bytes
 // taken stay as they are whatever c is called for next. It returns nil,
-// and keeps nothing of spare, while events wait to be drained, and on a
-// datagram Conn. Over a stream, a caller that takes the output of every
-// call this way and hands back the buffer it has written moves records
-// from the sealing to the socket without a copy.
+// and keeps nothing of spare, while events wait to be drained, on a
+// datagram Conn, and when c let go of its output buffer as the events of
+// a completed handshake were drained (see NextEvent): the caller then
+// writes the Data of the events it drained, which stay valid. Over a
+// stream, a caller that takes the output of every call this way and
+// hands back the buffer it has written moves records from the sealing to
+// the socket without a copy, the buffer keeping its capacity.
 func (c *Conn) TakeTransmitted(spare []byte) []byte {
 	if !c.events.empty() || c.transport.Datagram || c.outMark == 0 {
 		return nil
 	}
-	out := c.out[:c.outMark:c.outMark]
+	out := c.out[:c.outMark] // with its capacity, for the caller to hand back
 	c.out, c.outMark = spare[:0], 0
 	return out
 }

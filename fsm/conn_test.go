@@ -265,6 +265,7 @@ func TestTakeTransmitted(t *testing.T) {
 	p := memconn.New(cc, sc)
 	require.NoError(t, p.Handshake())
 	client, server := p.Client.Conn, p.Server.Conn
+	require.Nil(t, client.TakeTransmitted(nil), "the output buffer was let go of at the handshake's end")
 
 	_, err := client.Write(p.Now, []byte("undrained"))
 	require.NoError(t, err)

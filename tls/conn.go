@@ -340,7 +340,10 @@ func (c *Conn) queueTransmitsLocked() {
 		if out != nil {
 			c.spare = nil
 		}
-		if len(out) == size { // as it always is: the output of the calls since the last drain
+		// out is the output of the calls since the last drain, or nil
+		// when the core let go of its buffer as a handshake ended: then
+		// the events' bytes are copied.
+		if len(out) == size {
 			c.pending = out
 			clear(c.transmits)
 			c.transmits = c.transmits[:0]

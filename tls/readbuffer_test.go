@@ -113,3 +113,31 @@ func TestReadsOfEverySize(t *testing.T) {
 	require.NoError(t, <-done)
 	require.Equal(t, stream, got)
 }
+
+// TestWritesOfVaryingSizeReuseBuffers: Writes of sizes that go up and
+// down reuse the two buffers that alternate between the sealing and the
+// socket, whatever the size of the Write before: no allocation per
+// Write once both have grown to the largest.
+func TestWritesOfVaryingSizeReuseBuffers(t *testing.T) {
+	cert := testcert.MustNew(testcert.ECDSAP256)
+	a, z := tcpPair(t)
+	cli := tls.Client(a, &tls.Config{RootCAs: cert.CAPool, ServerName: "localhost"})
+	srv := tls.Server(z, &tls.Config{Certificates: []tls.Certificate{tlsmCert(cert)}})
+	defer cli.Close()
+	defer srv.Close()
+	require.NoError(t, handshakeBoth(cli, srv))
+	go io.Copy(io.Discard, srv)
+
+	msg := make([]byte, 60000)
+	writes := func() {
+		for _, n := range []int{100, 1000, 10000, 60000, 3000} {
+			if _, err := cli.Write(msg[:n]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	writes()
+	if allocs := testing.AllocsPerRun(50, writes); !raceEnabled {
+		require.Zero(t, allocs, "allocations per round of five Writes of 100 B to 60 KB")
+	}
+}
