@@ -150,8 +150,8 @@ type Conn struct {
 }
 
 // datagramBuffers lends receive buffers to Conns that read their own
-// socket a datagram at a time, for the length of one read: a Conn not
-// reading holds none.
+// socket, a datagram or a batch at a time, for the length of one read: a
+// Conn not reading holds none.
 var datagramBuffers = sync.Pool{New: func() any { b := make([]byte, maxDatagram); return &b }}
 
 // Client returns a client Conn exchanging datagrams with raddr over
@@ -404,17 +404,12 @@ func (s source) key() addrKey {
 	return keyOfAddrPort(s.ap)
 }
 
-// addrPortReader is a UDP socket that reads the source of a datagram as
-// a netip.AddrPort, without allocating: a *net.UDPConn, or a type that
-// wraps one and has the method too.
-type addrPortReader interface {
-	ReadFromUDPAddrPort(b []byte) (n int, addr netip.AddrPort, err error)
-}
-
 // readSource reads one datagram from pconn and where it came from, from
-// a UDP socket (an addrPortReader) without allocating the address.
+// a *net.UDPConn without allocating the address. Any other PacketConn,
+// a type that embeds a *net.UDPConn included, is read with its ReadFrom,
+// which a wrapper may have overridden to filter or change what it reads.
 func readSource(pconn net.PacketConn, buf []byte) (n int, src source, err error) {
-	if udp, ok := pconn.(addrPortReader); ok {
+	if udp, ok := pconn.(*net.UDPConn); ok {
 		n, src.ap, err = udp.ReadFromUDPAddrPort(buf)
 	} else {
 		n, src.other, err = pconn.ReadFrom(buf)

@@ -28,11 +28,9 @@
 // has no goroutine, and a timer still fires while a reader is blocked on
 // the socket.
 //
-// How the socket is read and written: a *net.UDPConn, on Linux, a batch
-// of datagrams per system call (recvmmsg, sendmmsg); any other PacketConn
-// that has ReadFromUDPAddrPort (a type embedding a *net.UDPConn has it)
-// a datagram at a time through that method, which allocates no address;
-// the rest through ReadFrom and WriteTo. A wrapper that changes what its
-// socket reads must therefore override ReadFromUDPAddrPort as well as
-// ReadFrom.
+// How the socket is read and written: a *net.UDPConn a batch of
+// datagrams per system call on Linux (recvmmsg, sendmmsg), elsewhere a
+// datagram at a time without allocating the source address; any other
+// PacketConn, a type that wraps or embeds a *net.UDPConn included, a
+// datagram at a time through its own ReadFrom and WriteTo.
 package dtls

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -16,12 +15,13 @@ import (
 // system call, and to which it writes a flush of several datagrams with
 // one sendmmsg (on Linux); and on the same sockets behind
 // SingleDatagramIO, which hides the *net.UDPConn so that dtls reads and
-// writes them a datagram per system call, without allocating either.
+// writes them a datagram per system call, through ReadFrom and WriteTo
+// (a read then makes a net.Addr of the source: two small allocations).
 
 // SingleDatagramIO returns pc, a *net.UDPConn, behind a wrapper that
-// offers its ReadFromUDPAddrPort and WriteToUDPAddrPort but not the
-// *net.UDPConn itself, so that dtls reads and writes it a datagram per
-// system call. Other PacketConns are returned as they are.
+// offers its net.PacketConn methods but not the *net.UDPConn itself, so
+// that dtls reads and writes it a datagram per system call. Other
+// PacketConns are returned as they are.
 func SingleDatagramIO(pc net.PacketConn) net.PacketConn {
 	if u, ok := pc.(*net.UDPConn); ok {
 		return &singleDatagramConn{udp: u}
@@ -35,20 +35,9 @@ type singleDatagramConn struct{ udp *net.UDPConn }
 // ReadFrom reads a datagram and its source.
 func (c *singleDatagramConn) ReadFrom(p []byte) (int, net.Addr, error) { return c.udp.ReadFrom(p) }
 
-// ReadFromUDPAddrPort reads a datagram and its source, without
-// allocating.
-func (c *singleDatagramConn) ReadFromUDPAddrPort(p []byte) (int, netip.AddrPort, error) {
-	return c.udp.ReadFromUDPAddrPort(p)
-}
-
 // WriteTo writes a datagram to addr.
 func (c *singleDatagramConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	return c.udp.WriteTo(p, addr)
-}
-
-// WriteToUDPAddrPort writes a datagram to addr.
-func (c *singleDatagramConn) WriteToUDPAddrPort(p []byte, addr netip.AddrPort) (int, error) {
-	return c.udp.WriteToUDPAddrPort(p, addr)
 }
 
 // Close closes the socket.
