@@ -118,9 +118,9 @@ func (s *batchSocket) read() (b *recvBatch, n int, err error) {
 }
 
 // recvmmsg is the callback of read: it reads what the socket holds, up
-// to vlen datagrams. The buffers past the first are borrowed only while
-// there is something to read, so a reader waiting holds one, as a read
-// of one datagram does.
+// to vlen datagrams. The buffers past the first are borrowed for each
+// attempt and handed back when it finds nothing, so a reader waiting
+// holds one, as a read of one datagram does.
 func (s *batchSocket) recvmmsg(fd uintptr) bool {
 	b := s.cur
 	b.prepare(s.vlen)
@@ -362,15 +362,15 @@ func zoneName(id uint32) string {
 	if name, ok := zones.names[id]; ok {
 		return name
 	}
-	name := strconv.FormatUint(uint64(id), 10)
-	if ifi, err := net.InterfaceByIndex(int(id)); err == nil {
-		name = ifi.Name
+	ifi, err := net.InterfaceByIndex(int(id))
+	if err != nil {
+		return strconv.FormatUint(uint64(id), 10) // not kept: the next may find it
 	}
 	if zones.names == nil {
 		zones.names = make(map[uint32]string)
 	}
-	zones.names[id] = name
-	return name
+	zones.names[id] = ifi.Name
+	return ifi.Name
 }
 
 // sendBatch is the memory of one sendmmsg: message headers pointing into
@@ -442,9 +442,10 @@ func (b *sendBatch) pack(d *datagrams, i int) {
 }
 
 // clear drops the pointers into the datagrams sent, which the pool must
-// not keep alive.
+// not keep alive: all of them, as a flush of more than a batch leaves
+// some from its first batch beyond the count of its last.
 func (b *sendBatch) clear() {
-	for k := range b.count {
+	for k := range b.iovs {
 		b.iovs[k].Base = nil
 	}
 	b.count = 0

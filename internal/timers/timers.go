@@ -54,6 +54,7 @@ func (h *entries[K]) Push(x any)        { *h = append(*h, x.(Entry[K])) }
 func (h *entries[K]) Pop() any {
 	old := *h
 	e := old[len(old)-1]
+	old[len(old)-1] = Entry[K]{} // the key, once popped, is not kept alive
 	*h = old[:len(old)-1]
 	return e
 }
