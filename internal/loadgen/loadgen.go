@@ -117,9 +117,13 @@ func (d *Driver) Connect(n, inFlight int, timeout time.Duration) (Result, error)
 // RoundTrip has every established client send msg, at most inFlight
 // awaiting their reply at a time (UDP drops what a socket has no room
 // for, and DTLS sends application data once), and waits, until timeout,
-// for each to receive a reply for which ok is true.
+// for each to receive a reply for which ok is true. Replies an earlier
+// RoundTrip still waited for when it timed out are waited for no more.
 func (d *Driver) RoundTrip(msg []byte, ok func(reply []byte) bool, inFlight int, timeout time.Duration) (Result, error) {
 	start := time.Now()
+	for _, c := range d.clients {
+		d.answered(c)
+	}
 	var asked []*client
 	next := 0
 	allAnswered := func() bool {

@@ -35,6 +35,8 @@ func upperServer(t *testing.T) (addr string, cert *testcert.Cert) {
 	return ln.Addr().String(), cert
 }
 
+// upper answers every record with it in upper case, but "silence" with
+// nothing.
 func upper(c net.Conn) {
 	defer c.Close()
 	buf := make([]byte, 2048)
@@ -42,6 +44,9 @@ func upper(c net.Conn) {
 		n, err := c.Read(buf)
 		if err != nil {
 			return
+		}
+		if string(buf[:n]) == "silence" {
+			continue
 		}
 		if _, err := c.Write(bytes.ToUpper(buf[:n])); err != nil {
 			return
@@ -75,6 +80,24 @@ func TestDriverConnectsAndRoundTrips(t *testing.T) {
 	res, err = d.RoundTrip([]byte("again"), func(r []byte) bool { return string(r) == "AGAIN" }, 8, 30*time.Second)
 	require.NoError(t, err)
 	require.Equal(t, 170, res.Done)
+}
+
+// TestRoundTripAfterTimeout: a RoundTrip that timed out with replies
+// outstanding leaves nothing behind that the next one waits for.
+func TestRoundTripAfterTimeout(t *testing.T) {
+	addr, cert := upperServer(t)
+	d, err := New(addr, &fsm.Config{RootCAs: cert.CAPool, ServerName: "localhost"})
+	require.NoError(t, err)
+	defer d.Close()
+	_, err = d.Connect(10, 10, 30*time.Second)
+	require.NoError(t, err)
+
+	res, err := d.RoundTrip([]byte("silence"), func([]byte) bool { return true }, 10, 200*time.Millisecond)
+	require.ErrorIs(t, err, ErrTimeout)
+	require.Zero(t, res.Done)
+	res, err = d.RoundTrip([]byte("ping"), func(r []byte) bool { return string(r) == "PING" }, 10, 30*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, 10, res.Done, res.FirstErr)
 }
 
 func TestDriverReportsFailedHandshakes(t *testing.T) {
