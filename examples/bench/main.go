@@ -9,7 +9,7 @@
 //	go run ./examples/bench -quick    # one run of 200 ms: under a minute
 //	go run ./examples/bench -tsv      # figure<TAB>tlsm<TAB>peer<TAB>unit<TAB>ratio
 //	go run ./examples/bench -run DTLS # only the figures whose name matches
-//	go run ./examples/bench -scale 10000 # 10,000 DTLS associations on one socket, tlsm vs pion
+//	go run ./examples/bench -scale 10000 # 10,000 DTLS associations on one socket (tlsm vs pion) and TLS connections to one listener (tlsm vs crypto/tls)
 //
 // The same bodies run under `go test -bench` at the module root.
 package main
@@ -521,9 +521,9 @@ func main() {
 	filter := fs.String("run", "", "measure only the figures whose name matches this regular expression")
 	count := fs.Int("count", 0, "runs of each benchmark, the median counting (default 1 with -quick, 5 without)")
 	conns := fs.Int("conns", 0, "connections per idle figure (default 1000 with -quick, 2000 without)")
-	scale := fs.Int("scale", 0, "instead of the suite, the scale figures: this many DTLS associations on one server socket, tlsm's and pion's")
+	scale := fs.Int("scale", 0, "instead of the suite, the scale figures: this many DTLS associations on one server socket (tlsm's and pion's) and TLS connections to one listener (tlsm's and crypto/tls's)")
 	inFlight := fs.Int("scale-inflight", 64, "handshakes under way at once in the scale figures")
-	idle := fs.Duration("scale-idle", 10*time.Second, "how long the scale figures measure idle associations")
+	idle := fs.Duration("scale-idle", 10*time.Second, "how long the scale figures measure idle connections")
 	fs.Parse(os.Args[1:])
 	if *scale > 0 {
 		mainScale(scaleOptions{conns: *scale, inFlight: *inFlight, idle: *idle})

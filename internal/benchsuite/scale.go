@@ -146,7 +146,7 @@ func (s *ScaleServer) Addr() string { return s.ln.Addr().String() }
 type ScaleUsage struct {
 	Handshakes, Failures int64
 	// Bytes is the live heap and goroutine stacks after a collection
-	// (zero when not asked for), Goroutines the goroutines then.
+	// (zero when not asked for); Goroutines is the goroutines.
 	Bytes      uint64
 	Goroutines int
 	// CPU is the process's user and system time so far.
@@ -162,9 +162,9 @@ func (s *ScaleServer) Usage(memory bool) ScaleUsage {
 	u := ScaleUsage{Handshakes: s.handshakes.Load(), Failures: s.failures.Load()}
 	if memory {
 		u.Bytes = liveMemory()
-		u.Goroutines = runtime.NumGoroutine()
 		debug.FreeOSMemory()
 	}
+	u.Goroutines = runtime.NumGoroutine()
 	u.CPU = time.Duration(processCPU())
 	return u
 }
@@ -326,17 +326,23 @@ func measureScale(p *scaleProcess, library string, conns, inFlight int, idle tim
 		return res, err
 	}
 	res.ServerCPUPerHandshake = (busy.CPU - before.CPU) / time.Duration(conns)
-	res.BytesPerConn = float64(int64(busy.Bytes)-int64(before.Bytes)) / float64(conns)
-	res.GoroutinesPerConn = float64(busy.Goroutines-before.Goroutines) / float64(conns)
+	held, err := p.usage(true)
+	if err != nil {
+		return res, err
+	}
+	res.BytesPerConn = float64(int64(held.Bytes)-int64(before.Bytes)) / float64(conns)
+	res.GoroutinesPerConn = float64(held.Goroutines-before.Goroutines) / float64(conns)
 	return measureIdleCPU(p, d, res)
 }
 
 // settledUsage waits, up to ten seconds, for the server to count conns
 // handshakes, and for its goroutines to settle, and returns its usage.
+// It does not ask for memory, whose collections would count as the
+// handshakes' CPU time.
 func settledUsage(p *scaleProcess, conns int64) (ScaleUsage, error) {
 	var last ScaleUsage
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		u, err := p.usage(true)
+		u, err := p.usage(false)
 		if err != nil {
 			return u, err
 		}
