@@ -144,8 +144,9 @@ func (cc *CertificateCache) store(key string, cert *x509.Certificate) {
 
 // sweepCertsLocked removes the entries of collected certificates. Stores
 // call it once they outnumber the entries the last sweep kept, so that
-// the map holds at most twice its live entries (and sweepFloor more) and
-// each store pays for a bounded share of a sweep.
+// the map holds at most twice the entries that sweep kept (and
+// sweepFloor more), and each store pays for a bounded share of a sweep.
+// Entries that die after a sweep stay until stores or Len sweep again.
 func (cc *CertificateCache) sweepCertsLocked() {
 	for key, ptr := range cc.certs {
 		if ptr.Value() == nil {
