@@ -45,33 +45,51 @@ func scaleServerCommand(library string) (*exec.Cmd, error) {
 	return cmd, nil
 }
 
-// scalePairs are the scale figures' servers, tlsm's and its peer's.
+// scalePairs are the scale figures' servers, tlsm's and its peer's: a
+// peer library, or tlsm's DTLS listener without batched datagram I/O.
 var scalePairs = []struct {
 	tlsm, peer string
-	// what and peerName say what the figures measure.
+	// what, tlsmName and peerName say what the figures measure.
 	what, tlsmName, peerName string
 }{
 	{benchsuite.ScaleTLSM, benchsuite.ScalePion, "DTLS 1.2 associations on one server socket", "dtls.Listen", "pion/dtls v4 listener"},
 	{benchsuite.ScaleTLS, benchsuite.ScaleGoTLS, "TLS 1.3 connections over TCP to one listener", "tls.Listen", "crypto/tls listener"},
+	{benchsuite.ScaleTLSM, benchsuite.ScaleTLSMSingle, "DTLS 1.2 associations on one server socket", "dtls.Listen batching recvmmsg/sendmmsg", "dtls.Listen a datagram per system call"},
 }
 
-// runScale measures each pair's servers in turn, tlsm's first.
+// runScale measures each pair's servers, tlsm's first, each server once
+// however many pairs it is in.
 func runScale(opts scaleOptions) ([]benchsuite.Scale, error) {
 	var res []benchsuite.Scale
+	measured := map[string]benchsuite.Scale{}
 	for _, pair := range scalePairs {
 		for _, library := range []string{pair.tlsm, pair.peer} {
-			cmd, err := scaleServerCommand(library)
-			if err != nil {
-				return res, err
-			}
-			s, err := benchsuite.RunScale(cmd, library, opts.conns, opts.inFlight, opts.idle)
-			if err != nil {
-				return res, fmt.Errorf("%s: %w", library, err)
+			s, ok := measured[library]
+			if !ok {
+				var err error
+				if s, err = measureServer(library, opts); err != nil {
+					return res, err
+				}
+				measured[library] = s
 			}
 			res = append(res, s)
 		}
 	}
 	return res, nil
+}
+
+// measureServer runs library's scale server in a process of its own and
+// measures it.
+func measureServer(library string, opts scaleOptions) (benchsuite.Scale, error) {
+	cmd, err := scaleServerCommand(library)
+	if err != nil {
+		return benchsuite.Scale{}, err
+	}
+	s, err := benchsuite.RunScale(cmd, library, opts.conns, opts.inFlight, opts.idle)
+	if err != nil {
+		return s, fmt.Errorf("%s: %w", library, err)
+	}
+	return s, nil
 }
 
 // writeScale prints the scale figures, a table for each pair measured,

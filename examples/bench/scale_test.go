@@ -31,7 +31,8 @@ func TestScaleFigures(t *testing.T) {
 	const conns = 200
 	res, err := runScale(scaleOptions{conns: conns, inFlight: 16, idle: 200 * time.Millisecond})
 	require.NoError(t, err)
-	libraries := []string{benchsuite.ScaleTLSM, benchsuite.ScalePion, benchsuite.ScaleTLS, benchsuite.ScaleGoTLS}
+	libraries := []string{benchsuite.ScaleTLSM, benchsuite.ScalePion, benchsuite.ScaleTLS, benchsuite.ScaleGoTLS,
+		benchsuite.ScaleTLSM, benchsuite.ScaleTLSMSingle}
 	require.Len(t, res, len(libraries))
 	for i, library := range libraries {
 		s := res[i]
@@ -44,10 +45,13 @@ func TestScaleFigures(t *testing.T) {
 	require.Less(t, res[0].GoroutinesPerConn, 0.05)
 	require.GreaterOrEqual(t, res[1].GoroutinesPerConn, 1.0)
 	require.Less(t, res[2].GoroutinesPerConn, 0.05)
+	require.Equal(t, res[0], res[4], "tlsm's DTLS server is measured once")
+	require.Less(t, res[5].GoroutinesPerConn, 0.05)
 
 	var out bytes.Buffer
 	writeScale(&out, res)
 	require.Contains(t, out.String(), "200 DTLS 1.2 associations on one server socket")
 	require.Contains(t, out.String(), "200 TLS 1.3 connections over TCP to one listener")
 	require.Contains(t, out.String(), "server memory per idle connection")
+	require.Contains(t, out.String(), "dtls.Listen a datagram per system call")
 }

@@ -44,6 +44,9 @@ import (
 const (
 	ScaleTLSM = "tlsm"
 	ScalePion = "pion"
+	// ScaleTLSMSingle is ScaleTLSM with its socket read and written a
+	// datagram per system call (SingleDatagramIO), without batches.
+	ScaleTLSMSingle = "tlsm-single"
 	// ScaleTLS and ScaleGoTLS are TLS 1.3 over TCP: tls.Listen and
 	// crypto/tls's listener.
 	ScaleTLS   = "tlsm-tls"
@@ -64,7 +67,7 @@ type ScaleServer struct {
 }
 
 // StartScaleServer starts the server of library (ScaleTLSM, ScalePion,
-// ScaleTLS, ScaleGoTLS).
+// ScaleTLSMSingle, ScaleTLS, ScaleGoTLS).
 func StartScaleServer(library string) (*ScaleServer, error) {
 	ln, ca, err := scaleListener(library)
 	if err != nil {
@@ -85,6 +88,13 @@ func scaleListener(library string) (net.Listener, []byte, error) {
 		_, sc, cert := dtls12.configs()
 		ln, err := dtls.Listen("udp", loopback.String(), sc)
 		return ln, cert.CAPEM, err
+	case ScaleTLSMSingle:
+		_, sc, cert := dtls12.configs()
+		pc, err := net.ListenPacket("udp", loopback.String())
+		if err != nil {
+			return nil, nil, err
+		}
+		return dtls.NewListener(SingleDatagramIO(pc), sc), cert.CAPEM, nil
 	case ScalePion:
 		_, _, cert := dtls12.configs()
 		serverOpts, _ := dtls12.pionOptions(cert, 0)
