@@ -124,23 +124,34 @@ func (s *batchSocket) read() (b *recvBatch, n int, err error) {
 func (s *batchSocket) recvmmsg(fd uintptr) bool {
 	b := s.cur
 	b.prepare(s.vlen)
+	n, e, done := mmsg(unix.SYS_RECVMMSG, fd, &b.hdrs[0], s.vlen)
+	if !done {
+		if b != s.own {
+			b.returnBuffers(1)
+		}
+		s.waited = true
+		return false
+	}
+	s.got, s.errno = n, e
+	return true
+}
+
+// mmsg runs the system call trap (recvmmsg, sendmmsg) on fd for the n
+// message headers from hdrs, again when a signal interrupts it. It
+// returns the messages done and the error, or done false when the
+// socket would block.
+func mmsg(trap, fd uintptr, hdrs *unix.Mmsghdr, n int) (got int, errno syscall.Errno, done bool) {
 	for {
-		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(s.vlen), 0, 0, 0)
+		r, _, e := unix.Syscall6(trap, fd, uintptr(unsafe.Pointer(hdrs)), uintptr(n), 0, 0, 0)
 		switch e {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
-			if b != s.own {
-				b.returnBuffers(1)
-			}
-			s.waited = true
-			return false
+			return 0, 0, false
 		case 0:
-			s.got = int(n)
-		default:
-			s.errno = e
+			return int(r), 0, true
 		}
-		return true
+		return 0, e, true
 	}
 }
 
@@ -454,18 +465,7 @@ func (b *sendBatch) clear() {
 // sendmmsg is the callback of write: it sends the packed datagrams, or
 // as many as the socket takes.
 func (b *sendBatch) sendmmsg(fd uintptr) bool {
-	for {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(b.count), 0, 0, 0)
-		switch e {
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		case 0:
-			b.sent = int(n)
-		default:
-			b.errno = e
-		}
-		return true
-	}
+	n, e, done := mmsg(unix.SYS_SENDMMSG, fd, &b.hdrs[0], b.count)
+	b.sent, b.errno = n, e
+	return done
 }
