@@ -80,13 +80,7 @@ func TestReadBufferGrowsWithTraffic(t *testing.T) {
 // record and than a socket read: data that goes straight into a Read's
 // buffer and data kept for the next Read come out in order.
 func TestReadsOfEverySize(t *testing.T) {
-	cert := testcert.MustNew(testcert.ECDSAP256)
-	a, z := tcpPair(t)
-	cli := tls.Client(a, &tls.Config{RootCAs: cert.CAPool, ServerName: "localhost"})
-	srv := tls.Server(z, &tls.Config{Certificates: []tls.Certificate{tlsmCert(cert)}})
-	defer cli.Close()
-	defer srv.Close()
-	require.NoError(t, handshakeBoth(cli, srv))
+	cli, srv := connectedOverTCP(t)
 
 	stream := randomBytes(seedFor(t.Name()), 3<<20)
 	sizes := []int{1, 700, 16384, 5, 40000, 16385, 3000, 65536, 12, 100000}
@@ -119,13 +113,7 @@ func TestReadsOfEverySize(t *testing.T) {
 // socket, whatever the size of the Write before: no allocation per
 // Write once both have grown to the largest.
 func TestWritesOfVaryingSizeReuseBuffers(t *testing.T) {
-	cert := testcert.MustNew(testcert.ECDSAP256)
-	a, z := tcpPair(t)
-	cli := tls.Client(a, &tls.Config{RootCAs: cert.CAPool, ServerName: "localhost"})
-	srv := tls.Server(z, &tls.Config{Certificates: []tls.Certificate{tlsmCert(cert)}})
-	defer cli.Close()
-	defer srv.Close()
-	require.NoError(t, handshakeBoth(cli, srv))
+	cli, srv := connectedOverTCP(t)
 	go io.Copy(io.Discard, srv)
 
 	msg := make([]byte, 60000)
@@ -140,4 +128,17 @@ func TestWritesOfVaryingSizeReuseBuffers(t *testing.T) {
 	if allocs := testing.AllocsPerRun(50, writes); !raceEnabled {
 		require.Zero(t, allocs, "allocations per round of five Writes of 100 B to 60 KB")
 	}
+}
+
+// connectedOverTCP returns a client and a server tls.Conn over loopback
+// TCP, handshaken and closed with the test.
+func connectedOverTCP(t *testing.T) (cli, srv *tls.Conn) {
+	t.Helper()
+	cert := testcert.MustNew(testcert.ECDSAP256)
+	a, z := tcpPair(t)
+	cli = tls.Client(a, &tls.Config{RootCAs: cert.CAPool, ServerName: "localhost"})
+	srv = tls.Server(z, &tls.Config{Certificates: []tls.Certificate{tlsmCert(cert)}})
+	t.Cleanup(func() { cli.Close(); srv.Close() })
+	require.NoError(t, handshakeBoth(cli, srv))
+	return cli, srv
 }
