@@ -349,17 +349,33 @@ func (c *Conn) sendPostHandshake(raw []byte) {
 	c.events.push(Event{Kind: EventMessageSent, Message: flights.MsgType(raw[0])})
 }
 
-// addTranscript adds a handshake message to the transcript and, until the
-// version is known to be TLS 1.3, to the raw message log that a TLS 1.2
+// addTranscript adds a handshake message to the transcript and, while
+// logsMessages12 says so, to the raw message log that a TLS 1.2
 // CertificateVerify signs.
 func (c *Conn) addTranscript(raw []byte) {
 	c.transcript.Write(raw)
-	if c.hs != nil && c.version != VersionTLS13 {
+	if c.logsMessages12() {
 		if c.hs.tls12.messages == nil {
 			c.hs.tls12.messages = make([]byte, 0, max(flightSizeHint, len(raw)))
 		}
 		c.hs.tls12.messages = append(c.hs.tls12.messages, raw...)
 	}
+}
+
+// logsMessages12 reports whether the handshake under way keeps the raw
+// messages for a TLS 1.2 CertificateVerify: until the version is known to
+// be TLS 1.3, on a client that has a certificate to offer and on a server
+// that asks for one. Others never sign or check one, and keep no copy of
+// the handshake (a few KB, most of it the certificate chain).
+func (c *Conn) logsMessages12() bool {
+	if c.hs == nil || c.version == VersionTLS13 {
+		return false
+	}
+	if c.isClient {
+		hasCert := len(c.cfg.Certificates) > 0 || c.cfg.GetClientCertificate != nil
+		return hasCert && c.cfg.versionEnabled(c.transport, VersionTLS12)
+	}
+	return c.cfg.ClientAuth != NoClientCert
 }
 
 // setWriteKeys frames what is queued under the old keys, then switches to
