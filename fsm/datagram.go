@@ -138,6 +138,9 @@ type datagramLayer struct {
 	flightOpen bool // messages queued now belong to the current flight
 	sent       int  // items of flight already transmitted
 	dgStart    int  // where the datagram being built starts in the output
+	// frags is where the fragments of a flight item are built on their
+	// way into records, reused across sends until release.
+	frags []byte
 
 	// ack is DTLS 1.3's acknowledgement bookkeeping, made on first use
 	// (a pointer keeps a DTLS 1.2 layer in its size class).
@@ -167,10 +170,11 @@ func (l *datagramLayer) mtu() int {
 
 func (l *datagramLayer) reset() { l.dgStart = 0 }
 
-// release follows the Conn's dropping its output buffer; the last flight
-// must stay ready to be sent again, and the reassembler holds only what is
-// outstanding.
-func (l *datagramLayer) release() { l.dgStart = 0 }
+// release follows the Conn's dropping its output buffer, and drops the
+// fragment scratch (a retransmission after it grows it again); the last
+// flight must stay ready to be sent again, and the reassembler holds only
+// what is outstanding.
+func (l *datagramLayer) release() { l.dgStart, l.frags = 0, nil }
 
 // feed takes one datagram, always read in place (HandleDatagram's
 // contract).
@@ -735,7 +739,7 @@ func (l *datagramLayer) transmitItem(i int) error {
 	}
 	var err error
 	k := 0
-	flights.AppendFragments(nil, item.msg, l.maxPayload(item.epoch), func(fragment []byte) {
+	l.frags = flights.AppendFragments(l.frags[:0], item.msg, l.maxPayload(item.epoch), func(fragment []byte) {
 		if err == nil && !item.fragmentAcked(k) {
 			l.noteSent(item.epoch, i, k)
 			err = l.seal(item.epoch, record.TypeHandshake, fragment)
