@@ -5,6 +5,7 @@ import (
 	"crypto/cipher"
 	gotls "crypto/tls"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -24,7 +25,10 @@ func BenchmarkTCPBulk16K(b *testing.B) {
 		tcpBulk(b, func(a, z net.Conn) (io.Writer, io.Reader, error) {
 			cli := tls.Client(a, &tls.Config{RootCAs: cert.CAPool, ServerName: "localhost"})
 			srv := tls.Server(z, &tls.Config{Certificates: []tls.Certificate{tlsmCert(cert)}})
-			return cli, srv, handshakeBoth(cli, srv)
+			if err := handshakeBoth(cli, srv); err != nil {
+				return nil, nil, err
+			}
+			return cli, srv, sameSuiteAsFloor(cli.ConnectionState().CipherSuite)
 		})
 	})
 	b.Run("crypto-tls", func(b *testing.B) {
@@ -36,10 +40,23 @@ func BenchmarkTCPBulk16K(b *testing.B) {
 			if err := cli.Handshake(); err != nil {
 				return nil, nil, err
 			}
-			return cli, srv, <-done
+			if err := <-done; err != nil {
+				return nil, nil, err
+			}
+			return cli, srv, sameSuiteAsFloor(cli.ConnectionState().CipherSuite)
 		})
 	})
 	b.Run("floor", tcpBulkFloor)
+}
+
+// sameSuiteAsFloor checks that a connection of the benchmark protects its
+// records as the floor does, with TLS_AES_128_GCM_SHA256 (both libraries'
+// first choice on a machine with AES instructions).
+func sameSuiteAsFloor(suite uint16) error {
+	if suite != gotls.TLS_AES_128_GCM_SHA256 {
+		return fmt.Errorf("negotiated suite %#04x, want TLS_AES_128_GCM_SHA256 as the floor", suite)
+	}
+	return nil
 }
 
 // tcpBulkFloor writes 16 KiB records sealed by AES-128-GCM, a write
