@@ -59,14 +59,20 @@ type batchSocket struct {
 	// The state of the read under way: its batch, the datagrams it read,
 	// whether it found none at first and waited, the system call's error;
 	// readFn is recvmmsg bound once.
-	cur    *recvBatch
-	got    int
-	waited bool
-	errno  syscall.Errno
-	readFn func(fd uintptr) bool
+	// server is what serve hands batches to, while it runs; begun is set
+	// once its beginServe ran, stopErr is the error that ended it.
+	server  batchServer
+	begun   bool
+	stopErr error
+	cur     *recvBatch
+	got     int
+	waited  bool
+	errno   syscall.Errno
+	readFn  func(fd uintptr) bool
 
-	// The system calls and datagrams, read and written.
-	recvCalls, received, sendCalls, sent atomic.Uint64
+	// The system calls and datagrams, read and written, and the reads
+	// that found nothing.
+	recvCalls, received, emptyReads, sendCalls, sent atomic.Uint64
 }
 
 // newBatchSocket returns a batchSocket for pconn when it is a
@@ -117,15 +123,103 @@ func (s *batchSocket) read() (b *recvBatch, n int, err error) {
 	return s.cur, s.got, nil
 }
 
+// batchServer is what batchSocket.serve hands its batches to.
+// beginServe runs once, as the wait begins: quiet means that what it sent
+// is what the first datagram can only answer, and an error ends serve.
+// takeBatch takes the n datagrams of b and says whether to read on.
+type batchServer interface {
+	beginServe() (quiet bool, err error)
+	takeBatch(b *recvBatch, n int) (more bool)
+}
+
+// serve reads the socket for as long as to asks, all within one wait of
+// the runtime's poller (one RawConn.Read), handing to each batch it
+// reads. The poller tells a wait of every datagram that arrives after it
+// began, so after a read that left the socket empty (fewer datagrams than
+// it had room for) serve waits for the next one instead of trying a read
+// that would find nothing. The first try reads, a datagram having perhaps
+// come before the wait began, unless to's beginServe is quiet. to runs in
+// the RawConn's callback: it may write to the socket, not close it. A
+// read borrows at least two buffers, so that a read of one datagram tells
+// that the socket is empty, and keeps those that got one while to takes
+// them; waiting, serve holds one, as read does.
+func (s *batchSocket) serve(to batchServer) error {
+	s.server, s.begun, s.cur, s.errno, s.stopErr = to, false, s.borrow(), 0, nil
+	err := s.raw.Read(s.readFn)
+	s.giveBack(s.cur)
+	errno, stopErr := s.errno, s.stopErr
+	s.server, s.cur, s.stopErr = nil, nil, nil
+	if err == nil && errno != 0 {
+		err = os.NewSyscallError("recvmmsg", errno)
+	}
+	if err != nil {
+		return s.opError("read", err)
+	}
+	return stopErr
+}
+
+// serveRead is the callback of serve.
+func (s *batchSocket) serveRead(fd uintptr) bool {
+	if !s.begun {
+		s.begun = true
+		quiet, err := s.server.beginServe()
+		if err != nil || quiet {
+			s.stopErr = err
+			return err != nil
+		}
+	}
+	b := s.cur
+	for {
+		room := s.vlen
+		if b != s.own {
+			room = max(room, 2)
+			s.vlen = room
+		}
+		b.prepare(room)
+		n, e, done := mmsg(unix.SYS_RECVMMSG, fd, &b.hdrs[0], room)
+		if !done || e != 0 {
+			s.keepOne(b)
+			if !done {
+				s.emptyReads.Add(1)
+			}
+			s.errno = e
+			return done
+		}
+		s.recvCalls.Add(1)
+		s.received.Add(uint64(n))
+		s.got, s.waited = n, false
+		if b != s.own {
+			b.returnBuffers(max(n, 1)) // those left empty
+		}
+		more := s.server.takeBatch(b, n)
+		s.adapt()
+		s.keepOne(b)
+		if !more || n < room {
+			return !more
+		}
+	}
+}
+
+// keepOne hands back the buffers a read borrowed past the first.
+func (s *batchSocket) keepOne(b *recvBatch) {
+	if b != s.own {
+		b.returnBuffers(1)
+	}
+}
+
 // recvmmsg is the callback of read: it reads what the socket holds, up
 // to vlen datagrams. The buffers past the first are borrowed for each
 // attempt and handed back when it finds nothing, so a reader waiting
 // holds one, as a read of one datagram does.
 func (s *batchSocket) recvmmsg(fd uintptr) bool {
+	if s.server != nil {
+		return s.serveRead(fd)
+	}
 	b := s.cur
 	b.prepare(s.vlen)
 	n, e, done := mmsg(unix.SYS_RECVMMSG, fd, &b.hdrs[0], s.vlen)
 	if !done {
+		s.emptyReads.Add(1)
 		if b != s.own {
 			b.returnBuffers(1)
 		}
@@ -177,6 +271,14 @@ func (s *batchSocket) giveBack(b *recvBatch) {
 // release hands back a batch that read returned, and sets how many
 // datagrams the next read takes from how this one went.
 func (s *batchSocket) release(b *recvBatch) {
+	s.adapt()
+	s.giveBack(b)
+}
+
+// adapt sets how many datagrams the next read of a socket without
+// buffers of its own takes: more while reads fill every buffer without
+// waiting, else what the last read took.
+func (s *batchSocket) adapt() {
 	if s.own == nil {
 		if s.got >= s.vlen && !s.waited {
 			s.vlen = min(2*s.vlen, batchLen)
@@ -184,7 +286,6 @@ func (s *batchSocket) release(b *recvBatch) {
 			s.vlen = max(s.got, 1)
 		}
 	}
-	s.giveBack(b)
 }
 
 // sendable reports whether a flush to the peer at to can go out in
@@ -247,8 +348,11 @@ func (s *batchSocket) write(b *sendBatch) (int, error) {
 
 // counts returns the system calls and datagrams of s, read and written
 // in batches.
-func (s *batchSocket) counts() (recvCalls, received, sendCalls, sent uint64) {
-	return s.recvCalls.Load(), s.received.Load(), s.sendCalls.Load(), s.sent.Load()
+func (s *batchSocket) counts() ioCounts {
+	return ioCounts{
+		recvCalls: s.recvCalls.Load(), received: s.received.Load(), emptyReads: s.emptyReads.Load(),
+		sendCalls: s.sendCalls.Load(), sent: s.sent.Load(),
+	}
 }
 
 // opError describes a failure as package net does for the socket, with

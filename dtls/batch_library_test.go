@@ -178,9 +178,9 @@ func TestBatchSendMatchesLibrary(t *testing.T) {
 				dst, ok := s.sendable(raddr, tc.connected)
 				require.True(t, ok)
 				require.NoError(t, s.send(&flush, dst))
-				_, _, calls, sent := s.counts()
-				require.Equal(t, uint64(1), calls, "one sendmmsg for the flush")
-				require.Equal(t, uint64(len(batchedPayloads)), sent)
+				n := s.counts()
+				require.Equal(t, uint64(1), n.sendCalls, "one sendmmsg for the flush")
+				require.Equal(t, uint64(len(batchedPayloads)), n.sent)
 
 				got := readWithLibrary(t, libraryConn(network, r), len(batchedPayloads))
 				from := tc.sock.LocalAddr().(*net.UDPAddr).AddrPort()

@@ -9,6 +9,12 @@ import "net"
 // and every socket is read and written a datagram at a time.
 type batchSocket struct{}
 
+// batchServer is what serve would hand batches to.
+type batchServer interface {
+	beginServe() (quiet bool, err error)
+	takeBatch(b *recvBatch, n int) (more bool)
+}
+
 // recvBatch is the memory of a batched read, on Linux only.
 type recvBatch struct{}
 
@@ -17,6 +23,11 @@ func newBatchSocket(net.PacketConn, bool) *batchSocket { return nil }
 
 // read is never called, there being no batchSocket.
 func (*batchSocket) read() (*recvBatch, int, error) {
+	panic("dtls: no batched reads on this system")
+}
+
+// serve is never called, there being no batchSocket.
+func (*batchSocket) serve(batchServer) error {
 	panic("dtls: no batched reads on this system")
 }
 
@@ -32,7 +43,7 @@ func (*batchSocket) send(*datagrams, *net.UDPAddr) error {
 }
 
 // counts returns zeros: nothing is batched.
-func (*batchSocket) counts() (recvCalls, received, sendCalls, sent uint64) { return }
+func (*batchSocket) counts() ioCounts { return ioCounts{} }
 
 // datagram is never called, there being no batched read.
 func (*recvBatch) datagram(int) ([]byte, source, bool) {

@@ -118,16 +118,19 @@ type Conn struct {
 	flushed  sync.Cond
 	core     *fsm.Conn
 	started  bool
-	records  [][]byte // application data records not yet read
-	recHead  int
-	queued   int      // the capacity of the buffers in records[recHead:]
-	free     [][]byte // record buffers to reuse
-	peerEOF  bool     // the peer sent close_notify
-	err      error    // the error that closed the core
-	sockErr  error    // the listener's socket failed
-	closed   bool     // Close was called
-	closedCh chan struct{}
-	onEvent  func(fsm.Event)
+	// startOnServe: the client's first flight is to go once
+	// serveHandshake waits for the answer.
+	startOnServe bool
+	records      [][]byte // application data records not yet read
+	recHead      int
+	queued       int      // the capacity of the buffers in records[recHead:]
+	free         [][]byte // record buffers to reuse
+	peerEOF      bool     // the peer sent close_notify
+	err          error    // the error that closed the core
+	sockErr      error    // the listener's socket failed
+	closed       bool     // Close was called
+	closedCh     chan struct{}
+	onEvent      func(fsm.Event)
 
 	// timer calls HandleTimeout at timerAt, when the core asks for it.
 	timer   *time.Timer
@@ -147,6 +150,13 @@ type Conn struct {
 	hsActive      bool
 	hsDeadline    time.Time
 	hsCanceled    bool
+}
+
+// ioCounts are the system calls of a socket read and written a batch of
+// datagrams at a time (see batchSocket), the datagrams they carried, and
+// the reads that found nothing.
+type ioCounts struct {
+	recvCalls, received, emptyReads, sendCalls, sent uint64
 }
 
 // datagramBuffers lends receive buffers to Conns that read their own
@@ -205,12 +215,19 @@ func (c *Conn) handshakeContext(ctx context.Context) error {
 		}
 		return err
 	}
+	// A client reading its own socket in batches starts once the wait
+	// for the answer has begun (serveHandshake).
+	serve := c.l == nil && c.batch != nil
 	err := c.callCore(func(core *fsm.Conn) error {
 		core.SetCallbackContext(ctx, c)
 		if c.started || !core.IsClient() {
 			return nil
 		}
 		c.started = true
+		if serve {
+			c.startOnServe = true
+			return nil
+		}
 		return core.Start(time.Now())
 	}, true)
 	if err != nil {
@@ -225,7 +242,13 @@ func (c *Conn) handshakeContext(ctx context.Context) error {
 		if err := c.handshakeState(); err != errHandshakeRunning {
 			return err
 		}
-		if err := c.await(ctx); err != nil {
+		var err error
+		if serve {
+			err = c.serveHandshake()
+		} else {
+			err = c.await(ctx)
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -339,6 +362,35 @@ func (c *Conn) await(ctx context.Context) error {
 	}
 	c.receive(src, (*buf)[:n])
 	return nil
+}
+
+// serveHandshake reads the socket of a Conn that reads its own in
+// batches, handing each datagram to the core, until the handshake is no
+// longer running, within one wait of the poller (batchSocket.serve): a
+// flight sent in answer to a batch that emptied the socket is followed by
+// a wait, not a read that would find nothing. The caller holds readMu.
+func (c *Conn) serveHandshake() error { return c.batch.serve(c) }
+
+// beginServe sends a client's first flight, when it is still to go, once
+// serveHandshake's wait has begun, so that the first read waits too.
+func (c *Conn) beginServe() (quiet bool, err error) {
+	if !c.startOnServe {
+		return false, nil
+	}
+	c.startOnServe = false
+	err = c.callCore(func(core *fsm.Conn) error { return core.Start(time.Now()) }, true)
+	return err == nil, err
+}
+
+// takeBatch hands each datagram of b to the core and says whether the
+// handshake still runs.
+func (c *Conn) takeBatch(b *recvBatch, n int) (more bool) {
+	for i := range n {
+		if d, src, ok := b.datagram(i); ok {
+			c.receive(src, d)
+		}
+	}
+	return c.handshakeState() == errHandshakeRunning
 }
 
 // awaitBatch reads a batch of datagrams from the socket and hands each

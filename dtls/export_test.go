@@ -11,9 +11,10 @@ func DemuxConns(ln net.Listener) int {
 }
 
 // BatchCounts are the system calls of a socket read and written a batch
-// of datagrams at a time, and the datagrams they carried.
+// of datagrams at a time, the datagrams they carried, and the reads that
+// found nothing.
 type BatchCounts struct {
-	RecvCalls, Received, SendCalls, Sent uint64
+	RecvCalls, Received, EmptyReads, SendCalls, Sent uint64
 }
 
 // ConnBatchCounts returns the counts of the socket c reads and writes in
@@ -31,6 +32,6 @@ func countsOf(s *batchSocket) (counts BatchCounts, ok bool) {
 	if s == nil {
 		return counts, false
 	}
-	counts.RecvCalls, counts.Received, counts.SendCalls, counts.Sent = s.counts()
-	return counts, true
+	n := s.counts()
+	return BatchCounts{n.recvCalls, n.received, n.emptyReads, n.sendCalls, n.sent}, true
 }

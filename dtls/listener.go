@@ -99,21 +99,24 @@ func (l *listener) readLoop() {
 }
 
 // readBatches is readLoop for a socket read a batch at a time: each
-// datagram of a batch is routed, in order, before the next read.
+// datagram of a batch is routed, in order, before the next read, which
+// waits for the poller when the batch emptied the socket.
 func (l *listener) readBatches() {
-	for {
-		b, n, err := l.batch.read()
-		if err != nil {
-			l.shutdown(err)
-			return
+	l.shutdown(l.batch.serve(l))
+}
+
+// beginServe starts a listener's reads: with the first, it has sent
+// nothing.
+func (l *listener) beginServe() (quiet bool, err error) { return false, nil }
+
+// takeBatch routes each datagram of b, in order.
+func (l *listener) takeBatch(b *recvBatch, n int) (more bool) {
+	for i := range n {
+		if d, src, ok := b.datagram(i); ok {
+			l.handle(src, d)
 		}
-		for i := range n {
-			if d, src, ok := b.datagram(i); ok {
-				l.handle(src, d)
-			}
-		}
-		l.batch.release(b)
 	}
+	return true
 }
 
 // handle routes one datagram: by the Connection ID it carries, if it is
