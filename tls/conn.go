@@ -215,15 +215,8 @@ func (c *Conn) readOnce() error {
 		defer pool.Put(buf)
 	}
 	if n > 0 {
-		data := (*buf)[:n]
-		if err := c.callCore(func(core *fsm.Conn) error {
-			c.noteProgressLocked()
-			return core.HandleDataInPlace(time.Now(), data)
-		}, false); err != nil {
+		if err := c.feed(class, *buf, n); err != nil {
 			return err
-		}
-		if n == len(*buf) && class >= c.rclass && class < len(readSizes)-1 {
-			c.rclass = class + 1
 		}
 	}
 	if rerr != nil {
@@ -231,6 +224,23 @@ func (c *Conn) readOnce() error {
 			return io.ErrUnexpectedEOF
 		}
 		return rerr
+	}
+	return nil
+}
+
+// feed hands the core the n bytes read into buf, a buffer of read size
+// class, and grows the read size after a read that filled its buffer.
+// The caller holds readMu.
+func (c *Conn) feed(class int, buf []byte, n int) error {
+	data := buf[:n]
+	if err := c.callCore(func(core *fsm.Conn) error {
+		c.noteProgressLocked()
+		return core.HandleDataInPlace(time.Now(), data)
+	}, false); err != nil {
+		return err
+	}
+	if n == len(buf) && class >= c.rclass && class < len(readSizes)-1 {
+		c.rclass = class + 1
 	}
 	return nil
 }

@@ -24,3 +24,14 @@ func (c *Conn) ProgressForTest() uint64 {
 func (c *Conn) AwaitProgressForTest(seq uint64) error {
 	return c.awaitProgress(seq)
 }
+
+// SocketReadsForTest returns the read system calls of a Conn that reads
+// its socket through its RawConn: those that found data or the end of
+// the stream, and those that found nothing; ok is false for other Conns.
+func (c *Conn) SocketReadsForTest() (reads, empty uint64, ok bool) {
+	if c.raw == nil {
+		return 0, 0, false
+	}
+	reads, empty = c.raw.counts()
+	return reads, empty, true
+}

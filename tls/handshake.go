@@ -98,6 +98,9 @@ func (c *Conn) setHandshakeErr(err error) {
 // runHandshake starts the first handshake and reads the socket until it
 // ends.
 func (c *Conn) runHandshake() error {
+	if c.raw != nil {
+		return c.serveHandshake()
+	}
 	if err := c.callCore(func(core *fsm.Conn) error {
 		if core.IsClient() {
 			return core.Start(time.Now())
@@ -119,6 +122,58 @@ func (c *Conn) runHandshake() error {
 			return err
 		}
 	}
+}
+
+// streamServer is what rawReader.serve hands what it reads to.
+type streamServer interface {
+	// beginServe runs once, as the wait begins: quiet means that what it
+	// sent is what the first bytes can only answer; an error ends serve.
+	beginServe() (quiet bool, err error)
+	// readClass is the read size of the next read.
+	readClass() int
+	// takeRead takes the n bytes read into buf, a buffer of read size
+	// class, and says whether to read on; an error ends serve.
+	takeRead(class int, buf []byte, n int) (more bool, err error)
+}
+
+// serveHandshake is runHandshake for a Conn that reads its socket
+// through its RawConn: all its reads run within one wait of the poller
+// (rawReader.serve), so that a flight sent in answer to bytes that
+// emptied the socket, and a client's first, is followed by a wait, not by
+// a read that would find nothing.
+func (c *Conn) serveHandshake() error {
+	c.readMu.Lock()
+	defer c.unlockRead()
+	err := c.raw.serve(c)
+	if state := c.handshakeState(); state != errHandshakeRunning {
+		if state == nil {
+			c.releaseWriteBuffers()
+		}
+		return state
+	}
+	return err
+}
+
+// beginServe starts the handshake of a client: its first flight goes
+// out, and nothing can come before the answer to it.
+func (c *Conn) beginServe() (quiet bool, err error) {
+	client := false
+	err = c.callCore(func(core *fsm.Conn) error {
+		if client = core.IsClient(); client {
+			return core.Start(time.Now())
+		}
+		return nil
+	}, false)
+	return client && err == nil, err
+}
+
+// takeRead feeds the core what a read of the handshake found and says
+// whether the handshake still runs.
+func (c *Conn) takeRead(class int, buf []byte, n int) (more bool, err error) {
+	if err := c.feed(class, buf, n); err != nil {
+		return false, err
+	}
+	return c.handshakeState() == errHandshakeRunning, nil
 }
 
 // startHandshake runs the first handshake if needed; unlike Handshake it

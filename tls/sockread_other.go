@@ -17,3 +17,9 @@ func (*rawReader) tryWrite([]byte) int {
 func (*rawReader) readSocket(int) (*[]byte, int, error) {
 	panic("tls: no raw socket reads on this system")
 }
+
+func (*rawReader) counts() (reads, empty uint64) { return 0, 0 }
+
+func (*rawReader) serve(streamServer) error {
+	panic("tls: no raw socket reads on this system")
+}

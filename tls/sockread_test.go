@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/tlsm/tlsm/fsm"
 	"github.com/tlsm/tlsm/tls"
 )
 
@@ -95,4 +96,35 @@ func establish(t *testing.T, pair func(t *testing.T) (net.Conn, net.Conn)) (cli,
 	cli, srv = tls.Client(a, cc), tls.Server(b, sc)
 	require.NoError(t, handshakeBoth(cli, srv))
 	return cli, srv, a
+}
+
+// TestHandshakeReadsFindData: the socket reads of handshakes, TLS 1.3
+// and TLS 1.2 over TCP, find data. After a read that empties the
+// socket, and after a client's first flight, a Conn waits for the poller
+// to tell of the next bytes instead of trying a read that finds nothing;
+// only a server's first read, which may come before the ClientHello,
+// tries at once. No handshake waits for bytes that came untold: each
+// finishes within the test's time.
+func TestHandshakeReadsFindData(t *testing.T) {
+	const handshakes = 20
+	for _, version := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
+		t.Run(fsm.VersionName(version), func(t *testing.T) {
+			cc, sc := testConfigs()
+			cc.MinVersion, cc.MaxVersion = version, version
+			var clientEmpty, serverEmpty uint64
+			for range handshakes {
+				a, b := tcpPair(t)
+				cli, srv := tls.Client(a, cc), tls.Server(b, sc)
+				require.NoError(t, within(t, "a handshake", func() error { return handshakeBoth(cli, srv) }))
+				_, empty, ok := cli.SocketReadsForTest()
+				require.True(t, ok, "a TCP socket read through its RawConn")
+				clientEmpty += empty
+				_, empty, _ = srv.SocketReadsForTest()
+				serverEmpty += empty
+			}
+			t.Logf("%d handshakes: %d reads that found nothing at the clients, %d at the servers", handshakes, clientEmpty, serverEmpty)
+			require.LessOrEqual(t, clientEmpty, uint64(handshakes/4), "client reads that found nothing")
+			require.LessOrEqual(t, serverEmpty, uint64(handshakes+handshakes/4), "server reads that found nothing")
+		})
+	}
 }

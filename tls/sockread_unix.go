@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -25,6 +26,13 @@ type rawReader struct {
 	buf   *[]byte
 	n     int
 	err   error
+	// reads and emptyReads count the read system calls that found data
+	// or the end of the stream, and those that found nothing.
+	reads, emptyReads atomic.Uint64
+	// server is what serve hands what it reads to, while it runs; begun
+	// is set once its beginServe ran.
+	server streamServer
+	begun  bool
 }
 
 // newRawReader returns a rawReader for a *net.TCPConn or a stream
@@ -67,12 +75,16 @@ func (r *rawReader) readSocket(class int) (buf *[]byte, n int, err error) {
 // read is the callback of RawConn.Read: false asks the poller to wait
 // until fd is readable.
 func (r *rawReader) read(fd uintptr) bool {
+	if r.server != nil {
+		return r.serveRead(fd)
+	}
 	pool := &readBuffers[r.class]
 	buf := pool.Get().(*[]byte)
 	n, err := readRetrying(int(fd), *buf)
 	switch {
 	case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
 		pool.Put(buf)
+		r.emptyReads.Add(1)
 		return false
 	case err != nil:
 		pool.Put(buf)
@@ -80,10 +92,82 @@ func (r *rawReader) read(fd uintptr) bool {
 	case n == 0:
 		pool.Put(buf)
 		r.err = io.EOF
+		r.reads.Add(1)
 	default:
 		r.buf, r.n = buf, n
+		r.reads.Add(1)
 	}
 	return true
+}
+
+// counts returns the read system calls that found data or the end of the
+// stream, and those that found nothing.
+func (r *rawReader) counts() (reads, empty uint64) {
+	return r.reads.Load(), r.emptyReads.Load()
+}
+
+// serve reads the socket for as long as to asks, all within one wait of
+// the runtime's poller (one RawConn.Read), handing to what each read
+// finds. The poller tells a wait of the bytes that arrive after it began,
+// so after a read that left the socket empty (that did not fill its
+// buffer) serve waits for more instead of trying a read that would find
+// nothing. The first try reads, bytes having perhaps come before the wait
+// began, unless to's beginServe is quiet. to runs in the RawConn's
+// callback: it may write to the socket, not close it. A read takes its
+// buffer from the pool only once data is there, as readSocket does. An
+// end of the stream is io.ErrUnexpectedEOF.
+func (r *rawReader) serve(to streamServer) error {
+	r.server, r.begun, r.err = to, false, nil
+	err := r.raw.Read(r.readFD)
+	serr := r.err
+	r.server, r.err = nil, nil
+	if err != nil {
+		return asReadError(err)
+	}
+	return serr
+}
+
+// serveRead is the callback of serve.
+func (r *rawReader) serveRead(fd uintptr) bool {
+	if !r.begun {
+		r.begun = true
+		quiet, err := r.server.beginServe()
+		if err != nil || quiet {
+			r.err = err
+			return err != nil
+		}
+	}
+	for {
+		class := r.server.readClass()
+		pool := &readBuffers[class]
+		buf := pool.Get().(*[]byte)
+		n, err := readRetrying(int(fd), *buf)
+		switch {
+		case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
+			pool.Put(buf)
+			r.emptyReads.Add(1)
+			return false
+		case err != nil:
+			pool.Put(buf)
+			r.err = opError(r.conn, "read", os.NewSyscallError("read", err))
+			return true
+		case n == 0:
+			pool.Put(buf)
+			r.reads.Add(1)
+			r.err = io.ErrUnexpectedEOF
+			return true
+		}
+		r.reads.Add(1)
+		more, err := r.server.takeRead(class, *buf, n)
+		pool.Put(buf)
+		if err != nil || !more {
+			r.err = err
+			return true
+		}
+		if n < len(*buf) {
+			return false
+		}
+	}
 }
 
 // readRetrying is read(2), retried when a signal interrupts it.
