@@ -246,6 +246,7 @@ func (c *Conn) handshakeContext(ctx context.Context) error {
 		if serve {
 			err = c.serveHandshake()
 		} else {
+			c.precompute()
 			err = c.await(ctx)
 		}
 		if err != nil {
@@ -379,6 +380,9 @@ func (c *Conn) beginServe() (quiet bool, err error) {
 	}
 	c.startOnServe = false
 	err = c.callCore(func(core *fsm.Conn) error { return core.Start(time.Now()) }, true)
+	if err == nil {
+		c.precompute()
+	}
 	return err == nil, err
 }
 
@@ -390,7 +394,18 @@ func (c *Conn) takeBatch(b *recvBatch, n int) (more bool) {
 			c.receive(src, d)
 		}
 	}
+	c.precompute()
 	return c.handshakeState() == errHandshakeRunning
+}
+
+// precompute lets the core do ahead, once what it sent is on its way,
+// what the peer's answer will need (fsm.Conn.Precompute).
+func (c *Conn) precompute() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.core.Precompute()
+	}
 }
 
 // awaitBatch reads a batch of datagrams from the socket and hands each

@@ -114,6 +114,44 @@ func (c *Conn) client12Certificate(m message) (State, error) {
 	return StateClientWaitServerKeyExchange12, nil
 }
 
+// Precompute does ahead, while the Conn waits for its peer, work that the
+// peer's next flight will need. There is one such work today: a TLS 1.2
+// or DTLS 1.2 client that offered no other version and no session to
+// resume generates its ECDHE key for the first group it offered, which
+// its answer to the ServerKeyExchange takes if the server chose that
+// group (one key generation is spent for nothing otherwise). Precompute
+// sends nothing and changes nothing the peer sees: with the same
+// Config.Rand, the bytes on the wire are the same as without it. An
+// adapter calls it once a flight has gone, before waiting for the answer;
+// when there is nothing to do, it returns at once.
+func (c *Conn) Precompute() {
+	hs := c.hs
+	if !c.isClient || c.state != StateClientWaitServerHello || hs == nil || hs.key != nil ||
+		hs.hello == nil || hs.session != nil || hs.offer.has(VersionTLS13) {
+		return
+	}
+	group, ok := firstGroup12(hs.hello.SupportedGroups)
+	if !ok {
+		return
+	}
+	// A failure of Config.Rand is left for the ServerKeyExchange, whose
+	// own key generation reports it.
+	if key, err := generateKeyShare(group, c.cfg.rand()); err == nil {
+		hs.key, hs.group = key, group
+	}
+}
+
+// firstGroup12 returns the first of the offered groups that a TLS 1.2
+// ECDHE key exchange can use.
+func firstGroup12(offered []uint16) (CurveID, bool) {
+	for _, id := range offered {
+		if curveOf(CurveID(id)) != nil {
+			return CurveID(id), true
+		}
+	}
+	return 0, false
+}
+
 // client12ServerKeyExchange checks the server's signed ECDHE share and runs
 // our half of the key exchange.
 func (c *Conn) client12ServerKeyExchange(m message) (State, error) {
@@ -132,9 +170,12 @@ func (c *Conn) client12ServerKeyExchange(m message) (State, error) {
 	if err := verify12(c.hs.peerKey, ske.Algorithm, signed, ske.Signature); err != nil {
 		return 0, err
 	}
-	key, err := generateKeyShare(group, c.cfg.rand())
-	if err != nil {
-		return 0, err
+	key := c.hs.key // made ahead by Precompute, for the group we preferred
+	if key == nil || c.hs.group != group {
+		var err error
+		if key, err = generateKeyShare(group, c.cfg.rand()); err != nil {
+			return 0, err
+		}
 	}
 	shared, err := sharedSecret(key, ske.PublicKey)
 	if err != nil {

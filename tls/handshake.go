@@ -118,6 +118,7 @@ func (c *Conn) runHandshake() error {
 			}
 			return err
 		}
+		c.precompute()
 		if err := c.readOnce(); err != nil {
 			return err
 		}
@@ -164,7 +165,18 @@ func (c *Conn) beginServe() (quiet bool, err error) {
 		}
 		return nil
 	}, false)
+	if client && err == nil {
+		c.precompute()
+	}
 	return client && err == nil, err
+}
+
+// precompute lets the core do ahead, once what it sent is on its way,
+// what the peer's answer will need (fsm.Conn.Precompute).
+func (c *Conn) precompute() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.core.Precompute()
 }
 
 // takeRead feeds the core what a read of the handshake found and says
@@ -173,6 +185,7 @@ func (c *Conn) takeRead(class int, buf []byte, n int) (more bool, err error) {
 	if err := c.feed(class, buf, n); err != nil {
 		return false, err
 	}
+	c.precompute()
 	return c.handshakeState() == errHandshakeRunning, nil
 }
 
