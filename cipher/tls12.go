@@ -63,7 +63,10 @@ func prf12(h crypto.Hash, secret []byte, label string, seed []byte, length int) 
 	out := make([]byte, 0, length+h.Size())
 	for len(out) < length {
 		out = m.sum(out, a, labelSeed) // HMAC(secret, A(i) || label || seed)
-		a = m.sum(aBuf[:0], a, nil)    // A(i+1); sum reads a before it writes
+		if len(out) >= length {
+			break // A(i+1) would go unused
+		}
+		a = m.sum(aBuf[:0], a, nil) // A(i+1); sum reads a before it writes
 	}
 	return out[:length:length]
 }
@@ -83,6 +86,9 @@ func prf12HMAC(h crypto.Hash, secret []byte, label string, seed []byte, length i
 		mac.Write(a)
 		mac.Write(labelSeed)
 		out = mac.Sum(out) // HMAC(secret, A(i) || label || seed)
+		if len(out) >= length {
+			break
+		}
 		mac.Reset()
 		mac.Write(a)
 		a = mac.Sum(a[:0]) // A(i+1)
