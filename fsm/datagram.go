@@ -609,6 +609,7 @@ func (l *datagramLayer) queueMessage(raw []byte) []byte {
 
 func (l *datagramLayer) addToFlight(item flightItem) {
 	if !l.flightOpen {
+		clear(l.flight) // the last flight's messages and keys
 		l.flight, l.sent, l.flightOpen = l.flight[:0], 0, true
 		if l.ack != nil {
 			l.ack.flightRecords = l.ack.flightRecords[:0]
@@ -806,12 +807,29 @@ func (l *datagramLayer) resendRest(progress bool) {
 }
 
 // dropFlight ends the current flight, which the peer has: nothing of it
-// is sent again.
+// is sent again, and its messages and the keys they went out under are
+// let go of — all of it once no handshake runs.
 func (l *datagramLayer) dropFlight() {
 	l.flightOpen = false
+	clear(l.flight)
 	l.flight, l.sent = l.flight[:0], 0
 	if l.ack != nil {
 		l.ack.flightRecords = l.ack.flightRecords[:0]
+	}
+	if !l.env.handshaking() {
+		l.flight = nil
+		if l.ack != nil {
+			l.ack.flightRecords = nil
+		}
+	}
+}
+
+// dropHandshakeReadKeys lets go of DTLS 1.3's handshake read keys (epoch
+// 2) kept as the previous epoch, once the peer has our last flight and so
+// sends nothing more under them.
+func (l *datagramLayer) dropHandshakeReadKeys() {
+	if l.prevRead != nil && l.prevRead.sn != nil && l.prevRead.epoch == 2 {
+		l.prevRead = nil
 	}
 }
 

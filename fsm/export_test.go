@@ -114,3 +114,17 @@ func (c *Config) SetAuthFailureLimitForTest(n uint64) { c.authFailureLimit = n }
 
 // VerifyLeafForTest is the chain verification of a peer's certificates.
 var VerifyLeafForTest = verifyLeaf
+
+// HandshakeRetainedForTest reports what a datagram Conn still holds of
+// its handshakes: the messages of flights it could send again, counting
+// those left behind in the flight's storage, and whether it keeps DTLS
+// 1.3 handshake read keys (epoch 2) as its previous epoch.
+func (c *Conn) HandshakeRetainedForTest() (messages int, handshakeReadKeys bool) {
+	l := c.layer.(*datagramLayer)
+	for _, it := range l.flight[:cap(l.flight)] {
+		if it.msg != nil || it.epoch != nil {
+			messages++
+		}
+	}
+	return messages, l.prevRead != nil && l.prevRead.sn != nil && l.prevRead.epoch == 2
+}

@@ -243,6 +243,11 @@ func (c *Conn) completeHandshake() error {
 	// the server's data, and sent again on the timer until it is.
 	c.lastFlightUnacked = c.transport.Datagram && c.version == VersionTLS13 && c.isClient
 	c.hs = nil
+	if !sentLast {
+		// The peer's last flight answered ours: nothing of ours is
+		// sent again.
+		c.layer.dropFlight()
+	}
 	c.layer.handshakeDone()
 	if err := c.releaseHeld(); err != nil {
 		c.fail(err)

@@ -128,6 +128,7 @@ func (c *Conn) peerHasLastFlight() {
 	if c.lastFlightUnacked {
 		c.lastFlightUnacked = false
 		c.layer.dropFlight()
+		c.layer.dropHandshakeReadKeys()
 	}
 }
 

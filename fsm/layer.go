@@ -57,6 +57,9 @@ type layer interface {
 	// epoch of the record being read.
 	acknowledged(records []flights.RecordNumber) bool
 	dropFlight()
+	// dropHandshakeReadKeys lets go of the read keys of a DTLS 1.3
+	// handshake once the peer has our last flight.
+	dropHandshakeReadKeys()
 	recordEpoch() uint64
 	// takeRekeyWanted reports, once, that too many records failed
 	// authentication under the read key (DTLS 1.3).
@@ -308,6 +311,9 @@ func (l *streamLayer) acknowledged([]flights.RecordNumber) bool { return false }
 
 // dropFlight does nothing: a stream has no flights.
 func (l *streamLayer) dropFlight() {}
+
+// dropHandshakeReadKeys does nothing: a stream keeps no previous keys.
+func (l *streamLayer) dropHandshakeReadKeys() {}
 
 // recordEpoch is 0: a stream has no epochs.
 func (l *streamLayer) recordEpoch() uint64 { return 0 }
