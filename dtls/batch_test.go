@@ -478,3 +478,24 @@ func TestHandshakeReadsFindDatagrams(t *testing.T) {
 		require.Less(t, empty+n.EmptyReads, uint64(handshakes/2), "reads that found nothing")
 	})
 }
+
+// TestSendBuffersAfterHandshake: once their handshake is over, a client
+// and a server let go of the buffers their flights grew for sending;
+// what the connection sends next grows them to its own size.
+func TestSendBuffersAfterHandshake(t *testing.T) {
+	cc, sc := configs(t)
+	check := func(t *testing.T, client, server *dtls.Conn) {
+		require.Zero(t, dtls.SendBufferForTest(client), "client")
+		require.Zero(t, dtls.SendBufferForTest(server), "server")
+		writeNumbered(t, client, 3)
+		readNumbered(t, server, 3)
+	}
+	t.Run("own socket", func(t *testing.T) {
+		client, server := ownConns(t, socketOn(t, "127.0.0.1"), socketOn(t, "127.0.0.1"), cc, sc)
+		check(t, client, server)
+	})
+	t.Run("listener", func(t *testing.T) {
+		client, server, _ := listenerConns(t, "127.0.0.1", cc, sc)
+		check(t, client, server)
+	})
+}

@@ -115,9 +115,12 @@ type Conn struct {
 	pending  datagrams
 	spare    datagrams
 	flushing bool
-	flushed  sync.Cond
-	core     *fsm.Conn
-	started  bool
+	// shrink: a handshake completed, whose flights grew pending and
+	// spare; the flush that follows lets go of them.
+	shrink  bool
+	flushed sync.Cond
+	core    *fsm.Conn
+	started bool
 	// startOnServe: the client's first flight is to go once
 	// serveHandshake waits for the answer.
 	startOnServe bool
@@ -680,6 +683,7 @@ func (c *Conn) drainLocked() {
 			c.pathCandidate = nil
 		case fsm.EventHandshakeDone:
 			changed = true
+			c.shrink = true
 			c.handshakeDoneLocked()
 			if old := c.replaces; old != nil {
 				// The peer is at the new connection: it has lost the
@@ -769,6 +773,11 @@ func (c *Conn) flushLocked(wait bool) error {
 		if err != nil && first == nil {
 			first = err
 		}
+	}
+	if c.shrink {
+		// What an established connection sends grows them again, to
+		// its own size.
+		c.pending, c.spare, c.shrink = datagrams{}, datagrams{}, false
 	}
 	c.flushing = false
 	c.flushed.Broadcast()

@@ -35,3 +35,11 @@ func countsOf(s *batchSocket) (counts BatchCounts, ok bool) {
 	n := s.counts()
 	return BatchCounts{n.recvCalls, n.received, n.emptyReads, n.sendCalls, n.sent}, true
 }
+
+// SendBufferForTest returns the capacity of the buffers c keeps for the
+// datagrams it sends.
+func SendBufferForTest(c *Conn) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return cap(c.pending.buf) + cap(c.spare.buf) + 8*(cap(c.pending.ends)+cap(c.spare.ends))
+}
