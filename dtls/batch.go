@@ -64,6 +64,8 @@ type batchSocket struct {
 	server  batchServer
 	begun   bool
 	stopErr error
+	// polling makes read return at once when nothing waits (poll).
+	polling bool
 	cur     *recvBatch
 	got     int
 	waited  bool
@@ -130,6 +132,13 @@ func (s *batchSocket) read() (b *recvBatch, n int, err error) {
 type batchServer interface {
 	beginServe() (quiet bool, err error)
 	takeBatch(b *recvBatch, n int) (more bool)
+}
+
+// poll is read without the wait: n is 0 when no datagram waits.
+func (s *batchSocket) poll() (b *recvBatch, n int, err error) {
+	s.polling = true
+	defer func() { s.polling = false }()
+	return s.read()
 }
 
 // serve reads the socket for as long as to asks, all within one wait of
@@ -224,7 +233,7 @@ func (s *batchSocket) recvmmsg(fd uintptr) bool {
 			b.returnBuffers(1)
 		}
 		s.waited = true
-		return false
+		return s.polling
 	}
 	s.got, s.errno = n, e
 	return true

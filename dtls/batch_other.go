@@ -31,6 +31,11 @@ func (*batchSocket) serve(batchServer) error {
 	panic("dtls: no batched reads on this system")
 }
 
+// poll is never called, there being no batchSocket.
+func (*batchSocket) poll() (*recvBatch, int, error) {
+	panic("dtls: no batched reads on this system")
+}
+
 // release is never called, there being no batchSocket.
 func (*batchSocket) release(*recvBatch) {}
 

@@ -597,6 +597,7 @@ func (c *Conn) moveLocked(to net.Addr) {
 // onTimer runs when the core's timer expires: the core retransmits its
 // flight or gives the handshake up.
 func (c *Conn) onTimer() {
+	c.takeWaiting()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed || c.replacedByPeer {
@@ -616,6 +617,30 @@ func (c *Conn) onTimer() {
 		}
 	}
 	c.flushLocked(false)
+}
+
+// takeWaiting hands the core the datagrams that wait on the socket of a
+// Conn that reads its own in batches, when no reader is at it, without
+// waiting for more. A timer that fires for a flight finds there what
+// answers it: a DTLS 1.3 client that never reads after its handshake
+// takes the server's acknowledgement of its last flight this way, which
+// ends the flight, instead of sending it until it gives up. Over other
+// sockets only a reader takes what comes.
+func (c *Conn) takeWaiting() {
+	if c.l != nil || c.batch == nil || !c.readMu.TryLock() {
+		return
+	}
+	defer c.readMu.Unlock()
+	b, n, err := c.batch.poll()
+	if err != nil {
+		return // a reader meets it
+	}
+	defer c.batch.release(b)
+	for i := range n {
+		if d, src, ok := b.datagram(i); ok {
+			c.receive(src, d)
+		}
+	}
 }
 
 // setTimerLocked arms the timer for deadline, or stops it when zero.

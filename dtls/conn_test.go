@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -758,4 +759,39 @@ func readHandshakeReply(t *testing.T, raw net.PacketConn) []byte {
 	require.Greater(t, len(reply), 13)
 	require.Equal(t, byte(22), reply[0], "handshake record")
 	return reply
+}
+
+// TestDTLS13ClientThatDoesNotRead: a DTLS 1.3 client that writes and
+// never reads keeps its connection. Its last flight waits for the
+// server's acknowledgement, which arrives while nobody reads the socket;
+// when the retransmission timer fires, the client reads what waits
+// there, takes the acknowledgement and ends its flight, instead of
+// sending its Finished again until it gives up and fails.
+func TestDTLS13ClientThatDoesNotRead(t *testing.T) {
+	cc, sc := configs(t)
+	cc.MaxVersion, sc.MaxVersion = fsm.VersionTLS13, fsm.VersionTLS13
+	cc.RetransmitTimeout, cc.MaxRetransmitTimeout, cc.MaxRetransmits = 30*time.Millisecond, 60*time.Millisecond, 2
+	ln := listen(t, sc)
+	go echo(ln)
+	ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
+	defer cancel()
+	client, err := dtls.DialContext(ctx, "udp", ln.Addr().String(), cc)
+	require.NoError(t, err)
+	defer client.Close()
+	var retransmits atomic.Int32
+	client.OnEvent(func(ev fsm.Event) {
+		if ev.Kind == fsm.EventRetransmit {
+			retransmits.Add(1)
+		}
+	})
+	// Without the acknowledgement, the flight would go out again at 30,
+	// 90 and 150 ms and the client fail at 210 ms.
+	time.Sleep(400 * time.Millisecond)
+	_, err = client.Write([]byte("still here"))
+	require.NoError(t, err, "a write after the retransmission timer's time")
+	require.Zero(t, retransmits.Load(), "Finished sent again")
+	got := make([]byte, 100)
+	n, err := client.Read(got)
+	require.NoError(t, err)
+	require.Equal(t, "still here", string(got[:n]))
 }
