@@ -5,7 +5,9 @@
 // datagrams (HandleDatagram), timer expiries (HandleTimeout) and API calls
 // (Start, Write, Handshake, Close) — and produces a queue of events the
 // caller drains with NextEvent: bytes to transmit, application data to
-// deliver, handshake completion, alerts, timers and closure. It performs
+// deliver, handshake completion, alerts, timers and closure. A caller
+// about to wait for the peer may call Precompute, which does ahead what
+// the peer's answer will need. It performs
 // no I/O, starts no goroutines, reads no clock and draws randomness only
 // from Config.Rand: every call that may send takes the current time, which
 // dates what it starts (a retransmission timer, a session, a rate limit).
