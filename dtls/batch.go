@@ -59,6 +59,11 @@ type batchSocket struct {
 	// The state of the read under way: its batch, the datagrams it read,
 	// whether it found none at first and waited, the system call's error;
 	// readFn is recvmmsg bound once.
+	cur    *recvBatch
+	got    int
+	waited bool
+	errno  syscall.Errno
+	readFn func(fd uintptr) bool
 	// server is what serve hands batches to, while it runs; begun is set
 	// once its beginServe ran, stopErr is the error that ended it.
 	server  batchServer
@@ -66,11 +71,6 @@ type batchSocket struct {
 	stopErr error
 	// polling makes read return at once when nothing waits (poll).
 	polling bool
-	cur     *recvBatch
-	got     int
-	waited  bool
-	errno   syscall.Errno
-	readFn  func(fd uintptr) bool
 
 	// The system calls and datagrams, read and written, and the reads
 	// that found nothing.
@@ -120,8 +120,6 @@ func (s *batchSocket) read() (b *recvBatch, n int, err error) {
 		s.giveBack(s.cur)
 		return nil, 0, s.opError("read", err)
 	}
-	s.recvCalls.Add(1)
-	s.received.Add(uint64(s.got))
 	return s.cur, s.got, nil
 }
 
@@ -234,6 +232,10 @@ func (s *batchSocket) recvmmsg(fd uintptr) bool {
 		}
 		s.waited = true
 		return s.polling
+	}
+	if e == 0 {
+		s.recvCalls.Add(1)
+		s.received.Add(uint64(n))
 	}
 	s.got, s.errno = n, e
 	return true
