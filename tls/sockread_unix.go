@@ -78,26 +78,37 @@ func (r *rawReader) read(fd uintptr) bool {
 	if r.server != nil {
 		return r.serveRead(fd)
 	}
-	pool := &readBuffers[r.class]
-	buf := pool.Get().(*[]byte)
-	n, err := readRetrying(int(fd), *buf)
+	buf, n, err, empty := r.readOnce(fd, r.class)
+	if empty {
+		return false
+	}
+	r.buf, r.n, r.err = buf, n, err
+	return true
+}
+
+// readOnce runs one read of fd into a buffer of read size class from
+// readBuffers. It returns the buffer and the bytes read, or the error
+// (io.EOF at the end of the stream) with the buffer handed back, or empty
+// when the socket held nothing.
+func (r *rawReader) readOnce(fd uintptr, class int) (buf *[]byte, n int, err error, empty bool) {
+	pool := &readBuffers[class]
+	buf = pool.Get().(*[]byte)
+	n, err = readRetrying(int(fd), *buf)
 	switch {
 	case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
 		pool.Put(buf)
 		r.emptyReads.Add(1)
-		return false
+		return nil, 0, nil, true
 	case err != nil:
 		pool.Put(buf)
-		r.err = opError(r.conn, "read", os.NewSyscallError("read", err))
+		return nil, 0, opError(r.conn, "read", os.NewSyscallError("read", err)), false
 	case n == 0:
 		pool.Put(buf)
-		r.err = io.EOF
 		r.reads.Add(1)
-	default:
-		r.buf, r.n = buf, n
-		r.reads.Add(1)
+		return nil, 0, io.EOF, false
 	}
-	return true
+	r.reads.Add(1)
+	return buf, n, nil, false
 }
 
 // counts returns the read system calls that found data or the end of the
@@ -139,27 +150,19 @@ func (r *rawReader) serveRead(fd uintptr) bool {
 	}
 	for {
 		class := r.server.readClass()
-		pool := &readBuffers[class]
-		buf := pool.Get().(*[]byte)
-		n, err := readRetrying(int(fd), *buf)
+		buf, n, err, empty := r.readOnce(fd, class)
 		switch {
-		case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
-			pool.Put(buf)
-			r.emptyReads.Add(1)
+		case empty:
 			return false
-		case err != nil:
-			pool.Put(buf)
-			r.err = opError(r.conn, "read", os.NewSyscallError("read", err))
-			return true
-		case n == 0:
-			pool.Put(buf)
-			r.reads.Add(1)
+		case err == io.EOF:
 			r.err = io.ErrUnexpectedEOF
 			return true
+		case err != nil:
+			r.err = err
+			return true
 		}
-		r.reads.Add(1)
 		more, err := r.server.takeRead(class, *buf, n)
-		pool.Put(buf)
+		readBuffers[class].Put(buf)
 		if err != nil || !more {
 			r.err = err
 			return true
